@@ -1,0 +1,73 @@
+"""The embedded deployment: all four services in one process, SQLite files, the in-process bus.
+
+The gateway app is the process's app on :8000. The three other services are mounted under
+`/services/<name>` for direct access, the gateway reaches them through httpx's ASGI transport,
+and each service's outbox still feeds the bus, so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from services.awards.main import create_app as create_awards
+from services.awards.settings import AwardsSettings
+from services.credit_blacklist.main import create_app as create_credit
+from services.credit_blacklist.settings import CreditBlacklistSettings
+from services.gateway.main import create_app as create_gateway
+from services.gateway.settings import GatewaySettings
+from services.sampling.main import create_app as create_sampling
+from services.sampling.settings import SamplingSettings
+from shared.bus import InProcessBus
+from shared.settings import PlatformSettings
+
+
+def sqlite_url(data_dir: Path, name: str) -> str:
+    return f"sqlite+aiosqlite:///{data_dir.resolve()}/{name}.db"
+
+
+def create_embedded_app(data_dir: Path, platform: PlatformSettings | None = None) -> FastAPI:
+    platform = (platform or PlatformSettings()).model_copy(update={"bus": "inprocess"})
+    bus = InProcessBus()
+    services: dict[str, FastAPI] = {
+        "sampling": create_sampling(
+            SamplingSettings(database_url=sqlite_url(data_dir, "sampling"), platform=platform), bus=bus
+        ),
+        "credit": create_credit(
+            CreditBlacklistSettings(database_url=sqlite_url(data_dir, "credit"), platform=platform), bus=bus
+        ),
+        "awards": create_awards(AwardsSettings(database_url=sqlite_url(data_dir, "awards"), platform=platform), bus=bus),
+    }
+    gateway = create_gateway(
+        GatewaySettings(
+            database_url=sqlite_url(data_dir, "gateway"),
+            platform=platform,
+            sampling_url="http://sampling.embedded",
+            credit_url="http://credit.embedded",
+            awards_url="http://awards.embedded",
+        ),
+        bus=bus,
+        upstream_transports={name: httpx.ASGITransport(app=app) for name, app in services.items()},
+    )
+    gateway_lifespan = gateway.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            # Mounted apps' lifespans are not run by Starlette: run them here, services first.
+            for service in services.values():
+                await stack.enter_async_context(service.router.lifespan_context(service))
+            await stack.enter_async_context(gateway_lifespan(app))
+            await bus.start()  # every subscriber is registered: let the relays deliver
+            yield
+
+    gateway.router.lifespan_context = lifespan
+    for name, service in services.items():
+        gateway.mount(f"/services/{name}", service)
+    gateway.state.embedded_services = services
+    gateway.state.bus = bus
+    return gateway

@@ -1,0 +1,1 @@
+"""The QualityCity services. A service imports `shared`; services never import each other."""

@@ -1,0 +1,12 @@
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class SamplingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="QC_SAMPLING_", extra="ignore")
+
+    service_name: str = "sampling"
+    database_url: str = "sqlite+aiosqlite:///var/data/sampling.db"
+    port: int = 8001
+    batch_max_rows: int = 10_000

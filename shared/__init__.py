@@ -1,0 +1,1 @@
+"""What every QualityCity service uses: settings, database, events, outbox, bus, auth, errors."""

@@ -1,0 +1,245 @@
+"""The event bus behind one interface, with two transports.
+
+- `InProcessBus` (embedded mode): the outbox relay's publish calls each subscriber's idempotent
+  consumer directly and returns only when all of them committed, so a crash at any point leaves
+  the rows unpublished in the outbox and they are delivered again.
+- `KafkaBus` (distributed mode): aiokafka with an idempotent producer (acks=all) and consumer
+  groups that commit offsets by hand, after the consumer's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.events import Envelope, from_kafka, to_kafka
+
+log = structlog.get_logger("bus")
+
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+
+
+class Subscription(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def publish(self, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None: ...
+    def subscription(self, group: str, topics: Sequence[str], handler: BatchHandler) -> Subscription: ...
+
+
+def _with_data(batch: Sequence[tuple[Envelope, bytes]]) -> list[Envelope]:
+    return [
+        Envelope(
+            id=e.id, type=e.type, source=e.source, subject=e.subject, time=e.time, data=orjson.loads(raw)
+        )
+        for e, raw in batch
+    ]
+
+
+class _InProcessSubscription:
+    def __init__(self, bus: InProcessBus, group: str, topics: Sequence[str], handler: BatchHandler) -> None:
+        self.bus = bus
+        self.group = group
+        self.topics = list(topics)
+        self.handler = handler
+
+    async def start(self) -> None:
+        self.bus._subscriptions.append(self)
+
+    async def stop(self) -> None:
+        if self in self.bus._subscriptions:
+            self.bus._subscriptions.remove(self)
+
+
+class InProcessBus:
+    """Delivery inside one process, still fed from each service's outbox (embedded mode)."""
+
+    def __init__(self) -> None:
+        self._subscriptions: list[_InProcessSubscription] = []
+        # Subscribers write to their own SQLite files; one delivery at a time keeps one writer each.
+        self._lock = asyncio.Lock()
+        # Nothing is delivered before every subscriber of the process is registered: a relay that
+        # published into an empty bus would mark rows published that nobody applied.
+        self._open = asyncio.Event()
+
+    async def start(self) -> None:
+        """Open delivery; the embedded suite calls it once all services have subscribed."""
+        self._open.set()
+
+    async def stop(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        return None
+
+    async def publish(self, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None:
+        await self._open.wait()
+        envelopes = _with_data(batch)
+        async with self._lock:
+            for sub in list(self._subscriptions):
+                if topic in sub.topics:
+                    await sub.handler(envelopes)
+
+    def subscription(self, group: str, topics: Sequence[str], handler: BatchHandler) -> Subscription:
+        return _InProcessSubscription(self, group, topics, handler)
+
+
+async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> None:
+    """Create the topics if missing; several services may race to do it, which is fine."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: KafkaSubscription) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # Offsets are committed right after each batch's transaction, inside the poll loop, so
+        # nothing applied is left uncommitted when partitions move.
+        log.info("partitions revoked", group=self.runner.group, partitions=[str(tp) for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned", group=self.runner.group, partitions=[str(tp) for tp in assigned])
+        self.runner.assigned.set()
+
+
+class KafkaSubscription:
+    """A consumer-group member: poll, apply in one transaction, then commit the offsets."""
+
+    def __init__(
+        self, bootstrap: str, group: str, topics: Sequence[str], handler: BatchHandler, *, max_records: int = 2000
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.group = group
+        self.topics = list(topics)
+        self.handler = handler
+        self.max_records = max_records
+        self.assigned = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._consumer.subscribe(self.topics, listener=_Rebalance(self))
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        backoff = 0.2
+        while True:
+            polled = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+            if not polled:
+                continue
+            envelopes: list[Envelope] = []
+            for tp, messages in polled.items():
+                for m in messages:
+                    try:
+                        envelopes.append(from_kafka(m.key, m.value, m.headers))
+                    except Exception as exc:  # not a CloudEvent: it can never apply, so skip it loudly
+                        log.error("undecodable event skipped", topic=tp.topic, partition=tp.partition,
+                                  offset=m.offset, error=repr(exc))
+            try:
+                await self.handler(envelopes)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Nothing was committed: rewind to the first message of each partition and retry.
+                log.error("consumer batch failed; will retry", group=self.group, error=repr(exc), retry_in=backoff)
+                for tp, messages in polled.items():
+                    consumer.seek(tp, messages[0].offset)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.2
+            await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in polled.items()})
+
+
+class KafkaBus:
+    """Publishing with an idempotent producer, and consumer groups, on a real Kafka cluster."""
+
+    def __init__(self, bootstrap: str, *, topics: Sequence[str] = (), partitions: int = 6) -> None:
+        self.bootstrap = bootstrap
+        self.topics = list(topics)
+        self.partitions = partitions
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self.topics:
+            await ensure_topics(self.bootstrap, self.topics, self.partitions)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            enable_idempotence=True,  # forces acks=all and keeps each partition's order across retries
+            linger_ms=5,
+            max_batch_size=1024 * 1024,
+            request_timeout_ms=15000,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ping(self) -> None:
+        if self._producer is None:
+            raise RuntimeError("producer not started")
+        await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=3)
+
+    async def publish(self, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None:
+        if self._producer is None:
+            raise RuntimeError("producer not started")
+        futures = []
+        for envelope, raw in batch:
+            record = to_kafka(envelope, raw)
+            futures.append(await self._producer.send(topic, record.value, key=record.key, headers=record.headers))
+        # Return only when the broker acknowledged every record (acks=all).
+        await asyncio.gather(*futures)
+
+    def subscription(self, group: str, topics: Sequence[str], handler: BatchHandler) -> Subscription:
+        return KafkaSubscription(self.bootstrap, group, topics, handler)

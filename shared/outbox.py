@@ -1,0 +1,204 @@
+"""Transactional outbox: events written in the caller's transaction, published by a relay.
+
+The outbox rows are kept after publication: they are the service's event log, from which any
+read model can be rebuilt. The relay publishes in id order (commit order for one writer), waits
+for the broker's acknowledgement of the whole batch, then marks the rows published. A crash
+between the two republishes the batch; consumers drop the duplicates by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import Database
+from shared.events import Envelope
+
+log = structlog.get_logger("outbox")
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite so it autoincrements there.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", _BigId, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("type", String(120), nullable=False),
+        Column("source", String(120), nullable=False),
+        Column("subject", String(64), nullable=False),
+        Column("time", DateTime(timezone=True), nullable=False),
+        Column("data", Text, nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+        Index("ix_outbox_subject", "subject"),
+    )
+
+
+def outbox_rows(envelopes: Sequence[Envelope]) -> list[dict[str, Any]]:
+    return [
+        {
+            "event_id": e.id,
+            "type": e.type,
+            "source": e.source,
+            "subject": e.subject,
+            "time": e.time,
+            "data": orjson.dumps(e.data).decode(),
+        }
+        for e in envelopes
+    ]
+
+
+async def add_to_outbox(session: AsyncSession, table: Table, envelopes: Sequence[Envelope]) -> None:
+    """Add events in the session's transaction, as one executemany (never row by row)."""
+    if envelopes:
+        await session.execute(insert(table), outbox_rows(envelopes))
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None:
+        """Deliver the batch, in order; return only once every event is acknowledged."""
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class OutboxRelay:
+    """Publishes a service's unpublished outbox rows to its topic, oldest first."""
+
+    def __init__(
+        self,
+        db: Database,
+        table: Table,
+        publisher: Publisher,
+        topic: str,
+        *,
+        batch_size: int = 2000,
+        interval_s: float = 0.2,
+        lock_key: int = 0,
+    ) -> None:
+        self.db = db
+        self.table = table
+        self.publisher = publisher
+        self.topic = topic
+        self.batch_size = batch_size
+        self.interval_s = interval_s
+        self.lock_key = lock_key
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published_total = 0
+
+    def notify(self) -> None:
+        """Called after a commit that added events, so they leave without waiting for the poll."""
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish every unpublished row now; returns how many were published."""
+        total = 0
+        while True:
+            published = await self._publish_one_batch()
+            total += published
+            if published < self.batch_size:
+                return total
+
+    async def _publish_one_batch(self) -> int:
+        t = self.table
+        async with self.db.unit_of_work() as uow:
+            session = uow.session
+            if not self.db.is_sqlite:
+                # One relay per service publishes at a time, so replicas cannot reorder a key's events.
+                got = await session.scalar(select(text(f"pg_try_advisory_xact_lock({self.lock_key})")))
+                if not got:
+                    return 0
+            rows = (
+                await session.execute(
+                    select(t.c.id, t.c.event_id, t.c.type, t.c.source, t.c.subject, t.c.time, t.c.data)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            batch = [
+                (
+                    Envelope(
+                        id=r.event_id,
+                        type=r.type,
+                        source=r.source,
+                        subject=r.subject,
+                        time=_as_utc(r.time),
+                        data={},
+                    ),
+                    r.data.encode(),
+                )
+                for r in rows
+            ]
+            await self.publisher.publish(self.topic, batch)
+            await self._mark_published(session, [r.id for r in rows])
+            await uow.commit()
+        self.published_total += len(rows)
+        return len(rows)
+
+    async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
+        # Exact ids, not a range: on PostgreSQL a lower id may commit after this batch was read.
+        t = self.table
+        await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=datetime.now(UTC)))
+
+    async def run(self) -> None:
+        backoff = self.interval_s
+        while True:
+            try:
+                await self.publish_pending()
+                backoff = self.interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker is down or the database busy: keep the rows, retry
+                backoff = min(max(backoff * 2, 0.5), 10.0)
+                log.warning("outbox relay failed; will retry", topic=self.topic, error=repr(exc), retry_in=backoff)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"outbox-relay:{self.topic}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

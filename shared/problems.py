@@ -1,0 +1,175 @@
+"""RFC 9457 problem details for every 4xx and 5xx answer, with a stable `type` per error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+import orjson
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("problems")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:qualitycity:problem:"
+
+_STATUS_SLUGS = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    428: "precondition-required",
+    429: "too-many-requests",
+    500: "internal-error",
+    502: "bad-gateway",
+    503: "service-unavailable",
+    504: "gateway-timeout",
+}
+
+
+class ProblemResponse(Response):
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def problem_type(slug: str) -> str:
+    return TYPE_PREFIX + slug
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with a problem+json document."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.headers = headers
+        self.extensions = extensions
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> ProblemResponse:
+    body: dict[str, Any] = {"type": problem_type(slug), "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """`("body", "items", 0, "uscc")` → `items[0].uscc`: the field as the client wrote it."""
+    parts: list[str] = []
+    for p in loc:
+        if p in ("body", "query", "path", "header", "cookie") and not parts:
+            continue
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "body"
+
+
+def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        kind = str(e.get("type", "value_error"))
+        if kind == "extra_forbidden":
+            msg = "unknown field"
+        elif kind == "missing":
+            msg = "field required"
+        item: dict[str, Any] = {
+            "field": field_path(loc),
+            "in": loc[0] if loc and loc[0] in ("body", "query", "path", "header") else "body",
+            "reason": msg,
+            "code": kind,
+        }
+        out.append(item)
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Problem) -> ProblemResponse:
+        return problem_response(
+            exc.status, exc.slug, exc.title, exc.detail, instance=request.url.path, headers=exc.headers,
+            **exc.extensions,
+        )
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
+        errors = validation_errors(list(exc.errors()))
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(
+            422, "validation-error", "The request is not valid", f"Invalid fields: {fields}",
+            instance=request.url.path, errors=errors,
+        )
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+        slug = _STATUS_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
+        title = str(exc.detail) if exc.detail else slug.replace("-", " ").capitalize()
+        return problem_response(exc.status_code, slug, title, instance=request.url.path,
+                                headers=getattr(exc, "headers", None))
+
+    async def on_error(request: Request, exc: Exception) -> ProblemResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem_response(500, "internal-error", "Internal error", "The error was logged; quote the request id.",
+                                instance=request.url.path)
+
+    app.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_error)
+
+
+#: For OpenAPI `responses=`: documents the problem+json shape of an error status.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object"}},
+                },
+                "required": ["type", "title", "status"],
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+"""The moving parts of one running service, built in its lifespan and torn down after it.
+
+A service's `main.create_app` builds a `ServiceRuntime` with its settings, tables and consumer
+handlers; the lifespan calls `start()` (database, migrations, bus, outbox relay, consumers) and
+`stop()`. Routes reach it through `request.app.state.runtime`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request
+from sqlalchemy import Table
+
+from shared.auth import TokenService
+from shared.bus import Bus, InProcessBus, KafkaBus, Subscription
+from shared.consumer import Handler, IdempotentConsumer
+from shared.db import Database, UnitOfWork
+from shared.migrations import upgrade
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger("runtime")
+
+
+@dataclass
+class ServiceSpec:
+    """What a service is, independent of how it is deployed."""
+
+    name: str
+    package_dir: Path
+    outbox: Table
+    inbox: Table
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    subscribes_to: Sequence[str] = ()  # names of the services whose topics it consumes
+
+
+class ServiceRuntime:
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, *, bus: Bus | None = None,
+                 auto_migrate: bool = True) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.platform = settings.platform
+        self._bus = bus
+        self._owns_bus = bus is None
+        self.auto_migrate = auto_migrate
+        self.tokens = TokenService.from_settings(self.platform)
+        self.db: Database | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: IdempotentConsumer | None = None
+        self._subscription: Subscription | None = None
+
+    @property
+    def topic(self) -> str:
+        return self.platform.topic(self.spec.name)
+
+    @property
+    def bus(self) -> Bus:
+        if self._bus is None:
+            raise RuntimeError("bus not started")
+        return self._bus
+
+    def _build_bus(self) -> Bus:
+        if self.platform.bus == "kafka":
+            topics = [self.topic, *(self.platform.topic(s) for s in self.spec.subscribes_to)]
+            return KafkaBus(self.platform.kafka_bootstrap, topics=topics, partitions=self.platform.topic_partitions)
+        return InProcessBus()
+
+    async def start(self) -> None:
+        if self.auto_migrate:
+            await upgrade(self.settings.database_url, self.spec.package_dir)
+        self.db = Database(self.settings.database_url)
+        if self._bus is None:
+            self._bus = self._build_bus()
+        if self._owns_bus:
+            await self._bus.start()
+        self.relay = OutboxRelay(
+            self.db, self.spec.outbox, self._bus, self.topic,
+            batch_size=self.settings.relay_batch_size, interval_s=self.settings.relay_interval_s,
+            lock_key=zlib.crc32(self.topic.encode()),
+        )
+        self.relay.start()
+        if self.spec.handlers:
+            self.consumer = IdempotentConsumer(self.spec.name, self.db, self.spec.inbox, self.spec.handlers)
+            self._subscription = self._bus.subscription(
+                f"{self.platform.topic_prefix}{self.spec.name}",
+                [self.platform.topic(s) for s in self.spec.subscribes_to],
+                self.consumer.handle_batch,
+            )
+            await self._subscription.start()
+        log.info("service started", service=self.spec.name, bus=type(self._bus).__name__,
+                 database=self.db.engine.url.render_as_string(hide_password=True))
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.stop()
+            self._subscription = None
+        if self.relay is not None:
+            await self.relay.stop()
+        if self._bus is not None and self._owns_bus:
+            await self._bus.stop()
+        if self.db is not None:
+            await self.db.dispose()
+
+    def unit_of_work(self) -> UnitOfWork:
+        if self.db is None:
+            raise RuntimeError("database not started")
+        uow = self.db.unit_of_work()
+        if self.relay is not None:
+            uow.after_commit(self.relay.notify)
+        return uow
+
+    async def ping_db(self) -> None:
+        if self.db is None:
+            raise RuntimeError("database not started")
+        await self.db.ping()
+
+    async def ping_bus(self) -> None:
+        await self.bus.ping()
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+async def _uow(runtime: Annotated[ServiceRuntime, Depends(_runtime)]) -> Any:
+    async with runtime.unit_of_work() as uow:
+        yield uow
+
+
+#: The running service, for routes.
+Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+#: The request's unit of work: the route commits it; leaving without commit rolls back.
+UoW = Annotated[UnitOfWork, Depends(_uow)]
