@@ -14,6 +14,11 @@ RESULT_RECORDED = "sampling.result.recorded.v1"
 
 
 async def on_result_recorded(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    deltas: dict[str, tuple[int, int]] = {}
+    for e in events:
+        n, passed = deltas.get(e.data["sector"], (0, 0))
+        deltas[e.data["sector"]] = (n + 1, passed + (e.data["conclusion"] == "pass"))
+    await repository.add_pass_counts(session, deltas)
     await repository.upsert_results(
         session,
         [

@@ -1,6 +1,6 @@
 """The gateway's read models, built only from events (its own database)."""
 
-from sqlalchemy import Column, DateTime, Index, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table
 
 from shared.consumer import inbox_table
 from shared.db import new_metadata
@@ -20,6 +20,15 @@ rm_results = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_rm_results_sector", "sector"),
     Index("ix_rm_results_uscc", "uscc"),
+)
+
+#: Running counts per sector, moved by each applied event: a pass rate is one row read, not a scan.
+rm_pass_counts = Table(
+    "rm_pass_counts",
+    metadata,
+    Column("sector", String(16), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("passed", BigInteger, nullable=False),
 )
 
 outbox = outbox_table(metadata)

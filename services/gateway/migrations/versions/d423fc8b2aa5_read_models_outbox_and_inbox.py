@@ -1,8 +1,8 @@
 """read models, outbox and inbox
 
-Revision ID: 0b3072df201f
+Revision ID: d423fc8b2aa5
 Revises: 
-Create Date: 2026-11-28 06:26:28.411269
+Create Date: 2026-11-28 06:28:11.666650
 """
 from collections.abc import Sequence
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0b3072df201f'
+revision: str = 'd423fc8b2aa5'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -41,6 +41,12 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_subject', ['subject'], unique=False)
         batch_op.create_index('ix_outbox_unpublished', ['id'], unique=False, postgresql_where=sa.text('published_at IS NULL'), sqlite_where=sa.text('published_at IS NULL'))
 
+    op.create_table('rm_pass_counts',
+    sa.Column('sector', sa.String(length=16), nullable=False),
+    sa.Column('n', sa.BigInteger(), nullable=False),
+    sa.Column('passed', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('sector', name=op.f('pk_rm_pass_counts'))
+    )
     op.create_table('rm_results',
     sa.Column('result_id', sa.String(length=36), nullable=False),
     sa.Column('uscc', sa.String(length=18), nullable=False),
@@ -64,6 +70,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_rm_results_sector')
 
     op.drop_table('rm_results')
+    op.drop_table('rm_pass_counts')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_unpublished', postgresql_where=sa.text('published_at IS NULL'), sqlite_where=sa.text('published_at IS NULL'))
         batch_op.drop_index('ix_outbox_subject')

@@ -1,0 +1,44 @@
+# QualityCity — see README.md. Every target installs what it needs; nothing is assumed installed by hand.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test up down bench lint venv migrate token clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Embedded suite: four services in one process, SQLite under var/data, on http://127.0.0.1:8000
+run: $(STAMP)
+	$(VENV)/bin/qcity run --data-dir var/data
+
+## The whole test suite against a real PostgreSQL and a real Kafka broker (started if not running)
+test: $(STAMP)
+	@bash deploy/local/test.sh $(ARGS)
+
+## Distributed suite on this machine: Kafka, PostgreSQL, one uvicorn process per service
+up: $(STAMP)
+	@bash deploy/local/up.sh
+
+down:
+	@bash deploy/local/down.sh
+
+bench: $(STAMP)
+	$(PY) -m bench $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy shared services qcity
+
+migrate: $(STAMP)
+	$(VENV)/bin/qcity migrate all
+
+clean:
+	rm -rf var/data test-artifacts

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make test`: start PostgreSQL and Kafka if they are not running, run the whole suite, and
+# stop what this script started (and only that). Safe to run twice.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+PY="$ROOT/.venv/bin/python"
+
+started=()
+cleanup() {
+    local rc=$?
+    for svc in "${started[@]}"; do
+        "$ROOT/deploy/local/$svc.sh" stop || true
+    done
+    exit "$rc"
+}
+trap cleanup EXIT
+
+if ! "$ROOT/deploy/local/postgres.sh" status >/dev/null 2>&1; then
+    "$ROOT/deploy/local/postgres.sh" start
+    started+=(postgres)
+fi
+if ! "$ROOT/deploy/local/kafka.sh" status >/dev/null 2>&1; then
+    "$ROOT/deploy/local/kafka.sh" start
+    started+=(kafka)
+fi
+
+export QC_TEST_PG_URL="postgresql+asyncpg://qc:qc@127.0.0.1:${QC_PG_PORT:-15432}"
+export QC_TEST_KAFKA="127.0.0.1:${QC_KAFKA_PORT:-19092}"
+export QC_TEST_KAFKA_CTL="$ROOT/deploy/local/kafka.sh"
+
+start=$(date +%s)
+set +e
+"$PY" -m pytest "$@"
+rc=$?
+set -e
+echo "make test: pytest finished in $(( $(date +%s) - start )) s (exit $rc)"
+exit "$rc"

@@ -1,0 +1,65 @@
+"""Helpers for tests: waiting for an eventually consistent read model, serving apps over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 30.0,
+                     interval: float = 0.1) -> T:
+    """Poll `probe` until `until(value)` holds; fail with the last value seen after `timeout`."""
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    while not until(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout}s; last value: {value!r}")
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    """An app served by uvicorn on a real loopback port inside the test's event loop."""
+
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self._task: asyncio.Task[Any] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> Served:
+        self._task = asyncio.create_task(self.server.serve())
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("server stopped during start-up")
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start in 60 s")
+            await asyncio.sleep(0.05)
+        return self
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
