@@ -1,0 +1,78 @@
+"""`python -m bench [--only NAME] [--rows N] [--quick]`: run the benchmarks, print a table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import traceback
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from bench import common
+
+BENCHMARKS = ("ingest_embedded", "ingest_distributed")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = ("benchmark", "figure", "value", "unit", "baseline", "ratio", "goal", "met?")
+    body = [(r["benchmark"], r["figure"], _fmt(r["value"]), r["unit"], _fmt(r["baseline"]), _fmt(r["ratio"]),
+             r["goal"] or "-", _fmt(r["met"])) for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    return "\n".join([line(head), line("-" * w for w in widths), *(line(b) for b in body)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--only", choices=BENCHMARKS, action="append", help="run only this benchmark (repeatable)")
+    ap.add_argument("--rows", type=int, help="rows to ingest (default: 1,000,000 embedded / 300,000 distributed)")
+    ap.add_argument("--quick", action="store_true", help="fewer rows (100,000 embedded / 50,000 distributed)")
+    ap.add_argument("--concurrency", type=int, default=3, help="requests in flight (default 3)")
+    ap.add_argument("--profile", choices=("none", "cprofile", "pyinstrument", "stages"), default="none",
+                    help="ingest_embedded: run the server under a profiler (see bench/serve_embedded.py)")
+    ap.add_argument("--profile-out", default="bench/results/profile", help="profile output path (no suffix)")
+    args = ap.parse_args(argv)
+    common.install_signal_handlers()
+
+    figures: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for name in args.only or BENCHMARKS:
+        try:
+            figures += import_module(f"bench.{name}").run(args)
+        except KeyboardInterrupt:
+            print(f"\n[{name}] interrupted; servers stopped", file=sys.stderr)
+            return 130
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+
+    print()
+    print(table(figures))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    doc = {"time": stamp, "argv": sys.argv[1:], "python": sys.version.split()[0], "machine": platform.platform(),
+           "failed": failed, "figures": figures}
+    text = json.dumps(doc, indent=1)
+    (RESULTS / "latest.json").write_text(text)
+    (RESULTS / f"{stamp}.json").write_text(text)
+    print(f"\nwritten: {RESULTS / 'latest.json'}" + (f"   FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""ingest_embedded: bulk NDJSON through the embedded suite's gateway, vs raw sqlite3.executemany.
+
+The suite runs in a uvicorn subprocess (uvloop, httptools) on a fresh temp data dir. The bench
+posts N rows as 1,000-row requests to `/v1/results:batch` (bodies encoded before the clock
+starts), then polls `/v1/pass-rates` until the read model counts all N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import common
+
+NAME = "ingest_embedded"
+GOAL_RATE = 100_000
+GOAL_RATIO = 0.2
+
+_DDL = """
+CREATE TABLE results (
+    id VARCHAR(36) PRIMARY KEY,
+    agency_code VARCHAR(32) NOT NULL,
+    report_no VARCHAR(64) NOT NULL,
+    uscc VARCHAR(18) NOT NULL,
+    sector VARCHAR(20) NOT NULL,
+    conclusion VARCHAR(8) NOT NULL,
+    retracted BOOLEAN NOT NULL,
+    recorded_at DATETIME NOT NULL,
+    recorded_by VARCHAR(120) NOT NULL,
+    UNIQUE (agency_code, report_no)
+);
+CREATE INDEX ix_results_uscc ON results (uscc);
+"""
+
+
+def sqlite_baseline(rows: list[dict[str, str]], path: Path, batch: int = common.BATCH_ROWS) -> float:
+    """Rows/s of plain sqlite3.executemany into a fresh WAL file, one commit per `batch` rows."""
+    now = datetime.now(UTC).isoformat()
+    tuples = [
+        (str(uuid.uuid4()), common.AGENCY, r["report_no"], r["uscc"], r["sector"], r["conclusion"], 0, now, "bench")
+        for r in rows
+    ]
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")  # what the services use
+        con.executescript(_DDL)
+        sql = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        t0 = time.perf_counter()
+        for i in range(0, len(tuples), batch):
+            con.execute("BEGIN")
+            con.executemany(sql, tuples[i : i + batch])
+            con.execute("COMMIT")
+        elapsed = time.perf_counter() - t0
+        (count,) = con.execute("SELECT count(*) FROM results").fetchone()
+        assert count == len(rows), count
+    finally:
+        con.close()
+    return len(rows) / elapsed
+
+
+def run(args: Any) -> list[dict[str, Any]]:
+    n = args.rows or (100_000 if args.quick else 1_000_000)
+    concurrency = args.concurrency
+    tmp = Path(tempfile.mkdtemp(prefix="qc-bench-embedded-"))
+    print(f"[{NAME}] {n:,} rows, {concurrency} requests in flight, data dir {tmp}", flush=True)
+    try:
+        rows = common.make_rows(n, f"E{common.run_tag()}")
+        bodies = common.ndjson_bodies(rows)
+        token = common.bench_token()
+
+        base_rate = sqlite_baseline(rows, tmp / "baseline.db")
+        print(f"[{NAME}] raw sqlite3 executemany: {base_rate:,.0f} rows/s", flush=True)
+
+        port = common.free_port()
+        argv = [common.PYTHON, "-m", "bench.serve_embedded", "--data-dir", str(tmp / "data"), "--port", str(port)]
+        if args.profile != "none":
+            argv += ["--profile", args.profile, "--profile-out", str(Path(args.profile_out).resolve())]
+        server = common.Server("embedded", argv, port, tmp / "server.log", env={"QC_LOG_LEVEL": "WARNING"})
+        with common.servers(server):
+            server.wait_ready()
+            print(f"[{NAME}] server ready on {server.url} (pid {server.proc.pid if server.proc else '?'})", flush=True)
+            out = asyncio.run(common.post_batches(server.url, "/v1/results:batch", bodies, token, concurrency))
+            rate = n / out["elapsed_s"]
+            print(f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
+                  f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)", flush=True)
+            assert out["created"] == n, f"created {out['created']} of {n} ({out})"
+            t_done = asyncio.run(common.wait_pass_rates(server.url, token, n))
+            catch_up = t_done - out["t_last"]
+            events_rate = n / (t_done - out["t0"])
+            print(f"[{NAME}] read model complete {catch_up:.2f}s after the last write "
+                  f"({events_rate:,.0f} events/s end to end)", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    common_extra = {"rows": n, "concurrency": concurrency, "batch_rows": common.BATCH_ROWS}
+    return [
+        common.figure(NAME, "ingest (gateway /v1/results:batch)", rate, "results/s", baseline=base_rate,
+                      goal=f">= {GOAL_RATE:,}/s and ratio >= {GOAL_RATIO}",
+                      met=rate >= GOAL_RATE and rate / base_rate >= GOAL_RATIO,
+                      baseline_what="raw sqlite3.executemany, WAL, commit per 1,000", elapsed_s=out["elapsed_s"],
+                      p50_ms=out["p50_ms"], p99_ms=out["p99_ms"], **common_extra),
+        common.figure(NAME, "projection catch-up after last write", catch_up, "s", **common_extra),
+        common.figure(NAME, "events projected (first write -> read model complete)", events_rate, "events/s",
+                      **common_extra),
+    ]
