@@ -69,7 +69,9 @@ def migrate(
     for name in names:
         _service_factory(name)
         settings_mod = import_module(f"services.{name}.settings")
-        settings_cls = next(v for k, v in vars(settings_mod).items() if k.endswith("Settings") and k != "ServiceSettings")
+        settings_cls = next(
+            v for k, v in vars(settings_mod).items() if k.endswith("Settings") and k != "ServiceSettings"
+        )
         url = database_url or settings_cls().database_url
         asyncio.run(upgrade(url, Path(import_module(f"services.{name}").__file__ or "").parent))
         typer.echo(f"{name}: migrated")

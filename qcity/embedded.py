@@ -40,7 +40,9 @@ def create_embedded_app(data_dir: Path, platform: PlatformSettings | None = None
         "credit": create_credit(
             CreditBlacklistSettings(database_url=sqlite_url(data_dir, "credit"), platform=platform), bus=bus
         ),
-        "awards": create_awards(AwardsSettings(database_url=sqlite_url(data_dir, "awards"), platform=platform), bus=bus),
+        "awards": create_awards(
+            AwardsSettings(database_url=sqlite_url(data_dir, "awards"), platform=platform), bus=bus
+        ),
     }
     gateway = create_gateway(
         GatewaySettings(

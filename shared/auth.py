@@ -75,7 +75,11 @@ class TokenService:
     def verify(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
-                token, self.secret, algorithms=["HS256"], audience=self.audience, issuer=self.issuer,
+                token,
+                self.secret,
+                algorithms=["HS256"],
+                audience=self.audience,
+                issuer=self.issuer,
                 options={"require": ["sub", "exp", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
@@ -88,8 +92,13 @@ class TokenService:
 
 
 def _unauthenticated(detail: str) -> Problem:
-    return Problem(401, "unauthenticated", "Authentication required", detail,
-                   headers={"WWW-Authenticate": 'Bearer realm="qualitycity"'})
+    return Problem(
+        401,
+        "unauthenticated",
+        "Authentication required",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer realm="qualitycity"'},
+    )
 
 
 def _tokens(request: Request) -> TokenService:
@@ -111,8 +120,13 @@ def require(scope: str) -> object:
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.has(scope):
-            raise Problem(403, "insufficient-scope", "Insufficient scope",
-                          f"This operation needs the scope '{scope}'", required_scope=scope)
+            raise Problem(
+                403,
+                "insufficient-scope",
+                "Insufficient scope",
+                f"This operation needs the scope '{scope}'",
+                required_scope=scope,
+            )
         return principal
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"

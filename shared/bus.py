@@ -41,9 +41,7 @@ class Bus(Protocol):
 
 def _with_data(batch: Sequence[tuple[Envelope, bytes]]) -> list[Envelope]:
     return [
-        Envelope(
-            id=e.id, type=e.type, source=e.source, subject=e.subject, time=e.time, data=orjson.loads(raw)
-        )
+        Envelope(id=e.id, type=e.type, source=e.source, subject=e.subject, time=e.time, data=orjson.loads(raw))
         for e, raw in batch
     ]
 
@@ -182,8 +180,13 @@ class KafkaSubscription:
                     try:
                         envelopes.append(from_kafka(m.key, m.value, m.headers))
                     except Exception as exc:  # not a CloudEvent: it can never apply, so skip it loudly
-                        log.error("undecodable event skipped", topic=tp.topic, partition=tp.partition,
-                                  offset=m.offset, error=repr(exc))
+                        log.error(
+                            "undecodable event skipped",
+                            topic=tp.topic,
+                            partition=tp.partition,
+                            offset=m.offset,
+                            error=repr(exc),
+                        )
             try:
                 await self.handler(envelopes)
             except asyncio.CancelledError:

@@ -64,7 +64,9 @@ class IdempotentConsumer:
             # Chunked so a large batch stays under every driver's parameter limit.
             for i in range(0, len(ids), 5000):
                 chunk = ids[i : i + 5000]
-                seen.update(await session.scalars(select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(chunk))))
+                seen.update(
+                    await session.scalars(select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(chunk)))
+                )
             fresh: list[Envelope] = []
             for e in envelopes:
                 if e.id in seen:

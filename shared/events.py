@@ -118,7 +118,7 @@ def from_kafka(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
 
 @dataclass(frozen=True, slots=True)
 class EventType:
-    type: str
+    name: str
     model: type[BaseModel]
     topic_service: str
     description: str
@@ -148,7 +148,7 @@ class EventRegistry:
         return type_ in self._types
 
     def types(self) -> list[EventType]:
-        return sorted(self._types.values(), key=lambda t: t.type)
+        return sorted(self._types.values(), key=lambda t: t.name)
 
     def make(self, type_: str, payload: BaseModel, *, subject: str, source: str) -> Envelope:
         """Build an envelope, checking the payload is the registered model for its type."""
@@ -163,7 +163,7 @@ class EventRegistry:
     def catalog(self) -> list[dict[str, Any]]:
         return [
             {
-                "type": t.type,
+                "type": t.name,
                 "topic_service": t.topic_service,
                 "description": t.description,
                 "subject": "the enterprise's USCC or the holder id (also the Kafka partition key)",

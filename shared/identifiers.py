@@ -34,6 +34,8 @@ def _strip(value: object) -> object:
 USCC = Annotated[
     str,
     BeforeValidator(_strip),
-    Field(min_length=18, max_length=18, examples=["91370200163562681G"], description="统一社会信用代码 (GB 32100-2015)"),
+    Field(
+        min_length=18, max_length=18, examples=["91370200163562681G"], description="统一社会信用代码 (GB 32100-2015)"
+    ),
     AfterValidator(validate_uscc),
 ]

@@ -19,6 +19,7 @@ async def make_revision(service_dir: Path, message: str) -> None:
         engine = create_engine(url)
         try:
             async with engine.begin() as conn:
+
                 def _rev(sync_conn: object) -> None:
                     cfg = alembic_config(url, service_dir)
                     cfg.attributes["connection"] = sync_conn

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-import orjson
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -125,7 +125,12 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Problem) -> ProblemResponse:
         return problem_response(
-            exc.status, exc.slug, exc.title, exc.detail, instance=request.url.path, headers=exc.headers,
+            exc.status,
+            exc.slug,
+            exc.title,
+            exc.detail,
+            instance=request.url.path,
+            headers=exc.headers,
             **exc.extensions,
         )
 
@@ -133,20 +138,30 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = validation_errors(list(exc.errors()))
         fields = ", ".join(sorted({e["field"] for e in errors}))
         return problem_response(
-            422, "validation-error", "The request is not valid", f"Invalid fields: {fields}",
-            instance=request.url.path, errors=errors,
+            422,
+            "validation-error",
+            "The request is not valid",
+            f"Invalid fields: {fields}",
+            instance=request.url.path,
+            errors=errors,
         )
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
         slug = _STATUS_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
         title = str(exc.detail) if exc.detail else slug.replace("-", " ").capitalize()
-        return problem_response(exc.status_code, slug, title, instance=request.url.path,
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            exc.status_code, slug, title, instance=request.url.path, headers=getattr(exc, "headers", None)
+        )
 
     async def on_error(request: Request, exc: Exception) -> ProblemResponse:
         log.exception("unhandled error", path=request.url.path)
-        return problem_response(500, "internal-error", "Internal error", "The error was logged; quote the request id.",
-                                instance=request.url.path)
+        return problem_response(
+            500,
+            "internal-error",
+            "Internal error",
+            "The error was logged; quote the request id.",
+            instance=request.url.path,
+        )
 
     app.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]

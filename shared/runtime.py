@@ -41,8 +41,9 @@ class ServiceSpec:
 
 
 class ServiceRuntime:
-    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, *, bus: Bus | None = None,
-                 auto_migrate: bool = True) -> None:
+    def __init__(
+        self, spec: ServiceSpec, settings: ServiceSettings, *, bus: Bus | None = None, auto_migrate: bool = True
+    ) -> None:
         self.spec = spec
         self.settings = settings
         self.platform = settings.platform
@@ -80,8 +81,12 @@ class ServiceRuntime:
         if self._owns_bus:
             await self._bus.start()
         self.relay = OutboxRelay(
-            self.db, self.spec.outbox, self._bus, self.topic,
-            batch_size=self.settings.relay_batch_size, interval_s=self.settings.relay_interval_s,
+            self.db,
+            self.spec.outbox,
+            self._bus,
+            self.topic,
+            batch_size=self.settings.relay_batch_size,
+            interval_s=self.settings.relay_interval_s,
             lock_key=zlib.crc32(self.topic.encode()),
         )
         self.relay.start()
@@ -93,8 +98,12 @@ class ServiceRuntime:
                 self.consumer.handle_batch,
             )
             await self._subscription.start()
-        log.info("service started", service=self.spec.name, bus=type(self._bus).__name__,
-                 database=self.db.engine.url.render_as_string(hide_password=True))
+        log.info(
+            "service started",
+            service=self.spec.name,
+            bus=type(self._bus).__name__,
+            database=self.db.engine.url.render_as_string(hide_password=True),
+        )
 
     async def stop(self) -> None:
         if self._subscription is not None:

@@ -97,8 +97,6 @@ def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any)
     return app
 
 
-
-
 def service_app(
     runtime: Any,
     *,

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 30.0,
-                     interval: float = 0.1) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 30.0, interval: float = 0.1
+) -> T:
     """Poll `probe` until `until(value)` holds; fail with the last value seen after `timeout`."""
     deadline = time.monotonic() + timeout
     value = await probe()
@@ -39,8 +40,9 @@ class Served:
     def __init__(self, app: FastAPI, port: int | None = None) -> None:
         self.app = app
         self.port = port or free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self._task: asyncio.Task[Any] | None = None
 
     @property

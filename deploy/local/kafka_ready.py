@@ -8,6 +8,7 @@ not (connection refused, timeout, broker not ready yet, ...).
 usage: kafka_ready.py [BOOTSTRAP] [--timeout SECONDS] [-v]
 BOOTSTRAP defaults to $QC_KAFKA_BOOTSTRAP or 127.0.0.1:${QC_KAFKA_PORT:-19092}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,7 @@ async def _probe(bootstrap: str, timeout: float) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bootstrap", nargs="?", default=_default_bootstrap())
-    ap.add_argument("--timeout", type=float, default=5.0,
-                    help="seconds for the whole attempt (default 5)")
+    ap.add_argument("--timeout", type=float, default=5.0, help="seconds for the whole attempt (default 5)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
 
@@ -57,12 +57,10 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL + 1)
 
     try:
-        topics = asyncio.run(asyncio.wait_for(_probe(args.bootstrap, args.timeout),
-                                              timeout=args.timeout + 1))
+        topics = asyncio.run(asyncio.wait_for(_probe(args.bootstrap, args.timeout), timeout=args.timeout + 1))
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         if args.verbose:
-            print(f"kafka at {args.bootstrap} not ready: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
+            print(f"kafka at {args.bootstrap} not ready: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     if args.verbose:
         print(f"kafka at {args.bootstrap} ready; topics: {', '.join(topics) or '(none)'}")

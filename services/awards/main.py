@@ -17,4 +17,8 @@ SPEC = ServiceSpec(name="awards", package_dir=Path(__file__).parent, outbox=outb
 
 def create_app(settings: AwardsSettings | None = None, *, bus: Bus | None = None) -> FastAPI:
     runtime = ServiceRuntime(SPEC, settings or AwardsSettings(), bus=bus)
-    return service_app(runtime, title="QualityCity awards", description="The registry of quality awards, brands, trademarks, GI products and standards.")
+    return service_app(
+        runtime,
+        title="QualityCity awards",
+        description="The registry of quality awards, brands, trademarks, GI products and standards.",
+    )

@@ -17,4 +17,6 @@ SPEC = ServiceSpec(name="credit", package_dir=Path(__file__).parent, outbox=outb
 
 def create_app(settings: CreditBlacklistSettings | None = None, *, bus: Bus | None = None) -> FastAPI:
     runtime = ServiceRuntime(SPEC, settings or CreditBlacklistSettings(), bus=bus)
-    return service_app(runtime, title="QualityCity credit", description="Quality credit records, ratings and the four-eyes blacklist.")
+    return service_app(
+        runtime, title="QualityCity credit", description="Quality credit records, ratings and the four-eyes blacklist."
+    )

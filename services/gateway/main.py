@@ -18,7 +18,11 @@ from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.web import service_app
 
 SPEC = ServiceSpec(
-    name="gateway", package_dir=Path(__file__).parent, outbox=outbox, inbox=inbox, handlers=HANDLERS,
+    name="gateway",
+    package_dir=Path(__file__).parent,
+    outbox=outbox,
+    inbox=inbox,
+    handlers=HANDLERS,
     subscribes_to=("sampling", "credit", "awards"),
 )
 
@@ -35,7 +39,8 @@ def create_app(
     async def open_upstreams(app: FastAPI) -> None:
         app.state.upstreams = Upstreams(
             {"sampling": settings.sampling_url, "credit": settings.credit_url, "awards": settings.awards_url},
-            settings.upstream_timeout_s, upstream_transports,
+            settings.upstream_timeout_s,
+            upstream_transports,
         )
 
     async def close_upstreams(app: FastAPI) -> None:

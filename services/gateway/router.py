@@ -35,33 +35,55 @@ class PassRates(BaseModel):
     groups: list[SectorPassRate]
 
 
-@router.get("/pass-rates", response_model=PassRates, tags=["attainment"],
-            summary="Pass rates by sector, from the gateway's read model (each result counted once)")
+@router.get(
+    "/pass-rates",
+    response_model=PassRates,
+    tags=["attainment"],
+    summary="Pass rates by sector, from the gateway's read model (each result counted once)",
+)
 async def pass_rates(uow: UoW) -> Any:
     groups = await repository.pass_rates_by_sector(uow.session)
-    return PassRates(groups=[
-        SectorPassRate(sector=g["sector"], n=g["n"], passed=g["passed"],
-                       rate=g["passed"] / g["n"] if g["n"] else None, wilson_95=wilson_interval(g["passed"], g["n"]))
-        for g in groups
-    ])
+    return PassRates(
+        groups=[
+            SectorPassRate(
+                sector=g["sector"],
+                n=g["n"],
+                passed=g["passed"],
+                rate=g["passed"] / g["n"] if g["n"] else None,
+                wilson_95=wilson_interval(g["passed"], g["n"]),
+            )
+            for g in groups
+        ]
+    )
 
 
 Writer = Annotated[Principal, require("sampling:write")]
 Reader = Annotated[Principal, require("read")]
 
 
-@router.post("/results", tags=["sampling"], status_code=201, responses=_errors,
-             summary="Record one result (forwarded to the sampling service)")
+@router.post(
+    "/results",
+    tags=["sampling"],
+    status_code=201,
+    responses=_errors,
+    summary="Record one result (forwarded to the sampling service)",
+)
 async def create_result(request: Request, _: Writer) -> Response:
     return await _upstreams(request).forward("sampling", request)
 
 
-@router.post("/results:batch", tags=["sampling"], responses=_errors,
-             summary="Record many results (forwarded to the sampling service)")
+@router.post(
+    "/results:batch",
+    tags=["sampling"],
+    responses=_errors,
+    summary="Record many results (forwarded to the sampling service)",
+)
 async def create_results_batch(request: Request, _: Writer) -> Response:
     return await _upstreams(request).forward("sampling", request)
 
 
-@router.get("/results/{result_id}", tags=["sampling"], responses=_errors, summary="One result (from the sampling service)")
+@router.get(
+    "/results/{result_id}", tags=["sampling"], responses=_errors, summary="One result (from the sampling service)"
+)
 async def get_result(result_id: str, request: Request, _: Reader) -> Response:
     return await _upstreams(request).forward("sampling", request)

@@ -10,20 +10,24 @@ from fastapi import Request, Response
 from shared.problems import Problem
 from shared.web import request_id
 
-_FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "idempotency-key", "if-match",
-                              "if-none-match")
+_FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "idempotency-key", "if-match", "if-none-match")
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "location", "etag", "retry-after", "www-authenticate")
 
 
 class Upstreams:
     """One httpx client per owning service; in embedded mode their transport is the app itself."""
 
-    def __init__(self, base_urls: Mapping[str, str], timeout_s: float,
-                 transports: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
+    def __init__(
+        self,
+        base_urls: Mapping[str, str],
+        timeout_s: float,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
         transports = transports or {}
         self.clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(timeout_s, connect=5.0),
-                                    transport=transports.get(name))
+            name: httpx.AsyncClient(
+                base_url=url, timeout=httpx.Timeout(timeout_s, connect=5.0), transport=transports.get(name)
+            )
             for name, url in base_urls.items()
         }
 
@@ -37,14 +41,27 @@ class Upstreams:
         headers["x-request-id"] = request_id(request)
         try:
             upstream = await client.request(
-                request.method, path or request.url.path, params=request.query_params, content=await request.body(),
+                request.method,
+                path or request.url.path,
+                params=request.query_params,
+                content=await request.body(),
                 headers=headers,
             )
         except httpx.TimeoutException:
-            raise Problem(504, "upstream-timeout", "Upstream timeout", f"The {service} service did not answer in time",
-                          service=service) from None
+            raise Problem(
+                504,
+                "upstream-timeout",
+                "Upstream timeout",
+                f"The {service} service did not answer in time",
+                service=service,
+            ) from None
         except httpx.TransportError as exc:
-            raise Problem(502, "upstream-unreachable", "Upstream unreachable",
-                          f"The {service} service could not be reached: {type(exc).__name__}", service=service) from None
+            raise Problem(
+                502,
+                "upstream-unreachable",
+                "Upstream unreachable",
+                f"The {service} service could not be reached: {type(exc).__name__}",
+                service=service,
+            ) from None
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS}
         return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)

@@ -20,12 +20,18 @@ def _validate(obj: Any) -> ResultIn | list[RowProblem]:
     try:
         return ResultIn.model_validate(obj)
     except ValidationError as exc:
-        return [RowProblem(field=e["field"], reason=e["reason"]) for e in validation_errors(list(exc.errors()))]
+        return [RowProblem(field=e["field"], reason=e["reason"]) for e in validation_errors([dict(e) for e in exc.errors()])]
 
 
 def _too_many(n: int, limit: int) -> Problem:
-    return Problem(413, "batch-too-large", "Too many rows", f"A batch holds at most {limit} rows; this one has {n}.",
-                   max_rows=limit, rows=n)
+    return Problem(
+        413,
+        "batch-too-large",
+        "Too many rows",
+        f"A batch holds at most {limit} rows; this one has {n}.",
+        max_rows=limit,
+        rows=n,
+    )
 
 
 def parse_batch(body: bytes, content_type: str, max_rows: int) -> list[ResultIn | list[RowProblem]]:
@@ -49,10 +55,19 @@ def parse_batch(body: bytes, content_type: str, max_rows: int) -> list[ResultIn 
         except orjson.JSONDecodeError as exc:
             raise Problem(400, "malformed-json", "Malformed JSON", str(exc)) from None
         if not isinstance(data, list):
-            raise Problem(422, "validation-error", "The request is not valid", "The body must be a JSON array of rows",
-                          errors=[{"field": "body", "reason": "expected an array"}])
+            raise Problem(
+                422,
+                "validation-error",
+                "The request is not valid",
+                "The body must be a JSON array of rows",
+                errors=[{"field": "body", "reason": "expected an array"}],
+            )
         if len(data) > max_rows:
             raise _too_many(len(data), max_rows)
         return [_validate(obj) for obj in data]
-    raise Problem(415, "unsupported-media-type", "Unsupported content type",
-                  f"Send {', '.join(JSON_TYPES + NDJSON_TYPES)}; got {media or 'none'}.")
+    raise Problem(
+        415,
+        "unsupported-media-type",
+        "Unsupported content type",
+        f"Send {', '.join(JSON_TYPES + NDJSON_TYPES)}; got {media or 'none'}.",
+    )

@@ -18,10 +18,14 @@ async def get(session: AsyncSession, result_id: str) -> dict[str, Any] | None:
 
 async def find_by_report(session: AsyncSession, agency: str, report_no: str) -> dict[str, Any] | None:
     row = (
-        await session.execute(
-            select(results).where(results.c.agency_code == agency, results.c.report_no == report_no)
+        (
+            await session.execute(
+                select(results).where(results.c.agency_code == agency, results.c.report_no == report_no)
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 

@@ -20,8 +20,13 @@ Reader = Annotated[Principal, require("read")]
 _errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 409, 422)}
 
 
-@router.post("/results", status_code=status.HTTP_201_CREATED, response_model=ResultOut, responses=_errors,
-             summary="Record one sampling-inspection result")
+@router.post(
+    "/results",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ResultOut,
+    responses=_errors,
+    summary="Record one sampling-inspection result",
+)
 async def create_result(body: ResultIn, principal: Writer, uow: UoW, response: Response) -> Any:
     row, created = await service.record_result(uow.session, principal, body)
     await uow.commit()
@@ -36,10 +41,15 @@ async def create_result(body: ResultIn, principal: Writer, uow: UoW, response: R
     response_model=BatchOut,
     responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
     summary="Record many results (JSON array or NDJSON); every row's outcome is reported",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/x-ndjson": {"schema": {"type": "string"}},
-        "application/json": {"schema": {"type": "array", "items": ResultIn.model_json_schema()}},
-    }}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": ResultIn.model_json_schema()}},
+            },
+        }
+    },
 )
 async def create_results_batch(request: Request, principal: Writer, uow: UoW, runtime: Runtime) -> Any:
     settings: SamplingSettings = runtime.settings  # type: ignore[assignment]
@@ -47,12 +57,18 @@ async def create_results_batch(request: Request, principal: Writer, uow: UoW, ru
     outcomes = await service.record_batch(uow.session, principal, rows)
     await uow.commit()
     counts = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "rejected", "conflict")}
-    return BatchOut(received=len(rows), created=counts["created"], duplicates=counts["duplicate"],
-                    rejected=counts["rejected"] + counts["conflict"], rows=outcomes)
+    return BatchOut(
+        received=len(rows),
+        created=counts["created"],
+        duplicates=counts["duplicate"],
+        rejected=counts["rejected"] + counts["conflict"],
+        rows=outcomes,
+    )
 
 
-@router.get("/results/{result_id}", response_model=ResultOut, responses=_errors | {404: PROBLEM_SCHEMA},
-            summary="One result")
+@router.get(
+    "/results/{result_id}", response_model=ResultOut, responses=_errors | {404: PROBLEM_SCHEMA}, summary="One result"
+)
 async def get_result(result_id: str, _: Reader, uow: UoW) -> Any:
     row = await repository.get(uow.session, result_id)
     if row is None:

@@ -22,8 +22,12 @@ from shared.problems import Problem
 
 def _agency_of(principal: Principal) -> str:
     if not principal.agency:
-        raise Problem(403, "agency-token-required", "An agency token is required",
-                      "Results are recorded under the agency bound to the token; this token has none.")
+        raise Problem(
+            403,
+            "agency-token-required",
+            "An agency token is required",
+            "Results are recorded under the agency bound to the token; this token has none.",
+        )
     return principal.agency
 
 
@@ -43,8 +47,13 @@ def _new_row(agency: str, actor: str, data: ResultIn, now: datetime) -> dict[str
 
 def _recorded_event(row: dict[str, Any]) -> Envelope:
     payload = ResultRecorded(
-        result_id=row["id"], agency_code=row["agency_code"], report_no=row["report_no"], uscc=row["uscc"],
-        sector=row["sector"], conclusion=row["conclusion"], recorded_at=row["recorded_at"],
+        result_id=row["id"],
+        agency_code=row["agency_code"],
+        report_no=row["report_no"],
+        uscc=row["uscc"],
+        sector=row["sector"],
+        conclusion=row["conclusion"],
+        recorded_at=row["recorded_at"],
     )
     return registry.make(RESULT_RECORDED, payload, subject=row["uscc"], source=SOURCE)
 
@@ -56,9 +65,14 @@ async def record_result(session: AsyncSession, principal: Principal, data: Resul
     if existing is not None:
         if same_content(existing, data.model_dump(mode="json")):
             return existing, False
-        raise Problem(409, "report-conflict", "Report number already used",
-                      f"Agency {agency} already recorded report {data.report_no} with other content; "
-                      "correct it instead of sending it again.", existing_id=existing["id"])
+        raise Problem(
+            409,
+            "report-conflict",
+            "Report number already used",
+            f"Agency {agency} already recorded report {data.report_no} with other content; "
+            "correct it instead of sending it again.",
+            existing_id=existing["id"],
+        )
     row = _new_row(agency, principal.subject, data, datetime.now(UTC))
     await repository.insert_many(session, [row])
     await add_to_outbox(session, outbox, [_recorded_event(row)])
@@ -84,8 +98,14 @@ async def record_batch(
             if same_content(seen, item.model_dump(mode="json")):
                 outcomes.append(RowOutcome(row=n, outcome="duplicate", id=seen["id"]))
             else:
-                outcomes.append(RowOutcome(row=n, outcome="conflict", id=seen["id"], problems=[
-                    RowProblem(field="report_no", reason="already recorded with other content")]))
+                outcomes.append(
+                    RowOutcome(
+                        row=n,
+                        outcome="conflict",
+                        id=seen["id"],
+                        problems=[RowProblem(field="report_no", reason="already recorded with other content")],
+                    )
+                )
             continue
         row = _new_row(agency, principal.subject, item, now)
         existing[item.report_no] = row  # a report repeated inside the batch is a duplicate of its first

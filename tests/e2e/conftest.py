@@ -24,6 +24,11 @@ async def embedded(tmp_path: Path, platform: PlatformSettings) -> AsyncIterator[
 
 
 def result(report_no: str = "QD-2014-0001", **over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"report_no": report_no, "uscc": "91370200163562681G", "sector": "food", "conclusion": "pass"}
+    body: dict[str, Any] = {
+        "report_no": report_no,
+        "uscc": "91370200163562681G",
+        "sector": "food",
+        "conclusion": "pass",
+    }
     body.update(over)
     return body

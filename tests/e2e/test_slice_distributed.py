@@ -57,10 +57,16 @@ async def distributed(
     platform: PlatformSettings, kafka_bootstrap: str, pg_database: Callable[[str], Any]
 ) -> AsyncIterator[Suite]:
     platform = platform.model_copy(update={"bus": "kafka", "kafka_bootstrap": kafka_bootstrap})
-    sampling = await Served(create_sampling(SamplingSettings(
-        database_url=await pg_database("sampling"), platform=platform, relay_interval_s=0.1))).start()
-    gateway = await Served(create_gateway(GatewaySettings(
-        database_url=await pg_database("gateway"), platform=platform, sampling_url=sampling.url))).start()
+    sampling = await Served(
+        create_sampling(
+            SamplingSettings(database_url=await pg_database("sampling"), platform=platform, relay_interval_s=0.1)
+        )
+    ).start()
+    gateway = await Served(
+        create_gateway(
+            GatewaySettings(database_url=await pg_database("gateway"), platform=platform, sampling_url=sampling.url)
+        )
+    ).start()
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             yield Suite(sampling, gateway, client, platform)
@@ -71,11 +77,13 @@ async def distributed(
 
 async def _topic_messages(bootstrap: str, topic: str, expected: int) -> list[Any]:
     """Read the whole topic from the start (no group) until `expected` messages are seen."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     seen: list[Any] = []
     try:
+
         async def more() -> int:
             for msgs in (await consumer.getmany(timeout_ms=500)).values():
                 seen.extend(msgs)
@@ -140,8 +148,9 @@ async def test_the_same_event_delivered_twice_changes_the_read_model_once(
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
     await producer.start()
     try:  # a redelivery, byte for byte
-        await producer.send_and_wait(topic, original.value, key=original.key, headers=list(original.headers),
-                                     partition=original.partition)
+        await producer.send_and_wait(
+            topic, original.value, key=original.key, headers=list(original.headers), partition=original.partition
+        )
     finally:
         await producer.stop()
     consumer = s.gateway.app.state.runtime.consumer

@@ -40,8 +40,9 @@ async def test_result_posted_to_gateway_and_to_service_reaches_read_model(
     assert r1.status_code == 201, r1.text
     assert r1.headers["location"] == f"/v1/results/{r1.json()['id']}"
     assert r1.json()["agency_code"] == "QD-AGENCY-1"  # from the token, not the body
-    r2 = await client.post("/services/sampling/v1/results", json=result("R-2", conclusion="fail", sector="food"),
-                           headers=h)  # directly on the service
+    r2 = await client.post(
+        "/services/sampling/v1/results", json=result("R-2", conclusion="fail", sector="food"), headers=h
+    )  # directly on the service
     assert r2.status_code == 201, r2.text
     rates = await eventually(lambda: _rates(client), lambda v: v.get("food") == (2, 1))
     assert rates == {"food": (2, 1)}
@@ -121,8 +122,11 @@ async def test_batch_reports_every_row_and_stores_only_valid_ones(
         '{"report_no": "B-1", "uscc": "91370200163562681G", "sector": "food", "conclusion": "pass"}',
         '{"report_no": "B-3", "uscc": "91370200MA3C00001N", "sector": "agricultural", "conclusion": "fail"}',
     ]
-    r = await client.post("/v1/results:batch", content="\n".join(lines),
-                          headers=auth("sampling:write") | {"content-type": "application/x-ndjson"})
+    r = await client.post(
+        "/v1/results:batch",
+        content="\n".join(lines),
+        headers=auth("sampling:write") | {"content-type": "application/x-ndjson"},
+    )
     assert r.status_code == 200, r.text
     out = r.json()
     assert (out["received"], out["created"], out["duplicates"], out["rejected"]) == (5, 2, 1, 2)
@@ -134,7 +138,9 @@ async def test_batch_reports_every_row_and_stores_only_valid_ones(
     assert await _stored(app) == (2, 2)
     await eventually(lambda: _rates(client), lambda v: v == {"agricultural": (1, 0), "food": (1, 1)})
 
-    wrong = await client.post("/v1/results:batch", content="a,b", headers=auth("sampling:write") | {"content-type": "text/plain"})
+    wrong = await client.post(
+        "/v1/results:batch", content="a,b", headers=auth("sampling:write") | {"content-type": "text/plain"}
+    )
     assert wrong.status_code == 415
 
 

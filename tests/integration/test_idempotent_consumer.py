@@ -22,10 +22,18 @@ GATEWAY_DIR = Path(gateway_pkg.__file__).parent
 def _recorded(n: int, conclusion: str = "pass", sector: str = "food") -> list[Envelope]:
     return [
         Envelope(
-            type=consumers.RESULT_RECORDED, source="/qualitycity/sampling", subject="91370200163562681G",
-            data={"result_id": f"r{i}-{conclusion}", "agency_code": "A", "report_no": f"{i}",
-                  "uscc": "91370200163562681G", "sector": sector, "conclusion": conclusion,
-                  "recorded_at": "2014-01-01T00:00:00Z"},
+            type=consumers.RESULT_RECORDED,
+            source="/qualitycity/sampling",
+            subject="91370200163562681G",
+            data={
+                "result_id": f"r{i}-{conclusion}",
+                "agency_code": "A",
+                "report_no": f"{i}",
+                "uscc": "91370200163562681G",
+                "sector": sector,
+                "conclusion": conclusion,
+                "recorded_at": "2014-01-01T00:00:00Z",
+            },
         )
         for i in range(n)
     ]

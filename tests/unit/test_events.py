@@ -16,8 +16,13 @@ class Thing(BaseModel):
 
 
 def test_kafka_binding_round_trip_keeps_every_attribute() -> None:
-    env = Envelope(type="x.thing.made.v1", source="/test", subject="91370200163562681G",
-                   data={"name": "质检", "count": 3}, time=datetime(2014, 5, 6, 7, 8, 9, tzinfo=UTC))
+    env = Envelope(
+        type="x.thing.made.v1",
+        source="/test",
+        subject="91370200163562681G",
+        data={"name": "质检", "count": 3},
+        time=datetime(2014, 5, 6, 7, 8, 9, tzinfo=UTC),
+    )
     record = to_kafka(env)
     headers = dict(record.headers)
     assert record.key == b"91370200163562681G"  # partition key = subject

@@ -11,11 +11,13 @@ def test_field_path_reads_as_the_client_wrote_it() -> None:
 
 
 def test_validation_errors_say_unknown_and_missing_plainly() -> None:
-    errors = validation_errors([
-        {"loc": ("body", "x"), "msg": "Extra inputs are not permitted", "type": "extra_forbidden"},
-        {"loc": ("body", "sector"), "msg": "Field required", "type": "missing"},
-        {"loc": ("body", "uscc"), "msg": "Value error, the USCC check digit is wrong", "type": "value_error"},
-    ])
+    errors = validation_errors(
+        [
+            {"loc": ("body", "x"), "msg": "Extra inputs are not permitted", "type": "extra_forbidden"},
+            {"loc": ("body", "sector"), "msg": "Field required", "type": "missing"},
+            {"loc": ("body", "uscc"), "msg": "Value error, the USCC check digit is wrong", "type": "value_error"},
+        ]
+    )
     assert errors == [
         {"field": "x", "in": "body", "reason": "unknown field", "code": "extra_forbidden"},
         {"field": "sector", "in": "body", "reason": "field required", "code": "missing"},

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make down`: stop the services started by `make up`, then Kafka and PostgreSQL.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+RUN="$ROOT/var/run"
+for name in gateway awards credit_blacklist sampling; do
+    pidfile="$RUN/$name.pid"
+    [[ -f "$pidfile" ]] || continue
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid"
+        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        kill -9 "$pid" 2>/dev/null || true
+        echo "$name: stopped"
+    fi
+    rm -f "$pidfile"
+done
+"$ROOT/deploy/local/kafka.sh" stop
+"$ROOT/deploy/local/postgres.sh" stop
