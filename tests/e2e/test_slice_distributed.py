@@ -7,6 +7,7 @@ gateway; the relay killed between publishing and marking.
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -116,14 +117,22 @@ async def test_slice_through_gateway_and_service_over_kafka_and_postgres(
     assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
 
 
+def _port_open(bootstrap: str) -> bool:
+    host, port = bootstrap.rsplit(":", 1)
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, int(port))) == 0
+
+
 async def test_kafka_down_writes_still_accepted_then_delivered_once(
-    distributed: Suite, auth: Callable[..., dict[str, str]], kafka_ctl: str
+    distributed: Suite, auth: Callable[..., dict[str, str]], kafka_ctl: str, kafka_bootstrap: str
 ) -> None:
     s, h = distributed, auth("sampling:write", "read")
     assert (await s.client.post(f"{s.sampling.url}/v1/results", json=result("K-1"), headers=h)).status_code == 201
     await eventually(s.rates, lambda v: v.get("food") == (1, 1))
     subprocess.run([kafka_ctl, "stop"], check=True)
     try:
+        assert not _port_open(kafka_bootstrap), "the broker still answers: the test could not stop it"
         during = await s.client.post(f"{s.sampling.url}/v1/results", json=result("K-2", conclusion="fail"), headers=h)
         assert during.status_code == 201, during.text
         await asyncio.sleep(2)
