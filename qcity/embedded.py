@@ -23,6 +23,7 @@ from services.gateway.settings import GatewaySettings
 from services.sampling.main import create_app as create_sampling
 from services.sampling.settings import SamplingSettings
 from shared.bus import InProcessBus
+from shared.clock import Clock
 from shared.settings import PlatformSettings
 
 
@@ -30,18 +31,22 @@ def sqlite_url(data_dir: Path, name: str) -> str:
     return f"sqlite+aiosqlite:///{data_dir.resolve()}/{name}.db"
 
 
-def create_embedded_app(data_dir: Path, platform: PlatformSettings | None = None) -> FastAPI:
+def create_embedded_app(
+    data_dir: Path, platform: PlatformSettings | None = None, *, clock: Clock | None = None
+) -> FastAPI:
     platform = (platform or PlatformSettings()).model_copy(update={"bus": "inprocess"})
     bus = InProcessBus()
     services: dict[str, FastAPI] = {
         "sampling": create_sampling(
-            SamplingSettings(database_url=sqlite_url(data_dir, "sampling"), platform=platform), bus=bus
+            SamplingSettings(database_url=sqlite_url(data_dir, "sampling"), platform=platform), bus=bus, clock=clock
         ),
         "credit": create_credit(
-            CreditBlacklistSettings(database_url=sqlite_url(data_dir, "credit"), platform=platform), bus=bus
+            CreditBlacklistSettings(database_url=sqlite_url(data_dir, "credit"), platform=platform),
+            bus=bus,
+            clock=clock,
         ),
         "awards": create_awards(
-            AwardsSettings(database_url=sqlite_url(data_dir, "awards"), platform=platform), bus=bus
+            AwardsSettings(database_url=sqlite_url(data_dir, "awards"), platform=platform), bus=bus, clock=clock
         ),
     }
     gateway = create_gateway(
@@ -53,6 +58,7 @@ def create_embedded_app(data_dir: Path, platform: PlatformSettings | None = None
             awards_url="http://awards.embedded",
         ),
         bus=bus,
+        clock=clock,
         upstream_transports={name: httpx.ASGITransport(app=app) for name, app in services.items()},
     )
     gateway_lifespan = gateway.router.lifespan_context

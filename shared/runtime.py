@@ -19,10 +19,12 @@ from sqlalchemy import Table
 
 from shared.auth import TokenService
 from shared.bus import Bus, InProcessBus, KafkaBus, Subscription
+from shared.clock import Clock, SystemClock
 from shared.consumer import Handler, IdempotentConsumer
 from shared.db import Database, UnitOfWork
 from shared.migrations import upgrade
 from shared.outbox import OutboxRelay
+from shared.scheduler import ScheduledJob, Scheduler
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger("runtime")
@@ -38,11 +40,18 @@ class ServiceSpec:
     inbox: Table
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     subscribes_to: Sequence[str] = ()  # names of the services whose topics it consumes
+    jobs: Sequence[ScheduledJob] = ()
 
 
 class ServiceRuntime:
     def __init__(
-        self, spec: ServiceSpec, settings: ServiceSettings, *, bus: Bus | None = None, auto_migrate: bool = True
+        self,
+        spec: ServiceSpec,
+        settings: ServiceSettings,
+        *,
+        bus: Bus | None = None,
+        clock: Clock | None = None,
+        auto_migrate: bool = True,
     ) -> None:
         self.spec = spec
         self.settings = settings
@@ -55,6 +64,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumer: IdempotentConsumer | None = None
         self._subscription: Subscription | None = None
+        self.clock: Clock = clock or SystemClock()
+        self.scheduler = Scheduler(self.unit_of_work, self.clock, list(spec.jobs))
 
     @property
     def topic(self) -> str:
@@ -98,6 +109,8 @@ class ServiceRuntime:
                 self.consumer.handle_batch,
             )
             await self._subscription.start()
+        if self.settings.run_jobs:
+            self.scheduler.start()
         log.info(
             "service started",
             service=self.spec.name,
@@ -106,6 +119,7 @@ class ServiceRuntime:
         )
 
     async def stop(self) -> None:
+        await self.scheduler.stop()
         if self._subscription is not None:
             await self._subscription.stop()
             self._subscription = None

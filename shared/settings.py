@@ -43,4 +43,6 @@ class ServiceSettings(BaseSettings):
     relay_interval_s: float = 0.2
     relay_batch_size: int = 2000
     consumer_batch_size: int = 2000
+    # Scheduled jobs (finalisation, expiry) run in the service; off where one replica runs them.
+    run_jobs: bool = True
     platform: PlatformSettings = Field(default_factory=PlatformSettings)

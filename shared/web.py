@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -128,4 +128,19 @@ def service_app(
     for router in routers:
         app.include_router(router)
     install_platform_routes(app, {"database": runtime.ping_db, "bus": runtime.ping_bus})
+    if runtime.scheduler.jobs:
+        install_job_routes(app)
     return app
+
+
+def install_job_routes(app: FastAPI) -> None:
+    """`POST /v1/jobs/{name}:run`: run a scheduled job now (operators; `admin` scope)."""
+    from shared.auth import Principal, require
+    from shared.problems import Problem
+
+    @app.post("/v1/jobs/{name}:run", tags=["operations"], summary="Run a scheduled job now")
+    async def run_job(name: str, request: Request, _: Annotated[Principal, require("admin")]) -> dict[str, Any]:
+        scheduler = request.app.state.runtime.scheduler
+        if name not in scheduler.jobs:
+            raise Problem(404, "job-not-found", "No such job", f"Jobs: {', '.join(sorted(scheduler.jobs))}")
+        return {"job": name, "changed": await scheduler.run_now(name)}

@@ -14,6 +14,7 @@ from services.gateway.router import router
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstreams
 from shared.bus import Bus
+from shared.clock import Clock
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.web import service_app
 
@@ -31,10 +32,11 @@ def create_app(
     settings: GatewaySettings | None = None,
     *,
     bus: Bus | None = None,
+    clock: Clock | None = None,
     upstream_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     settings = settings or GatewaySettings()
-    runtime = ServiceRuntime(SPEC, settings, bus=bus)
+    runtime = ServiceRuntime(SPEC, settings, bus=bus, clock=clock)
 
     async def open_upstreams(app: FastAPI) -> None:
         app.state.upstreams = Upstreams(

@@ -20,7 +20,9 @@ def _validate(obj: Any) -> ResultIn | list[RowProblem]:
     try:
         return ResultIn.model_validate(obj)
     except ValidationError as exc:
-        return [RowProblem(field=e["field"], reason=e["reason"]) for e in validation_errors([dict(e) for e in exc.errors()])]
+        return [
+            RowProblem(field=e["field"], reason=e["reason"]) for e in validation_errors([dict(e) for e in exc.errors()])
+        ]
 
 
 def _too_many(n: int, limit: int) -> Problem:
