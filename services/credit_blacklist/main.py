@@ -2,24 +2,58 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
+from services.credit_blacklist import consumers, service
+from services.credit_blacklist.domain import RuleBook
 from services.credit_blacklist.models import inbox, outbox
+from services.credit_blacklist.router import RateLimiter, router
 from services.credit_blacklist.settings import CreditBlacklistSettings
 from shared.bus import Bus
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
 from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.scheduler import ScheduledJob
 from shared.web import service_app
 
-SPEC = ServiceSpec(name="credit", package_dir=Path(__file__).parent, outbox=outbox, inbox=inbox)
+SPEC = ServiceSpec(
+    name="credit", package_dir=Path(__file__).parent, outbox=outbox, inbox=inbox, subscribes_to=("sampling", "awards")
+)
+
+EXPIRY_JOB = "expire-listings"
+
+
+def build_spec(clock: Clock, book: RuleBook, expiry_every_s: float) -> ServiceSpec:
+    """The spec with handlers and jobs bound to this app's clock and rules."""
+
+    async def expire(uow: Any, job_clock: Clock) -> int:
+        return await service.expire_due(uow.session, job_clock, book)
+
+    return dataclasses.replace(
+        SPEC,
+        handlers=consumers.handlers(clock, book),
+        jobs=(ScheduledJob(EXPIRY_JOB, expire, every_s=expiry_every_s),),
+    )
 
 
 def create_app(
     settings: CreditBlacklistSettings | None = None, *, bus: Bus | None = None, clock: Clock | None = None
 ) -> FastAPI:
-    runtime = ServiceRuntime(SPEC, settings or CreditBlacklistSettings(), bus=bus, clock=clock)
-    return service_app(
-        runtime, title="QualityCity credit", description="Quality credit records, ratings and the four-eyes blacklist."
+    settings = settings or CreditBlacklistSettings()
+    clock = clock or SystemClock()
+    book = RuleBook.load()
+    runtime = ServiceRuntime(build_spec(clock, book, settings.expiry_every_s), settings, bus=bus, clock=clock)
+    app = service_app(
+        runtime,
+        title="QualityCity credit",
+        description="Quality credit records (质量信用), transparent ratings and the four-eyes blacklist (黑名单): "
+        "proposal, approval by another reviewer, publication, removal by expiry, credit repair or as wrongful; "
+        "checks and screenings of up to 1,000 enterprises on any date.",
+        routers=[router],
     )
+    app.state.rules = book
+    app.state.public_limiter = RateLimiter(settings.public_rate_per_minute, settings.public_rate_burst)
+    return app

@@ -1,0 +1,337 @@
+"""Credit rules: pure functions over plain values, no I/O.
+
+The rule sets (rating weights and windows, publication periods, the automatic-proposal threshold,
+repair waiting periods, reason categories) are versioned data in `rules/*.json`, loaded once at
+start-up; the set in force on a date is the one with the latest `effective_from` on or before it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+RULES_DIR = Path(__file__).parent / "rules"
+
+AUTO_PROPOSER = "system:auto-proposal"
+EXPIRY_ACTOR = "system:expiry"
+
+
+class Status(StrEnum):
+    proposed = "proposed"
+    listed = "listed"
+    rejected = "rejected"
+    removed = "removed"
+
+
+class RemovalReason(StrEnum):
+    expired = "expired"
+    repaired = "repaired"
+    wrongful = "wrongful"
+
+
+class Kind(StrEnum):
+    negative = "negative"
+    positive = "positive"
+    neutral = "neutral"  # a record that once counted and was overturned, retracted, revoked or lapsed
+
+
+#: Which action each status admits: anything else is an invalid transition (a 409 problem).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.proposed: frozenset({"approve", "reject"}),
+    Status.listed: frozenset({"apply_repair", "review_repair", "remove", "expire"}),
+    Status.rejected: frozenset(),
+    Status.removed: frozenset(),
+}
+
+
+def allowed(status: str, action: str) -> bool:
+    return action in TRANSITIONS.get(status, frozenset())
+
+
+def add_months(day: date, months: int) -> date:
+    """Calendar months, clamped to the month's last day (2014-08-31 + 6 months = 2015-02-28)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class ReasonCategory:
+    code: str
+    name_zh: str
+    repair_group: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: str
+    effective_from: date
+    raw: dict[str, Any] = field(repr=False)
+
+    # -- rating
+    @property
+    def rating(self) -> dict[str, Any]:
+        return dict(self.raw["rating"])
+
+    @property
+    def blacklist(self) -> dict[str, Any]:
+        return dict(self.raw["blacklist"])
+
+    @property
+    def reason_categories(self) -> dict[str, ReasonCategory]:
+        return {
+            code: ReasonCategory(code, v["name_zh"], v["repair_group"])
+            for code, v in self.blacklist["reason_categories"].items()
+        }
+
+    @property
+    def auto_threshold(self) -> int:
+        return int(self.blacklist["auto_proposal"]["threshold"])
+
+    @property
+    def auto_window_days(self) -> int:
+        return int(self.blacklist["auto_proposal"]["window_days"])
+
+    @property
+    def publication_years(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.blacklist["publication_years"].items()}
+
+    def negative_weight(self, level: str | None, sector: str | None) -> float:
+        neg = self.rating["negative"]
+        return float(neg["level_weights"].get(level or "", 10)) * float(neg["sector_factors"].get(sector or "", 1.0))
+
+    def positive_weight(self, type_code: str | None) -> float:
+        pos = self.rating["positive"]
+        return float(pos["type_weights"].get(type_code or "", pos["default_weight"]))
+
+    def grade_for(self, score: float) -> str:
+        for g in self.rating["grades"]:
+            if g["min_score"] is None or score >= g["min_score"]:
+                return str(g["grade"])
+        return str(self.rating["grades"][-1]["grade"])
+
+
+class RuleBook:
+    """Every rule-set version, oldest first; answers which one was in force on a date."""
+
+    def __init__(self, sets: list[RuleSet]) -> None:
+        if not sets:
+            raise ValueError("no credit rule sets")
+        self.sets = sorted(sets, key=lambda s: s.effective_from)
+
+    @classmethod
+    def load(cls, folder: Path = RULES_DIR) -> RuleBook:
+        sets = []
+        for path in sorted(folder.glob("*.json")):
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            sets.append(RuleSet(raw["version"], date.fromisoformat(raw["effective_from"]), raw))
+        return cls(sets)
+
+    def in_force(self, on: date) -> RuleSet:
+        current = self.sets[0]  # before the first set took effect, the first set still answers
+        for s in self.sets:
+            if s.effective_from <= on:
+                current = s
+        return current
+
+
+# ---------------------------------------------------------------- validation
+
+
+class RuleViolation(ValueError):
+    """A request the rules refuse; `slug` is the stable problem type."""
+
+    def __init__(self, slug: str, title: str, detail: str, **ext: Any) -> None:
+        super().__init__(detail)
+        self.slug, self.title, self.detail, self.ext = slug, title, detail, ext
+
+
+def check_reason_category(rules: RuleSet, code: str) -> ReasonCategory:
+    cats = rules.reason_categories
+    if code not in cats:
+        raise RuleViolation(
+            "unknown-reason-category",
+            "Unknown reason category",
+            f"{code!r} is not a reason category of rule set {rules.version}",
+            allowed=sorted(cats),
+        )
+    return cats[code]
+
+
+def check_publication_years(rules: RuleSet, years: int | None) -> int:
+    p = rules.publication_years
+    if years is None:
+        return p["default"]
+    if not p["min"] <= years <= p["max"]:
+        raise RuleViolation(
+            "publication-period-out-of-range",
+            "Publication period outside the rules",
+            f"The publication period must be {p['min']} to {p['max']} years (rule set {rules.version}); got {years}",
+            min_years=p["min"],
+            max_years=p["max"],
+        )
+    return years
+
+
+def publish_until(listed_on: date, years: int) -> date:
+    """The last day of publication: N years after listing, that day excluded."""
+    return add_months(listed_on, 12 * years) - timedelta(days=1)
+
+
+def earliest_repair_on(rules: RuleSet, reason_category: str, listed_on: date) -> date:
+    """From the listing date plus the waiting period of the category's group (food, special equipment: longer)."""
+    group = check_reason_category(rules, reason_category).repair_group
+    waits = rules.blacklist["repair_waiting_months"]
+    return add_months(listed_on, int(waits.get(group, waits["general"])))
+
+
+def listed_on_date(entry: dict[str, Any], on: date) -> bool:
+    """Whether an entry was on the published list on `on` (listing day to last publication day, unless removed)."""
+    listed_on, until, removed_on = entry.get("listed_on"), entry.get("publish_until"), entry.get("removed_on")
+    if listed_on is None or until is None or entry.get("status") not in (Status.listed, Status.removed):
+        return False
+    return bool(listed_on <= on <= until and (removed_on is None or on < removed_on))
+
+
+# ---------------------------------------------------------------- ratings
+
+
+@dataclass(frozen=True)
+class Contribution:
+    record_id: str
+    kind: str
+    points: float
+    counted: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class Rating:
+    grade: str
+    score: float
+    rule_set_version: str
+    as_of: date
+    forced_by: str | None
+    contributions: list[Contribution]
+
+
+def compute_rating(rules: RuleSet, records: list[dict[str, Any]], as_of: date, listed: bool) -> Rating:
+    """The rating on `as_of`, and each record's contribution to it.
+
+    A negative record counts for `window_days` from its fact date; a positive one while the
+    honour was valid. Positives are capped so honours cannot buy back repeated fails. Being
+    listed on the blacklist forces D whatever the score.
+    """
+    r = rules.rating
+    window = timedelta(days=int(r["negative"]["window_days"]))
+    cap = float(r["positive"]["cap"])
+    score = float(r["base_score"])
+    positive_total = 0.0
+    out: list[Contribution] = []
+    for rec in sorted(records, key=lambda x: (x["fact_date"], x["record_id"])):
+        fact: date = rec["fact_date"]
+        if rec["kind"] == Kind.negative:
+            if fact > as_of:
+                out.append(Contribution(rec["record_id"], rec["kind"], 0.0, False, "after the date asked"))
+            elif fact + window <= as_of:
+                out.append(Contribution(rec["record_id"], rec["kind"], 0.0, False, "outside the window"))
+            else:
+                pts = -rules.negative_weight(rec.get("level"), rec.get("sector"))
+                score += pts
+                out.append(Contribution(rec["record_id"], rec["kind"], pts, True, f"{rec.get('level')} fail"))
+        elif rec["kind"] == Kind.positive:
+            until: date | None = rec.get("valid_until")
+            if fact > as_of or (until is not None and until < as_of):
+                out.append(Contribution(rec["record_id"], rec["kind"], 0.0, False, "not valid on the date asked"))
+                continue
+            pts = min(rules.positive_weight(rec.get("category")), max(cap - positive_total, 0.0))
+            positive_total += pts
+            score += pts
+            why = "active honour" if pts else "active honour (positive cap reached)"
+            out.append(Contribution(rec["record_id"], rec["kind"], pts, pts > 0, why))
+        else:
+            out.append(Contribution(rec["record_id"], rec["kind"], 0.0, False, rec.get("note") or "neutralised"))
+    score = round(score, 2)
+    if listed:
+        return Rating("D", score, rules.version, as_of, "listed", out)
+    return Rating(rules.grade_for(score), score, rules.version, as_of, None, out)
+
+
+def final_fails_in_window(records: list[dict[str, Any]], today: date, window_days: int) -> list[dict[str, Any]]:
+    """The negative (final or upheld) fails whose fact date falls within the window ending today."""
+    start = today - timedelta(days=window_days)
+    return [
+        r
+        for r in records
+        if r["kind"] == Kind.negative and r["source"] == "sampling" and start < r["fact_date"] <= today
+    ]
+
+
+# ---------------------------------------------------------------- records from events
+
+
+def record_from_result(result: dict[str, Any]) -> dict[str, Any]:
+    """A sampling snapshot as a credit record: negative only when its standing conclusion is a final fail."""
+    conclusion, state, reinspection = result.get("conclusion"), result.get("state"), result.get("reinspection")
+    if state == "retracted":
+        kind, note = Kind.neutral, "retracted by the agency"
+    elif reinspection == "overturned":
+        kind, note = Kind.neutral, "overturned on re-inspection"
+    elif conclusion == "fail" and state == "final":
+        kind, note = Kind.negative, "upheld on re-inspection" if reinspection == "upheld" else "final fail"
+    elif conclusion == "fail":
+        kind, note = Kind.neutral, "provisional fail (objection window open)"
+    else:
+        kind, note = Kind.neutral, "pass"
+    return {
+        "record_id": f"sampling:{result['result_id']}",
+        "uscc": result["uscc"],
+        "enterprise_name": result.get("enterprise_name") or "",
+        "source": "sampling",
+        "source_id": str(result["result_id"]),
+        "source_version": int(result["version"]),
+        "kind": kind.value,
+        "category": "sampling_fail" if result.get("original_conclusion", conclusion) == "fail" else "sampling_pass",
+        "level": result.get("level"),
+        "sector": result.get("sector"),
+        "title": result.get("product_name") or result.get("report_no") or "",
+        "fact_date": _as_date(result.get("report_date") or result.get("sampling_date")),
+        "valid_until": None,
+        "state": str(state),
+        "note": note,
+    }
+
+
+def record_from_honour(honour: dict[str, Any]) -> dict[str, Any] | None:
+    """An enterprise's honour as a credit record: positive while active. Other holders are not enterprises."""
+    if honour.get("holder_kind") != "enterprise":
+        return None
+    state = honour.get("state")
+    kind = Kind.positive if state == "active" else Kind.neutral
+    until = honour.get("valid_until")
+    return {
+        "record_id": f"honour:{honour['honour_id']}",
+        "uscc": str(honour["holder_id"]).upper(),
+        "enterprise_name": honour.get("holder_name") or "",
+        "source": "awards",
+        "source_id": str(honour["honour_id"]),
+        "source_version": int(honour["version"]),
+        "kind": kind.value,
+        "category": honour.get("type_code"),
+        "level": None,
+        "sector": None,
+        "title": honour.get("type_name_zh") or honour.get("type_code") or "",
+        "fact_date": _as_date(honour["granted_on"]),
+        "valid_until": _as_date(until) if until else None,
+        "state": str(state),
+        "note": "active honour" if kind == Kind.positive else f"honour {state}",
+    }
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

@@ -1,0 +1,200 @@
+"""Every query of the credit service's tables (SQLAlchemy Core; bulk writes as executemany)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.credit_blacklist.models import blacklist_entries, entry_history, ratings, records
+
+E = blacklist_entries
+_CHUNK = 5000  # below every driver's bound-parameter limit
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+# ---------------------------------------------------------------- records
+
+
+async def record_versions(session: AsyncSession, record_ids: Sequence[str]) -> dict[str, tuple[int, str, str]]:
+    """{record_id: (source_version, kind, uscc)} for the records already held."""
+    out: dict[str, tuple[int, str, str]] = {}
+    for chunk in _chunks(list(record_ids)):
+        rows = await session.execute(
+            select(records.c.record_id, records.c.source_version, records.c.kind, records.c.uscc).where(
+                records.c.record_id.in_(chunk)
+            )
+        )
+        out.update({r.record_id: (r.source_version, r.kind, r.uscc) for r in rows})
+    return out
+
+
+async def upsert_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """One executemany; the WHERE keeps a newer version already stored (a concurrent or reordered delivery)."""
+    if not rows:
+        return
+    ins = _insert(session)(records)
+    cols = [c.name for c in records.columns if c.name != "record_id"]
+    stmt = ins.on_conflict_do_update(
+        index_elements=[records.c.record_id],
+        set_={c: ins.excluded[c] for c in cols},
+        where=records.c.source_version < ins.excluded.source_version,
+    )
+    await session.execute(stmt, list(rows))
+
+
+async def records_of(session: AsyncSession, usccs: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {u: [] for u in usccs}
+    for chunk in _chunks(list(usccs)):
+        for r in (await session.execute(select(records).where(records.c.uscc.in_(chunk)))).mappings():
+            out[r["uscc"]].append(dict(r))
+    return out
+
+
+# ---------------------------------------------------------------- ratings
+
+
+async def current_ratings(session: AsyncSession, usccs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for chunk in _chunks(list(usccs)):
+        rows = await session.execute(select(ratings.c.uscc, ratings.c.rating).where(ratings.c.uscc.in_(chunk)))
+        out.update({r.uscc: r.rating for r in rows})
+    return out
+
+
+async def upsert_ratings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    ins = _insert(session)(ratings)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[ratings.c.uscc],
+        set_={c: ins.excluded[c] for c in ("rating", "score", "rule_set_version", "as_of", "updated_at")},
+    )
+    await session.execute(stmt, list(rows))
+
+
+# ---------------------------------------------------------------- blacklist entries
+
+
+def _listed_on(on: date) -> Any:
+    """Entries on the published list on `on`: listed by then, within publication, not yet removed."""
+    return and_(
+        E.c.status.in_(("listed", "removed")),
+        E.c.listed_on <= on,
+        E.c.publish_until >= on,
+        or_(E.c.removed_on.is_(None), E.c.removed_on > on),
+    )
+
+
+async def listed_entries(session: AsyncSession, usccs: Sequence[str], on: date) -> dict[str, dict[str, Any]]:
+    """The entry each enterprise was listed under on `on`: one indexed query per 5,000 USCCs."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(usccs)):
+        rows = await session.execute(
+            select(E).where(E.c.uscc.in_(chunk), _listed_on(on)).order_by(E.c.listed_on, E.c.entry_id)
+        )
+        for r in rows.mappings():
+            out[r["uscc"]] = dict(r)
+    return out
+
+
+async def open_entry_usccs(session: AsyncSession, usccs: Sequence[str]) -> set[str]:
+    """Enterprises with a pending proposal or a current listing: no second one is opened beside it."""
+    out: set[str] = set()
+    for chunk in _chunks(list(usccs)):
+        out.update(
+            await session.scalars(
+                select(E.c.uscc).where(E.c.uscc.in_(chunk), E.c.status.in_(("proposed", "listed"))).distinct()
+            )
+        )
+    return out
+
+
+async def insert_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(E), list(rows))
+
+
+async def insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(entry_history), list(rows))
+
+
+async def get_entry(session: AsyncSession, entry_id: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(E).where(E.c.entry_id == entry_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def update_if_version(session: AsyncSession, entry_id: str, version: int, values: dict[str, Any]) -> bool:
+    """Compare-and-set on the version: of two reviewers acting at once, exactly one succeeds."""
+    result = await session.execute(
+        update(E)
+        .where(E.c.entry_id == entry_id, E.c.version == version)
+        .values(version=version + 1, **values)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def list_entries(
+    session: AsyncSession, *, status: str | None, uscc: str | None, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    q = select(E).order_by(E.c.entry_id).limit(limit)
+    if status:
+        q = q.where(E.c.status == status)
+    if uscc:
+        q = q.where(E.c.uscc == uscc)
+    if after:
+        q = q.where(E.c.entry_id > after)
+    return [dict(r) for r in (await session.execute(q)).mappings()]
+
+
+async def public_list(session: AsyncSession, on: date, after: tuple[str, str] | None, limit: int) -> list[Any]:
+    """The current list, newest listings first, keyed by (listed_on, entry_id) for the cursor."""
+    cols = (
+        E.c.entry_id,
+        E.c.uscc,
+        E.c.enterprise_name,
+        E.c.reason_category,
+        E.c.legal_basis,
+        E.c.deciding_authority,
+        E.c.decision_no,
+        E.c.listed_on,
+        E.c.publish_until,
+    )
+    q = select(*cols).where(_listed_on(on)).order_by(E.c.listed_on.desc(), E.c.entry_id.desc()).limit(limit)
+    if after:
+        last_day = date.fromisoformat(after[0])
+        q = q.where(or_(E.c.listed_on < last_day, and_(E.c.listed_on == last_day, E.c.entry_id < after[1])))
+    return list((await session.execute(q)).all())
+
+
+async def entries_of(session: AsyncSession, uscc: str) -> list[dict[str, Any]]:
+    q = select(E).where(E.c.uscc == uscc).order_by(E.c.entry_id)
+    return [dict(r) for r in (await session.execute(q)).mappings()]
+
+
+async def history_of(session: AsyncSession, *, entry_id: str | None = None, uscc: str | None = None) -> list[Any]:
+    q = select(entry_history).order_by(entry_history.c.id)
+    if entry_id:
+        q = q.where(entry_history.c.entry_id == entry_id)
+    if uscc:
+        q = q.where(entry_history.c.uscc == uscc)
+    return [dict(r) for r in (await session.execute(q)).mappings()]
+
+
+async def due_for_expiry(session: AsyncSession, today: date, limit: int = 1000) -> list[dict[str, Any]]:
+    q = select(E).where(E.c.status == "listed", E.c.publish_until < today).order_by(E.c.entry_id).limit(limit)
+    return [dict(r) for r in (await session.execute(q)).mappings()]

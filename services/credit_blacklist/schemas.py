@@ -1,0 +1,209 @@
+"""Request and response models of the credit service's API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.identifiers import USCC
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Proposal(_In):
+    """A credit officer's blacklist proposal (列入质量信用黑名单的建议)."""
+
+    uscc: USCC
+    enterprise_name: str = Field(min_length=1, max_length=200)
+    reason_category: str = Field(min_length=1, max_length=60, description="One of the rule set's reason categories")
+    facts: str = Field(min_length=1, max_length=10000, description="The facts found")
+    legal_basis: str = Field(min_length=1, max_length=400)
+    deciding_authority: str = Field(min_length=1, max_length=200)
+    decision_no: str = Field(min_length=1, max_length=100, description="The decision document number (文号)")
+    appeal_route: str = Field(min_length=1, max_length=400, description="Where and how to appeal")
+    appeal_deadline: date
+    publication_years: int | None = Field(None, description="Publication period; the rules' default when omitted")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "uscc": "91370200163562681G",
+                    "enterprise_name": "青岛某食品有限公司",
+                    "reason_category": "fake_or_shoddy_products",
+                    "facts": "2014年生产销售以次充好的产品",
+                    "legal_basis": "《产品质量法》第五十条",
+                    "deciding_authority": "青岛市质量技术监督局",
+                    "decision_no": "青质监罚〔2014〕12号",
+                    "appeal_route": "向青岛市人民政府申请行政复议",
+                    "appeal_deadline": "2014-08-31",
+                }
+            ]
+        },
+    )
+
+
+class Approval(_In):
+    decision_no: str | None = Field(None, max_length=100, description="Required when the proposal has none")
+    comment: str | None = Field(None, max_length=4000)
+
+
+class Rejection(_In):
+    reason: str = Field(min_length=1, max_length=4000)
+    decision_no: str | None = Field(None, max_length=100)
+
+
+class Evidence(_In):
+    title: str = Field(min_length=1, max_length=200)
+    document_no: str | None = Field(None, max_length=100)
+    url: str | None = Field(None, max_length=1000)
+
+
+class RepairApplication(_In):
+    """A credit-repair application (信用修复申请) with its evidence."""
+
+    applicant: str = Field(min_length=1, max_length=200, description="Who applies for the enterprise")
+    statement: str = Field(min_length=1, max_length=10000, description="The rectification done (整改情况)")
+    evidence: list[Evidence] = Field(min_length=1, max_length=50)
+
+
+class RepairReview(_In):
+    outcome: Literal["approved", "rejected"]
+    reason: str = Field(min_length=1, max_length=4000)
+    decision_no: str = Field(min_length=1, max_length=100)
+
+
+class WrongfulRemoval(_In):
+    reason: Literal["wrongful"] = "wrongful"
+    decision_no: str = Field(min_length=1, max_length=100)
+    comment: str | None = Field(None, max_length=4000)
+
+
+class ScreeningIn(_In):
+    usccs: list[str] = Field(min_length=1, max_length=1000)
+    as_of: date | None = None
+
+
+# ---------------------------------------------------------------- answers
+
+
+class EntryOut(BaseModel):
+    """An entry as officers see it."""
+
+    entry_id: str
+    version: int
+    uscc: str
+    enterprise_name: str
+    reason_category: str
+    facts: str
+    legal_basis: str
+    deciding_authority: str
+    decision_no: str | None
+    appeal_route: str | None
+    appeal_deadline: date | None
+    publication_years: int
+    rule_set_version: str
+    status: str
+    automatic: bool
+    trigger_records: list[str] | None
+    proposed_by: str
+    proposed_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_comment: str | None
+    listed_on: date | None
+    publish_until: date | None
+    earliest_repair_on: date | None
+    repair_status: str | None
+    repair_applied_by: str | None
+    repair_applied_at: datetime | None
+    repair_statement: str | None
+    repair_evidence: dict[str, Any] | None
+    removed_on: date | None
+    removal_reason: str | None
+    removed_by: str | None
+    removal_decision_no: str | None
+
+
+class PublicEntry(BaseModel):
+    """Only the publishable fields (公示内容)."""
+
+    entry_id: str
+    uscc: str
+    enterprise_name: str
+    reason_category: str
+    reason_category_zh: str | None
+    legal_basis: str
+    deciding_authority: str
+    decision_no: str | None
+    listed_on: date
+    publish_until: date
+
+
+class CheckOut(BaseModel):
+    uscc: str
+    as_of: date
+    listed: bool
+    entry: PublicEntry | None
+
+
+class ScreeningOut(BaseModel):
+    as_of: date
+    count: int
+    listed_count: int
+    results: list[CheckOut]
+
+
+class ContributionOut(BaseModel):
+    record_id: str
+    kind: str
+    source: str
+    title: str
+    level: str | None
+    sector: str | None
+    fact_date: date
+    valid_until: date | None
+    state: str
+    note: str
+    counted: bool
+    points: float
+    why: str
+
+
+class CreditOut(BaseModel):
+    uscc: str
+    as_of: date
+    rating: Literal["A", "B", "C", "D"]
+    rating_name_zh: str
+    score: float
+    rule_set_version: str
+    forced_by: str | None
+    listed: bool
+    entry: PublicEntry | None
+    records: list[ContributionOut]
+
+
+class HistoryItem(BaseModel):
+    entry_id: str
+    version: int
+    action: str
+    status: str
+    actor: str
+    at: datetime
+    reason: str | None
+    document_no: str | None
+    request_id: str | None
+    details: dict[str, Any] | None
+
+
+class EnterpriseHistory(BaseModel):
+    uscc: str
+    entries: list[EntryOut]
+    transitions: list[HistoryItem]
+    records: list[ContributionOut]

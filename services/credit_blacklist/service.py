@@ -1,0 +1,507 @@
+"""The credit service's use cases. Each flushes its writes and outbox events into the caller's
+transaction; the route (or the consumer runner, or the scheduler) commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.credit_blacklist import repository as repo
+from services.credit_blacklist.domain import (
+    AUTO_PROPOSER,
+    EXPIRY_ACTOR,
+    RuleBook,
+    RuleViolation,
+    Status,
+    allowed,
+    check_publication_years,
+    check_reason_category,
+    compute_rating,
+    earliest_repair_on,
+    final_fails_in_window,
+    listed_on_date,
+    publish_until,
+)
+from services.credit_blacklist.events import (
+    ENTRY_LISTED,
+    ENTRY_PROPOSED,
+    ENTRY_REJECTED,
+    ENTRY_REMOVED,
+    RATING_CHANGED,
+    REPAIR_APPLIED,
+    SOURCE,
+    EntryListed,
+    EntryProposed,
+    EntryRejected,
+    EntryRemoved,
+    EntrySnapshot,
+    RatingChanged,
+    RepairApplied,
+)
+from services.credit_blacklist.models import outbox
+from services.credit_blacklist.schemas import (
+    Approval,
+    Proposal,
+    Rejection,
+    RepairApplication,
+    RepairReview,
+    WrongfulRemoval,
+)
+from shared.clock import Clock
+from shared.concurrency import check_if_match
+from shared.events import Envelope, registry
+from shared.ids import new_id, new_ids
+from shared.outbox import add_to_outbox
+from shared.problems import Problem
+
+
+@dataclass(frozen=True)
+class Context:
+    actor: str
+    clock: Clock
+    book: RuleBook
+    request_id: str = ""
+
+
+def problem_of(v: RuleViolation, status: int = 422) -> Problem:
+    return Problem(status, v.slug, v.title, v.detail, **v.ext)
+
+
+def snapshot(entry: dict[str, Any]) -> EntrySnapshot:
+    return EntrySnapshot.model_validate({k: entry.get(k) for k in EntrySnapshot.model_fields})
+
+
+def _event(type_: str, payload: Any, uscc: str) -> Envelope:
+    return registry.make(type_, payload, subject=uscc, source=SOURCE)
+
+
+def _history(entry: dict[str, Any], action: str, ctx: Context, reason: str | None, document_no: str | None,
+             **details: Any) -> dict[str, Any]:
+    return {
+        "entry_id": entry["entry_id"],
+        "uscc": entry["uscc"],
+        "version": entry["version"],
+        "action": action,
+        "status": entry["status"],
+        "actor": ctx.actor,
+        "at": ctx.clock.now(),
+        "reason": reason,
+        "document_no": document_no,
+        "request_id": ctx.request_id or None,
+        "details": details or None,
+    }
+
+
+# ---------------------------------------------------------------- proposals
+
+
+def _already_open(uscc: str) -> Problem:
+    return Problem(
+        409,
+        "entry-already-open",
+        "The enterprise already has an open entry",
+        f"{uscc} already has a pending proposal or a current listing",
+        uscc=uscc,
+    )
+
+
+async def propose(session: AsyncSession, ctx: Context, body: Proposal) -> dict[str, Any]:
+    rules = ctx.book.in_force(ctx.clock.today())
+    try:
+        check_reason_category(rules, body.reason_category)
+        years = check_publication_years(rules, body.publication_years)
+    except RuleViolation as v:
+        raise problem_of(v) from None
+    if await repo.open_entry_usccs(session, [body.uscc]):
+        raise _already_open(body.uscc)
+    now = ctx.clock.now()
+    entry = {
+        "entry_id": new_id(),
+        "version": 1,
+        "uscc": body.uscc,
+        "enterprise_name": body.enterprise_name,
+        "reason_category": body.reason_category,
+        "facts": body.facts,
+        "legal_basis": body.legal_basis,
+        "deciding_authority": body.deciding_authority,
+        "decision_no": body.decision_no,
+        "appeal_route": body.appeal_route,
+        "appeal_deadline": body.appeal_deadline,
+        "publication_years": years,
+        "rule_set_version": rules.version,
+        "status": Status.proposed.value,
+        "automatic": False,
+        "trigger_records": None,
+        "proposed_by": ctx.actor,
+        "proposed_at": now,
+        "updated_at": now,
+    }
+    try:
+        await repo.insert_entries(session, [entry])
+    except IntegrityError:  # another proposal for the enterprise committed since the check above
+        raise _already_open(body.uscc) from None
+    await repo.insert_history(session, [_history(entry, "proposed", ctx, body.facts, body.decision_no)])
+    await add_to_outbox(session, outbox, [_event(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), body.uscc)])
+    return await _load(session, entry["entry_id"])  # every column, as later reads will show it
+
+
+async def _load(session: AsyncSession, entry_id: str) -> dict[str, Any]:
+    entry = await repo.get_entry(session, entry_id)
+    if entry is None:
+        raise Problem(404, "entry-not-found", "Blacklist entry not found", f"No blacklist entry has id {entry_id}")
+    return entry
+
+
+def _invalid(entry: dict[str, Any], action: str) -> Problem:
+    slug = "entry-not-pending" if action in ("approve", "reject") else "invalid-transition"
+    return Problem(
+        409,
+        slug,
+        "Not pending" if slug == "entry-not-pending" else "Invalid transition",
+        f"Cannot {action.replace('_', ' ')} an entry whose status is {entry['status']}",
+        status_now=entry["status"],
+        action=action,
+    )
+
+
+async def _transition(
+    session: AsyncSession,
+    ctx: Context,
+    entry: dict[str, Any],
+    values: dict[str, Any],
+    history: dict[str, Any],
+    event_type: str,
+    payload: Any,
+) -> dict[str, Any]:
+    """Write the change only if nobody changed the entry since it was read, with its history and event."""
+    values = {**values, "updated_at": ctx.clock.now()}
+    if not await repo.update_if_version(session, entry["entry_id"], entry["version"], values):
+        current = await _load(session, entry["entry_id"])
+        raise Problem(
+            412,
+            "precondition-failed",
+            "Stale If-Match",
+            "Another decision changed the entry first; read it again.",
+            current_etag=f'"{current["version"]}"',
+        )
+    new = {**entry, **values, "version": entry["version"] + 1}
+    history.update(version=new["version"], status=new["status"])
+    await repo.insert_history(session, [history])
+    await add_to_outbox(session, outbox, [_event(event_type, payload(snapshot(new)), new["uscc"])])
+    return new
+
+
+def _check(entry: dict[str, Any], if_match: str | None, action: str) -> None:
+    check_if_match(if_match, entry["version"])
+    if not allowed(entry["status"], action):
+        raise _invalid(entry, action)
+
+
+async def approve(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
+                  body: Approval) -> dict[str, Any]:
+    entry = await _load(session, entry_id)
+    _check(entry, if_match, "approve")
+    if entry["proposed_by"] == ctx.actor:
+        raise Problem(
+            403, "own-proposal", "Four eyes: not your own proposal",
+            "The proposal must be approved by a different reviewer than its proposer.",
+        )
+    decision_no = body.decision_no or entry["decision_no"]
+    if not decision_no:
+        raise Problem(
+            422, "decision-no-required", "Decision document number required",
+            "This proposal has no decision document number: give one in decision_no.",
+            errors=[{"field": "decision_no", "in": "body", "reason": "field required"}],
+        )
+    today = ctx.clock.today()
+    rules = ctx.book.in_force(entry["proposed_at"].date())
+    values = {
+        "status": Status.listed.value,
+        "decided_by": ctx.actor,
+        "decided_at": ctx.clock.now(),
+        "decision_comment": body.comment,
+        "decision_no": decision_no,
+        "listed_on": today,
+        "publish_until": publish_until(today, entry["publication_years"]),
+        "earliest_repair_on": earliest_repair_on(rules, entry["reason_category"], today),
+    }
+    new = await _transition(
+        session, ctx, entry, values, _history(entry, "listed", ctx, body.comment, decision_no),
+        ENTRY_LISTED, lambda s: EntryListed(entry=s),
+    )
+    await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
+    return new
+
+
+async def reject(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
+                 body: Rejection) -> dict[str, Any]:
+    entry = await _load(session, entry_id)
+    _check(entry, if_match, "reject")
+    if entry["proposed_by"] == ctx.actor:
+        raise Problem(
+            403, "own-proposal", "Four eyes: not your own proposal",
+            "The proposal must be decided by a different reviewer than its proposer.",
+        )
+    values = {
+        "status": Status.rejected.value,
+        "decided_by": ctx.actor,
+        "decided_at": ctx.clock.now(),
+        "decision_comment": body.reason,
+    }
+    return await _transition(
+        session, ctx, entry, values, _history(entry, "rejected", ctx, body.reason, body.decision_no),
+        ENTRY_REJECTED, lambda s: EntryRejected(entry=s, reason=body.reason),
+    )
+
+
+async def apply_repair(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
+                       body: RepairApplication) -> dict[str, Any]:
+    entry = await _load(session, entry_id)
+    _check(entry, if_match, "apply_repair")
+    if entry["repair_status"] == "applied":
+        raise Problem(
+            409, "repair-already-pending", "A repair application is pending",
+            "This entry already has a credit-repair application awaiting review.",
+        )
+    today = ctx.clock.today()
+    if today < entry["earliest_repair_on"]:
+        raise Problem(
+            409, "repair-too-early", "Too early for credit repair",
+            f"Credit repair may be applied for from {entry['earliest_repair_on'].isoformat()} "
+            f"(rule set {entry['rule_set_version']}, category {entry['reason_category']}).",
+            earliest_repair_on=entry["earliest_repair_on"].isoformat(),
+        )
+    evidence = [e.model_dump(mode="json") for e in body.evidence]
+    values = {
+        "repair_status": "applied",
+        "repair_applied_by": ctx.actor,
+        "repair_applied_at": ctx.clock.now(),
+        "repair_statement": body.statement,
+        "repair_evidence": {"applicant": body.applicant, "items": evidence},
+    }
+    return await _transition(
+        session, ctx, entry, values,
+        _history(entry, "repair_applied", ctx, body.statement, None, applicant=body.applicant, evidence=evidence),
+        REPAIR_APPLIED, lambda s: RepairApplied(entry=s, applied_by=ctx.actor, evidence_count=len(evidence)),
+    )
+
+
+async def review_repair(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
+                        body: RepairReview) -> dict[str, Any]:
+    entry = await _load(session, entry_id)
+    _check(entry, if_match, "review_repair")
+    if entry["repair_status"] != "applied":
+        raise Problem(
+            409, "no-pending-repair", "No repair application to review",
+            "This entry has no credit-repair application awaiting review.",
+        )
+    if entry["repair_applied_by"] == ctx.actor:
+        raise Problem(
+            403, "own-repair-application", "Four eyes: not your own application",
+            "A repair application must be reviewed by someone other than who filed it.",
+        )
+    today = ctx.clock.today()
+    if body.outcome == "rejected":
+        return await _reject_repair(session, ctx, entry, body)
+    values = {
+        "status": Status.removed.value,
+        "repair_status": "approved",
+        "removed_on": today,
+        "removal_reason": "repaired",
+        "removed_by": ctx.actor,
+        "removal_decision_no": body.decision_no,
+    }
+    new = await _transition(
+        session, ctx, entry, values, _history(entry, "removed", ctx, body.reason, body.decision_no, cause="repaired"),
+        ENTRY_REMOVED, lambda s: EntryRemoved(entry=s, reason="repaired"),
+    )
+    await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
+    return new
+
+
+async def _reject_repair(session: AsyncSession, ctx: Context, entry: dict[str, Any],
+                         body: RepairReview) -> dict[str, Any]:
+    """A refused repair leaves the entry listed; no event, since nothing published changed."""
+    values = {"repair_status": "rejected", "updated_at": ctx.clock.now()}
+    if not await repo.update_if_version(session, entry["entry_id"], entry["version"], values):
+        raise Problem(412, "precondition-failed", "Stale If-Match", "Another decision changed the entry first.")
+    new = {**entry, **values, "version": entry["version"] + 1}
+    h = _history(new, "repair_rejected", ctx, body.reason, body.decision_no)
+    await repo.insert_history(session, [h])
+    return new
+
+
+async def remove_wrongful(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
+                          body: WrongfulRemoval) -> dict[str, Any]:
+    entry = await _load(session, entry_id)
+    _check(entry, if_match, "remove")
+    today = ctx.clock.today()
+    values = {
+        "status": Status.removed.value,
+        "removed_on": today,
+        "removal_reason": "wrongful",
+        "removed_by": ctx.actor,
+        "removal_decision_no": body.decision_no,
+    }
+    new = await _transition(
+        session, ctx, entry, values, _history(entry, "removed", ctx, body.reason, body.decision_no, cause="wrongful"),
+        ENTRY_REMOVED, lambda s: EntryRemoved(entry=s, reason="wrongful"),
+    )
+    await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
+    return new
+
+
+async def expire_due(session: AsyncSession, clock: Clock, book: RuleBook) -> int:
+    """Remove every listing whose publication period ended before today (the scheduled job)."""
+    today = clock.today()
+    ctx = Context(EXPIRY_ACTOR, clock, book)
+    changed: list[str] = []
+    for entry in await repo.due_for_expiry(session, today):
+        values = {
+            "status": Status.removed.value,
+            "removed_on": entry["publish_until"] + timedelta(days=1),
+            "removal_reason": "expired",
+            "removed_by": EXPIRY_ACTOR,
+        }
+        try:
+            await _transition(
+                session, ctx, entry, values,
+                _history(entry, "removed", ctx, "publication period ended", None, cause="expired"),
+                ENTRY_REMOVED, lambda s: EntryRemoved(entry=s, reason="expired"),
+            )
+        except Problem:  # decided concurrently by a reviewer: theirs stands
+            continue
+        changed.append(entry["uscc"])
+    if changed:
+        await add_to_outbox(session, outbox, await refresh_ratings(session, changed, today, book))
+    return len(changed)
+
+
+# ---------------------------------------------------------------- ratings and records
+
+
+async def refresh_ratings(session: AsyncSession, usccs: Sequence[str], today: date, book: RuleBook) -> list[Envelope]:
+    """Recompute today's rating of each enterprise; store and announce only the ones that changed."""
+    usccs = sorted(set(usccs))
+    if not usccs:
+        return []
+    rules = book.in_force(today)
+    recs = await repo.records_of(session, usccs)
+    listed = await repo.listed_entries(session, usccs, today)
+    before = await repo.current_ratings(session, usccs)
+    rows: list[dict[str, Any]] = []
+    events: list[Envelope] = []
+    for u in usccs:
+        r = compute_rating(rules, recs[u], today, u in listed)
+        prev = before.get(u)
+        if prev == r.grade:
+            continue
+        rows.append({"uscc": u, "rating": r.grade, "score": r.score, "rule_set_version": rules.version,
+                     "as_of": today, "updated_at": datetime.now(UTC)})
+        payload = RatingChanged(uscc=u, rating=r.grade, previous=prev, rule_set_version=rules.version,  # type: ignore[arg-type]
+                                as_of=today, score=r.score)
+        events.append(_event(RATING_CHANGED, payload, u))
+    await repo.upsert_ratings(session, rows)
+    return events
+
+
+async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]], clock: Clock, book: RuleBook) -> int:
+    """Fold a batch of record snapshots in: newest version per record wins, older ones are ignored.
+
+    Then recompute the affected enterprises' ratings and, for those that gained a negative record,
+    propose (never list) them when their final fails reach the threshold within the window.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for row in incoming:
+        held = latest.get(row["record_id"])
+        if held is None or row["source_version"] > held["source_version"]:
+            latest[row["record_id"]] = row
+    stored = await repo.record_versions(session, list(latest))
+    now = clock.now()
+    changed: list[dict[str, Any]] = []
+    affected: set[str] = set()
+    gained_negative: set[str] = set()
+    for rid, row in latest.items():
+        old = stored.get(rid)
+        if old is not None and old[0] >= row["source_version"]:
+            continue  # an older or repeated snapshot
+        row["updated_at"] = now
+        changed.append(row)
+        affected.add(row["uscc"])
+        if old is not None:
+            affected.add(old[2])  # a corrected USCC: the old enterprise loses the record
+        if row["kind"] == "negative" and (old is None or old[1] != "negative"):
+            gained_negative.add(row["uscc"])
+    if not changed:
+        return 0
+    await repo.upsert_records(session, changed)
+    today = clock.today()
+    events = await refresh_ratings(session, sorted(affected), today, book)
+    events += await _auto_propose(session, sorted(gained_negative), clock, book)
+    await add_to_outbox(session, outbox, events)
+    return len(changed)
+
+
+async def _auto_propose(session: AsyncSession, usccs: list[str], clock: Clock, book: RuleBook) -> list[Envelope]:
+    if not usccs:
+        return []
+    today = clock.today()
+    rules = book.in_force(today)
+    auto = rules.blacklist["auto_proposal"]
+    recs = await repo.records_of(session, usccs)
+    open_ = await repo.open_entry_usccs(session, usccs)
+    due = []
+    for u in usccs:
+        fails = final_fails_in_window(recs[u], today, rules.auto_window_days)
+        if len(fails) >= rules.auto_threshold and u not in open_:
+            due.append((u, fails))
+    if not due:
+        return []
+    now = clock.now()
+    ctx = Context(AUTO_PROPOSER, clock, book)
+    entries, history, events = [], [], []
+    for entry_id, (u, fails) in zip(new_ids(len(due)), due, strict=True):
+        food = any(f.get("sector") == "food" for f in fails)
+        category = auto["reason_category_when_food"] if food else auto["reason_category"]
+        facts = (
+            f"{len(fails)} final sampling-inspection fails within {rules.auto_window_days} days "
+            f"(threshold {rules.auto_threshold}, rule set {rules.version}): "
+            + "; ".join(f"{f['fact_date'].isoformat()} {f['level']} {f['sector']} {f['title']}" for f in fails)
+        )
+        entry = {
+            "entry_id": entry_id,
+            "version": 1,
+            "uscc": u,
+            "enterprise_name": max(fails, key=lambda f: f["fact_date"])["enterprise_name"],
+            "reason_category": category,
+            "facts": facts,
+            "legal_basis": auto["legal_basis"],
+            "deciding_authority": auto["deciding_authority"],
+            "decision_no": None,
+            "appeal_route": None,
+            "appeal_deadline": None,
+            "publication_years": rules.publication_years["default"],
+            "rule_set_version": rules.version,
+            "status": Status.proposed.value,
+            "automatic": True,
+            "trigger_records": [f["record_id"] for f in fails],
+            "proposed_by": AUTO_PROPOSER,
+            "proposed_at": now,
+            "updated_at": now,
+        }
+        entries.append(entry)
+        history.append(_history(entry, "proposed", ctx, facts, None, trigger_records=entry["trigger_records"]))
+        payload = EntryProposed(entry=snapshot(entry), trigger_records=entry["trigger_records"])
+        events.append(_event(ENTRY_PROPOSED, payload, u))
+    await repo.insert_entries(session, entries)
+    await repo.insert_history(session, history)
+    return events
+
+
+def status_on(entry: dict[str, Any] | None, on: date) -> bool:
+    return entry is not None and listed_on_date(entry, on)

@@ -1,0 +1,227 @@
+"""The credit service in the embedded suite: the blacklist lifecycle over HTTP, sampling events
+through the suite's in-process bus, bad input, and two reviewers acting at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from qcity.embedded import create_embedded_app
+from services.credit_blacklist.models import blacklist_entries, entry_history, outbox, records
+from shared.clock import FixedClock
+from shared.settings import PlatformSettings
+from tests.e2e.credit_helpers import (
+    ENTERPRISE,
+    OTHER,
+    START,
+    THIRD,
+    proposal,
+    run_lifecycle,
+    sampling_event,
+    snapshot,
+    wire,
+)
+from tests.helpers import eventually
+
+BASE = "/services/credit"
+
+
+class Suite:
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient, clock: FixedClock, platform: PlatformSettings):
+        self.app, self.client, self.clock, self.platform = app, client, clock, platform
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.embedded_services["credit"].state.runtime
+
+    async def publish_sampling(self, envelopes: list[Any]) -> None:
+        await self.app.state.bus.publish(self.platform.topic("sampling"), wire(envelopes))
+
+    async def counts(self) -> tuple[int, int, int, int]:
+        async with self.runtime.unit_of_work() as uow:
+            s = uow.session
+            return (
+                int(await s.scalar(select(func.count()).select_from(blacklist_entries)) or 0),
+                int(await s.scalar(select(func.count()).select_from(entry_history)) or 0),
+                int(await s.scalar(select(func.count()).select_from(outbox)) or 0),
+                int(await s.scalar(select(func.count()).select_from(records)) or 0),
+            )
+
+
+@pytest.fixture
+async def suite(tmp_path: Path, platform: PlatformSettings) -> AsyncIterator[Suite]:
+    clock = FixedClock(START)
+    app = create_embedded_app(tmp_path / "data", platform, clock=clock)
+    async with LifespanManager(app, startup_timeout=60) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://suite") as c:
+            yield Suite(app, c, clock, platform)
+
+
+async def test_blacklist_lifecycle_embedded(suite: Suite, auth: Callable[..., dict[str, str]]) -> None:
+    await run_lifecycle(suite.client, BASE, auth, suite.clock, suite.runtime)
+
+
+async def _entries(s: Suite, uscc: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    r = await s.client.get(f"{BASE}/v1/blacklist-entries", params={"uscc": uscc}, headers=headers)
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+async def test_repeated_final_fails_over_the_bus_propose_once_and_never_list(
+    suite: Suite, auth: Callable[..., dict[str, str]]
+) -> None:
+    s = suite
+    officer = auth("credit:write", subject="alice")
+    reader = auth("read")
+    provisional = snapshot(THIRD, state="provisional", report_date=date(2014, 2, 25))
+    fails = [
+        sampling_event(snapshot(THIRD, report_date=date(2013, 9, 1))),
+        sampling_event(snapshot(THIRD, sector="food", report_date=date(2014, 1, 10))),
+        sampling_event(provisional, "corrected"),  # provisional: not (yet) negative
+    ]
+    await s.publish_sampling(fails)
+    assert await _entries(s, THIRD, officer) == []  # two final fails: below the threshold of three
+    credit = (await s.client.get(f"{BASE}/v1/enterprises/{THIRD}/credit", headers=reader)).json()
+    assert [(r["kind"], r["counted"]) for r in credit["records"]].count(("negative", True)) == 2
+    assert credit["rating"] == "C" and credit["score"] == 80 - 10 - 15  # municipal 10, municipal food 10×1.5
+
+    upheld = dict(provisional, version=2, state="final", reinspection="upheld")
+    third_fail = sampling_event(upheld, "reinspected")
+    await s.publish_sampling([third_fail])
+    (entry,) = await eventually(lambda: _entries(s, THIRD, officer), lambda v: len(v) == 1)
+    assert (entry["status"], entry["automatic"], entry["proposed_by"]) == ("proposed", True, "system:auto-proposal")
+    assert entry["reason_category"] == "food_sampling_failure" and len(entry["trigger_records"]) == 3
+    assert entry["listed_on"] is None and entry["decision_no"] is None
+    check = await s.client.get(f"{BASE}/v1/blacklist/check", params={"uscc": THIRD}, headers=reader)
+    assert check.json()["listed"] is False  # a proposal only, never a listing
+
+    before = await s.counts()
+    await s.publish_sampling([third_fail, *fails])  # the same events delivered again
+    again = dict(upheld)
+    await s.publish_sampling([sampling_event(again, "reinspected")])  # same version, a new event id
+    await s.publish_sampling([sampling_event(dict(provisional), "corrected")])  # an older version, late
+    assert await s.counts() == before
+    assert len(await _entries(s, THIRD, officer)) == 1
+    credit2 = (await s.client.get(f"{BASE}/v1/enterprises/{THIRD}/credit", headers=reader)).json()
+    assert sum(r["counted"] for r in credit2["records"]) == 3
+
+    # An overturned re-inspection neutralises its record; a retraction too.
+    await s.publish_sampling([sampling_event(dict(upheld, version=3, conclusion="pass", reinspection="overturned"),
+                                             "reinspected")])
+    credit3 = (await s.client.get(f"{BASE}/v1/enterprises/{THIRD}/credit", headers=reader)).json()
+    assert sum(r["counted"] for r in credit3["records"]) == 2
+    assert "overturned on re-inspection" in [r["note"] for r in credit3["records"]]
+
+
+async def test_two_reviewers_at_once_leave_exactly_one_decision(
+    suite: Suite, auth: Callable[..., dict[str, str]]
+) -> None:
+    s = suite
+    created = await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(),
+                                  headers=auth("credit:write", subject="alice"))
+    url = f"{BASE}/v1/blacklist-entries/{created.json()['entry_id']}"
+    tag = created.headers["etag"]
+    approve, reject = await asyncio.gather(
+        s.client.post(f"{url}:approve", json={}, headers=auth("credit:review", subject="bob") | {"If-Match": tag}),
+        s.client.post(f"{url}:reject", json={"reason": "证据不足"},
+                      headers=auth("credit:review", subject="carol") | {"If-Match": tag}),
+    )
+    assert sorted([approve.status_code, reject.status_code]) == [200, 412], (approve.text, reject.text)
+    loser = approve if approve.status_code == 412 else reject
+    assert loser.json()["type"] == "urn:qualitycity:problem:precondition-failed"
+    entries, history, events, _ = await s.counts()
+    assert (entries, history, events) == (1, 2, 2 + (approve.status_code == 200))  # + rating.changed on listing
+
+
+async def test_public_list_needs_no_token_and_is_rate_limited(suite: Suite) -> None:
+    limiter = suite.app.state.embedded_services["credit"].state.public_limiter
+    codes = [(await suite.client.get(f"{BASE}/v1/blacklist")).status_code for _ in range(int(limiter.burst) + 1)]
+    assert codes[:-1] == [200] * int(limiter.burst)
+    last = await suite.client.get(f"{BASE}/v1/blacklist")
+    assert last.status_code == 429 and last.json()["type"].endswith(":rate-limited")
+    assert int(last.headers["retry-after"]) >= 1
+
+
+async def test_rating_rules_are_published(suite: Suite) -> None:
+    r = await suite.client.get(f"{BASE}/v1/rating-rules")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["rule_set"]["version"] == "qd-credit-2012.1"
+    assert body["rule_set"]["blacklist"]["publication_years"]["default"] == 3
+    assert body["rule_set"]["blacklist"]["repair_waiting_months"] == {"general": 6, "food": 12,
+                                                                       "special_equipment": 12}
+
+
+BAD_PROPOSALS = [
+    (proposal(uscc="91370200163562681X"), 422, "validation-error", "uscc"),
+    (proposal(reason_category="jaywalking"), 422, "unknown-reason-category", None),
+    (proposal(publication_years=7), 422, "publication-period-out-of-range", None),
+    (proposal(publication_years=0), 422, "publication-period-out-of-range", None),
+    (proposal(colour="red"), 422, "validation-error", "colour"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "slug", "field"), BAD_PROPOSALS,
+                         ids=["bad-uscc", "unknown-category", "period-too-long", "period-zero", "unknown-field"])
+async def test_bad_proposals_get_their_problem_and_change_nothing(
+    suite: Suite, auth: Callable[..., dict[str, str]], body: dict[str, Any], status: int, slug: str,
+    field: str | None,
+) -> None:
+    before = await suite.counts()
+    r = await suite.client.post(f"{BASE}/v1/blacklist-entries", json=body, headers=auth("credit:write"))
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == f"urn:qualitycity:problem:{slug}"
+    if field:
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+    assert await suite.counts() == before
+
+
+async def test_bad_transitions_and_queries_get_their_problem_and_change_nothing(
+    suite: Suite, auth: Callable[..., dict[str, str]]
+) -> None:
+    s = suite
+    alice, bob = auth("credit:write", subject="alice"), auth("credit:review", "read", subject="bob")
+    created = await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(), headers=alice)
+    url = f"{BASE}/v1/blacklist-entries/{created.json()['entry_id']}"
+    rejected = await s.client.post(f"{url}:reject", json={"reason": "证据不足"}, headers=bob | {"If-Match": '"1"'})
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    before = await s.counts()
+
+    async def expect(resp: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+        assert resp.status_code == status, resp.text
+        assert resp.json()["type"] == f"urn:qualitycity:problem:{slug}"
+        assert await s.counts() == before
+        return dict(resp.json())
+
+    await expect(await s.client.post(f"{url}:approve", json={}, headers=bob | {"If-Match": '"2"'}),
+                 409, "entry-not-pending")
+    stale = await expect(await s.client.post(f"{url}:approve", json={}, headers=bob | {"If-Match": '"1"'}),
+                         412, "precondition-failed")
+    assert stale["current_etag"] == '"2"'
+    await expect(await s.client.post(f"{url}:approve", json={}, headers=bob), 428, "precondition-required")
+    await expect(await s.client.post(f"{url}:remove", json={"decision_no": "X"}, headers=bob | {"If-Match": '"2"'}),
+                 409, "invalid-transition")
+    await expect(await s.client.post(f"{url}:approve", json={}, headers=alice | {"If-Match": '"2"'}),
+                 403, "insufficient-scope")
+    bad = await expect(await s.client.get(f"{BASE}/v1/blacklist/check", params={"uscc": "91370200163562681X"},
+                                          headers=bob), 422, "invalid-uscc")
+    assert bad["errors"][0]["field"] == "uscc" and "check digit" in bad["errors"][0]["reason"]
+    bad = await expect(await s.client.post(f"{BASE}/v1/screenings", json={"usccs": [ENTERPRISE, "nope"]},
+                                           headers=bob), 422, "invalid-uscc")
+    assert [e["field"] for e in bad["errors"]] == ["usccs[1]"]
+    await expect(await s.client.post(f"{BASE}/v1/screenings", json={"usccs": [OTHER] * 1001}, headers=bob),
+                 422, "validation-error")
+    # A second open entry for the same enterprise is refused while one is pending.
+    await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(OTHER), headers=alice)
+    dup = await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(OTHER), headers=alice)
+    assert dup.status_code == 409 and dup.json()["type"].endswith(":entry-already-open")
