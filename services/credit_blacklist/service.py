@@ -147,7 +147,7 @@ async def propose(session: AsyncSession, ctx: Context, body: Proposal) -> dict[s
         raise _already_open(body.uscc) from None
     await repo.insert_history(session, [_history(entry, "proposed", ctx, body.facts, body.decision_no)])
     await add_to_outbox(session, outbox, [_event(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), body.uscc)])
-    return await _load(session, entry["entry_id"])  # every column, as later reads will show it
+    return await _load(session, str(entry["entry_id"]))  # every column, as later reads will show it
 
 
 async def _load(session: AsyncSession, entry_id: str) -> dict[str, Any]:
