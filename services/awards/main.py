@@ -6,22 +6,48 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.awards import events as _events  # noqa: F401  (registers the event types)
+from services.awards.domain import load_catalog, load_regions
 from services.awards.models import inbox, outbox
+from services.awards.router import router
+from services.awards.service import HANDLERS, expiry_job
 from services.awards.settings import AwardsSettings
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.scheduler import ScheduledJob
 from shared.web import service_app
 
-SPEC = ServiceSpec(name="awards", package_dir=Path(__file__).parent, outbox=outbox, inbox=inbox)
+EXPIRY_JOB = "expire-honours"
+
+
+def spec(expiry_every_s: float = 3600.0) -> ServiceSpec:
+    return ServiceSpec(
+        name="awards",
+        package_dir=Path(__file__).parent,
+        outbox=outbox,
+        inbox=inbox,
+        handlers=HANDLERS,
+        subscribes_to=("credit",),  # blacklist listings and removals suspend and reinstate honours
+        jobs=(ScheduledJob(EXPIRY_JOB, expiry_job, expiry_every_s),),
+    )
+
+
+SPEC = spec()
 
 
 def create_app(
     settings: AwardsSettings | None = None, *, bus: Bus | None = None, clock: Clock | None = None
 ) -> FastAPI:
-    runtime = ServiceRuntime(SPEC, settings or AwardsSettings(), bus=bus, clock=clock)
+    settings = settings or AwardsSettings()
+    # Load the data files now: a malformed catalog or region table stops the service at start.
+    load_catalog()
+    load_regions()
+    runtime = ServiceRuntime(spec(settings.expiry_every_s), settings, bus=bus, clock=clock)
     return service_app(
         runtime,
         title="QualityCity awards",
-        description="The registry of quality awards, brands, trademarks, GI products and standards.",
+        description="The registry of quality awards, brands, trademarks, GI products and standards: 名牌, 质量奖, "
+        "标准化. Honours are suspended while their holder is blacklisted (learned from credit events).",
+        routers=[router],
     )

@@ -1,9 +1,71 @@
 """The awards service's tables (its own database)."""
 
+from sqlalchemy import Column, Date, DateTime, Index, Integer, String, Table, Text, UniqueConstraint
+
 from shared.consumer import inbox_table
 from shared.db import new_metadata
+from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+idempotency_keys = idempotency_table(metadata)
+
+#: One row per honour, in its current state; the outbox holds every change as an event.
+honours = Table(
+    "honours",
+    metadata,
+    Column("honour_id", String(36), primary_key=True),  # UUIDv7: sorts by creation, the list's cursor
+    Column("version", Integer, nullable=False),
+    Column("type_code", String(16), nullable=False),
+    Column("holder_kind", String(16), nullable=False),
+    Column("holder_id", String(64), nullable=False),
+    Column("holder_name", String(300), nullable=False),
+    Column("district_code", String(6), nullable=True),
+    Column("subject", Text, nullable=True),  # JSON of domain.Subject
+    Column("granted_on", Date, nullable=False),
+    Column("valid_until", Date, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("certificate_no", String(100), nullable=False),
+    Column("granting_authority", String(200), nullable=False),
+    Column("revoked_on", Date, nullable=True),
+    Column("revoke_reason", Text, nullable=True),
+    Column("source", String(16), nullable=False),  # api | import
+    Column("granted_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The certificate number is the registry's natural key within a type.
+    UniqueConstraint("type_code", "certificate_no", name="uq_honours_type_certificate"),
+    Index("ix_honours_holder", "holder_id"),
+    Index("ix_honours_type_granted", "type_code", "granted_on"),
+    Index("ix_honours_state_valid", "state", "valid_until"),
+)
+
+#: Each honour suspended by each blacklist listing: closed when the listing is removed. An honour
+#: stays suspended while any of its rows is open; the dates drive "active on date D".
+suspensions = Table(
+    "suspensions",
+    metadata,
+    Column("honour_id", String(36), primary_key=True),
+    Column("entry_id", String(64), primary_key=True),
+    Column("suspended_on", Date, nullable=False),
+    Column("reinstated_on", Date, nullable=True),
+    Index("ix_suspensions_entry", "entry_id"),
+)
+
+#: Blacklist listings learned from credit events (never by calling the credit service).
+listings = Table(
+    "listings",
+    metadata,
+    Column("entry_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("uscc", String(18), nullable=False),
+    Column("enterprise_name", String(300), nullable=False),
+    Column("decision_no", String(120), nullable=True),
+    Column("listed_on", Date, nullable=False),
+    Column("publish_until", Date, nullable=True),
+    Column("removed_on", Date, nullable=True),
+    Column("removal_reason", String(20), nullable=True),
+    Index("ix_listings_uscc", "uscc"),
+)

@@ -1,0 +1,355 @@
+"""Thin routes of the awards service: parse, call a use case, commit, answer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from services.awards import repository, service
+from services.awards.csvimport import parse_csv
+from services.awards.domain import load_catalog, load_regions
+from services.awards.models import idempotency_keys
+from services.awards.ratelimit import TokenBuckets
+from services.awards.schemas import (
+    CatalogOut,
+    CountsOut,
+    GrantIn,
+    HonourOut,
+    HonourTypeOut,
+    ImportOut,
+    PublicHonourOut,
+    RegionOut,
+    RevokeIn,
+)
+from services.awards.settings import AwardsSettings
+from shared.auth import Principal, require
+from shared.concurrency import etag
+from shared.idempotency import remember, replay, request_hash
+from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.runtime import Runtime, UoW
+
+router = APIRouter(prefix="/v1")
+Writer = Annotated[Principal, require("awards:write")]
+Reader = Annotated[Principal, require("read")]
+_errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 409, 422)}
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+StateQ = Literal["active", "suspended", "revoked", "expired"]
+
+
+def _ctx(principal: Principal | None, runtime: Runtime) -> service.Context:
+    return service.default_context(principal.subject if principal else "system", runtime.clock)
+
+
+async def _page(uow: UoW, rows: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    susp = await repository.suspensions_of(uow.session, [r["honour_id"] for r in rows])
+    catalog = load_catalog()
+    return {
+        "items": [service.honour_out(r, catalog, susp[r["honour_id"]]) for r in rows],
+        "next_cursor": encode_cursor([rows[-1]["honour_id"]]) if more and rows else None,
+    }
+
+
+def _after(cursor: str | None) -> str | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if len(key) != 1 or not isinstance(key[0], str):
+        raise Problem(422, "invalid-cursor", "Invalid cursor", "The cursor was not issued by this API")
+    return key[0]
+
+
+async def _one(uow: UoW, row: dict[str, Any]) -> dict[str, Any]:
+    susp = await repository.suspensions_of(uow.session, [row["honour_id"]])
+    return service.honour_out(row, load_catalog(), susp[row["honour_id"]])
+
+
+# ------------------------------------------------------------------------------ catalog (public)
+
+
+@router.get("/honour-types", response_model=CatalogOut, tags=["catalog"], summary="Every honour type (no token)")
+async def honour_types() -> Any:
+    catalog = load_catalog()
+    return {"version": catalog.version, "types": [t.as_dict() for t in catalog.types]}
+
+
+@router.get(
+    "/honour-types/{code}",
+    response_model=HonourTypeOut,
+    tags=["catalog"],
+    responses={404: PROBLEM_SCHEMA},
+    summary="One honour type (no token)",
+)
+async def honour_type(code: str) -> Any:
+    t = load_catalog().find(code)
+    if t is None:
+        raise Problem(404, "unknown-honour-type", "Unknown honour type", f"No honour type {code!r}")
+    return t.as_dict()
+
+
+@router.get(
+    "/regions",
+    response_model=list[RegionOut],
+    tags=["catalog"],
+    summary="Qingdao's division codes with their dates (no token)",
+)
+async def regions() -> Any:
+    return [r.__dict__ for r in load_regions().regions]
+
+
+# ------------------------------------------------------------------------------ writes
+
+
+@router.post(
+    "/honours",
+    status_code=status.HTTP_201_CREATED,
+    response_model=HonourOut,
+    tags=["honours"],
+    responses=_errors,
+    summary="Grant an honour (Idempotency-Key honoured)",
+)
+async def grant(
+    body: GrantIn,
+    principal: Writer,
+    uow: UoW,
+    runtime: Runtime,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Any:
+    fingerprint = request_hash("POST", "/v1/honours", body.model_dump(mode="json"))
+    stored = await replay(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint)
+    if stored is not None:
+        return JSONResponse(
+            stored.body,
+            status_code=stored.status,
+            headers={"ETag": etag(stored.body["version"]), "Location": f"/v1/honours/{stored.body['honour_id']}"},
+        )
+    row = await service.grant(uow.session, _ctx(principal, runtime), body)
+    out = HonourOut.model_validate(await _one(uow, row))
+    await remember(
+        uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint, 201, out.model_dump(mode="json")
+    )
+    await uow.commit()
+    response.headers["ETag"] = etag(row["version"])
+    response.headers["Location"] = f"/v1/honours/{row['honour_id']}"
+    return out
+
+
+@router.post(
+    "/honours:import",
+    response_model=ImportOut,
+    tags=["honours"],
+    responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    summary="Import a historical registry (CSV); every row's outcome is reported",
+    description="Columns (header row): "
+    + ", ".join(service.CSV_COLUMNS)
+    + ". Required: "
+    + ", ".join(service.CSV_REQUIRED)
+    + ". holder_kind may be left out when the type has one holder kind. "
+    "Valid rows are stored, bad rows are reported with their field and reason; a re-import of the same "
+    "rows reports them as duplicates and changes nothing.",
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_csv(request: Request, principal: Writer, uow: UoW, runtime: Runtime) -> Any:
+    settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
+    body = await request.body()
+    if len(body) > settings.import_max_bytes:
+        raise Problem(413, "payload-too-large", "CSV too large", f"At most {settings.import_max_bytes} bytes")
+    rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows)
+    outcomes = await service.import_rows(uow.session, _ctx(principal, runtime), rows)
+    await uow.commit()
+    return ImportOut(
+        received=len(rows),
+        created=sum(o.outcome == "created" for o in outcomes),
+        duplicates=sum(o.outcome == "duplicate" for o in outcomes),
+        rejected=sum(o.outcome == "rejected" for o in outcomes),
+        rows=outcomes,
+    )
+
+
+@router.post(
+    "/honours/{honour_id}:revoke",
+    response_model=HonourOut,
+    tags=["honours"],
+    responses=_errors | {404: PROBLEM_SCHEMA, 412: PROBLEM_SCHEMA, 428: PROBLEM_SCHEMA},
+    summary="Revoke an honour, with a reason (If-Match required)",
+)
+async def revoke(
+    honour_id: str,
+    body: RevokeIn,
+    principal: Writer,
+    uow: UoW,
+    runtime: Runtime,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> Any:
+    row = await service.revoke(uow.session, _ctx(principal, runtime), honour_id, if_match, body)
+    out = await _one(uow, row)
+    await uow.commit()
+    response.headers["ETag"] = etag(row["version"])
+    return out
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+@router.get(
+    "/honours",
+    response_model=Page[HonourOut],
+    tags=["honours"],
+    responses=_errors,
+    summary="Honours, filtered; cursor-paginated",
+)
+async def list_honours(
+    _: Reader,
+    uow: UoW,
+    type_code: str | None = None,
+    holder_id: str | None = None,
+    holder_kind: Literal["enterprise", "region", "person", "organisation"] | None = None,
+    district_code: str | None = None,
+    state: StateQ | None = None,
+    active_on: Annotated[date | None, Query(description="Only honours active on this date (see counts)")] = None,
+    granted_from: date | None = None,
+    granted_to: date | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Any:
+    f = repository.HonourFilter(
+        type_code=type_code,
+        holder_id=holder_id.strip().upper() if holder_id else None,
+        holder_kind=holder_kind,
+        district_code=district_code,
+        state=state,
+        active_on=active_on,
+        granted_from=granted_from,
+        granted_to=granted_to,
+    )
+    rows = await repository.list_honours(uow.session, f, _after(cursor), limit + 1)
+    return await _page(uow, rows, limit)
+
+
+@router.get(
+    "/honours/{honour_id}",
+    response_model=HonourOut,
+    tags=["honours"],
+    responses=_errors | {404: PROBLEM_SCHEMA},
+    summary="One honour, with its ETag",
+)
+async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) -> Any:
+    row = await repository.get(uow.session, honour_id)
+    if row is None:
+        raise Problem(404, "honour-not-found", "Honour not found", f"No honour has id {honour_id}")
+    response.headers["ETag"] = etag(row["version"])
+    return await _one(uow, row)
+
+
+@router.get(
+    "/holders/{holder_id}/honours",
+    response_model=Page[HonourOut],
+    tags=["honours"],
+    responses=_errors,
+    summary="Every honour of one holder (USCC, division code or person id)",
+)
+async def holder_honours(
+    holder_id: str, _: Reader, uow: UoW, state: StateQ | None = None, cursor: Cursor = None, limit: Limit = 50
+) -> Any:
+    f = repository.HonourFilter(holder_id=holder_id.strip().upper(), state=state)
+    rows = await repository.list_honours(uow.session, f, _after(cursor), limit + 1)
+    return await _page(uow, rows, limit)
+
+
+@router.get(
+    "/honour-counts",
+    response_model=CountsOut,
+    tags=["counts"],
+    responses=_errors,
+    summary="Counts per type and per plan indicator for a period",
+    description="`granted_during`: honours granted within [period_start, period_end] and not revoked by the "
+    "period's end (expiry or suspension later does not undo a grant). `active_at_end`: honours active on "
+    "period_end — granted by then, within validity, not revoked and **not suspended**: an honour suspended "
+    "(its holder blacklisted) on the period's last day is not active at the end.",
+)
+async def counts(
+    _: Reader,
+    uow: UoW,
+    period_start: date,
+    period_end: date,
+    district_code: str | None = None,
+) -> Any:
+    if period_end < period_start:
+        raise Problem(
+            422,
+            "period-reversed",
+            "Period ends before it starts",
+            f"period_end {period_end} is before period_start {period_start}",
+            errors=[{"field": "period_end", "in": "query", "reason": "before period_start"}],
+        )
+    got = await repository.counts_by_type(uow.session, period_start, period_end, district_code)
+    catalog = load_catalog()
+    by_type = []
+    by_ind: dict[str, list[Any]] = defaultdict(lambda: [[], 0, 0])
+    for t in catalog.types:
+        g, a = got.get(t.code, (0, 0))
+        by_type.append(
+            {
+                "type_code": t.code,
+                "type_name_zh": t.name_zh,
+                "indicator_code": t.indicator_code,
+                "granted_during": g,
+                "active_at_end": a,
+            }
+        )
+        acc = by_ind[t.indicator_code]
+        acc[0].append(t.code)
+        acc[1] += g
+        acc[2] += a
+    return {
+        "period_start": period_start,
+        "period_end": period_end,
+        "district_code": district_code,
+        "by_type": by_type,
+        "by_indicator": [
+            {"indicator_code": k, "type_codes": v[0], "granted_during": v[1], "active_at_end": v[2]}
+            for k, v in by_ind.items()
+        ],
+    }
+
+
+# ------------------------------------------------------------------------------ public lists (公示)
+
+
+@router.get(
+    "/public/honour-types/{code}/honours",
+    response_model=Page[PublicHonourOut],
+    tags=["public"],
+    responses={404: PROBLEM_SCHEMA, 429: PROBLEM_SCHEMA},
+    summary="The public list (公示) of one type's active honours (no token; rate-limited)",
+)
+async def public_list(
+    code: str, request: Request, uow: UoW, runtime: Runtime, cursor: Cursor = None, limit: Limit = 50
+) -> Any:
+    _buckets(request, runtime).take(request.client.host if request.client else "unknown")
+    if load_catalog().find(code) is None:
+        raise Problem(404, "unknown-honour-type", "Unknown honour type", f"No honour type {code!r}")
+    f = repository.HonourFilter(type_code=code, state="active")
+    rows = await repository.list_honours(uow.session, f, _after(cursor), limit + 1)
+    page = await _page(uow, rows, limit)
+    keep = PublicHonourOut.model_fields
+    page["items"] = [{k: v for k, v in item.items() if k in keep} for item in page["items"]]
+    return page
+
+
+def _buckets(request: Request, runtime: Runtime) -> TokenBuckets:
+    buckets: TokenBuckets | None = getattr(request.app.state, "awards_public_buckets", None)
+    if buckets is None:
+        settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
+        buckets = TokenBuckets(settings.public_rate_per_s, settings.public_burst)
+        request.app.state.awards_public_buckets = buckets
+    return buckets

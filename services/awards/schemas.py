@@ -1,0 +1,164 @@
+"""Request and response bodies of the awards API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.awards.domain import Subject
+from services.awards.events import HonourSnapshot
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type_code": "B5",
+                    "holder_kind": "enterprise",
+                    "holder_id": "91370200163562681G",
+                    "holder_name": "青岛某电器股份有限公司",
+                    "subject": {"kind": "product", "name": "滚筒洗衣机"},
+                    "granted_on": "2012-12-20",
+                    "certificate_no": "SDMP-2012-0001",
+                }
+            ]
+        },
+    )
+
+    type_code: str = Field(min_length=1, max_length=16, description="A code from GET /v1/honour-types")
+    holder_kind: Literal["enterprise", "region", "person", "organisation"]
+    holder_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="USCC (enterprise, organisation), division code (region), registry id (person)",
+    )
+    holder_name: str = Field(min_length=1, max_length=300)
+    district_code: str | None = Field(None, description="The holder's district, if not implied by its id")
+    subject: Subject | None = None
+    granted_on: date
+    valid_until: date | None = Field(None, description="Last day of validity; default from the type's validity")
+    granting_authority: str | None = Field(None, max_length=200, description="Default: the type's usual authority")
+    certificate_no: str = Field(min_length=1, max_length=100, description="Unique within the type")
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+    revoked_on: date | None = Field(None, description="Effective date; default today")
+
+
+class SuspensionOut(BaseModel):
+    entry_id: str
+    decision_no: str | None
+    suspended_on: date
+    reinstated_on: date | None
+
+
+class HonourOut(HonourSnapshot):
+    model_config = ConfigDict(extra="forbid")
+
+    revoked_on: date | None
+    revoke_reason: str | None
+    suspensions: list[SuspensionOut]
+    source: Literal["api", "import"]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PublicHonourOut(BaseModel):
+    """What the public list (公示) shows: no internal fields."""
+
+    honour_id: str
+    type_code: str
+    type_name_zh: str
+    holder_kind: str
+    holder_id: str
+    holder_name: str
+    district_code: str | None
+    subject: Subject | None
+    granted_on: date
+    valid_until: date | None
+    state: str
+    certificate_no: str
+    granting_authority: str
+
+
+class HonourTypeOut(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    holder_kinds: list[str]
+    granting_level: str
+    validity_years: int | None
+    indicator_code: str
+    seed_section: str
+    subject_kind: str | None
+    subject_required: bool
+    subject_number_pattern: str | None
+    default_authority: str
+
+
+class CatalogOut(BaseModel):
+    version: str
+    types: list[HonourTypeOut]
+
+
+class RegionOut(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    level: str
+    valid_from: date | None
+    valid_to: date | None
+
+
+class RowProblem(BaseModel):
+    field: str
+    reason: str
+    type: str | None = Field(None, description="The problem type the same error gets on a single grant")
+
+
+class RowOutcome(BaseModel):
+    row: int = Field(description="1-based data row number (the CSV header is not counted)")
+    outcome: Literal["created", "duplicate", "rejected"]
+    honour_id: str | None = None
+    problems: list[RowProblem] = []
+
+
+class ImportOut(BaseModel):
+    received: int
+    created: int
+    duplicates: int
+    rejected: int
+    rows: list[RowOutcome]
+
+
+class TypeCount(BaseModel):
+    type_code: str
+    type_name_zh: str
+    indicator_code: str
+    granted_during: int = Field(description="Granted within the period and not revoked by its end")
+    active_at_end: int = Field(
+        description="Active on the period's last day: within validity, not revoked, "
+        "not suspended (an honour suspended at the end is not active)"
+    )
+
+
+class IndicatorCount(BaseModel):
+    indicator_code: str
+    type_codes: list[str]
+    granted_during: int
+    active_at_end: int
+
+
+class CountsOut(BaseModel):
+    period_start: date
+    period_end: date
+    district_code: str | None
+    by_type: list[TypeCount]
+    by_indicator: list[IndicatorCount]

@@ -1,0 +1,631 @@
+"""Awards use cases. They write in the caller's unit of work (the state change and its outbox
+events in one transaction) and never commit: routes, the consumer and the scheduler do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.awards import repository
+from services.awards.domain import (
+    Catalog,
+    HonourError,
+    HonourType,
+    RegionTable,
+    State,
+    TransitionError,
+    after_listing_removed,
+    check_dates,
+    check_holder,
+    check_subject,
+    default_valid_until,
+    load_catalog,
+    load_regions,
+    transition,
+)
+from services.awards.events import (
+    BLACKLIST_LISTED,
+    BLACKLIST_REMOVED,
+    HONOUR_EXPIRED,
+    HONOUR_GRANTED,
+    HONOUR_REINSTATED,
+    HONOUR_REVOKED,
+    HONOUR_SUSPENDED,
+    SOURCE,
+    BlacklistEntry,
+)
+from services.awards.models import outbox
+from services.awards.schemas import GrantIn, RevokeIn, RowOutcome, RowProblem
+from shared.clock import Clock
+from shared.concurrency import check_if_match
+from shared.events import Envelope
+from shared.ids import new_ids
+from shared.outbox import add_to_outbox
+from shared.problems import Problem, problem_type, validation_errors
+
+log = structlog.get_logger("awards")
+
+
+@dataclass(frozen=True)
+class Context:
+    actor: str
+    clock: Clock
+    catalog: Catalog
+    regions: RegionTable
+
+
+def default_context(actor: str, clock: Clock) -> Context:
+    return Context(actor, clock, load_catalog(), load_regions())
+
+
+# ------------------------------------------------------------------------------ snapshots
+
+
+def snapshot(row: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """The event payload's `honour` (events.HonourSnapshot); a unit test holds it to the model."""
+    t = catalog.find(row["type_code"])
+    return {
+        "honour_id": row["honour_id"],
+        "version": row["version"],
+        "type_code": row["type_code"],
+        "type_name_zh": t.name_zh if t else row["type_code"],
+        "holder_kind": row["holder_kind"],
+        "holder_id": row["holder_id"],
+        "holder_name": row["holder_name"],
+        "district_code": row["district_code"],
+        "subject": orjson.loads(row["subject"]) if row["subject"] else None,
+        "granted_on": row["granted_on"],
+        "valid_until": row["valid_until"],
+        "state": row["state"],
+        "certificate_no": row["certificate_no"],
+        "granting_authority": row["granting_authority"],
+        "indicator_codes": [t.indicator_code] if t else [],
+    }
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def honour_out(row: dict[str, Any], catalog: Catalog, suspensions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    out = snapshot(row, catalog)
+    out.update(
+        revoked_on=row["revoked_on"],
+        revoke_reason=row["revoke_reason"],
+        source=row["source"],
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+        suspensions=[
+            {
+                "entry_id": s["entry_id"],
+                "decision_no": s.get("decision_no"),
+                "suspended_on": s["suspended_on"],
+                "reinstated_on": s["reinstated_on"],
+            }
+            for s in suspensions
+        ],
+    )
+    return out
+
+
+def _event(type_: str, row: dict[str, Any], catalog: Catalog, **extra: Any) -> Envelope:
+    # orjson (in the outbox writer) serialises the dates; the payload matches the registered model.
+    return Envelope(
+        type=type_, source=SOURCE, subject=row["holder_id"], data={"honour": snapshot(row, catalog), **extra}
+    )
+
+
+def _step(row: dict[str, Any], action: str) -> None:
+    row["state"] = transition(row["state"], action).value  # type: ignore[arg-type]
+    row["version"] += 1
+
+
+def _problem(err: HonourError) -> Problem:
+    return Problem(
+        err.status,
+        err.slug,
+        err.title,
+        err.reason,
+        errors=[{"field": err.field, "in": "body", "reason": err.reason}],
+        **err.extensions,
+    )
+
+
+def _listed_problem(listing: dict[str, Any]) -> HonourError:
+    return HonourError(
+        409,
+        "holder-blacklisted",
+        "The holder is on the quality-credit blacklist",
+        "holder_id",
+        f"{listing['uscc']} has been listed since {listing['listed_on']} (entry {listing['entry_id']}, "
+        f"decision {listing['decision_no']}): a blacklisted enterprise cannot be granted an honour",
+        entry_id=listing["entry_id"],
+        decision_no=listing["decision_no"],
+        listed_on=listing["listed_on"].isoformat(),
+    )
+
+
+# ------------------------------------------------------------------------------ granting
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A grant that passed every rule that needs no database."""
+
+    honour_type: HonourType
+    body: GrantIn
+    holder_id: str
+    district_code: str | None
+    valid_until: date | None
+
+
+def check_grant(ctx: Context, body: GrantIn) -> Checked:
+    honour_type = ctx.catalog.get(body.type_code)
+    holder = check_holder(
+        honour_type, body.holder_kind, body.holder_id, body.district_code, body.granted_on, ctx.regions
+    )
+    check_subject(honour_type, body.subject)
+    valid_until = body.valid_until or default_valid_until(honour_type, body.granted_on)
+    check_dates(body.granted_on, valid_until, ctx.clock.today())
+    return Checked(honour_type, body, holder.id, holder.district_code, valid_until)
+
+
+def _build(
+    ctx: Context, c: Checked, honour_id: str, source: str, listing: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[Envelope], dict[str, Any] | None]:
+    """The honour's row in its state as of today, the events that led there, and the suspension
+    row if a standing listing covers it (imports of honours granted before the listing)."""
+    now, today = ctx.clock.now(), ctx.clock.today()
+    b = c.body
+    row: dict[str, Any] = {
+        "honour_id": honour_id,
+        "version": 1,
+        "type_code": c.honour_type.code,
+        "holder_kind": b.holder_kind,
+        "holder_id": c.holder_id,
+        "holder_name": b.holder_name.strip(),
+        "district_code": c.district_code,
+        "subject": b.subject.model_dump_json() if b.subject else None,
+        "granted_on": b.granted_on,
+        "valid_until": c.valid_until,
+        "state": State.ACTIVE.value,
+        "certificate_no": b.certificate_no.strip(),
+        "granting_authority": (b.granting_authority or c.honour_type.default_authority).strip(),
+        "revoked_on": None,
+        "revoke_reason": None,
+        "source": source,
+        "granted_by": ctx.actor,
+        "created_at": now,
+        "updated_at": now,
+    }
+    events = [_event(HONOUR_GRANTED, row, ctx.catalog, source=source)]
+    suspension: dict[str, Any] | None = None
+    expired = c.valid_until is not None and c.valid_until < today
+    if listing is not None and (c.valid_until is None or c.valid_until >= listing["listed_on"]):
+        suspended_on = max(listing["listed_on"], b.granted_on)
+        suspension = {
+            "honour_id": honour_id,
+            "entry_id": listing["entry_id"],
+            "suspended_on": suspended_on,
+            "reinstated_on": None,
+        }
+        if not expired:
+            _step(row, "suspend")
+            events.append(
+                _event(
+                    HONOUR_SUSPENDED,
+                    row,
+                    ctx.catalog,
+                    reason="blacklisted",
+                    entry_id=listing["entry_id"],
+                    decision_no=listing["decision_no"],
+                    suspended_on=suspended_on,
+                )
+            )
+    if expired:
+        _step(row, "expire")
+        events.append(_event(HONOUR_EXPIRED, row, ctx.catalog, reason="validity_ended", entry_id=None))
+    return row, events, suspension
+
+
+async def grant(session: AsyncSession, ctx: Context, body: GrantIn) -> dict[str, Any]:
+    """Grant one honour; every rule broken is a problem and nothing is written."""
+    try:
+        c = check_grant(ctx, body)
+    except HonourError as err:
+        raise _problem(err) from None
+    if body.holder_kind in ("enterprise", "organisation"):
+        listing = (await repository.current_listings(session, [c.holder_id])).get(c.holder_id)
+        if listing is not None:
+            raise _problem(_listed_problem(listing))
+    key = (c.honour_type.code, body.certificate_no.strip())
+    existing = (await repository.existing_certificates(session, [key])).get(key)
+    if existing is not None:
+        raise _problem(_duplicate_certificate(existing))
+    row, events, _ = _build(ctx, c, new_ids(1)[0], "api", None)
+    try:
+        await repository.insert_honours(session, [row])
+    except IntegrityError:  # a concurrent grant took the certificate number between check and insert
+        raise _problem(
+            HonourError(
+                409,
+                "duplicate-certificate-no",
+                "Duplicate certificate number",
+                "certificate_no",
+                f"{key[0]} certificate {key[1]} is already registered",
+            )
+        ) from None
+    await add_to_outbox(session, outbox, events)
+    return row
+
+
+def _duplicate_certificate(existing: dict[str, Any]) -> HonourError:
+    return HonourError(
+        409,
+        "duplicate-certificate-no",
+        "Duplicate certificate number",
+        "certificate_no",
+        f"{existing['type_code']} certificate {existing['certificate_no']} is already registered "
+        f"(honour {existing['honour_id']}, holder {existing['holder_id']})",
+        honour_id=existing["honour_id"],
+    )
+
+
+# ------------------------------------------------------------------------------ revoking
+
+
+async def revoke(
+    session: AsyncSession, ctx: Context, honour_id: str, if_match: str | None, body: RevokeIn
+) -> dict[str, Any]:
+    row = await repository.get(session, honour_id, for_update=True)
+    if row is None:
+        raise Problem(404, "honour-not-found", "Honour not found", f"No honour has id {honour_id}")
+    # Revoking twice is a conflict whatever ETag is sent: say so before checking If-Match.
+    if row["state"] == State.REVOKED.value:
+        raise Problem(
+            409,
+            "honour-already-revoked",
+            "Honour already revoked",
+            f"Honour {honour_id} was revoked on {row['revoked_on']}: {row['revoke_reason']}",
+            revoked_on=row["revoked_on"].isoformat() if row["revoked_on"] else None,
+        )
+    check_if_match(if_match, row["version"])
+    today = ctx.clock.today()
+    revoked_on = body.revoked_on or today
+    if not row["granted_on"] <= revoked_on <= today:
+        raise Problem(
+            422,
+            "revoked-on-out-of-range",
+            "Revocation date out of range",
+            f"revoked_on must lie between the grant ({row['granted_on']}) and today ({today})",
+            errors=[{"field": "revoked_on", "in": "body", "reason": "outside granted_on … today"}],
+        )
+    try:
+        new_state = transition(row["state"], "revoke")
+    except TransitionError as exc:  # pragma: no cover - every non-revoked state may be revoked
+        raise Problem(409, "invalid-transition", "Invalid transition", str(exc)) from None
+    now = ctx.clock.now()
+    changed = await repository.set_state(
+        session,
+        honour_id,
+        row["version"],
+        now,
+        state=new_state.value,
+        revoked_on=revoked_on,
+        revoke_reason=body.reason,
+    )
+    if not changed:
+        raise Problem(412, "precondition-failed", "Stale If-Match", "The honour changed meanwhile; read it again.")
+    row.update(
+        state=new_state.value,
+        version=row["version"] + 1,
+        revoked_on=revoked_on,
+        revoke_reason=body.reason,
+        updated_at=now,
+    )
+    await add_to_outbox(
+        session, outbox, [_event(HONOUR_REVOKED, row, ctx.catalog, reason=body.reason, revoked_on=revoked_on)]
+    )
+    return row
+
+
+# ------------------------------------------------------------------------------ expiry job
+
+
+async def expire_due(session: AsyncSession, catalog: Catalog, today: date, now: datetime) -> int:
+    """Expire every active or suspended honour whose last valid day is before `today`."""
+    total = 0
+    while True:
+        rows = await repository.due_for_expiry(session, today, 1000)
+        if not rows:
+            return total
+        changes, events = [], []
+        for row in rows:
+            changes.append({"honour_id": row["honour_id"], "version": row["version"], "state": "expired"})
+            _step(row, "expire")
+            events.append(_event(HONOUR_EXPIRED, row, catalog, reason="validity_ended", entry_id=None))
+        await repository.bump_states(session, changes, now)
+        await add_to_outbox(session, outbox, events)
+        total += len(rows)
+
+
+async def expiry_job(uow: Any, clock: Clock) -> int:
+    """The scheduled job (ServiceSpec.jobs): runs in its own unit of work with the runtime's clock."""
+    return await expire_due(uow.session, load_catalog(), clock.today(), clock.now())
+
+
+# ------------------------------------------------------------------------------ credit events
+
+
+def _entry(event: Envelope) -> BlacklistEntry | None:
+    try:
+        return BlacklistEntry.model_validate(event.data["entry"])
+    except (KeyError, TypeError, ValidationError) as exc:
+        # A malformed event must not block the partition forever: log it and go on.
+        log.error("credit event without a usable entry; ignored", event_id=event.id, type=event.type, error=str(exc))
+        return None
+
+
+async def on_listed(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    """The enterprise is blacklisted: remember the listing and suspend its active honours."""
+    catalog = load_catalog()
+    for event in events:
+        entry = _entry(event)
+        if entry is None:
+            continue
+        uscc = entry.uscc.strip().upper()
+        stored = await repository.get_listing(session, entry.entry_id)
+        if stored is not None and stored["version"] >= entry.version:
+            continue  # the same listing again (a republished event with a new id): suspend once
+        await repository.save_listing(
+            session,
+            {
+                "entry_id": entry.entry_id,
+                "version": entry.version,
+                "uscc": uscc,
+                "enterprise_name": entry.enterprise_name,
+                "decision_no": entry.decision_no,
+                "listed_on": entry.listed_on,
+                "publish_until": entry.publish_until,
+                "removed_on": None,
+                "removal_reason": None,
+            },
+        )
+        rows = await repository.active_honours_of(session, uscc)
+        changes, out, susp = [], [], []
+        for row in rows:
+            suspended_on = max(entry.listed_on, row["granted_on"])
+            susp.append(
+                {
+                    "honour_id": row["honour_id"],
+                    "entry_id": entry.entry_id,
+                    "suspended_on": suspended_on,
+                    "reinstated_on": None,
+                }
+            )
+            changes.append({"honour_id": row["honour_id"], "version": row["version"], "state": "suspended"})
+            _step(row, "suspend")
+            out.append(
+                _event(
+                    HONOUR_SUSPENDED,
+                    row,
+                    catalog,
+                    reason="blacklisted",
+                    entry_id=entry.entry_id,
+                    decision_no=entry.decision_no,
+                    suspended_on=suspended_on,
+                )
+            )
+        await repository.add_suspensions(session, susp)
+        await repository.bump_states(session, changes, event.time)
+        await add_to_outbox(session, outbox, out)
+
+
+async def on_removed(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    """The listing is removed: honours it suspended come back if still valid, else they expire."""
+    catalog = load_catalog()
+    for event in events:
+        entry = _entry(event)
+        if entry is None:
+            continue
+        removed_on = entry.removed_on or event.time.date()
+        stored = await repository.get_listing(session, entry.entry_id)
+        if stored is not None and stored["removed_on"] is not None:
+            continue  # already removed: a second removal changes nothing
+        await repository.save_listing(
+            session,
+            {
+                "entry_id": entry.entry_id,
+                "version": max(entry.version, (stored or {}).get("version", 0)),
+                "uscc": entry.uscc.strip().upper(),
+                "enterprise_name": entry.enterprise_name,
+                "decision_no": entry.decision_no,
+                "listed_on": entry.listed_on,
+                "publish_until": entry.publish_until,
+                "removed_on": removed_on,
+                "removal_reason": entry.removal_reason,
+            },
+        )
+        ids = await repository.open_suspensions_of_entry(session, entry.entry_id)
+        await repository.close_suspensions(session, entry.entry_id, removed_on)
+        held = await repository.still_suspended(session, ids)  # another listing still stands
+        changes, out = [], []
+        for row in await repository.get_many(session, ids):
+            if row["state"] != State.SUSPENDED.value or row["honour_id"] in held:
+                continue
+            action = after_listing_removed(row["valid_until"], removed_on)
+            changes.append(
+                {
+                    "honour_id": row["honour_id"],
+                    "version": row["version"],
+                    "state": transition(row["state"], action).value,
+                }
+            )
+            _step(row, action)
+            if action == "reinstate":
+                out.append(
+                    _event(
+                        HONOUR_REINSTATED,
+                        row,
+                        catalog,
+                        reason="blacklist_removed",
+                        entry_id=entry.entry_id,
+                        reinstated_on=removed_on,
+                    )
+                )
+            else:
+                out.append(_event(HONOUR_EXPIRED, row, catalog, reason="validity_ended", entry_id=entry.entry_id))
+        await repository.bump_states(session, changes, event.time)
+        await add_to_outbox(session, outbox, out)
+
+
+HANDLERS = {BLACKLIST_LISTED: on_listed, BLACKLIST_REMOVED: on_removed}
+
+
+# ------------------------------------------------------------------------------ bulk import
+
+CSV_COLUMNS = (
+    "type_code",
+    "holder_kind",
+    "holder_id",
+    "holder_name",
+    "district_code",
+    "granted_on",
+    "valid_until",
+    "certificate_no",
+    "granting_authority",
+    "subject_kind",
+    "subject_name",
+    "subject_number",
+    "subject_title",
+    "subject_role",
+)
+CSV_REQUIRED = ("type_code", "holder_id", "holder_name", "granted_on", "certificate_no")
+EXTRA_CELLS = "__extra_cells__"
+
+
+def _row_to_grant(catalog: Catalog, raw: dict[str, str]) -> GrantIn:
+    values: dict[str, Any] = {k: v.strip() for k, v in raw.items() if v is not None and v.strip() != ""}
+    # A registry of one type often leaves the holder kind out: infer it when the type allows one kind.
+    if "holder_kind" not in values and "type_code" in values:
+        t = catalog.get(values["type_code"])  # an unknown type is the row's problem, not a missing kind
+        if len(t.holder_kinds) == 1:
+            values["holder_kind"] = t.holder_kinds[0]
+    subject = {k.removeprefix("subject_"): values.pop(k) for k in list(values) if k.startswith("subject_")}
+    if subject:
+        values["subject"] = subject
+    return GrantIn.model_validate(values)
+
+
+def _pydantic_problems(exc: ValidationError) -> list[RowProblem]:
+    out = []
+    for e in validation_errors([dict(e) for e in exc.errors()]):
+        name = e["field"].replace("subject.", "subject_") if e["field"].startswith("subject.") else e["field"]
+        out.append(RowProblem(field=name, reason=e["reason"], type=problem_type("validation-error")))
+    return out
+
+
+def _same_honour(stored: dict[str, Any], c: Checked) -> bool:
+    return stored["holder_id"] == c.holder_id and stored["granted_on"] == c.body.granted_on
+
+
+async def import_rows(session: AsyncSession, ctx: Context, rows: Sequence[dict[str, str]]) -> list[RowOutcome]:
+    """Import a historical registry: each row is created, a duplicate of a stored honour (same type,
+    certificate, holder and date: a re-import changes nothing) or rejected with its problems.
+    Valid rows are written with one executemany, whatever others are rejected."""
+    outcomes: list[RowOutcome | None] = [None] * len(rows)
+    checked: list[tuple[int, Checked]] = []
+    for i, raw in enumerate(rows):
+        if EXTRA_CELLS in raw:
+            outcomes[i] = RowOutcome(
+                row=i + 1,
+                outcome="rejected",
+                problems=[
+                    RowProblem(
+                        field="row",
+                        reason=f"more cells than columns: {raw[EXTRA_CELLS]!r}",
+                        type=problem_type("validation-error"),
+                    )
+                ],
+            )
+            continue
+        try:
+            c = check_grant(ctx, _row_to_grant(ctx.catalog, raw))
+        except ValidationError as exc:
+            outcomes[i] = RowOutcome(row=i + 1, outcome="rejected", problems=_pydantic_problems(exc))
+            continue
+        except HonourError as err:
+            outcomes[i] = RowOutcome(
+                row=i + 1,
+                outcome="rejected",
+                problems=[RowProblem(field=err.field, reason=err.reason, type=problem_type(err.slug))],
+            )
+            continue
+        checked.append((i, c))
+    stored = await repository.existing_certificates(
+        session, [(c.honour_type.code, c.body.certificate_no.strip()) for _, c in checked]
+    )
+    listed = await repository.current_listings(
+        session, [c.holder_id for _, c in checked if c.body.holder_kind in ("enterprise", "organisation")]
+    )
+    new_rows: list[dict[str, Any]] = []
+    events: list[Envelope] = []
+    susp: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], tuple[int, str, Checked]] = {}
+    ids = iter(new_ids(len(checked)))
+    for i, c in checked:
+        key = (c.honour_type.code, c.body.certificate_no.strip())
+
+        def reject(err: HonourError, i: int = i) -> None:
+            outcomes[i] = RowOutcome(
+                row=i + 1,
+                outcome="rejected",
+                problems=[RowProblem(field=err.field, reason=err.reason, type=problem_type(err.slug))],
+            )
+
+        if key in stored:
+            if _same_honour(stored[key], c):
+                outcomes[i] = RowOutcome(row=i + 1, outcome="duplicate", honour_id=stored[key]["honour_id"])
+            else:
+                reject(_duplicate_certificate(stored[key]))
+            continue
+        if key in seen:
+            first_row, first_id, first = seen[key]
+            if first.holder_id == c.holder_id and first.body.granted_on == c.body.granted_on:
+                outcomes[i] = RowOutcome(row=i + 1, outcome="duplicate", honour_id=first_id)
+            else:
+                reject(
+                    HonourError(
+                        409,
+                        "duplicate-certificate-no",
+                        "Duplicate certificate number",
+                        "certificate_no",
+                        f"{key[0]} certificate {key[1]} already appears in row {first_row}",
+                    )
+                )
+            continue
+        listing = listed.get(c.holder_id) if c.body.holder_kind in ("enterprise", "organisation") else None
+        if listing is not None and c.body.granted_on >= listing["listed_on"]:
+            reject(_listed_problem(listing))  # granted while listed: refused as a single grant would be
+            continue
+        honour_id = next(ids)
+        row, evs, suspension = _build(ctx, c, honour_id, "import", listing)
+        new_rows.append(row)
+        events.extend(evs)
+        if suspension:
+            susp.append(suspension)
+        seen[key] = (i + 1, honour_id, c)
+        outcomes[i] = RowOutcome(row=i + 1, outcome="created", honour_id=honour_id)
+    await repository.insert_honours(session, new_rows)
+    await repository.add_suspensions(session, susp)
+    await add_to_outbox(session, outbox, events)
+    return [o for o in outcomes if o is not None]
