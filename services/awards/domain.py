@@ -300,13 +300,15 @@ class Subject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: SubjectKind
-    name: str | None = Field(None, max_length=300, description="Product, trademark, service, project or industry")
-    number: str | None = Field(
-        None, max_length=100, description="Standard no. (GB/T 19001-2016), trademark registration no., TC no."
+    name: str | None = Field(
+        default=None, max_length=300, description="Product, trademark, service, project or industry"
     )
-    title: str | None = Field(None, max_length=300, description="The standard's or committee's title")
+    number: str | None = Field(
+        default=None, max_length=100, description="Standard no. (GB/T 19001-2016), trademark registration no., TC no."
+    )
+    title: str | None = Field(default=None, max_length=300, description="The standard's or committee's title")
     role: Literal["lead", "participant"] | None = Field(
-        None, description="The holder's role in drafting a standard: lead (主导) or participant (参与)"
+        default=None, description="The holder's role in drafting a standard: lead (主导) or participant (参与)"
     )
 
 

@@ -59,7 +59,7 @@ class HonourExpired(BaseModel):
     honour: HonourSnapshot
     reason: Literal["validity_ended"] = "validity_ended"
     entry_id: str | None = Field(
-        None, description="Set when it expired on the removal of the listing that suspended it"
+        default=None, description="Set when it expired on the removal of the listing that suspended it"
     )
 
 
@@ -127,7 +127,7 @@ class BlacklistEntry(BaseModel):
     uscc: str
     enterprise_name: str = ""
     decision_no: str | None = None
-    listed_on: date
+    listed_on: date | None = None  # null only before listing; a listed event carries it
     publish_until: date | None = None
     removed_on: date | None = None
     removal_reason: str | None = None

@@ -172,10 +172,11 @@ async def current_listings(session: AsyncSession, usccs: Sequence[str]) -> dict[
     return out
 
 
-async def active_honours_of(session: AsyncSession, uscc: str) -> list[dict[str, Any]]:
+async def honours_of(session: AsyncSession, uscc: str, states: Sequence[str]) -> list[dict[str, Any]]:
+    """The honours a USCC holds (as an enterprise or an organisation) in these states."""
     rows = await session.execute(
         select(h)
-        .where(h.c.holder_id == uscc, h.c.holder_kind.in_(("enterprise", "organisation")), h.c.state == "active")
+        .where(h.c.holder_id == uscc, h.c.holder_kind.in_(("enterprise", "organisation")), h.c.state.in_(states))
         .order_by(h.c.honour_id)
     )
     return [dict(r) for r in rows.mappings()]

@@ -37,11 +37,13 @@ class GrantIn(BaseModel):
         description="USCC (enterprise, organisation), division code (region), registry id (person)",
     )
     holder_name: str = Field(min_length=1, max_length=300)
-    district_code: str | None = Field(None, description="The holder's district, if not implied by its id")
+    district_code: str | None = Field(default=None, description="The holder's district, if not implied by its id")
     subject: Subject | None = None
     granted_on: date
-    valid_until: date | None = Field(None, description="Last day of validity; default from the type's validity")
-    granting_authority: str | None = Field(None, max_length=200, description="Default: the type's usual authority")
+    valid_until: date | None = Field(default=None, description="Last day of validity; default from the type's validity")
+    granting_authority: str | None = Field(
+        default=None, max_length=200, description="Default: the type's usual authority"
+    )
     certificate_no: str = Field(min_length=1, max_length=100, description="Unique within the type")
 
 
@@ -49,7 +51,7 @@ class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)
-    revoked_on: date | None = Field(None, description="Effective date; default today")
+    revoked_on: date | None = Field(default=None, description="Effective date; default today")
 
 
 class SuspensionOut(BaseModel):
@@ -120,7 +122,7 @@ class RegionOut(BaseModel):
 class RowProblem(BaseModel):
     field: str
     reason: str
-    type: str | None = Field(None, description="The problem type the same error gets on a single grant")
+    type: str | None = Field(default=None, description="The problem type the same error gets on a single grant")
 
 
 class RowOutcome(BaseModel):

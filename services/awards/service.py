@@ -383,6 +383,7 @@ async def on_listed(session: AsyncSession, events: Sequence[Envelope]) -> None:
         if entry is None:
             continue
         uscc = entry.uscc.strip().upper()
+        listed_on = entry.listed_on or event.time.date()
         stored = await repository.get_listing(session, entry.entry_id)
         if stored is not None and stored["version"] >= entry.version:
             continue  # the same listing again (a republished event with a new id): suspend once
@@ -394,16 +395,18 @@ async def on_listed(session: AsyncSession, events: Sequence[Envelope]) -> None:
                 "uscc": uscc,
                 "enterprise_name": entry.enterprise_name,
                 "decision_no": entry.decision_no,
-                "listed_on": entry.listed_on,
+                "listed_on": listed_on,
                 "publish_until": entry.publish_until,
                 "removed_on": None,
                 "removal_reason": None,
             },
         )
-        rows = await repository.active_honours_of(session, uscc)
+        rows = await repository.honours_of(session, uscc, ("active", "suspended"))
         changes, out, susp = [], [], []
         for row in rows:
-            suspended_on = max(entry.listed_on, row["granted_on"])
+            suspended_on = max(listed_on, row["granted_on"])
+            # Also recorded under an honour another listing already suspended, so it stays suspended
+            # until the last standing listing is removed.
             susp.append(
                 {
                     "honour_id": row["honour_id"],
@@ -412,6 +415,8 @@ async def on_listed(session: AsyncSession, events: Sequence[Envelope]) -> None:
                     "reinstated_on": None,
                 }
             )
+            if row["state"] != State.ACTIVE.value:
+                continue
             changes.append({"honour_id": row["honour_id"], "version": row["version"], "state": "suspended"})
             _step(row, "suspend")
             out.append(
@@ -449,7 +454,7 @@ async def on_removed(session: AsyncSession, events: Sequence[Envelope]) -> None:
                 "uscc": entry.uscc.strip().upper(),
                 "enterprise_name": entry.enterprise_name,
                 "decision_no": entry.decision_no,
-                "listed_on": entry.listed_on,
+                "listed_on": entry.listed_on or (stored or {}).get("listed_on") or removed_on,
                 "publish_until": entry.publish_until,
                 "removed_on": removed_on,
                 "removal_reason": entry.removal_reason,
