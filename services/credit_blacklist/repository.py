@@ -56,10 +56,33 @@ async def upsert_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     await session.execute(stmt, list(rows))
 
 
-async def records_of(session: AsyncSession, usccs: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+_RATED = (
+    records.c.record_id,
+    records.c.uscc,
+    records.c.kind,
+    records.c.source,
+    records.c.category,
+    records.c.level,
+    records.c.sector,
+    records.c.title,
+    records.c.enterprise_name,
+    records.c.fact_date,
+    records.c.valid_until,
+)
+
+
+async def records_of(
+    session: AsyncSession, usccs: Sequence[str], *, counting_only: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """Each enterprise's records; `counting_only` skips neutral ones (passes, overturned…) and the
+    display columns, which is all a rating or the automatic proposal needs on the consumer's hot path."""
     out: dict[str, list[dict[str, Any]]] = {u: [] for u in usccs}
     for chunk in _chunks(list(usccs)):
-        for r in (await session.execute(select(records).where(records.c.uscc.in_(chunk)))).mappings():
+        if counting_only:
+            q = select(*_RATED).where(records.c.uscc.in_(chunk), records.c.kind != "neutral")
+        else:
+            q = select(records).where(records.c.uscc.in_(chunk))
+        for r in (await session.execute(q)).mappings():
             out[r["uscc"]].append(dict(r))
     return out
 
@@ -141,9 +164,7 @@ async def get_entry(session: AsyncSession, entry_id: str) -> dict[str, Any] | No
 async def update_if_version(session: AsyncSession, entry_id: str, version: int, values: dict[str, Any]) -> bool:
     """Compare-and-set on the version: of two reviewers acting at once, exactly one succeeds."""
     result = await session.execute(
-        update(E)
-        .where(E.c.entry_id == entry_id, E.c.version == version)
-        .values(version=version + 1, **values)
+        update(E).where(E.c.entry_id == entry_id, E.c.version == version).values(version=version + 1, **values)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 

@@ -385,13 +385,20 @@ async def expire_due(session: AsyncSession, clock: Clock, book: RuleBook) -> int
 # ---------------------------------------------------------------- ratings and records
 
 
-async def refresh_ratings(session: AsyncSession, usccs: Sequence[str], today: date, book: RuleBook) -> list[Envelope]:
+async def refresh_ratings(
+    session: AsyncSession,
+    usccs: Sequence[str],
+    today: date,
+    book: RuleBook,
+    recs: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[Envelope]:
     """Recompute today's rating of each enterprise; store and announce only the ones that changed."""
     usccs = sorted(set(usccs))
     if not usccs:
         return []
     rules = book.in_force(today)
-    recs = await repo.records_of(session, usccs)
+    if recs is None:
+        recs = await repo.records_of(session, usccs, counting_only=True)
     listed = await repo.listed_entries(session, usccs, today)
     before = await repo.current_ratings(session, usccs)
     rows: list[dict[str, Any]] = []
@@ -430,30 +437,40 @@ async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]
         old = stored.get(rid)
         if old is not None and old[0] >= row["source_version"]:
             continue  # an older or repeated snapshot
+        if old is None and row["kind"] == "neutral" and row["source_version"] == 1:
+            # A first version that does not count (a pass, a provisional fail: the bulk of the stream)
+            # is not a credit fact and is not stored. Later neutral versions are kept, as tombstones,
+            # so an older negative version arriving late cannot overtake them.
+            continue
         row["updated_at"] = now
         changed.append(row)
-        affected.add(row["uscc"])
-        if old is not None:
-            affected.add(old[2])  # a corrected USCC: the old enterprise loses the record
+        # Only a record that counts (or counted) can move a rating: a pass, the bulk of the
+        # stream, costs no rating work at all.
+        if row["kind"] != "neutral":
+            affected.add(row["uscc"])
+        if old is not None and old[1] != "neutral":
+            affected.add(old[2])  # it counted before (perhaps under another, corrected, USCC)
         if row["kind"] == "negative" and (old is None or old[1] != "negative"):
             gained_negative.add(row["uscc"])
     if not changed:
         return 0
     await repo.upsert_records(session, changed)
     today = clock.today()
-    events = await refresh_ratings(session, sorted(affected), today, book)
-    events += await _auto_propose(session, sorted(gained_negative), clock, book)
+    recs = await repo.records_of(session, sorted(affected), counting_only=True)  # read once for both uses
+    events = await refresh_ratings(session, sorted(affected), today, book, recs)
+    events += await _auto_propose(session, sorted(gained_negative), clock, book, recs)
     await add_to_outbox(session, outbox, events)
     return len(changed)
 
 
-async def _auto_propose(session: AsyncSession, usccs: list[str], clock: Clock, book: RuleBook) -> list[Envelope]:
+async def _auto_propose(
+    session: AsyncSession, usccs: list[str], clock: Clock, book: RuleBook, recs: dict[str, list[dict[str, Any]]]
+) -> list[Envelope]:
     if not usccs:
         return []
     today = clock.today()
     rules = book.in_force(today)
     auto = rules.blacklist["auto_proposal"]
-    recs = await repo.records_of(session, usccs)
     open_ = await repo.open_entry_usccs(session, usccs)
     due = []
     for u in usccs:

@@ -69,10 +69,12 @@ async def test_newest_version_wins_and_redelivery_changes_nothing(migrated: Call
     async with db.unit_of_work() as uow:
         await handle(uow.session, events([result(A, "r1", 2, conclusion="pass", reinspection="overturned")]))
         await handle(uow.session, events([result(A, "r1", 1)]))  # older, arriving late
+        await handle(uow.session, events([result(B, "r2", 1, conclusion="pass", original_conclusion="pass")]))
         await uow.commit()
     async with db.unit_of_work() as uow:
         recs = (await repository.records_of(uow.session, [A]))[A]
-        assert [(r["source_version"], r["kind"]) for r in recs] == [(2, "neutral")]
+        assert [(r["source_version"], r["kind"]) for r in recs] == [(2, "neutral")]  # kept as a tombstone
+        assert (await repository.records_of(uow.session, [B]))[B] == []  # a first-version pass is no credit fact
         assert await service.apply_records(uow.session, [dict(recs[0])], CLOCK, BOOK) == 0  # same version again
 
 
