@@ -24,6 +24,7 @@ from shared.clock import FixedClock
 from shared.events import Envelope
 from shared.settings import PlatformSettings
 from tests.e2e.awards_helpers import grant_body, listed_event, make_uscc, removed_event, usccable_types
+from tests.helpers import eventually
 
 A = "/services/awards/v1"
 P = "urn:qualitycity:problem:"
@@ -538,3 +539,53 @@ async def test_lists_filters_pagination_holders_public_list_and_counts(suite: Su
         )
     ).json()
     assert [(c["type_code"], c["granted_during"]) for c in district["by_type"] if c["granted_during"]] == [("B5", 1)]
+
+
+async def test_the_real_credit_service_listing_and_removal_suspend_and_reinstate(
+    suite: Suite, w: dict[str, str], auth: Callable[..., dict[str, str]]
+) -> None:
+    """End to end in one process: the credit service's own four-eyes listing, through its outbox and
+    the suite's bus, suspends the honour; its removal as wrongful reinstates it."""
+    s = suite
+    s.clock.set(datetime(2015, 3, 1, 4, tzinfo=UTC))
+    honour = await _grant(s, w, grant_body("B5", USCC, cert="B5-real"))
+    C = "/services/credit/v1"
+    officer = auth("credit:write", "read", agency=None, subject="officer-1")
+    reviewer = auth("credit:review", "credit:write", "read", agency=None, subject="reviewer-2")
+    proposal = {
+        "uscc": USCC,
+        "enterprise_name": "青岛测试电器有限公司",
+        "reason_category": "fake_or_shoddy_products",
+        "facts": "生产销售以次充好的产品",
+        "legal_basis": "《产品质量法》第五十条",
+        "deciding_authority": "青岛市质量技术监督局",
+        "decision_no": "青质监罚〔2015〕3号",
+        "appeal_route": "向青岛市人民政府申请行政复议",
+        "appeal_deadline": "2015-05-01",
+    }
+    proposed = await s.client.post(f"{C}/blacklist-entries", json=proposal, headers=officer)
+    assert proposed.status_code == 201, proposed.text
+    entry_id = proposed.json()["entry_id"]
+    approved = await s.client.post(
+        f"{C}/blacklist-entries/{entry_id}:approve",
+        json={},
+        headers=reviewer | {"If-Match": proposed.headers["etag"]},
+    )
+    assert approved.status_code == 200, approved.text
+
+    async def state() -> str:
+        return str((await s.client.get(f"{A}/honours/{honour['honour_id']}", headers=w)).json()["state"])
+
+    await eventually(state, lambda v: v == "suspended")
+    refused = await s.client.post(f"{A}/honours", json=grant_body("B6", USCC), headers=w)
+    assert refused.status_code == 409 and refused.json()["entry_id"] == entry_id
+    assert refused.json()["decision_no"] == "青质监罚〔2015〕3号"
+
+    removed = await s.client.post(
+        f"{C}/blacklist-entries/{entry_id}:remove",
+        json={"decision_no": "青质监撤〔2015〕1号"},
+        headers=reviewer | {"If-Match": approved.headers["etag"]},
+    )
+    assert removed.status_code == 200, removed.text
+    await eventually(state, lambda v: v == "active")
+    assert [e[1]["entry_id"] for e in await s.events("awards.honour.reinstated.v1")] == [entry_id]
