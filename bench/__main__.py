@@ -30,8 +30,19 @@ def _fmt(v: Any) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("benchmark", "figure", "value", "unit", "baseline", "ratio", "goal", "met?")
-    body = [(r["benchmark"], r["figure"], _fmt(r["value"]), r["unit"], _fmt(r["baseline"]), _fmt(r["ratio"]),
-             r["goal"] or "-", _fmt(r["met"])) for r in rows]
+    body = [
+        (
+            r["benchmark"],
+            r["figure"],
+            _fmt(r["value"]),
+            r["unit"],
+            _fmt(r["baseline"]),
+            _fmt(r["ratio"]),
+            r["goal"] or "-",
+            _fmt(r["met"]),
+        )
+        for r in rows
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     return "\n".join([line(head), line("-" * w for w in widths), *(line(b) for b in body)])
@@ -43,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, help="rows to ingest (default: 1,000,000 embedded / 300,000 distributed)")
     ap.add_argument("--quick", action="store_true", help="fewer rows (100,000 embedded / 50,000 distributed)")
     ap.add_argument("--concurrency", type=int, default=3, help="requests in flight (default 3)")
-    ap.add_argument("--profile", choices=("none", "cprofile", "pyinstrument", "stages"), default="none",
-                    help="ingest_embedded: run the server under a profiler (see bench/serve_embedded.py)")
+    ap.add_argument(
+        "--profile",
+        choices=("none", "cprofile", "pyinstrument", "stages"),
+        default="none",
+        help="ingest_embedded: run the server under a profiler (see bench/serve_embedded.py)",
+    )
     ap.add_argument("--profile-out", default="bench/results/profile", help="profile output path (no suffix)")
     args = ap.parse_args(argv)
     common.install_signal_handlers()
@@ -65,8 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     print(table(figures))
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    doc = {"time": stamp, "argv": sys.argv[1:], "python": sys.version.split()[0], "machine": platform.platform(),
-           "failed": failed, "figures": figures}
+    doc = {
+        "time": stamp,
+        "argv": sys.argv[1:],
+        "python": sys.version.split()[0],
+        "machine": platform.platform(),
+        "failed": failed,
+        "figures": figures,
+    }
     text = json.dumps(doc, indent=1)
     (RESULTS / "latest.json").write_text(text)
     (RESULTS / f"{stamp}.json").write_text(text)

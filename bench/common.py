@@ -59,9 +59,7 @@ def make_rows(n: int, tag: str, seed: int = 11) -> list[dict[str, str]]:
 
 def ndjson_bodies(rows: Sequence[dict[str, str]], size: int = BATCH_ROWS) -> list[bytes]:
     """The request bodies, encoded once before any clock starts."""
-    return [
-        b"\n".join(orjson.dumps(r) for r in rows[i : i + size]) + b"\n" for i in range(0, len(rows), size)
-    ]
+    return [b"\n".join(orjson.dumps(r) for r in rows[i : i + size]) + b"\n" for i in range(0, len(rows), size)]
 
 
 def bench_token() -> str:
@@ -103,7 +101,12 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115  (kept open by the child)
         self.proc = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
@@ -179,8 +182,23 @@ def servers(*items: Server) -> Iterator[tuple[Server, ...]]:
 
 
 def uvicorn_argv(target: str, port: int, *, factory: bool = True) -> list[str]:
-    argv = [PYTHON, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-            "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
+    argv = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     return argv + (["--factory"] if factory else [])
 
 
@@ -215,16 +233,19 @@ async def post_batches(
         t1 = time.perf_counter()
     latencies.sort()
     return {
-        **totals, "t0": t0, "t_last": t1, "elapsed_s": t1 - t0,
+        **totals,
+        "t0": t0,
+        "t_last": t1,
+        "elapsed_s": t1 - t0,
         "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
     }
 
 
-async def wait_pass_rates(base_url: str, token: str, n: int, timeout: float = 900.0, poll_s: float = 0.1) -> float:
+async def wait_pass_rates(base_url: str, token: str, n: int, limit_s: float = 900.0, poll_s: float = 0.1) -> float:
     """Poll GET /v1/pass-rates until the sector totals reach n; returns the perf_counter when they did."""
     headers = {"authorization": f"Bearer {token}"}
-    deadline = time.perf_counter() + timeout
+    deadline = time.perf_counter() + limit_s
     seen = -1
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as c:
         while True:
@@ -237,16 +258,30 @@ async def wait_pass_rates(base_url: str, token: str, n: int, timeout: float = 90
                         raise AssertionError(f"read model counts {seen} results, expected {n}")
                     return now
             if now > deadline:
-                raise TimeoutError(f"read model shows {seen} of {n} results after {timeout}s")
+                raise TimeoutError(f"read model shows {seen} of {n} results after {limit_s}s")
             await asyncio.sleep(poll_s)
 
 
 # -------------------------------------------------------------------------------- table rows
 def figure(
-    bench: str, name: str, value: float, unit: str, *, baseline: float | None = None,
-    goal: str | None = None, met: bool | None = None, **extra: Any,
+    bench: str,
+    name: str,
+    value: float,
+    unit: str,
+    *,
+    baseline: float | None = None,
+    goal: str | None = None,
+    met: bool | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     return {
-        "benchmark": bench, "figure": name, "value": value, "unit": unit, "baseline": baseline,
-        "ratio": (value / baseline) if baseline else None, "goal": goal, "met": met, **extra,
+        "benchmark": bench,
+        "figure": name,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "ratio": (value / baseline) if baseline else None,
+        "goal": goal,
+        "met": met,
+        **extra,
     }

@@ -30,8 +30,13 @@ KAFKA = "127.0.0.1:19092"
 
 
 def _script(name: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(common.ROOT / "deploy/local" / name), *argv], cwd=common.ROOT,
-                          capture_output=True, text=True, check=check)
+    return subprocess.run(
+        ["bash", str(common.ROOT / "deploy/local" / name), *argv],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        check=check,
+    )
 
 
 @contextlib.contextmanager
@@ -83,9 +88,15 @@ def _sample_event(row: dict[str, str]) -> tuple[bytes, bytes, list[tuple[str, by
     from services.sampling.events import RESULT_RECORDED, SOURCE, ResultRecorded
     from shared.events import registry, to_kafka
 
-    payload = ResultRecorded(result_id=str(uuid.uuid4()), agency_code=common.AGENCY, report_no=row["report_no"],
-                             uscc=row["uscc"], sector=row["sector"], conclusion=row["conclusion"],
-                             recorded_at=datetime.now(UTC))
+    payload = ResultRecorded(
+        result_id=str(uuid.uuid4()),
+        agency_code=common.AGENCY,
+        report_no=row["report_no"],
+        uscc=row["uscc"],
+        sector=row["sector"],
+        conclusion=row["conclusion"],
+        recorded_at=datetime.now(UTC),
+    )
     env = registry.make(RESULT_RECORDED, payload, subject=row["uscc"], source=SOURCE)
     rec = to_kafka(env)
     return rec.key, rec.value, list(rec.headers)
@@ -100,8 +111,14 @@ async def kafka_baseline(rows: list[dict[str, str]], topic: str) -> tuple[float,
     key, value, headers = _sample_event(rows[0])
     size = len(key) + len(value) + sum(len(k) + len(v) for k, v in headers)
     await ensure_topics(KAFKA, [topic], 6)
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all", linger_ms=5,
-                                max_batch_size=1024 * 1024, request_timeout_ms=15000)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=KAFKA,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        request_timeout_ms=15000,
+    )
     await producer.start()
     try:
         keys = [r["uscc"].encode() for r in rows]
@@ -136,29 +153,47 @@ def run(args: Any) -> list[dict[str, Any]]:
                 print(f"[{NAME}] raw aiokafka producer: {base_rate:,.0f} messages/s ({msg_size} B each)", flush=True)
 
                 sp, gp = common.free_port(), common.free_port()
-                env = {"QC_BUS": "kafka", "QC_KAFKA_BOOTSTRAP": KAFKA, "QC_TOPIC_PREFIX": prefix,
-                       "QC_LOG_LEVEL": "WARNING", "QC_SAMPLING_DATABASE_URL": f"{PG}/{dbs[0]}",
-                       "QC_GATEWAY_DATABASE_URL": f"{PG}/{dbs[1]}",
-                       "QC_GATEWAY_SAMPLING_URL": f"http://127.0.0.1:{sp}"}
-                sampling = common.Server("sampling", common.uvicorn_argv("services.sampling.main:create_app", sp),
-                                         sp, tmp / "sampling.log", env)
-                gateway = common.Server("gateway", common.uvicorn_argv("services.gateway.main:create_app", gp),
-                                        gp, tmp / "gateway.log", env)
+                env = {
+                    "QC_BUS": "kafka",
+                    "QC_KAFKA_BOOTSTRAP": KAFKA,
+                    "QC_TOPIC_PREFIX": prefix,
+                    "QC_LOG_LEVEL": "WARNING",
+                    "QC_SAMPLING_DATABASE_URL": f"{PG}/{dbs[0]}",
+                    "QC_GATEWAY_DATABASE_URL": f"{PG}/{dbs[1]}",
+                    "QC_GATEWAY_SAMPLING_URL": f"http://127.0.0.1:{sp}",
+                }
+                sampling = common.Server(
+                    "sampling",
+                    common.uvicorn_argv("services.sampling.main:create_app", sp),
+                    sp,
+                    tmp / "sampling.log",
+                    env,
+                )
+                gateway = common.Server(
+                    "gateway", common.uvicorn_argv("services.gateway.main:create_app", gp), gp, tmp / "gateway.log", env
+                )
                 with common.servers(sampling, gateway):
                     sampling.wait_ready()
                     gateway.wait_ready()
                     print(f"[{NAME}] sampling on {sampling.url}, gateway on {gateway.url}", flush=True)
-                    out = asyncio.run(common.post_batches(sampling.url, "/v1/results:batch", bodies, token,
-                                                          concurrency))
+                    out = asyncio.run(
+                        common.post_batches(sampling.url, "/v1/results:batch", bodies, token, concurrency)
+                    )
                     rate = n / out["elapsed_s"]
-                    print(f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
-                          f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)", flush=True)
+                    print(
+                        f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
+                        f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
+                        flush=True,
+                    )
                     assert out["created"] == n, f"created {out['created']} of {n} ({out})"
                     t_done = asyncio.run(common.wait_pass_rates(gateway.url, token, n))
                     catch_up = t_done - out["t_last"]
                     events_rate = n / (t_done - out["t0"])
-                    print(f"[{NAME}] gateway read model complete {catch_up:.2f}s after the last write "
-                          f"({events_rate:,.0f} events/s end to end)", flush=True)
+                    print(
+                        f"[{NAME}] gateway read model complete {catch_up:.2f}s after the last write "
+                        f"({events_rate:,.0f} events/s end to end)",
+                        flush=True,
+                    )
             finally:
                 with contextlib.suppress(Exception):
                     asyncio.run(_delete_topics(prefix))
@@ -169,13 +204,27 @@ def run(args: Any) -> list[dict[str, Any]]:
 
     extra = {"rows": n, "concurrency": concurrency, "batch_rows": common.BATCH_ROWS}
     return [
-        common.figure(NAME, "ingest (sampling /v1/results:batch, PostgreSQL)", rate, "results/s",
-                      goal=f">= {GOAL_RATE:,}/s", met=rate >= GOAL_RATE, elapsed_s=out["elapsed_s"],
-                      p50_ms=out["p50_ms"], p99_ms=out["p99_ms"], **extra),
-        common.figure(NAME, "raw aiokafka producer (acks=all, idempotent)", base_rate, "messages/s",
-                      message_bytes=msg_size, **extra),
+        common.figure(
+            NAME,
+            "ingest (sampling /v1/results:batch, PostgreSQL)",
+            rate,
+            "results/s",
+            goal=f">= {GOAL_RATE:,}/s",
+            met=rate >= GOAL_RATE,
+            elapsed_s=out["elapsed_s"],
+            p50_ms=out["p50_ms"],
+            p99_ms=out["p99_ms"],
+            **extra,
+        ),
+        common.figure(
+            NAME,
+            "raw aiokafka producer (acks=all, idempotent)",
+            base_rate,
+            "messages/s",
+            message_bytes=msg_size,
+            **extra,
+        ),
         common.figure(NAME, "ingest vs raw Kafka producer", rate, "results/s", baseline=base_rate, **extra),
         common.figure(NAME, "gateway read-model catch-up after last write", catch_up, "s", **extra),
-        common.figure(NAME, "events projected (first write -> read model complete)", events_rate, "events/s",
-                      **extra),
+        common.figure(NAME, "events projected (first write -> read model complete)", events_rate, "events/s", **extra),
     ]

@@ -89,25 +89,41 @@ def run(args: Any) -> list[dict[str, Any]]:
             print(f"[{NAME}] server ready on {server.url} (pid {server.proc.pid if server.proc else '?'})", flush=True)
             out = asyncio.run(common.post_batches(server.url, "/v1/results:batch", bodies, token, concurrency))
             rate = n / out["elapsed_s"]
-            print(f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
-                  f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)", flush=True)
+            print(
+                f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
+                f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
+                flush=True,
+            )
             assert out["created"] == n, f"created {out['created']} of {n} ({out})"
             t_done = asyncio.run(common.wait_pass_rates(server.url, token, n))
             catch_up = t_done - out["t_last"]
             events_rate = n / (t_done - out["t0"])
-            print(f"[{NAME}] read model complete {catch_up:.2f}s after the last write "
-                  f"({events_rate:,.0f} events/s end to end)", flush=True)
+            print(
+                f"[{NAME}] read model complete {catch_up:.2f}s after the last write "
+                f"({events_rate:,.0f} events/s end to end)",
+                flush=True,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     common_extra = {"rows": n, "concurrency": concurrency, "batch_rows": common.BATCH_ROWS}
     return [
-        common.figure(NAME, "ingest (gateway /v1/results:batch)", rate, "results/s", baseline=base_rate,
-                      goal=f">= {GOAL_RATE:,}/s and ratio >= {GOAL_RATIO}",
-                      met=rate >= GOAL_RATE and rate / base_rate >= GOAL_RATIO,
-                      baseline_what="raw sqlite3.executemany, WAL, commit per 1,000", elapsed_s=out["elapsed_s"],
-                      p50_ms=out["p50_ms"], p99_ms=out["p99_ms"], **common_extra),
+        common.figure(
+            NAME,
+            "ingest (gateway /v1/results:batch)",
+            rate,
+            "results/s",
+            baseline=base_rate,
+            goal=f">= {GOAL_RATE:,}/s and ratio >= {GOAL_RATIO}",
+            met=rate >= GOAL_RATE and rate / base_rate >= GOAL_RATIO,
+            baseline_what="raw sqlite3.executemany, WAL, commit per 1,000",
+            elapsed_s=out["elapsed_s"],
+            p50_ms=out["p50_ms"],
+            p99_ms=out["p99_ms"],
+            **common_extra,
+        ),
         common.figure(NAME, "projection catch-up after last write", catch_up, "s", **common_extra),
-        common.figure(NAME, "events projected (first write -> read model complete)", events_rate, "events/s",
-                      **common_extra),
+        common.figure(
+            NAME, "events projected (first write -> read model complete)", events_rate, "events/s", **common_extra
+        ),
     ]

@@ -128,8 +128,9 @@ def main() -> None:
         install_stage_timers()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_embedded_app(args.data_dir, PlatformSettings(log_level="WARNING"))
-    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools",
-                            log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools", log_level="warning", access_log=False
+    )
     server = uvicorn.Server(config)
 
     if args.profile == "cprofile":
@@ -159,8 +160,9 @@ def main() -> None:
             server.run()
         finally:
             if args.profile == "stages" and args.profile_out:
-                args.profile_out.write_text(json.dumps(
-                    {k: {"calls": v[0], "total_s": v[1]} for k, v in sorted(_totals.items())}, indent=1))
+                args.profile_out.write_text(
+                    json.dumps({k: {"calls": v[0], "total_s": v[1]} for k, v in sorted(_totals.items())}, indent=1)
+                )
 
 
 if __name__ == "__main__":

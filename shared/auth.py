@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
@@ -115,7 +115,7 @@ async def current_principal(
     return _tokens(request).verify(credentials.credentials)
 
 
-def require(scope: str) -> object:
+def require(scope: str) -> Any:
     """A dependency that admits a principal holding `scope` (and answers 401/403 problems otherwise)."""
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.problems import install_problem_handlers, problem_response
+from shared.auth import Principal, require
+from shared.problems import Problem, install_problem_handlers, problem_response
 
 REQUEST_ID = "x-request-id"
 
@@ -133,13 +134,13 @@ def service_app(
     return app
 
 
+Admin = Annotated[Principal, require("admin")]
+
+
 def install_job_routes(app: FastAPI) -> None:
     """`POST /v1/jobs/{name}:run`: run a scheduled job now (operators; `admin` scope)."""
-    from shared.auth import Principal, require
-    from shared.problems import Problem
-
     @app.post("/v1/jobs/{name}:run", tags=["operations"], summary="Run a scheduled job now")
-    async def run_job(name: str, request: Request, _: Annotated[Principal, require("admin")]) -> dict[str, Any]:
+    async def run_job(name: str, request: Request, _: Admin) -> dict[str, Any]:
         scheduler = request.app.state.runtime.scheduler
         if name not in scheduler.jobs:
             raise Problem(404, "job-not-found", "No such job", f"Jobs: {', '.join(sorted(scheduler.jobs))}")

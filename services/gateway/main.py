@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.gateway.consumers import HANDLERS
 from services.gateway.models import inbox, outbox
 from services.gateway.router import router
+from services.gateway.routes import forwarding_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstreams
 from shared.bus import Bus
@@ -53,7 +54,7 @@ def create_app(
         title="QualityCity gateway",
         description="One entry point: attainment and credit answers built from events; writes forwarded to the "
         "owning service.",
-        routers=[router],
+        routers=[router, forwarding_router()],
         on_start=open_upstreams,
         on_stop=close_upstreams,
     )

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from services.gateway import repository
 from services.gateway.domain import wilson_interval
-from services.gateway.upstream import Upstreams
-from shared.auth import Principal, require
 from shared.problems import PROBLEM_SCHEMA
 from shared.runtime import UoW
 
 router = APIRouter(prefix="/v1")
 _errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 422, 502, 504)}
-
-
-def _upstreams(request: Request) -> Upstreams:
-    upstreams: Upstreams = request.app.state.upstreams
-    return upstreams
 
 
 class SectorPassRate(BaseModel):
@@ -55,35 +48,3 @@ async def pass_rates(uow: UoW) -> Any:
             for g in groups
         ]
     )
-
-
-Writer = Annotated[Principal, require("sampling:write")]
-Reader = Annotated[Principal, require("read")]
-
-
-@router.post(
-    "/results",
-    tags=["sampling"],
-    status_code=201,
-    responses=_errors,
-    summary="Record one result (forwarded to the sampling service)",
-)
-async def create_result(request: Request, _: Writer) -> Response:
-    return await _upstreams(request).forward("sampling", request)
-
-
-@router.post(
-    "/results:batch",
-    tags=["sampling"],
-    responses=_errors,
-    summary="Record many results (forwarded to the sampling service)",
-)
-async def create_results_batch(request: Request, _: Writer) -> Response:
-    return await _upstreams(request).forward("sampling", request)
-
-
-@router.get(
-    "/results/{result_id}", tags=["sampling"], responses=_errors, summary="One result (from the sampling service)"
-)
-async def get_result(result_id: str, request: Request, _: Reader) -> Response:
-    return await _upstreams(request).forward("sampling", request)

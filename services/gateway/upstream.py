@@ -1,17 +1,33 @@
-"""Forwarding writes to the owning service over HTTP (httpx), problems instead of hangs."""
+"""Forwarding to the owning service over HTTP (httpx): streamed, with problems instead of hangs."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import httpx
-from fastapi import Request, Response
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from shared.problems import Problem
 from shared.web import request_id
 
-_FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "idempotency-key", "if-match", "if-none-match")
-_FORWARDED_RESPONSE_HEADERS = ("content-type", "location", "etag", "retry-after", "www-authenticate")
+_FORWARDED_REQUEST_HEADERS = (
+    "authorization",
+    "content-type",
+    "accept",
+    "idempotency-key",
+    "if-match",
+    "if-none-match",
+)
+_FORWARDED_RESPONSE_HEADERS = (
+    "content-type",
+    "content-disposition",
+    "location",
+    "etag",
+    "retry-after",
+    "www-authenticate",
+)
 
 
 class Upstreams:
@@ -35,18 +51,19 @@ class Upstreams:
         for client in self.clients.values():
             await client.aclose()
 
-    async def forward(self, service: str, request: Request, path: str | None = None) -> Response:
+    async def forward(self, service: str, request: Request) -> StreamingResponse:
         client = self.clients[service]
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_REQUEST_HEADERS}
         headers["x-request-id"] = request_id(request)
+        upstream_request = client.build_request(
+            request.method,
+            request.url.path,
+            params=request.query_params,
+            content=await request.body(),
+            headers=headers,
+        )
         try:
-            upstream = await client.request(
-                request.method,
-                path or request.url.path,
-                params=request.query_params,
-                content=await request.body(),
-                headers=headers,
-            )
+            upstream = await client.send(upstream_request, stream=True)
         except httpx.TimeoutException:
             raise Problem(
                 504,
@@ -64,4 +81,9 @@ class Upstreams:
                 service=service,
             ) from None
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS}
-        return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+        return StreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            headers=out_headers,
+            background=BackgroundTask(upstream.aclose),
+        )

@@ -39,8 +39,9 @@ class ResultSnapshot(BaseModel):
     district_code: str
     sampling_date: date
     report_date: date
-    conclusion: Literal["pass", "fail"] = Field(description="The standing conclusion: a fail overturned on "
-                                                "re-inspection reads pass")
+    conclusion: Literal["pass", "fail"] = Field(
+        description="The standing conclusion: a fail overturned on re-inspection reads pass"
+    )
     original_conclusion: Literal["pass", "fail"]
     state: ResultState = Field(description="provisional: a fail whose objection window is open; final; retracted")
     objection_deadline: date | None = Field(None, description="Last day a re-inspection may be requested (fails)")
@@ -81,23 +82,33 @@ class ResultFinalised(BaseModel):
 
 
 RESULT_RECORDED = registry.register(
-    "sampling.result.recorded.v1", ResultRecorded, service="sampling",
+    "sampling.result.recorded.v1",
+    ResultRecorded,
+    service="sampling",
     description="An inspection agency recorded a sampling-inspection result (a fail starts provisional).",
 )
 RESULT_CORRECTED = registry.register(
-    "sampling.result.corrected.v1", ResultCorrected, service="sampling",
+    "sampling.result.corrected.v1",
+    ResultCorrected,
+    service="sampling",
     description="The owning agency corrected a result, with a reason; the snapshot is the corrected result.",
 )
 RESULT_RETRACTED = registry.register(
-    "sampling.result.retracted.v1", ResultRetracted, service="sampling",
+    "sampling.result.retracted.v1",
+    ResultRetracted,
+    service="sampling",
     description="The owning agency retracted a result, with a reason; it no longer counts anywhere.",
 )
 RESULT_REINSPECTED = registry.register(
-    "sampling.result.reinspected.v1", ResultReinspected, service="sampling",
+    "sampling.result.reinspected.v1",
+    ResultReinspected,
+    service="sampling",
     description="A re-inspection (复检) requested within the objection window upheld or overturned a fail; "
     "either way the result is now final.",
 )
 RESULT_FINALISED = registry.register(
-    "sampling.result.finalised.v1", ResultFinalised, service="sampling",
+    "sampling.result.finalised.v1",
+    ResultFinalised,
+    service="sampling",
     description="A provisional fail's objection window closed without a re-inspection: the fail is final.",
 )

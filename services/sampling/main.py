@@ -3,28 +3,48 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from services.sampling import events as _events  # noqa: F401  (registers the event types)
+from services.sampling import service
+from services.sampling.domain import RegionTable, Rules
 from services.sampling.models import inbox, outbox
 from services.sampling.router import router
 from services.sampling.settings import SamplingSettings
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.scheduler import ScheduledJob
 from shared.web import service_app
 
-SPEC = ServiceSpec(name="sampling", package_dir=Path(__file__).parent, outbox=outbox, inbox=inbox)
+
+async def _finalise(uow: Any, clock: Clock) -> int:
+    return await service.finalise_due(uow.session, clock)
+
+
+SPEC = ServiceSpec(
+    name="sampling",
+    package_dir=Path(__file__).parent,
+    outbox=outbox,
+    inbox=inbox,
+    jobs=[ScheduledJob("finalise-results", _finalise, every_s=600)],
+)
 
 
 def create_app(
     settings: SamplingSettings | None = None, *, bus: Bus | None = None, clock: Clock | None = None
 ) -> FastAPI:
     runtime = ServiceRuntime(SPEC, settings or SamplingSettings(), bus=bus, clock=clock)
-    return service_app(
+    app = service_app(
         runtime,
         title="QualityCity sampling",
-        description="抽检 results: inspection agencies push, correct and retract sampling-inspection results.",
+        description="抽检 results: inspection agencies push, correct and retract sampling-inspection results; "
+        "pass rates and agency scorecards.",
         routers=[router],
     )
+    # Rules and regions are data files, read once here (cheap, no I/O beyond two small files).
+    app.state.rules = Rules.load()
+    app.state.regions = RegionTable.load()
+    return app

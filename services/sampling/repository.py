@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sampling.models import results
+from services.sampling.models import ingest_log, result_versions, results
+
+# Chunk sizes keep IN lists under every driver's bound-parameter limit.
+_IN_CHUNK = 5000
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 async def get(session: AsyncSession, result_id: str) -> dict[str, Any] | None:
@@ -16,34 +35,236 @@ async def get(session: AsyncSession, result_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-async def find_by_report(session: AsyncSession, agency: str, report_no: str) -> dict[str, Any] | None:
-    row = (
-        (
-            await session.execute(
-                select(results).where(results.c.agency_code == agency, results.c.report_no == report_no)
-            )
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
-
-
 async def find_by_reports(session: AsyncSession, agency: str, report_nos: Sequence[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(report_nos), 5000):
-        chunk = list(report_nos[i : i + 5000])
-        rows = (
-            await session.execute(
-                select(results).where(results.c.agency_code == agency, results.c.report_no.in_(chunk))
-            )
-        ).mappings()
-        for row in rows:
+    unique = list(dict.fromkeys(report_nos))
+    for i in range(0, len(unique), _IN_CHUNK):
+        chunk = unique[i : i + _IN_CHUNK]
+        rows = await session.execute(
+            select(results).where(results.c.agency_code == agency, results.c.report_no.in_(chunk))
+        )
+        for row in rows.mappings():
             found[row["report_no"]] = dict(row)
     return found
 
 
-async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+async def insert_results(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany for the whole batch (the ORM would issue one INSERT per row on SQLite)."""
     if rows:
         await session.execute(insert(results), list(rows))
+
+
+async def update_result(session: AsyncSession, result_id: str, expected_version: int, values: dict[str, Any]) -> bool:
+    """Write a new version only if nobody changed the result meanwhile (optimistic concurrency)."""
+    outcome = await session.execute(
+        update(results).where(results.c.id == result_id, results.c.version == expected_version).values(**values)
+    )
+    return bool(getattr(outcome, "rowcount", 0) == 1)
+
+
+async def finalise_many(session: AsyncSession, rows: Sequence[dict[str, Any]], at: datetime) -> None:
+    """Each row: {b_id, b_version} — only rows still at that version and provisional change."""
+    if not rows:
+        return
+    stmt = (
+        update(results)
+        .where(
+            results.c.id == bindparam("b_id"),
+            results.c.version == bindparam("b_version"),
+            results.c.state == "provisional",
+        )
+        .values(state="final", version=results.c.version + 1, updated_at=at)
+    )
+    await session.execute(stmt, list(rows))
+
+
+async def insert_versions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(result_versions), list(rows))
+
+
+async def versions(session: AsyncSession, result_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(result_versions).where(result_versions.c.result_id == result_id).order_by(result_versions.c.version)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def due_for_finalisation(session: AsyncSession, today: date, limit: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(results)
+        .where(results.c.state == "provisional", results.c.objection_deadline < today)
+        .order_by(results.c.objection_deadline, results.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def log_ingest(
+    session: AsyncSession, agency: str, at: datetime, received: int, created: int, duplicates: int, rejected: int
+) -> None:
+    await session.execute(
+        insert(ingest_log).values(
+            agency_code=agency, at=at, received=received, created=created, duplicates=duplicates, rejected=rejected
+        )
+    )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def filters_clause(f: dict[str, Any]) -> list[ColumnElement[bool]]:
+    """SQL conditions for the list, export and statistics filters (keys as in the query string)."""
+    r = results.c
+    conds: list[ColumnElement[bool]] = []
+    simple = {
+        "uscc": r.uscc,
+        "agency": r.agency_code,
+        "sector": r.sector,
+        "level": r.level,
+        "district": r.district_code,
+        "category": r.product_category,
+        "conclusion": r.conclusion,
+        "state": r.state,
+        "key_product": r.key_product,
+    }
+    for key, column in simple.items():
+        value = f.get(key)
+        if value is not None:
+            conds.append(column == value)
+    if f.get("sampled_from") is not None:
+        conds.append(r.sampling_date >= f["sampled_from"])
+    if f.get("sampled_to") is not None:
+        conds.append(r.sampling_date <= f["sampled_to"])
+    if f.get("reported_from") is not None:
+        conds.append(r.report_date >= f["reported_from"])
+    if f.get("reported_to") is not None:
+        conds.append(r.report_date <= f["reported_to"])
+    if not f.get("include_retracted") and f.get("state") is None:
+        conds.append(r.state != "retracted")
+    return conds
+
+
+async def list_results(
+    session: AsyncSession, f: dict[str, Any], after_id: str | None, limit: int
+) -> list[dict[str, Any]]:
+    conds = filters_clause(f)
+    if after_id is not None:
+        conds.append(results.c.id > after_id)
+    rows = await session.execute(select(results).where(and_(*conds)).order_by(results.c.id).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def stream_results(session: AsyncSession, f: dict[str, Any], page: int = 5000) -> AsyncIterator[dict[str, Any]]:
+    """Every result matching `f`, in id order, fetched a page at a time (keyset, not OFFSET)."""
+    after: str | None = None
+    while True:
+        rows = await list_results(session, f, after, page)
+        for row in rows:
+            yield row
+        if len(rows) < page:
+            return
+        after = rows[-1]["id"]
+
+
+GROUPS = ("sector", "level", "district", "year", "quarter", "category", "key_product", "agency")
+
+
+def _group_expr(name: str) -> Any:
+    r = results.c
+    if name == "year":
+        return cast(func.extract("year", r.sampling_date), Integer)
+    if name == "quarter":
+        # Integer division on both dialects once the month is an INTEGER.
+        return (cast(func.extract("month", r.sampling_date), Integer) + 2) // 3  # floor division in SQLAlchemy 2
+    return {
+        "sector": r.sector,
+        "level": r.level,
+        "district": r.district_code,
+        "category": r.product_category,
+        "key_product": r.key_product,
+        "agency": r.agency_code,
+    }[name]
+
+
+async def pass_rates(
+    session: AsyncSession, group_by: Sequence[str], f: dict[str, Any], include_provisional: bool
+) -> list[dict[str, Any]]:
+    """n and passed per group, each result's current state counted once; retracted never counts."""
+    conds = filters_clause({**f, "include_retracted": False})
+    if not include_provisional:
+        conds.append(results.c.state == "final")
+    exprs = [_group_expr(g).label(g) for g in group_by]
+    passed = func.sum(case((results.c.conclusion == "pass", 1), else_=0))
+    stmt = select(*exprs, func.count().label("n"), passed.label("passed")).where(and_(*conds))
+    if exprs:
+        stmt = stmt.group_by(*exprs).order_by(*exprs)
+    rows = await session.execute(stmt)
+    out = []
+    for row in rows.mappings():
+        key = {g: row[g] for g in group_by}
+        for g in ("year", "quarter"):
+            if g in key and key[g] is not None:
+                key[g] = int(key[g])
+        if "key_product" in key and key["key_product"] is not None:
+            key["key_product"] = bool(key["key_product"])
+        if int(row["n"]):
+            out.append({"key": key, "n": int(row["n"]), "passed": int(row["passed"] or 0)})
+    return out
+
+
+def _days_between() -> Any:
+    r = results.c
+    return func.julianday(r.report_date) - func.julianday(r.sampling_date)
+
+
+async def scorecard(session: AsyncSession, agency: str) -> dict[str, Any]:
+    r = results.c
+    log = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(ingest_log.c.received), 0),
+                func.coalesce(func.sum(ingest_log.c.rejected), 0),
+                func.coalesce(func.sum(ingest_log.c.duplicates), 0),
+            ).where(ingest_log.c.agency_code == agency)
+        )
+    ).one()
+    counts = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((r.original_conclusion == "fail", 1), else_=0)), 0),
+                func.coalesce(func.sum(case((r.reinspection == "overturned", 1), else_=0)), 0),
+            ).where(r.agency_code == agency)
+        )
+    ).one()
+    changes: dict[str, int] = dict(
+        (
+            await session.execute(
+                select(result_versions.c.change, func.count())
+                .select_from(result_versions.join(results, results.c.id == result_versions.c.result_id))
+                .where(r.agency_code == agency, result_versions.c.change.in_(("corrected", "retracted")))
+                .group_by(result_versions.c.change)
+            )
+        ).all()
+    )
+    days = ((r.report_date - r.sampling_date) if _dialect(session) == "postgresql" else _days_between()).label("days")
+    n = int(counts[0])
+    median: float | None = None
+    if n:
+        # The median without a dialect-specific aggregate: the middle one or two values by keyset.
+        ordered = select(days).where(r.agency_code == agency).order_by(days)
+        mid = list((await session.execute(ordered.offset((n - 1) // 2).limit(2 - n % 2))).scalars())
+        median = float(sum(float(x) for x in mid) / len(mid))
+    return {
+        "agency_code": agency,
+        "submissions": int(log[0]),
+        "results": n,
+        "rejected_rows": int(log[1]),
+        "duplicates": int(log[2]),
+        "corrections": int(changes.get("corrected", 0)),
+        "retractions": int(changes.get("retracted", 0)),
+        "fails": int(counts[1]),
+        "overturned_fails": int(counts[2]),
+        "median_days_sampling_to_report": median,
+    }

@@ -2,22 +2,66 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response, status
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.sampling import repository, service
-from services.sampling.ingest import parse_batch
-from services.sampling.schemas import BatchOut, ResultIn, ResultOut
-from services.sampling.settings import SamplingSettings
+from services.sampling.domain import Conclusion, Level, RegionTable, Rules, Sector, State
+from services.sampling.ingest import CSV_COLUMNS, parse_batch
+from services.sampling.models import idempotency_keys
+from services.sampling.schemas import (
+    BatchOut,
+    Correction,
+    PassRateGroup,
+    PassRates,
+    ReinspectionIn,
+    ResultIn,
+    ResultOut,
+    Retraction,
+    Scorecard,
+    VersionOut,
+)
 from shared.auth import Principal, require
+from shared.concurrency import etag
+from shared.idempotency import remember, replay, request_hash
+from shared.identifiers import USCC
+from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.problems import PROBLEM_SCHEMA, Problem
 from shared.runtime import Runtime, UoW
+from shared.stats import wilson_interval
 
-router = APIRouter(prefix="/v1", tags=["results"])
+router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("sampling:write")]
 Reader = Annotated[Principal, require("read")]
-_errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 409, 422)}
+_errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 404, 409, 412, 422, 428)}
+
+
+def _context(request: Request, principal: Principal) -> service.Context:
+    state = request.app.state
+    return service.Context(principal, state.runtime.clock, state.rules, state.regions)
+
+
+def _out(row: dict[str, Any]) -> dict[str, Any]:
+    items = row["nonconforming_items"]
+    return {**row, "nonconforming_items": orjson.loads(items) if isinstance(items, str) else items}
+
+
+async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
+    row = await repository.get(uow.session, result_id)
+    if row is None:
+        raise Problem(404, "result-not-found", "Result not found", f"No result has id {result_id}")
+    return row
+
+
+# ---------------------------------------------------------------- writing
 
 
 @router.post(
@@ -25,52 +69,376 @@ _errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403
     status_code=status.HTTP_201_CREATED,
     response_model=ResultOut,
     responses=_errors,
+    tags=["results"],
     summary="Record one sampling-inspection result",
 )
-async def create_result(body: ResultIn, principal: Writer, uow: UoW, response: Response) -> Any:
-    row, created = await service.record_result(uow.session, principal, body)
+async def create_result(
+    body: ResultIn,
+    principal: Writer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(description="Retries with the same key and body answer the first response again")
+    ] = None,
+) -> Any:
+    """The agency is the token's. Re-sending the same report (same agency and report number, same
+    content) answers the stored result with 200; other content under that report number is a 409."""
+    fingerprint = request_hash("POST", "/v1/results", body.model_dump(mode="json"))
+    stored = await replay(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint)
+    if stored is not None:
+        response.status_code = stored.status
+        response.headers["Location"] = f"/v1/results/{stored.body['id']}"
+        return stored.body
+    result_id, created = await service.record_result(uow.session, _context(request, principal), body)
+    row = _out(await _owned_row(uow, result_id))
+    answer = ResultOut.model_validate(row).model_dump(mode="json")
+    await remember(
+        uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint, 201 if created else 200, answer
+    )
     await uow.commit()
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/v1/results/{row['id']}"
-    return row
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/results/{result_id}"
+    response.headers["ETag"] = etag(row["version"])
+    return answer
 
 
 @router.post(
     "/results:batch",
     response_model=BatchOut,
-    responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
-    summary="Record many results (JSON array or NDJSON); every row's outcome is reported",
+    responses=_errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    tags=["results"],
+    summary="Record up to 10,000 results (JSON array, NDJSON or CSV); every row's outcome is reported",
+    description="CSV: UTF-8 with a header row in English or Chinese: "
+    + ", ".join(f"`{en}`/`{zh}`" for en, zh in CSV_COLUMNS.items())
+    + "; `nonconforming_items` holds a JSON array; Chinese values (合格/不合格, 国家级/省级/市级/区级, "
+    "制造业/农产品/食品/工程, 是/否) are accepted. Without `atomic` the valid rows are stored and the others "
+    "reported; with `atomic=true` one bad row stores nothing (answer 422 with every row's outcome).",
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
                 "application/x-ndjson": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": ResultIn.model_json_schema()}},
+                "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/ResultIn"}}},
+                "text/csv": {"schema": {"type": "string"}},
             },
         }
     },
 )
-async def create_results_batch(request: Request, principal: Writer, uow: UoW, runtime: Runtime) -> Any:
-    settings: SamplingSettings = runtime.settings  # type: ignore[assignment]
-    rows = parse_batch(await request.body(), request.headers.get("content-type", ""), settings.batch_max_rows)
-    outcomes = await service.record_batch(uow.session, principal, rows)
-    await uow.commit()
+async def create_results_batch(
+    request: Request,
+    principal: Writer,
+    uow: UoW,
+    atomic: Annotated[bool, Query(description="Store nothing if any row is rejected")] = False,
+) -> Any:
+    rules: Rules = request.app.state.rules
+    rows = parse_batch(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
+    outcomes = await service.record_batch(uow.session, _context(request, principal), rows, atomic=atomic)
     counts = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "rejected", "conflict")}
-    return BatchOut(
+    out = BatchOut(
         received=len(rows),
         created=counts["created"],
         duplicates=counts["duplicate"],
         rejected=counts["rejected"] + counts["conflict"],
+        atomic=atomic,
         rows=outcomes,
+    )
+    if atomic and out.rejected:
+        raise Problem(
+            422,
+            "batch-rejected",
+            "The batch was not stored",
+            f"{out.rejected} of {out.received} rows have problems; with atomic=true nothing was stored.",
+            rows=[o.model_dump() for o in outcomes if o.outcome in ("rejected", "conflict")],
+        )
+    await uow.commit()
+    return out
+
+
+@router.patch(
+    "/results/{result_id}",
+    response_model=ResultOut,
+    responses=_errors,
+    tags=["results"],
+    summary="Correct a result (owning agency; If-Match; a reason is required)",
+)
+async def correct_result(
+    result_id: str,
+    body: Correction,
+    principal: Writer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    row = await service.correct(uow.session, _context(request, principal), result_id, if_match, body)
+    await uow.commit()
+    response.headers["ETag"] = etag(row["version"])
+    return _out(row)
+
+
+@router.post(
+    "/results/{result_id}:retract",
+    response_model=ResultOut,
+    responses=_errors,
+    tags=["results"],
+    summary="Retract a result (owning agency; If-Match; a reason is required)",
+)
+async def retract_result(
+    result_id: str,
+    body: Retraction,
+    principal: Writer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    row = await service.retract(uow.session, _context(request, principal), result_id, if_match, body.reason)
+    await uow.commit()
+    response.headers["ETag"] = etag(row["version"])
+    return _out(row)
+
+
+@router.post(
+    "/results/{result_id}/reinspection",
+    response_model=ResultOut,
+    responses=_errors,
+    tags=["results"],
+    summary="Record a re-inspection (复检) that upholds or overturns a provisional fail (If-Match)",
+)
+async def reinspect_result(
+    result_id: str,
+    body: ReinspectionIn,
+    principal: Writer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    row = await service.record_reinspection(uow.session, _context(request, principal), result_id, if_match, body)
+    await uow.commit()
+    response.headers["ETag"] = etag(row["version"])
+    return _out(row)
+
+
+# ---------------------------------------------------------------- reading
+
+
+class ResultFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uscc: USCC | None = None
+    agency: str | None = Field(None, max_length=32)
+    sector: Sector | None = None
+    level: Level | None = None
+    district: str | None = Field(None, pattern=r"^[0-9]{6}$")
+    category: str | None = Field(None, max_length=64)
+    conclusion: Conclusion | None = None
+    state: State | None = None
+    key_product: bool | None = None
+    sampled_from: date | None = None
+    sampled_to: date | None = None
+    reported_from: date | None = None
+    reported_to: date | None = None
+
+
+class ListQuery(ResultFilter):
+    cursor: str | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+def _filters(q: ResultFilter) -> dict[str, Any]:
+    f = q.model_dump(exclude={"cursor", "limit"})
+    for k in ("sector", "level", "conclusion", "state"):
+        if f.get(k) is not None:
+            f[k] = str(f[k].value) if hasattr(f[k], "value") else f[k]
+    return f
+
+
+@router.get(
+    "/results",
+    response_model=Page[ResultOut],
+    responses=_errors,
+    tags=["results"],
+    summary="Results by enterprise, agency, sector, level, district, category, conclusion, state, dates",
+)
+async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) -> Any:
+    after = decode_cursor(q.cursor)
+    rows = await repository.list_results(uow.session, _filters(q), after[0] if after else None, q.limit + 1)
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    return {"items": [_out(r) for r in rows], "next_cursor": encode_cursor([rows[-1]["id"]]) if more else None}
+
+
+EXPORT_COLUMNS = [
+    "id",
+    "version",
+    "agency_code",
+    "report_no",
+    "level",
+    "sector",
+    "key_product",
+    "product_category",
+    "product_name",
+    "brand",
+    "model_spec",
+    "batch_no",
+    "production_date",
+    "uscc",
+    "enterprise_name",
+    "district_code",
+    "sampled_unit",
+    "sampling_date",
+    "report_date",
+    "conclusion",
+    "original_conclusion",
+    "state",
+    "objection_deadline",
+    "reinspection",
+    "nonconforming_items",
+    "recorded_at",
+    "updated_at",
+]
+
+
+@router.get(
+    "/results:export",
+    responses=_errors,
+    tags=["results"],
+    response_class=StreamingResponse,
+    summary="Every result of a filter as CSV, streamed (same filters as GET /v1/results)",
+)
+async def export_results(q: Annotated[ResultFilter, Query()], _: Reader, runtime: Runtime) -> StreamingResponse:
+    filters = _filters(q)
+
+    async def rows() -> AsyncIterator[bytes]:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(EXPORT_COLUMNS)
+        yield ("\ufeff" + buf.getvalue()).encode()
+        async with runtime.unit_of_work() as uow:  # its own session: the response outlives the handler
+            n = 0
+            async for row in repository.stream_results(uow.session, filters):
+                buf.seek(0)
+                buf.truncate()
+                writer.writerow(["" if row[c] is None else row[c] for c in EXPORT_COLUMNS])
+                n += 1
+                yield buf.getvalue().encode()
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="results.csv"'},
     )
 
 
 @router.get(
-    "/results/{result_id}", response_model=ResultOut, responses=_errors | {404: PROBLEM_SCHEMA}, summary="One result"
+    "/results/{result_id}",
+    response_model=ResultOut,
+    responses=_errors,
+    tags=["results"],
+    summary="One result (with its ETag)",
 )
-async def get_result(result_id: str, _: Reader, uow: UoW) -> Any:
-    row = await repository.get(uow.session, result_id)
-    if row is None:
-        raise Problem(404, "result-not-found", "Result not found", f"No result has id {result_id}")
-    return row
+async def get_result(result_id: str, _: Reader, uow: UoW, response: Response) -> Any:
+    row = await _owned_row(uow, result_id)
+    response.headers["ETag"] = etag(row["version"])
+    return _out(row)
+
+
+@router.get(
+    "/results/{result_id}/history",
+    response_model=list[VersionOut],
+    responses=_errors,
+    tags=["results"],
+    summary="Every version of a result: who changed what, when and why",
+)
+async def result_history(result_id: str, _: Reader, uow: UoW) -> Any:
+    row = await _owned_row(uow, result_id)
+    versions = await repository.versions(uow.session, result_id)
+    if not versions:
+        return [
+            {
+                "version": 1,
+                "change": "recorded",
+                "reason": None,
+                "actor": row["recorded_by"],
+                "at": row["recorded_at"],
+                "result": _out({k: v for k, v in row.items() if k != "recorded_by"}),
+            }
+        ]
+    return [{**v, "result": orjson.loads(v["snapshot"])} for v in versions]
+
+
+GroupName = Literal["sector", "level", "district", "year", "quarter", "category", "key_product", "agency"]
+
+
+class PassRateQuery(ResultFilter):
+    group_by: list[GroupName] = Field(default_factory=lambda: list[GroupName](["sector"]))
+    include_provisional: bool = Field(True, description="Count fails whose objection window is still open")
+
+
+@router.get(
+    "/stats/pass-rates",
+    response_model=PassRates,
+    responses=_errors,
+    tags=["statistics"],
+    summary="Pass rates grouped by any of sector, level, district, year, quarter, category",
+)
+async def pass_rates(q: Annotated[PassRateQuery, Query()], _: Reader, uow: UoW) -> Any:
+    """Each result counts once in its latest state; retracted results never count. `n` is what the
+    rate rests on, with its 95% Wilson score interval."""
+    group_by: list[str] = list(dict.fromkeys(q.group_by))
+    f = _filters(ResultFilter.model_validate(q.model_dump(exclude={"group_by", "include_provisional"})))
+    groups = await repository.pass_rates(uow.session, group_by, f, q.include_provisional)
+    return PassRates(
+        group_by=group_by,
+        include_provisional=q.include_provisional,
+        n=sum(g["n"] for g in groups),
+        groups=[
+            PassRateGroup(
+                key=g["key"],
+                n=g["n"],
+                passed=g["passed"],
+                failed=g["n"] - g["passed"],
+                rate=g["passed"] / g["n"],
+                wilson_95=wilson_interval(g["passed"], g["n"]),
+            )
+            for g in groups
+        ],
+    )
+
+
+@router.get(
+    "/agencies/{code}/scorecard",
+    response_model=Scorecard,
+    responses=_errors,
+    tags=["statistics"],
+    summary="An agency's data-quality scorecard",
+)
+async def scorecard(code: str, principal: Reader, uow: UoW) -> Any:
+    return await repository.scorecard(uow.session, code)
+
+
+class RegionOut(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    valid_from: date | None
+    valid_to: date | None
+
+
+@router.get(
+    "/regions",
+    response_model=list[RegionOut],
+    tags=["reference"],
+    summary="Qingdao's districts by division code, with validity dates (public)",
+)
+async def regions(request: Request) -> Any:
+    table: RegionTable = request.app.state.regions
+    return [{f: getattr(r, f) for f in RegionOut.model_fields} for r in table.by_code.values()]
+
+
+@router.get("/rules", tags=["reference"], summary="The sampling rules in force (objection window, batch size)")
+async def rules(request: Request) -> dict[str, Any]:
+    r: Rules = request.app.state.rules
+    return {"version": r.version, "objection_window_days": r.objection_window_days, "batch_max_rows": r.batch_max_rows}

@@ -2,42 +2,155 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.sampling.domain import Conclusion, Sector
+from services.sampling.domain import Conclusion, Level, Sector, State
 from shared.identifiers import USCC
 
+Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+DistrictCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 
-class ResultIn(BaseModel):
-    """A sampling-inspection result as an agency pushes it. The agency comes from the token."""
+EXAMPLE: dict[str, Any] = {
+    "report_no": "QD-FJ-2014-000123",
+    "level": "municipal",
+    "sector": "food",
+    "key_product": False,
+    "product_category": "饮料",
+    "product_name": "崂山矿泉水",
+    "brand": "崂山",
+    "model_spec": "550mL",
+    "batch_no": "20140501A",
+    "production_date": "2014-05-01",
+    "uscc": "91370200163562681G",
+    "enterprise_name": "青岛某饮品有限公司",
+    "district_code": "370212",
+    "sampled_unit": "青岛某超市",
+    "sampling_date": "2014-05-10",
+    "report_date": "2014-05-25",
+    "conclusion": "fail",
+    "nonconforming_items": [
+        {
+            "item": "菌落总数",
+            "requirement": "≤100 CFU/mL",
+            "measured": "350",
+            "unit": "CFU/mL",
+            "standard": "GB 19298-2014",
+        }
+    ],
+}
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"report_no": "QD-2014-000123", "uscc": "91370200163562681G", "sector": "food", "conclusion": "pass"}
-            ]
-        },
+
+class NonconformingItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item: Text200 = Field(description="The inspected item (检验项目)")
+    requirement: Text200 = Field(description="What the standard requires (标准要求)")
+    measured: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    unit: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    standard: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        description="The standard referred to, e.g. GB 2763-2021"
     )
 
-    report_no: str = Field(min_length=1, max_length=64, description="The agency's report number (unique per agency)")
-    uscc: USCC
+
+class ResultFields(BaseModel):
+    """What an agency states about one sampled batch (the agency itself comes from the token)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Level
     sector: Sector
+    key_product: bool = Field(False, description="制造业重要产品 (a key manufacturing product)")
+    product_category: Text64
+    product_name: Text200
+    brand: Text64 | None = None
+    model_spec: Text64 | None = None
+    batch_no: Text64 | None = None
+    production_date: date | None = None
+    uscc: USCC
+    enterprise_name: Text200
+    district_code: DistrictCode = Field(description="The producing enterprise's district; see GET /v1/regions")
+    sampled_unit: Text200 | None = None
+    sampling_date: date
+    report_date: date
     conclusion: Conclusion
+    nonconforming_items: list[NonconformingItem] = Field(default_factory=list, max_length=100)
+
+
+class ResultIn(ResultFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
+
+    report_no: Text64 = Field(description="The agency's report number: unique per agency, the idempotency key")
 
 
 class ResultOut(BaseModel):
     id: str
+    version: int
     agency_code: str
     report_no: str
-    uscc: str
+    level: Level
     sector: Sector
-    conclusion: Conclusion
-    retracted: bool
+    key_product: bool
+    product_category: str
+    product_name: str
+    brand: str | None
+    model_spec: str | None
+    batch_no: str | None
+    production_date: date | None
+    uscc: str
+    enterprise_name: str
+    district_code: str
+    sampled_unit: str | None
+    sampling_date: date
+    report_date: date
+    conclusion: Conclusion = Field(
+        description="The standing conclusion (a fail overturned on re-inspection reads pass)"
+    )
+    original_conclusion: Conclusion
+    state: State
+    objection_deadline: date | None
+    reinspection: Literal["upheld", "overturned"] | None
+    nonconforming_items: list[NonconformingItem]
     recorded_at: datetime
+    updated_at: datetime
+
+
+class Correction(BaseModel):
+    """A correction by the owning agency: the fields that change, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text200
+    changes: dict[str, Any] = Field(
+        description="Fields of the result to change (any of the result's fields except report_no)",
+        examples=[{"product_name": "崂山矿泉水（含气）"}],
+    )
+
+
+class Retraction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Text200
+
+
+class ReinspectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["upheld", "overturned"]
+    reinspection_report_no: Text64
+    requested_on: date = Field(description="When the enterprise asked for the re-inspection (within the window)")
+    decided_on: date
+
+
+class VersionOut(BaseModel):
+    version: int
+    change: Literal["recorded", "corrected", "retracted", "reinspected", "finalised"]
+    reason: str | None
+    actor: str
+    at: datetime
+    result: dict[str, Any]
 
 
 class RowProblem(BaseModel):
@@ -46,7 +159,7 @@ class RowProblem(BaseModel):
 
 
 class RowOutcome(BaseModel):
-    row: int = Field(description="1-based row number in the request")
+    row: int = Field(description="1-based data row number in the request (a CSV header is not counted)")
     outcome: Literal["created", "duplicate", "conflict", "rejected"]
     id: str | None = None
     problems: list[RowProblem] = []
@@ -57,4 +170,34 @@ class BatchOut(BaseModel):
     created: int
     duplicates: int
     rejected: int
+    atomic: bool
     rows: list[RowOutcome]
+
+
+class PassRateGroup(BaseModel):
+    key: dict[str, Any]
+    n: int
+    passed: int
+    failed: int
+    rate: float | None
+    wilson_95: tuple[float, float] | None
+
+
+class PassRates(BaseModel):
+    group_by: list[str]
+    include_provisional: bool
+    n: int
+    groups: list[PassRateGroup]
+
+
+class Scorecard(BaseModel):
+    agency_code: str
+    submissions: int = Field(description="Rows received in single and batch requests")
+    results: int = Field(description="Results recorded (not counting duplicates)")
+    rejected_rows: int
+    duplicates: int
+    corrections: int
+    retractions: int
+    fails: int
+    overturned_fails: int
+    median_days_sampling_to_report: float | None

@@ -2,25 +2,83 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+import orjson
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sampling import repository
-from services.sampling.domain import same_content
-from services.sampling.events import RESULT_RECORDED, SOURCE, ResultRecorded
+from services.sampling.domain import (
+    CONTENT_FIELDS,
+    RegionTable,
+    Rules,
+    State,
+    Transition,
+    check_result,
+    content_key,
+    initial_state,
+    objection_deadline,
+    reinspect,
+)
+from services.sampling.events import (
+    RESULT_CORRECTED,
+    RESULT_FINALISED,
+    RESULT_RECORDED,
+    RESULT_REINSPECTED,
+    RESULT_RETRACTED,
+    SOURCE,
+)
 from services.sampling.models import outbox
-from services.sampling.schemas import ResultIn, RowOutcome, RowProblem
+from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowOutcome, RowProblem
 from shared.auth import Principal
-from shared.events import Envelope, registry
+from shared.clock import Clock
+from shared.concurrency import check_if_match
+from shared.events import Envelope
+from shared.ids import new_ids
 from shared.outbox import add_to_outbox
-from shared.problems import Problem
+from shared.problems import Problem, validation_errors
+
+SNAPSHOT_FIELDS = (
+    "result_id",
+    "version",
+    "agency_code",
+    "report_no",
+    "level",
+    "sector",
+    "key_product",
+    "product_category",
+    "product_name",
+    "brand",
+    "uscc",
+    "enterprise_name",
+    "district_code",
+    "sampling_date",
+    "report_date",
+    "conclusion",
+    "original_conclusion",
+    "state",
+    "objection_deadline",
+    "reinspection",
+    "nonconforming_count",
+    "recorded_at",
+)
 
 
-def _agency_of(principal: Principal) -> str:
+@dataclass(frozen=True)
+class Context:
+    """What every use case needs besides the session: who acts, when, and the rules in force."""
+
+    principal: Principal
+    clock: Clock
+    rules: Rules
+    regions: RegionTable
+
+
+def agency_of(principal: Principal) -> str:
     if not principal.agency:
         raise Problem(
             403,
@@ -31,71 +89,124 @@ def _agency_of(principal: Principal) -> str:
     return principal.agency
 
 
-def _new_row(agency: str, actor: str, data: ResultIn, now: datetime) -> dict[str, Any]:
+def snapshot(row: dict[str, Any]) -> dict[str, Any]:
+    """The event payload's `result` (see events.ResultSnapshot), built without a model on the bulk path;
+    a unit test holds it to the model."""
+    items = row["nonconforming_items"]
     return {
-        "id": str(uuid.uuid4()),
+        "result_id": row["id"],
+        "version": row["version"],
+        "agency_code": row["agency_code"],
+        "report_no": row["report_no"],
+        "level": row["level"],
+        "sector": row["sector"],
+        "key_product": row["key_product"],
+        "product_category": row["product_category"],
+        "product_name": row["product_name"],
+        "brand": row["brand"],
+        "uscc": row["uscc"],
+        "enterprise_name": row["enterprise_name"],
+        "district_code": row["district_code"],
+        "sampling_date": row["sampling_date"],
+        "report_date": row["report_date"],
+        "conclusion": row["conclusion"],
+        "original_conclusion": row["original_conclusion"],
+        "state": row["state"],
+        "objection_deadline": row["objection_deadline"],
+        "reinspection": row["reinspection"],
+        "nonconforming_count": len(orjson.loads(items)) if isinstance(items, str) else len(items),
+        "recorded_at": row["recorded_at"],
+    }
+
+
+def _event(type_: str, row: dict[str, Any], **extra: Any) -> Envelope:
+    # orjson (in the outbox writer) serialises the dates; the payload matches the registered model.
+    return Envelope(type=type_, source=SOURCE, subject=row["uscc"], data={"result": snapshot(row), **extra})
+
+
+def _new_row(agency: str, actor: str, data: ResultIn, rid: str, now: datetime, rules: Rules) -> dict[str, Any]:
+    conclusion = data.conclusion.value
+    return {
+        "id": rid,
+        "version": 1,
         "agency_code": agency,
         "report_no": data.report_no,
-        "uscc": data.uscc,
+        "level": data.level.value,
         "sector": data.sector.value,
-        "conclusion": data.conclusion.value,
-        "retracted": False,
+        "key_product": data.key_product,
+        "product_category": data.product_category,
+        "product_name": data.product_name,
+        "brand": data.brand,
+        "model_spec": data.model_spec,
+        "batch_no": data.batch_no,
+        "production_date": data.production_date,
+        "uscc": data.uscc,
+        "enterprise_name": data.enterprise_name,
+        "district_code": data.district_code,
+        "sampled_unit": data.sampled_unit,
+        "sampling_date": data.sampling_date,
+        "report_date": data.report_date,
+        "conclusion": conclusion,
+        "original_conclusion": conclusion,
+        "state": initial_state(conclusion).value,
+        "objection_deadline": objection_deadline(conclusion, data.report_date, rules),
+        "reinspection": None,
+        "nonconforming_items": orjson.dumps([i.model_dump() for i in data.nonconforming_items]).decode(),
         "recorded_at": now,
+        "updated_at": now,
         "recorded_by": actor,
     }
 
 
-def _recorded_event(row: dict[str, Any]) -> Envelope:
-    payload = ResultRecorded(
-        result_id=row["id"],
-        agency_code=row["agency_code"],
-        report_no=row["report_no"],
-        uscc=row["uscc"],
-        sector=row["sector"],
-        conclusion=row["conclusion"],
-        recorded_at=row["recorded_at"],
-    )
-    return registry.make(RESULT_RECORDED, payload, subject=row["uscc"], source=SOURCE)
+def _stored_content(row: dict[str, Any]) -> tuple[Any, ...]:
+    return content_key(row)
 
 
-async def record_result(session: AsyncSession, principal: Principal, data: ResultIn) -> tuple[dict[str, Any], bool]:
-    """Record one result with its event; a re-sent identical report returns the first one."""
-    agency = _agency_of(principal)
-    existing = await repository.find_by_report(session, agency, data.report_no)
-    if existing is not None:
-        if same_content(existing, data.model_dump(mode="json")):
-            return existing, False
-        raise Problem(
-            409,
-            "report-conflict",
-            "Report number already used",
-            f"Agency {agency} already recorded report {data.report_no} with other content; "
-            "correct it instead of sending it again.",
-            existing_id=existing["id"],
-        )
-    row = _new_row(agency, principal.subject, data, datetime.now(UTC))
-    await repository.insert_many(session, [row])
-    await add_to_outbox(session, outbox, [_recorded_event(row)])
-    return row, True
+def _incoming_content(data: ResultIn) -> tuple[Any, ...]:
+    values = data.model_dump()
+    values["original_conclusion"] = data.conclusion.value
+    values["level"], values["sector"] = data.level.value, data.sector.value
+    values["nonconforming_items"] = orjson.dumps([i.model_dump() for i in data.nonconforming_items]).decode()
+    return tuple(values.get(f) for f in CONTENT_FIELDS)
+
+
+def row_problems(data: ResultIn, ctx: Context, today: date) -> list[RowProblem]:
+    facts = {
+        "production_date": data.production_date,
+        "sampling_date": data.sampling_date,
+        "report_date": data.report_date,
+        "district_code": data.district_code,
+        "conclusion": data.conclusion,
+        "nonconforming_items": data.nonconforming_items,
+    }
+    return [RowProblem(field=f, reason=why) for f, why in check_result(facts, today, ctx.regions)]
 
 
 async def record_batch(
-    session: AsyncSession, principal: Principal, rows: Sequence[ResultIn | list[RowProblem]]
+    session: AsyncSession, ctx: Context, rows: Sequence[ResultIn | list[RowProblem]], *, atomic: bool = False
 ) -> list[RowOutcome]:
-    """Store the valid rows of a batch with their events, in two bulk statements; report every row."""
-    agency = _agency_of(principal)
+    """Store the valid rows with their events in two bulk statements and report every row.
+
+    With `atomic`, one rejected or conflicting row stores nothing (the caller then rolls back).
+    """
+    agency = agency_of(ctx.principal)
+    now, today = ctx.clock.now(), ctx.clock.today()
     valid = [r for r in rows if isinstance(r, ResultIn)]
     existing = await repository.find_by_reports(session, agency, [r.report_no for r in valid])
-    now = datetime.now(UTC)
+    ids = iter(new_ids(len(valid)))
     outcomes: list[RowOutcome] = []
     new_rows: list[dict[str, Any]] = []
     for n, item in enumerate(rows, start=1):
         if not isinstance(item, ResultIn):
             outcomes.append(RowOutcome(row=n, outcome="rejected", problems=item))
             continue
+        problems = row_problems(item, ctx, today)
+        if problems:
+            outcomes.append(RowOutcome(row=n, outcome="rejected", problems=problems))
+            continue
         seen = existing.get(item.report_no)
         if seen is not None:
-            if same_content(seen, item.model_dump(mode="json")):
+            if _stored_content(seen) == _incoming_content(item):
                 outcomes.append(RowOutcome(row=n, outcome="duplicate", id=seen["id"]))
             else:
                 outcomes.append(
@@ -103,14 +214,253 @@ async def record_batch(
                         row=n,
                         outcome="conflict",
                         id=seen["id"],
-                        problems=[RowProblem(field="report_no", reason="already recorded with other content")],
+                        problems=[
+                            RowProblem(
+                                field="report_no",
+                                reason=f"report {item.report_no} was already recorded with other content; "
+                                "correct it instead",
+                            )
+                        ],
                     )
                 )
             continue
-        row = _new_row(agency, principal.subject, item, now)
+        row = _new_row(agency, ctx.principal.subject, item, next(ids), now, ctx.rules)
         existing[item.report_no] = row  # a report repeated inside the batch is a duplicate of its first
         new_rows.append(row)
         outcomes.append(RowOutcome(row=n, outcome="created", id=row["id"]))
-    await repository.insert_many(session, new_rows)
-    await add_to_outbox(session, outbox, [_recorded_event(r) for r in new_rows])
+    failed = sum(1 for o in outcomes if o.outcome in ("rejected", "conflict"))
+    if atomic and failed:
+        return outcomes
+    await repository.insert_results(session, new_rows)
+    await add_to_outbox(session, outbox, [_event(RESULT_RECORDED, r) for r in new_rows])
+    await repository.log_ingest(
+        session, agency, now, len(rows), len(new_rows), sum(1 for o in outcomes if o.outcome == "duplicate"), failed
+    )
     return outcomes
+
+
+async def record_result(session: AsyncSession, ctx: Context, data: ResultIn) -> tuple[str, bool]:
+    """One result; answers (id, created). A re-sent identical report is not created twice."""
+    (outcome,) = await record_batch(session, ctx, [data], atomic=True)
+    if outcome.outcome == "rejected":
+        errors = [{"field": p.field, "in": "body", "reason": p.reason, "code": "value_error"} for p in outcome.problems]
+        raise Problem(
+            422,
+            "validation-error",
+            "The request is not valid",
+            f"Invalid fields: {', '.join(p.field for p in outcome.problems)}",
+            errors=errors,
+        )
+    if outcome.outcome == "conflict":
+        raise Problem(
+            409, "report-conflict", "Report number already used", outcome.problems[0].reason, existing_id=outcome.id
+        )
+    assert outcome.id is not None
+    return outcome.id, outcome.outcome == "created"
+
+
+async def _load_owned(session: AsyncSession, ctx: Context, result_id: str, if_match: str | None) -> dict[str, Any]:
+    row = await repository.get(session, result_id)
+    if row is None:
+        raise Problem(404, "result-not-found", "Result not found", f"No result has id {result_id}")
+    if row["agency_code"] != agency_of(ctx.principal):
+        raise Problem(
+            403, "not-owning-agency", "Not your result", f"Only agency {row['agency_code']} may change this result."
+        )
+    check_if_match(if_match, row["version"])
+    if row["state"] == State.retracted:
+        raise Problem(409, "result-retracted", "Result retracted", "A retracted result cannot change any more.")
+    return row
+
+
+async def _write_version(
+    session: AsyncSession, ctx: Context, old: dict[str, Any], new: dict[str, Any], change: str, reason: str | None
+) -> None:
+    """Store the new current row and its history (the first change also saves version 1)."""
+    if not await repository.update_result(
+        session,
+        old["id"],
+        old["version"],
+        {k: v for k, v in new.items() if k not in ("id", "agency_code", "report_no", "recorded_at", "recorded_by")},
+    ):
+        raise Problem(
+            412,
+            "precondition-failed",
+            "Changed meanwhile",
+            "Another change to this result was saved first; read it again and retry.",
+        )
+    history = []
+    if old["version"] == 1:
+        history.append(_version_row(old, "recorded", None, old["recorded_by"], old["recorded_at"]))
+    history.append(_version_row(new, change, reason, ctx.principal.subject, new["updated_at"]))
+    await repository.insert_versions(session, history)
+
+
+def _version_row(row: dict[str, Any], change: str, reason: str | None, actor: str, at: datetime) -> dict[str, Any]:
+    full = {k: row[k] for k in row if k != "recorded_by"}
+    full["nonconforming_items"] = orjson.loads(row["nonconforming_items"])
+    return {
+        "result_id": row["id"],
+        "version": row["version"],
+        "change": change,
+        "reason": reason,
+        "actor": actor,
+        "at": at,
+        "snapshot": orjson.dumps(full, option=orjson.OPT_NON_STR_KEYS).decode(),  # column names are quoted_name
+    }
+
+
+EDITABLE = tuple(f for f in ResultFields.model_fields)
+
+
+async def correct(
+    session: AsyncSession, ctx: Context, result_id: str, if_match: str | None, body: Correction
+) -> dict[str, Any]:
+    old = await _load_owned(session, ctx, result_id, if_match)
+    unknown = sorted(set(body.changes) - set(EDITABLE))
+    if unknown:
+        raise Problem(
+            422,
+            "validation-error",
+            "The request is not valid",
+            f"Fields that cannot be corrected: {', '.join(unknown)}",
+            errors=[
+                {
+                    "field": f"changes.{f}",
+                    "in": "body",
+                    "reason": "unknown or not correctable field",
+                    "code": "extra_forbidden",
+                }
+                for f in unknown
+            ],
+        )
+    current = {f: old[f] for f in EDITABLE if f not in ("conclusion", "nonconforming_items")}
+    current["conclusion"] = old["original_conclusion"]
+    current["nonconforming_items"] = orjson.loads(old["nonconforming_items"])
+    merged = {**current, **body.changes}
+    try:
+        fields = ResultFields.model_validate(merged)
+    except ValidationError as exc:
+        errors = [{**e, "field": f"changes.{e['field']}"} for e in validation_errors([dict(x) for x in exc.errors()])]
+        raise Problem(
+            422, "validation-error", "The request is not valid", "The corrected result is not valid", errors=errors
+        ) from None
+    problems = check_result(fields.model_dump(), ctx.clock.today(), ctx.regions)
+    if problems:
+        raise Problem(
+            422,
+            "validation-error",
+            "The request is not valid",
+            "The corrected result is not valid",
+            errors=[{"field": f"changes.{f}", "in": "body", "reason": r, "code": "value_error"} for f, r in problems],
+        )
+    data = ResultIn.model_validate({**fields.model_dump(), "report_no": old["report_no"]})
+    new = _new_row(old["agency_code"], old["recorded_by"], data, old["id"], old["recorded_at"], ctx.rules)
+    changed = [f for f in EDITABLE if _cmp(new, old, f)]
+    if not changed:
+        raise Problem(422, "nothing-to-correct", "Nothing changes", "The correction leaves every field as it is.")
+    if new["original_conclusion"] == old["original_conclusion"]:
+        # The verdict stands: keep where the fail is in its lifecycle.
+        for k in ("conclusion", "state", "objection_deadline", "reinspection"):
+            new[k] = old[k]
+    new["version"] = old["version"] + 1
+    new["updated_at"] = ctx.clock.now()
+    await _write_version(session, ctx, old, new, "corrected", body.reason)
+    await add_to_outbox(session, outbox, [_event(RESULT_CORRECTED, new, reason=body.reason, changed_fields=changed)])
+    return new
+
+
+def _cmp(new: dict[str, Any], old: dict[str, Any], field: str) -> bool:
+    if field == "conclusion":
+        return bool(new["original_conclusion"] != old["original_conclusion"])
+    return bool(new[field] != old[field])
+
+
+async def retract(
+    session: AsyncSession, ctx: Context, result_id: str, if_match: str | None, reason: str
+) -> dict[str, Any]:
+    old = await _load_owned(session, ctx, result_id, if_match)
+    new = {**old, "state": State.retracted.value, "version": old["version"] + 1, "updated_at": ctx.clock.now()}
+    await _write_version(session, ctx, old, new, "retracted", reason)
+    await add_to_outbox(session, outbox, [_event(RESULT_RETRACTED, new, reason=reason)])
+    return new
+
+
+async def record_reinspection(
+    session: AsyncSession, ctx: Context, result_id: str, if_match: str | None, body: ReinspectionIn
+) -> dict[str, Any]:
+    """Any agency may record the re-inspection it performed; the owning agency's result changes."""
+    agency_of(ctx.principal)
+    old = await repository.get(session, result_id)
+    if old is None:
+        raise Problem(404, "result-not-found", "Result not found", f"No result has id {result_id}")
+    check_if_match(if_match, old["version"])
+    today = ctx.clock.today()
+    for field, value in (("requested_on", body.requested_on), ("decided_on", body.decided_on)):
+        if value > today:
+            raise Problem(
+                422,
+                "validation-error",
+                "The request is not valid",
+                f"{field} is in the future",
+                errors=[{"field": field, "in": "body", "reason": "in the future", "code": "value_error"}],
+            )
+    if body.decided_on < body.requested_on:
+        raise Problem(
+            422,
+            "validation-error",
+            "The request is not valid",
+            "decided_on is before requested_on",
+            errors=[{"field": "decided_on", "in": "body", "reason": "before requested_on", "code": "value_error"}],
+        )
+    outcome = reinspect(
+        old["state"], old["objection_deadline"], body.requested_on, body.outcome, old["original_conclusion"]
+    )
+    if not isinstance(outcome, Transition):
+        raise Problem(409, "not-reinspectable", "Re-inspection not possible", outcome)
+    new = {
+        **old,
+        "state": outcome.state.value,
+        "conclusion": str(outcome.conclusion),
+        "reinspection": outcome.reinspection,
+        "version": old["version"] + 1,
+        "updated_at": ctx.clock.now(),
+    }
+    await _write_version(
+        session, ctx, old, new, "reinspected", f"re-inspection {body.reinspection_report_no}: {body.outcome}"
+    )
+    await add_to_outbox(
+        session,
+        outbox,
+        [
+            _event(
+                RESULT_REINSPECTED,
+                new,
+                outcome=body.outcome,
+                decided_on=body.decided_on,
+                reinspection_report_no=body.reinspection_report_no,
+            )
+        ],
+    )
+    return new
+
+
+async def finalise_due(session: AsyncSession, clock: Clock, limit: int = 5000) -> int:
+    """Make final every provisional fail whose objection window closed before today (the scheduled job)."""
+    today, now = clock.today(), clock.now()
+    total = 0
+    while True:
+        due = await repository.due_for_finalisation(session, today, limit)
+        if not due:
+            return total
+        await repository.finalise_many(session, [{"b_id": r["id"], "b_version": r["version"]} for r in due], now)
+        finals = [{**r, "state": State.final.value, "version": r["version"] + 1, "updated_at": now} for r in due]
+        history = [
+            _version_row(r, "recorded", None, r["recorded_by"], r["recorded_at"]) for r in due if r["version"] == 1
+        ]
+        history += [_version_row(r, "finalised", "objection window closed", "system", now) for r in finals]
+        await repository.insert_versions(session, history)
+        await add_to_outbox(session, outbox, [_event(RESULT_FINALISED, r) for r in finals])
+        total += len(due)
+        if len(due) < limit:
+            return total

@@ -9,4 +9,3 @@ class SamplingSettings(ServiceSettings):
     service_name: str = "sampling"
     database_url: str = "sqlite+aiosqlite:///var/data/sampling.db"
     port: int = 8001
-    batch_max_rows: int = 10_000

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -12,23 +12,26 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from qcity.embedded import create_embedded_app
+from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 
 
 @pytest.fixture
-async def embedded(tmp_path: Path, platform: PlatformSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_embedded_app(tmp_path / "data", platform)
+def clock() -> FixedClock:
+    """The suite's clock: mid-2015, so 2014 results are in the past; tests move it."""
+    return FixedClock(datetime(2015, 6, 1, 4, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def embedded(
+    tmp_path: Path, platform: PlatformSettings, clock: FixedClock
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_embedded_app(tmp_path / "data", platform, clock=clock)
     async with LifespanManager(app, startup_timeout=60) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://suite") as client:
             yield app, client
 
 
-def result(report_no: str = "QD-2014-0001", **over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "report_no": report_no,
-        "uscc": "91370200163562681G",
-        "sector": "food",
-        "conclusion": "pass",
-    }
-    body.update(over)
-    return body
+@pytest.fixture
+async def suite(embedded: tuple[FastAPI, httpx.AsyncClient]) -> tuple[FastAPI, httpx.AsyncClient]:
+    return embedded

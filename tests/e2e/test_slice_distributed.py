@@ -25,7 +25,7 @@ from services.sampling.main import create_app as create_sampling
 from services.sampling.models import outbox
 from services.sampling.settings import SamplingSettings
 from shared.settings import PlatformSettings
-from tests.e2e.conftest import result
+from tests.factories import result_body as result
 from tests.helpers import Served, eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

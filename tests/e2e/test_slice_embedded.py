@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from services.sampling.models import outbox, results
-from tests.e2e.conftest import result
+from tests.factories import result_body as result
 from tests.helpers import eventually
 
 Suite = tuple[FastAPI, httpx.AsyncClient]
@@ -109,39 +109,6 @@ async def test_writes_need_a_token_and_the_scope(embedded: Suite, auth: Callable
     no_agency = await client.post("/v1/results", json=result(), headers=auth("sampling:write", agency=None))
     assert no_agency.status_code == 403
     assert await _stored(app) == (0, 0)
-
-
-async def test_batch_reports_every_row_and_stores_only_valid_ones(
-    embedded: Suite, auth: Callable[..., dict[str, str]]
-) -> None:
-    app, client = embedded
-    lines = [
-        '{"report_no": "B-1", "uscc": "91370200163562681G", "sector": "food", "conclusion": "pass"}',
-        '{"report_no": "B-2", "uscc": "91370200163562681X", "sector": "food", "conclusion": "pass"}',
-        "{not json",
-        '{"report_no": "B-1", "uscc": "91370200163562681G", "sector": "food", "conclusion": "pass"}',
-        '{"report_no": "B-3", "uscc": "91370200MA3C00001N", "sector": "agricultural", "conclusion": "fail"}',
-    ]
-    r = await client.post(
-        "/v1/results:batch",
-        content="\n".join(lines),
-        headers=auth("sampling:write") | {"content-type": "application/x-ndjson"},
-    )
-    assert r.status_code == 200, r.text
-    out = r.json()
-    assert (out["received"], out["created"], out["duplicates"], out["rejected"]) == (5, 2, 1, 2)
-    rows = out["rows"]
-    assert [x["outcome"] for x in rows] == ["created", "rejected", "rejected", "duplicate", "created"]
-    assert rows[1]["problems"] == [{"field": "uscc", "reason": "the USCC check digit is wrong"}]
-    assert rows[2]["problems"][0]["reason"].startswith("malformed JSON")
-    assert rows[3]["id"] == rows[0]["id"]
-    assert await _stored(app) == (2, 2)
-    await eventually(lambda: _rates(client), lambda v: v == {"agricultural": (1, 0), "food": (1, 1)})
-
-    wrong = await client.post(
-        "/v1/results:batch", content="a,b", headers=auth("sampling:write") | {"content-type": "text/plain"}
-    )
-    assert wrong.status_code == 415
 
 
 async def test_health_readiness_and_metrics(embedded: Suite) -> None:

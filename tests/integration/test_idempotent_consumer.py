@@ -15,28 +15,13 @@ from services.gateway import consumers, repository
 from services.gateway.models import inbox
 from shared.consumer import IdempotentConsumer
 from shared.events import Envelope
+from tests.factories import result_event
 
 GATEWAY_DIR = Path(gateway_pkg.__file__).parent
 
 
 def _recorded(n: int, conclusion: str = "pass", sector: str = "food") -> list[Envelope]:
-    return [
-        Envelope(
-            type=consumers.RESULT_RECORDED,
-            source="/qualitycity/sampling",
-            subject="91370200163562681G",
-            data={
-                "result_id": f"r{i}-{conclusion}",
-                "agency_code": "A",
-                "report_no": f"{i}",
-                "uscc": "91370200163562681G",
-                "sector": sector,
-                "conclusion": conclusion,
-                "recorded_at": "2014-01-01T00:00:00Z",
-            },
-        )
-        for i in range(n)
-    ]
+    return [result_event(result_id=f"r{i}-{conclusion}", conclusion=conclusion, sector=sector) for i in range(n)]
 
 
 async def _rates(db: Any) -> list[dict[str, Any]]:
@@ -76,3 +61,25 @@ async def test_a_crash_mid_batch_rolls_back_effects_and_inbox(migrated: Any) -> 
     # delivered again after the fix: applied exactly once
     await IdempotentConsumer("gateway", db, inbox, consumers.HANDLERS).handle_batch(batch)
     assert await _rates(db) == [{"sector": "food", "n": 2, "passed": 2}]
+
+
+async def test_later_versions_replace_earlier_ones_and_late_arrivals_change_nothing(migrated: Any) -> None:
+    db = await migrated(GATEWAY_DIR, "inbox3")
+    consumer = IdempotentConsumer("gateway", db, inbox, consumers.HANDLERS)
+    v1 = result_event(result_id="r1", conclusion="fail", state="provisional")
+    v2 = result_event(
+        "sampling.result.reinspected.v1",
+        result_id="r1",
+        version=2,
+        conclusion="pass",
+        state="final",
+        reinspection="overturned",
+    )
+    v3 = result_event("sampling.result.retracted.v1", result_id="r1", version=3, conclusion="pass", state="retracted")
+    await consumer.handle_batch([v1])
+    assert await _rates(db) == [{"sector": "food", "n": 1, "passed": 0}]
+    await consumer.handle_batch([v2])
+    assert await _rates(db) == [{"sector": "food", "n": 1, "passed": 1}]  # overturned: counted once, as a pass
+    late = result_event(result_id="r1", conclusion="fail", state="provisional")  # v1 again, under a new event id
+    await consumer.handle_batch([v3, late])  # retracted; the stale v1 arriving late changes nothing
+    assert await _rates(db) == []
