@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -366,6 +366,11 @@ async def expiry_job(uow: Any, clock: Clock) -> int:
 # ------------------------------------------------------------------------------ credit events
 
 
+def _city_day(at: datetime) -> date:
+    # The city's calendar day (China Standard Time, UTC+8 all year), as SystemClock.today() counts it.
+    return (at + timedelta(hours=8)).date()
+
+
 def _entry(event: Envelope) -> BlacklistEntry | None:
     try:
         return BlacklistEntry.model_validate(event.data["entry"])
@@ -383,7 +388,7 @@ async def on_listed(session: AsyncSession, events: Sequence[Envelope]) -> None:
         if entry is None:
             continue
         uscc = entry.uscc.strip().upper()
-        listed_on = entry.listed_on or event.time.date()
+        listed_on = entry.listed_on or _city_day(event.time)
         stored = await repository.get_listing(session, entry.entry_id)
         if stored is not None and stored["version"] >= entry.version:
             continue  # the same listing again (a republished event with a new id): suspend once
@@ -431,7 +436,7 @@ async def on_listed(session: AsyncSession, events: Sequence[Envelope]) -> None:
                 )
             )
         await repository.add_suspensions(session, susp)
-        await repository.bump_states(session, changes, event.time)
+        await repository.bump_states(session, changes, datetime.now(UTC))
         await add_to_outbox(session, outbox, out)
 
 
@@ -442,7 +447,7 @@ async def on_removed(session: AsyncSession, events: Sequence[Envelope]) -> None:
         entry = _entry(event)
         if entry is None:
             continue
-        removed_on = entry.removed_on or event.time.date()
+        removed_on = entry.removed_on or _city_day(event.time)
         stored = await repository.get_listing(session, entry.entry_id)
         if stored is not None and stored["removed_on"] is not None:
             continue  # already removed: a second removal changes nothing
@@ -489,7 +494,7 @@ async def on_removed(session: AsyncSession, events: Sequence[Envelope]) -> None:
                 )
             else:
                 out.append(_event(HONOUR_EXPIRED, row, catalog, reason="validity_ended", entry_id=entry.entry_id))
-        await repository.bump_states(session, changes, event.time)
+        await repository.bump_states(session, changes, datetime.now(UTC))
         await add_to_outbox(session, outbox, out)
 
 
