@@ -42,22 +42,48 @@ def enterprises(n: int = 50_000, seed: int = 7) -> list[str]:
     return out
 
 
-def make_rows(n: int, tag: str, seed: int = 11) -> list[dict[str, str]]:
-    """n result rows with report numbers unique for this run; ~92 % pass."""
+DISTRICTS = ("370202", "370203", "370211", "370212", "370213", "370214", "370281", "370283", "370285")
+LEVELS = ("national", "provincial", "municipal", "district")
+ITEM = {
+    "item": "菌落总数",
+    "requirement": "≤100 CFU/mL",
+    "measured": "350",
+    "unit": "CFU/mL",
+    "standard": "GB 19298-2014",
+}
+
+
+def make_rows(n: int, tag: str, seed: int = 11) -> list[dict[str, Any]]:
+    """n complete result rows (as agencies send them) with report numbers unique for this run; ~92 % pass."""
     rnd = random.Random(seed)
     ents = enterprises()
-    return [
-        {
-            "report_no": f"{tag}-{i:08d}",
-            "uscc": ents[rnd.randrange(len(ents))],
-            "sector": SECTORS[i % 4],
-            "conclusion": "pass" if rnd.random() < 0.92 else "fail",
-        }
-        for i in range(n)
-    ]
+    rows = []
+    for i in range(n):
+        fail = rnd.random() >= 0.92
+        month, day = 1 + i % 12, 1 + i % 20
+        rows.append(
+            {
+                "report_no": f"{tag}-{i:08d}",
+                "level": LEVELS[i % 4],
+                "sector": SECTORS[i % 4],
+                "key_product": i % 7 == 0,
+                "product_category": "饮料",
+                "product_name": "矿泉水",
+                "brand": "崂山",
+                "production_date": f"2014-{month:02d}-{day:02d}",
+                "uscc": ents[rnd.randrange(len(ents))],
+                "enterprise_name": "青岛某饮品有限公司",
+                "district_code": DISTRICTS[i % len(DISTRICTS)],
+                "sampling_date": f"2014-{month:02d}-{day + 1:02d}",
+                "report_date": f"2014-{month:02d}-{day + 5:02d}",
+                "conclusion": "fail" if fail else "pass",
+                "nonconforming_items": [ITEM] if fail else [],
+            }
+        )
+    return rows
 
 
-def ndjson_bodies(rows: Sequence[dict[str, str]], size: int = BATCH_ROWS) -> list[bytes]:
+def ndjson_bodies(rows: Sequence[dict[str, Any]], size: int = BATCH_ROWS) -> list[bytes]:
     """The request bodies, encoded once before any clock starts."""
     return [b"\n".join(orjson.dumps(r) for r in rows[i : i + size]) + b"\n" for i in range(0, len(rows), size)]
 

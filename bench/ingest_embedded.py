@@ -8,11 +8,11 @@ starts), then polls `/v1/pass-rates` until the read model counts all N.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import sqlite3
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,36 +23,61 @@ NAME = "ingest_embedded"
 GOAL_RATE = 100_000
 GOAL_RATIO = 0.2
 
-_DDL = """
-CREATE TABLE results (
-    id VARCHAR(36) PRIMARY KEY,
-    agency_code VARCHAR(32) NOT NULL,
-    report_no VARCHAR(64) NOT NULL,
-    uscc VARCHAR(18) NOT NULL,
-    sector VARCHAR(20) NOT NULL,
-    conclusion VARCHAR(8) NOT NULL,
-    retracted BOOLEAN NOT NULL,
-    recorded_at DATETIME NOT NULL,
-    recorded_by VARCHAR(120) NOT NULL,
-    UNIQUE (agency_code, report_no)
-);
-CREATE INDEX ix_results_uscc ON results (uscc);
-"""
 
+def sqlite_baseline(rows: list[dict[str, Any]], path: Path, batch: int = common.BATCH_ROWS) -> float:
+    """Rows/s of plain sqlite3.executemany of the same rows into the sampling service's own table
+    (its DDL, compiled from its metadata), in a fresh WAL file, one commit per `batch` rows."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    from sqlalchemy.schema import CreateIndex, CreateTable
 
-def sqlite_baseline(rows: list[dict[str, str]], path: Path, batch: int = common.BATCH_ROWS) -> float:
-    """Rows/s of plain sqlite3.executemany into a fresh WAL file, one commit per `batch` rows."""
-    now = datetime.now(UTC).isoformat()
+    from services.sampling.models import results
+    from shared.ids import new_ids
+
+    dialect = sqlite_dialect.dialect()
+    ddl = [str(CreateTable(results).compile(dialect=dialect))]
+    ddl += [str(CreateIndex(ix).compile(dialect=dialect)) for ix in results.indexes]
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    ids = new_ids(len(rows))
     tuples = [
-        (str(uuid.uuid4()), common.AGENCY, r["report_no"], r["uscc"], r["sector"], r["conclusion"], 0, now, "bench")
-        for r in rows
+        (
+            ids[k],
+            1,
+            common.AGENCY,
+            r["report_no"],
+            r["level"],
+            r["sector"],
+            int(r["key_product"]),
+            r["product_category"],
+            r["product_name"],
+            r["brand"],
+            None,
+            None,
+            r["production_date"],
+            r["uscc"],
+            r["enterprise_name"],
+            r["district_code"],
+            None,
+            r["sampling_date"],
+            r["report_date"],
+            r["conclusion"],
+            r["conclusion"],
+            "provisional" if r["conclusion"] == "fail" else "final",
+            None,
+            None,
+            json.dumps(r["nonconforming_items"], ensure_ascii=False),
+            now,
+            now,
+            "bench",
+        )
+        for k, r in enumerate(rows)
     ]
     con = sqlite3.connect(path, isolation_level=None)
     try:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")  # what the services use
-        con.executescript(_DDL)
-        sql = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        for stmt in ddl:
+            con.execute(stmt)
+        sql = f"INSERT INTO results VALUES ({', '.join('?' * len(tuples[0]))})"
         t0 = time.perf_counter()
         for i in range(0, len(tuples), batch):
             con.execute("BEGIN")

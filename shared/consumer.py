@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from itertools import groupby
 
 import structlog
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.bulk import insert_rows
 from shared.db import Database
 from shared.events import Envelope
 
@@ -80,8 +81,9 @@ class IdempotentConsumer:
                     await handler(session, list(run))
             now = datetime.now(UTC)
             if fresh:
-                await session.execute(
-                    insert(self.inbox),
+                await insert_rows(
+                    session,
+                    self.inbox,
                     [{"event_id": e.id, "type": e.type, "consumer": self.name, "processed_at": now} for e in fresh],
                 )
             await uow.commit()

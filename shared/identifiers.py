@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -9,10 +10,13 @@ from stdnum.cn import uscc as _uscc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
 
+@lru_cache(maxsize=1 << 18)
 def validate_uscc(value: str) -> str:
     """Check a Unified Social Credit Code (GB 32100-2015) and return it in upper case.
 
-    python-stdnum checks the length, alphabet, region segment and both check digits.
+    python-stdnum checks the length, alphabet, region segment and both check digits. Cached:
+    bulk files name the same enterprises again and again, and the check costs more than the rest
+    of a row's validation.
     """
     try:
         return str(_uscc.validate(value))

@@ -25,13 +25,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    insert,
     select,
     text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.bulk import insert_rows
 from shared.db import Database
 from shared.events import Envelope
 
@@ -80,7 +80,7 @@ def outbox_rows(envelopes: Sequence[Envelope]) -> list[dict[str, Any]]:
 async def add_to_outbox(session: AsyncSession, table: Table, envelopes: Sequence[Envelope]) -> None:
     """Add events in the session's transaction, as one executemany (never row by row)."""
     if envelopes:
-        await session.execute(insert(table), outbox_rows(envelopes))
+        await insert_rows(session, table, outbox_rows(envelopes))
 
 
 class Publisher(Protocol):
@@ -164,7 +164,11 @@ class OutboxRelay:
                 for r in rows
             ]
             await self.publisher.publish(self.topic, batch)
-            await self._mark_published(session, [r.id for r in rows])
+            if self.db.is_sqlite:
+                # One writer: no lower id can commit after this read, so the range is exact (and cheap).
+                await self._mark_published_range(session, rows[0].id, rows[-1].id)
+            else:
+                await self._mark_published(session, [r.id for r in rows])
             await uow.commit()
         self.published_total += len(rows)
         return len(rows)
@@ -173,6 +177,14 @@ class OutboxRelay:
         # Exact ids, not a range: on PostgreSQL a lower id may commit after this batch was read.
         t = self.table
         await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=datetime.now(UTC)))
+
+    async def _mark_published_range(self, session: AsyncSession, first_id: int, last_id: int) -> None:
+        t = self.table
+        await session.execute(
+            update(t)
+            .where(t.c.id >= first_id, t.c.id <= last_id, t.c.published_at.is_(None))
+            .values(published_at=datetime.now(UTC))
+        )
 
     async def run(self) -> None:
         backoff = self.interval_s

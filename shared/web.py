@@ -139,6 +139,7 @@ Admin = Annotated[Principal, require("admin")]
 
 def install_job_routes(app: FastAPI) -> None:
     """`POST /v1/jobs/{name}:run`: run a scheduled job now (operators; `admin` scope)."""
+
     @app.post("/v1/jobs/{name}:run", tags=["operations"], summary="Run a scheduled job now")
     async def run_job(name: str, request: Request, _: Admin) -> dict[str, Any]:
         scheduler = request.app.state.runtime.scheduler

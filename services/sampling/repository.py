@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sampling.models import ingest_log, result_versions, results
+from shared.bulk import insert_rows
 
 # Chunk sizes keep IN lists under every driver's bound-parameter limit.
 _IN_CHUNK = 5000
@@ -50,8 +51,7 @@ async def find_by_reports(session: AsyncSession, agency: str, report_nos: Sequen
 
 async def insert_results(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany for the whole batch (the ORM would issue one INSERT per row on SQLite)."""
-    if rows:
-        await session.execute(insert(results), list(rows))
+    await insert_rows(session, results, rows)
 
 
 async def update_result(session: AsyncSession, result_id: str, expected_version: int, values: dict[str, Any]) -> bool:

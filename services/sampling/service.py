@@ -33,7 +33,7 @@ from services.sampling.events import (
     SOURCE,
 )
 from services.sampling.models import outbox
-from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowOutcome, RowProblem
+from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowProblem
 from shared.auth import Principal
 from shared.clock import Clock
 from shared.concurrency import check_if_match
@@ -184,7 +184,7 @@ def row_problems(data: ResultIn, ctx: Context, today: date) -> list[RowProblem]:
 
 async def record_batch(
     session: AsyncSession, ctx: Context, rows: Sequence[ResultIn | list[RowProblem]], *, atomic: bool = False
-) -> list[RowOutcome]:
+) -> list[dict[str, Any]]:
     """Store the valid rows with their events in two bulk statements and report every row.
 
     With `atomic`, one rejected or conflicting row stores nothing (the caller then rolls back).
@@ -194,69 +194,72 @@ async def record_batch(
     valid = [r for r in rows if isinstance(r, ResultIn)]
     existing = await repository.find_by_reports(session, agency, [r.report_no for r in valid])
     ids = iter(new_ids(len(valid)))
-    outcomes: list[RowOutcome] = []
+    # Plain dicts, not RowOutcome models: ten thousand model instances cost more than storing the rows.
+    outcomes: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
     for n, item in enumerate(rows, start=1):
         if not isinstance(item, ResultIn):
-            outcomes.append(RowOutcome(row=n, outcome="rejected", problems=item))
+            outcomes.append({"row": n, "outcome": "rejected", "id": None, "problems": [p.model_dump() for p in item]})
             continue
         problems = row_problems(item, ctx, today)
         if problems:
-            outcomes.append(RowOutcome(row=n, outcome="rejected", problems=problems))
+            outcomes.append(
+                {"row": n, "outcome": "rejected", "id": None, "problems": [p.model_dump() for p in problems]}
+            )
             continue
         seen = existing.get(item.report_no)
         if seen is not None:
             if _stored_content(seen) == _incoming_content(item):
-                outcomes.append(RowOutcome(row=n, outcome="duplicate", id=seen["id"]))
+                outcomes.append({"row": n, "outcome": "duplicate", "id": seen["id"], "problems": []})
             else:
+                reason = f"report {item.report_no} was already recorded with other content; correct it instead"
                 outcomes.append(
-                    RowOutcome(
-                        row=n,
-                        outcome="conflict",
-                        id=seen["id"],
-                        problems=[
-                            RowProblem(
-                                field="report_no",
-                                reason=f"report {item.report_no} was already recorded with other content; "
-                                "correct it instead",
-                            )
-                        ],
-                    )
+                    {
+                        "row": n,
+                        "outcome": "conflict",
+                        "id": seen["id"],
+                        "problems": [{"field": "report_no", "reason": reason}],
+                    }
                 )
             continue
         row = _new_row(agency, ctx.principal.subject, item, next(ids), now, ctx.rules)
         existing[item.report_no] = row  # a report repeated inside the batch is a duplicate of its first
         new_rows.append(row)
-        outcomes.append(RowOutcome(row=n, outcome="created", id=row["id"]))
-    failed = sum(1 for o in outcomes if o.outcome in ("rejected", "conflict"))
+        outcomes.append({"row": n, "outcome": "created", "id": row["id"], "problems": []})
+    failed = sum(1 for o in outcomes if o["outcome"] in ("rejected", "conflict"))
     if atomic and failed:
         return outcomes
     await repository.insert_results(session, new_rows)
     await add_to_outbox(session, outbox, [_event(RESULT_RECORDED, r) for r in new_rows])
-    await repository.log_ingest(
-        session, agency, now, len(rows), len(new_rows), sum(1 for o in outcomes if o.outcome == "duplicate"), failed
-    )
+    duplicates = sum(1 for o in outcomes if o["outcome"] == "duplicate")
+    await repository.log_ingest(session, agency, now, len(rows), len(new_rows), duplicates, failed)
     return outcomes
 
 
 async def record_result(session: AsyncSession, ctx: Context, data: ResultIn) -> tuple[str, bool]:
     """One result; answers (id, created). A re-sent identical report is not created twice."""
     (outcome,) = await record_batch(session, ctx, [data], atomic=True)
-    if outcome.outcome == "rejected":
-        errors = [{"field": p.field, "in": "body", "reason": p.reason, "code": "value_error"} for p in outcome.problems]
+    if outcome["outcome"] == "rejected":
+        errors = [
+            {"field": p["field"], "in": "body", "reason": p["reason"], "code": "value_error"}
+            for p in outcome["problems"]
+        ]
         raise Problem(
             422,
             "validation-error",
             "The request is not valid",
-            f"Invalid fields: {', '.join(p.field for p in outcome.problems)}",
+            f"Invalid fields: {', '.join(p['field'] for p in outcome['problems'])}",
             errors=errors,
         )
-    if outcome.outcome == "conflict":
+    if outcome["outcome"] == "conflict":
         raise Problem(
-            409, "report-conflict", "Report number already used", outcome.problems[0].reason, existing_id=outcome.id
+            409,
+            "report-conflict",
+            "Report number already used",
+            outcome["problems"][0]["reason"],
+            existing_id=outcome["id"],
         )
-    assert outcome.id is not None
-    return outcome.id, outcome.outcome == "created"
+    return str(outcome["id"]), outcome["outcome"] == "created"
 
 
 async def _load_owned(session: AsyncSession, ctx: Context, result_id: str, if_match: str | None) -> dict[str, Any]:
