@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -89,17 +88,18 @@ def token(
 
 
 @app.command()
-def catalog(out: Annotated[Path | None, typer.Option(help="Write to a file instead of stdout")] = None) -> None:
-    """Export the event catalog (every event type with its payload schema) as JSON."""
-    import services.gateway.main  # noqa: F401
-    import services.sampling.main  # noqa: F401
-    from shared.events import registry
+def catalog(
+    out: Annotated[Path | None, typer.Option(help="Write to a file instead of stdout")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or md")] = "json",
+) -> None:
+    """Export the event catalog (every event type with its payload schema), generated from the code."""
+    from qcity.catalog import catalog_json, catalog_markdown
 
-    text = json.dumps(registry.catalog(), ensure_ascii=False, indent=2)
+    text = catalog_markdown() if fmt == "md" else catalog_json()
     if out:
-        out.write_text(text + "\n", encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
     else:
-        typer.echo(text)
+        typer.echo(text, nl=False)
 
 
 if __name__ == "__main__":
