@@ -10,6 +10,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.credit_blacklist.domain import listed_on_date
 from services.credit_blacklist.models import blacklist_entries, entry_history, ratings, records
 
 E = blacklist_entries
@@ -123,14 +124,19 @@ def _listed_on(on: date) -> Any:
 
 
 async def listed_entries(session: AsyncSession, usccs: Sequence[str], on: date) -> dict[str, dict[str, Any]]:
-    """The entry each enterprise was listed under on `on`: one indexed query per 5,000 USCCs."""
+    """The entry each enterprise was listed under on `on`: one query per 5,000 USCCs.
+
+    Only `uscc IN (…)` goes to the database, so every planner walks the USCC index (with the date
+    conditions too, SQLite preferred the status index and scanned); an enterprise has a handful of
+    entries at most, and the date test runs here on those.
+    """
     out: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(list(usccs)):
-        rows = await session.execute(
-            select(E).where(E.c.uscc.in_(chunk), _listed_on(on)).order_by(E.c.listed_on, E.c.entry_id)
-        )
+        rows = await session.execute(select(E).where(E.c.uscc.in_(chunk)).order_by(E.c.listed_on, E.c.entry_id))
         for r in rows.mappings():
-            out[r["uscc"]] = dict(r)
+            row = dict(r)
+            if listed_on_date(row, on):
+                out[row["uscc"]] = row
     return out
 
 
