@@ -1,15 +1,21 @@
-"""One handler per inbound event type; each writes only the gateway's read models."""
+"""One handler per inbound event type; each writes only the gateway's read models.
+
+Every event carries its aggregate's whole state with a version, so each read model keeps the
+highest version seen whatever arrives late or twice. Each applied event is also appended to the
+change feed (`rm_changes`), which is the log a rebuild replays in embedded mode.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway import repository
-from services.gateway.repository import CountKey
+from services.gateway.repository import CountKey, DayKey
 from shared.consumer import Handler
 from shared.events import Envelope
 
@@ -22,11 +28,41 @@ RESULT_EVENTS = (
 )
 #: Kept for the tests and the event catalog: the type most results arrive with.
 RESULT_RECORDED = RESULT_EVENTS[0]
+HONOUR_EVENTS = (
+    "awards.honour.granted.v1",
+    "awards.honour.revoked.v1",
+    "awards.honour.expired.v1",
+    "awards.honour.suspended.v1",
+    "awards.honour.reinstated.v1",
+)
+BLACKLIST_EVENTS = (
+    "credit.blacklist_entry.proposed.v1",
+    "credit.blacklist_entry.listed.v1",
+    "credit.blacklist_entry.rejected.v1",
+    "credit.blacklist_entry.repair_applied.v1",
+    "credit.blacklist_entry.removed.v1",
+)
+RATING_CHANGED = "credit.rating.changed.v1"
+
+Apply = Callable[[AsyncSession, Sequence[Envelope]], Awaitable[None]]
+
+
+def _day(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+# ------------------------------------------------------------------------------------------ results
 
 
 def _count_key(r: dict[str, Any]) -> CountKey:
     year = r["sampling_date"].year if isinstance(r["sampling_date"], date) else int(str(r["sampling_date"])[:4])
     return (r["sector"], r["level"], r["district_code"], year, bool(r["key_product"]), r["state"] == "final")
+
+
+def _day_key(r: dict[str, Any]) -> DayKey:
+    return (r["sampling_date"], r["sector"], r["level"], r["district_code"], bool(r["key_product"]))
 
 
 def _as_row(s: dict[str, Any], at: Any) -> dict[str, Any]:
@@ -43,8 +79,8 @@ def _as_row(s: dict[str, Any], at: Any) -> dict[str, Any]:
         "product_category": s["product_category"],
         "product_name": s["product_name"],
         "district_code": s["district_code"],
-        "sampling_date": date.fromisoformat(str(s["sampling_date"])),
-        "report_date": date.fromisoformat(str(s["report_date"])),
+        "sampling_date": _day(s["sampling_date"]),
+        "report_date": _day(s["report_date"]),
         "conclusion": s["conclusion"],
         "state": s["state"],
         "reinspection": s.get("reinspection"),
@@ -52,8 +88,8 @@ def _as_row(s: dict[str, Any], at: Any) -> dict[str, Any]:
     }
 
 
-async def on_result_changed(session: AsyncSession, events: Sequence[Envelope]) -> None:
-    """Keep each result's latest version and move the pass counters by the difference it makes."""
+async def apply_results(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    """Keep each result's latest version and move the yearly and daily counters by the difference."""
     latest: dict[str, tuple[dict[str, Any], Any]] = {}
     for e in events:
         snap = e.data["result"]
@@ -62,15 +98,21 @@ async def on_result_changed(session: AsyncSession, events: Sequence[Envelope]) -
             latest[snap["result_id"]] = (snap, e.time)
     current = await repository.current_results(session, list(latest))
     deltas: dict[CountKey, tuple[int, int]] = {}
+    daily: dict[DayKey, tuple[int, int]] = {}
 
     def move(row: dict[str, Any], sign: int) -> None:
         if row["state"] == "retracted":
-            return
+            return  # a retracted result counts nowhere
+        passed = sign * (row["conclusion"] == "pass")
         key = _count_key(row)
         n, p = deltas.get(key, (0, 0))
-        deltas[key] = (n + sign, p + sign * (row["conclusion"] == "pass"))
+        deltas[key] = (n + sign, p + passed)
+        dkey = _day_key(row)
+        n, p = daily.get(dkey, (0, 0))
+        daily[dkey] = (n + sign, p + passed)
 
     changed = []
+    enterprises: dict[str, dict[str, Any]] = {}
     for rid, (snap, at) in latest.items():
         old = current.get(rid)
         if old is not None and old["version"] >= snap["version"]:
@@ -80,8 +122,154 @@ async def on_result_changed(session: AsyncSession, events: Sequence[Envelope]) -
             move(old, -1)
         move(new, +1)
         changed.append(new)
+        enterprises[new["uscc"]] = {
+            "uscc": new["uscc"], "name": new["enterprise_name"], "district_code": new["district_code"], "updated_at": at
+        }
     await repository.upsert_results(session, changed)
     await repository.add_pass_counts(session, deltas)
+    await repository.add_pass_daily(session, daily)
+    await repository.upsert_enterprises(session, sorted(enterprises.values(), key=lambda r: r["uscc"]))
 
 
-HANDLERS: dict[str, Handler] = {t: on_result_changed for t in RESULT_EVENTS}
+# ------------------------------------------------------------------------------------------ honours
+
+
+async def apply_honours(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    """Latest honour state per honour_id, plus the suspension spans the counting rules need.
+
+    Events of one holder arrive in order (one partition key); an event whose version is not newer
+    than what is held was already applied (or superseded) and is skipped entirely.
+    """
+    ids = list({e.data["honour"]["honour_id"] for e in events})
+    held = await repository.current_honours(session, ids)
+    spans = await repository.suspensions_of(session, ids)
+    touched_honours: dict[str, dict[str, Any]] = {}
+    touched_spans: set[tuple[str, str]] = set()
+    enterprises: dict[str, dict[str, Any]] = {}
+    for e in events:
+        snap = e.data["honour"]
+        hid = snap["honour_id"]
+        old = touched_honours.get(hid) or held.get(hid)
+        if old is not None and old["version"] >= snap["version"]:
+            continue
+        revoked_on = old["revoked_on"] if old else None
+        if e.type == "awards.honour.revoked.v1":
+            revoked_on = _day(e.data.get("revoked_on"))
+        elif e.type == "awards.honour.suspended.v1":
+            key = (hid, str(e.data["entry_id"]))
+            spans[key] = {"honour_id": hid, "entry_id": key[1], "suspended_on": _day(e.data["suspended_on"]),
+                          "reinstated_on": None}
+            touched_spans.add(key)
+        elif e.type == "awards.honour.reinstated.v1":
+            # The awards service reinstates when the last standing listing is removed: every open span ends.
+            on = _day(e.data["reinstated_on"])
+            for key, span in spans.items():
+                if key[0] == hid and span["reinstated_on"] is None:
+                    span["reinstated_on"] = on
+                    touched_spans.add(key)
+        touched_honours[hid] = {
+            "honour_id": hid,
+            "version": snap["version"],
+            "type_code": snap["type_code"],
+            "type_name_zh": snap["type_name_zh"],
+            "holder_kind": snap["holder_kind"],
+            "holder_id": snap["holder_id"],
+            "holder_name": snap["holder_name"],
+            "district_code": snap.get("district_code"),
+            "granted_on": _day(snap["granted_on"]),
+            "valid_until": _day(snap.get("valid_until")),
+            "revoked_on": revoked_on,
+            "state": snap["state"],
+            "certificate_no": snap["certificate_no"],
+            "granting_authority": snap["granting_authority"],
+            "indicator_codes": orjson.dumps(snap.get("indicator_codes") or []).decode(),
+            "updated_at": e.time,
+        }
+        if snap["holder_kind"] in ("enterprise", "organisation"):
+            enterprises[snap["holder_id"]] = {"uscc": snap["holder_id"], "name": snap["holder_name"],
+                                              "district_code": snap.get("district_code"), "updated_at": e.time}
+    await repository.upsert_honours(session, sorted(touched_honours.values(), key=lambda r: r["honour_id"]))
+    await repository.upsert_suspensions(session, [spans[k] for k in sorted(touched_spans)])
+    await repository.upsert_enterprises(session, sorted(enterprises.values(), key=lambda r: r["uscc"]))
+
+
+# ------------------------------------------------------------------------------------------ credit
+
+
+async def apply_blacklist(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    latest: dict[str, tuple[dict[str, Any], Any]] = {}
+    for e in events:
+        entry = e.data["entry"]
+        held = latest.get(entry["entry_id"])
+        if held is None or entry["version"] > held[0]["version"]:
+            latest[entry["entry_id"]] = (entry, e.time)
+    current = await repository.current_entries(session, list(latest))
+    rows, enterprises = [], {}
+    for eid, (entry, at) in sorted(latest.items()):
+        old = current.get(eid)
+        if old is not None and old["version"] >= entry["version"]:
+            continue
+        rows.append({
+            "entry_id": eid,
+            "version": entry["version"],
+            "uscc": entry["uscc"],
+            "enterprise_name": entry.get("enterprise_name") or "",
+            "reason_category": entry.get("reason_category") or "",
+            "status": entry["status"],
+            "listed_on": _day(entry.get("listed_on")),
+            "publish_until": _day(entry.get("publish_until")),
+            "removed_on": _day(entry.get("removed_on")),
+            "removal_reason": entry.get("removal_reason"),
+            "decision_no": entry.get("decision_no"),
+            "deciding_authority": entry.get("deciding_authority") or "",
+            "updated_at": at,
+        })
+        if entry.get("enterprise_name"):
+            enterprises[entry["uscc"]] = {"uscc": entry["uscc"], "name": entry["enterprise_name"],
+                                          "district_code": None, "updated_at": at}
+    await repository.upsert_entries(session, rows)
+    await repository.upsert_enterprises(session, sorted(enterprises.values(), key=lambda r: r["uscc"]))
+
+
+async def apply_ratings(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    rows: dict[tuple[str, date], dict[str, Any]] = {}
+    for e in events:
+        d = e.data
+        day = _day(d["as_of"])
+        assert day is not None
+        rows[(d["uscc"], day)] = {"uscc": d["uscc"], "as_of": day, "rating": d["rating"], "previous": d.get("previous"),
+                                  "score": float(d["score"]), "rule_set_version": d["rule_set_version"]}
+    await repository.upsert_ratings(session, [rows[k] for k in sorted(rows)])
+
+
+APPLIERS: dict[str, Apply] = {
+    **{t: apply_results for t in RESULT_EVENTS},
+    **{t: apply_honours for t in HONOUR_EVENTS},
+    **{t: apply_blacklist for t in BLACKLIST_EVENTS},
+    RATING_CHANGED: apply_ratings,
+}
+
+
+def feed_rows(events: Sequence[Envelope], applied_at: datetime) -> list[dict[str, Any]]:
+    return [
+        {"event_id": e.id, "type": e.type, "source": e.source, "subject": e.subject, "time": e.time,
+         "data": orjson.dumps(e.data).decode(), "applied_at": applied_at}
+        for e in events
+    ]
+
+
+def _recorded(apply: Apply) -> Handler:
+    async def handler(session: AsyncSession, events: Sequence[Envelope]) -> None:
+        await repository.append_changes(session, feed_rows(events, datetime.now(UTC)))
+        await apply(session, events)
+
+    return handler
+
+
+#: For the idempotent consumer: apply, and append to the change feed in the same transaction.
+HANDLERS: dict[str, Handler] = {t: _recorded(a) for t, a in APPLIERS.items()}
+
+
+async def on_result_changed(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    """Kept for callers of the first version (tests, bench stage timers)."""
+    await HANDLERS[RESULT_RECORDED](session, events)

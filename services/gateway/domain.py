@@ -1,7 +1,212 @@
-"""Gateway rules: pure functions, no I/O."""
+"""Gateway rules: pure functions, no I/O.
+
+The progress status follows Open SDG's published method (sdg-build `ProgressMeasure.py`, described
+in docs/attainment-method.md): compound annual growth observed since the base year, compared with
+the growth still needed to reach the target by its year, or, without a numeric target, with fixed
+growth thresholds eased near a natural limit.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
 from shared.stats import wilson_interval
 
-__all__ = ["wilson_interval"]
+__all__ = [
+    "HonourFacts",
+    "Progress",
+    "active_on",
+    "granted_during",
+    "growth",
+    "limit_coefficient",
+    "progress",
+    "wilson_interval",
+]
+
+Status = Literal["achieved", "on_track", "acceleration_needed", "limited_progress", "deterioration", "no_data"]
+
+#: Open SDG's thresholds for the ratio of observed to required growth (method 2, a numeric target).
+TARGET_THRESHOLDS = {"high": 0.95, "med": 0.6, "low": 0.0}
+#: Open SDG's thresholds for the observed yearly growth itself (method 1, no numeric target).
+TREND_THRESHOLDS = {"high": 0.015, "med": 0.005, "low": 0.0}
+#: Open SDG's exponent of the reduction coefficient near a limit.
+LIMIT_EXPONENT = 4.44
+#: Open SDG replaces a zero base value (or target) by this, since growth from zero is undefined.
+ZERO_SUBSTITUTE = 0.001
+
+# Open SDG's labels, in the vocabulary of the issue and the dashboard.
+_LABELS: dict[str, Status] = {
+    "target_achieved": "achieved",
+    "substantial_progress": "on_track",
+    "moderate_progress": "acceleration_needed",
+    "limited_progress": "limited_progress",
+    "deterioration": "deterioration",
+    "not_available": "no_data",
+}
+
+
+def growth(current: float, base: float, t1: int, t0: int) -> float:
+    """Compound annual growth rate between two years (Open SDG's `growth_calculation`)."""
+    return float((current / base) ** (1 / (t1 - t0)) - 1)
+
+
+def limit_coefficient(base: float, limit: float) -> float:
+    """Open SDG's reduction coefficient: 1 far from the limit, falling to 0 at it, so a value already
+    near 100 % is not called 'limited progress' for failing to grow 1.5 % a year."""
+    base, limit = abs(base), abs(limit)
+    if base >= 2 * limit:
+        return 1.0
+    if base <= limit:
+        return float(1 - (base / limit) ** LIMIT_EXPONENT)
+    return float(1 - ((2 * limit - base) / limit) ** LIMIT_EXPONENT)
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: Status
+    reason: str
+    base_year: int | None = None
+    base_value: float | None = None
+    current_year: int | None = None
+    current_value: float | None = None
+    observed_growth: float | None = None
+    required_growth: float | None = None
+    progress_value: float | None = None
+    thresholds: Mapping[str, float] | None = None
+
+
+def _label(value: float, thresholds: Mapping[str, float]) -> Status:
+    if value >= thresholds["high"]:
+        return _LABELS["substantial_progress"]
+    if value >= thresholds["med"]:
+        return _LABELS["moderate_progress"]
+    if value >= thresholds["low"]:
+        return _LABELS["limited_progress"]
+    return _LABELS["deterioration"]
+
+
+def progress(
+    series: Mapping[int, float],
+    *,
+    base_year: int,
+    target: float | None,
+    target_year: int,
+    limit: float | None = None,
+    direction: int = 1,
+) -> Progress:
+    """The status of a yearly series (year -> value) against its target, by Open SDG's method.
+
+    The current year is the latest year of the series; the base year the plan's, or the first
+    year after it with data. Fewer than two years of data gives no status, unless the target is met.
+    """
+    if not series:
+        return Progress("no_data", "no value in any year")
+    years = sorted(series)
+    current_year = years[-1]
+    current = series[current_year]
+    if target is not None and (current >= target if direction > 0 else current <= target):
+        return Progress("achieved", "the current value meets the target", current_year=current_year,
+                        current_value=current)
+    after = [y for y in years if y >= base_year]
+    b_year = after[0] if after else years[0]
+    if current_year - b_year < 1:
+        return Progress("no_data", "progress needs values in two years from the base year", current_year=current_year,
+                        current_value=current)
+    base = series[b_year] or ZERO_SUBSTITUTE
+    sign = -1 if base < 0 else 1
+    if (base > 0 > current) or (base < 0 < current):
+        return Progress("no_data", "base and current values differ in sign")
+    observed = growth(current, base, current_year, b_year)
+    if target is None:
+        thresholds = dict(TREND_THRESHOLDS)
+        coeff = limit_coefficient(base, limit) if limit is not None else 1.0
+        thresholds = {k: v * coeff for k, v in thresholds.items()}
+        value = sign * direction * observed
+        if coeff == 0 and value >= 0:  # held at the limit itself: Open SDG scores this as substantial progress
+            status: Status = "on_track"
+        else:
+            status = _label(value, thresholds)
+        return Progress(status, "observed yearly growth against fixed thresholds" + (
+            f", eased near the limit {limit} (coefficient {coeff:.4f})" if limit is not None else ""
+        ), b_year, base, current_year, current, observed, None, value, thresholds)
+    if target_year <= b_year:
+        return Progress("no_data", "the target year is not after the base year")
+    required = growth(target or ZERO_SUBSTITUTE, base, target_year, b_year)
+    if required == 0:
+        return Progress("no_data", "no growth is required from the base value")
+    value = sign * direction * observed / abs(required)
+    return Progress(_label(value, TARGET_THRESHOLDS), "observed yearly growth against the growth needed by the target "
+                    "year", b_year, base, current_year, current, observed, required, value, dict(TARGET_THRESHOLDS))
+
+
+def achieved(value: float | None, target: float | None) -> bool:
+    return value is not None and target is not None and value >= target
+
+
+def gap(value: float | None, target: float | None) -> float | None:
+    """How far the value is below the target (negative: beyond it)."""
+    if value is None or target is None:
+        return None
+    return target - value
+
+
+# ------------------------------------------------------------------------------------------ honours
+
+
+@dataclass(frozen=True)
+class Suspension:
+    suspended_on: date
+    reinstated_on: date | None
+
+
+@dataclass(frozen=True)
+class HonourFacts:
+    granted_on: date
+    valid_until: date | None
+    revoked_on: date | None
+    suspensions: Sequence[Suspension] = ()
+
+
+def active_on(h: HonourFacts, day: date) -> bool:
+    """Granted by `day`, within validity, not revoked, and not suspended that day (the awards
+    service's rule: a suspension covers suspended_on up to the day before reinstatement)."""
+    if h.granted_on > day or (h.valid_until is not None and day > h.valid_until):
+        return False
+    if h.revoked_on is not None and h.revoked_on <= day:
+        return False
+    return not any(s.suspended_on <= day and (s.reinstated_on is None or day < s.reinstated_on) for s in h.suspensions)
+
+
+def granted_during(h: HonourFacts, start: date, end: date) -> bool:
+    """Granted within [start, end] and not revoked by its end: revocation annuls the grant."""
+    return start <= h.granted_on <= end and (h.revoked_on is None or h.revoked_on > end)
+
+
+# ------------------------------------------------------------------------------------------ credit
+
+
+def listed_on(entry: Mapping[str, object], day: date) -> bool:
+    """Was the enterprise on the published list that day by this entry?"""
+    start = entry.get("listed_on")
+    end = entry.get("removed_on")
+    if entry.get("status") not in ("listed", "removed") or not isinstance(start, date):
+        return False
+    return start <= day and (not isinstance(end, date) or day < end)
+
+
+def procurement_eligibility(brand_honours: Sequence[str], listings: Sequence[str]) -> tuple[bool, list[str]]:
+    """Procurement priority (品牌产品优先列入政府采购目录): an active brand honour and no standing
+    listing (激励守信、惩戒失信). Returns the decision and every reason behind it."""
+    reasons = []
+    if brand_honours:
+        reasons.append("holds an active brand honour: " + ", ".join(brand_honours))
+    else:
+        reasons.append("holds no active brand honour")
+    if listings:
+        reasons.append("is on the quality blacklist: " + ", ".join(listings))
+    else:
+        reasons.append("is not on the quality blacklist")
+    return bool(brand_honours) and not listings, reasons

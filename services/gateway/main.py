@@ -8,10 +8,12 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from services.gateway import openapi
 from services.gateway.consumers import HANDLERS
 from services.gateway.models import inbox, outbox
+from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
-from services.gateway.routes import forwarding_router
+from services.gateway.routes import FORWARDS, forwarding_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstreams
 from shared.bus import Bus
@@ -37,6 +39,8 @@ def create_app(
     upstream_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     settings = settings or GatewaySettings()
+    # Read now: a malformed plan file stops the gateway at start, naming the file and the line.
+    plans = load_plans(Path(settings.plans_dir) if settings.plans_dir else PLANS_DIR)
     runtime = ServiceRuntime(SPEC, settings, bus=bus, clock=clock)
 
     async def open_upstreams(app: FastAPI) -> None:
@@ -45,11 +49,14 @@ def create_app(
             settings.upstream_timeout_s,
             upstream_transports,
         )
+        # Embedded: the services are already up, their documents are cached now; distributed: at the
+        # first /openapi.json request if a service is not reachable yet.
+        await app.state.suite_docs.fetch(app.state.upstreams, timeout_s=2.0)
 
     async def close_upstreams(app: FastAPI) -> None:
         await app.state.upstreams.aclose()
 
-    return service_app(
+    app = service_app(
         runtime,
         title="QualityCity gateway",
         description="One entry point: attainment and credit answers built from events; writes forwarded to the "
@@ -58,3 +65,6 @@ def create_app(
         on_start=open_upstreams,
         on_stop=close_upstreams,
     )
+    app.state.plans = plans
+    openapi.install(app, FORWARDS)
+    return app

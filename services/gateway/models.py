@@ -1,6 +1,6 @@
 """The gateway's read models, built only from events (its own database)."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, String, Table, Text
 
 from shared.consumer import inbox_table
 from shared.db import new_metadata
@@ -47,6 +47,137 @@ rm_pass_counts = Table(
     Column("final", Boolean, primary_key=True),
     Column("n", BigInteger, nullable=False),
     Column("passed", BigInteger, nullable=False),
+)
+
+#: The same counts by sampling day: a year-to-date figure on any `as_of` reads one year's days.
+rm_pass_daily = Table(
+    "rm_pass_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("sector", String(16), primary_key=True),
+    Column("level", String(12), primary_key=True),
+    Column("district_code", String(6), primary_key=True),
+    Column("key_product", Boolean, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("passed", BigInteger, nullable=False),
+)
+
+#: Each honour's latest state (highest version seen) with the dates the counting rules need.
+rm_honours = Table(
+    "rm_honours",
+    metadata,
+    Column("honour_id", String(36), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("type_code", String(16), nullable=False),
+    Column("type_name_zh", String(100), nullable=False),
+    Column("holder_kind", String(16), nullable=False),
+    Column("holder_id", String(64), nullable=False),
+    Column("holder_name", String(200), nullable=False),
+    Column("district_code", String(6)),
+    Column("granted_on", Date, nullable=False),
+    Column("valid_until", Date),
+    Column("revoked_on", Date),
+    Column("state", String(12), nullable=False),
+    Column("certificate_no", String(100), nullable=False),
+    Column("granting_authority", String(200), nullable=False),
+    Column("indicator_codes", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rm_honours_holder", "holder_id"),
+    Index("ix_rm_honours_type_granted", "type_code", "granted_on"),
+)
+
+#: Suspensions learned from suspended/reinstated events: [suspended_on, reinstated_on).
+rm_honour_suspensions = Table(
+    "rm_honour_suspensions",
+    metadata,
+    Column("honour_id", String(36), primary_key=True),
+    Column("entry_id", String(36), primary_key=True),
+    Column("suspended_on", Date, nullable=False),
+    Column("reinstated_on", Date),
+)
+
+#: Each blacklist entry's latest state (highest version seen).
+rm_blacklist = Table(
+    "rm_blacklist",
+    metadata,
+    Column("entry_id", String(36), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("uscc", String(18), nullable=False),
+    Column("enterprise_name", String(200), nullable=False),
+    Column("reason_category", String(64), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("listed_on", Date),
+    Column("publish_until", Date),
+    Column("removed_on", Date),
+    Column("removal_reason", String(16)),
+    Column("decision_no", String(100)),
+    Column("deciding_authority", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rm_blacklist_uscc", "uscc"),
+)
+
+#: Rating changes per enterprise by their as_of day: the rating on a date is the last one before it.
+rm_ratings = Table(
+    "rm_ratings",
+    metadata,
+    Column("uscc", String(18), primary_key=True),
+    Column("as_of", Date, primary_key=True),
+    Column("rating", String(1), nullable=False),
+    Column("previous", String(1)),
+    Column("score", Float, nullable=False),
+    Column("rule_set_version", String(40), nullable=False),
+)
+
+#: Enterprises as the events name them (the latest name wins; a district once learned is kept).
+rm_enterprises = Table(
+    "rm_enterprises",
+    metadata,
+    Column("uscc", String(18), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("district_code", String(6)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rm_enterprises_name", "name"),
+)
+
+#: Every applied event, in the order applied (the change feed, and the log a rebuild replays).
+rm_changes = Table(
+    "rm_changes",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("type", String(120), nullable=False),
+    Column("source", String(120), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rm_changes_subject", "subject", "seq"),
+)
+
+#: Values of reported indicators sent by other government systems: every report kept; the latest
+#: per (plan, indicator, period) counts. The gateway's own data, not a read model: never rebuilt.
+indicator_reports = Table(
+    "indicator_reports",
+    metadata,
+    Column("report_id", String(36), primary_key=True),
+    Column("plan_id", String(64), nullable=False),
+    Column("indicator_code", String(64), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("reporting_system", String(200), nullable=False),
+    Column("evidence_ref", String(500), nullable=False),
+    Column("note", Text),
+    Column("reported_by", String(100), nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Index("ix_indicator_reports_code", "plan_id", "indicator_code", "period_end"),
+)
+
+#: The tables a rebuild empties and refills from the event log.
+READ_MODELS = (
+    rm_results, rm_pass_counts, rm_pass_daily, rm_honours, rm_honour_suspensions, rm_blacklist, rm_ratings,
+    rm_enterprises,
 )
 
 outbox = outbox_table(metadata)

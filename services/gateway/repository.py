@@ -1,17 +1,32 @@
-"""Every query of the gateway's read models."""
+"""Every query of the gateway's read models (Core statements; dialect upserts on the hot paths)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.gateway.models import rm_pass_counts, rm_results
+from services.gateway.models import (
+    READ_MODELS,
+    indicator_reports,
+    rm_blacklist,
+    rm_changes,
+    rm_enterprises,
+    rm_honour_suspensions,
+    rm_honours,
+    rm_pass_counts,
+    rm_pass_daily,
+    rm_ratings,
+    rm_results,
+)
 
 CountKey = tuple[str, str, str, int, bool, bool]
+DayKey = tuple[date, str, str, str, bool]
+_CHUNK = 5000
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -19,45 +34,62 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+async def _upsert(session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    if not rows:
+        return
+    ins = _insert(session)(table)
+    cols = [c.name for c in table.columns if c.name not in keys]
+    stmt = ins.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_={c: ins.excluded[c] for c in cols})
+    await session.execute(stmt, list(rows))
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
 async def current_results(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 5000):
-        rows = await session.execute(select(rm_results).where(rm_results.c.result_id.in_(ids[i : i + 5000])))
+    for chunk in _chunks(ids):
+        rows = await session.execute(select(rm_results).where(rm_results.c.result_id.in_(chunk)))
         out.update({r["result_id"]: dict(r) for r in rows.mappings()})
     return out
 
 
 async def upsert_results(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    ins = _insert(session)(rm_results)
-    cols = [c.name for c in rm_results.columns if c.name != "result_id"]
-    stmt = ins.on_conflict_do_update(index_elements=[rm_results.c.result_id], set_={c: ins.excluded[c] for c in cols})
-    await session.execute(stmt, list(rows))
+    await _upsert(session, rm_results, rows, ["result_id"])
 
 
 async def add_pass_counts(session: AsyncSession, deltas: dict[CountKey, tuple[int, int]]) -> None:
-    """Move the counters by (results, passed) for each key."""
+    """Move the yearly counters by (results, passed) for each key."""
     rows = [
-        {
-            "sector": k[0],
-            "level": k[1],
-            "district_code": k[2],
-            "year": k[3],
-            "key_product": k[4],
-            "final": k[5],
-            "n": n,
-            "passed": p,
-        }
+        {"sector": k[0], "level": k[1], "district_code": k[2], "year": k[3], "key_product": k[4], "final": k[5],
+         "n": n, "passed": p}
         for k, (n, p) in sorted(deltas.items())
         if n or p
     ]
+    await _add_counts(session, rm_pass_counts, rows)
+
+
+async def add_pass_daily(session: AsyncSession, deltas: dict[DayKey, tuple[int, int]]) -> None:
+    rows = [
+        {"day": k[0], "sector": k[1], "level": k[2], "district_code": k[3], "key_product": k[4], "n": n, "passed": p}
+        for k, (n, p) in sorted(deltas.items())
+        if n or p
+    ]
+    await _add_counts(session, rm_pass_daily, rows)
+
+
+async def _add_counts(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    ins = _insert(session)(rm_pass_counts)
+    ins = _insert(session)(table)
     stmt = ins.on_conflict_do_update(
-        index_elements=[c for c in rm_pass_counts.primary_key.columns],
-        set_={"n": rm_pass_counts.c.n + ins.excluded.n, "passed": rm_pass_counts.c.passed + ins.excluded.passed},
+        index_elements=list(table.primary_key.columns),
+        set_={"n": table.c.n + ins.excluded.n, "passed": table.c.passed + ins.excluded.passed},
     )
     await session.execute(stmt, rows)
 
@@ -71,3 +103,347 @@ async def pass_rates_by_sector(session: AsyncSession) -> list[dict[str, Any]]:
         .order_by(c.sector)
     )
     return [{"sector": r.sector, "n": int(r.n), "passed": int(r.passed)} for r in rows]
+
+
+async def yearly_counts(session: AsyncSession, first_year: int, last_year: int) -> list[dict[str, Any]]:
+    """Counters by (sector, level, key product, district, year): a few thousand rows at most."""
+    c = rm_pass_counts.c
+    stmt = (
+        select(c.sector, c.level, c.key_product, c.district_code, c.year, func.sum(c.n), func.sum(c.passed))
+        .where(c.year >= first_year, c.year <= last_year)
+        .group_by(c.sector, c.level, c.key_product, c.district_code, c.year)
+    )
+    return [
+        {"sector": s, "level": lv, "key_product": bool(k), "district_code": d, "year": int(y), "n": int(n or 0),
+         "passed": int(p or 0)}
+        for s, lv, k, d, y, n, p in (await session.execute(stmt)).all()
+    ]
+
+
+async def daily_counts(session: AsyncSession, start: date, end: date) -> list[dict[str, Any]]:
+    """The same counters summed over the days [start, end] (a year to date)."""
+    c = rm_pass_daily.c
+    stmt = (
+        select(c.sector, c.level, c.key_product, c.district_code, func.sum(c.n), func.sum(c.passed))
+        .where(c.day >= start, c.day <= end)
+        .group_by(c.sector, c.level, c.key_product, c.district_code)
+    )
+    return [
+        {"sector": s, "level": lv, "key_product": bool(k), "district_code": d, "year": end.year, "n": int(n or 0),
+         "passed": int(p or 0)}
+        for s, lv, k, d, n, p in (await session.execute(stmt)).all()
+    ]
+
+
+def results_clause(
+    sector: str | None, level: str | None, key_product: bool | None, district: str | None, start: date, end: date
+) -> ColumnElement[bool]:
+    """The results a pass rate counts: not retracted, sampled in [start, end], matching the filter."""
+    r = rm_results.c
+    conds = [r.state != "retracted", r.sampling_date >= start, r.sampling_date <= end]
+    if sector:
+        conds.append(r.sector == sector)
+    if level:
+        conds.append(r.level == level)
+    if key_product is not None:
+        conds.append(r.key_product == key_product)
+    if district:
+        conds.append(r.district_code == district)
+    return and_(*conds)
+
+
+async def list_results(
+    session: AsyncSession, where: ColumnElement[bool], after: tuple[str, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    r = rm_results.c
+    stmt = select(rm_results).where(where)
+    if after is not None:
+        stmt = stmt.where(tuple_(r.sampling_date, r.result_id) > tuple_(date.fromisoformat(after[0]), after[1]))
+    stmt = stmt.order_by(r.sampling_date, r.result_id).limit(limit)
+    return [dict(x) for x in (await session.execute(stmt)).mappings()]
+
+
+async def results_summary(session: AsyncSession, uscc: str, as_of: date) -> dict[str, Any]:
+    r = rm_results.c
+    where = and_(r.uscc == uscc, r.state != "retracted", r.sampling_date <= as_of)
+    n, passed = (
+        await session.execute(select(func.count(), func.sum(case((r.conclusion == "pass", 1), else_=0))).where(where))
+    ).one()
+    fails = await session.execute(
+        select(rm_results)
+        .where(where, r.conclusion == "fail")
+        .order_by(r.sampling_date.desc(), r.result_id.desc())
+        .limit(5)
+    )
+    return {"n": int(n or 0), "passed": int(passed or 0), "recent_fails": [dict(x) for x in fails.mappings()]}
+
+
+# ------------------------------------------------------------------------------------------ honours
+
+
+async def current_honours(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(ids):
+        rows = await session.execute(select(rm_honours).where(rm_honours.c.honour_id.in_(chunk)))
+        out.update({r["honour_id"]: dict(r) for r in rows.mappings()})
+    return out
+
+
+async def upsert_honours(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await _upsert(session, rm_honours, rows, ["honour_id"])
+
+
+async def suspensions_of(session: AsyncSession, ids: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    s = rm_honour_suspensions.c
+    for chunk in _chunks(ids):
+        rows = await session.execute(select(rm_honour_suspensions).where(s.honour_id.in_(chunk)))
+        out.update({(r["honour_id"], r["entry_id"]): dict(r) for r in rows.mappings()})
+    return out
+
+
+async def upsert_suspensions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await _upsert(session, rm_honour_suspensions, rows, ["honour_id", "entry_id"])
+
+
+def active_clause(day: date) -> ColumnElement[bool]:
+    """SQL form of domain.active_on."""
+    h, s = rm_honours.c, rm_honour_suspensions.c
+    suspended = exists().where(
+        s.honour_id == h.honour_id, s.suspended_on <= day, or_(s.reinstated_on.is_(None), s.reinstated_on > day)
+    )
+    return and_(
+        h.granted_on <= day,
+        or_(h.valid_until.is_(None), h.valid_until >= day),
+        or_(h.revoked_on.is_(None), h.revoked_on > day),
+        ~suspended,
+    )
+
+
+def granted_clause(start: date, end: date) -> ColumnElement[bool]:
+    """SQL form of domain.granted_during."""
+    h = rm_honours.c
+    return and_(h.granted_on >= start, h.granted_on <= end, or_(h.revoked_on.is_(None), h.revoked_on > end))
+
+
+async def honour_counts(
+    session: AsyncSession, type_codes: Sequence[str], start: date, days: Sequence[date]
+) -> dict[tuple[str, str | None], list[tuple[int, int]]]:
+    """(type, district) -> per day of `days`: (granted during [start, day], active on day)."""
+    h = rm_honours.c
+    cols = []
+    for d in days:
+        cols.append(func.sum(case((granted_clause(start, d), 1), else_=0)))
+        cols.append(func.sum(case((active_clause(d), 1), else_=0)))
+    stmt = (
+        select(h.type_code, h.district_code, *cols)
+        .where(h.type_code.in_(list(type_codes)), h.granted_on <= max(days))
+        .group_by(h.type_code, h.district_code)
+    )
+    out: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
+    for row in (await session.execute(stmt)).all():
+        values = [int(v or 0) for v in row[2:]]
+        out[(row[0], row[1])] = [(values[2 * i], values[2 * i + 1]) for i in range(len(days))]
+    return out
+
+
+async def list_honours(
+    session: AsyncSession,
+    type_codes: Sequence[str],
+    where: ColumnElement[bool],
+    district: str | None,
+    after: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    h = rm_honours.c
+    stmt = select(rm_honours).where(where)
+    if type_codes:
+        stmt = stmt.where(h.type_code.in_(list(type_codes)))
+    if district:
+        stmt = stmt.where(h.district_code == district)
+    if after:
+        stmt = stmt.where(h.honour_id > after)
+    return [dict(x) for x in (await session.execute(stmt.order_by(h.honour_id).limit(limit))).mappings()]
+
+
+async def honours_of_holder(session: AsyncSession, holder_id: str) -> list[dict[str, Any]]:
+    h = rm_honours.c
+    rows = await session.execute(select(rm_honours).where(h.holder_id == holder_id).order_by(h.granted_on))
+    return [dict(x) for x in rows.mappings()]
+
+
+# ------------------------------------------------------------------------------------------ credit
+
+
+async def current_entries(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(ids):
+        rows = await session.execute(select(rm_blacklist).where(rm_blacklist.c.entry_id.in_(chunk)))
+        out.update({r["entry_id"]: dict(r) for r in rows.mappings()})
+    return out
+
+
+async def upsert_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await _upsert(session, rm_blacklist, rows, ["entry_id"])
+
+
+async def entries_of(session: AsyncSession, uscc: str) -> list[dict[str, Any]]:
+    b = rm_blacklist.c
+    rows = await session.execute(select(rm_blacklist).where(b.uscc == uscc).order_by(b.listed_on, b.entry_id))
+    return [dict(x) for x in rows.mappings()]
+
+
+async def upsert_ratings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await _upsert(session, rm_ratings, rows, ["uscc", "as_of"])
+
+
+async def rating_on(session: AsyncSession, uscc: str, day: date) -> dict[str, Any] | None:
+    r = rm_ratings.c
+    row = (
+        await session.execute(
+            select(rm_ratings).where(r.uscc == uscc, r.as_of <= day).order_by(r.as_of.desc()).limit(1)
+        )
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def listed_clause(uscc_col: Any, day: date) -> ColumnElement[bool]:
+    """SQL form of domain.listed_on, for any enterprise column."""
+    b = rm_blacklist.c
+    return exists().where(
+        b.uscc == uscc_col,
+        b.status.in_(("listed", "removed")),
+        b.listed_on <= day,
+        or_(b.removed_on.is_(None), b.removed_on > day),
+    )
+
+
+async def priority_list(
+    session: AsyncSession, brand_types: Sequence[str], day: date, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Holders of an active brand honour on `day` with no standing listing, by USCC."""
+    h = rm_honours.c
+    stmt = (
+        select(h.holder_id, func.max(h.holder_name).label("holder_name"), func.count().label("brand_honours"))
+        .where(
+            h.type_code.in_(list(brand_types)),
+            h.holder_kind.in_(("enterprise", "organisation")),
+            active_clause(day),
+            ~listed_clause(h.holder_id, day),
+        )
+        .group_by(h.holder_id)
+        .order_by(h.holder_id)
+        .limit(limit)
+    )
+    if after:
+        stmt = stmt.where(h.holder_id > after)
+    return [dict(x) for x in (await session.execute(stmt)).mappings()]
+
+
+# ------------------------------------------------------------------------------------------ enterprises
+
+
+async def upsert_enterprises(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """The latest name wins; a district once learned is kept when an event does not carry one."""
+    if not rows:
+        return
+    ins = _insert(session)(rm_enterprises)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[rm_enterprises.c.uscc],
+        set_={
+            "name": ins.excluded.name,
+            "district_code": func.coalesce(ins.excluded.district_code, rm_enterprises.c.district_code),
+            "updated_at": ins.excluded.updated_at,
+        },
+    )
+    await session.execute(stmt, list(rows))
+
+
+async def enterprise(session: AsyncSession, uscc: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(rm_enterprises).where(rm_enterprises.c.uscc == uscc))).mappings().first()
+    return dict(row) if row else None
+
+
+async def search_enterprises(session: AsyncSession, q: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+    e = rm_enterprises.c
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    stmt = select(rm_enterprises).where(or_(e.uscc == q.upper(), e.name.like(pattern, escape="\\")))
+    if after:
+        stmt = stmt.where(e.uscc > after)
+    return [dict(x) for x in (await session.execute(stmt.order_by(e.uscc).limit(limit))).mappings()]
+
+
+# ------------------------------------------------------------------------------------------ change feed
+
+
+async def append_changes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(rm_changes), list(rows))
+
+
+async def changes(session: AsyncSession, after: int, subject: str | None, limit: int) -> list[dict[str, Any]]:
+    c = rm_changes.c
+    stmt = select(rm_changes).where(c.seq > after)
+    if subject:
+        stmt = stmt.where(c.subject == subject)
+    return [dict(x) for x in (await session.execute(stmt.order_by(c.seq).limit(limit))).mappings()]
+
+
+async def last_change(session: AsyncSession) -> dict[str, Any] | None:
+    c = rm_changes.c
+    row = (await session.execute(select(c.seq, c.time, c.applied_at).order_by(c.seq.desc()).limit(1))).mappings()
+    found = row.first()
+    return dict(found) if found else None
+
+
+async def clear_read_models(session: AsyncSession, *, feed: bool) -> None:
+    """Empty every read model (and the feed when it is rebuilt too), inside the caller's transaction."""
+    for table in (*READ_MODELS, *((rm_changes,) if feed else ())):
+        await session.execute(delete(table))
+
+
+# ------------------------------------------------------------------------------------------ reports
+
+
+async def add_report(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(indicator_reports), [row])
+
+
+async def latest_reports(session: AsyncSession, plan_id: str, codes: Sequence[str], end: date) -> list[dict[str, Any]]:
+    """Per (indicator, period) the latest report with a period ending by `end`; older ones are history."""
+    r = indicator_reports.c
+    ranked = (
+        select(
+            indicator_reports,
+            func.row_number()
+            .over(partition_by=(r.indicator_code, r.period_start, r.period_end), order_by=(r.reported_at.desc(),
+                                                                                           r.report_id.desc()))
+            .label("rank"),
+        )
+        .where(r.plan_id == plan_id, r.indicator_code.in_(list(codes)), r.period_end <= end)
+        .subquery()
+    )
+    rows = await session.execute(select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.period_end))
+    return [dict(x) for x in rows.mappings()]
+
+
+async def list_reports(
+    session: AsyncSession, plan_id: str, code: str | None, after: tuple[datetime, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    r = indicator_reports.c
+    stmt = select(indicator_reports).where(r.plan_id == plan_id)
+    if code:
+        stmt = stmt.where(r.indicator_code == code)
+    if after:
+        stmt = stmt.where(tuple_(r.reported_at, r.report_id) > tuple_(after[0], after[1]))
+    stmt = stmt.order_by(r.reported_at, r.report_id).limit(limit)
+    return [dict(x) for x in (await session.execute(stmt)).mappings()]
+
+
+async def close_open_suspensions(session: AsyncSession, honour_id: str, on: date) -> None:
+    s = rm_honour_suspensions.c
+    await session.execute(
+        update(rm_honour_suspensions)
+        .where(s.honour_id == honour_id, s.reinstated_on.is_(None))
+        .values(reinstated_on=on)
+    )

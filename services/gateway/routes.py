@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from services.gateway.upstream import Upstreams
-from shared.auth import require
-from shared.problems import PROBLEM_SCHEMA
+from shared.auth import Principal, current_principal, require
+from shared.problems import PROBLEM_SCHEMA, Problem
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,23 @@ class Forward:
     service: str
     method: str
     path: str
-    scope: str | None  # None: public
+    scope: str | tuple[str, ...] | None  # None: public; a tuple: any one of them
     summary: str
     tag: str
+    upstream_path: str | None = None  # when the gateway's path differs (two services own /v1/regions)
 
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        if self.scope is None:
+            return ()
+        return (self.scope,) if isinstance(self.scope, str) else self.scope
+
+    @property
+    def target(self) -> str:
+        return self.upstream_path or self.path
+
+
+OFFICER = ("credit:write", "credit:review")
 
 FORWARDS: tuple[Forward, ...] = (
     Forward("sampling", "POST", "/v1/results", "sampling:write", "Record one result", "sampling"),
@@ -49,13 +62,71 @@ FORWARDS: tuple[Forward, ...] = (
     Forward("sampling", "GET", "/v1/agencies/{code}/scorecard", "read", "An agency's scorecard", "sampling"),
     Forward("sampling", "GET", "/v1/regions", None, "Districts with validity dates", "reference"),
     Forward("sampling", "GET", "/v1/rules", None, "Sampling rules in force", "reference"),
+    Forward("sampling", "POST", "/v1/sampling/jobs/{name}:run", "admin", "Run a sampling job now", "operations",
+            upstream_path="/v1/jobs/{name}:run"),
+    # credit_blacklist
+    Forward("credit", "GET", "/v1/rating-rules", None, "The credit rule set in force, and every version", "credit"),
+    Forward("credit", "POST", "/v1/blacklist-entries", "credit:write", "Propose a blacklist entry", "blacklist"),
+    Forward("credit", "GET", "/v1/blacklist-entries", OFFICER, "Blacklist entries (officers)", "blacklist"),
+    Forward("credit", "GET", "/v1/blacklist-entries/{entry_id}", OFFICER, "One blacklist entry", "blacklist"),
+    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:approve", "credit:review",
+            "Approve a proposal (another reviewer)", "blacklist"),
+    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:reject", "credit:review", "Reject a proposal",
+            "blacklist"),
+    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:apply-repair", "credit:write",
+            "File a credit-repair application", "blacklist"),
+    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:review-repair", "credit:review",
+            "Review a credit-repair application", "blacklist"),
+    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:remove", "credit:review",
+            "Remove a listing as wrongful", "blacklist"),
+    Forward("credit", "GET", "/v1/blacklist", None, "The published blacklist (公示)", "public"),
+    Forward("credit", "GET", "/v1/blacklist/check", "read", "Is this enterprise blacklisted on a date?", "credit"),
+    Forward("credit", "POST", "/v1/screenings", "read", "Screen up to 1,000 enterprises", "credit"),
+    Forward("credit", "GET", "/v1/enterprises/{uscc}/credit", "read", "An enterprise's rating with contributions",
+            "credit"),
+    Forward("credit", "GET", "/v1/enterprises/{uscc}/history", OFFICER, "An enterprise's blacklist history",
+            "credit"),
+    Forward("credit", "POST", "/v1/credit/jobs/{name}:run", "admin", "Run a credit job now", "operations",
+            upstream_path="/v1/jobs/{name}:run"),
+    # awards
+    Forward("awards", "GET", "/v1/honour-types", None, "Every honour type", "awards"),
+    Forward("awards", "GET", "/v1/honour-types/{code}", None, "One honour type", "awards"),
+    Forward("awards", "GET", "/v1/awards/regions", None, "Division codes with their dates (awards)", "reference",
+            upstream_path="/v1/regions"),
+    Forward("awards", "POST", "/v1/honours", "awards:write", "Grant an honour", "awards"),
+    Forward("awards", "POST", "/v1/honours:import", "awards:write", "Import a historical registry (CSV)", "awards"),
+    Forward("awards", "POST", "/v1/honours/{honour_id}:revoke", "awards:write", "Revoke an honour", "awards"),
+    Forward("awards", "GET", "/v1/honours", "read", "Honours, filtered", "awards"),
+    Forward("awards", "GET", "/v1/honours/{honour_id}", "read", "One honour", "awards"),
+    Forward("awards", "GET", "/v1/holders/{holder_id}/honours", "read", "Every honour of one holder", "awards"),
+    Forward("awards", "GET", "/v1/honour-counts", "read", "Counts per type and plan indicator", "awards"),
+    Forward("awards", "GET", "/v1/public/honour-types/{code}/honours", None, "The public list (公示) of a type",
+            "public"),
+    Forward("awards", "POST", "/v1/awards/jobs/{name}:run", "admin", "Run an awards job now", "operations",
+            upstream_path="/v1/jobs/{name}:run"),
 )
+
+
+def require_any(scopes: tuple[str, ...]) -> Any:
+    """Like shared.auth.require, for routes a principal may use with any one of several scopes."""
+    if len(scopes) == 1:
+        return require(scopes[0])
+
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not any(principal.has(s) for s in scopes):
+            raise Problem(403, "insufficient-scope", "Insufficient scope",
+                          f"This operation needs one of the scopes {', '.join(scopes)}", required_scope=scopes[0])
+        return principal
+
+    dependency.__name__ = "require_any_" + "_or_".join(s.replace(":", "_") for s in scopes)
+    return Depends(dependency)
 
 
 def _endpoint(fwd: Forward) -> Callable[..., Awaitable[StreamingResponse]]:
     async def endpoint(request: Request) -> StreamingResponse:
         upstreams: Upstreams = request.app.state.upstreams
-        return await upstreams.forward(fwd.service, request)
+        path = fwd.target.format(**request.path_params) if fwd.upstream_path else None
+        return await upstreams.forward(fwd.service, request, path=path)
 
     return endpoint
 
@@ -64,7 +135,7 @@ def forwarding_router(forwards: tuple[Forward, ...] = FORWARDS) -> APIRouter:
     router = APIRouter()
     errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 422, 502, 504)}
     for fwd in forwards:
-        deps = [require(fwd.scope)] if fwd.scope else []
+        deps = [require_any(fwd.scopes)] if fwd.scopes else []
         router.add_api_route(
             fwd.path,
             _endpoint(fwd),

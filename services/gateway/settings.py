@@ -13,3 +13,5 @@ class GatewaySettings(ServiceSettings):
     credit_url: str = "http://127.0.0.1:8002"
     awards_url: str = "http://127.0.0.1:8003"
     upstream_timeout_s: float = 30.0
+    # The folder of plan files (*.json); default: services/gateway/plans.
+    plans_dir: str | None = None

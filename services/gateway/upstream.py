@@ -51,13 +51,13 @@ class Upstreams:
         for client in self.clients.values():
             await client.aclose()
 
-    async def forward(self, service: str, request: Request) -> StreamingResponse:
+    async def forward(self, service: str, request: Request, path: str | None = None) -> StreamingResponse:
         client = self.clients[service]
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_REQUEST_HEADERS}
         headers["x-request-id"] = request_id(request)
         upstream_request = client.build_request(
             request.method,
-            request.url.path,
+            path or request.url.path,
             params=request.query_params,
             content=await request.body(),
             headers=headers,

@@ -1,0 +1,288 @@
+"""Attainment of a plan's indicators, read from the counters and read models.
+
+Every figure is a few grouped queries (yearly counters, at most one year of daily counters, one
+aggregate over honours, the latest reports) and then pure arithmetic in `domain`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.gateway import domain, repository
+from services.gateway.plans import HonourCountSource, Indicator, PassRateSource, Plan, ReportedSource
+
+
+@dataclass
+class Facts:
+    """What the queries returned for one plan, as of one date."""
+
+    as_of: date
+    years: list[int]
+    # (sector, level, key_product, district, year) -> (n, passed)
+    rates: dict[tuple[str, str, bool, str, int], tuple[int, int]] = field(default_factory=dict)
+    # (type, district) -> per year of `years`: (granted during, active at the year's evaluation day)
+    honours: dict[tuple[str, str | None], list[tuple[int, int]]] = field(default_factory=dict)
+    # indicator -> the latest report of each period
+    reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def evaluation_day(year: int, as_of: date) -> date:
+    """Each year is evaluated at its last day, the as_of year at as_of."""
+    return as_of if year == as_of.year else date(year, 12, 31)
+
+
+async def gather(session: AsyncSession, plan: Plan, as_of: date) -> Facts:
+    years = list(range(plan.base_year, as_of.year + 1))
+    facts = Facts(as_of, years)
+    if not years:
+        return facts
+    if any(isinstance(i.source, PassRateSource) for i in plan.indicators):
+        rows = await repository.yearly_counts(session, years[0], years[-1])
+        if as_of != date(as_of.year, 12, 31):
+            # The as_of year is read to date from the daily counters, every other year from the yearly ones.
+            rows = [r for r in rows if r["year"] != as_of.year]
+            rows += await repository.daily_counts(session, date(as_of.year, 1, 1), as_of)
+        for r in rows:
+            key = (r["sector"], r["level"], r["key_product"], r["district_code"], r["year"])
+            n, p = facts.rates.get(key, (0, 0))
+            facts.rates[key] = (n + r["n"], p + r["passed"])
+    types = sorted({t for i in plan.indicators if isinstance(i.source, HonourCountSource) for t in i.source.type_codes})
+    if types:
+        days = [evaluation_day(y, as_of) for y in years]
+        facts.honours = await repository.honour_counts(session, types, plan.period_start, days)
+    reported = [i.code for i in plan.indicators if isinstance(i.source, ReportedSource)]
+    if reported:
+        for r in await repository.latest_reports(session, plan.id, reported, as_of):
+            facts.reports.setdefault(r["indicator_code"], []).append(r)
+    return facts
+
+
+def _rate_series(facts: Facts, ind: Indicator, district: str | None) -> dict[int, tuple[int, int]]:
+    assert isinstance(ind.source, PassRateSource)
+    f = ind.source.filter
+    out: dict[int, tuple[int, int]] = {}
+    for (sector, level, key_product, d, year), (n, p) in facts.rates.items():
+        if (f.sector and sector != f.sector) or (f.level and level != f.level):
+            continue
+        if (f.key_product is not None and key_product != f.key_product) or (district and d != district):
+            continue
+        n0, p0 = out.get(year, (0, 0))
+        out[year] = (n0 + n, p0 + p)
+    return {y: v for y, v in sorted(out.items()) if v[0] > 0}
+
+
+def _rate_districts(facts: Facts, ind: Indicator) -> dict[str, tuple[int, int]]:
+    assert isinstance(ind.source, PassRateSource)
+    f = ind.source.filter
+    out: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for (sector, level, key_product, d, year), (n, p) in facts.rates.items():
+        if year != facts.as_of.year:
+            continue
+        if (f.sector and sector != f.sector) or (f.level and level != f.level):
+            continue
+        if f.key_product is not None and key_product != f.key_product:
+            continue
+        n0, p0 = out[d]
+        out[d] = (n0 + n, p0 + p)
+    return {d: v for d, v in sorted(out.items()) if v[0] > 0}
+
+
+def _count_series(facts: Facts, ind: Indicator, district: str | None) -> dict[int, int]:
+    assert isinstance(ind.source, HonourCountSource)
+    pick = 0 if ind.counting == "granted_during" else 1
+    out = dict.fromkeys(facts.years, 0)
+    for (type_code, d), per_year in facts.honours.items():
+        if type_code not in ind.source.type_codes or (district and d != district):
+            continue
+        for year, counts in zip(facts.years, per_year, strict=True):
+            out[year] += counts[pick]
+    return out
+
+
+def _count_districts(facts: Facts, ind: Indicator) -> dict[str, int]:
+    assert isinstance(ind.source, HonourCountSource)
+    pick = 0 if ind.counting == "granted_during" else 1
+    out: dict[str, int] = defaultdict(int)
+    for (type_code, d), per_year in facts.honours.items():
+        if type_code in ind.source.type_codes and per_year[-1][pick]:
+            out[d or "unknown"] += per_year[-1][pick]
+    return dict(sorted(out.items()))
+
+
+def results_link(ind: Indicator, start: date, end: date, district: str | None) -> str:
+    assert isinstance(ind.source, PassRateSource)
+    f = ind.source.filter
+    q: list[tuple[str, str]] = []
+    if f.sector:
+        q.append(("sector", f.sector))
+    if f.level:
+        q.append(("level", f.level))
+    if f.key_product is not None:
+        q.append(("key_product", str(f.key_product).lower()))
+    if district:
+        q.append(("district", district))
+    q += [("sampled_from", start.isoformat()), ("sampled_to", end.isoformat())]
+    return "/v1/facts/results?" + urlencode(q)
+
+
+def honours_link(plan: Plan, ind: Indicator, on: date, district: str | None) -> str:
+    assert isinstance(ind.source, HonourCountSource) and ind.counting is not None
+    q = [("type_code", t) for t in ind.source.type_codes]
+    q.append(("counting", ind.counting))
+    if ind.counting == "granted_during":
+        q.append(("granted_from", plan.period_start.isoformat()))
+    q.append(("on", on.isoformat()))
+    if district:
+        q.append(("district", district))
+    return "/v1/facts/honours?" + urlencode(q)
+
+
+def reports_link(plan: Plan, ind: Indicator) -> str:
+    return "/v1/indicator-reports?" + urlencode([("plan", plan.id), ("indicator", ind.code)])
+
+
+def _progress(plan: Plan, ind: Indicator, series: dict[int, float]) -> dict[str, Any]:
+    p = domain.progress(
+        series,
+        base_year=plan.base_year,
+        target=ind.target,
+        target_year=plan.due(ind).year,
+        limit=ind.natural_limit,
+    )
+    return {
+        "status": p.status,
+        "reason": p.reason,
+        "base_year": p.base_year,
+        "base_value": p.base_value,
+        "current_year": p.current_year,
+        "observed_growth": p.observed_growth,
+        "required_growth": p.required_growth,
+        "progress_value": p.progress_value,
+    }
+
+
+def figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> dict[str, Any]:
+    """One indicator's figure; with `detail`, its yearly series, district breakdown and links per year."""
+    out: dict[str, Any] = {
+        "code": ind.code,
+        "name_zh": ind.name_zh,
+        "name_en": ind.name_en,
+        "section": ind.section,
+        "kind": ind.kind,
+        "unit": ind.unit,
+        "target": ind.target,
+        "target_text": ind.target_text,
+        "due": plan.due(ind).isoformat(),
+        "source": "reported" if ind.reported else "computed",
+        "counting": ind.counting,
+        "value": None,
+        "gap": None,
+        "n": None,
+        "passed": None,
+        "wilson_95": None,
+        "value_year": None,
+        "links": {},
+    }
+    as_of = facts.as_of
+    series_values: dict[int, float] = {}
+    if isinstance(ind.source, PassRateSource):
+        series = _rate_series(facts, ind, district)
+        series_values = {y: p / n for y, (n, p) in series.items()}
+        if series:
+            year = max(series)
+            n, p = series[year]
+            out |= {"value": p / n, "n": n, "passed": p, "wilson_95": domain.wilson_interval(p, n), "value_year": year}
+            out["links"]["rows"] = results_link(ind, date(year, 1, 1), evaluation_day(year, as_of), district)
+        if detail:
+            out["series"] = [
+                {"year": y, "value": p / n, "n": n, "passed": p, "wilson_95": domain.wilson_interval(p, n),
+                 "rows": results_link(ind, date(y, 1, 1), evaluation_day(y, as_of), district)}
+                for y, (n, p) in series.items()
+            ]
+            out["districts"] = [
+                {"district_code": d, "value": p / n, "n": n, "passed": p, "wilson_95": domain.wilson_interval(p, n),
+                 "rows": results_link(ind, date(as_of.year, 1, 1), as_of, d)}
+                for d, (n, p) in _rate_districts(facts, ind).items()
+            ]
+    elif isinstance(ind.source, HonourCountSource):
+        counts = _count_series(facts, ind, district)
+        series_values = {y: float(v) for y, v in counts.items()}
+        out |= {"value": float(counts[as_of.year]) if counts else 0.0, "value_year": as_of.year}
+        out["links"]["rows"] = honours_link(plan, ind, as_of, district)
+        if detail:
+            out["series"] = [
+                {"year": y, "value": float(v), "rows": honours_link(plan, ind, evaluation_day(y, as_of), district)}
+                for y, v in counts.items()
+            ]
+            out["districts"] = [
+                {"district_code": d, "value": float(v), "rows": honours_link(plan, ind, as_of, d)}
+                for d, v in _count_districts(facts, ind).items()
+            ]
+    else:
+        reports = [] if district else facts.reports.get(ind.code, [])
+        by_year: dict[int, dict[str, Any]] = {}
+        for r in reports:  # ordered by period_end: a later period of the same year wins
+            by_year[r["period_end"].year] = r
+        series_values = {y: float(r["value"]) for y, r in by_year.items()}
+        out["links"]["rows"] = reports_link(plan, ind)
+        if by_year:
+            latest = by_year[max(by_year)]
+            out |= {"value": float(latest["value"]), "value_year": latest["period_end"].year,
+                    "report": _report_out(latest)}
+        if detail:
+            out["series"] = [{"year": y, "value": float(r["value"]), "report": _report_out(r)}
+                             for y, r in sorted(by_year.items())]
+            out["districts"] = []
+    out["gap"] = domain.gap(out["value"], ind.target)
+    out["progress"] = _progress(plan, ind, series_values)
+    out["status"] = out["progress"]["status"]
+    if ind.reported and district:
+        out["progress"]["reason"] = "reported for the whole city only"
+    return out
+
+
+def _report_out(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "report_id": r["report_id"],
+        "period_start": r["period_start"].isoformat(),
+        "period_end": r["period_end"].isoformat(),
+        "reporting_system": r["reporting_system"],
+        "evidence_ref": r["evidence_ref"],
+        "reported_by": r["reported_by"],
+        "reported_at": r["reported_at"].isoformat() if isinstance(r["reported_at"], datetime) else r["reported_at"],
+    }
+
+
+async def freshness(session: AsyncSession, now: datetime) -> dict[str, Any]:
+    last = await repository.last_change(session)
+    if last is None:
+        return {"last_event_time": None, "last_applied_at": None, "lag_s": None, "age_s": None, "events_applied": 0}
+    t, applied = _aware(last["time"]), _aware(last["applied_at"])
+    return {
+        "last_event_time": t.isoformat(),
+        "last_applied_at": applied.isoformat(),
+        "lag_s": round((applied - t).total_seconds(), 3),
+        "age_s": round((now - applied).total_seconds(), 3),
+        "events_applied": int(last["seq"]),
+    }
+
+
+def _aware(t: datetime) -> datetime:
+    from datetime import UTC
+
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+async def evaluate(
+    session: AsyncSession, plan: Plan, as_of: date, district: str | None, codes: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    facts = await gather(session, plan, as_of)
+    inds = [i for i in plan.indicators if codes is None or i.code in codes]
+    return [figure(plan, i, facts, district, detail=codes is not None) for i in inds]

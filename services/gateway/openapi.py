@@ -1,0 +1,112 @@
+"""`/openapi.json` at the gateway covers every route of the suite (OpenAPI 3.1).
+
+The gateway's own document, with each forwarded operation replaced by the owning service's own
+(parameters, bodies, examples, responses), that service's schemas copied under a `<service>__`
+prefix so two services' `RegionOut` never collide. Each service's document is fetched through the
+same client the forwarding uses (in-process in embedded mode, HTTP in distributed mode) and cached;
+a service that cannot answer yet is asked again at the next request, meanwhile its routes keep the
+gateway's short description.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from services.gateway.routes import Forward
+from services.gateway.upstream import Upstreams
+
+log = structlog.get_logger("gateway.openapi")
+
+
+def _prefixed(node: Any, service: str) -> Any:
+    """A copy of `node` with every local schema reference renamed `<service>__<name>`."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "$ref" and isinstance(v, str) and v.startswith("#/components/schemas/"):
+                out[k] = "#/components/schemas/" + service + "__" + v.rsplit("/", 1)[1]
+            else:
+                out[k] = _prefixed(v, service)
+        return out
+    if isinstance(node, list):
+        return [_prefixed(v, service) for v in node]
+    return node
+
+
+def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
+          forwards: Sequence[Forward]) -> dict[str, Any]:
+    doc = copy.deepcopy(gateway_doc)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    used: set[str] = set()
+    for fwd in forwards:
+        svc = service_docs.get(fwd.service)
+        op = (svc or {}).get("paths", {}).get(fwd.target, {}).get(fwd.method.lower())
+        if op is None:
+            continue
+        ours = doc["paths"].get(fwd.path, {}).get(fwd.method.lower(), {})
+        merged = _prefixed(op, fwd.service)
+        merged["summary"] = f"{op.get('summary') or fwd.summary} (→ {fwd.service})"
+        merged["tags"] = [fwd.tag]
+        merged["operationId"] = ours.get("operationId", merged.get("operationId"))
+        if fwd.scopes:
+            merged["security"] = [{"HTTPBearer": []}]
+            merged["description"] = (op.get("description", "") + f"\n\nScope: {' or '.join(fwd.scopes)} "
+                                     "(checked at the gateway and by the service).").strip()
+        doc["paths"].setdefault(fwd.path, {})[fwd.method.lower()] = merged
+        used.add(fwd.service)
+    for service in sorted(used):
+        for name, schema in service_docs[service].get("components", {}).get("schemas", {}).items():
+            schemas[f"{service}__{name}"] = _prefixed(schema, service)
+    if any(f.scopes for f in forwards):
+        doc["components"].setdefault("securitySchemes", {}).setdefault(
+            "HTTPBearer", {"type": "http", "scheme": "bearer", "description": "A JWT bearer token with the scopes the "
+                           "route names"})
+    return doc
+
+
+class SuiteDocs:
+    def __init__(self, app: FastAPI, forwards: Sequence[Forward]) -> None:
+        self.app = app
+        self.forwards = forwards
+        self.cache: dict[str, dict[str, Any]] = {}
+
+    async def fetch(self, upstreams: Upstreams, timeout_s: float = 5.0) -> None:
+        for service, client in upstreams.clients.items():
+            if service in self.cache:
+                continue
+            try:
+                r = await client.get("/openapi.json", timeout=timeout_s)
+                r.raise_for_status()
+                self.cache[service] = r.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("service OpenAPI not available yet", service=service, error=repr(exc))
+
+    def document(self) -> dict[str, Any]:
+        app = self.app
+        own = get_openapi(title=app.title, version=app.version, openapi_version=app.openapi_version,
+                          description=app.description, routes=app.routes)
+        return merge(own, self.cache, self.forwards)
+
+
+def install(app: FastAPI, forwards: Sequence[Forward]) -> SuiteDocs:
+    """Replace FastAPI's `/openapi.json` by the suite's merged document."""
+    docs = SuiteDocs(app, forwards)
+    url = app.openapi_url or "/openapi.json"
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != url]
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        await docs.fetch(request.app.state.upstreams)
+        return JSONResponse(docs.document())
+
+    app.add_route(url, openapi_json, include_in_schema=False)
+    app.openapi = docs.document  # type: ignore[method-assign]
+    app.state.suite_docs = docs
+    return docs

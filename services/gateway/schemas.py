@@ -1,0 +1,285 @@
+"""The gateway's request and response shapes (documented in /docs; the dashboard reads these)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Status = Literal["achieved", "on_track", "acceleration_needed", "limited_progress", "deterioration", "no_data"]
+
+
+class ProgressOut(BaseModel):
+    status: Status
+    reason: str
+    base_year: int | None = None
+    base_value: float | None = None
+    current_year: int | None = None
+    observed_growth: float | None = Field(None, description="Compound yearly growth from the base year")
+    required_growth: float | None = Field(None, description="Yearly growth needed to reach the target by its year")
+    progress_value: float | None = Field(None, description="observed / |required| (with a target), else observed")
+
+
+class ReportRef(BaseModel):
+    report_id: str
+    period_start: date
+    period_end: date
+    reporting_system: str
+    evidence_ref: str
+    reported_by: str
+    reported_at: datetime
+
+
+class SeriesPoint(BaseModel):
+    year: int
+    value: float
+    n: int | None = None
+    passed: int | None = None
+    wilson_95: tuple[float, float] | None = None
+    rows: str | None = Field(None, description="URL listing exactly the rows behind this value")
+    report: ReportRef | None = None
+
+
+class DistrictPoint(BaseModel):
+    district_code: str
+    value: float
+    n: int | None = None
+    passed: int | None = None
+    wilson_95: tuple[float, float] | None = None
+    rows: str
+
+
+class Figure(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    section: str
+    kind: Literal["min_rate", "exact_rate", "min_score", "cumulative_count", "qualitative"]
+    unit: str
+    target: float | None
+    target_text: str | None
+    due: date
+    source: Literal["computed", "reported"]
+    counting: Literal["granted_during", "active_at_end"] | None
+    value: float | None = Field(description="Rates as ratios (0..1); counts; reported values in their unit")
+    value_year: int | None = Field(description="The year the value describes (rates: year to as_of)")
+    gap: float | None = Field(description="target - value: positive is a shortfall, negative beyond the target")
+    n: int | None = Field(description="Rates: results counted")
+    passed: int | None
+    wilson_95: tuple[float, float] | None = Field(description="Rates: 95% Wilson score interval")
+    status: Status
+    progress: ProgressOut
+    links: dict[str, str] = Field(description="`rows`: URL listing exactly the results, honours or reports behind")
+    report: ReportRef | None = None
+
+
+class FigureDetail(Figure):
+    series: list[SeriesPoint]
+    districts: list[DistrictPoint]
+
+
+class Freshness(BaseModel):
+    last_event_time: datetime | None = Field(description="Time of the last event applied (as its producer stamped it)")
+    last_applied_at: datetime | None = Field(description="When the gateway applied it")
+    lag_s: float | None = Field(description="last_applied_at - last_event_time: how far behind the producer")
+    age_s: float | None = Field(description="now - last_applied_at")
+    events_applied: int
+
+
+class AttainmentOut(BaseModel):
+    plan: str
+    as_of: date
+    district: str | None
+    method: str = Field(description="The published status method (docs/attainment-method.md)")
+    freshness: Freshness
+    indicators: list[Figure]
+
+
+class AttainmentDetailOut(BaseModel):
+    plan: str
+    as_of: date
+    district: str | None
+    method: str
+    freshness: Freshness
+    indicator: FigureDetail
+
+
+class IndicatorReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str = Field("qingdao-2012", examples=["qingdao-2012"])
+    indicator: str = Field(examples=["expressway_good_road_rate"])
+    period_start: date = Field(examples=["2014-01-01"])
+    period_end: date = Field(examples=["2014-12-31"])
+    value: float = Field(description="In the indicator's unit: rates as ratios (0.984 for 98.4%)", examples=[0.984])
+    reporting_system: str = Field(min_length=1, max_length=200, examples=["山东省交通运输厅公路养护管理系统"])
+    evidence_ref: str = Field(min_length=1, max_length=500, examples=["鲁交公路〔2015〕3号 附表2"])
+    note: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _period(self) -> IndicatorReportIn:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+class IndicatorReportOut(BaseModel):
+    report_id: str
+    plan: str
+    indicator: str
+    period_start: date
+    period_end: date
+    value: float
+    reporting_system: str
+    evidence_ref: str
+    note: str | None
+    reported_by: str
+    reported_at: datetime
+
+
+class ResultRow(BaseModel):
+    result_id: str
+    version: int
+    uscc: str
+    enterprise_name: str
+    agency_code: str
+    report_no: str
+    level: str
+    sector: str
+    key_product: bool
+    product_category: str
+    product_name: str
+    district_code: str
+    sampling_date: date
+    report_date: date
+    conclusion: str
+    state: str
+    reinspection: str | None
+
+
+class HonourRow(BaseModel):
+    honour_id: str
+    version: int
+    type_code: str
+    type_name_zh: str
+    holder_kind: str
+    holder_id: str
+    holder_name: str
+    district_code: str | None
+    granted_on: date
+    valid_until: date | None
+    revoked_on: date | None
+    state: str
+    certificate_no: str
+    granting_authority: str
+
+
+class EntryRow(BaseModel):
+    entry_id: str
+    version: int
+    uscc: str
+    enterprise_name: str
+    reason_category: str
+    status: str
+    listed_on: date | None
+    publish_until: date | None
+    removed_on: date | None
+    removal_reason: str | None
+    decision_no: str | None
+    deciding_authority: str
+
+
+class Identity(BaseModel):
+    uscc: str
+    name: str | None
+    district_code: str | None
+
+
+class SamplingSummary(BaseModel):
+    n: int
+    passed: int
+    pass_rate: float | None
+    wilson_95: tuple[float, float] | None
+    recent_fails: list[ResultRow]
+
+
+class RatingOut(BaseModel):
+    rating: Literal["A", "B", "C", "D"]
+    previous: str | None
+    as_of: date
+    score: float
+    rule_set_version: str
+
+
+class BlacklistStatus(BaseModel):
+    listed: bool = Field(description="On the published list on as_of")
+    standing: list[EntryRow]
+    history: list[EntryRow]
+
+
+class HonoursOut(BaseModel):
+    active: list[HonourRow]
+    suspended: list[HonourRow]
+    other: list[HonourRow] = Field(description="Revoked, expired or not yet granted on as_of")
+
+
+class Eligibility(BaseModel):
+    eligible: bool
+    reasons: list[str]
+    brand_type_codes: list[str] = Field(description="Honour types counted as brand honours (data/procurement.json)")
+
+
+class CreditProfile(BaseModel):
+    as_of: date
+    identity: Identity
+    sampling: SamplingSummary
+    rating: RatingOut | None
+    blacklist: BlacklistStatus
+    honours: HonoursOut
+    procurement_priority: Eligibility
+    freshness: Freshness
+
+
+class PriorityItem(BaseModel):
+    uscc: str
+    name: str
+    brand_honours: int
+
+
+class PriorityPage(BaseModel):
+    as_of: date
+    brand_type_codes: list[str]
+    items: list[PriorityItem]
+    next_cursor: str | None
+
+
+class EnterpriseOut(BaseModel):
+    uscc: str
+    name: str
+    district_code: str | None
+
+
+class Change(BaseModel):
+    cursor: str = Field(description="Pass as `after` to read what follows")
+    event: dict[str, Any] = Field(description="The CloudEvents 1.0 envelope as applied")
+    applied_at: datetime
+
+
+class ChangesOut(BaseModel):
+    items: list[Change]
+    next_cursor: str | None = Field(description="The cursor of the last item (or the one sent): poll with it")
+
+
+class PlanSummary(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+    period_start: date
+    period_end: date
+    base_year: int
+    indicators: int
+
+
+class PlansOut(BaseModel):
+    items: list[PlanSummary]
