@@ -164,27 +164,22 @@ class OutboxRelay:
                 for r in rows
             ]
             await self.publisher.publish(self.topic, batch)
-            if self.db.is_sqlite:
-                # One writer: no lower id can commit after this read, so the range is exact (and cheap).
-                await self._mark_published_range(session, rows[0].id, rows[-1].id)
-            else:
-                await self._mark_published(session, [r.id for r in rows])
+            await self._mark_published(session, [r.id for r in rows])
             await uow.commit()
         self.published_total += len(rows)
         return len(rows)
 
     async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
-        # Exact ids, not a range: on PostgreSQL a lower id may commit after this batch was read.
         t = self.table
-        await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=datetime.now(UTC)))
-
-    async def _mark_published_range(self, session: AsyncSession, first_id: int, last_id: int) -> None:
-        t = self.table
-        await session.execute(
-            update(t)
-            .where(t.c.id >= first_id, t.c.id <= last_id, t.c.published_at.is_(None))
-            .values(published_at=datetime.now(UTC))
-        )
+        now = datetime.now(UTC)
+        if self.db.is_sqlite:
+            # One writer: no lower id can commit after this batch was read, so the range is exact (and cheap).
+            await session.execute(
+                update(t).where(t.c.id >= ids[0], t.c.id <= ids[-1], t.c.published_at.is_(None)).values(published_at=now)
+            )
+        else:
+            # Exact ids, not a range: on PostgreSQL a lower id may commit after this batch was read.
+            await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=now))
 
     async def run(self) -> None:
         backoff = self.interval_s
