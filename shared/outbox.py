@@ -175,7 +175,9 @@ class OutboxRelay:
         if self.db.is_sqlite:
             # One writer: no lower id can commit after this batch was read, so the range is exact (and cheap).
             await session.execute(
-                update(t).where(t.c.id >= ids[0], t.c.id <= ids[-1], t.c.published_at.is_(None)).values(published_at=now)
+                update(t)
+                .where(t.c.id >= ids[0], t.c.id <= ids[-1], t.c.published_at.is_(None))
+                .values(published_at=now)
             )
         else:
             # Exact ids, not a range: on PostgreSQL a lower id may commit after this batch was read.
