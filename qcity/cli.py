@@ -102,5 +102,38 @@ def catalog(
         typer.echo(text, nl=False)
 
 
+@app.command()
+def rebuild(
+    source: Annotated[str, typer.Option(help="'feed' (the gateway's change feed, embedded) or 'kafka' (from offset 0)")]
+    = "feed",
+    database_url: Annotated[str | None, typer.Option(help="Override the gateway's database URL")] = None,
+) -> None:
+    """Rebuild the gateway's read models from the event log (one transaction: readers see old or new)."""
+    from services.gateway.rebuild import rebuild_from_feed, rebuild_from_kafka
+    from services.gateway.settings import GatewaySettings
+    from shared.db import Database
+    from shared.migrations import upgrade
+
+    settings = GatewaySettings()
+    url = database_url or settings.database_url
+    package_dir = Path(__file__).resolve().parent.parent / "services" / "gateway"
+
+    async def go() -> int:
+        await upgrade(url, package_dir)
+        db = Database(url)
+        try:
+            if source == "kafka":
+                p = settings.platform
+                topics = [p.topic(s) for s in ("sampling", "credit", "awards")]
+                return await rebuild_from_kafka(db, p.kafka_bootstrap, topics)
+            if source != "feed":
+                raise typer.BadParameter("--source is 'feed' or 'kafka'")
+            return await rebuild_from_feed(db)
+        finally:
+            await db.dispose()
+
+    typer.echo(f"gateway: read models rebuilt from {source}: {asyncio.run(go())} events replayed")
+
+
 if __name__ == "__main__":
     app()

@@ -178,7 +178,8 @@ async def post_report(body: IndicatorReportIn, request: Request, principal: Repo
         "evidence_ref": body.evidence_ref.strip(),
         "note": body.note,
         "reported_by": principal.subject,
-        "reported_at": runtime.clock.now(),
+        # The wall clock, not the service clock: the latest report wins, so order must be real time.
+        "reported_at": datetime.now(UTC),
         "request_id": request_id(request),
     }
     await repository.add_report(uow.session, row)
