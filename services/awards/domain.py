@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.identifiers import validate_uscc
+from shared.regions import Region, RegionTable
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -154,69 +155,26 @@ def load_catalog() -> Catalog:
 # Regions
 
 
-@dataclass(frozen=True)
-class Region:
-    code: str
-    name_zh: str
-    name_en: str
-    level: str  # city | district | county_city
-    valid_from: date | None
-    valid_to: date | None
-
-    def in_force_on(self, day: date) -> bool:
-        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
-
-    @property
-    def is_district(self) -> bool:
-        """A district or county-level city: what `district_code` means; the city itself is not one."""
-        return self.level != "city"
-
-
-@dataclass(frozen=True)
-class RegionTable:
-    regions: tuple[Region, ...]
-
-    def find(self, code: str) -> Region | None:
-        for r in self.regions:
-            if r.code == code:
-                return r
-        return None
-
-    def check(self, code: str, on: date, field_name: str) -> Region:
-        region = self.find(code)
-        if region is None:
-            raise HonourError(
-                422,
-                "invalid-division-code",
-                "Unknown division code",
-                field_name,
-                f"{code!r} is not a Qingdao administrative division code; see GET /v1/regions",
-            )
-        if not region.in_force_on(on):
-            span = f"{region.valid_from or '…'} – {region.valid_to or '…'}"
-            raise HonourError(
-                422,
-                "invalid-division-code",
-                "Division code not in force on that date",
-                field_name,
-                f"{code} {region.name_zh} was in force {span}, not on {on}",
-            )
-        return region
-
-
-def _d(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
-@lru_cache(maxsize=1)
-def load_regions() -> RegionTable:
-    raw = json.loads((DATA_DIR / "regions.json").read_text(encoding="utf-8"))
-    return RegionTable(
-        tuple(
-            Region(r["code"], r["name_zh"], r["name_en"], r["level"], _d(r["valid_from"]), _d(r["valid_to"]))
-            for r in raw["regions"]
+def check_region(regions: RegionTable, code: str, on: date, field_name: str) -> Region:
+    """The division `code` names, in force on `on`, or the problem naming the field."""
+    region = regions.find(code)
+    if region is None:
+        raise HonourError(
+            422,
+            "invalid-division-code",
+            "Unknown division code",
+            field_name,
+            f"{code!r} is not a Qingdao administrative division code; see GET /v1/regions",
         )
-    )
+    if not region.in_force_on(on):
+        raise HonourError(
+            422,
+            "invalid-division-code",
+            "Division code not in force on that date",
+            field_name,
+            f"{code} {region.name_zh} was in force {regions.span(region)}, not on {on}",
+        )
+    return region
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,7 +225,7 @@ def check_holder(
             district = registered.code
     elif kind == "region":
         holder_id = holder_id.strip()
-        region = regions.check(holder_id, on, "holder_id")
+        region = check_region(regions, holder_id, on, "holder_id")
         district = region.code if region.is_district else None
     else:
         holder_id = holder_id.strip()
@@ -280,7 +238,7 @@ def check_holder(
                 "a person is identified by the registry's id: 3–40 letters, digits, '-' or '_'",
             )
     if district_code:
-        region = regions.check(district_code, on, "district_code")
+        region = check_region(regions, district_code, on, "district_code")
         if not region.is_district:
             raise HonourError(
                 422,

@@ -7,13 +7,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.awards import events as _events  # noqa: F401  (registers the event types)
-from services.awards.domain import load_catalog, load_regions
+from services.awards.domain import load_catalog
 from services.awards.models import inbox, outbox
 from services.awards.router import router
 from services.awards.service import HANDLERS, expiry_job
 from services.awards.settings import AwardsSettings
 from shared.bus import Bus
 from shared.clock import Clock
+from shared.regions import load_regions
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
 from shared.web import service_app

@@ -11,9 +11,8 @@ from fastapi.responses import JSONResponse
 
 from services.awards import repository, service
 from services.awards.csvimport import parse_csv
-from services.awards.domain import load_catalog, load_regions
+from services.awards.domain import load_catalog
 from services.awards.models import idempotency_keys
-from services.awards.ratelimit import TokenBuckets
 from services.awards.schemas import (
     CatalogOut,
     CountsOut,
@@ -31,6 +30,8 @@ from shared.concurrency import etag
 from shared.idempotency import remember, replay, request_hash
 from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.ratelimit import TokenBuckets
+from shared.regions import load_regions
 from shared.runtime import Runtime, UoW
 
 router = APIRouter(prefix="/v1")
@@ -101,7 +102,7 @@ async def honour_type(code: str) -> Any:
     summary="Qingdao's division codes with their dates (no token)",
 )
 async def regions() -> Any:
-    return [r.__dict__ for r in load_regions().regions]
+    return [r.as_dict() for r in load_regions().regions]
 
 
 # ------------------------------------------------------------------------------ writes

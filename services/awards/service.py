@@ -19,7 +19,6 @@ from services.awards.domain import (
     Catalog,
     HonourError,
     HonourType,
-    RegionTable,
     State,
     TransitionError,
     after_listing_removed,
@@ -28,7 +27,6 @@ from services.awards.domain import (
     check_subject,
     default_valid_until,
     load_catalog,
-    load_regions,
     transition,
 )
 from services.awards.events import (
@@ -50,6 +48,7 @@ from shared.events import Envelope
 from shared.ids import new_ids
 from shared.outbox import add_to_outbox
 from shared.problems import Problem, problem_type, validation_errors
+from shared.regions import RegionTable, load_regions
 
 log = structlog.get_logger("awards")
 

@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from services.credit_blacklist import consumers, service
 from services.credit_blacklist.domain import RuleBook
 from services.credit_blacklist.models import inbox, outbox
-from services.credit_blacklist.router import RateLimiter, router
+from services.credit_blacklist.router import router
 from services.credit_blacklist.settings import CreditBlacklistSettings
 from shared.bus import Bus
 from shared.clock import Clock, SystemClock
+from shared.ratelimit import TokenBuckets
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
 from shared.web import service_app
@@ -55,5 +56,5 @@ def create_app(
         routers=[router],
     )
     app.state.rules = book
-    app.state.public_limiter = RateLimiter(settings.public_rate_per_minute, settings.public_rate_burst)
+    app.state.public_limiter = TokenBuckets(settings.public_rate_per_minute / 60.0, settings.public_rate_burst)
     return app

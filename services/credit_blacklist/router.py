@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
@@ -36,6 +35,7 @@ from shared.idempotency import remember, replay, request_hash
 from shared.identifiers import validate_uscc
 from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.ratelimit import TokenBuckets, rate_limited
 from shared.runtime import UoW
 from shared.web import request_id
 
@@ -55,7 +55,10 @@ async def _officer(principal: Annotated[Principal, Depends(current_principal)]) 
     """Credit officers and reviewers both see the full records and histories."""
     if not any(principal.has(s) for s in ANY_OFFICER):
         raise Problem(
-            403, "insufficient-scope", "Insufficient scope", "This operation needs 'credit:write' or 'credit:review'",
+            403,
+            "insufficient-scope",
+            "Insufficient scope",
+            "This operation needs 'credit:write' or 'credit:review'",
             required_scope="credit:write",
         )
     return principal
@@ -78,7 +81,10 @@ def _uscc(value: str, field: str = "uscc", where: str = "query") -> str:
         return validate_uscc(value.strip())
     except ValueError as exc:
         raise Problem(
-            422, "invalid-uscc", "Invalid USCC", f"{value!r}: {exc}",
+            422,
+            "invalid-uscc",
+            "Invalid USCC",
+            f"{value!r}: {exc}",
             errors=[{"field": field, "in": where, "reason": str(exc)}],
         ) from None
 
@@ -126,7 +132,11 @@ async def rating_rules(
     summary="Propose a blacklist entry (credit officer)",
 )
 async def propose(
-    body: Proposal, principal: Writer, uow: UoW, request: Request, response: Response,
+    body: Proposal,
+    principal: Writer,
+    uow: UoW,
+    request: Request,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     fingerprint = request_hash("POST", "/v1/blacklist-entries", body.model_dump(mode="json"))
@@ -145,11 +155,15 @@ async def propose(
 
 
 @router.get(
-    "/blacklist-entries", response_model=Page[EntryOut], responses=_errors, tags=["blacklist"],
+    "/blacklist-entries",
+    response_model=Page[EntryOut],
+    responses=_errors,
+    tags=["blacklist"],
     summary="Entries for officers, oldest first, filtered by status or enterprise",
 )
 async def list_entries(
-    _: Officer, uow: UoW,
+    _: Officer,
+    uow: UoW,
     status_: Annotated[str | None, Query(alias="status", pattern="^(proposed|listed|rejected|removed)$")] = None,
     uscc: str | None = None,
     cursor: str | None = None,
@@ -157,7 +171,10 @@ async def list_entries(
 ) -> Any:
     key = decode_cursor(cursor)
     rows = await repo.list_entries(
-        uow.session, status=status_, uscc=_uscc(uscc) if uscc else None, after=str(key[0]) if key else None,
+        uow.session,
+        status=status_,
+        uscc=_uscc(uscc) if uscc else None,
+        after=str(key[0]) if key else None,
         limit=limit + 1,
     )
     more = len(rows) > limit
@@ -166,7 +183,10 @@ async def list_entries(
 
 
 @router.get(
-    "/blacklist-entries/{entry_id}", response_model=EntryOut, responses=_errors, tags=["blacklist"],
+    "/blacklist-entries/{entry_id}",
+    response_model=EntryOut,
+    responses=_errors,
+    tags=["blacklist"],
     summary="One entry, with its ETag for the next transition",
 )
 async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> Any:
@@ -179,37 +199,76 @@ async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> 
 Transition = Callable[..., Awaitable[dict[str, Any]]]
 
 
-async def _transition(fn: Transition, request: Request, principal: Principal, uow: UoW, response: Response,
-                      entry_id: str, if_match: str | None, body: Any) -> Any:
+async def _transition(
+    fn: Transition,
+    request: Request,
+    principal: Principal,
+    uow: UoW,
+    response: Response,
+    entry_id: str,
+    if_match: str | None,
+    body: Any,
+) -> Any:
     entry = await fn(uow.session, _ctx(request, principal), entry_id, if_match, body)
     await uow.commit()
     return _answer(response, entry)
 
 
 @router.post(
-    "/blacklist-entries/{entry_id}:approve", response_model=EntryOut, responses=_errors, tags=["blacklist"],
+    "/blacklist-entries/{entry_id}:approve",
+    response_model=EntryOut,
+    responses=_errors,
+    tags=["blacklist"],
     summary="Approve a proposal: lists and publishes the enterprise (a reviewer other than the proposer; If-Match)",
 )
-async def approve(entry_id: str, body: Approval, principal: Reviewer, uow: UoW, request: Request,
-                  response: Response, if_match: IfMatch = None) -> Any:
+async def approve(
+    entry_id: str,
+    body: Approval,
+    principal: Reviewer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
     return await _transition(service.approve, request, principal, uow, response, entry_id, if_match, body)
 
 
 @router.post(
-    "/blacklist-entries/{entry_id}:reject", response_model=EntryOut, responses=_errors, tags=["blacklist"],
+    "/blacklist-entries/{entry_id}:reject",
+    response_model=EntryOut,
+    responses=_errors,
+    tags=["blacklist"],
     summary="Reject a proposal (a reviewer other than the proposer; If-Match)",
 )
-async def reject(entry_id: str, body: Rejection, principal: Reviewer, uow: UoW, request: Request,
-                 response: Response, if_match: IfMatch = None) -> Any:
+async def reject(
+    entry_id: str,
+    body: Rejection,
+    principal: Reviewer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
     return await _transition(service.reject, request, principal, uow, response, entry_id, if_match, body)
 
 
 @router.post(
-    "/blacklist-entries/{entry_id}:apply-repair", response_model=EntryOut, responses=_errors, tags=["blacklist"],
+    "/blacklist-entries/{entry_id}:apply-repair",
+    response_model=EntryOut,
+    responses=_errors,
+    tags=["blacklist"],
     summary="File a credit-repair application with evidence (from the earliest repair date; If-Match)",
 )
-async def apply_repair(entry_id: str, body: RepairApplication, principal: Writer, uow: UoW, request: Request,
-                       response: Response, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None) -> Any:
+async def apply_repair(
+    entry_id: str,
+    body: RepairApplication,
+    principal: Writer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     path = f"/v1/blacklist-entries/{entry_id}:apply-repair"
     fingerprint = request_hash("POST", path, body.model_dump(mode="json"))
     stored = await replay(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint)
@@ -224,69 +283,67 @@ async def apply_repair(entry_id: str, body: RepairApplication, principal: Writer
 
 
 @router.post(
-    "/blacklist-entries/{entry_id}:review-repair", response_model=EntryOut, responses=_errors, tags=["blacklist"],
+    "/blacklist-entries/{entry_id}:review-repair",
+    response_model=EntryOut,
+    responses=_errors,
+    tags=["blacklist"],
     summary="Approve (removes the entry as repaired) or refuse a repair application (another reviewer; If-Match)",
 )
-async def review_repair(entry_id: str, body: RepairReview, principal: Reviewer, uow: UoW, request: Request,
-                        response: Response, if_match: IfMatch = None) -> Any:
+async def review_repair(
+    entry_id: str,
+    body: RepairReview,
+    principal: Reviewer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
     return await _transition(service.review_repair, request, principal, uow, response, entry_id, if_match, body)
 
 
 @router.post(
-    "/blacklist-entries/{entry_id}:remove", response_model=EntryOut, responses=_errors, tags=["blacklist"],
+    "/blacklist-entries/{entry_id}:remove",
+    response_model=EntryOut,
+    responses=_errors,
+    tags=["blacklist"],
     summary="Remove a listing as wrongful (reviewer; If-Match)",
 )
-async def remove(entry_id: str, body: WrongfulRemoval, principal: Reviewer, uow: UoW, request: Request,
-                 response: Response, if_match: IfMatch = None) -> Any:
+async def remove(
+    entry_id: str,
+    body: WrongfulRemoval,
+    principal: Reviewer,
+    uow: UoW,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
     return await _transition(service.remove_wrongful, request, principal, uow, response, entry_id, if_match, body)
 
 
 # ---------------------------------------------------------------- reading
 
 
-class RateLimiter:
-    """A token bucket per client address: enough for people and polite crawlers, not for scraping loops.
-
-    In-process state: each replica limits on its own, which is what a simple public limit needs.
-    """
-
-    def __init__(self, per_minute: int, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, client: str) -> float:
-        """0 when allowed, else the seconds to wait."""
-        now = time.monotonic()
-        tokens, at = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[client] = (tokens - 1.0, now)
-            if len(self._buckets) > 100_000:  # forget idle clients rather than grow without bound
-                self._buckets.clear()
-            return 0.0
-        self._buckets[client] = (tokens, now)
-        return (1.0 - tokens) / self.rate
+def _public_buckets(request: Request) -> TokenBuckets:
+    buckets: TokenBuckets = request.app.state.public_limiter
+    return buckets
 
 
-async def _rate_limited(request: Request) -> None:
-    limiter: RateLimiter = request.app.state.public_limiter
-    client = request.client.host if request.client else "unknown"
-    wait = limiter.take(client)
-    if wait:
-        raise Problem(
-            429, "rate-limited", "Too many requests", f"Retry in {wait:.1f} s",
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
+_rate_limited = rate_limited(_public_buckets)
 
 
 @router.get(
-    "/blacklist", response_model=Page[PublicEntry], responses={429: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
-    tags=["public"], dependencies=[Depends(_rate_limited)],
+    "/blacklist",
+    response_model=Page[PublicEntry],
+    responses={429: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+    tags=["public"],
+    dependencies=[Depends(_rate_limited)],
     summary="The published blacklist (公示): current entries, publishable fields only; no token, rate-limited",
 )
 async def public_blacklist(
-    request: Request, uow: UoW, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    request: Request,
+    uow: UoW,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     key = decode_cursor(cursor)
     if key is not None and len(key) != 2:
@@ -302,21 +359,32 @@ async def public_blacklist(
 
 
 @router.get(
-    "/blacklist/check", response_model=CheckOut, responses=_errors, tags=["screening"],
+    "/blacklist/check",
+    response_model=CheckOut,
+    responses=_errors,
+    tags=["screening"],
     summary="Is this enterprise blacklisted on a date (today by default)?",
 )
 async def check(
-    request: Request, _: Reader, uow: UoW, uscc: str, as_of: date | None = None,
+    request: Request,
+    _: Reader,
+    uow: UoW,
+    uscc: str,
+    as_of: date | None = None,
 ) -> Any:
     code = _uscc(uscc)
     on = as_of or request.app.state.runtime.clock.today()
     found = (await repo.listed_entries(uow.session, [code], on)).get(code)
-    return CheckOut(uscc=code, as_of=on, listed=found is not None,
-                    entry=_public(_book(request), found) if found else None)
+    return CheckOut(
+        uscc=code, as_of=on, listed=found is not None, entry=_public(_book(request), found) if found else None
+    )
 
 
 @router.post(
-    "/screenings", response_model=ScreeningOut, responses=_errors, tags=["screening"],
+    "/screenings",
+    response_model=ScreeningOut,
+    responses=_errors,
+    tags=["screening"],
     summary="Screen up to 1,000 enterprises at once (one query): each one's status on the date",
 )
 async def screen(body: ScreeningIn, request: Request, _: Reader, uow: UoW) -> Any:
@@ -343,16 +411,31 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
     out = []
     for c in rating.contributions:
         r = by_id[c.record_id]
-        out.append(ContributionOut(
-            record_id=c.record_id, kind=r["kind"], source=r["source"], title=r["title"], level=r["level"],
-            sector=r["sector"], fact_date=r["fact_date"], valid_until=r["valid_until"], state=r["state"],
-            note=r["note"], counted=c.counted, points=c.points, why=c.why,
-        ))
+        out.append(
+            ContributionOut(
+                record_id=c.record_id,
+                kind=r["kind"],
+                source=r["source"],
+                title=r["title"],
+                level=r["level"],
+                sector=r["sector"],
+                fact_date=r["fact_date"],
+                valid_until=r["valid_until"],
+                state=r["state"],
+                note=r["note"],
+                counted=c.counted,
+                points=c.points,
+                why=c.why,
+            )
+        )
     return out
 
 
 @router.get(
-    "/enterprises/{uscc}/credit", response_model=CreditOut, responses=_errors, tags=["credit"],
+    "/enterprises/{uscc}/credit",
+    response_model=CreditOut,
+    responses=_errors,
+    tags=["credit"],
     summary="An enterprise's rating on a date, the rule set used, and every record's contribution",
 )
 async def credit(uscc: str, request: Request, _: Reader, uow: UoW, as_of: date | None = None) -> Any:
@@ -365,14 +448,24 @@ async def credit(uscc: str, request: Request, _: Reader, uow: UoW, as_of: date |
     rating = compute_rating(rules, records, on, found is not None)
     names = {g["grade"]: g["name_zh"] for g in rules.rating["grades"] + rules.rating["forced"]}
     return CreditOut(
-        uscc=code, as_of=on, rating=rating.grade, rating_name_zh=names.get(rating.grade, ""),  # type: ignore[arg-type]
-        score=rating.score, rule_set_version=rules.version, forced_by=rating.forced_by, listed=found is not None,
-        entry=_public(book, found) if found else None, records=_contributions(records, rating),
+        uscc=code,
+        as_of=on,
+        rating=rating.grade,  # type: ignore[arg-type]
+        rating_name_zh=names.get(rating.grade, ""),
+        score=rating.score,
+        rule_set_version=rules.version,
+        forced_by=rating.forced_by,
+        listed=found is not None,
+        entry=_public(book, found) if found else None,
+        records=_contributions(records, rating),
     )
 
 
 @router.get(
-    "/enterprises/{uscc}/history", response_model=EnterpriseHistory, responses=_errors, tags=["credit"],
+    "/enterprises/{uscc}/history",
+    response_model=EnterpriseHistory,
+    responses=_errors,
+    tags=["credit"],
     summary="An enterprise's full blacklist history and credit records (officers)",
 )
 async def history(uscc: str, request: Request, _: Officer, uow: UoW) -> Any:
@@ -386,4 +479,3 @@ async def history(uscc: str, request: Request, _: Officer, uow: UoW) -> Any:
         transitions=[HistoryItem.model_validate(h) for h in await repo.history_of(uow.session, uscc=code)],
         records=_contributions(records, rating),
     )
-

@@ -1,6 +1,6 @@
 """Sampling rules: pure functions over plain values, no I/O.
 
-The region table and the objection window are data (data/regions.json, data/rules.json), loaded
+The region table (shared/data/regions.json) and the objection window (data/rules.json) are data, loaded
 once at start-up and passed in.
 """
 
@@ -12,6 +12,8 @@ from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from shared.regions import RegionTable
 
 DATA = Path(__file__).parent / "data"
 
@@ -39,49 +41,6 @@ class State(StrEnum):
     provisional = "provisional"
     final = "final"
     retracted = "retracted"
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    code: str
-    name_zh: str
-    name_en: str
-    valid_from: date | None
-    valid_to: date | None
-
-    def valid_on(self, day: date) -> bool:
-        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
-
-
-class RegionTable:
-    def __init__(self, regions: list[Region]) -> None:
-        self.by_code = {r.code: r for r in regions}
-
-    @classmethod
-    def load(cls, path: Path = DATA / "regions.json") -> RegionTable:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            [
-                Region(
-                    r["code"],
-                    r["name_zh"],
-                    r["name_en"],
-                    date.fromisoformat(r["valid_from"]) if r["valid_from"] else None,
-                    date.fromisoformat(r["valid_to"]) if r["valid_to"] else None,
-                )
-                for r in raw["regions"]
-            ]
-        )
-
-    def problem(self, code: str, on: date) -> str | None:
-        """Why `code` is not a district on `on`, or None when it is."""
-        region = self.by_code.get(code)
-        if region is None:
-            return f"unknown district code {code}; see GET /v1/regions"
-        if not region.valid_on(on):
-            span = f"{region.valid_from or '…'} to {region.valid_to or '…'}"
-            return f"{code} {region.name_zh} was not a district on {on.isoformat()} (valid {span})"
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +80,7 @@ def check_result(row: dict[str, Any], today: date, regions: RegionTable) -> list
         value = row.get(field)
         if value is not None and value > today:
             problems.append((field, f"{value.isoformat()} is in the future"))
-    why = regions.problem(row["district_code"], row["sampling_date"])
+    why = regions.district_problem(row["district_code"], row["sampling_date"])
     if why:
         problems.append(("district_code", why))
     return problems

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 
 from services.sampling import events as _events  # noqa: F401  (registers the event types)
 from services.sampling import service
-from services.sampling.domain import RegionTable, Rules
+from services.sampling.domain import Rules
 from services.sampling.models import inbox, outbox
 from services.sampling.router import router
 from services.sampling.settings import SamplingSettings
 from shared.bus import Bus
 from shared.clock import Clock
+from shared.regions import load_regions
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
 from shared.web import service_app
@@ -46,5 +47,5 @@ def create_app(
     )
     # Rules and regions are data files, read once here (cheap, no I/O beyond two small files).
     app.state.rules = Rules.load()
-    app.state.regions = RegionTable.load()
+    app.state.regions = load_regions()
     return app

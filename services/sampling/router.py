@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sampling import repository, service
-from services.sampling.domain import Conclusion, Level, RegionTable, Rules, Sector, State
+from services.sampling.domain import Conclusion, Level, Rules, Sector, State
 from services.sampling.ingest import CSV_COLUMNS, parse_batch
 from services.sampling.models import idempotency_keys
 from services.sampling.schemas import (
@@ -36,6 +36,7 @@ from shared.idempotency import remember, replay, request_hash
 from shared.identifiers import USCC
 from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.regions import RegionTable
 from shared.runtime import Runtime, UoW
 from shared.stats import wilson_interval
 
@@ -427,6 +428,7 @@ class RegionOut(BaseModel):
     code: str
     name_zh: str
     name_en: str
+    level: str
     valid_from: date | None
     valid_to: date | None
 
@@ -439,7 +441,7 @@ class RegionOut(BaseModel):
 )
 async def regions(request: Request) -> Any:
     table: RegionTable = request.app.state.regions
-    return [{f: getattr(r, f) for f in RegionOut.model_fields} for r in table.by_code.values()]
+    return [r.as_dict() for r in table.regions]
 
 
 @router.get("/rules", tags=["reference"], summary="The sampling rules in force (objection window, batch size)")

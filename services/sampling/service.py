@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.sampling import repository
 from services.sampling.domain import (
     CONTENT_FIELDS,
-    RegionTable,
     Rules,
     State,
     Transition,
@@ -41,6 +40,7 @@ from shared.events import Envelope
 from shared.ids import new_ids
 from shared.outbox import add_to_outbox
 from shared.problems import Problem, validation_errors
+from shared.regions import RegionTable
 
 SNAPSHOT_FIELDS = (
     "result_id",

@@ -272,7 +272,11 @@ async def test_malformed_batches_are_refused_whole(
 @pytest.mark.parametrize(
     ("over", "field", "reason"),
     [
-        ({"conclusion": "fail", "nonconforming_items": []}, "nonconforming_items", "a fail needs at least one non-conforming item"),
+        (
+            {"conclusion": "fail", "nonconforming_items": []},
+            "nonconforming_items",
+            "a fail needs at least one non-conforming item",
+        ),
         ({"nonconforming_items": [ITEM]}, "nonconforming_items", "a pass cannot have non-conforming items"),
         ({"sampling_date": "2014-06-01"}, "sampling_date", "sampling_date is after report_date"),
         ({"production_date": "2014-05-11"}, "production_date", "production_date is after sampling_date"),
@@ -335,6 +339,7 @@ async def test_a_2012_district_is_valid_for_2012_results_only(suite: Suite, auth
         "code": "370205",
         "name_zh": "四方区",
         "name_en": "Sifang District",
+        "level": "district",
         "valid_from": None,
         "valid_to": "2012-12-31",
     } in regions

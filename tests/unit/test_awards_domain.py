@@ -23,14 +23,14 @@ from services.awards.domain import (
     default_valid_until,
     granted_during,
     load_catalog,
-    load_regions,
     parse_catalog,
     transition,
 )
 from services.awards.events import HonourSnapshot
-from services.awards.ratelimit import TokenBuckets
 from services.awards.service import snapshot
 from shared.problems import Problem
+from shared.ratelimit import TokenBuckets
+from shared.regions import load_regions
 
 CAT = load_catalog()
 REG = load_regions()

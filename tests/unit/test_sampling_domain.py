@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime
 import orjson
 import pytest
 
-from services.sampling.domain import RegionTable, Rules, State, Transition, check_result, objection_deadline, reinspect
+from services.sampling.domain import Rules, State, Transition, check_result, objection_deadline, reinspect
 from services.sampling.events import ResultRecorded, ResultSnapshot
 from services.sampling.service import snapshot
+from shared.regions import load_regions
 
-REGIONS = RegionTable.load()
+REGIONS = load_regions()
 RULES = Rules.load()
 
 
@@ -51,11 +52,12 @@ def test_each_rule_names_its_field(over: dict[str, object], expected: list[tuple
 
 
 def test_districts_follow_their_validity_dates() -> None:
-    assert REGIONS.problem("370205", date(2012, 6, 1)) is None  # 四方区 in 2012
-    assert "was not a district on 2013-01-01" in (REGIONS.problem("370205", date(2013, 1, 1)) or "")
-    assert REGIONS.problem("370282", date(2016, 1, 1)) is None  # 即墨市 until 2017-06
-    assert REGIONS.problem("370282", date(2018, 1, 1)) is not None
-    assert REGIONS.problem("370215", date(2018, 1, 1)) is None  # 即墨区 from 2017-07
+    assert REGIONS.district_problem("370205", date(2012, 6, 1)) is None  # 四方区 in 2012
+    assert "was not a district on 2013-01-01" in (REGIONS.district_problem("370205", date(2013, 1, 1)) or "")
+    assert REGIONS.district_problem("370282", date(2016, 1, 1)) is None  # 即墨市 until 2017-06
+    assert REGIONS.district_problem("370282", date(2018, 1, 1)) is not None
+    assert REGIONS.district_problem("370215", date(2018, 1, 1)) is None  # 即墨区 from 2017-07
+    assert "is the city" in (REGIONS.district_problem("370200", date(2018, 1, 1)) or "")
 
 
 def test_objection_window_is_data() -> None:
