@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.gateway import repository
 from services.gateway.consumers import apply_all, feed_rows
@@ -50,6 +51,21 @@ async def rebuild_from_feed(db: Database, batch: int = 5000) -> int:
     return count
 
 
+async def _partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if not t.get("error_code")
+        for p in sorted(t["partitions"], key=lambda p: p["partition"])
+    ]
+
+
 async def rebuild_from_kafka(db: Database, bootstrap: str, topics: Sequence[str], batch: int = 5000) -> int:
     """Read every topic from offset 0 to its current end and replay into emptied read models and feed.
 
@@ -61,7 +77,7 @@ async def rebuild_from_kafka(db: Database, bootstrap: str, topics: Sequence[str]
     await consumer.start()
     count = 0
     try:
-        parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        parts = await _partitions(bootstrap, topics)
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)

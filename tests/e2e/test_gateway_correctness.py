@@ -49,7 +49,8 @@ def _result(rid: str, rnd: random.Random, uscc: str) -> dict[str, Any]:
     return {
         "result_id": rid, "version": 1, "agency_code": "QD-AGENCY-1", "report_no": f"R-{rid[:8]}",
         "level": rnd.choice(LEVELS), "sector": rnd.choice(SECTORS), "key_product": rnd.random() < 0.5,
-        "product_category": "c", "product_name": "p", "brand": None, "uscc": uscc, "enterprise_name": f"企业{uscc[-6:]}",
+        "product_category": "c", "product_name": "p", "brand": None, "uscc": uscc,
+        "enterprise_name": f"企业{uscc[-6:]}",
         "district_code": rnd.choice(DISTRICTS), "sampling_date": day.isoformat(),
         "report_date": (day + timedelta(days=10)).isoformat(), "conclusion": conclusion,
         "original_conclusion": conclusion, "state": "provisional" if conclusion == "fail" else "final",

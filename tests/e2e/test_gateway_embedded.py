@@ -67,7 +67,8 @@ async def test_openapi_at_the_gateway_covers_every_route_of_the_suite(embedded: 
                 assert gateway_path is not None, f"{service} {method} {path} is not forwarded"
                 merged = doc["paths"][gateway_path][method]
                 assert merged.get("requestBody", {}).keys() == op.get("requestBody", {}).keys()
-                assert [p["name"] for p in merged.get("parameters", [])] == [p["name"] for p in op.get("parameters", [])]
+                names = [p["name"] for p in op.get("parameters", [])]
+                assert [p["name"] for p in merged.get("parameters", [])] == names
     grant = doc["paths"]["/v1/honours"]["post"]
     ref = grant["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.startswith("#/components/schemas/awards__") and ref.rsplit("/", 1)[1] in doc["components"]["schemas"]
@@ -211,7 +212,8 @@ async def test_change_feed_lists_every_applied_event_in_order_by_cursor_and_subj
     h = auth("sampling:write", "read")
     other = "91370200MA3C00001N"
     for i, uscc in enumerate((ENTERPRISE, other, ENTERPRISE)):
-        assert (await client.post("/v1/results", json=result_body(f"QD-F-{i}", uscc=uscc), headers=h)).status_code == 201
+        r = await client.post("/v1/results", json=result_body(f"QD-F-{i}", uscc=uscc), headers=h)
+        assert r.status_code == 201
 
     async def feed(**params: Any) -> dict[str, Any]:
         return dict((await client.get("/v1/changes", params=params, headers=h)).json())
