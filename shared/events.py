@@ -24,7 +24,7 @@ JSON = "application/json"
 _TYPE_RE = re.compile(r"^[a-z_]+\.[a-z_]+\.[a-z_]+\.v[0-9]+$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times more on bulk paths
 class Envelope:
     """One event as stored in the outbox and carried on the bus (CloudEvents 1.0 attributes)."""
 

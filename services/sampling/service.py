@@ -114,25 +114,34 @@ def snapshot(row: dict[str, Any]) -> dict[str, Any]:
         "state": row["state"],
         "objection_deadline": row["objection_deadline"],
         "reinspection": row["reinspection"],
-        "nonconforming_count": len(orjson.loads(items)) if isinstance(items, str) else len(items),
+        "nonconforming_count": (0 if items == "[]" else len(orjson.loads(items)))
+        if isinstance(items, str)
+        else len(items),
         "recorded_at": row["recorded_at"],
     }
 
 
-def _event(type_: str, row: dict[str, Any], **extra: Any) -> Envelope:
+def _event(
+    type_: str, row: dict[str, Any], event_id: str | None = None, at: datetime | None = None, **extra: Any
+) -> Envelope:
     # orjson (in the outbox writer) serialises the dates; the payload matches the registered model.
-    return Envelope(type=type_, source=SOURCE, subject=row["uscc"], data={"result": snapshot(row), **extra})
+    data = {"result": snapshot(row), **extra}
+    if event_id is None or at is None:
+        return Envelope(type=type_, source=SOURCE, subject=row["uscc"], data=data)
+    return Envelope(type=type_, source=SOURCE, subject=row["uscc"], data=data, id=event_id, time=at)
 
 
 def _new_row(agency: str, actor: str, data: ResultIn, rid: str, now: datetime, rules: Rules) -> dict[str, Any]:
-    conclusion = data.conclusion.value
+    # `_value_` rather than `.value`: the enum property costs more than the rest of the row here.
+    conclusion = data.conclusion._value_
+    items = data.nonconforming_items
     return {
         "id": rid,
         "version": 1,
         "agency_code": agency,
         "report_no": data.report_no,
-        "level": data.level.value,
-        "sector": data.sector.value,
+        "level": data.level._value_,
+        "sector": data.sector._value_,
         "key_product": data.key_product,
         "product_category": data.product_category,
         "product_name": data.product_name,
@@ -148,10 +157,10 @@ def _new_row(agency: str, actor: str, data: ResultIn, rid: str, now: datetime, r
         "report_date": data.report_date,
         "conclusion": conclusion,
         "original_conclusion": conclusion,
-        "state": initial_state(conclusion).value,
+        "state": initial_state(conclusion)._value_,
         "objection_deadline": objection_deadline(conclusion, data.report_date, rules),
         "reinspection": None,
-        "nonconforming_items": orjson.dumps([i.model_dump() for i in data.nonconforming_items]).decode(),
+        "nonconforming_items": orjson.dumps([i.model_dump() for i in items]).decode() if items else "[]",
         "recorded_at": now,
         "updated_at": now,
         "recorded_by": actor,
@@ -230,7 +239,10 @@ async def record_batch(
     if atomic and failed:
         return outcomes
     await repository.insert_results(session, new_rows)
-    await add_to_outbox(session, outbox, [_event(RESULT_RECORDED, r) for r in new_rows])
+    event_ids = new_ids(len(new_rows))
+    await add_to_outbox(
+        session, outbox, [_event(RESULT_RECORDED, r, eid, now) for r, eid in zip(new_rows, event_ids, strict=True)]
+    )
     duplicates = sum(1 for o in outcomes if o["outcome"] == "duplicate")
     await repository.log_ingest(session, agency, now, len(rows), len(new_rows), duplicates, failed)
     return outcomes
