@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger("problems")
@@ -153,6 +154,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, slug, title, instance=request.url.path, headers=getattr(exc, "headers", None)
         )
 
+    async def on_integrity(request: Request, exc: IntegrityError) -> ProblemResponse:
+        # A uniqueness rule caught what the checks before it could not see: a concurrent request
+        # (the same Idempotency-Key or report number twice at once). Nothing was stored; a retry
+        # now finds the first one.
+        log.info("integrity conflict", path=request.url.path, error=str(exc.orig)[:200])
+        return problem_response(
+            409,
+            "concurrent-conflict",
+            "Conflicting concurrent request",
+            "Another request stored the same thing at the same moment; retry to see it.",
+            instance=request.url.path,
+        )
+
     async def on_error(request: Request, exc: Exception) -> ProblemResponse:
         log.exception("unhandled error", path=request.url.path)
         return problem_response(
@@ -166,6 +180,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, on_integrity)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_error)
 
 

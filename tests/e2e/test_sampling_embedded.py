@@ -581,3 +581,17 @@ async def test_scorecard_counts_submissions_rejections_and_corrections(suite: Su
         "overturned_fails": 0,
         "median_days_sampling_to_report": 15.0,
     }
+
+
+async def test_the_same_idempotency_key_twice_at_once_stores_one_result(suite: Suite, auth: Auth) -> None:
+    import asyncio
+
+    app, client = suite
+    h = auth("sampling:write") | {"Idempotency-Key": "race-1"}
+    answers = await asyncio.gather(
+        *(client.post("/v1/results", json=result_body("RACE-1"), headers=h) for _ in range(4))
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert set(codes) <= {201, 409} and codes.count(201) >= 1, [a.text for a in answers]
+    assert all(a.headers["content-type"] == "application/problem+json" for a in answers if a.status_code == 409)
+    assert await stored(app) == (1, 1)
