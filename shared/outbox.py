@@ -105,6 +105,7 @@ class OutboxRelay:
         batch_size: int = 2000,
         interval_s: float = 0.2,
         lock_key: int = 0,
+        coalesce_s: float = 0.02,
     ) -> None:
         self.db = db
         self.table = table
@@ -113,6 +114,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.lock_key = lock_key
+        self.coalesce_s = coalesce_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published_total = 0
@@ -196,6 +198,9 @@ class OutboxRelay:
                 log.warning("outbox relay failed; will retry", topic=self.topic, error=repr(exc), retry_in=backoff)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                # Let the commits of concurrent requests gather into one batch: each batch has a
+                # fixed cost (read, publish, mark, and every consumer's transaction).
+                await asyncio.sleep(self.coalesce_s)
             except TimeoutError:
                 pass
             self._wake.clear()
