@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -133,6 +133,104 @@ def rebuild(
             await db.dispose()
 
     typer.echo(f"gateway: read models rebuilt from {source}: {asyncio.run(go())} events replayed")
+
+
+@app.command()
+def demo(
+    url: Annotated[str, typer.Option(help="The running suite's gateway")] = "http://127.0.0.1:8000",
+    seed: Annotated[int, typer.Option(help="The generator's seed: the same seed, the same city")] = 2012,
+    results_per_year: int = 1500,
+    enterprises: int = 400,
+    honour_scale: Annotated[float, typer.Option(help="Multiplies the honours granted per type and year")] = 1.0,
+    wait: Annotated[bool, typer.Option(help="Wait until the gateway has applied every event")] = True,
+) -> None:
+    """Generate a realistic 2011–2015 dataset and load it through the suite's HTTP APIs (make run first)."""
+    import time
+
+    import httpx
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from qcity.demo import Loader, generate
+
+    console = Console()
+    data = generate(seed, results_per_year=results_per_year, enterprises=enterprises, honour_scale=honour_scale)
+    console.print(f"demo: {data.result_count:,} results, {len(data.honours):,} honours, {len(data.blacklist)} "
+                  f"blacklist cases, {len(data.reports)} indicator reports ({len(data.enterprises)} enterprises, "
+                  f"years {data.years[0]}–{data.years[-1]}, seed {seed}) → {url}")
+    tokens = TokenService.from_settings(PlatformSettings())
+
+    def mint(subject: str, scopes: list[str], agency: str | None) -> str:
+        return tokens.mint(subject, scopes, agency=agency, ttl_s=3600)
+
+    async def load() -> tuple[Any, int | None]:
+        with Progress(TextColumn("{task.description:<42}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(step, total=total or 1)
+                bar.update(tasks[step], completed=done if total else 1, total=total or 1)
+
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                try:
+                    await client.get("/healthz")
+                except httpx.HTTPError as exc:
+                    raise typer.BadParameter(f"no suite answers at {url} ({exc}); start it with `make run`") from None
+                loader = Loader(client, mint, progress=progress)
+                report = await loader.run(data)
+                applied = await loader.settle() if wait else None
+        return report, applied
+
+    started = time.monotonic()
+    report, applied = asyncio.run(load())
+    console.print(f"loaded in {time.monotonic() - started:.1f} s"
+                  + (f"; the gateway has applied {applied:,} events" if applied is not None else ""))
+    for name, count in sorted(report.counts.items()):
+        console.print(f"  {name:<36} {count:>7,}")
+    if report.problem_total:
+        console.print(f"[red]{report.problem_total} problems[/red] "
+                      + ", ".join(f"{k}: {v}" for k, v in sorted(report.problems.items())))
+        for line in report.examples:
+            console.print(f"  - {line}", markup=False)
+        raise typer.Exit(1)
+    console.print(f"open {url}/dashboard")
+
+
+@app.command()
+def openapi(
+    out: Annotated[Path, typer.Option(help="Folder for <service>.json")] = Path("docs/openapi"),
+) -> None:
+    """Export each service's and the gateway's OpenAPI document (started embedded in a scratch folder)."""
+    import json
+    import tempfile
+
+    import httpx
+
+    from qcity.embedded import create_embedded_app
+
+    async def fetch(folder: Path) -> dict[str, Any]:
+        app = create_embedded_app(folder)
+        docs: dict[str, Any] = {}
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://suite") as client:
+                for name, path in (("gateway", "/openapi.json"), ("sampling", "/services/sampling/openapi.json"),
+                                   ("credit_blacklist", "/services/credit/openapi.json"),
+                                   ("awards", "/services/awards/openapi.json")):
+                    resp = await client.get(path)
+                    resp.raise_for_status()
+                    docs[name] = resp.json()
+        return docs
+
+    with tempfile.TemporaryDirectory(prefix="qcity-openapi-") as tmp:
+        docs = asyncio.run(fetch(Path(tmp)))
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        target = out / f"{name}.json"
+        target.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"{target}: {len(doc.get('paths', {}))} paths, OpenAPI {doc.get('openapi')}")
 
 
 if __name__ == "__main__":

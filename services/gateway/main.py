@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.gateway import openapi
 from services.gateway.consumers import HANDLERS
+from services.gateway.dashboard import dashboard_router
 from services.gateway.models import inbox, outbox
 from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
@@ -61,7 +62,7 @@ def create_app(
         title="QualityCity gateway",
         description="One entry point: attainment and credit answers built from events; writes forwarded to the "
         "owning service.",
-        routers=[router, forwarding_router()],
+        routers=[router, forwarding_router(), dashboard_router],
         on_start=open_upstreams,
         on_stop=close_upstreams,
     )

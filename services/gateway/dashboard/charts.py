@@ -1,0 +1,210 @@
+"""Server-side SVG charts: progress bars, a yearly series against its target line, district bars.
+
+Pure functions from numbers to SVG text. Rendering on the server keeps the pages free of any
+script fetched at run time (the city's network may be closed) and makes every chart testable as
+text. All text is escaped; numbers are formatted by the caller's `fmt`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+
+STATUS_COLOURS: dict[str, str] = {
+    "achieved": "#1a7f37",
+    "on_track": "#2da44e",
+    "acceleration_needed": "#bf8700",
+    "limited_progress": "#e16f24",
+    "deterioration": "#cf222e",
+    "no_data": "#8c959f",
+}
+TARGET_COLOUR = "#cf222e"
+BAR_COLOUR = "#0969da"
+Fmt = Callable[[float], str]
+
+
+def _num(x: float) -> str:
+    """Coordinates with two decimals: short SVG, stable text for tests."""
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def fraction(value: float | None, target: float | None, scale_max: float | None) -> tuple[float, float | None]:
+    """Where the bar ends and where the target mark sits, as fractions of the bar's width.
+
+    With a natural scale (rates: 1, scores: 100) both are placed on it; a count without one is
+    drawn against its target (full bar = target reached), capped at the bar's end."""
+    if value is None:
+        return 0.0, (target / scale_max if target is not None and scale_max else None)
+    if scale_max:
+        return max(0.0, min(1.0, value / scale_max)), (target / scale_max if target is not None else None)
+    if target:
+        return max(0.0, min(1.0, value / target)), 1.0
+    return 0.0, None
+
+
+def progress_bar(
+    value: float | None, target: float | None, status: str, *, scale_max: float | None, label: str,
+    width: int = 220, height: int = 14,
+) -> str:
+    filled, mark = fraction(value, target, scale_max)
+    colour = STATUS_COLOURS.get(status, STATUS_COLOURS["no_data"])
+    parts = [
+        f'<svg class="bar" role="img" aria-label="{escape(label)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" rx="3" fill="#eaeef2"/>',
+        f'<rect class="fill" x="0" y="0" width="{_num(filled * width)}" height="{height}" rx="3" fill="{colour}"/>',
+    ]
+    if mark is not None and 0 <= mark <= 1:
+        x = _num(min(mark * width, width - 1))
+        parts.append(f'<line class="target" x1="{x}" y1="0" x2="{x}" y2="{height}" stroke="{TARGET_COLOUR}" '
+                     f'stroke-width="2"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _nice_range(values: Sequence[float], target: float | None, scale_max: float | None) -> tuple[float, float]:
+    pool = [v for v in values] + ([target] if target is not None else [])
+    if not pool:
+        return 0.0, 1.0
+    lo, hi = min(pool), max(pool)
+    if scale_max and scale_max <= 1.0:
+        # Rates: zoom on the region of interest, but keep the target line and 100% readable.
+        lo = max(0.0, min(lo, (target or lo)) - 0.05)
+        hi = min(1.0, max(hi, (target or hi)) + 0.02)
+    else:
+        lo = 0.0
+        hi = hi * 1.1 if hi > 0 else 1.0
+    if hi - lo < 1e-9:
+        hi = lo + 1.0
+    return lo, hi
+
+
+def series_chart(
+    points: Sequence[tuple[int, float, tuple[float, float] | None]],
+    target: float | None,
+    *,
+    fmt: Fmt,
+    scale_max: float | None,
+    title: str,
+    target_label: str,
+    width: int = 640,
+    height: int = 260,
+) -> str:
+    """A yearly series (line and dots, with the 95% interval as whiskers when given) against the target."""
+    pad_l, pad_r, pad_t, pad_b = 64, 16, 28, 32
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    values = [v for _, v, _ in points] + [b for *_, ci in points if ci for b in ci]
+    lo, hi = _nice_range(values, target, scale_max)
+
+    def y(v: float) -> float:
+        return pad_t + h - (v - lo) / (hi - lo) * h
+
+    n = max(len(points), 1)
+
+    def x(i: int) -> float:
+        return pad_l + (i + 0.5) * w / n
+
+    out = [
+        f'<svg class="chart series" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="{pad_l}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
+    ]
+    for k in range(5):  # grid and axis labels
+        v = lo + (hi - lo) * k / 4
+        out.append(f'<line x1="{pad_l}" x2="{pad_l + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" stroke="#d0d7de" '
+                   f'stroke-width="1"/>')
+        out.append(f'<text x="{pad_l - 6}" y="{_num(y(v) + 4)}" font-size="11" text-anchor="end">'
+                   f'{escape(fmt(v))}</text>')
+    if target is not None and lo <= target <= hi:
+        ty = _num(y(target))
+        out.append(f'<line class="target" x1="{pad_l}" x2="{pad_l + w}" y1="{ty}" y2="{ty}" stroke="{TARGET_COLOUR}" '
+                   f'stroke-width="2" stroke-dasharray="6 4"/>')
+        out.append(f'<text x="{pad_l + w}" y="{_num(y(target) - 5)}" font-size="11" text-anchor="end" '
+                   f'fill="{TARGET_COLOUR}">{escape(target_label)} {escape(fmt(target))}</text>')
+    if points:
+        path = " ".join(f"{'M' if i == 0 else 'L'}{_num(x(i))},{_num(y(v))}" for i, (_, v, _) in enumerate(points))
+        out.append(f'<path class="line" d="{path}" fill="none" stroke="{BAR_COLOUR}" stroke-width="2"/>')
+    for i, (year, v, ci) in enumerate(points):
+        if ci:
+            out.append(f'<line class="ci" x1="{_num(x(i))}" x2="{_num(x(i))}" y1="{_num(y(ci[0]))}" '
+                       f'y2="{_num(y(ci[1]))}" stroke="{BAR_COLOUR}" stroke-opacity="0.45" stroke-width="6"/>')
+        out.append(f'<circle class="point" data-year="{year}" cx="{_num(x(i))}" cy="{_num(y(v))}" r="4" '
+                   f'fill="{BAR_COLOUR}"><title>{year}: {escape(fmt(v))}</title></circle>')
+        out.append(f'<text x="{_num(x(i))}" y="{_num(y(v) - 8)}" font-size="11" text-anchor="middle">'
+                   f'{escape(fmt(v))}</text>')
+        out.append(f'<text x="{_num(x(i))}" y="{height - 10}" font-size="11" text-anchor="middle">{year}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def district_bars(
+    rows: Sequence[tuple[str, float]],
+    target: float | None,
+    *,
+    fmt: Fmt,
+    scale_max: float | None,
+    title: str,
+    width: int = 640,
+    row_height: int = 22,
+) -> str:
+    """One horizontal bar per district, with the target as a vertical line."""
+    pad_l, pad_r, pad_t = 110, 70, 26
+    w = width - pad_l - pad_r
+    height = pad_t + row_height * max(len(rows), 1) + 8
+    top = scale_max or max([v for _, v in rows] + [target or 0.0, 1e-9])
+    lo = 0.0
+    if scale_max and scale_max <= 1.0 and rows:
+        lo = max(0.0, min([v for _, v in rows] + ([target] if target is not None else [])) - 0.05)
+
+    def xx(v: float) -> float:
+        return pad_l + (v - lo) / (top - lo) * w if top > lo else pad_l
+
+    out = [
+        f'<svg class="chart districts" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="0" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
+    ]
+    for i, (name, v) in enumerate(rows):
+        yy = pad_t + i * row_height
+        out.append(f'<text x="{pad_l - 6}" y="{yy + 15}" font-size="12" text-anchor="end">{escape(name)}</text>')
+        out.append(f'<rect class="bar" x="{pad_l}" y="{yy + 3}" width="{_num(max(0.0, xx(v) - pad_l))}" '
+                   f'height="{row_height - 6}" fill="{BAR_COLOUR}"/>')
+        out.append(f'<text x="{_num(xx(v) + 4)}" y="{yy + 15}" font-size="11">{escape(fmt(v))}</text>')
+    if target is not None and lo <= target <= top:
+        tx = _num(xx(target))
+        out.append(f'<line class="target" x1="{tx}" x2="{tx}" y1="{pad_t - 4}" y2="{height - 4}" '
+                   f'stroke="{TARGET_COLOUR}" stroke-width="2" stroke-dasharray="4 3"/>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def pass_fail_history(years: Sequence[tuple[int, int, int]], *, title: str, pass_label: str, fail_label: str,
+                      width: int = 520, height: int = 200) -> str:
+    """Stacked columns per year: passes (green) under fails (red), with the counts."""
+    pad_l, pad_r, pad_t, pad_b = 36, 12, 28, 30
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    top = max([p + f for _, p, f in years] + [1])
+    n = max(len(years), 1)
+    bw = w / n * 0.6
+    out = [
+        f'<svg class="chart history" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="0" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
+        f'<rect x="{width - 150}" y="6" width="10" height="10" fill="#2da44e"/>'
+        f'<text x="{width - 136}" y="15" font-size="11">{escape(pass_label)}</text>'
+        f'<rect x="{width - 80}" y="6" width="10" height="10" fill="#cf222e"/>'
+        f'<text x="{width - 66}" y="15" font-size="11">{escape(fail_label)}</text>',
+    ]
+    for i, (year, passed, failed) in enumerate(years):
+        cx = pad_l + (i + 0.5) * w / n
+        hp, hf = passed / top * h, failed / top * h
+        base = pad_t + h
+        out.append(f'<rect class="pass" data-year="{year}" x="{_num(cx - bw / 2)}" y="{_num(base - hp)}" '
+                   f'width="{_num(bw)}" height="{_num(hp)}" fill="#2da44e"/>')
+        out.append(f'<rect class="fail" data-year="{year}" x="{_num(cx - bw / 2)}" y="{_num(base - hp - hf)}" '
+                   f'width="{_num(bw)}" height="{_num(hf)}" fill="#cf222e"/>')
+        out.append(f'<text x="{_num(cx)}" y="{_num(base - hp - hf - 4)}" font-size="11" text-anchor="middle">'
+                   f'{passed}/{passed + failed}</text>')
+        out.append(f'<text x="{_num(cx)}" y="{height - 10}" font-size="11" text-anchor="middle">{year}</text>')
+    out.append("</svg>")
+    return "".join(out)
