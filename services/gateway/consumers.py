@@ -114,7 +114,6 @@ async def apply_results(session: AsyncSession, events: Sequence[Envelope]) -> No
         daily[dkey] = (n + sign, p + passed)
 
     changed = []
-    enterprises: dict[str, dict[str, Any]] = {}
     for rid, (snap, at) in latest.items():
         old = current.get(rid)
         if old is not None and old["version"] >= snap["version"]:
@@ -124,13 +123,9 @@ async def apply_results(session: AsyncSession, events: Sequence[Envelope]) -> No
             move(old, -1)
         move(new, +1)
         changed.append(new)
-        enterprises[new["uscc"]] = {
-            "uscc": new["uscc"], "name": new["enterprise_name"], "district_code": new["district_code"], "updated_at": at
-        }
     await repository.upsert_results(session, changed)
     await repository.add_pass_counts(session, deltas)
     await repository.add_pass_daily(session, daily)
-    await repository.upsert_enterprises(session, sorted(enterprises.values(), key=lambda r: r["uscc"]))
 
 
 # ------------------------------------------------------------------------------------------ honours
@@ -147,7 +142,6 @@ async def apply_honours(session: AsyncSession, events: Sequence[Envelope]) -> No
     spans = await repository.suspensions_of(session, ids)
     touched_honours: dict[str, dict[str, Any]] = {}
     touched_spans: set[tuple[str, str]] = set()
-    enterprises: dict[str, dict[str, Any]] = {}
     for e in events:
         snap = e.data["honour"]
         hid = snap["honour_id"]
@@ -187,12 +181,8 @@ async def apply_honours(session: AsyncSession, events: Sequence[Envelope]) -> No
             "indicator_codes": orjson.dumps(snap.get("indicator_codes") or []).decode(),
             "updated_at": e.time,
         }
-        if snap["holder_kind"] in ("enterprise", "organisation"):
-            enterprises[snap["holder_id"]] = {"uscc": snap["holder_id"], "name": snap["holder_name"],
-                                              "district_code": snap.get("district_code"), "updated_at": e.time}
     await repository.upsert_honours(session, sorted(touched_honours.values(), key=lambda r: r["honour_id"]))
     await repository.upsert_suspensions(session, [spans[k] for k in sorted(touched_spans)])
-    await repository.upsert_enterprises(session, sorted(enterprises.values(), key=lambda r: r["uscc"]))
 
 
 # ------------------------------------------------------------------------------------------ credit
@@ -206,7 +196,7 @@ async def apply_blacklist(session: AsyncSession, events: Sequence[Envelope]) -> 
         if held is None or entry["version"] > held[0]["version"]:
             latest[entry["entry_id"]] = (entry, e.time)
     current = await repository.current_entries(session, list(latest))
-    rows, enterprises = [], {}
+    rows = []
     for eid, (entry, at) in sorted(latest.items()):
         old = current.get(eid)
         if old is not None and old["version"] >= entry["version"]:
@@ -226,11 +216,7 @@ async def apply_blacklist(session: AsyncSession, events: Sequence[Envelope]) -> 
             "deciding_authority": entry.get("deciding_authority") or "",
             "updated_at": at,
         })
-        if entry.get("enterprise_name"):
-            enterprises[entry["uscc"]] = {"uscc": entry["uscc"], "name": entry["enterprise_name"],
-                                          "district_code": None, "updated_at": at}
     await repository.upsert_entries(session, rows)
-    await repository.upsert_enterprises(session, sorted(enterprises.values(), key=lambda r: r["uscc"]))
 
 
 async def apply_ratings(session: AsyncSession, events: Sequence[Envelope]) -> None:
@@ -267,12 +253,43 @@ async def apply_all(session: AsyncSession, events: Sequence[Envelope]) -> None:
     answer depends on the order.
     """
     families: dict[Apply, list[Envelope]] = {}
+    named: dict[str, dict[str, Any]] = {}
     for e in events:
         apply = APPLIERS.get(e.type)
         if apply is not None:
             families.setdefault(apply, []).append(e)
+            # The latest event naming an enterprise (by its time, not its arrival: topics interleave in
+            # any order) gives its name, so a rebuild from Kafka or in other batch sizes learns the same.
+            found = _enterprise_of(e)
+            if found is not None:
+                held = named.get(found["uscc"])
+                if held is None or found["updated_at"] >= held["updated_at"]:
+                    if held is not None and found["district_code"] is None:
+                        found["district_code"] = held["district_code"]
+                    named[found["uscc"]] = found
+                elif held["district_code"] is None:
+                    held["district_code"] = found["district_code"]
     for apply, run in families.items():
         await apply(session, run)
+    await repository.upsert_enterprises(session, sorted(named.values(), key=lambda r: r["uscc"]))
+
+
+def _enterprise_of(e: Envelope) -> dict[str, Any] | None:
+    d = e.data
+    if "result" in d:
+        r = d["result"]
+        return {"uscc": r["uscc"], "name": r["enterprise_name"], "district_code": r["district_code"],
+                "updated_at": e.time}
+    if "honour" in d:
+        h = d["honour"]
+        if h["holder_kind"] not in ("enterprise", "organisation"):
+            return None
+        return {"uscc": h["holder_id"], "name": h["holder_name"], "district_code": h.get("district_code"),
+                "updated_at": e.time}
+    if "entry" in d and d["entry"].get("enterprise_name"):
+        return {"uscc": d["entry"]["uscc"], "name": d["entry"]["enterprise_name"], "district_code": None,
+                "updated_at": e.time}
+    return None
 
 
 _PENDING = "gateway.pending_events"

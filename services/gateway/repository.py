@@ -344,16 +344,22 @@ async def priority_list(
 
 
 async def upsert_enterprises(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """The latest name wins; a district once learned is kept when an event does not carry one."""
+    """The name of the latest event (by event time) wins; a district once learned is kept when the
+    newer event carries none."""
     if not rows:
         return
     ins = _insert(session)(rm_enterprises)
+    e, x = rm_enterprises.c, ins.excluded
+    newer = x.updated_at >= e.updated_at
     stmt = ins.on_conflict_do_update(
-        index_elements=[rm_enterprises.c.uscc],
+        index_elements=[e.uscc],
         set_={
-            "name": ins.excluded.name,
-            "district_code": func.coalesce(ins.excluded.district_code, rm_enterprises.c.district_code),
-            "updated_at": ins.excluded.updated_at,
+            "name": case((newer, x.name), else_=e.name),
+            "district_code": case(
+                (and_(newer, x.district_code.is_not(None)), x.district_code),
+                else_=func.coalesce(e.district_code, x.district_code),
+            ),
+            "updated_at": case((newer, x.updated_at), else_=e.updated_at),
         },
     )
     await session.execute(stmt, list(rows))
@@ -447,3 +453,11 @@ async def close_open_suspensions(session: AsyncSession, honour_id: str, on: date
         .where(s.honour_id == honour_id, s.reinstated_on.is_(None))
         .values(reinstated_on=on)
     )
+
+
+async def data_version(session: AsyncSession) -> tuple[Any, ...]:
+    """Changes whenever an answer may change: the feed's last sequence and the reports received."""
+    c, r = rm_changes.c, indicator_reports.c
+    seq = (await session.execute(select(func.max(c.seq)))).scalar()
+    n, last = (await session.execute(select(func.count(), func.max(r.reported_at)))).one()
+    return (seq, n, str(last))

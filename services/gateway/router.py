@@ -116,7 +116,15 @@ async def get_attainment(
 ) -> Any:
     p = _plan(request, plan)
     day = as_of or _default_as_of(runtime, p)
-    figures = await attainment.evaluate(uow.session, p, day, district)
+    # Answers change only when an event is applied or a report received: cache per data version.
+    cache: dict[Any, Any] = request.app.state.__dict__.setdefault("attainment_cache", {})
+    key = (p.id, day, district, await repository.data_version(uow.session))
+    figures = cache.get(key)
+    if figures is None:
+        figures = await attainment.evaluate(uow.session, p, day, district)
+        if len(cache) > 256:
+            cache.clear()
+        cache[key] = figures
     fresh = await attainment.freshness(uow.session, runtime.clock.now())
     return {"plan": p.id, "as_of": day, "district": district, "method": METHOD, "freshness": fresh,
             "indicators": figures}
