@@ -41,6 +41,7 @@ class ServiceSpec:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     subscribes_to: Sequence[str] = ()  # names of the services whose topics it consumes
     jobs: Sequence[ScheduledJob] = ()
+    batch_handler: Handler | None = None  # see IdempotentConsumer: all of a batch's events at once
 
 
 class ServiceRuntime:
@@ -102,7 +103,9 @@ class ServiceRuntime:
         )
         self.relay.start()
         if self.spec.handlers:
-            self.consumer = IdempotentConsumer(self.spec.name, self.db, self.spec.inbox, self.spec.handlers)
+            self.consumer = IdempotentConsumer(
+                self.spec.name, self.db, self.spec.inbox, self.spec.handlers, batch_handler=self.spec.batch_handler
+            )
             self._subscription = self._bus.subscription(
                 f"{self.platform.topic_prefix}{self.spec.name}",
                 [self.platform.topic(s) for s in self.spec.subscribes_to],

@@ -12,9 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.util.concurrency import await_
 
 from services.gateway import repository
 from services.gateway.repository import CountKey, DayKey
@@ -292,35 +290,16 @@ def _enterprise_of(e: Envelope) -> dict[str, Any] | None:
     return None
 
 
-_PENDING = "gateway.pending_events"
-
-
-async def _handle(session: AsyncSession, events: Sequence[Envelope]) -> None:
-    """The consumer calls handlers once per run of one type; interleaved types (recorded, finalised,
-    corrected...) make runs of one or two events, and six statements per run would apply ~150
-    events/s. So the runs are gathered here and applied once per batch, just before the consumer's
-    unit of work commits (in the same transaction, so a failure still rolls back everything)."""
-    pending: list[Envelope] | None = session.info.get(_PENDING)
-    if pending is None:
-        pending = session.info[_PENDING] = []
-
-        def flush(_: Any) -> None:
-            batch = session.info.pop(_PENDING, [])
-            await_(_apply_recorded(session, batch))
-
-        event.listen(session.sync_session, "before_commit", flush, once=True)
-    pending.extend(events)
-
-
-async def _apply_recorded(session: AsyncSession, events: Sequence[Envelope]) -> None:
+async def apply_batch(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    """The consumer's batch handler: append to the change feed and apply, in its transaction."""
     await repository.append_changes(session, feed_rows(events, datetime.now(UTC)))
     await apply_all(session, events)
 
 
-#: For the idempotent consumer: apply, and append to the change feed, in the consumer's transaction.
-HANDLERS: dict[str, Handler] = dict.fromkeys(APPLIERS, _handle)
+async def _unused(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    raise AssertionError("the gateway applies whole batches (apply_batch)")
 
 
-async def on_result_changed(session: AsyncSession, events: Sequence[Envelope]) -> None:
-    """Kept for callers of the first version (tests, bench stage timers): apply now."""
-    await _apply_recorded(session, events)
+#: The event types the gateway consumes; with `batch_handler=apply_batch` the consumer hands each batch's
+#: new events of these types to `apply_batch` at once.
+HANDLERS: dict[str, Handler] = dict.fromkeys(APPLIERS, _unused)

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.gateway import openapi
-from services.gateway.consumers import HANDLERS
+from services.gateway.consumers import HANDLERS, apply_batch
 from services.gateway.dashboard import dashboard_router
 from services.gateway.models import inbox, outbox
 from services.gateway.plans import PLANS_DIR, load_plans
@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
     outbox=outbox,
     inbox=inbox,
     handlers=HANDLERS,
+    batch_handler=apply_batch,
     subscribes_to=("sampling", "credit", "awards"),
 )
 
