@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test up down bench lint venv migrate token clean
+.PHONY: run test up down bench lint venv migrate token clean demo
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ venv: $(STAMP)
 ## Embedded suite: four services in one process, SQLite under var/data, on http://127.0.0.1:8000
 run: $(STAMP)
 	$(VENV)/bin/qcity run --data-dir var/data
+
+## Load a realistic 2011–2015 dataset into the running suite (make run first), then open /dashboard
+demo: $(STAMP)
+	$(VENV)/bin/qcity demo
 
 ## The whole test suite against a real PostgreSQL and a real Kafka broker (started if not running)
 test: $(STAMP)

@@ -6,6 +6,15 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 PY="$ROOT/.venv/bin/python"
 
+# The dashboard's browser tests drive Debian's Chromium (never a downloaded build); a CJK font makes
+# their screenshots readable. Installed once, when missing.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then
+    echo "installing chromium, chromium-driver and a CJK font (apt)"
+    apt-get update -qq >/dev/null || { echo "apt-get update failed: cannot install Chromium" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null \
+        || { echo "apt-get install chromium chromium-driver failed" >&2; exit 1; }
+fi
+
 started=()
 cleanup() {
     local rc=$?

@@ -1,0 +1,76 @@
+"""Server-side SVG charts: well-formed, scaled right, target drawn, text escaped."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from services.gateway.dashboard import charts
+from services.gateway.dashboard.pages import fmt_value
+
+NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+def pct(v: float) -> str:
+    return f"{v * 100:.1f}%"
+
+
+def test_progress_bar_fills_in_proportion_and_marks_the_target() -> None:
+    svg = ET.fromstring(charts.progress_bar(0.95, 0.9, "achieved", scale_max=1.0, label="x", width=200))
+    fill = svg.find("s:rect[@class='fill']", NS)
+    target = svg.find("s:line[@class='target']", NS)
+    assert fill is not None and target is not None
+    assert float(fill.get("width", "")) == 190
+    assert fill.get("fill") == charts.STATUS_COLOURS["achieved"]
+    assert float(target.get("x1", "")) == 180
+
+
+def test_a_count_is_drawn_against_its_target_and_capped() -> None:
+    half = ET.fromstring(charts.progress_bar(200, 400, "limited_progress", scale_max=None, label="x", width=200))
+    over = ET.fromstring(charts.progress_bar(900, 400, "achieved", scale_max=None, label="x", width=200))
+    assert float(half.find("s:rect[@class='fill']", NS).get("width", "")) == 100  # type: ignore[union-attr]
+    assert float(over.find("s:rect[@class='fill']", NS).get("width", "")) == 200  # type: ignore[union-attr]
+    no_target = ET.fromstring(charts.progress_bar(5, None, "on_track", scale_max=None, label="x"))
+    assert no_target.find("s:line[@class='target']", NS) is None
+
+
+def test_series_chart_has_a_point_per_year_and_the_target_line_between_them() -> None:
+    points = [(2011, 0.93, (0.9, 0.95)), (2012, 0.95, None), (2013, 0.97, (0.95, 0.98))]
+    svg = ET.fromstring(charts.series_chart(points, 0.96, fmt=pct, scale_max=1.0, title="t", target_label="目标"))
+    circles = svg.findall("s:circle[@class='point']", NS)
+    assert [c.get("data-year") for c in circles] == ["2011", "2012", "2013"]
+    assert len(svg.findall("s:line[@class='ci']", NS)) == 2
+    target = svg.find("s:line[@class='target']", NS)
+    assert target is not None
+    ys = [float(c.get("cy", "")) for c in circles]
+    ty = float(target.get("y1", ""))
+    assert ys[0] > ys[1] > ty > ys[2], "higher values sit higher; the 96% line lies between 95% and 97%"
+
+
+def test_district_bars_are_ordered_and_proportional() -> None:
+    svg = ET.fromstring(charts.district_bars([("市南 370202", 10.0), ("崂山 370212", 5.0)], None, fmt=str,
+                                             scale_max=None, title="t"))
+    bars = svg.findall("s:rect[@class='bar']", NS)
+    assert float(bars[0].get("width", "")) == 2 * float(bars[1].get("width", ""))
+
+
+def test_history_columns_stack_passes_and_fails() -> None:
+    svg = ET.fromstring(charts.pass_fail_history([(2014, 3, 1), (2015, 2, 2)], title="t", pass_label="合格",
+                                                 fail_label="不合格"))
+    assert [r.get("data-year") for r in svg.findall("s:rect[@class='fail']", NS)] == ["2014", "2015"]
+    p = svg.find("s:rect[@class='pass'][@data-year='2014']", NS)
+    f = svg.find("s:rect[@class='fail'][@data-year='2014']", NS)
+    assert p is not None and f is not None
+    assert float(p.get("height", "")) == 3 * float(f.get("height", ""))
+
+
+def test_labels_are_escaped() -> None:
+    text = charts.series_chart([(2015, 1.0, None)], None, fmt=str, scale_max=None, title="<script>&", target_label="")
+    assert "<script>" not in text and "&lt;script&gt;&amp;" in text
+    ET.fromstring(text)
+
+
+def test_values_are_written_by_kind() -> None:
+    assert fmt_value({"kind": "min_rate", "unit": "ratio"}, 0.98765) == "98.77%"
+    assert fmt_value({"kind": "min_score", "unit": "score (0-100)"}, 80.25) == "80.2"
+    assert fmt_value({"kind": "cumulative_count", "unit": "items"}, 291500.0) == "291,500"
+    assert fmt_value({"kind": "cumulative_count", "unit": "items"}, None) == "—"
