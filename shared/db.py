@@ -47,6 +47,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The driver's own implicit BEGIN is turned off; `_begin_immediate` below starts every
+            # transaction instead (SQLAlchemy's documented recipe for pysqlite/aiosqlite).
+            dbapi_conn.isolation_level = None
             # WAL lets readers run beside the single writer; NORMAL is durable across process crashes.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -58,6 +61,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA mmap_size=268435456")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            # Take the write lock when the transaction starts. A deferred transaction that reads and then
+            # writes fails at once with "database is locked" if another writer committed meanwhile (the
+            # busy timeout cannot help it); an immediate one waits its turn. SQLite has one writer anyway.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)

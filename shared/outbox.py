@@ -133,43 +133,58 @@ class OutboxRelay:
                 return total
 
     async def _publish_one_batch(self) -> int:
-        t = self.table
+        if self.db.is_sqlite:
+            return await self._publish_one_batch_sqlite()
         async with self.db.unit_of_work() as uow:
             session = uow.session
-            if not self.db.is_sqlite:
-                # One relay per service publishes at a time, so replicas cannot reorder a key's events.
-                got = await session.scalar(select(text(f"pg_try_advisory_xact_lock({self.lock_key})")))
-                if not got:
-                    return 0
-            rows = (
-                await session.execute(
-                    select(t.c.id, t.c.event_id, t.c.type, t.c.source, t.c.subject, t.c.time, t.c.data)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self.batch_size)
-                )
-            ).all()
+            # One relay per service publishes at a time, so replicas cannot reorder a key's events; the
+            # lock lives as long as this transaction, so it spans read, publish and mark.
+            got = await session.scalar(select(text(f"pg_try_advisory_xact_lock({self.lock_key})")))
+            if not got:
+                return 0
+            rows = await self._read_batch(session)
             if not rows:
                 return 0
-            batch = [
-                (
-                    Envelope(
-                        id=r.event_id,
-                        type=r.type,
-                        source=r.source,
-                        subject=r.subject,
-                        time=_as_utc(r.time),
-                        data={},
-                    ),
-                    r.data.encode(),
-                )
-                for r in rows
-            ]
-            await self.publisher.publish(self.topic, batch)
+            await self.publisher.publish(self.topic, self._batch(rows))
             await self._mark_published(session, [r.id for r in rows])
             await uow.commit()
         self.published_total += len(rows)
         return len(rows)
+
+    async def _publish_one_batch_sqlite(self) -> int:
+        # Read, publish and mark in separate steps: a write transaction held across the publish (which,
+        # in embedded mode, runs every subscriber's consumer) would keep the service's own requests
+        # waiting for SQLite's single write lock. One process runs one relay per service file here.
+        async with self.db.unit_of_work() as uow:
+            rows = await self._read_batch(uow.session)
+        if not rows:
+            return 0
+        await self.publisher.publish(self.topic, self._batch(rows))
+        async with self.db.unit_of_work() as uow:
+            await self._mark_published(uow.session, [r.id for r in rows])
+            await uow.commit()
+        self.published_total += len(rows)
+        return len(rows)
+
+    async def _read_batch(self, session: AsyncSession) -> list[Any]:
+        t = self.table
+        result = await session.execute(
+            select(t.c.id, t.c.event_id, t.c.type, t.c.source, t.c.subject, t.c.time, t.c.data)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.id)
+            .limit(self.batch_size)
+        )
+        return list(result.all())
+
+    @staticmethod
+    def _batch(rows: list[Any]) -> list[tuple[Envelope, bytes]]:
+        return [
+            (
+                Envelope(id=r.event_id, type=r.type, source=r.source, subject=r.subject, time=_as_utc(r.time), data={}),
+                r.data.encode(),
+            )
+            for r in rows
+        ]
 
     async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
         t = self.table
