@@ -42,30 +42,68 @@ def _events(n: int, usccs: list[str], seed: int = 5) -> list[Envelope]:
         conclusion = "pass" if rnd.random() < 0.92 else "fail"
         uscc = usccs[rnd.randrange(len(usccs))]
         snap = {
-            "result_id": str(uuid.UUID(int=rnd.getrandbits(128))), "version": 1, "agency_code": "QD-BENCH",
-            "report_no": f"B-{i:08d}", "level": LEVELS[i % 4], "sector": SECTORS[(i // 4) % 4],
-            "key_product": i % 3 == 0, "product_category": "c", "product_name": "p", "brand": None, "uscc": uscc,
-            "enterprise_name": f"青岛企业{uscc[-6:]}", "district_code": DISTRICTS[i % len(DISTRICTS)],
-            "sampling_date": day.isoformat(), "report_date": (day + timedelta(days=9)).isoformat(),
-            "conclusion": conclusion, "original_conclusion": conclusion, "state": "final",
-            "objection_deadline": None, "reinspection": None, "nonconforming_count": 0,
+            "result_id": str(uuid.UUID(int=rnd.getrandbits(128))),
+            "version": 1,
+            "agency_code": "QD-BENCH",
+            "report_no": f"B-{i:08d}",
+            "level": LEVELS[i % 4],
+            "sector": SECTORS[(i // 4) % 4],
+            "key_product": i % 3 == 0,
+            "product_category": "c",
+            "product_name": "p",
+            "brand": None,
+            "uscc": uscc,
+            "enterprise_name": f"青岛企业{uscc[-6:]}",
+            "district_code": DISTRICTS[i % len(DISTRICTS)],
+            "sampling_date": day.isoformat(),
+            "report_date": (day + timedelta(days=9)).isoformat(),
+            "conclusion": conclusion,
+            "original_conclusion": conclusion,
+            "state": "final",
+            "objection_deadline": None,
+            "reinspection": None,
+            "nonconforming_count": 0,
             "recorded_at": "2015-01-01T00:00:00Z",
         }
-        out.append(Envelope(type="sampling.result.recorded.v1", source="/bench", subject=uscc, data={"result": snap},
-                            time=t0 + timedelta(milliseconds=i)))
+        out.append(
+            Envelope(
+                type="sampling.result.recorded.v1",
+                source="/bench",
+                subject=uscc,
+                data={"result": snap},
+                time=t0 + timedelta(milliseconds=i),
+            )
+        )
     for k in range(n // 50):  # honours: one per fifty results
         uscc = usccs[rnd.randrange(len(usccs))]
         granted = date(2011, 1, 1) + timedelta(days=rnd.randrange(5 * 365))
         t = rnd.choice(("B3", "B5", "B6", "S2", "S6", "Q5"))
         honour = {
-            "honour_id": str(uuid.UUID(int=rnd.getrandbits(128))), "version": 1, "type_code": t, "type_name_zh": t,
-            "holder_kind": "enterprise", "holder_id": uscc, "holder_name": f"青岛企业{uscc[-6:]}",
-            "district_code": DISTRICTS[k % len(DISTRICTS)], "subject": None, "granted_on": granted.isoformat(),
-            "valid_until": None, "state": "active", "certificate_no": f"C{k}", "granting_authority": "a",
+            "honour_id": str(uuid.UUID(int=rnd.getrandbits(128))),
+            "version": 1,
+            "type_code": t,
+            "type_name_zh": t,
+            "holder_kind": "enterprise",
+            "holder_id": uscc,
+            "holder_name": f"青岛企业{uscc[-6:]}",
+            "district_code": DISTRICTS[k % len(DISTRICTS)],
+            "subject": None,
+            "granted_on": granted.isoformat(),
+            "valid_until": None,
+            "state": "active",
+            "certificate_no": f"C{k}",
+            "granting_authority": "a",
             "indicator_codes": [],
         }
-        out.append(Envelope(type="awards.honour.granted.v1", source="/bench", subject=uscc,
-                            data={"honour": honour, "source": "import"}, time=t0))
+        out.append(
+            Envelope(
+                type="awards.honour.granted.v1",
+                source="/bench",
+                subject=uscc,
+                data={"honour": honour, "source": "import"},
+                time=t0,
+            )
+        )
     return out
 
 
@@ -74,11 +112,24 @@ def _raw_sqlite(events: list[Envelope], folder: Path) -> float:
     con = sqlite3.connect(folder / "raw.db")
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    con.execute("create table r (id text primary key, uscc text, sector text, level text, district text, day text,"
-                " conclusion text, data text)")
-    rows = [(e.data["result"]["result_id"], e.subject, e.data["result"]["sector"], e.data["result"]["level"],
-             e.data["result"]["district_code"], e.data["result"]["sampling_date"], e.data["result"]["conclusion"],
-             "{}") for e in events if e.type.startswith("sampling")]
+    con.execute(
+        "create table r (id text primary key, uscc text, sector text, level text, district text, day text,"
+        " conclusion text, data text)"
+    )
+    rows = [
+        (
+            e.data["result"]["result_id"],
+            e.subject,
+            e.data["result"]["sector"],
+            e.data["result"]["level"],
+            e.data["result"]["district_code"],
+            e.data["result"]["sampling_date"],
+            e.data["result"]["conclusion"],
+            "{}",
+        )
+        for e in events
+        if e.type.startswith("sampling")
+    ]
     t = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         con.executemany("insert into r values (?,?,?,?,?,?,?,?)", rows[i : i + BATCH])
@@ -115,8 +166,18 @@ async def _run(rows: int, requests: int) -> list[dict[str, Any]]:
             await consumer.handle_batch(events[i : i + BATCH])
         rate = len(events) / (time.perf_counter() - t)
         raw = _raw_sqlite(events, folder)
-        out.append(figure(NAME, f"projection catch-up ({len(events):,} events)", rate, "events/s", baseline=raw,
-                          goal=">= 50,000 events/s", met=rate >= 50_000, baseline_is="raw sqlite3 executemany"))
+        out.append(
+            figure(
+                NAME,
+                f"projection catch-up ({len(events):,} events)",
+                rate,
+                "events/s",
+                baseline=raw,
+                goal=">= 50,000 events/s",
+                met=rate >= 50_000,
+                baseline_is="raw sqlite3 executemany",
+            )
+        )
 
         bare = FastAPI()
 
@@ -143,12 +204,42 @@ async def _run(rows: int, requests: int) -> list[dict[str, Any]]:
                 assert r.status_code == 200, r.text
             samples.sort()
             prof = samples[int(0.99 * (len(samples) - 1))] * 1000
-        out.append(figure(NAME, f"attainment p99 ({rows:,} results, as_of plan end)", att, "ms", baseline=baseline,
-                          goal="<= 20 ms", met=att <= 20, baseline_is="bare FastAPI endpoint p99 (ms)"))
-        out.append(figure(NAME, "attainment p99 (as_of mid-year: daily counters)", att_mid, "ms", baseline=baseline,
-                          goal="<= 20 ms", met=att_mid <= 20, baseline_is="bare FastAPI endpoint p99 (ms)"))
-        out.append(figure(NAME, "credit profile p99 (50,000 enterprises)", prof, "ms", baseline=baseline,
-                          goal="<= 10 ms", met=prof <= 10, baseline_is="bare FastAPI endpoint p99 (ms)"))
+        out.append(
+            figure(
+                NAME,
+                f"attainment p99 ({rows:,} results, as_of plan end)",
+                att,
+                "ms",
+                baseline=baseline,
+                goal="<= 20 ms",
+                met=att <= 20,
+                baseline_is="bare FastAPI endpoint p99 (ms)",
+            )
+        )
+        out.append(
+            figure(
+                NAME,
+                "attainment p99 (as_of mid-year: daily counters)",
+                att_mid,
+                "ms",
+                baseline=baseline,
+                goal="<= 20 ms",
+                met=att_mid <= 20,
+                baseline_is="bare FastAPI endpoint p99 (ms)",
+            )
+        )
+        out.append(
+            figure(
+                NAME,
+                "credit profile p99 (50,000 enterprises)",
+                prof,
+                "ms",
+                baseline=baseline,
+                goal="<= 10 ms",
+                met=prof <= 10,
+                baseline_is="bare FastAPI endpoint p99 (ms)",
+            )
+        )
     return out
 
 

@@ -81,22 +81,31 @@ async def _delete_topics(prefix: str) -> None:
         await admin.close()
 
 
-def _sample_event(row: dict[str, str]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """(key, value, headers) of the Kafka record the sampling relay sends for one result."""
-    import uuid
+def _sample_event(row: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of the Kafka record the sampling relay sends for one result: the same
+    snapshot the service builds, so the baseline's records have the real size."""
+    from datetime import date
 
     from services.sampling.events import RESULT_RECORDED, SOURCE, ResultRecorded
+    from services.sampling.service import snapshot
     from shared.events import registry, to_kafka
+    from shared.ids import new_id
 
-    payload = ResultRecorded(
-        result_id=str(uuid.uuid4()),
-        agency_code=common.AGENCY,
-        report_no=row["report_no"],
-        uscc=row["uscc"],
-        sector=row["sector"],
-        conclusion=row["conclusion"],
-        recorded_at=datetime.now(UTC),
-    )
+    stored = {
+        **row,
+        "id": new_id(),
+        "version": 1,
+        "agency_code": common.AGENCY,
+        "sampling_date": date.fromisoformat(row["sampling_date"]),
+        "report_date": date.fromisoformat(row["report_date"]),
+        "original_conclusion": row["conclusion"],
+        "state": "provisional" if row["conclusion"] == "fail" else "final",
+        "objection_deadline": None,
+        "reinspection": None,
+        "nonconforming_items": row["nonconforming_items"],
+        "recorded_at": datetime.now(UTC),
+    }
+    payload = ResultRecorded.model_validate({"result": snapshot(stored)})
     env = registry.make(RESULT_RECORDED, payload, subject=row["uscc"], source=SOURCE)
     rec = to_kafka(env)
     return rec.key, rec.value, list(rec.headers)
