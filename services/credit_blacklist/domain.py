@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,9 @@ class RuleSet:
     def blacklist(self) -> dict[str, Any]:
         return dict(self.raw["blacklist"])
 
-    @property
+    @cached_property
     def reason_categories(self) -> dict[str, ReasonCategory]:
+        # Cached: screening names the category of every listed entry it returns.
         return {
             code: ReasonCategory(code, v["name_zh"], v["repair_group"])
             for code, v in self.blacklist["reason_categories"].items()

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from services.credit_blacklist import repository as repo
@@ -89,12 +90,21 @@ def _uscc(value: str, field: str = "uscc", where: str = "query") -> str:
         ) from None
 
 
-def _public(book: RuleBook, e: Any) -> PublicEntry:
+_PUBLIC_FIELDS = tuple(k for k in PublicEntry.model_fields if k != "reason_category_zh")
+
+
+def _public_dict(book: RuleBook, e: Any) -> dict[str, Any]:
+    """The publishable fields of an entry (PublicEntry's shape), as a plain dict."""
     row: dict[str, Any] = e if isinstance(e, dict) else dict(e._mapping)
     cat = row["reason_category"]
     names = [s.reason_categories[cat].name_zh for s in reversed(book.sets) if cat in s.reason_categories]
-    fields = {k: row[k] for k in PublicEntry.model_fields if k != "reason_category_zh"}
-    return PublicEntry(**fields, reason_category_zh=names[0] if names else None)
+    out = {k: row[k] for k in _PUBLIC_FIELDS}
+    out["reason_category_zh"] = names[0] if names else None
+    return out
+
+
+def _public(book: RuleBook, e: Any) -> PublicEntry:
+    return PublicEntry(**_public_dict(book, e))
 
 
 def _answer(response: Response, entry: dict[str, Any]) -> dict[str, Any]:
@@ -399,11 +409,19 @@ async def screen(body: ScreeningIn, request: Request, _: Reader, uow: UoW) -> An
     on = body.as_of or request.app.state.runtime.clock.today()
     found = await repo.listed_entries(uow.session, list(dict.fromkeys(codes)), on)
     book = _book(request)
+    # Plain dicts in ScreeningOut's shape, encoded once: a thousand pydantic models, validated again as
+    # the response model, cost more than the query (measured: ~35 µs per listed enterprise).
     results = [
-        CheckOut(uscc=c, as_of=on, listed=c in found, entry=_public(book, found[c]) if c in found else None)
+        {"uscc": c, "as_of": on, "listed": c in found, "entry": _public_dict(book, found[c]) if c in found else None}
         for c in codes
     ]
-    return ScreeningOut(as_of=on, count=len(results), listed_count=sum(r.listed for r in results), results=results)
+    out: dict[str, Any] = {
+        "as_of": on,
+        "count": len(results),
+        "listed_count": sum(1 for r in results if r["listed"]),
+        "results": results,
+    }
+    return Response(orjson.dumps(out), media_type="application/json")
 
 
 def _contributions(records: list[dict[str, Any]], rating: Any) -> list[ContributionOut]:
