@@ -56,6 +56,34 @@ def _sqlite_converter(column_type: Any) -> Convert:
 
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """INSERT every row (dicts with the same keys) in the session's transaction, as one executemany."""
+    await _execute(session, table, rows, "")
+
+
+async def upsert_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    *,
+    add: Sequence[str] = (),
+) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE, as one executemany (SQLite ≥ 3.24 and PostgreSQL share
+    the syntax). Columns in `add` are incremented by the new value (counters); the others are replaced."""
+    if not rows:
+        return
+    conn = await session.connection()
+    q = conn.dialect.identifier_preparer.quote
+    target = conn.dialect.identifier_preparer.format_table(table)
+    sets = [
+        f"{q(n)} = {target}.{q(n)} + excluded.{q(n)}" if n in add else f"{q(n)} = excluded.{q(n)}"
+        for n in rows[0]
+        if n not in keys
+    ]
+    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    await _execute(session, table, rows, f" ON CONFLICT ({', '.join(q(k) for k in keys)}) {action}")
+
+
+async def _execute(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], tail: str) -> None:
     if not rows:
         return
     conn = await session.connection()
@@ -64,7 +92,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
     target = conn.dialect.identifier_preparer.format_table(table)
     if conn.dialect.name == "sqlite":
-        sql = f"INSERT INTO {target} ({quoted}) VALUES ({', '.join('?' * len(names))})"
+        sql = f"INSERT INTO {target} ({quoted}) VALUES ({', '.join('?' * len(names))}){tail}"
         converting = [(i, f) for i, f in enumerate(_sqlite_converter(c.type) for c in columns) if f is not _identity]
         params = _tuples(rows, names)
         if converting:
@@ -76,7 +104,8 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
             params = [tuple(v) for v in lists]
     else:
         # asyncpg takes Python dates, datetimes and bools as they are; its paramstyle is $n.
-        sql = f"INSERT INTO {target} ({quoted}) VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 1))})"
+        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+        sql = f"INSERT INTO {target} ({quoted}) VALUES ({placeholders}){tail}"
         params = _tuples(rows, names)
     await conn.exec_driver_sql(sql, params)
 

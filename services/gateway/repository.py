@@ -23,6 +23,7 @@ from services.gateway.models import (
     rm_ratings,
     rm_results,
 )
+from shared.bulk import insert_rows, upsert_rows
 
 CountKey = tuple[str, str, str, int, bool, bool]
 DayKey = tuple[date, str, str, str, bool]
@@ -40,12 +41,8 @@ def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
 
 
 async def _upsert(session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-    if not rows:
-        return
-    ins = _insert(session)(table)
-    cols = [c.name for c in table.columns if c.name not in keys]
-    stmt = ins.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_={c: ins.excluded[c] for c in cols})
-    await session.execute(stmt, list(rows))
+    # Driver-level executemany: SQLAlchemy's per-parameter processing was a third of catch-up time.
+    await upsert_rows(session, table, list(rows), keys)
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -66,8 +63,16 @@ async def upsert_results(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 async def add_pass_counts(session: AsyncSession, deltas: dict[CountKey, tuple[int, int]]) -> None:
     """Move the yearly counters by (results, passed) for each key."""
     rows = [
-        {"sector": k[0], "level": k[1], "district_code": k[2], "year": k[3], "key_product": k[4], "final": k[5],
-         "n": n, "passed": p}
+        {
+            "sector": k[0],
+            "level": k[1],
+            "district_code": k[2],
+            "year": k[3],
+            "key_product": k[4],
+            "final": k[5],
+            "n": n,
+            "passed": p,
+        }
         for k, (n, p) in sorted(deltas.items())
         if n or p
     ]
@@ -84,14 +89,7 @@ async def add_pass_daily(session: AsyncSession, deltas: dict[DayKey, tuple[int, 
 
 
 async def _add_counts(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    ins = _insert(session)(table)
-    stmt = ins.on_conflict_do_update(
-        index_elements=list(table.primary_key.columns),
-        set_={"n": table.c.n + ins.excluded.n, "passed": table.c.passed + ins.excluded.passed},
-    )
-    await session.execute(stmt, rows)
+    await upsert_rows(session, table, rows, [c.name for c in table.primary_key.columns], add=("n", "passed"))
 
 
 async def pass_rates_by_sector(session: AsyncSession) -> list[dict[str, Any]]:
@@ -114,8 +112,15 @@ async def yearly_counts(session: AsyncSession, first_year: int, last_year: int) 
         .group_by(c.sector, c.level, c.key_product, c.district_code, c.year)
     )
     return [
-        {"sector": s, "level": lv, "key_product": bool(k), "district_code": d, "year": int(y), "n": int(n or 0),
-         "passed": int(p or 0)}
+        {
+            "sector": s,
+            "level": lv,
+            "key_product": bool(k),
+            "district_code": d,
+            "year": int(y),
+            "n": int(n or 0),
+            "passed": int(p or 0),
+        }
         for s, lv, k, d, y, n, p in (await session.execute(stmt)).all()
     ]
 
@@ -129,8 +134,15 @@ async def daily_counts(session: AsyncSession, start: date, end: date) -> list[di
         .group_by(c.sector, c.level, c.key_product, c.district_code)
     )
     return [
-        {"sector": s, "level": lv, "key_product": bool(k), "district_code": d, "year": end.year, "n": int(n or 0),
-         "passed": int(p or 0)}
+        {
+            "sector": s,
+            "level": lv,
+            "key_product": bool(k),
+            "district_code": d,
+            "year": end.year,
+            "n": int(n or 0),
+            "passed": int(p or 0),
+        }
         for s, lv, k, d, n, p in (await session.execute(stmt)).all()
     ]
 
@@ -300,10 +312,14 @@ async def upsert_ratings(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 async def rating_on(session: AsyncSession, uscc: str, day: date) -> dict[str, Any] | None:
     r = rm_ratings.c
     row = (
-        await session.execute(
-            select(rm_ratings).where(r.uscc == uscc, r.as_of <= day).order_by(r.as_of.desc()).limit(1)
+        (
+            await session.execute(
+                select(rm_ratings).where(r.uscc == uscc, r.as_of <= day).order_by(r.as_of.desc()).limit(1)
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -383,8 +399,7 @@ async def search_enterprises(session: AsyncSession, q: str, after: str | None, l
 
 
 async def append_changes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(rm_changes), list(rows))
+    await insert_rows(session, rm_changes, list(rows))
 
 
 async def changes(session: AsyncSession, after: int, subject: str | None, limit: int) -> list[dict[str, Any]]:
@@ -422,8 +437,10 @@ async def latest_reports(session: AsyncSession, plan_id: str, codes: Sequence[st
         select(
             indicator_reports,
             func.row_number()
-            .over(partition_by=(r.indicator_code, r.period_start, r.period_end), order_by=(r.reported_at.desc(),
-                                                                                           r.report_id.desc()))
+            .over(
+                partition_by=(r.indicator_code, r.period_start, r.period_end),
+                order_by=(r.reported_at.desc(), r.report_id.desc()),
+            )
             .label("rank"),
         )
         .where(r.plan_id == plan_id, r.indicator_code.in_(list(codes)), r.period_end <= end)
