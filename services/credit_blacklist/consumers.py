@@ -52,3 +52,24 @@ def handlers(clock: Clock, book: RuleBook) -> dict[str, Handler]:
         await service.apply_records(session, rows, clock, book)
 
     return {**{t: on_results for t in SAMPLING_TYPES}, **{t: on_honours for t in HONOUR_TYPES}}
+
+
+def batch_handler(clock: Clock, book: RuleBook) -> Handler:
+    """All of a batch's results and honours folded at once: interleaved event types would otherwise make
+    runs of one or two events, each paying the upsert, rating and proposal statements (≈ 500 events/s)."""
+
+    async def on_batch(session: AsyncSession, events: Sequence[Envelope]) -> None:
+        rows: list[dict[str, Any]] = []
+        for e in events:
+            try:
+                if "result" in e.data:
+                    rows.append(record_from_result(e.data["result"]))
+                elif "honour" in e.data:
+                    row = record_from_honour(e.data["honour"])
+                    if row is not None:
+                        rows.append(row)
+            except (KeyError, TypeError, ValueError) as exc:  # a malformed payload can never apply: skip it loudly
+                log.error("event without a usable snapshot", event_id=e.id, type=e.type, error=repr(exc))
+        await service.apply_records(session, rows, clock, book)
+
+    return on_batch

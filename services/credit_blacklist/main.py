@@ -36,6 +36,7 @@ def build_spec(clock: Clock, book: RuleBook, expiry_every_s: float) -> ServiceSp
     return dataclasses.replace(
         SPEC,
         handlers=consumers.handlers(clock, book),
+        batch_handler=consumers.batch_handler(clock, book),
         jobs=(ScheduledJob(EXPIRY_JOB, expire, every_s=expiry_every_s),),
     )
 
