@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.sampling import repository, service
 from services.sampling.domain import Conclusion, Level, Rules, Sector, State
 from services.sampling.ingest import CSV_COLUMNS, parse_batch
-from services.sampling.models import idempotency_keys
+from services.sampling.models import idempotency_keys, results
 from services.sampling.schemas import (
     BatchOut,
     Correction,
@@ -275,35 +275,8 @@ async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) ->
     return {"items": [_out(r) for r in rows], "next_cursor": encode_cursor([rows[-1]["id"]]) if more else None}
 
 
-EXPORT_COLUMNS = [
-    "id",
-    "version",
-    "agency_code",
-    "report_no",
-    "level",
-    "sector",
-    "key_product",
-    "product_category",
-    "product_name",
-    "brand",
-    "model_spec",
-    "batch_no",
-    "production_date",
-    "uscc",
-    "enterprise_name",
-    "district_code",
-    "sampled_unit",
-    "sampling_date",
-    "report_date",
-    "conclusion",
-    "original_conclusion",
-    "state",
-    "objection_deadline",
-    "reinspection",
-    "nonconforming_items",
-    "recorded_at",
-    "updated_at",
-]
+#: Every stored column but the recording user's id, in table order.
+EXPORT_COLUMNS = [c.name for c in results.columns if c.name != "recorded_by"]
 
 
 @router.get(

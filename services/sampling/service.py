@@ -42,31 +42,6 @@ from shared.outbox import add_to_outbox
 from shared.problems import Problem, validation_errors
 from shared.regions import RegionTable
 
-SNAPSHOT_FIELDS = (
-    "result_id",
-    "version",
-    "agency_code",
-    "report_no",
-    "level",
-    "sector",
-    "key_product",
-    "product_category",
-    "product_name",
-    "brand",
-    "uscc",
-    "enterprise_name",
-    "district_code",
-    "sampling_date",
-    "report_date",
-    "conclusion",
-    "original_conclusion",
-    "state",
-    "objection_deadline",
-    "reinspection",
-    "nonconforming_count",
-    "recorded_at",
-)
-
 
 @dataclass(frozen=True)
 class Context:
