@@ -6,13 +6,12 @@ session, adds and flushes, and never commits.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import MetaData, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -132,7 +131,7 @@ class UnitOfWork:
             callback()
 
 
-@asynccontextmanager
-async def unit_of_work(db: Database) -> AsyncIterator[UnitOfWork]:
-    async with db.unit_of_work() as uow:
-        yield uow
+def dialect_insert(session: AsyncSession) -> Any:
+    """`insert` of the session's dialect, for `on_conflict_do_*` (SQLite and PostgreSQL spell it alike)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -8,19 +8,14 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.awards.models import honours, listings, suspensions
+from shared.db import dialect_insert
 
 h = honours
 s = suspensions
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 async def insert_honours(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -111,7 +106,7 @@ async def suspensions_of(session: AsyncSession, honour_ids: Sequence[str]) -> di
 
 async def add_suspensions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        stmt = _insert(session)(s).on_conflict_do_nothing(index_elements=[s.c.honour_id, s.c.entry_id])
+        stmt = dialect_insert(session)(s).on_conflict_do_nothing(index_elements=[s.c.honour_id, s.c.entry_id])
         await session.execute(stmt, list(rows))
 
 
@@ -147,7 +142,7 @@ async def get_listing(session: AsyncSession, entry_id: str) -> dict[str, Any] | 
 
 
 async def save_listing(session: AsyncSession, row: dict[str, Any]) -> None:
-    ins = _insert(session)(listings)
+    ins = dialect_insert(session)(listings)
     stmt = ins.on_conflict_do_update(
         index_elements=[listings.c.entry_id],
         set_={c: ins.excluded[c] for c in row if c != "entry_id"},

@@ -7,19 +7,14 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.credit_blacklist.domain import listed_on_date
 from services.credit_blacklist.models import blacklist_entries, entry_history, ratings, records
+from shared.db import dialect_insert
 
 E = blacklist_entries
 _CHUNK = 5000  # below every driver's bound-parameter limit
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -47,7 +42,7 @@ async def upsert_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     """One executemany; the WHERE keeps a newer version already stored (a concurrent or reordered delivery)."""
     if not rows:
         return
-    ins = _insert(session)(records)
+    ins = dialect_insert(session)(records)
     cols = [c.name for c in records.columns if c.name != "record_id"]
     stmt = ins.on_conflict_do_update(
         index_elements=[records.c.record_id],
@@ -102,7 +97,7 @@ async def current_ratings(session: AsyncSession, usccs: Sequence[str]) -> dict[s
 async def upsert_ratings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
-    ins = _insert(session)(ratings)
+    ins = dialect_insert(session)(ratings)
     stmt = ins.on_conflict_do_update(
         index_elements=[ratings.c.uscc],
         set_={c: ins.excluded[c] for c in ("rating", "score", "rule_set_version", "as_of", "updated_at")},

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.models import (
@@ -24,15 +23,11 @@ from services.gateway.models import (
     rm_results,
 )
 from shared.bulk import insert_rows, upsert_rows
+from shared.db import dialect_insert
 
 CountKey = tuple[str, str, str, int, bool, bool]
 DayKey = tuple[date, str, str, str, bool]
 _CHUNK = 5000
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -364,7 +359,7 @@ async def upsert_enterprises(session: AsyncSession, rows: Sequence[dict[str, Any
     newer event carries none."""
     if not rows:
         return
-    ins = _insert(session)(rm_enterprises)
+    ins = dialect_insert(session)(rm_enterprises)
     e, x = rm_enterprises.c, ins.excluded
     newer = x.updated_at >= e.updated_at
     stmt = ins.on_conflict_do_update(
