@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/qcity demo
 
 ## The whole test suite against a real PostgreSQL and a real Kafka broker (started if not running)
-test: $(STAMP)
+test: lint
 	@bash deploy/local/test.sh $(ARGS)
 
 ## Distributed suite on this machine: Kafka, PostgreSQL, one uvicorn process per service
@@ -37,8 +37,10 @@ down:
 bench: $(STAMP)
 	$(PY) -m bench $(ARGS)
 
+## ruff check, ruff format --check and mypy --strict (config in pyproject.toml); make test runs it first
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared services qcity
 
 migrate: $(STAMP)

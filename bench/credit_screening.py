@@ -149,7 +149,7 @@ def run(args: Any) -> list[dict[str, Any]]:
     url = f"sqlite+aiosqlite:///{db}"
     print(f"[{NAME}] {n:,} enterprises on record, data in {tmp}", flush=True)
     try:
-        from services.credit_blacklist import main as credit_main
+        from services.credit import main as credit_main
         from shared.migrations import upgrade
 
         asyncio.run(upgrade(url, Path(credit_main.__file__).parent))
@@ -164,7 +164,7 @@ def run(args: Any) -> list[dict[str, Any]]:
         port = common.free_port()
         server = common.Server(
             "credit",
-            common.uvicorn_argv("services.credit_blacklist.main:create_app", port),
+            common.uvicorn_argv("services.credit.main:create_app", port),
             port,
             tmp / "server.log",
             env={"QC_CREDIT_DATABASE_URL": url, "QC_LOG_LEVEL": "WARNING", "QC_CREDIT_RUN_JOBS": "false"},

@@ -89,7 +89,7 @@ def _sample_event(row: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, by
     from services.sampling.events import RESULT_RECORDED, SOURCE, ResultRecorded
     from services.sampling.service import snapshot
     from shared.events import registry, to_kafka
-    from shared.ids import new_id
+    from shared.uuid7 import new_id
 
     stored = {
         **row,

@@ -31,7 +31,7 @@ def sqlite_baseline(rows: list[dict[str, Any]], path: Path, batch: int = common.
     from sqlalchemy.schema import CreateIndex, CreateTable
 
     from services.sampling.models import results
-    from shared.ids import new_ids
+    from shared.uuid7 import new_ids
 
     dialect = sqlite_dialect.dialect()
     ddl = [str(CreateTable(results).compile(dialect=dialect))]

@@ -15,7 +15,7 @@ from shared.settings import PlatformSettings
 
 app = typer.Typer(help="QualityCity command line", no_args_is_help=True)
 
-SERVICES = ("sampling", "credit_blacklist", "awards", "gateway")
+SERVICES = ("sampling", "credit", "awards", "gateway")
 
 
 def _service_factory(name: str) -> str:
@@ -50,7 +50,7 @@ def serve(service: str, host: str = "127.0.0.1", port: int = 0) -> None:
     platform = PlatformSettings()
     configure_logging(platform.log_level, platform.log_json)
     factory = _service_factory(service)
-    defaults = {"sampling": 8001, "credit_blacklist": 8002, "awards": 8003, "gateway": 8000}
+    defaults = {"sampling": 8001, "credit": 8002, "awards": 8003, "gateway": 8000}
     uvicorn.run(factory, factory=True, host=host, port=port or defaults[service], log_level="warning")
 
 
@@ -93,7 +93,7 @@ def catalog(
     fmt: Annotated[str, typer.Option("--format", help="json or md")] = "json",
 ) -> None:
     """Export the event catalog (every event type with its payload schema), generated from the code."""
-    from qcity.catalog import catalog_json, catalog_markdown
+    from qcity.event_catalog import catalog_json, catalog_markdown
 
     text = catalog_markdown() if fmt == "md" else catalog_json()
     if out:
@@ -104,8 +104,9 @@ def catalog(
 
 @app.command()
 def rebuild(
-    source: Annotated[str, typer.Option(help="'feed' (the gateway's change feed, embedded) or 'kafka' (from offset 0)")]
-    = "feed",
+    source: Annotated[
+        str, typer.Option(help="'feed' (the gateway's change feed, embedded) or 'kafka' (from offset 0)")
+    ] = "feed",
     database_url: Annotated[str | None, typer.Option(help="Override the gateway's database URL")] = None,
 ) -> None:
     """Rebuild the gateway's read models from the event log (one transaction: readers see old or new)."""
@@ -155,17 +156,24 @@ def demo(
 
     console = Console()
     data = generate(seed, results_per_year=results_per_year, enterprises=enterprises, honour_scale=honour_scale)
-    console.print(f"demo: {data.result_count:,} results, {len(data.honours):,} honours, {len(data.blacklist)} "
-                  f"blacklist cases, {len(data.reports)} indicator reports ({len(data.enterprises)} enterprises, "
-                  f"years {data.years[0]}–{data.years[-1]}, seed {seed}) → {url}")
+    console.print(
+        f"demo: {data.result_count:,} results, {len(data.honours):,} honours, {len(data.blacklist)} "
+        f"blacklist cases, {len(data.reports)} indicator reports ({len(data.enterprises)} enterprises, "
+        f"years {data.years[0]}–{data.years[-1]}, seed {seed}) → {url}"
+    )
     tokens = TokenService.from_settings(PlatformSettings())
 
     def mint(subject: str, scopes: list[str], agency: str | None) -> str:
         return tokens.mint(subject, scopes, agency=agency, ttl_s=3600)
 
     async def load() -> tuple[Any, int | None]:
-        with Progress(TextColumn("{task.description:<42}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as bar:
+        with Progress(
+            TextColumn("{task.description:<42}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
             tasks: dict[str, TaskID] = {}
 
             def progress(step: str, done: int, total: int) -> None:
@@ -185,13 +193,17 @@ def demo(
 
     started = time.monotonic()
     report, applied = asyncio.run(load())
-    console.print(f"loaded in {time.monotonic() - started:.1f} s"
-                  + (f"; the gateway has applied {applied:,} events" if applied is not None else ""))
+    console.print(
+        f"loaded in {time.monotonic() - started:.1f} s"
+        + (f"; the gateway has applied {applied:,} events" if applied is not None else "")
+    )
     for name, count in sorted(report.counts.items()):
         console.print(f"  {name:<36} {count:>7,}")
     if report.problem_total:
-        console.print(f"[red]{report.problem_total} problems[/red] "
-                      + ", ".join(f"{k}: {v}" for k, v in sorted(report.problems.items())))
+        console.print(
+            f"[red]{report.problem_total} problems[/red] "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(report.problems.items()))
+        )
         for line in report.examples:
             console.print(f"  - {line}", markup=False)
         raise typer.Exit(1)
@@ -216,9 +228,12 @@ def openapi(
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://suite") as client:
-                for name, path in (("gateway", "/openapi.json"), ("sampling", "/services/sampling/openapi.json"),
-                                   ("credit_blacklist", "/services/credit/openapi.json"),
-                                   ("awards", "/services/awards/openapi.json")):
+                for name, path in (
+                    ("gateway", "/openapi.json"),
+                    ("sampling", "/services/sampling/openapi.json"),
+                    ("credit", "/services/credit/openapi.json"),
+                    ("awards", "/services/awards/openapi.json"),
+                ):
                     resp = await client.get(path)
                     resp.raise_for_status()
                     docs[name] = resp.json()

@@ -120,8 +120,32 @@ PRODUCTS: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 
-NAME_WORDS = ("海信", "澳柯", "华泰", "瑞丰", "金岭", "东方", "明珠", "鑫源", "恒达", "海润", "崂峰", "琴岛",
-              "胶东", "新华", "利群", "宏远", "正大", "青山", "蓝海", "润泽", "嘉禾", "永盛", "汇丰", "福瑞")
+NAME_WORDS = (
+    "海信",
+    "澳柯",
+    "华泰",
+    "瑞丰",
+    "金岭",
+    "东方",
+    "明珠",
+    "鑫源",
+    "恒达",
+    "海润",
+    "崂峰",
+    "琴岛",
+    "胶东",
+    "新华",
+    "利群",
+    "宏远",
+    "正大",
+    "青山",
+    "蓝海",
+    "润泽",
+    "嘉禾",
+    "永盛",
+    "汇丰",
+    "福瑞",
+)
 TRADE_WORDS = {
     "manufacturing": ("电器", "橡胶", "电缆", "纺织", "机械", "化工", "电子"),
     "food": ("食品", "饮品", "酿酒", "海洋食品", "调味品"),
@@ -269,9 +293,16 @@ def _results(
                 "sampling_date": sampled.isoformat(),
                 "report_date": reported.isoformat(),
                 "conclusion": "pass" if passed else "fail",
-                "nonconforming_items": [] if passed else [
-                    {"item": item_name, "requirement": "符合标准要求", "measured": "不符合",
-                     "unit": None, "standard": standard}
+                "nonconforming_items": []
+                if passed
+                else [
+                    {
+                        "item": item_name,
+                        "requirement": "符合标准要求",
+                        "measured": "不符合",
+                        "unit": None,
+                        "standard": standard,
+                    }
                 ],
             }
             out[agency].append(body)
@@ -290,42 +321,121 @@ def _lifecycle(
             if roll < 0.01:
                 retractions.append(Retraction(agency, r["report_no"], "样品信息重复录入，撤回本报告"))
             elif roll < 0.03:
-                corrections.append(Correction(agency, r["report_no"], "产品名称录入有误，按原始记录更正",
-                                              {"product_name": r["product_name"] + "(更正)"}))
+                corrections.append(
+                    Correction(
+                        agency,
+                        r["report_no"],
+                        "产品名称录入有误，按原始记录更正",
+                        {"product_name": r["product_name"] + "(更正)"},
+                    )
+                )
             elif r["conclusion"] == "fail" and roll < 0.06:
-                corrections.append(Correction(agency, r["report_no"], "复核原始记录，检验结论判定有误",
-                                              {"conclusion": "pass", "nonconforming_items": []}))
+                corrections.append(
+                    Correction(
+                        agency,
+                        r["report_no"],
+                        "复核原始记录，检验结论判定有误",
+                        {"conclusion": "pass", "nonconforming_items": []},
+                    )
+                )
             elif r["conclusion"] == "fail" and roll < 0.30:
                 reported = date.fromisoformat(r["report_date"])
                 requested = reported + timedelta(days=rng.randrange(2, 14))
-                reinspections.append(Reinspection(agency, r["report_no"], {
-                    "outcome": "overturned" if rng.random() < 0.4 else "upheld",
-                    "reinspection_report_no": "FJ-" + r["report_no"],
-                    "requested_on": requested.isoformat(),
-                    "decided_on": (requested + timedelta(days=rng.randrange(5, 20))).isoformat(),
-                }))
+                reinspections.append(
+                    Reinspection(
+                        agency,
+                        r["report_no"],
+                        {
+                            "outcome": "overturned" if rng.random() < 0.4 else "upheld",
+                            "reinspection_report_no": "FJ-" + r["report_no"],
+                            "requested_on": requested.isoformat(),
+                            "decided_on": (requested + timedelta(days=rng.randrange(5, 20))).isoformat(),
+                        },
+                    )
+                )
     return corrections, retractions, reinspections
 
 
 #: Honours granted per year for each catalog type (before `scale`), tuned near the seed's targets.
 HONOURS_PER_YEAR: dict[str, int] = {
-    "B1": 1, "B2": 2, "B3": 15, "B4": 3, "B5": 130, "B6": 125, "B7": 26,
-    "S1": 2, "S2": 40, "S3": 40, "S4": 25, "S5": 1, "S6": 30, "S7": 3, "S8": 5, "S9": 2, "S10": 3, "S11": 1,
-    "Q1": 10, "Q2": 22, "Q3": 95, "Q4": 2, "Q5": 3, "Q6": 1, "E1": 2, "E2": 8,
+    "B1": 1,
+    "B2": 2,
+    "B3": 15,
+    "B4": 3,
+    "B5": 130,
+    "B6": 125,
+    "B7": 26,
+    "S1": 2,
+    "S2": 40,
+    "S3": 40,
+    "S4": 25,
+    "S5": 1,
+    "S6": 30,
+    "S7": 3,
+    "S8": 5,
+    "S9": 2,
+    "S10": 3,
+    "S11": 1,
+    "Q1": 10,
+    "Q2": 22,
+    "Q3": 95,
+    "Q4": 2,
+    "Q5": 3,
+    "Q6": 1,
+    "E1": 2,
+    "E2": 8,
 }
 #: Holder kind used for each type (the first the catalog allows that the generator can name).
 HOLDER_KIND: dict[str, str] = {
-    "B1": "region", "B2": "region", "B4": "region", "S11": "region", "S7": "region",
-    "Q2": "person", "S9": "organisation", "S10": "organisation",
+    "B1": "region",
+    "B2": "region",
+    "B4": "region",
+    "S11": "region",
+    "S7": "region",
+    "Q2": "person",
+    "S9": "organisation",
+    "S10": "organisation",
 }
 SUBJECT_KIND: dict[str, str | None] = {
-    "B1": "industry", "B2": "product", "B3": "trademark", "B4": "product", "B5": "product", "B6": "trademark",
-    "B7": "service", "S1": "standard", "S2": "standard", "S3": "standard", "S4": "standard", "S5": "committee",
-    "S6": None, "S7": "product", "S8": "product", "S9": "service", "S10": "service", "S11": "industry",
-    "Q1": None, "Q2": None, "Q3": None, "Q4": None, "Q5": None, "Q6": None, "E1": "project", "E2": "project",
+    "B1": "industry",
+    "B2": "product",
+    "B3": "trademark",
+    "B4": "product",
+    "B5": "product",
+    "B6": "trademark",
+    "B7": "service",
+    "S1": "standard",
+    "S2": "standard",
+    "S3": "standard",
+    "S4": "standard",
+    "S5": "committee",
+    "S6": None,
+    "S7": "product",
+    "S8": "product",
+    "S9": "service",
+    "S10": "service",
+    "S11": "industry",
+    "Q1": None,
+    "Q2": None,
+    "Q3": None,
+    "Q4": None,
+    "Q5": None,
+    "Q6": None,
+    "E1": "project",
+    "E2": "project",
 }
-GI_PRODUCTS = ("崂山绿茶", "胶州大白菜", "马家沟芹菜", "大泽山葡萄", "平度黄金", "莱西花生", "崂山矿泉水",
-               "即墨老酒", "灵山岛海参", "黄岛蓝莓")
+GI_PRODUCTS = (
+    "崂山绿茶",
+    "胶州大白菜",
+    "马家沟芹菜",
+    "大泽山葡萄",
+    "平度黄金",
+    "莱西花生",
+    "崂山矿泉水",
+    "即墨老酒",
+    "灵山岛海参",
+    "黄岛蓝莓",
+)
 INDUSTRIES = ("家电", "橡胶轮胎", "纺织服装", "海洋食品", "啤酒饮料", "港口物流", "旅游服务", "金融服务")
 SERVICES = ("港口物流服务", "城市公交服务", "星级酒店服务", "社区养老服务", "电子商务服务", "旅游咨询服务")
 
@@ -350,16 +460,23 @@ def _subject(rng: random.Random, code: str, i: int, year: int, firm: Enterprise 
         site = rng.choice(("国际会展中心", "地铁", "海湾大桥", "新机场", "体育中心"))
         return {"kind": "project", "name": f"青岛{site}{rng.choice(('一期', '二期', '三期', 'A区', 'B区'))}工程"}
     if kind == "committee":
-        return {"kind": "committee", "number": f"SAC/TC {400 + i}/SC {1 + i % 9}",
-                "title": "全国家用电器标准化技术委员会分委会"}
+        return {
+            "kind": "committee",
+            "number": f"SAC/TC {400 + i}/SC {1 + i % 9}",
+            "title": "全国家用电器标准化技术委员会分委会",
+        }
     number = {
         "S1": f"ISO {20000 + 37 * i}:{year}",
         "S2": f"GB/T {30000 + 13 * i}-{year}",
         "S3": f"{rng.choice(('QB/T', 'HG/T', 'JB/T', 'SN/T'))} {4000 + 11 * i}-{year}",
         "S4": f"DB37/T {2000 + 7 * i}-{year}",
     }[code]
-    return {"kind": "standard", "number": number, "title": f"{brand}相关产品技术规范({i})",
-            "role": "lead" if rng.random() < 0.3 else "participant"}
+    return {
+        "kind": "standard",
+        "number": number,
+        "title": f"{brand}相关产品技术规范({i})",
+        "role": "lead" if rng.random() < 0.3 else "participant",
+    }
 
 
 def _honours(
@@ -367,8 +484,10 @@ def _honours(
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
     honours: list[dict[str, Any]] = []
     revocations: list[tuple[str, str, str]] = []
-    orgs = [Enterprise(make_uscc("51", d, 20_000_000 + 131 * i), f"青岛市{n}质量协会", d, "manufacturing")
-            for i, (d, n, _) in enumerate(DISTRICTS)]
+    orgs = [
+        Enterprise(make_uscc("51", d, 20_000_000 + 131 * i), f"青岛市{n}质量协会", d, "manufacturing")
+        for i, (d, n, _) in enumerate(DISTRICTS)
+    ]
     for code, per_year in HONOURS_PER_YEAR.items():
         n = 0
         for year in years:
@@ -407,53 +526,84 @@ def _honours(
     return honours, revocations
 
 
-REASONS = ("fake_or_shoddy_products", "food_safety_violation", "refusing_supervision", "certification_fraud",
-           "special_equipment_violation")
+REASONS = (
+    "fake_or_shoddy_products",
+    "food_safety_violation",
+    "refusing_supervision",
+    "certification_fraud",
+    "special_equipment_violation",
+)
 FATES = ("listed", "listed", "listed", "rejected", "wrongful", "repaired", "repaired")
 
 
 def _blacklist(
     rng: random.Random, results: dict[str, list[dict[str, Any]]], count: int, years: Sequence[int]
 ) -> list[BlacklistCase]:
-    failing = sorted({(r["uscc"], r["enterprise_name"], r["sector"]) for rows in results.values() for r in rows
-                      if r["conclusion"] == "fail"})
+    failing = sorted(
+        {
+            (r["uscc"], r["enterprise_name"], r["sector"])
+            for rows in results.values()
+            for r in rows
+            if r["conclusion"] == "fail"
+        }
+    )
     rng.shuffle(failing)
     cases: list[BlacklistCase] = []
     for i, (code, name, sector) in enumerate(failing[:count]):
         year = years[-1]
         reason = "food_safety_violation" if sector == "food" else rng.choice(REASONS)
-        cases.append(BlacklistCase(
-            proposal={
-                "uscc": code,
-                "enterprise_name": name,
-                "reason_category": reason,
-                "facts": f"{year}年监督抽查发现该企业产品质量不合格，经责令整改后复查仍不合格。",
-                "legal_basis": "《产品质量法》第四十九条、第五十条；青政发〔2012〕32号 三(三)3",
-                "deciding_authority": "青岛市质量技术监督局",
-                "decision_no": f"青质监罚〔{year}〕{100 + i}号",
-                "appeal_route": "自收到决定书之日起六十日内向青岛市人民政府申请行政复议",
-                "appeal_deadline": date(year, 12, 31).isoformat(),
-            },
-            fate=FATES[i % len(FATES)],
-            decision_no=f"青质监信〔{year}〕{200 + i}号",
-        ))
+        cases.append(
+            BlacklistCase(
+                proposal={
+                    "uscc": code,
+                    "enterprise_name": name,
+                    "reason_category": reason,
+                    "facts": f"{year}年监督抽查发现该企业产品质量不合格，经责令整改后复查仍不合格。",
+                    "legal_basis": "《产品质量法》第四十九条、第五十条；青政发〔2012〕32号 三(三)3",
+                    "deciding_authority": "青岛市质量技术监督局",
+                    "decision_no": f"青质监罚〔{year}〕{100 + i}号",
+                    "appeal_route": "自收到决定书之日起六十日内向青岛市人民政府申请行政复议",
+                    "appeal_deadline": date(year, 12, 31).isoformat(),
+                },
+                fate=FATES[i % len(FATES)],
+                decision_no=f"青质监信〔{year}〕{200 + i}号",
+            )
+        )
     return cases
 
 
 #: Reported indicators: one value a year from the system that measures it (ratios for rates).
 REPORTED: dict[str, tuple[str, str, tuple[float, ...]]] = {
-    "management_system_certification_rate": ("青岛市认证认可监管信息系统", "青质监认〔{y}〕年报",
-                                             (0.48, 0.52, 0.555, 0.585, 0.612)),
-    "producer_services_satisfaction": ("青岛市服务业顾客满意度测评系统", "青质协测评〔{y}〕1号",
-                                       (76.5, 77.8, 78.9, 80.2, 81.0)),
-    "consumer_services_satisfaction": ("青岛市服务业顾客满意度测评系统", "青质协测评〔{y}〕2号",
-                                       (72.1, 73.0, 74.2, 75.3, 76.0)),
-    "expressway_good_road_rate": ("山东省交通运输厅公路养护管理系统", "鲁交公路〔{y}〕附表2",
-                                  (0.965, 0.971, 0.978, 0.984, 0.986)),
-    "trunk_road_good_road_rate": ("山东省交通运输厅公路养护管理系统", "鲁交公路〔{y}〕附表3",
-                                  (0.80, 0.82, 0.83, 0.845, 0.862)),
-    "standards_library_holdings": ("青岛市标准化研究院标准馆藏系统", "青标研〔{y}〕馆藏统计",
-                                   (180_000, 210_000, 238_000, 266_000, 291_500)),
+    "management_system_certification_rate": (
+        "青岛市认证认可监管信息系统",
+        "青质监认〔{y}〕年报",
+        (0.48, 0.52, 0.555, 0.585, 0.612),
+    ),
+    "producer_services_satisfaction": (
+        "青岛市服务业顾客满意度测评系统",
+        "青质协测评〔{y}〕1号",
+        (76.5, 77.8, 78.9, 80.2, 81.0),
+    ),
+    "consumer_services_satisfaction": (
+        "青岛市服务业顾客满意度测评系统",
+        "青质协测评〔{y}〕2号",
+        (72.1, 73.0, 74.2, 75.3, 76.0),
+    ),
+    "expressway_good_road_rate": (
+        "山东省交通运输厅公路养护管理系统",
+        "鲁交公路〔{y}〕附表2",
+        (0.965, 0.971, 0.978, 0.984, 0.986),
+    ),
+    "trunk_road_good_road_rate": (
+        "山东省交通运输厅公路养护管理系统",
+        "鲁交公路〔{y}〕附表3",
+        (0.80, 0.82, 0.83, 0.845, 0.862),
+    ),
+    "standards_library_holdings": (
+        "青岛市标准化研究院标准馆藏系统",
+        "青标研〔{y}〕馆藏统计",
+        (180_000, 210_000, 238_000, 266_000, 291_500),
+    ),
 }
 
 
@@ -461,9 +611,17 @@ def _reports(years: Sequence[int]) -> list[dict[str, Any]]:
     out = []
     for code, (system, evidence, values) in REPORTED.items():
         for year, value in zip(years, values, strict=False):
-            out.append({"plan": "qingdao-2012", "indicator": code, "period_start": f"{year}-01-01",
-                        "period_end": f"{year}-12-31", "value": value, "reporting_system": system,
-                        "evidence_ref": evidence.format(y=year)})
+            out.append(
+                {
+                    "plan": "qingdao-2012",
+                    "indicator": code,
+                    "period_start": f"{year}-01-01",
+                    "period_end": f"{year}-12-31",
+                    "value": value,
+                    "reporting_system": system,
+                    "evidence_ref": evidence.format(y=year),
+                }
+            )
     return out
 
 
@@ -499,8 +657,19 @@ def generate(
 
 # ------------------------------------------------------------------------------------------ loading
 
-HONOUR_CSV_COLUMNS = ("type_code", "holder_kind", "holder_id", "holder_name", "granted_on", "certificate_no",
-                      "subject_kind", "subject_name", "subject_number", "subject_title", "subject_role")
+HONOUR_CSV_COLUMNS = (
+    "type_code",
+    "holder_kind",
+    "holder_id",
+    "holder_name",
+    "granted_on",
+    "certificate_no",
+    "subject_kind",
+    "subject_name",
+    "subject_number",
+    "subject_title",
+    "subject_role",
+)
 
 
 def honours_csv(bodies: Sequence[dict[str, Any]]) -> bytes:
@@ -510,8 +679,10 @@ def honours_csv(bodies: Sequence[dict[str, Any]]) -> bytes:
     writer.writerow(HONOUR_CSV_COLUMNS)
     for b in bodies:
         subject = b.get("subject") or {}
-        writer.writerow([b.get(c) or "" for c in HONOUR_CSV_COLUMNS[:6]]
-                        + [subject.get(c.removeprefix("subject_")) or "" for c in HONOUR_CSV_COLUMNS[6:]])
+        writer.writerow(
+            [b.get(c) or "" for c in HONOUR_CSV_COLUMNS[:6]]
+            + [subject.get(c.removeprefix("subject_")) or "" for c in HONOUR_CSV_COLUMNS[6:]]
+        )
     return out.getvalue().encode("utf-8")
 
 
@@ -546,8 +717,16 @@ def _detail(resp: httpx.Response) -> str:
 class Loader:
     """Sends a DemoData to a running suite through its HTTP APIs, step by step, counting problems."""
 
-    def __init__(self, client: httpx.AsyncClient, mint: Mint, *, progress: Progress | None = None,
-                 batch_rows: int = 2000, concurrency: int = 8, retries: int = 3) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        mint: Mint,
+        *,
+        progress: Progress | None = None,
+        batch_rows: int = 2000,
+        concurrency: int = 8,
+        retries: int = 3,
+    ) -> None:
         self.client = client
         self.retries = retries
         self.mint = mint
@@ -616,9 +795,10 @@ class Loader:
         for agency, rows in data.results.items():
             headers = self._auth(f"demo-{agency.lower()}", ["sampling:write", "read"], agency)
             for start in range(0, len(rows), self.batch_rows):
-                chunk = rows[start:start + self.batch_rows]
-                resp = await self._send("results", "POST", "/v1/results:batch", json=chunk, headers=headers,
-                                        timeout=120)
+                chunk = rows[start : start + self.batch_rows]
+                resp = await self._send(
+                    "results", "POST", "/v1/results:batch", json=chunk, headers=headers, timeout=120
+                )
                 if resp is not None:
                     body = resp.json()
                     for outcome in body["rows"]:
@@ -631,8 +811,9 @@ class Loader:
                 done += len(chunk)
                 self.progress("results", done, total)
 
-    async def _change(self, step: str, agency: str, report_no: str, path: str, body: dict[str, Any],
-                      method: str = "POST") -> None:
+    async def _change(
+        self, step: str, agency: str, report_no: str, path: str, body: dict[str, Any], method: str = "POST"
+    ) -> None:
         known = self.created.get((agency, report_no))
         if known is None:  # not created by this run (a re-run, or the row was refused): nothing to change
             self.report.counts[f"{step} skipped"] += 1
@@ -648,14 +829,32 @@ class Loader:
     async def load_lifecycle(self, data: DemoData) -> None:
         jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         for c in data.corrections:
-            jobs.append(("corrections", lambda c=c: self._change(  # type: ignore[misc]
-                "corrections", c.agency, c.report_no, "", {"reason": c.reason, "changes": c.changes}, "PATCH")))
+            jobs.append(
+                (
+                    "corrections",
+                    lambda c=c: self._change(  # type: ignore[misc]
+                        "corrections", c.agency, c.report_no, "", {"reason": c.reason, "changes": c.changes}, "PATCH"
+                    ),
+                )
+            )
         for r in data.retractions:
-            jobs.append(("retractions", lambda r=r: self._change(  # type: ignore[misc]
-                "retractions", r.agency, r.report_no, ":retract", {"reason": r.reason})))
+            jobs.append(
+                (
+                    "retractions",
+                    lambda r=r: self._change(  # type: ignore[misc]
+                        "retractions", r.agency, r.report_no, ":retract", {"reason": r.reason}
+                    ),
+                )
+            )
         for i in data.reinspections:
-            jobs.append(("re-inspections", lambda i=i: self._change(  # type: ignore[misc]
-                "re-inspections", i.agency, i.report_no, "/reinspection", i.body)))
+            jobs.append(
+                (
+                    "re-inspections",
+                    lambda i=i: self._change(  # type: ignore[misc]
+                        "re-inspections", i.agency, i.report_no, "/reinspection", i.body
+                    ),
+                )
+            )
         await self._run_all("corrections, retractions, re-inspections", [j for _, j in jobs])
 
     async def finalise_results(self) -> None:
@@ -675,7 +874,7 @@ class Loader:
     async def _run_all(self, label: str, jobs: list[Callable[[], Awaitable[None]]]) -> None:
         self.progress(label, 0, len(jobs))
         for start in range(0, len(jobs), 64):
-            await asyncio.gather(*(job() for job in jobs[start:start + 64]))
+            await asyncio.gather(*(job() for job in jobs[start : start + 64]))
             self.progress(label, min(start + 64, len(jobs)), len(jobs))
 
     async def load_honours(self, data: DemoData) -> None:
@@ -695,8 +894,9 @@ class Loader:
 
         async def grant(body: dict[str, Any]) -> None:
             key = f"demo-honour-{body['type_code']}-{body['certificate_no']}"
-            resp = await self._send("honours", "POST", f"{base}/v1/honours", json=body,
-                                    headers={**headers, "Idempotency-Key": key})
+            resp = await self._send(
+                "honours", "POST", f"{base}/v1/honours", json=body, headers={**headers, "Idempotency-Key": key}
+            )
             if resp is not None:
                 ids[(body["type_code"], body["certificate_no"])] = (resp.json()["honour_id"], resp.headers["ETag"])
                 self.report.counts["honours granted"] += 1
@@ -705,9 +905,15 @@ class Loader:
         total = len(rest)
         self.progress("honours (registry import)", 0, total)
         for start in range(0, total, 5000):
-            chunk = rest[start:start + 5000]
-            resp = await self._send("honours", "POST", f"{base}/v1/honours:import", content=honours_csv(chunk),
-                                    headers={**headers, "Content-Type": "text/csv; charset=utf-8"}, timeout=120)
+            chunk = rest[start : start + 5000]
+            resp = await self._send(
+                "honours",
+                "POST",
+                f"{base}/v1/honours:import",
+                content=honours_csv(chunk),
+                headers={**headers, "Content-Type": "text/csv; charset=utf-8"},
+                timeout=120,
+            )
             if resp is not None:
                 for outcome in resp.json()["rows"]:
                     body = chunk[outcome["row"] - 1]
@@ -727,8 +933,13 @@ class Loader:
             if current is None:
                 return
             tag = current.headers["ETag"]
-            resp = await self._send("revocations", "POST", f"{base}/v1/honours/{honour_id}:revoke",
-                                    json={"reason": reason}, headers={**headers, "If-Match": tag})
+            resp = await self._send(
+                "revocations",
+                "POST",
+                f"{base}/v1/honours/{honour_id}:revoke",
+                json={"reason": reason},
+                headers={**headers, "If-Match": tag},
+            )
             if resp is not None:
                 self.report.counts["revocations"] += 1
 
@@ -741,39 +952,54 @@ class Loader:
         base = self.prefix["credit"] + "/v1/blacklist-entries"
 
         async def one(case: BlacklistCase) -> None:
-            existing = await self._send("blacklist", "GET", base, params={"uscc": case.proposal["uscc"]},
-                                        headers=officer)
-            if existing is not None and any(x["decision_no"] == case.proposal["decision_no"]
-                                            for x in existing.json()["items"]):
+            existing = await self._send(
+                "blacklist", "GET", base, params={"uscc": case.proposal["uscc"]}, headers=officer
+            )
+            if existing is not None and any(
+                x["decision_no"] == case.proposal["decision_no"] for x in existing.json()["items"]
+            ):
                 self.report.counts["blacklist already there"] += 1  # a re-run: this case was loaded before
                 return
             # Header values are ASCII: the decision number (Chinese) enters the key as a digest.
             digest = hashlib.sha256(case.proposal["decision_no"].encode()).hexdigest()[:16]
             key = f"demo-blacklist-{case.proposal['uscc']}-{digest}"
-            resp = await self._send("blacklist", "POST", base, json=case.proposal,
-                                    headers={**officer, "Idempotency-Key": key})
+            resp = await self._send(
+                "blacklist", "POST", base, json=case.proposal, headers={**officer, "Idempotency-Key": key}
+            )
             if resp is None:
                 return
             entry = resp.json()
             eid, tag = entry["entry_id"], resp.headers["ETag"]
             self.report.counts["blacklist proposed"] += 1
             if case.fate == "rejected":
-                resp = await self._send("blacklist", "POST", f"{base}/{eid}:reject",
-                                        json={"reason": "事实认定证据不足，不予列入", "decision_no": case.decision_no},
-                                        headers={**reviewer, "If-Match": tag})
+                resp = await self._send(
+                    "blacklist",
+                    "POST",
+                    f"{base}/{eid}:reject",
+                    json={"reason": "事实认定证据不足，不予列入", "decision_no": case.decision_no},
+                    headers={**reviewer, "If-Match": tag},
+                )
                 self.report.counts["blacklist rejected"] += resp is not None
                 return
-            resp = await self._send("blacklist", "POST", f"{base}/{eid}:approve",
-                                    json={"comment": "经审核，同意列入质量信用黑名单"},
-                                    headers={**reviewer, "If-Match": tag})
+            resp = await self._send(
+                "blacklist",
+                "POST",
+                f"{base}/{eid}:approve",
+                json={"comment": "经审核，同意列入质量信用黑名单"},
+                headers={**reviewer, "If-Match": tag},
+            )
             if resp is None:
                 return
             self.report.counts["blacklist listed"] += 1
             tag = resp.headers["ETag"]
             if case.fate == "wrongful":
-                resp = await self._send("blacklist", "POST", f"{base}/{eid}:remove",
-                                        json={"decision_no": case.decision_no, "comment": "行政复议撤销原处罚决定"},
-                                        headers={**reviewer, "If-Match": tag})
+                resp = await self._send(
+                    "blacklist",
+                    "POST",
+                    f"{base}/{eid}:remove",
+                    json={"decision_no": case.decision_no, "comment": "行政复议撤销原处罚决定"},
+                    headers={**reviewer, "If-Match": tag},
+                )
                 self.report.counts["blacklist removed as wrongful"] += resp is not None
             elif case.fate == "repaired":
                 await self._repair(base, eid, tag, case, officer, reviewer)
@@ -784,14 +1010,16 @@ class Loader:
             await one(case)
         self.progress("blacklist", len(data.blacklist), len(data.blacklist))
 
-    async def _repair(self, base: str, eid: str, tag: str, case: BlacklistCase, officer: dict[str, str],
-                      reviewer: dict[str, str]) -> None:
-        body = {"applicant": case.proposal["enterprise_name"],
-                "statement": "已完成全面整改，产品经复检合格，建立质量追溯制度。",
-                "evidence": [{"title": "整改报告及复检合格报告", "document_no": f"ZG-{eid[:8]}"}]}
+    async def _repair(
+        self, base: str, eid: str, tag: str, case: BlacklistCase, officer: dict[str, str], reviewer: dict[str, str]
+    ) -> None:
+        body = {
+            "applicant": case.proposal["enterprise_name"],
+            "statement": "已完成全面整改，产品经复检合格，建立质量追溯制度。",
+            "evidence": [{"title": "整改报告及复检合格报告", "document_no": f"ZG-{eid[:8]}"}],
+        }
         async with self.sem:
-            resp = await self.client.post(f"{base}/{eid}:apply-repair", json=body,
-                                          headers={**officer, "If-Match": tag})
+            resp = await self.client.post(f"{base}/{eid}:apply-repair", json=body, headers={**officer, "If-Match": tag})
         if resp.status_code == 409 and "repair-too-early" in resp.text:
             # The waiting period (6–12 months from listing) runs on the server's clock: not an error.
             self.report.counts["repairs not yet due"] += 1
@@ -799,10 +1027,13 @@ class Loader:
         if resp.status_code >= 400:
             self.report.problem("repairs", _detail(resp))
             return
-        resp2 = await self._send("repairs", "POST", f"{base}/{eid}:review-repair",
-                                 json={"outcome": "approved", "reason": "整改到位，同意信用修复",
-                                       "decision_no": case.decision_no + "修"},
-                                 headers={**reviewer, "If-Match": resp.headers["ETag"]})
+        resp2 = await self._send(
+            "repairs",
+            "POST",
+            f"{base}/{eid}:review-repair",
+            json={"outcome": "approved", "reason": "整改到位，同意信用修复", "decision_no": case.decision_no + "修"},
+            headers={**reviewer, "If-Match": resp.headers["ETag"]},
+        )
         self.report.counts["repairs approved"] += resp2 is not None
 
     async def repair_due(self, data: DemoData) -> None:
@@ -813,8 +1044,9 @@ class Loader:
         for case in data.blacklist:
             if case.fate != "repaired":
                 continue
-            resp = await self._send("repairs", "GET", base, params={"uscc": case.proposal["uscc"], "status": "listed"},
-                                    headers=officer)
+            resp = await self._send(
+                "repairs", "GET", base, params={"uscc": case.proposal["uscc"], "status": "listed"}, headers=officer
+            )
             for entry in resp.json()["items"] if resp is not None else []:
                 if entry["decision_no"] == case.proposal["decision_no"]:
                     await self._repair(base, entry["entry_id"], f'"{entry["version"]}"', case, officer, reviewer)

@@ -16,8 +16,8 @@ from fastapi import FastAPI
 
 from services.awards.main import create_app as create_awards
 from services.awards.settings import AwardsSettings
-from services.credit_blacklist.main import create_app as create_credit
-from services.credit_blacklist.settings import CreditBlacklistSettings
+from services.credit.main import create_app as create_credit
+from services.credit.settings import CreditSettings
 from services.gateway.main import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
 from services.sampling.main import create_app as create_sampling
@@ -41,7 +41,7 @@ def create_embedded_app(
             SamplingSettings(database_url=sqlite_url(data_dir, "sampling"), platform=platform), bus=bus, clock=clock
         ),
         "credit": create_credit(
-            CreditBlacklistSettings(database_url=sqlite_url(data_dir, "credit"), platform=platform),
+            CreditSettings(database_url=sqlite_url(data_dir, "credit"), platform=platform),
             bus=bus,
             clock=clock,
         ),

@@ -17,9 +17,9 @@ import structlog
 from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.bulk import insert_rows
 from shared.db import Database
 from shared.events import Envelope
+from shared.executemany import insert_rows
 
 log = structlog.get_logger("consumer")
 

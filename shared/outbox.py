@@ -31,9 +31,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.bulk import insert_rows
 from shared.db import Database
 from shared.events import Envelope
+from shared.executemany import insert_rows
 
 log = structlog.get_logger("outbox")
 

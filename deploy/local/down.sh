@@ -3,7 +3,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RUN="$ROOT/var/run"
-for name in gateway awards credit_blacklist sampling; do
+for name in gateway awards credit sampling; do
     pidfile="$RUN/$name.pid"
     [[ -f "$pidfile" ]] || continue
     pid=$(cat "$pidfile")

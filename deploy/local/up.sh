@@ -43,7 +43,7 @@ start_service() {  # name port
 }
 
 start_service sampling 8001
-start_service credit_blacklist 8002
+start_service credit 8002
 start_service awards 8003
 start_service gateway 8000
 echo "QualityCity (distributed) on http://127.0.0.1:8000 — docs at /docs; stop with 'make down'"

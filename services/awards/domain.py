@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.identifiers import validate_uscc
 from shared.regions import Region, RegionTable
+from shared.uscc import validate_uscc
 
 DATA_DIR = Path(__file__).parent / "data"
 

@@ -17,7 +17,7 @@ from shared.clock import Clock
 from shared.regions import load_regions
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
-from shared.web import service_app
+from shared.service_app import service_app
 
 EXPIRY_JOB = "expire-honours"
 

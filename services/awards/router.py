@@ -26,9 +26,9 @@ from services.awards.schemas import (
 )
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
-from shared.concurrency import etag
 from shared.idempotency import remember, replay, request_hash
 from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA, Problem
 from shared.ratelimit import TokenBuckets
 from shared.regions import load_regions

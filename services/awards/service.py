@@ -43,12 +43,12 @@ from services.awards.events import (
 from services.awards.models import outbox
 from services.awards.schemas import GrantIn, RevokeIn, RowOutcome, RowProblem
 from shared.clock import Clock
-from shared.concurrency import check_if_match
 from shared.events import Envelope
-from shared.ids import new_ids
 from shared.outbox import add_to_outbox
+from shared.preconditions import check_if_match
 from shared.problems import Problem, problem_type, validation_errors
 from shared.regions import RegionTable, load_regions
+from shared.uuid7 import new_ids
 
 log = structlog.get_logger("awards")
 
@@ -544,7 +544,7 @@ def _pydantic_problems(exc: ValidationError) -> list[RowProblem]:
 
 
 def _same_honour(stored: dict[str, Any], c: Checked) -> bool:
-    return stored["holder_id"] == c.holder_id and stored["granted_on"] == c.body.granted_on
+    return bool(stored["holder_id"] == c.holder_id and stored["granted_on"] == c.body.granted_on)
 
 
 async def import_rows(session: AsyncSession, ctx: Context, rows: Sequence[dict[str, str]]) -> list[RowOutcome]:

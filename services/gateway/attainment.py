@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.gateway import domain, repository
+from services.gateway import progress, repository
 from services.gateway.plans import HonourCountSource, Indicator, PassRateSource, Plan, ReportedSource
 
 
@@ -149,7 +149,7 @@ def reports_link(plan: Plan, ind: Indicator) -> str:
 
 
 def _progress(plan: Plan, ind: Indicator, series: dict[int, float]) -> dict[str, Any]:
-    p = domain.progress(
+    p = progress.progress(
         series,
         base_year=plan.base_year,
         target=ind.target,
@@ -198,17 +198,35 @@ def figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, de
         if series:
             year = max(series)
             n, p = series[year]
-            out |= {"value": p / n, "n": n, "passed": p, "wilson_95": domain.wilson_interval(p, n), "value_year": year}
+            out |= {
+                "value": p / n,
+                "n": n,
+                "passed": p,
+                "wilson_95": progress.wilson_interval(p, n),
+                "value_year": year,
+            }
             out["links"]["rows"] = results_link(ind, date(year, 1, 1), evaluation_day(year, as_of), district)
         if detail:
             out["series"] = [
-                {"year": y, "value": p / n, "n": n, "passed": p, "wilson_95": domain.wilson_interval(p, n),
-                 "rows": results_link(ind, date(y, 1, 1), evaluation_day(y, as_of), district)}
+                {
+                    "year": y,
+                    "value": p / n,
+                    "n": n,
+                    "passed": p,
+                    "wilson_95": progress.wilson_interval(p, n),
+                    "rows": results_link(ind, date(y, 1, 1), evaluation_day(y, as_of), district),
+                }
                 for y, (n, p) in series.items()
             ]
             out["districts"] = [
-                {"district_code": d, "value": p / n, "n": n, "passed": p, "wilson_95": domain.wilson_interval(p, n),
-                 "rows": results_link(ind, date(as_of.year, 1, 1), as_of, d)}
+                {
+                    "district_code": d,
+                    "value": p / n,
+                    "n": n,
+                    "passed": p,
+                    "wilson_95": progress.wilson_interval(p, n),
+                    "rows": results_link(ind, date(as_of.year, 1, 1), as_of, d),
+                }
                 for d, (n, p) in _rate_districts(facts, ind).items()
             ]
     elif isinstance(ind.source, HonourCountSource):
@@ -234,13 +252,17 @@ def figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, de
         out["links"]["rows"] = reports_link(plan, ind)
         if by_year:
             latest = by_year[max(by_year)]
-            out |= {"value": float(latest["value"]), "value_year": latest["period_end"].year,
-                    "report": _report_out(latest)}
+            out |= {
+                "value": float(latest["value"]),
+                "value_year": latest["period_end"].year,
+                "report": _report_out(latest),
+            }
         if detail:
-            out["series"] = [{"year": y, "value": float(r["value"]), "report": _report_out(r)}
-                             for y, r in sorted(by_year.items())]
+            out["series"] = [
+                {"year": y, "value": float(r["value"]), "report": _report_out(r)} for y, r in sorted(by_year.items())
+            ]
             out["districts"] = []
-    out["gap"] = domain.gap(out["value"], ind.target)
+    out["gap"] = progress.gap(out["value"], ind.target)
     out["progress"] = _progress(plan, ind, series_values)
     out["status"] = out["progress"]["status"]
     if ind.reported and district:

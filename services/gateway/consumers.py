@@ -151,8 +151,12 @@ async def apply_honours(session: AsyncSession, events: Sequence[Envelope]) -> No
             revoked_on = _day(e.data.get("revoked_on"))
         elif e.type == "awards.honour.suspended.v1":
             key = (hid, str(e.data["entry_id"]))
-            spans[key] = {"honour_id": hid, "entry_id": key[1], "suspended_on": _day(e.data["suspended_on"]),
-                          "reinstated_on": None}
+            spans[key] = {
+                "honour_id": hid,
+                "entry_id": key[1],
+                "suspended_on": _day(e.data["suspended_on"]),
+                "reinstated_on": None,
+            }
             touched_spans.add(key)
         elif e.type == "awards.honour.reinstated.v1":
             # The awards service reinstates when the last standing listing is removed: every open span ends.
@@ -199,21 +203,23 @@ async def apply_blacklist(session: AsyncSession, events: Sequence[Envelope]) -> 
         old = current.get(eid)
         if old is not None and old["version"] >= entry["version"]:
             continue
-        rows.append({
-            "entry_id": eid,
-            "version": entry["version"],
-            "uscc": entry["uscc"],
-            "enterprise_name": entry.get("enterprise_name") or "",
-            "reason_category": entry.get("reason_category") or "",
-            "status": entry["status"],
-            "listed_on": _day(entry.get("listed_on")),
-            "publish_until": _day(entry.get("publish_until")),
-            "removed_on": _day(entry.get("removed_on")),
-            "removal_reason": entry.get("removal_reason"),
-            "decision_no": entry.get("decision_no"),
-            "deciding_authority": entry.get("deciding_authority") or "",
-            "updated_at": at,
-        })
+        rows.append(
+            {
+                "entry_id": eid,
+                "version": entry["version"],
+                "uscc": entry["uscc"],
+                "enterprise_name": entry.get("enterprise_name") or "",
+                "reason_category": entry.get("reason_category") or "",
+                "status": entry["status"],
+                "listed_on": _day(entry.get("listed_on")),
+                "publish_until": _day(entry.get("publish_until")),
+                "removed_on": _day(entry.get("removed_on")),
+                "removal_reason": entry.get("removal_reason"),
+                "decision_no": entry.get("decision_no"),
+                "deciding_authority": entry.get("deciding_authority") or "",
+                "updated_at": at,
+            }
+        )
     await repository.upsert_entries(session, rows)
 
 
@@ -223,8 +229,14 @@ async def apply_ratings(session: AsyncSession, events: Sequence[Envelope]) -> No
         d = e.data
         day = _day(d["as_of"])
         assert day is not None
-        rows[(d["uscc"], day)] = {"uscc": d["uscc"], "as_of": day, "rating": d["rating"], "previous": d.get("previous"),
-                                  "score": float(d["score"]), "rule_set_version": d["rule_set_version"]}
+        rows[(d["uscc"], day)] = {
+            "uscc": d["uscc"],
+            "as_of": day,
+            "rating": d["rating"],
+            "previous": d.get("previous"),
+            "score": float(d["score"]),
+            "rule_set_version": d["rule_set_version"],
+        }
     await repository.upsert_ratings(session, [rows[k] for k in sorted(rows)])
 
 
@@ -238,8 +250,15 @@ APPLIERS: dict[str, Apply] = {
 
 def feed_rows(events: Sequence[Envelope], applied_at: datetime) -> list[dict[str, Any]]:
     return [
-        {"event_id": e.id, "type": e.type, "source": e.source, "subject": e.subject, "time": e.time,
-         "data": orjson.dumps(e.data).decode(), "applied_at": applied_at}
+        {
+            "event_id": e.id,
+            "type": e.type,
+            "source": e.source,
+            "subject": e.subject,
+            "time": e.time,
+            "data": orjson.dumps(e.data).decode(),
+            "applied_at": applied_at,
+        }
         for e in events
     ]
 
@@ -276,17 +295,29 @@ def _enterprise_of(e: Envelope) -> dict[str, Any] | None:
     d = e.data
     if "result" in d:
         r = d["result"]
-        return {"uscc": r["uscc"], "name": r["enterprise_name"], "district_code": r["district_code"],
-                "updated_at": e.time}
+        return {
+            "uscc": r["uscc"],
+            "name": r["enterprise_name"],
+            "district_code": r["district_code"],
+            "updated_at": e.time,
+        }
     if "honour" in d:
         h = d["honour"]
         if h["holder_kind"] not in ("enterprise", "organisation"):
             return None
-        return {"uscc": h["holder_id"], "name": h["holder_name"], "district_code": h.get("district_code"),
-                "updated_at": e.time}
+        return {
+            "uscc": h["holder_id"],
+            "name": h["holder_name"],
+            "district_code": h.get("district_code"),
+            "updated_at": e.time,
+        }
     if "entry" in d and d["entry"].get("enterprise_name"):
-        return {"uscc": d["entry"]["uscc"], "name": d["entry"]["enterprise_name"], "district_code": None,
-                "updated_at": e.time}
+        return {
+            "uscc": d["entry"]["uscc"],
+            "name": d["entry"]["enterprise_name"],
+            "district_code": None,
+            "updated_at": e.time,
+        }
     return None
 
 

@@ -11,16 +11,16 @@ from fastapi import FastAPI
 from services.gateway import openapi
 from services.gateway.consumers import HANDLERS, apply_batch
 from services.gateway.dashboard import dashboard_router
+from services.gateway.forwarding import FORWARDS, forwarding_router
 from services.gateway.models import inbox, outbox
 from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
-from services.gateway.routes import FORWARDS, forwarding_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstreams
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.runtime import ServiceRuntime, ServiceSpec
-from shared.web import service_app
+from shared.service_app import service_app
 
 SPEC = ServiceSpec(
     name="gateway",

@@ -176,7 +176,13 @@ indicator_reports = Table(
 
 #: The tables a rebuild empties and refills from the event log.
 READ_MODELS = (
-    rm_results, rm_pass_counts, rm_pass_daily, rm_honours, rm_honour_suspensions, rm_blacklist, rm_ratings,
+    rm_results,
+    rm_pass_counts,
+    rm_pass_daily,
+    rm_honours,
+    rm_honour_suspensions,
+    rm_blacklist,
+    rm_ratings,
     rm_enterprises,
 )
 

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from services.gateway.routes import Forward
+from services.gateway.forwarding import Forward
 from services.gateway.upstream import Upstreams
 
 log = structlog.get_logger("gateway.openapi")
@@ -41,8 +41,9 @@ def _prefixed(node: Any, service: str) -> Any:
     return node
 
 
-def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
-          forwards: Sequence[Forward]) -> dict[str, Any]:
+def merge(
+    gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]], forwards: Sequence[Forward]
+) -> dict[str, Any]:
     doc = copy.deepcopy(gateway_doc)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     used: set[str] = set()
@@ -58,8 +59,10 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
         merged["operationId"] = ours.get("operationId", merged.get("operationId"))
         if fwd.scopes:
             merged["security"] = [{"HTTPBearer": []}]
-            merged["description"] = (op.get("description", "") + f"\n\nScope: {' or '.join(fwd.scopes)} "
-                                     "(checked at the gateway and by the service).").strip()
+            merged["description"] = (
+                op.get("description", "") + f"\n\nScope: {' or '.join(fwd.scopes)} "
+                "(checked at the gateway and by the service)."
+            ).strip()
         doc["paths"].setdefault(fwd.path, {})[fwd.method.lower()] = merged
         used.add(fwd.service)
     for service in sorted(used):
@@ -67,8 +70,9 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
             schemas[f"{service}__{name}"] = _prefixed(schema, service)
     if any(f.scopes for f in forwards):
         doc["components"].setdefault("securitySchemes", {}).setdefault(
-            "HTTPBearer", {"type": "http", "scheme": "bearer", "description": "A JWT bearer token with the scopes the "
-                           "route names"})
+            "HTTPBearer",
+            {"type": "http", "scheme": "bearer", "description": "A JWT bearer token with the scopes the route names"},
+        )
     return doc
 
 
@@ -91,8 +95,13 @@ class SuiteDocs:
 
     def document(self) -> dict[str, Any]:
         app = self.app
-        own = get_openapi(title=app.title, version=app.version, openapi_version=app.openapi_version,
-                          description=app.description, routes=app.routes)
+        own = get_openapi(
+            title=app.title,
+            version=app.version,
+            openapi_version=app.openapi_version,
+            description=app.description,
+            routes=app.routes,
+        )
         return merge(own, self.cache, self.forwards)
 
 

@@ -38,9 +38,14 @@ async def rebuild_from_feed(db: Database, batch: int = 5000) -> int:
             if not rows:
                 break
             events = [
-                Envelope(id=r["event_id"], type=r["type"], source=r["source"], subject=r["subject"],
-                         time=r["time"] if r["time"].tzinfo else r["time"].replace(tzinfo=UTC),
-                         data=orjson.loads(r["data"]))
+                Envelope(
+                    id=r["event_id"],
+                    type=r["type"],
+                    source=r["source"],
+                    subject=r["subject"],
+                    time=r["time"] if r["time"].tzinfo else r["time"].replace(tzinfo=UTC),
+                    data=orjson.loads(r["data"]),
+                )
                 for r in rows
             ]
             await apply_all(uow.session, events)
@@ -72,8 +77,13 @@ async def rebuild_from_kafka(db: Database, bootstrap: str, topics: Sequence[str]
     Each aggregate's events share a partition key, so they come in order; counters are sums, so the
     interleaving of partitions does not change any answer.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed", auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     count = 0
     try:

@@ -22,8 +22,8 @@ from services.gateway.models import (
     rm_ratings,
     rm_results,
 )
-from shared.bulk import insert_rows, upsert_rows
 from shared.db import dialect_insert
+from shared.executemany import insert_rows, upsert_rows
 
 CountKey = tuple[str, str, str, int, bool, bool]
 DayKey = tuple[date, str, str, str, bool]
@@ -214,7 +214,7 @@ async def upsert_suspensions(session: AsyncSession, rows: Sequence[dict[str, Any
 
 
 def active_clause(day: date) -> ColumnElement[bool]:
-    """SQL form of domain.active_on."""
+    """SQL form of eligibility.active_on."""
     h, s = rm_honours.c, rm_honour_suspensions.c
     suspended = exists().where(
         s.honour_id == h.honour_id, s.suspended_on <= day, or_(s.reinstated_on.is_(None), s.reinstated_on > day)
@@ -228,7 +228,7 @@ def active_clause(day: date) -> ColumnElement[bool]:
 
 
 def granted_clause(start: date, end: date) -> ColumnElement[bool]:
-    """SQL form of domain.granted_during."""
+    """SQL form of eligibility.granted_during."""
     h = rm_honours.c
     return and_(h.granted_on >= start, h.granted_on <= end, or_(h.revoked_on.is_(None), h.revoked_on > end))
 
@@ -319,7 +319,7 @@ async def rating_on(session: AsyncSession, uscc: str, day: date) -> dict[str, An
 
 
 def listed_clause(uscc_col: Any, day: date) -> ColumnElement[bool]:
-    """SQL form of domain.listed_on, for any enterprise column."""
+    """SQL form of eligibility.listed_on, for any enterprise column."""
     b = rm_blacklist.c
     return exists().where(
         b.uscc == uscc_col,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 
-from services.gateway import attainment, domain, repository
+from services.gateway import attainment, eligibility, repository
 from services.gateway.plans import Plan, brand_type_codes
 from services.gateway.schemas import (
     AttainmentDetailOut,
@@ -26,11 +26,12 @@ from services.gateway.schemas import (
     PriorityPage,
 )
 from shared.auth import Principal, require
-from shared.identifiers import validate_uscc
 from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.problems import PROBLEM_SCHEMA, Problem
 from shared.runtime import Runtime, UoW
-from shared.web import request_id
+from shared.service_app import request_id
+from shared.stats import wilson_interval
+from shared.uscc import validate_uscc
 
 router = APIRouter(prefix="/v1")
 _errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 404, 422)}
@@ -51,8 +52,12 @@ def _plans(request: Request) -> dict[str, Plan]:
 def _plan(request: Request, plan_id: str) -> Plan:
     plan = _plans(request).get(plan_id)
     if plan is None:
-        raise Problem(404, "plan-not-found", "Plan not found", f"No plan {plan_id!r}; plans: "
-                      + ", ".join(sorted(_plans(request))))
+        raise Problem(
+            404,
+            "plan-not-found",
+            "Plan not found",
+            f"No plan {plan_id!r}; plans: " + ", ".join(sorted(_plans(request))),
+        )
     return plan
 
 
@@ -65,21 +70,34 @@ def _uscc(value: str) -> str:
     try:
         return validate_uscc(value.strip())
     except ValueError as exc:
-        raise Problem(422, "invalid-uscc", "Invalid USCC", f"{value!r}: {exc}",
-                      errors=[{"field": "uscc", "in": "path", "reason": str(exc)}]) from None
+        raise Problem(
+            422,
+            "invalid-uscc",
+            "Invalid USCC",
+            f"{value!r}: {exc}",
+            errors=[{"field": "uscc", "in": "path", "reason": str(exc)}],
+        ) from None
 
 
 # ------------------------------------------------------------------------------------------ legacy
 
 
-@router.get("/pass-rates", tags=["attainment"],
-            summary="Pass rates by sector, from the gateway's read model (each result counted once)")
+@router.get(
+    "/pass-rates",
+    tags=["attainment"],
+    summary="Pass rates by sector, from the gateway's read model (each result counted once)",
+)
 async def pass_rates(uow: UoW) -> Any:
     groups = await repository.pass_rates_by_sector(uow.session)
     return {
         "groups": [
-            {"sector": g["sector"], "n": g["n"], "passed": g["passed"],
-             "rate": g["passed"] / g["n"] if g["n"] else None, "wilson_95": domain.wilson_interval(g["passed"], g["n"])}
+            {
+                "sector": g["sector"],
+                "n": g["n"],
+                "passed": g["passed"],
+                "rate": g["passed"] / g["n"] if g["n"] else None,
+                "wilson_95": wilson_interval(g["passed"], g["n"]),
+            }
             for g in groups
         ]
     }
@@ -90,15 +108,29 @@ async def pass_rates(uow: UoW) -> Any:
 
 @router.get("/plans", response_model=PlansOut, tags=["plans"], summary="Every plan loaded (no token)")
 async def list_plans(request: Request) -> Any:
-    return {"items": [
-        {"id": p.id, "name_zh": p.name_zh, "name_en": p.name_en, "period_start": p.period_start,
-         "period_end": p.period_end, "base_year": p.base_year, "indicators": len(p.indicators)}
-        for p in sorted(_plans(request).values(), key=lambda p: p.id)
-    ]}
+    return {
+        "items": [
+            {
+                "id": p.id,
+                "name_zh": p.name_zh,
+                "name_en": p.name_en,
+                "period_start": p.period_start,
+                "period_end": p.period_end,
+                "base_year": p.base_year,
+                "indicators": len(p.indicators),
+            }
+            for p in sorted(_plans(request).values(), key=lambda p: p.id)
+        ]
+    }
 
 
-@router.get("/plans/{plan_id}", response_model=Plan, responses=_errors, tags=["plans"],
-            summary="One plan with every indicator: kind, target, unit, counting rule and source (no token)")
+@router.get(
+    "/plans/{plan_id}",
+    response_model=Plan,
+    responses=_errors,
+    tags=["plans"],
+    summary="One plan with every indicator: kind, target, unit, counting rule and source (no token)",
+)
 async def get_plan(plan_id: str, request: Request) -> Any:
     return _plan(request, plan_id)
 
@@ -106,10 +138,17 @@ async def get_plan(plan_id: str, request: Request) -> Any:
 # ------------------------------------------------------------------------------------------ attainment
 
 
-@router.get("/attainment", response_model=AttainmentOut, responses=_errors, tags=["attainment"],
-            summary="Every indicator of a plan: value, target, gap, status, n and Wilson interval (no token)")
+@router.get(
+    "/attainment",
+    response_model=AttainmentOut,
+    responses=_errors,
+    tags=["attainment"],
+    summary="Every indicator of a plan: value, target, gap, status, n and Wilson interval (no token)",
+)
 async def get_attainment(
-    request: Request, runtime: Runtime, uow: UoW,
+    request: Request,
+    runtime: Runtime,
+    uow: UoW,
     plan: str = DEFAULT_PLAN,
     as_of: Annotated[date | None, Query(description="Default: today, or the plan's end once it is over")] = None,
     district: District = None,
@@ -126,14 +165,28 @@ async def get_attainment(
             cache.clear()
         cache[key] = figures
     fresh = await attainment.freshness(uow.session, runtime.clock.now())
-    return {"plan": p.id, "as_of": day, "district": district, "method": METHOD, "freshness": fresh,
-            "indicators": figures}
+    return {
+        "plan": p.id,
+        "as_of": day,
+        "district": district,
+        "method": METHOD,
+        "freshness": fresh,
+        "indicators": figures,
+    }
 
 
-@router.get("/attainment/{code}", response_model=AttainmentDetailOut, responses=_errors, tags=["attainment"],
-            summary="One indicator: yearly series, district breakdown, and links to the rows behind (no token)")
+@router.get(
+    "/attainment/{code}",
+    response_model=AttainmentDetailOut,
+    responses=_errors,
+    tags=["attainment"],
+    summary="One indicator: yearly series, district breakdown, and links to the rows behind (no token)",
+)
 async def get_indicator_attainment(
-    code: str, request: Request, runtime: Runtime, uow: UoW,
+    code: str,
+    request: Request,
+    runtime: Runtime,
+    uow: UoW,
     plan: str = DEFAULT_PLAN,
     as_of: date | None = None,
     district: District = None,
@@ -144,37 +197,65 @@ async def get_indicator_attainment(
     day = as_of or _default_as_of(runtime, p)
     (figure,) = await attainment.evaluate(uow.session, p, day, district, codes=[code])
     fresh = await attainment.freshness(uow.session, runtime.clock.now())
-    return {"plan": p.id, "as_of": day, "district": district, "method": METHOD, "freshness": fresh,
-            "indicator": figure}
+    return {"plan": p.id, "as_of": day, "district": district, "method": METHOD, "freshness": fresh, "indicator": figure}
 
 
 # ------------------------------------------------------------------------------------------ reports
 
 
 def _report_out(r: dict[str, Any]) -> dict[str, Any]:
-    return {"report_id": r["report_id"], "plan": r["plan_id"], "indicator": r["indicator_code"],
-            "period_start": r["period_start"], "period_end": r["period_end"], "value": r["value"],
-            "reporting_system": r["reporting_system"], "evidence_ref": r["evidence_ref"], "note": r["note"],
-            "reported_by": r["reported_by"], "reported_at": r["reported_at"]}
+    return {
+        "report_id": r["report_id"],
+        "plan": r["plan_id"],
+        "indicator": r["indicator_code"],
+        "period_start": r["period_start"],
+        "period_end": r["period_end"],
+        "value": r["value"],
+        "reporting_system": r["reporting_system"],
+        "evidence_ref": r["evidence_ref"],
+        "note": r["note"],
+        "reported_by": r["reported_by"],
+        "reported_at": r["reported_at"],
+    }
 
 
-@router.post("/indicator-reports", response_model=IndicatorReportOut, status_code=status.HTTP_201_CREATED,
-             responses={**_errors, 409: PROBLEM_SCHEMA}, tags=["indicator reports"],
-             summary="Report a value of a reported indicator (another government system; history kept)")
-async def post_report(body: IndicatorReportIn, request: Request, principal: Reporter, runtime: Runtime, uow: UoW,
-                      response: Response) -> Any:
+@router.post(
+    "/indicator-reports",
+    response_model=IndicatorReportOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={**_errors, 409: PROBLEM_SCHEMA},
+    tags=["indicator reports"],
+    summary="Report a value of a reported indicator (another government system; history kept)",
+)
+async def post_report(
+    body: IndicatorReportIn, request: Request, principal: Reporter, runtime: Runtime, uow: UoW, response: Response
+) -> Any:
     plan = _plan(request, body.plan)
     ind = plan.indicator(body.indicator)
     if ind is None:
-        raise Problem(422, "unknown-indicator", "Unknown indicator", f"Plan {plan.id} has no indicator "
-                      f"{body.indicator!r}", errors=[{"field": "indicator", "in": "body", "reason": "not in the plan"}])
+        raise Problem(
+            422,
+            "unknown-indicator",
+            "Unknown indicator",
+            f"Plan {plan.id} has no indicator {body.indicator!r}",
+            errors=[{"field": "indicator", "in": "body", "reason": "not in the plan"}],
+        )
     if not ind.reported:
-        raise Problem(422, "indicator-not-reported", "Computed indicator",
-                      f"{ind.code} is computed from events; only reported indicators take reports",
-                      errors=[{"field": "indicator", "in": "body", "reason": "computed, not reported"}])
+        raise Problem(
+            422,
+            "indicator-not-reported",
+            "Computed indicator",
+            f"{ind.code} is computed from events; only reported indicators take reports",
+            errors=[{"field": "indicator", "in": "body", "reason": "computed, not reported"}],
+        )
     if ind.kind.endswith("_rate") and not 0 <= body.value <= 1:
-        raise Problem(422, "value-out-of-range", "Value out of range", "A rate is a ratio between 0 and 1",
-                      errors=[{"field": "value", "in": "body", "reason": "a rate is between 0 and 1"}])
+        raise Problem(
+            422,
+            "value-out-of-range",
+            "Value out of range",
+            "A rate is a ratio between 0 and 1",
+            errors=[{"field": "value", "in": "body", "reason": "a rate is between 0 and 1"}],
+        )
     row = {
         "report_id": str(uuid.uuid4()),
         "plan_id": plan.id,
@@ -196,10 +277,21 @@ async def post_report(body: IndicatorReportIn, request: Request, principal: Repo
     return _report_out(row)
 
 
-@router.get("/indicator-reports", response_model=Page[IndicatorReportOut], responses=_errors,
-            tags=["indicator reports"], summary="Every report of a plan (or one indicator), oldest first (no token)")
-async def list_reports(request: Request, uow: UoW, plan: str = DEFAULT_PLAN, indicator: str | None = None,
-                       cursor: Cursor = None, limit: Limit = 100) -> Any:
+@router.get(
+    "/indicator-reports",
+    response_model=Page[IndicatorReportOut],
+    responses=_errors,
+    tags=["indicator reports"],
+    summary="Every report of a plan (or one indicator), oldest first (no token)",
+)
+async def list_reports(
+    request: Request,
+    uow: UoW,
+    plan: str = DEFAULT_PLAN,
+    indicator: str | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Any:
     p = _plan(request, plan)
     key = decode_cursor(cursor)
     after = (datetime.fromisoformat(str(key[0])), str(key[1])) if key else None
@@ -207,9 +299,12 @@ async def list_reports(request: Request, uow: UoW, plan: str = DEFAULT_PLAN, ind
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
-    return {"items": [_report_out(r) for r in rows],
-            "next_cursor": encode_cursor([_aware(last["reported_at"]).isoformat(), last["report_id"]])
-            if more and last else None}
+    return {
+        "items": [_report_out(r) for r in rows],
+        "next_cursor": encode_cursor([_aware(last["reported_at"]).isoformat(), last["report_id"]])
+        if more and last
+        else None,
+    }
 
 
 def _aware(t: datetime) -> datetime:
@@ -219,16 +314,23 @@ def _aware(t: datetime) -> datetime:
 # ------------------------------------------------------------------------------------------ facts
 
 
-@router.get("/facts/results", responses=_errors, tags=["drill-down"],
-            summary="The results a pass rate counts (not retracted, latest version), by the figure's filter")
+@router.get(
+    "/facts/results",
+    responses=_errors,
+    tags=["drill-down"],
+    summary="The results a pass rate counts (not retracted, latest version), by the figure's filter",
+)
 async def facts_results(
-    _: Reader, uow: UoW,
-    sampled_from: date, sampled_to: date,
+    _: Reader,
+    uow: UoW,
+    sampled_from: date,
+    sampled_to: date,
     sector: Literal["manufacturing", "agricultural", "food", "engineering"] | None = None,
     level: Literal["national", "provincial", "municipal", "district"] | None = None,
     key_product: bool | None = None,
     district: District = None,
-    cursor: Cursor = None, limit: Limit = 500,
+    cursor: Cursor = None,
+    limit: Limit = 500,
 ) -> Any:
     key = decode_cursor(cursor)
     after = (str(key[0]), str(key[1])) if key else None
@@ -241,27 +343,39 @@ async def facts_results(
     return {"items": items, "next_cursor": nxt}
 
 
-@router.get("/facts/honours", responses=_errors, tags=["drill-down"],
-            summary="The honours a count includes: granted during [granted_from, on], or active on `on`")
+@router.get(
+    "/facts/honours",
+    responses=_errors,
+    tags=["drill-down"],
+    summary="The honours a count includes: granted during [granted_from, on], or active on `on`",
+)
 async def facts_honours(
-    _: Reader, uow: UoW,
+    _: Reader,
+    uow: UoW,
     counting: Literal["granted_during", "active_at_end"],
     on: date,
     type_code: Annotated[list[str], Query(min_length=1)],
     granted_from: date | None = None,
     district: District = None,
-    cursor: Cursor = None, limit: Limit = 500,
+    cursor: Cursor = None,
+    limit: Limit = 500,
 ) -> Any:
     if counting == "granted_during":
         if granted_from is None:
-            raise Problem(422, "validation-error", "The request is not valid", "granted_during needs granted_from",
-                          errors=[{"field": "granted_from", "in": "query", "reason": "field required"}])
+            raise Problem(
+                422,
+                "validation-error",
+                "The request is not valid",
+                "granted_during needs granted_from",
+                errors=[{"field": "granted_from", "in": "query", "reason": "field required"}],
+            )
         where = repository.granted_clause(granted_from, on)
     else:
         where = repository.active_clause(on)
     key = decode_cursor(cursor)
-    rows = await repository.list_honours(uow.session, type_code, where, district, str(key[0]) if key else None,
-                                         limit + 1)
+    rows = await repository.list_honours(
+        uow.session, type_code, where, district, str(key[0]) if key else None, limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     items = [_honour_out(r) for r in rows]
@@ -275,8 +389,13 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ credit
 
 
-@router.get("/credit/{uscc}", response_model=CreditProfile, responses=_errors, tags=["credit"],
-            summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons")
+@router.get(
+    "/credit/{uscc}",
+    response_model=CreditProfile,
+    responses=_errors,
+    tags=["credit"],
+    summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
+)
 async def credit_profile(uscc: str, _: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None) -> Any:
     code = _uscc(uscc)
     day = as_of or runtime.clock.today()
@@ -288,48 +407,74 @@ async def credit_profile(uscc: str, _: Reader, runtime: Runtime, uow: UoW, as_of
     honours = await repository.honours_of_holder(s, code)
     spans = await repository.suspensions_of(s, [h["honour_id"] for h in honours])
     if ident is None and not summary["n"] and not entries and not honours and rating is None:
-        raise Problem(404, "enterprise-not-found", "Enterprise not found",
-                      f"No event has named {code} yet", uscc=code)
-    standing = [e for e in entries if domain.listed_on(e, day)]
+        raise Problem(404, "enterprise-not-found", "Enterprise not found", f"No event has named {code} yet", uscc=code)
+    standing = [e for e in entries if eligibility.listed_on(e, day)]
     active, suspended, other = [], [], []
     for h in honours:
-        facts = domain.HonourFacts(
-            h["granted_on"], h["valid_until"], h["revoked_on"],
-            [domain.Suspension(v["suspended_on"], v["reinstated_on"])
-             for k, v in spans.items() if k[0] == h["honour_id"]],
+        facts = eligibility.HonourFacts(
+            h["granted_on"],
+            h["valid_until"],
+            h["revoked_on"],
+            [
+                eligibility.Suspension(v["suspended_on"], v["reinstated_on"])
+                for k, v in spans.items()
+                if k[0] == h["honour_id"]
+            ],
         )
-        if domain.active_on(facts, day):
+        if eligibility.active_on(facts, day):
             active.append(h)
-        elif any(sp.suspended_on <= day and (sp.reinstated_on is None or day < sp.reinstated_on)
-                 for sp in facts.suspensions) and h["granted_on"] <= day:
+        elif (
+            any(
+                sp.suspended_on <= day and (sp.reinstated_on is None or day < sp.reinstated_on)
+                for sp in facts.suspensions
+            )
+            and h["granted_on"] <= day
+        ):
             suspended.append(h)
         else:
             other.append(h)
     brands = sorted(brand_type_codes())
-    eligible, reasons = domain.procurement_eligibility(
+    eligible, reasons = eligibility.procurement_eligibility(
         [f"{h['type_code']} {h['type_name_zh']} ({h['certificate_no']})" for h in active if h["type_code"] in brands],
         [f"{e['entry_id']} ({e['decision_no'] or 'no decision number'}, listed {e['listed_on']})" for e in standing],
     )
     n, p = summary["n"], summary["passed"]
     return {
         "as_of": day,
-        "identity": {"uscc": code, "name": ident["name"] if ident else None,
-                     "district_code": ident["district_code"] if ident else None},
-        "sampling": {"n": n, "passed": p, "pass_rate": p / n if n else None,
-                     "wilson_95": domain.wilson_interval(p, n), "recent_fails": summary["recent_fails"]},
+        "identity": {
+            "uscc": code,
+            "name": ident["name"] if ident else None,
+            "district_code": ident["district_code"] if ident else None,
+        },
+        "sampling": {
+            "n": n,
+            "passed": p,
+            "pass_rate": p / n if n else None,
+            "wilson_95": wilson_interval(p, n),
+            "recent_fails": summary["recent_fails"],
+        },
         "rating": rating,
         "blacklist": {"listed": bool(standing), "standing": standing, "history": entries},
-        "honours": {"active": [_honour_out(h) for h in active], "suspended": [_honour_out(h) for h in suspended],
-                    "other": [_honour_out(h) for h in other]},
+        "honours": {
+            "active": [_honour_out(h) for h in active],
+            "suspended": [_honour_out(h) for h in suspended],
+            "other": [_honour_out(h) for h in other],
+        },
         "procurement_priority": {"eligible": eligible, "reasons": reasons, "brand_type_codes": brands},
         "freshness": await attainment.freshness(s, runtime.clock.now()),
     }
 
 
-@router.get("/procurement/priority-list", response_model=PriorityPage, responses=_errors, tags=["credit"],
-            summary="Enterprises eligible for procurement priority on a date: an active brand honour, not listed")
-async def priority_list(runtime: Runtime, uow: UoW, as_of: date | None = None, cursor: Cursor = None,
-                        limit: Limit = 100) -> Any:
+@router.get(
+    "/procurement/priority-list",
+    response_model=PriorityPage,
+    responses=_errors,
+    tags=["credit"],
+    summary="Enterprises eligible for procurement priority on a date: an active brand honour, not listed",
+)
+async def priority_list(
+    runtime: Runtime, uow: UoW, as_of: date | None = None, cursor: Cursor = None, limit: Limit = 100
+) -> Any:
     day = as_of or runtime.clock.today()
     key = decode_cursor(cursor)
     brands = sorted(brand_type_codes())
@@ -339,33 +484,44 @@ async def priority_list(runtime: Runtime, uow: UoW, as_of: date | None = None, c
     return {
         "as_of": day,
         "brand_type_codes": brands,
-        "items": [{"uscc": r["holder_id"], "name": r["holder_name"], "brand_honours": r["brand_honours"]}
-                  for r in rows],
+        "items": [
+            {"uscc": r["holder_id"], "name": r["holder_name"], "brand_honours": r["brand_honours"]} for r in rows
+        ],
         "next_cursor": encode_cursor([rows[-1]["holder_id"]]) if more and rows else None,
     }
 
 
-@router.get("/enterprises", responses=_errors, tags=["credit"],
-            summary="Search enterprises by name fragment or USCC")
+@router.get("/enterprises", responses=_errors, tags=["credit"], summary="Search enterprises by name fragment or USCC")
 async def search_enterprises(
-    _: Reader, uow: UoW, q: Annotated[str, Query(min_length=1, max_length=100)], cursor: Cursor = None,
+    _: Reader,
+    uow: UoW,
+    q: Annotated[str, Query(min_length=1, max_length=100)],
+    cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Any:
     key = decode_cursor(cursor)
     rows = await repository.search_enterprises(uow.session, q.strip(), str(key[0]) if key else None, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [{"uscc": r["uscc"], "name": r["name"], "district_code": r["district_code"]} for r in rows],
-            "next_cursor": encode_cursor([rows[-1]["uscc"]]) if more and rows else None}
+    return {
+        "items": [{"uscc": r["uscc"], "name": r["name"], "district_code": r["district_code"]} for r in rows],
+        "next_cursor": encode_cursor([rows[-1]["uscc"]]) if more and rows else None,
+    }
 
 
 # ------------------------------------------------------------------------------------------ changes
 
 
-@router.get("/changes", response_model=ChangesOut, responses=_errors, tags=["change feed"],
-            summary="Every event the gateway applied, in order, after a cursor (for systems without Kafka)")
+@router.get(
+    "/changes",
+    response_model=ChangesOut,
+    responses=_errors,
+    tags=["change feed"],
+    summary="Every event the gateway applied, in order, after a cursor (for systems without Kafka)",
+)
 async def get_changes(
-    _: Reader, uow: UoW,
+    _: Reader,
+    uow: UoW,
     after: Annotated[str | None, Query(description="A cursor from this feed; omit to read from the start")] = None,
     subject: Annotated[str | None, Query(description="Only events about this USCC (or holder id)")] = None,
     limit: Limit = 100,
@@ -376,9 +532,16 @@ async def get_changes(
     items = [
         {
             "cursor": encode_cursor([r["seq"]]),
-            "event": {"specversion": "1.0", "id": r["event_id"], "source": r["source"], "type": r["type"],
-                      "subject": r["subject"], "time": _aware(r["time"]).isoformat().replace("+00:00", "Z"),
-                      "datacontenttype": "application/json", "data": orjson.loads(r["data"])},
+            "event": {
+                "specversion": "1.0",
+                "id": r["event_id"],
+                "source": r["source"],
+                "type": r["type"],
+                "subject": r["subject"],
+                "time": _aware(r["time"]).isoformat().replace("+00:00", "Z"),
+                "datacontenttype": "application/json",
+                "data": orjson.loads(r["data"]),
+            },
             "applied_at": _aware(r["applied_at"]),
         }
         for r in rows

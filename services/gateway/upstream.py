@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from shared.problems import Problem
-from shared.web import request_id
+from shared.service_app import request_id
 
 _FORWARDED_REQUEST_HEADERS = (
     "authorization",

@@ -18,7 +18,7 @@ from shared.clock import Clock
 from shared.regions import load_regions
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
-from shared.web import service_app
+from shared.service_app import service_app
 
 
 async def _finalise(uow: Any, clock: Clock) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sampling.models import ingest_log, result_versions, results
-from shared.bulk import insert_rows
+from shared.executemany import insert_rows
 
 # Chunk sizes keep IN lists under every driver's bound-parameter limit.
 _IN_CHUNK = 5000

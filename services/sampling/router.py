@@ -31,14 +31,14 @@ from services.sampling.schemas import (
     VersionOut,
 )
 from shared.auth import Principal, require
-from shared.concurrency import etag
 from shared.idempotency import remember, replay, request_hash
-from shared.identifiers import USCC
 from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA, Problem
 from shared.regions import RegionTable
 from shared.runtime import Runtime, UoW
 from shared.stats import wilson_interval
+from shared.uscc import USCC
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("sampling:write")]

@@ -35,12 +35,12 @@ from services.sampling.models import outbox
 from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowProblem
 from shared.auth import Principal
 from shared.clock import Clock
-from shared.concurrency import check_if_match
 from shared.events import Envelope
-from shared.ids import new_ids
 from shared.outbox import add_to_outbox
+from shared.preconditions import check_if_match
 from shared.problems import Problem, validation_errors
 from shared.regions import RegionTable
+from shared.uuid7 import new_ids
 
 
 @dataclass(frozen=True)

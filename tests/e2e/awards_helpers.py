@@ -12,7 +12,7 @@ from stdnum.cn import uscc as _uscc
 from services.awards.domain import HonourType, load_catalog
 from shared.events import Envelope
 
-CREDIT_SOURCE = "/qualitycity/credit_blacklist"
+CREDIT_SOURCE = "/qualitycity/credit"
 LISTED = "credit.blacklist_entry.listed.v1"
 REMOVED = "credit.blacklist_entry.removed.v1"
 

@@ -12,7 +12,7 @@ import httpx
 import orjson
 from sqlalchemy import select
 
-from services.credit_blacklist.models import outbox
+from services.credit.models import outbox
 from shared.clock import FixedClock
 from shared.events import Envelope
 
@@ -32,9 +32,18 @@ THIRD = _valid("91370211MA3C00005")
 FOURTH = _valid("91370212MA3C00009")
 
 
-def snapshot(uscc: str, *, result_id: str | None = None, version: int = 1, conclusion: str = "fail",
-             state: str = "final", reinspection: str | None = None, sector: str = "manufacturing",
-             level: str = "municipal", report_date: date = date(2014, 2, 20)) -> dict[str, Any]:
+def snapshot(
+    uscc: str,
+    *,
+    result_id: str | None = None,
+    version: int = 1,
+    conclusion: str = "fail",
+    state: str = "final",
+    reinspection: str | None = None,
+    sector: str = "manufacturing",
+    level: str = "municipal",
+    report_date: date = date(2014, 2, 20),
+) -> dict[str, Any]:
     """A sampling result snapshot as `services/sampling/events.py` defines it (built here, not imported)."""
     n = next(_seq)
     return {
@@ -66,14 +75,18 @@ def snapshot(uscc: str, *, result_id: str | None = None, version: int = 1, concl
 def sampling_event(result: dict[str, Any], verb: str = "finalised") -> Envelope:
     data: dict[str, Any] = {"result": result}
     if verb == "reinspected":
-        data |= {"outcome": result["reinspection"], "decided_on": result["report_date"],
-                 "reinspection_report_no": "RE-1"}
+        data |= {
+            "outcome": result["reinspection"],
+            "decided_on": result["report_date"],
+            "reinspection_report_no": "RE-1",
+        }
     elif verb in ("corrected", "retracted"):
         data["reason"] = "test"
         if verb == "corrected":
             data["changed_fields"] = ["conclusion"]
-    return Envelope(type=f"sampling.result.{verb}.v1", source="/qualitycity/sampling", subject=result["uscc"],
-                    data=data)
+    return Envelope(
+        type=f"sampling.result.{verb}.v1", source="/qualitycity/sampling", subject=result["uscc"], data=data
+    )
 
 
 def wire(envelopes: list[Envelope]) -> list[tuple[Envelope, bytes]]:
@@ -101,21 +114,24 @@ async def outbox_types(runtime: Any) -> list[str]:
         return list(await uow.session.scalars(select(outbox.c.type).order_by(outbox.c.id)))
 
 
-async def run_lifecycle(client: httpx.AsyncClient, base: str, auth: Callable[..., dict[str, str]],
-                        clock: FixedClock, runtime: Any) -> None:
+async def run_lifecycle(
+    client: httpx.AsyncClient, base: str, auth: Callable[..., dict[str, str]], clock: FixedClock, runtime: Any
+) -> None:
     """propose → approve by another reviewer → listed → public → check/screening → repair → removed;
     then another listing expiring by the job with a moved clock."""
     alice = auth("credit:write", "credit:review", "read", subject="alice")
     bob = auth("credit:review", "read", subject="bob")
     admin = auth("admin", subject="ops")
 
-    created = await client.post(f"{base}/v1/blacklist-entries", json=proposal(),
-                                headers=alice | {"Idempotency-Key": "p-1"})
+    created = await client.post(
+        f"{base}/v1/blacklist-entries", json=proposal(), headers=alice | {"Idempotency-Key": "p-1"}
+    )
     assert created.status_code == 201, created.text
     entry = created.json()
     assert entry["status"] == "proposed" and entry["publication_years"] == 3 and not entry["automatic"]
-    again = await client.post(f"{base}/v1/blacklist-entries", json=proposal(),
-                              headers=alice | {"Idempotency-Key": "p-1"})
+    again = await client.post(
+        f"{base}/v1/blacklist-entries", json=proposal(), headers=alice | {"Idempotency-Key": "p-1"}
+    )
     assert again.status_code == 201 and again.json()["entry_id"] == entry["entry_id"]  # a retry, not a second one
     url = f"{base}/v1/blacklist-entries/{entry['entry_id']}"
     tag = created.headers["etag"]
@@ -141,9 +157,11 @@ async def run_lifecycle(client: httpx.AsyncClient, base: str, auth: Callable[...
 
     check = await client.get(f"{base}/v1/blacklist/check", params={"uscc": ENTERPRISE}, headers=bob)
     assert check.json()["listed"] is True and check.json()["entry"]["entry_id"] == entry["entry_id"]
-    before = await client.get(f"{base}/v1/blacklist/check",
-                              params={"uscc": ENTERPRISE, "as_of": (today - timedelta(days=1)).isoformat()},
-                              headers=bob)
+    before = await client.get(
+        f"{base}/v1/blacklist/check",
+        params={"uscc": ENTERPRISE, "as_of": (today - timedelta(days=1)).isoformat()},
+        headers=bob,
+    )
     assert before.json()["listed"] is False
     screening = await client.post(f"{base}/v1/screenings", json={"usccs": [OTHER, ENTERPRISE, OTHER]}, headers=bob)
     assert screening.status_code == 200, screening.text
@@ -153,8 +171,11 @@ async def run_lifecycle(client: httpx.AsyncClient, base: str, auth: Callable[...
     rating = (await client.get(f"{base}/v1/enterprises/{ENTERPRISE}/credit", headers=bob)).json()
     assert (rating["rating"], rating["forced_by"], rating["rule_set_version"]) == ("D", "listed", "qd-credit-2012.1")
 
-    evidence = {"applicant": "青岛测试电器有限公司", "statement": "已整改并召回",
-                "evidence": [{"title": "整改报告", "document_no": "ZG-1"}]}
+    evidence = {
+        "applicant": "青岛测试电器有限公司",
+        "statement": "已整改并召回",
+        "evidence": [{"title": "整改报告", "document_no": "ZG-1"}],
+    }
     early = await client.post(f"{url}:apply-repair", json=evidence, headers=alice | {"If-Match": tag})
     assert early.status_code == 409 and early.json()["type"].endswith(":repair-too-early")
     assert early.json()["earliest_repair_on"] == e["earliest_repair_on"]
@@ -163,28 +184,32 @@ async def run_lifecycle(client: httpx.AsyncClient, base: str, auth: Callable[...
     assert applied.status_code == 200, applied.text
     assert applied.json()["repair_status"] == "applied" and applied.json()["status"] == "listed"
     review = {"outcome": "approved", "reason": "整改到位", "decision_no": "青质监信修〔2014〕3号"}
-    removed = await client.post(f"{url}:review-repair", json=review,
-                                headers=bob | {"If-Match": applied.headers["etag"]})
+    removed = await client.post(
+        f"{url}:review-repair", json=review, headers=bob | {"If-Match": applied.headers["etag"]}
+    )
     assert removed.status_code == 200, removed.text
     r = removed.json()
     assert (r["status"], r["removal_reason"], r["removed_on"]) == ("removed", "repaired", clock.today().isoformat())
     assert r["removal_decision_no"] == "青质监信修〔2014〕3号" and r["removed_by"] == "bob"
     now = await client.get(f"{base}/v1/blacklist/check", params={"uscc": ENTERPRISE}, headers=bob)
     assert now.json()["listed"] is False
-    then = await client.get(f"{base}/v1/blacklist/check", params={"uscc": ENTERPRISE, "as_of": today.isoformat()},
-                            headers=bob)
+    then = await client.get(
+        f"{base}/v1/blacklist/check", params={"uscc": ENTERPRISE, "as_of": today.isoformat()}, headers=bob
+    )
     assert then.json()["listed"] is True  # "was X blacklisted on date D?" still answers from the history
     assert (await client.get(f"{base}/v1/blacklist")).json()["items"] == []
     hist = await client.get(f"{base}/v1/enterprises/{ENTERPRISE}/history", headers=bob)
     assert [(t["action"], t["actor"]) for t in hist.json()["transitions"]] == [
-        ("proposed", "alice"), ("listed", "bob"), ("repair_applied", "alice"), ("removed", "bob")
+        ("proposed", "alice"),
+        ("listed", "bob"),
+        ("repair_applied", "alice"),
+        ("removed", "bob"),
     ]
     assert hist.json()["transitions"][-1]["document_no"] == "青质监信修〔2014〕3号"
     assert (await client.get(f"{base}/v1/enterprises/{ENTERPRISE}/history", headers=auth("read"))).status_code == 403
 
     # Expiry: another enterprise listed for one year, then the clock moves past its last day.
-    second = await client.post(f"{base}/v1/blacklist-entries", json=proposal(OTHER, publication_years=1),
-                               headers=alice)
+    second = await client.post(f"{base}/v1/blacklist-entries", json=proposal(OTHER, publication_years=1), headers=alice)
     assert second.status_code == 201, second.text
     url2 = f"{base}/v1/blacklist-entries/{second.json()['entry_id']}"
     ok = await client.post(f"{url2}:approve", json={}, headers=bob | {"If-Match": second.headers["etag"]})
@@ -198,9 +223,13 @@ async def run_lifecycle(client: httpx.AsyncClient, base: str, auth: Callable[...
     assert (await client.post(job, headers=admin)).json()["changed"] == 0
     gone = (await client.get(url2, headers=bob)).json()
     assert (gone["status"], gone["removal_reason"], gone["removed_on"]) == (
-        "removed", "expired", (until + timedelta(days=1)).isoformat())
-    assert (await client.get(f"{base}/v1/blacklist/check", params={"uscc": OTHER, "as_of": until.isoformat()},
-                             headers=bob)).json()["listed"] is True
+        "removed",
+        "expired",
+        (until + timedelta(days=1)).isoformat(),
+    )
+    assert (
+        await client.get(f"{base}/v1/blacklist/check", params={"uscc": OTHER, "as_of": until.isoformat()}, headers=bob)
+    ).json()["listed"] is True
 
     types = await outbox_types(runtime)
     blacklist = [t.split(".")[2] for t in types if t.startswith("credit.blacklist_entry.")]

@@ -19,9 +19,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
-from services.credit_blacklist.main import create_app
-from services.credit_blacklist.models import blacklist_entries, entry_history, outbox, records
-from services.credit_blacklist.settings import CreditBlacklistSettings
+from services.credit.main import create_app
+from services.credit.models import blacklist_entries, entry_history, outbox, records
+from services.credit.settings import CreditSettings
 from shared.bus import KafkaBus
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
@@ -63,8 +63,10 @@ class Suite:
     async def counts(self) -> tuple[int, int, int, int]:
         async with self.runtime.unit_of_work() as uow:
             s = uow.session
-            n = [int(await s.scalar(select(func.count()).select_from(t)) or 0)
-                 for t in (blacklist_entries, entry_history, outbox, records)]
+            n = [
+                int(await s.scalar(select(func.count()).select_from(t)) or 0)
+                for t in (blacklist_entries, entry_history, outbox, records)
+            ]
         return n[0], n[1], n[2], n[3]
 
 
@@ -74,8 +76,7 @@ async def suite(
 ) -> AsyncIterator[Suite]:
     platform = platform.model_copy(update={"bus": "kafka", "kafka_bootstrap": kafka_bootstrap})
     clock = FixedClock(START)
-    settings = CreditBlacklistSettings(database_url=await pg_database("credit"), platform=platform,
-                                       relay_interval_s=0.1)
+    settings = CreditSettings(database_url=await pg_database("credit"), platform=platform, relay_interval_s=0.1)
     credit = await Served(create_app(settings, clock=clock)).start()
     producer = KafkaBus(kafka_bootstrap, topics=[platform.topic("sampling")], partitions=platform.topic_partitions)
     await producer.start()
@@ -88,11 +89,17 @@ async def suite(
 
 
 async def _credit_topic(s: Suite, expected: int) -> list[tuple[str, dict[str, Any]]]:
-    consumer = AIOKafkaConsumer(s.platform.topic("credit"), bootstrap_servers=s.bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        s.platform.topic("credit"),
+        bootstrap_servers=s.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     seen: list[Any] = []
     try:
+
         async def more() -> int:
             for msgs in (await consumer.getmany(timeout_ms=500)).values():
                 seen.extend(msgs)
@@ -117,7 +124,8 @@ async def test_blacklist_lifecycle_distributed(suite: Suite, auth: Callable[...,
     assert [d["entry"]["uscc"] for d in listed] == [ENTERPRISE, "91370200MA3C00001N"]
     assert all(d["entry"]["listed_on"] and d["entry"]["status"] == "listed" for d in listed)
     assert [(d["entry"]["removal_reason"], d["reason"]) for d in removed] == [
-        ("repaired", "repaired"), ("expired", "expired")
+        ("repaired", "repaired"),
+        ("expired", "expired"),
     ]
     assert [d["entry"]["entry_id"] for d in removed] == [d["entry"]["entry_id"] for d in listed]
     assert all(d["entry"]["removed_on"] for d in removed)
@@ -167,9 +175,11 @@ async def test_automatic_proposal_fed_by_sampling_events_over_kafka(
     assert len(await _proposals(s, officer)) == 1
 
     # A reviewer lists it; only then is the enterprise on the list.
-    ok = await s.client.post(f"{s.url}/v1/blacklist-entries/{entry['entry_id']}:approve",
-                             json={"decision_no": "青质监信〔2014〕1号"},
-                             headers=auth("credit:review", subject="bob") | {"If-Match": f'"{entry["version"]}"'})
+    ok = await s.client.post(
+        f"{s.url}/v1/blacklist-entries/{entry['entry_id']}:approve",
+        json={"decision_no": "青质监信〔2014〕1号"},
+        headers=auth("credit:review", subject="bob") | {"If-Match": f'"{entry["version"]}"'},
+    )
     assert ok.status_code == 200, ok.text
     assert ok.json()["earliest_repair_on"] == "2014-09-03"  # general category: six months after listing
     check = await s.client.get(f"{s.url}/v1/blacklist/check", params={"uscc": FOURTH}, headers=reader)
@@ -180,17 +190,21 @@ async def test_two_reviewers_at_once_on_postgres_leave_exactly_one_decision(
     suite: Suite, auth: Callable[..., dict[str, str]]
 ) -> None:
     s = suite
-    created = await s.client.post(f"{s.url}/v1/blacklist-entries", json=proposal(),
-                                  headers=auth("credit:write", subject="alice"))
+    created = await s.client.post(
+        f"{s.url}/v1/blacklist-entries", json=proposal(), headers=auth("credit:write", subject="alice")
+    )
     url = f"{s.url}/v1/blacklist-entries/{created.json()['entry_id']}"
     tag = created.headers["etag"]
-    results = await asyncio.gather(*[
-        s.client.post(f"{url}:approve", json={}, headers=auth("credit:review", subject=f"r{i}") | {"If-Match": tag})
-        for i in range(5)
-    ])
+    results = await asyncio.gather(
+        *[
+            s.client.post(f"{url}:approve", json={}, headers=auth("credit:review", subject=f"r{i}") | {"If-Match": tag})
+            for i in range(5)
+        ]
+    )
     assert sorted(r.status_code for r in results) == [200, 412, 412, 412, 412], [r.text for r in results]
     async with s.runtime.unit_of_work() as uow:
         actions = list(await uow.session.scalars(select(entry_history.c.action).order_by(entry_history.c.id)))
-        decided = list(await uow.session.scalars(
-            select(outbox.c.type).where(outbox.c.type == "credit.blacklist_entry.listed.v1")))
+        decided = list(
+            await uow.session.scalars(select(outbox.c.type).where(outbox.c.type == "credit.blacklist_entry.listed.v1"))
+        )
     assert actions == ["proposed", "listed"] and len(decided) == 1

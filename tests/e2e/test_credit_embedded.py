@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from qcity.embedded import create_embedded_app
-from services.credit_blacklist.models import blacklist_entries, entry_history, outbox, records
+from services.credit.models import blacklist_entries, entry_history, outbox, records
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from tests.e2e.credit_helpers import (
@@ -115,8 +115,9 @@ async def test_repeated_final_fails_over_the_bus_propose_once_and_never_list(
     assert sum(r["counted"] for r in credit2["records"]) == 3
 
     # An overturned re-inspection neutralises its record; a retraction too.
-    await s.publish_sampling([sampling_event(dict(upheld, version=3, conclusion="pass", reinspection="overturned"),
-                                             "reinspected")])
+    await s.publish_sampling(
+        [sampling_event(dict(upheld, version=3, conclusion="pass", reinspection="overturned"), "reinspected")]
+    )
     credit3 = (await s.client.get(f"{BASE}/v1/enterprises/{THIRD}/credit", headers=reader)).json()
     assert sum(r["counted"] for r in credit3["records"]) == 2
     assert "overturned on re-inspection" in [r["note"] for r in credit3["records"]]
@@ -126,14 +127,18 @@ async def test_two_reviewers_at_once_leave_exactly_one_decision(
     suite: Suite, auth: Callable[..., dict[str, str]]
 ) -> None:
     s = suite
-    created = await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(),
-                                  headers=auth("credit:write", subject="alice"))
+    created = await s.client.post(
+        f"{BASE}/v1/blacklist-entries", json=proposal(), headers=auth("credit:write", subject="alice")
+    )
     url = f"{BASE}/v1/blacklist-entries/{created.json()['entry_id']}"
     tag = created.headers["etag"]
     approve, reject = await asyncio.gather(
         s.client.post(f"{url}:approve", json={}, headers=auth("credit:review", subject="bob") | {"If-Match": tag}),
-        s.client.post(f"{url}:reject", json={"reason": "证据不足"},
-                      headers=auth("credit:review", subject="carol") | {"If-Match": tag}),
+        s.client.post(
+            f"{url}:reject",
+            json={"reason": "证据不足"},
+            headers=auth("credit:review", subject="carol") | {"If-Match": tag},
+        ),
     )
     assert sorted([approve.status_code, reject.status_code]) == [200, 412], (approve.text, reject.text)
     loser = approve if approve.status_code == 412 else reject
@@ -157,8 +162,7 @@ async def test_rating_rules_are_published(suite: Suite) -> None:
     body = r.json()
     assert body["rule_set"]["version"] == "qd-credit-2012.1"
     assert body["rule_set"]["blacklist"]["publication_years"]["default"] == 3
-    assert body["rule_set"]["blacklist"]["repair_waiting_months"] == {"general": 6, "food": 12,
-                                                                       "special_equipment": 12}
+    assert body["rule_set"]["blacklist"]["repair_waiting_months"] == {"general": 6, "food": 12, "special_equipment": 12}
 
 
 BAD_PROPOSALS = [
@@ -170,10 +174,17 @@ BAD_PROPOSALS = [
 ]
 
 
-@pytest.mark.parametrize(("body", "status", "slug", "field"), BAD_PROPOSALS,
-                         ids=["bad-uscc", "unknown-category", "period-too-long", "period-zero", "unknown-field"])
+@pytest.mark.parametrize(
+    ("body", "status", "slug", "field"),
+    BAD_PROPOSALS,
+    ids=["bad-uscc", "unknown-category", "period-too-long", "period-zero", "unknown-field"],
+)
 async def test_bad_proposals_get_their_problem_and_change_nothing(
-    suite: Suite, auth: Callable[..., dict[str, str]], body: dict[str, Any], status: int, slug: str,
+    suite: Suite,
+    auth: Callable[..., dict[str, str]],
+    body: dict[str, Any],
+    status: int,
+    slug: str,
     field: str | None,
 ) -> None:
     before = await suite.counts()
@@ -203,24 +214,39 @@ async def test_bad_transitions_and_queries_get_their_problem_and_change_nothing(
         assert await s.counts() == before
         return dict(resp.json())
 
-    await expect(await s.client.post(f"{url}:approve", json={}, headers=bob | {"If-Match": '"2"'}),
-                 409, "entry-not-pending")
-    stale = await expect(await s.client.post(f"{url}:approve", json={}, headers=bob | {"If-Match": '"1"'}),
-                         412, "precondition-failed")
+    await expect(
+        await s.client.post(f"{url}:approve", json={}, headers=bob | {"If-Match": '"2"'}), 409, "entry-not-pending"
+    )
+    stale = await expect(
+        await s.client.post(f"{url}:approve", json={}, headers=bob | {"If-Match": '"1"'}), 412, "precondition-failed"
+    )
     assert stale["current_etag"] == '"2"'
     await expect(await s.client.post(f"{url}:approve", json={}, headers=bob), 428, "precondition-required")
-    await expect(await s.client.post(f"{url}:remove", json={"decision_no": "X"}, headers=bob | {"If-Match": '"2"'}),
-                 409, "invalid-transition")
-    await expect(await s.client.post(f"{url}:approve", json={}, headers=alice | {"If-Match": '"2"'}),
-                 403, "insufficient-scope")
-    bad = await expect(await s.client.get(f"{BASE}/v1/blacklist/check", params={"uscc": "91370200163562681X"},
-                                          headers=bob), 422, "invalid-uscc")
+    await expect(
+        await s.client.post(f"{url}:remove", json={"decision_no": "X"}, headers=bob | {"If-Match": '"2"'}),
+        409,
+        "invalid-transition",
+    )
+    await expect(
+        await s.client.post(f"{url}:approve", json={}, headers=alice | {"If-Match": '"2"'}), 403, "insufficient-scope"
+    )
+    bad = await expect(
+        await s.client.get(f"{BASE}/v1/blacklist/check", params={"uscc": "91370200163562681X"}, headers=bob),
+        422,
+        "invalid-uscc",
+    )
     assert bad["errors"][0]["field"] == "uscc" and "check digit" in bad["errors"][0]["reason"]
-    bad = await expect(await s.client.post(f"{BASE}/v1/screenings", json={"usccs": [ENTERPRISE, "nope"]},
-                                           headers=bob), 422, "invalid-uscc")
+    bad = await expect(
+        await s.client.post(f"{BASE}/v1/screenings", json={"usccs": [ENTERPRISE, "nope"]}, headers=bob),
+        422,
+        "invalid-uscc",
+    )
     assert [e["field"] for e in bad["errors"]] == ["usccs[1]"]
-    await expect(await s.client.post(f"{BASE}/v1/screenings", json={"usccs": [OTHER] * 1001}, headers=bob),
-                 422, "validation-error")
+    await expect(
+        await s.client.post(f"{BASE}/v1/screenings", json={"usccs": [OTHER] * 1001}, headers=bob),
+        422,
+        "validation-error",
+    )
     # A second open entry for the same enterprise is refused while one is pending.
     await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(OTHER), headers=alice)
     dup = await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(OTHER), headers=alice)

@@ -20,10 +20,23 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.e2e.dashboard_helpers import BackgroundSuite, chromium, demo_data, screenshot
 
 #: Indicators of three kinds (pass rates, an honour count, a reported value) checked value by value.
-CHECKED = ("mfg_key_pass_rate_municipal", "agri_pass_rate", "key_food_stable", "construction_pass_rate",
-           "shandong_famous_brands", "national_industry_local_standards", "expressway_good_road_rate")
-STATUS_ZH = {"achieved": "已实现", "on_track": "进展顺利", "acceleration_needed": "需加快",
-             "limited_progress": "进展有限", "deterioration": "退步", "no_data": "无数据"}
+CHECKED = (
+    "mfg_key_pass_rate_municipal",
+    "agri_pass_rate",
+    "key_food_stable",
+    "construction_pass_rate",
+    "shandong_famous_brands",
+    "national_industry_local_standards",
+    "expressway_good_road_rate",
+)
+STATUS_ZH = {
+    "achieved": "已实现",
+    "on_track": "进展顺利",
+    "acceleration_needed": "需加快",
+    "limited_progress": "进展有限",
+    "deterioration": "退步",
+    "no_data": "无数据",
+}
 DISTRICT = "370212"
 
 
@@ -86,7 +99,8 @@ def test_overview_shows_the_attainment_api_values(suite: BackgroundSuite, browse
     assert sections == ["二(一)", "二(二)", "二(三)", "三(一)1", "三(一)2", "三(一)3"]  # the seed's order
     assert browser.find_element(By.ID, "as-of").text == api["as_of"] == "2015-12-31"
     assert browser.find_element(By.CSS_SELECTOR, ".freshness").get_attribute("data-events") == str(
-        api["freshness"]["events_applied"])
+        api["freshness"]["events_applied"]
+    )
     # Every bar is an inline SVG with the target marked (no script, nothing fetched).
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.indicator svg.bar")) == len(api["indicators"])
     assert not browser.find_elements(By.TAG_NAME, "script")
@@ -116,12 +130,15 @@ def test_indicator_page_series_and_districts(suite: BackgroundSuite, browser: We
     series = browser.find_elements(By.CSS_SELECTOR, "tr.series-row")
     assert [r.get_attribute("data-year") for r in series] == [str(p["year"]) for p in fig["series"]]
     assert [r.find_element(By.CSS_SELECTOR, ".value").get_attribute("data-value") for r in series] == [
-        str(p["value"]) for p in fig["series"]]
+        str(p["value"]) for p in fig["series"]
+    ]
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.series circle.point")) == len(fig["series"]) == 5
     assert browser.find_elements(By.CSS_SELECTOR, "svg.series line.target"), "the target line is drawn"
     districts = browser.find_elements(By.CSS_SELECTOR, "tr.district-row")
-    assert {r.get_attribute("data-district"): r.find_element(By.CSS_SELECTOR, ".value").get_attribute("data-value")
-            for r in districts} == {d["district_code"]: str(d["value"]) for d in fig["districts"]}
+    assert {
+        r.get_attribute("data-district"): r.find_element(By.CSS_SELECTOR, ".value").get_attribute("data-value")
+        for r in districts
+    } == {d["district_code"]: str(d["value"]) for d in fig["districts"]}
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.districts rect.bar")) == len(fig["districts"]) > 5
     screenshot(browser, "indicator-agri_pass_rate")
     browser.get(suite.url + "/dashboard/indicators/shandong_famous_brands?lang=en")
@@ -141,8 +158,10 @@ def test_credit_search_finds_an_enterprise_and_shows_its_profile(suite: Backgrou
     browser.find_element(By.ID, "q").send_keys(name[2:6])  # a fragment of the name
     browser.find_element(By.ID, "search").click()
     WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, "tr.enterprise")))
-    found = {r.find_element(By.CSS_SELECTOR, ".uscc").text: r for r in browser.find_elements(By.CSS_SELECTOR,
-                                                                                              "tr.enterprise")}
+    found = {
+        r.find_element(By.CSS_SELECTOR, ".uscc").text: r
+        for r in browser.find_elements(By.CSS_SELECTOR, "tr.enterprise")
+    }
     assert uscc in found
     screenshot(browser, "credit-search")
     found[uscc].find_element(By.TAG_NAME, "a").click()

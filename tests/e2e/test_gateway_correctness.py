@@ -47,14 +47,27 @@ def _result(rid: str, rnd: random.Random, uscc: str) -> dict[str, Any]:
     day = date(2011, 1, 1) + timedelta(days=rnd.randrange(5 * 365))
     conclusion = "pass" if rnd.random() < 0.9 else "fail"
     return {
-        "result_id": rid, "version": 1, "agency_code": "QD-AGENCY-1", "report_no": f"R-{rid[:8]}",
-        "level": rnd.choice(LEVELS), "sector": rnd.choice(SECTORS), "key_product": rnd.random() < 0.5,
-        "product_category": "c", "product_name": "p", "brand": None, "uscc": uscc,
+        "result_id": rid,
+        "version": 1,
+        "agency_code": "QD-AGENCY-1",
+        "report_no": f"R-{rid[:8]}",
+        "level": rnd.choice(LEVELS),
+        "sector": rnd.choice(SECTORS),
+        "key_product": rnd.random() < 0.5,
+        "product_category": "c",
+        "product_name": "p",
+        "brand": None,
+        "uscc": uscc,
         "enterprise_name": f"企业{uscc[-6:]}",
-        "district_code": rnd.choice(DISTRICTS), "sampling_date": day.isoformat(),
-        "report_date": (day + timedelta(days=10)).isoformat(), "conclusion": conclusion,
-        "original_conclusion": conclusion, "state": "provisional" if conclusion == "fail" else "final",
-        "objection_deadline": None, "reinspection": None, "nonconforming_count": int(conclusion == "fail"),
+        "district_code": rnd.choice(DISTRICTS),
+        "sampling_date": day.isoformat(),
+        "report_date": (day + timedelta(days=10)).isoformat(),
+        "conclusion": conclusion,
+        "original_conclusion": conclusion,
+        "state": "provisional" if conclusion == "fail" else "final",
+        "objection_deadline": None,
+        "reinspection": None,
+        "nonconforming_count": int(conclusion == "fail"),
         "recorded_at": "2015-01-01T00:00:00Z",
     }
 
@@ -77,18 +90,38 @@ def generate(n_results: int, n_honours: int, seed: int = 20120704) -> Truth:
             snap = dict(snap, version=snap["version"] + 1, state="final")
             if rnd.random() < 0.3:  # overturned on re-inspection: the standing conclusion reads pass
                 snap |= {"conclusion": "pass", "reinspection": "overturned"}
-                evs.append(_ev("sampling.result.reinspected.v1", snap["uscc"], at, result=dict(snap),
-                               outcome="overturned", decided_on=snap["report_date"], reinspection_report_no="RE"))
+                evs.append(
+                    _ev(
+                        "sampling.result.reinspected.v1",
+                        snap["uscc"],
+                        at,
+                        result=dict(snap),
+                        outcome="overturned",
+                        decided_on=snap["report_date"],
+                        reinspection_report_no="RE",
+                    )
+                )
             else:
                 evs.append(_ev("sampling.result.finalised.v1", snap["uscc"], at, result=dict(snap)))
         roll = rnd.random()
         if roll < 0.12:  # corrected: conclusion, district or sector changes which counters it feeds
             what = rnd.choice(("conclusion", "district_code", "sector"))
-            change = {"conclusion": "pass" if snap["conclusion"] == "fail" else "fail",
-                      "district_code": rnd.choice(DISTRICTS), "sector": rnd.choice(SECTORS)}[what]
+            change = {
+                "conclusion": "pass" if snap["conclusion"] == "fail" else "fail",
+                "district_code": rnd.choice(DISTRICTS),
+                "sector": rnd.choice(SECTORS),
+            }[what]
             snap = dict(snap, version=snap["version"] + 1, **{what: change})
-            evs.append(_ev("sampling.result.corrected.v1", snap["uscc"], at, result=dict(snap), reason="typo",
-                           changed_fields=[what]))
+            evs.append(
+                _ev(
+                    "sampling.result.corrected.v1",
+                    snap["uscc"],
+                    at,
+                    result=dict(snap),
+                    reason="typo",
+                    changed_fields=[what],
+                )
+            )
         elif roll < 0.18:
             snap = dict(snap, version=snap["version"] + 1, state="retracted")
             evs.append(_ev("sampling.result.retracted.v1", snap["uscc"], at, result=dict(snap), reason="wrong sample"))
@@ -104,33 +137,76 @@ def generate(n_results: int, n_honours: int, seed: int = 20120704) -> Truth:
         valid_until = date(granted.year + 3, granted.month, 1) - timedelta(days=1) if t in three_year else None
         holder = rnd.choice(usccs)
         snap: dict[str, Any] = {
-            "honour_id": hid, "version": 1, "type_code": t, "type_name_zh": t, "holder_kind": "enterprise",
-            "holder_id": holder, "holder_name": f"企业{holder[-6:]}", "district_code": rnd.choice(DISTRICTS),
-            "subject": None, "granted_on": granted.isoformat(),
-            "valid_until": valid_until.isoformat() if valid_until else None, "state": "active",
-            "certificate_no": f"C-{k}", "granting_authority": "a", "indicator_codes": [],
+            "honour_id": hid,
+            "version": 1,
+            "type_code": t,
+            "type_name_zh": t,
+            "holder_kind": "enterprise",
+            "holder_id": holder,
+            "holder_name": f"企业{holder[-6:]}",
+            "district_code": rnd.choice(DISTRICTS),
+            "subject": None,
+            "granted_on": granted.isoformat(),
+            "valid_until": valid_until.isoformat() if valid_until else None,
+            "state": "active",
+            "certificate_no": f"C-{k}",
+            "granting_authority": "a",
+            "indicator_codes": [],
         }
         at = T0 + timedelta(days=1, minutes=k)
         evs = [_ev("awards.honour.granted.v1", holder, at, honour=dict(snap), source="api")]
-        facts: dict[str, Any] = {"type_code": t, "district": snap["district_code"], "granted_on": granted,
-                                 "valid_until": valid_until, "revoked_on": None, "suspensions": []}
+        facts: dict[str, Any] = {
+            "type_code": t,
+            "district": snap["district_code"],
+            "granted_on": granted,
+            "valid_until": valid_until,
+            "revoked_on": None,
+            "suspensions": [],
+        }
         if rnd.random() < 0.15:  # suspended by a listing, reinstated at its removal two times in three
             s_on = granted + timedelta(days=rnd.randrange(1, 500))
             snap = dict(snap, version=snap["version"] + 1, state="suspended")
-            evs.append(_ev("awards.honour.suspended.v1", holder, at, honour=dict(snap), reason="blacklisted",
-                           entry_id="E-" + hid[:8], decision_no=None, suspended_on=s_on.isoformat()))
+            evs.append(
+                _ev(
+                    "awards.honour.suspended.v1",
+                    holder,
+                    at,
+                    honour=dict(snap),
+                    reason="blacklisted",
+                    entry_id="E-" + hid[:8],
+                    decision_no=None,
+                    suspended_on=s_on.isoformat(),
+                )
+            )
             r_on = None
             if rnd.random() < 0.66:
                 r_on = s_on + timedelta(days=rnd.randrange(30, 400))
                 snap = dict(snap, version=snap["version"] + 1, state="active")
-                evs.append(_ev("awards.honour.reinstated.v1", holder, at, honour=dict(snap),
-                               reason="blacklist_removed", entry_id="E-" + hid[:8], reinstated_on=r_on.isoformat()))
+                evs.append(
+                    _ev(
+                        "awards.honour.reinstated.v1",
+                        holder,
+                        at,
+                        honour=dict(snap),
+                        reason="blacklist_removed",
+                        entry_id="E-" + hid[:8],
+                        reinstated_on=r_on.isoformat(),
+                    )
+                )
             facts["suspensions"].append((s_on, r_on))
         if rnd.random() < 0.1:
             rev = granted + timedelta(days=rnd.randrange(0, 900))
             snap = dict(snap, version=snap["version"] + 1, state="revoked")
-            evs.append(_ev("awards.honour.revoked.v1", holder, at, honour=dict(snap), reason="fraud",
-                           revoked_on=rev.isoformat()))
+            evs.append(
+                _ev(
+                    "awards.honour.revoked.v1",
+                    holder,
+                    at,
+                    honour=dict(snap),
+                    reason="fraud",
+                    revoked_on=rev.isoformat(),
+                )
+            )
             facts["revoked_on"] = rev
         truth.honours[hid] = facts
         per_honour.append(evs)
@@ -165,8 +241,9 @@ def expected_rate(truth: Truth, ind: Any, as_of: date, district: str | None) -> 
             continue
         if (f.sector and r["sector"] != f.sector) or (f.level and r["level"] != f.level):
             continue
-        if (f.key_product is not None and r["key_product"] != f.key_product) or (district and
-                                                                                r["district_code"] != district):
+        if (f.key_product is not None and r["key_product"] != f.key_product) or (
+            district and r["district_code"] != district
+        ):
             continue
         n_p = per_year.setdefault(d.year, [0, 0])
         n_p[0] += 1

@@ -14,8 +14,8 @@ import pytest
 
 from services.awards.main import create_app as create_awards
 from services.awards.settings import AwardsSettings
-from services.credit_blacklist.main import create_app as create_credit
-from services.credit_blacklist.settings import CreditBlacklistSettings
+from services.credit.main import create_app as create_credit
+from services.credit.settings import CreditSettings
 from services.gateway.main import create_app as create_gateway
 from services.gateway.rebuild import rebuild_from_kafka
 from services.gateway.settings import GatewaySettings
@@ -49,15 +49,36 @@ async def distributed(
 ) -> AsyncIterator[Suite]:
     platform = platform.model_copy(update={"bus": "kafka", "kafka_bootstrap": kafka_bootstrap})
     clock = FixedClock(datetime(2015, 6, 1, 4, tzinfo=UTC))
-    sampling = await Served(create_sampling(SamplingSettings(
-        database_url=await pg_database("sampling"), platform=platform, relay_interval_s=0.1), clock=clock)).start()
-    credit = await Served(create_credit(CreditBlacklistSettings(
-        database_url=await pg_database("credit"), platform=platform, relay_interval_s=0.1), clock=clock)).start()
-    awards = await Served(create_awards(AwardsSettings(
-        database_url=await pg_database("awards"), platform=platform, relay_interval_s=0.1), clock=clock)).start()
-    gateway = await Served(create_gateway(GatewaySettings(
-        database_url=await pg_database("gateway"), platform=platform, sampling_url=sampling.url,
-        credit_url=credit.url, awards_url=awards.url), clock=clock)).start()
+    sampling = await Served(
+        create_sampling(
+            SamplingSettings(database_url=await pg_database("sampling"), platform=platform, relay_interval_s=0.1),
+            clock=clock,
+        )
+    ).start()
+    credit = await Served(
+        create_credit(
+            CreditSettings(database_url=await pg_database("credit"), platform=platform, relay_interval_s=0.1),
+            clock=clock,
+        )
+    ).start()
+    awards = await Served(
+        create_awards(
+            AwardsSettings(database_url=await pg_database("awards"), platform=platform, relay_interval_s=0.1),
+            clock=clock,
+        )
+    ).start()
+    gateway = await Served(
+        create_gateway(
+            GatewaySettings(
+                database_url=await pg_database("gateway"),
+                platform=platform,
+                sampling_url=sampling.url,
+                credit_url=credit.url,
+                awards_url=awards.url,
+            ),
+            clock=clock,
+        )
+    ).start()
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             yield Suite(gateway, [sampling, credit, awards], client, platform)
@@ -76,8 +97,14 @@ async def test_attainment_and_credit_profile_over_kafka_and_postgres_then_rebuil
     bob = auth("credit:review", "read", subject="bob")
     mfg = {"sector": "manufacturing", "level": "national", "key_product": True, "uscc": ENTERPRISE}
     for i, conclusion in enumerate(("pass", "pass", "pass", "fail")):
-        body = result_body(f"QD-D-{i}", conclusion=conclusion, sampling_date=f"201{3 + i % 2}-05-10",
-                           report_date=f"201{3 + i % 2}-05-25", production_date=f"201{3 + i % 2}-05-01", **mfg)
+        body = result_body(
+            f"QD-D-{i}",
+            conclusion=conclusion,
+            sampling_date=f"201{3 + i % 2}-05-10",
+            report_date=f"201{3 + i % 2}-05-25",
+            production_date=f"201{3 + i % 2}-05-01",
+            **mfg,
+        )
         r = await s.client.post(s.url("/v1/results"), json=body, headers=w)
         assert r.status_code == 201, r.text
     g = await s.client.post(s.url("/v1/honours"), json=grant_body("B5", ENTERPRISE, granted_on="2014-06-01"), headers=w)
@@ -89,13 +116,15 @@ async def test_attainment_and_credit_profile_over_kafka_and_postgres_then_rebuil
         return {f["code"]: f for f in r.json()["indicators"]}
 
     f = await eventually(
-        figures, lambda f: f["mfg_key_pass_rate_national"]["n"] == 2 and f["shandong_famous_brands"]["value"] == 1,
+        figures,
+        lambda f: f["mfg_key_pass_rate_national"]["n"] == 2 and f["shandong_famous_brands"]["value"] == 1,
         timeout=60,
     )
     nat = f["mfg_key_pass_rate_national"]
     assert (nat["value_year"], nat["n"], nat["passed"], nat["value"]) == (2014, 2, 1, 0.5)
-    detail = (await s.client.get(s.url("/v1/attainment/mfg_key_pass_rate_national"),
-                                 params={"as_of": "2015-06-01"})).json()["indicator"]
+    detail = (
+        await s.client.get(s.url("/v1/attainment/mfg_key_pass_rate_national"), params={"as_of": "2015-06-01"})
+    ).json()["indicator"]
     assert [(p["year"], p["n"], p["passed"]) for p in detail["series"]] == [(2013, 2, 2), (2014, 2, 1)]
     assert detail["status"] == "deterioration"  # 100 % -> 50 %
     rows = (await s.client.get(s.url(detail["links"]["rows"]), headers=w)).json()["items"]
@@ -103,16 +132,20 @@ async def test_attainment_and_credit_profile_over_kafka_and_postgres_then_rebuil
 
     created = await s.client.post(s.url("/v1/blacklist-entries"), json=proposal(ENTERPRISE), headers=alice)
     assert created.status_code == 201, created.text
-    approved = await s.client.post(s.url(f"/v1/blacklist-entries/{created.json()['entry_id']}:approve"), json={},
-                                   headers=bob | {"If-Match": created.headers["etag"]})
+    approved = await s.client.post(
+        s.url(f"/v1/blacklist-entries/{created.json()['entry_id']}:approve"),
+        json={},
+        headers=bob | {"If-Match": created.headers["etag"]},
+    )
     assert approved.status_code == 200, approved.text
 
     async def profile() -> dict[str, Any]:
         r = await s.client.get(s.url(f"/v1/credit/{ENTERPRISE}"), headers=bob)
         return dict(r.json()) if r.status_code == 200 else {}
 
-    p = await eventually(profile, lambda p: bool(p) and p["blacklist"]["listed"] and bool(p["honours"]["suspended"]),
-                         timeout=60)
+    p = await eventually(
+        profile, lambda p: bool(p) and p["blacklist"]["listed"] and bool(p["honours"]["suspended"]), timeout=60
+    )
     assert p["sampling"]["n"] == 4 and p["sampling"]["passed"] == 3
     assert p["procurement_priority"]["eligible"] is False
     assert p["freshness"]["events_applied"] >= 7 and p["freshness"]["lag_s"] is not None
@@ -125,8 +158,9 @@ async def test_attainment_and_credit_profile_over_kafka_and_postgres_then_rebuil
     # The rating the listing causes may still be on its way: read the profile once the feed is quiet.
     settled = await eventually(_Quiet(profile).probe, lambda v: v is not None, timeout=30, interval=1.0)
     before_profile = {k: v for k, v in settled.items() if k != "freshness"}
-    replayed = await rebuild_from_kafka(runtime.db, s.platform.kafka_bootstrap,
-                                        [s.platform.topic(n) for n in ("sampling", "credit", "awards")])
+    replayed = await rebuild_from_kafka(
+        runtime.db, s.platform.kafka_bootstrap, [s.platform.topic(n) for n in ("sampling", "credit", "awards")]
+    )
     assert replayed >= 7
     assert await figures() == after
     again = await profile()

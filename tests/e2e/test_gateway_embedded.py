@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.gateway.forwarding import FORWARDS
 from services.gateway.main import create_app as create_gateway
 from services.gateway.plans import PLANS_DIR, PlanFileError
-from services.gateway.routes import FORWARDS
 from services.gateway.settings import GatewaySettings
 from tests.e2e.awards_helpers import grant_body
 from tests.e2e.credit_helpers import proposal
@@ -72,8 +72,16 @@ async def test_openapi_at_the_gateway_covers_every_route_of_the_suite(embedded: 
     grant = doc["paths"]["/v1/honours"]["post"]
     ref = grant["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.startswith("#/components/schemas/awards__") and ref.rsplit("/", 1)[1] in doc["components"]["schemas"]
-    for own_path in ("/v1/attainment", "/v1/attainment/{code}", "/v1/credit/{uscc}", "/v1/changes", "/v1/plans",
-                     "/v1/indicator-reports", "/v1/procurement/priority-list", "/v1/enterprises"):
+    for own_path in (
+        "/v1/attainment",
+        "/v1/attainment/{code}",
+        "/v1/credit/{uscc}",
+        "/v1/changes",
+        "/v1/plans",
+        "/v1/indicator-reports",
+        "/v1/procurement/priority-list",
+        "/v1/enterprises",
+    ):
         assert own_path in doc["paths"]
     assert (await client.get("/docs")).status_code == 200
 
@@ -86,7 +94,10 @@ async def test_plans_listed_and_one_plan_with_every_indicator(embedded: Suite) -
     codes = {i["code"]: i for i in plan["indicators"]}
     assert len(codes) == 32
     assert codes["agri_pass_rate"]["target"] == 0.96 and codes["agri_pass_rate"]["source"]["filter"] == {
-        "sector": "agricultural", "level": None, "key_product": None}
+        "sector": "agricultural",
+        "level": None,
+        "key_product": None,
+    }
     assert codes["shandong_famous_brands"]["counting"] == "active_at_end"
     assert codes["expressway_good_road_rate"]["source"] == {"kind": "reported"}
     missing = await client.get("/v1/plans/nope")
@@ -100,7 +111,9 @@ def test_a_second_plan_file_loads_and_a_malformed_one_is_refused_naming_the_line
         ' "period_end": "2020-12-31", "base_year": 2016, "indicators": [\n'
         '  {"code": "food_rate", "name_zh": "食品", "name_en": "food", "section": "一", "kind": "min_rate",'
         ' "target": 0.97, "unit": "ratio", "source": {"kind": "computed", "metric": "pass_rate",'
-        ' "filter": {"sector": "food"}}}\n]}\n', "utf-8")
+        ' "filter": {"sector": "food"}}}\n]}\n',
+        "utf-8",
+    )
     app = create_gateway(GatewaySettings(plans_dir=str(tmp_path)))
     assert sorted(app.state.plans) == ["qingdao-2012", "tiny-2020"]
     bad = (tmp_path / "tiny-2020.json").read_text("utf-8").replace('"target": 0.97', '"target": 97')
@@ -116,9 +129,14 @@ async def test_indicator_reports_refused_for_unknown_and_computed_and_the_latest
 ) -> None:
     _, client = embedded
     h = auth("indicators:write", subject="road-system")
-    body: dict[str, Any] = {"indicator": "expressway_good_road_rate", "period_start": "2014-01-01",
-                            "period_end": "2014-12-31", "value": 0.97, "reporting_system": "公路养护管理系统",
-                            "evidence_ref": "鲁交公路〔2015〕3号"}
+    body: dict[str, Any] = {
+        "indicator": "expressway_good_road_rate",
+        "period_start": "2014-01-01",
+        "period_end": "2014-12-31",
+        "value": 0.97,
+        "reporting_system": "公路养护管理系统",
+        "evidence_ref": "鲁交公路〔2015〕3号",
+    }
     assert (await client.post("/v1/indicator-reports", json=body, headers=auth("read"))).status_code == 403
     unknown = await client.post("/v1/indicator-reports", json=body | {"indicator": "nope"}, headers=h)
     assert unknown.status_code == 422 and unknown.json()["type"].endswith(":unknown-indicator")
@@ -131,9 +149,11 @@ async def test_indicator_reports_refused_for_unknown_and_computed_and_the_latest
     assert first.json()["reported_by"] == "road-system"
     second = await client.post("/v1/indicator-reports", json=body | {"value": 0.975}, headers=h)
     assert second.status_code == 201
-    earlier = await client.post("/v1/indicator-reports", json=body | {"period_start": "2012-01-01",
-                                                                       "period_end": "2012-12-31", "value": 0.95},
-                                headers=h)
+    earlier = await client.post(
+        "/v1/indicator-reports",
+        json=body | {"period_start": "2012-01-01", "period_end": "2012-12-31", "value": 0.95},
+        headers=h,
+    )
     assert earlier.status_code == 201
     fig = (await client.get("/v1/attainment/expressway_good_road_rate")).json()["indicator"]
     assert fig["value"] == 0.975 and fig["value_year"] == 2014  # the latest report of the latest period
@@ -155,8 +175,11 @@ async def test_credit_profile_and_procurement_priority_from_the_services_writes(
     alice = auth("credit:write", "read", subject="alice")
     bob = auth("credit:review", "read", subject="bob")
     for i, conclusion in enumerate(("pass", "pass", "fail")):
-        r = await client.post("/v1/results", json=result_body(f"QD-CR-{i}", conclusion=conclusion, uscc=ENTERPRISE,
-                                                              sector="manufacturing"), headers=writer)
+        r = await client.post(
+            "/v1/results",
+            json=result_body(f"QD-CR-{i}", conclusion=conclusion, uscc=ENTERPRISE, sector="manufacturing"),
+            headers=writer,
+        )
         assert r.status_code == 201, r.text
     g = await client.post("/v1/honours", json=grant_body("B5", ENTERPRISE, granted_on="2014-06-01"), headers=writer)
     assert g.status_code == 201, g.text
@@ -182,8 +205,11 @@ async def test_credit_profile_and_procurement_priority_from_the_services_writes(
     created = await client.post("/v1/blacklist-entries", json=proposal(ENTERPRISE), headers=alice)
     assert created.status_code == 201, created.text
     entry = created.json()
-    approved = await client.post(f"/v1/blacklist-entries/{entry['entry_id']}:approve", json={},
-                                 headers=bob | {"If-Match": created.headers["etag"]})
+    approved = await client.post(
+        f"/v1/blacklist-entries/{entry['entry_id']}:approve",
+        json={},
+        headers=bob | {"If-Match": created.headers["etag"]},
+    )
     assert approved.status_code == 200, approved.text
     listed_on = approved.json()["listed_on"]
     p = await eventually(profile, lambda p: p["blacklist"]["listed"] and p["honours"]["suspended"])

@@ -19,7 +19,7 @@ from services.awards.models import honours, outbox, suspensions
 from services.awards.service import expire_due
 from shared.consumer import IdempotentConsumer
 from shared.db import Database
-from shared.ids import new_ids
+from shared.uuid7 import new_ids
 from tests.e2e.awards_helpers import listed_event, make_uscc, removed_event
 
 SERVICE_DIR = Path(services.awards.__file__).parent

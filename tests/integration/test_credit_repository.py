@@ -14,15 +14,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from stdnum.cn import uscc as stdnum_uscc
 
-import services.credit_blacklist
-from services.credit_blacklist import consumers, repository, service
-from services.credit_blacklist.domain import RuleBook
-from services.credit_blacklist.models import blacklist_entries, outbox, ratings
+import services.credit
+from services.credit import consumers, repository, service
+from services.credit.domain import RuleBook
+from services.credit.models import blacklist_entries, outbox, ratings
 from shared.clock import FixedClock
 from shared.db import Database
 from shared.events import Envelope
 
-SERVICE_DIR = Path(services.credit_blacklist.__file__).parent
+SERVICE_DIR = Path(services.credit.__file__).parent
 BOOK = RuleBook.load()
 CLOCK = FixedClock(datetime(2014, 3, 3, 2, 0, tzinfo=UTC))
 A, B = "91370200163562681G", "91370200MA3C00001N"
@@ -34,26 +34,55 @@ def code(i: int) -> str:
 
 
 def result(uscc: str, rid: str, version: int = 1, **over: Any) -> dict[str, Any]:
-    r = {"result_id": rid, "version": version, "uscc": uscc, "enterprise_name": "企业", "level": "municipal",
-         "sector": "manufacturing", "conclusion": "fail", "original_conclusion": "fail", "state": "final",
-         "reinspection": None, "report_date": "2014-02-01", "sampling_date": "2014-01-20", "product_name": "p"}
+    r = {
+        "result_id": rid,
+        "version": version,
+        "uscc": uscc,
+        "enterprise_name": "企业",
+        "level": "municipal",
+        "sector": "manufacturing",
+        "conclusion": "fail",
+        "original_conclusion": "fail",
+        "state": "final",
+        "reinspection": None,
+        "report_date": "2014-02-01",
+        "sampling_date": "2014-01-20",
+        "product_name": "p",
+    }
     r.update(over)
     return r
 
 
 def events(results: list[dict[str, Any]], verb: str = "finalised") -> list[Envelope]:
-    return [Envelope(type=f"sampling.result.{verb}.v1", source="/t", subject=r["uscc"], data={"result": r})
-            for r in results]
+    return [
+        Envelope(type=f"sampling.result.{verb}.v1", source="/t", subject=r["uscc"], data={"result": r}) for r in results
+    ]
 
 
-def entry(uscc: str, entry_id: str, status: str = "listed", listed_on: date | None = date(2014, 1, 1),
-          **over: Any) -> dict[str, Any]:
+def entry(
+    uscc: str, entry_id: str, status: str = "listed", listed_on: date | None = date(2014, 1, 1), **over: Any
+) -> dict[str, Any]:
     now = datetime(2014, 1, 1, tzinfo=UTC)
-    e = {"entry_id": entry_id, "version": 1, "uscc": uscc, "enterprise_name": "企业",
-         "reason_category": "fake_or_shoddy_products", "facts": "f", "legal_basis": "l", "deciding_authority": "d",
-         "decision_no": "n", "publication_years": 3, "rule_set_version": "qd-credit-2012.1", "status": status,
-         "automatic": False, "proposed_by": "alice", "proposed_at": now, "updated_at": now, "listed_on": listed_on,
-         "publish_until": listed_on + timedelta(days=3 * 365) if listed_on else None}
+    e = {
+        "entry_id": entry_id,
+        "version": 1,
+        "uscc": uscc,
+        "enterprise_name": "企业",
+        "reason_category": "fake_or_shoddy_products",
+        "facts": "f",
+        "legal_basis": "l",
+        "deciding_authority": "d",
+        "decision_no": "n",
+        "publication_years": 3,
+        "rule_set_version": "qd-credit-2012.1",
+        "status": status,
+        "automatic": False,
+        "proposed_by": "alice",
+        "proposed_at": now,
+        "updated_at": now,
+        "listed_on": listed_on,
+        "publish_until": listed_on + timedelta(days=3 * 365) if listed_on else None,
+    }
     e.update(over)
     return e
 
@@ -90,8 +119,11 @@ async def test_a_corrected_uscc_moves_the_record_and_both_ratings(migrated: Call
         assert recs[A] == [] and len(recs[B]) == 1
         got = dict((await uow.session.execute(select(ratings.c.uscc, ratings.c.rating))).all())
         assert got == {A: "B", B: "C"}  # A fell to C with the fail, then back to B when it moved to B
-        changed = list(await uow.session.scalars(select(outbox.c.subject).where(
-            outbox.c.type == "credit.rating.changed.v1").order_by(outbox.c.id)))
+        changed = list(
+            await uow.session.scalars(
+                select(outbox.c.subject).where(outbox.c.type == "credit.rating.changed.v1").order_by(outbox.c.id)
+            )
+        )
         assert changed == [A, A, B]
 
 
@@ -123,8 +155,9 @@ async def test_screening_answers_each_enterprise_on_the_date_in_one_query(
     db = await _db(migrated)
     n = 20_000
     rows = [entry(code(i), f"e{i:08d}", listed_on=date(2013, 1, 1) + timedelta(days=i % 700)) for i in range(n)]
-    rows[5] = entry(code(5), "e00000005", "removed", date(2013, 1, 1), removed_on=date(2013, 6, 1),
-                    removal_reason="repaired")
+    rows[5] = entry(
+        code(5), "e00000005", "removed", date(2013, 1, 1), removed_on=date(2013, 6, 1), removal_reason="repaired"
+    )
     async with db.unit_of_work() as uow:
         for i in range(0, n, 5000):
             await repository.insert_entries(uow.session, rows[i : i + 5000])
@@ -144,7 +177,9 @@ async def test_screening_answers_each_enterprise_on_the_date_in_one_query(
         later = await repository.listed_entries(uow.session, [code(4)], date(2013, 5, 1))
         assert code(4) in later
     with capsys.disabled():
-        print(f"\n[credit] screening 1,000 USCCs over {n:,} entries ({db.engine.dialect.name}): {elapsed*1000:.1f} ms")
+        print(
+            f"\n[credit] screening 1,000 USCCs over {n:,} entries ({db.engine.dialect.name}): {elapsed * 1000:.1f} ms"
+        )
 
 
 async def test_bulk_consumption_is_batched_and_proposes_at_the_threshold(
@@ -153,19 +188,27 @@ async def test_bulk_consumption_is_batched_and_proposes_at_the_threshold(
     db = await _db(migrated)
     handle = consumers.handlers(CLOCK, BOOK)["sampling.result.finalised.v1"]
     n = 6000
-    batch = [result(code(i % 2000), f"r{i}", report_date=(date(2014, 2, 1) - timedelta(days=i % 90)).isoformat())
-             for i in range(n)]  # 2,000 enterprises with three final fails each, all within the window
+    batch = [
+        result(code(i % 2000), f"r{i}", report_date=(date(2014, 2, 1) - timedelta(days=i % 90)).isoformat())
+        for i in range(n)
+    ]  # 2,000 enterprises with three final fails each, all within the window
     started = time.perf_counter()
     async with db.unit_of_work() as uow:
         await handle(uow.session, events(batch))
         await uow.commit()
     elapsed = time.perf_counter() - started
     async with db.unit_of_work() as uow:
-        proposed = await uow.session.scalar(select(func.count()).select_from(blacklist_entries).where(
-            blacklist_entries.c.status == "proposed", blacklist_entries.c.automatic.is_(True)))
-        listed = await uow.session.scalar(select(func.count()).select_from(blacklist_entries).where(
-            blacklist_entries.c.status == "listed"))
+        proposed = await uow.session.scalar(
+            select(func.count())
+            .select_from(blacklist_entries)
+            .where(blacklist_entries.c.status == "proposed", blacklist_entries.c.automatic.is_(True))
+        )
+        listed = await uow.session.scalar(
+            select(func.count()).select_from(blacklist_entries).where(blacklist_entries.c.status == "listed")
+        )
     assert (proposed, listed) == (2000, 0)
     with capsys.disabled():
-        print(f"\n[credit] consumed {n:,} sampling events in one batch ({db.engine.dialect.name}): "
-              f"{n / elapsed:,.0f} events/s (with 2,000 ratings and 2,000 proposals)")
+        print(
+            f"\n[credit] consumed {n:,} sampling events in one batch ({db.engine.dialect.name}): "
+            f"{n / elapsed:,.0f} events/s (with 2,000 ratings and 2,000 proposals)"
+        )

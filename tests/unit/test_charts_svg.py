@@ -47,15 +47,17 @@ def test_series_chart_has_a_point_per_year_and_the_target_line_between_them() ->
 
 
 def test_district_bars_are_ordered_and_proportional() -> None:
-    svg = ET.fromstring(charts.district_bars([("市南 370202", 10.0), ("崂山 370212", 5.0)], None, fmt=str,
-                                             scale_max=None, title="t"))
+    svg = ET.fromstring(
+        charts.district_bars([("市南 370202", 10.0), ("崂山 370212", 5.0)], None, fmt=str, scale_max=None, title="t")
+    )
     bars = svg.findall("s:rect[@class='bar']", NS)
     assert float(bars[0].get("width", "")) == 2 * float(bars[1].get("width", ""))
 
 
 def test_history_columns_stack_passes_and_fails() -> None:
-    svg = ET.fromstring(charts.pass_fail_history([(2014, 3, 1), (2015, 2, 2)], title="t", pass_label="合格",
-                                                 fail_label="不合格"))
+    svg = ET.fromstring(
+        charts.pass_fail_history([(2014, 3, 1), (2015, 2, 2)], title="t", pass_label="合格", fail_label="不合格")
+    )
     assert [r.get("data-year") for r in svg.findall("s:rect[@class='fail']", NS)] == ["2014", "2015"]
     p = svg.find("s:rect[@class='pass'][@data-year='2014']", NS)
     f = svg.find("s:rect[@class='fail'][@data-year='2014']", NS)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.credit_blacklist.domain import (
+from services.credit.domain import (
     RuleBook,
     RuleSet,
     RuleViolation,
@@ -29,13 +29,25 @@ RULES = BOOK.in_force(date(2014, 1, 1))
 
 
 def neg(rid: str, fact: date, level: str = "municipal", sector: str = "manufacturing") -> dict[str, Any]:
-    return {"record_id": rid, "kind": "negative", "source": "sampling", "fact_date": fact, "level": level,
-            "sector": sector}
+    return {
+        "record_id": rid,
+        "kind": "negative",
+        "source": "sampling",
+        "fact_date": fact,
+        "level": level,
+        "sector": sector,
+    }
 
 
 def pos(rid: str, fact: date, until: date | None = None, category: str = "shandong_famous_brand") -> dict[str, Any]:
-    return {"record_id": rid, "kind": "positive", "source": "awards", "fact_date": fact, "valid_until": until,
-            "category": category}
+    return {
+        "record_id": rid,
+        "kind": "positive",
+        "source": "awards",
+        "fact_date": fact,
+        "valid_until": until,
+        "category": category,
+    }
 
 
 def test_no_records_rate_b_and_weights_follow_level_and_sector() -> None:
@@ -60,8 +72,7 @@ def test_honours_lift_the_rating_but_are_capped_and_count_only_while_valid() -> 
     assert r.score == 100 and r.grade == "A"  # 6 × 5 capped at 20
     assert sum(c.counted for c in r.contributions) == 4
     assert {c.record_id for c in r.contributions if c.why == "not valid on the date asked"} == {"lapsed"}
-    mayor = compute_rating(RULES, [pos("m", date(2013, 1, 1), category="mayor_quality_award")], date(2014, 1, 1),
-                           False)
+    mayor = compute_rating(RULES, [pos("m", date(2013, 1, 1), category="mayor_quality_award")], date(2014, 1, 1), False)
     assert mayor.score == 90 and mayor.grade == "A"
 
 
@@ -71,8 +82,13 @@ def test_being_listed_forces_d_whatever_the_score() -> None:
 
 
 def test_neutral_records_are_shown_but_count_nothing() -> None:
-    rec = {"record_id": "n", "kind": "neutral", "source": "sampling", "fact_date": date(2013, 1, 1),
-           "note": "overturned on re-inspection"}
+    rec = {
+        "record_id": "n",
+        "kind": "neutral",
+        "source": "sampling",
+        "fact_date": date(2013, 1, 1),
+        "note": "overturned on re-inspection",
+    }
     r = compute_rating(RULES, [rec], date(2014, 1, 1), False)
     assert r.score == 80 and r.contributions[0].why == "overturned on re-inspection"
 
@@ -115,8 +131,12 @@ def test_transitions() -> None:
 
 
 def test_listed_on_a_date_uses_listing_last_day_and_removal() -> None:
-    e = {"status": "removed", "listed_on": date(2014, 1, 1), "publish_until": date(2016, 12, 31),
-         "removed_on": date(2014, 7, 1)}
+    e = {
+        "status": "removed",
+        "listed_on": date(2014, 1, 1),
+        "publish_until": date(2016, 12, 31),
+        "removed_on": date(2014, 7, 1),
+    }
     assert not listed_on_date(e, date(2013, 12, 31))
     assert listed_on_date(e, date(2014, 1, 1)) and listed_on_date(e, date(2014, 6, 30))
     assert not listed_on_date(e, date(2014, 7, 1))
@@ -126,9 +146,20 @@ def test_listed_on_a_date_uses_listing_last_day_and_removal() -> None:
 
 
 def _result(**over: Any) -> dict[str, Any]:
-    r = {"result_id": "r1", "version": 1, "uscc": "91370200163562681G", "enterprise_name": "x", "level": "national",
-         "sector": "food", "conclusion": "fail", "original_conclusion": "fail", "state": "final",
-         "reinspection": None, "report_date": "2014-02-20", "sampling_date": "2014-02-10"}
+    r = {
+        "result_id": "r1",
+        "version": 1,
+        "uscc": "91370200163562681G",
+        "enterprise_name": "x",
+        "level": "national",
+        "sector": "food",
+        "conclusion": "fail",
+        "original_conclusion": "fail",
+        "state": "final",
+        "reinspection": None,
+        "report_date": "2014-02-20",
+        "sampling_date": "2014-02-10",
+    }
     r.update(over)
     return r
 
@@ -151,9 +182,18 @@ def test_sampling_snapshot_to_record(over: dict[str, Any], kind: str) -> None:
 
 
 def test_honour_snapshot_to_record() -> None:
-    h = {"honour_id": "h1", "version": 2, "type_code": "shandong_famous_brand", "type_name_zh": "山东名牌产品",
-         "holder_kind": "enterprise", "holder_id": "91370200163562681g", "holder_name": "x", "granted_on": "2013-01-01",
-         "valid_until": "2015-12-31", "state": "active"}
+    h = {
+        "honour_id": "h1",
+        "version": 2,
+        "type_code": "shandong_famous_brand",
+        "type_name_zh": "山东名牌产品",
+        "holder_kind": "enterprise",
+        "holder_id": "91370200163562681g",
+        "holder_name": "x",
+        "granted_on": "2013-01-01",
+        "valid_until": "2015-12-31",
+        "state": "active",
+    }
     rec = record_from_honour(h)
     assert rec is not None and rec["kind"] == "positive" and rec["uscc"] == "91370200163562681G"
     suspended = record_from_honour(dict(h, state="suspended"))
@@ -162,8 +202,12 @@ def test_honour_snapshot_to_record() -> None:
 
 
 def test_final_fails_in_window_counts_only_sampling_negatives_inside_it() -> None:
-    recs = [neg("a", date(2013, 1, 2)), neg("b", date(2013, 12, 31)), neg("c", date(2012, 12, 31)),
-            dict(neg("d", date(2013, 6, 1)), kind="neutral")]
+    recs = [
+        neg("a", date(2013, 1, 2)),
+        neg("b", date(2013, 12, 31)),
+        neg("c", date(2012, 12, 31)),
+        dict(neg("d", date(2013, 6, 1)), kind="neutral"),
+    ]
     assert [r["record_id"] for r in final_fails_in_window(recs, date(2014, 1, 1), 365)] == ["a", "b"]
 
 

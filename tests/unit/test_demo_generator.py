@@ -10,7 +10,7 @@ from pathlib import Path
 
 from qcity.demo import AGENCIES, DISTRICTS, REPORTED, generate, honours_csv, make_uscc
 from services.sampling.schemas import ResultIn
-from shared.identifiers import validate_uscc
+from shared.uscc import validate_uscc
 
 CATALOG = Path(__file__).resolve().parents[2] / "services" / "awards" / "data" / "catalog.json"
 SMALL = {"results_per_year": 300, "enterprises": 80, "honour_scale": 0.2}
@@ -42,8 +42,9 @@ def test_results_keep_the_sampling_rules() -> None:
         for r in rows:
             ResultIn.model_validate(r)  # the sampling API's own request model
             assert (r["conclusion"] == "fail") == bool(r["nonconforming_items"])
-            produced, sampled, reported = (date.fromisoformat(r[k]) for k in
-                                           ("production_date", "sampling_date", "report_date"))
+            produced, sampled, reported = (
+                date.fromisoformat(r[k]) for k in ("production_date", "sampling_date", "report_date")
+            )
             assert produced <= sampled <= reported <= date(2015, 12, 31)
             assert r["district_code"] in districts
             assert r["report_no"].startswith(agency) and r["report_no"] not in report_nos
@@ -68,8 +69,11 @@ def test_corrections_retractions_and_reinspections_are_each_present_and_well_for
         assert result["conclusion"] == "fail"
         requested = date.fromisoformat(i.body["requested_on"])
         # Within the 15-day objection window from the report date, decided after it was asked for.
-        assert date.fromisoformat(result["report_date"]) < requested <= date.fromisoformat(
-            result["report_date"]) + timedelta(days=15)
+        assert (
+            date.fromisoformat(result["report_date"])
+            < requested
+            <= date.fromisoformat(result["report_date"]) + timedelta(days=15)
+        )
         assert date.fromisoformat(i.body["decided_on"]) >= requested
         outcomes.add(i.body["outcome"])
     assert outcomes == {"upheld", "overturned"}

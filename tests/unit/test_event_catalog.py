@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qcity.catalog import catalog_markdown, entries
+from qcity.event_catalog import catalog_markdown, entries
 
 DOC = Path(__file__).parents[2] / "docs" / "event-catalog.md"
 

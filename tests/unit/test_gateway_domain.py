@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.domain import wilson_interval
+from shared.stats import wilson_interval
 
 
 def test_wilson_interval_matches_published_values() -> None:

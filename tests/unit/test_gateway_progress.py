@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway import domain
+from services.gateway import eligibility, progress
 from services.gateway.plans import PLANS_DIR, PlanFileError, load_plans, parse_plan
 
 
 def status(series: dict[int, float], target: float | None, limit: float | None = None) -> str:
-    return domain.progress(series, base_year=2011, target=target, target_year=2015, limit=limit).status
+    return progress.progress(series, base_year=2011, target=target, target_year=2015, limit=limit).status
 
 
 def test_statuses_follow_the_ratio_of_observed_to_required_growth() -> None:
@@ -27,40 +27,41 @@ def test_statuses_follow_the_ratio_of_observed_to_required_growth() -> None:
 
 
 def test_ratio_thresholds_are_open_sdgs() -> None:
-    p = domain.progress({2011: 0.90, 2013: 0.93}, base_year=2011, target=0.96, target_year=2015)
+    p = progress.progress({2011: 0.90, 2013: 0.93}, base_year=2011, target=0.96, target_year=2015)
     assert p.observed_growth == pytest.approx((0.93 / 0.90) ** 0.5 - 1)
     assert p.required_growth == pytest.approx((0.96 / 0.90) ** 0.25 - 1)
     assert p.progress_value == pytest.approx(p.observed_growth / p.required_growth)
-    assert domain.TARGET_THRESHOLDS == {"high": 0.95, "med": 0.6, "low": 0.0}
+    assert progress.TARGET_THRESHOLDS == {"high": 0.95, "med": 0.6, "low": 0.0}
 
 
 def test_trend_without_target_is_eased_near_the_natural_limit() -> None:
     # +0.2 %/yr is "limited" far from a limit (threshold 0.5 %), but near 100 % the thresholds shrink.
-    far = domain.progress({2011: 0.50, 2012: 0.501}, base_year=2011, target=None, target_year=2015)
-    near = domain.progress({2011: 0.98, 2012: 0.982}, base_year=2011, target=None, target_year=2015, limit=1.0)
+    far = progress.progress({2011: 0.50, 2012: 0.501}, base_year=2011, target=None, target_year=2015)
+    near = progress.progress({2011: 0.98, 2012: 0.982}, base_year=2011, target=None, target_year=2015, limit=1.0)
     assert far.status == "limited_progress"
     assert near.status == "on_track"
-    assert domain.limit_coefficient(0.98, 1.0) == pytest.approx(1 - 0.98**4.44)
-    assert domain.limit_coefficient(1.0, 1.0) == 0.0
+    assert progress.limit_coefficient(0.98, 1.0) == pytest.approx(1 - 0.98**4.44)
+    assert progress.limit_coefficient(1.0, 1.0) == 0.0
     assert status({2011: 0.98, 2013: 0.96}, None, 1.0) == "deterioration"
 
 
 def test_honour_counting_rules() -> None:
-    h = domain.HonourFacts(date(2012, 3, 1), date(2015, 2, 28), None,
-                           [domain.Suspension(date(2013, 1, 10), date(2013, 6, 1))])
-    assert domain.active_on(h, date(2013, 1, 9)) and not domain.active_on(h, date(2013, 1, 10))
-    assert domain.active_on(h, date(2013, 6, 1)) and not domain.active_on(h, date(2015, 3, 1))
-    assert domain.granted_during(h, date(2011, 1, 1), date(2015, 12, 31))
-    revoked = domain.HonourFacts(date(2012, 3, 1), None, date(2014, 1, 1))
-    assert not domain.granted_during(revoked, date(2011, 1, 1), date(2015, 12, 31))  # revocation annuls
-    assert domain.granted_during(revoked, date(2011, 1, 1), date(2013, 12, 31))
+    h = eligibility.HonourFacts(
+        date(2012, 3, 1), date(2015, 2, 28), None, [eligibility.Suspension(date(2013, 1, 10), date(2013, 6, 1))]
+    )
+    assert eligibility.active_on(h, date(2013, 1, 9)) and not eligibility.active_on(h, date(2013, 1, 10))
+    assert eligibility.active_on(h, date(2013, 6, 1)) and not eligibility.active_on(h, date(2015, 3, 1))
+    assert eligibility.granted_during(h, date(2011, 1, 1), date(2015, 12, 31))
+    revoked = eligibility.HonourFacts(date(2012, 3, 1), None, date(2014, 1, 1))
+    assert not eligibility.granted_during(revoked, date(2011, 1, 1), date(2015, 12, 31))  # revocation annuls
+    assert eligibility.granted_during(revoked, date(2011, 1, 1), date(2013, 12, 31))
 
 
 def test_procurement_needs_a_brand_honour_and_no_listing() -> None:
-    assert domain.procurement_eligibility(["B5"], [])[0] is True
-    ok, reasons = domain.procurement_eligibility(["B5"], ["E-1"])
+    assert eligibility.procurement_eligibility(["B5"], [])[0] is True
+    ok, reasons = eligibility.procurement_eligibility(["B5"], ["E-1"])
     assert ok is False and reasons == ["holds an active brand honour: B5", "is on the quality blacklist: E-1"]
-    assert domain.procurement_eligibility([], [])[0] is False
+    assert eligibility.procurement_eligibility([], [])[0] is False
 
 
 def test_the_seed_plan_holds_every_indicator_of_design_3_5() -> None:
@@ -83,8 +84,9 @@ def test_the_seed_plan_holds_every_indicator_of_design_3_5() -> None:
     ],
     ids=["rate-out-of-range", "unknown-kind", "json-syntax", "missing-counting"],
 )
-def test_a_malformed_plan_names_the_file_and_the_line(tmp_path: Path, old: str, new: str, line: int,
-                                                       reason: str) -> None:
+def test_a_malformed_plan_names_the_file_and_the_line(
+    tmp_path: Path, old: str, new: str, line: int, reason: str
+) -> None:
     text = (PLANS_DIR / "qingdao-2012.json").read_text("utf-8")
     assert old in text
     path = tmp_path / "qingdao-2012.json"

@@ -43,8 +43,14 @@ def fraction(value: float | None, target: float | None, scale_max: float | None)
 
 
 def progress_bar(
-    value: float | None, target: float | None, status: str, *, scale_max: float | None, label: str,
-    width: int = 220, height: int = 14,
+    value: float | None,
+    target: float | None,
+    status: str,
+    *,
+    scale_max: float | None,
+    label: str,
+    width: int = 220,
+    height: int = 14,
 ) -> str:
     filled, mark = fraction(value, target, scale_max)
     colour = STATUS_COLOURS.get(status, STATUS_COLOURS["no_data"])
@@ -56,8 +62,9 @@ def progress_bar(
     ]
     if mark is not None and 0 <= mark <= 1:
         x = _num(min(mark * width, width - 1))
-        parts.append(f'<line class="target" x1="{x}" y1="0" x2="{x}" y2="{height}" stroke="{TARGET_COLOUR}" '
-                     f'stroke-width="2"/>')
+        parts.append(
+            f'<line class="target" x1="{x}" y1="0" x2="{x}" y2="{height}" stroke="{TARGET_COLOUR}" stroke-width="2"/>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -111,27 +118,39 @@ def series_chart(
     ]
     for k in range(5):  # grid and axis labels
         v = lo + (hi - lo) * k / 4
-        out.append(f'<line x1="{pad_l}" x2="{pad_l + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" stroke="#d0d7de" '
-                   f'stroke-width="1"/>')
-        out.append(f'<text x="{pad_l - 6}" y="{_num(y(v) + 4)}" font-size="11" text-anchor="end">'
-                   f'{escape(fmt(v))}</text>')
+        out.append(
+            f'<line x1="{pad_l}" x2="{pad_l + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" stroke="#d0d7de" '
+            f'stroke-width="1"/>'
+        )
+        out.append(
+            f'<text x="{pad_l - 6}" y="{_num(y(v) + 4)}" font-size="11" text-anchor="end">{escape(fmt(v))}</text>'
+        )
     if target is not None and lo <= target <= hi:
         ty = _num(y(target))
-        out.append(f'<line class="target" x1="{pad_l}" x2="{pad_l + w}" y1="{ty}" y2="{ty}" stroke="{TARGET_COLOUR}" '
-                   f'stroke-width="2" stroke-dasharray="6 4"/>')
-        out.append(f'<text x="{pad_l + w}" y="{_num(y(target) - 5)}" font-size="11" text-anchor="end" '
-                   f'fill="{TARGET_COLOUR}">{escape(target_label)} {escape(fmt(target))}</text>')
+        out.append(
+            f'<line class="target" x1="{pad_l}" x2="{pad_l + w}" y1="{ty}" y2="{ty}" stroke="{TARGET_COLOUR}" '
+            f'stroke-width="2" stroke-dasharray="6 4"/>'
+        )
+        out.append(
+            f'<text x="{pad_l + w}" y="{_num(y(target) - 5)}" font-size="11" text-anchor="end" '
+            f'fill="{TARGET_COLOUR}">{escape(target_label)} {escape(fmt(target))}</text>'
+        )
     if points:
         path = " ".join(f"{'M' if i == 0 else 'L'}{_num(x(i))},{_num(y(v))}" for i, (_, v, _) in enumerate(points))
         out.append(f'<path class="line" d="{path}" fill="none" stroke="{BAR_COLOUR}" stroke-width="2"/>')
     for i, (year, v, ci) in enumerate(points):
         if ci:
-            out.append(f'<line class="ci" x1="{_num(x(i))}" x2="{_num(x(i))}" y1="{_num(y(ci[0]))}" '
-                       f'y2="{_num(y(ci[1]))}" stroke="{BAR_COLOUR}" stroke-opacity="0.45" stroke-width="6"/>')
-        out.append(f'<circle class="point" data-year="{year}" cx="{_num(x(i))}" cy="{_num(y(v))}" r="4" '
-                   f'fill="{BAR_COLOUR}"><title>{year}: {escape(fmt(v))}</title></circle>')
-        out.append(f'<text x="{_num(x(i))}" y="{_num(y(v) - 8)}" font-size="11" text-anchor="middle">'
-                   f'{escape(fmt(v))}</text>')
+            out.append(
+                f'<line class="ci" x1="{_num(x(i))}" x2="{_num(x(i))}" y1="{_num(y(ci[0]))}" '
+                f'y2="{_num(y(ci[1]))}" stroke="{BAR_COLOUR}" stroke-opacity="0.45" stroke-width="6"/>'
+            )
+        out.append(
+            f'<circle class="point" data-year="{year}" cx="{_num(x(i))}" cy="{_num(y(v))}" r="4" '
+            f'fill="{BAR_COLOUR}"><title>{year}: {escape(fmt(v))}</title></circle>'
+        )
+        out.append(
+            f'<text x="{_num(x(i))}" y="{_num(y(v) - 8)}" font-size="11" text-anchor="middle">{escape(fmt(v))}</text>'
+        )
         out.append(f'<text x="{_num(x(i))}" y="{height - 10}" font-size="11" text-anchor="middle">{year}</text>')
     out.append("</svg>")
     return "".join(out)
@@ -167,19 +186,30 @@ def district_bars(
     for i, (name, v) in enumerate(rows):
         yy = pad_t + i * row_height
         out.append(f'<text x="{pad_l - 6}" y="{yy + 15}" font-size="12" text-anchor="end">{escape(name)}</text>')
-        out.append(f'<rect class="bar" x="{pad_l}" y="{yy + 3}" width="{_num(max(0.0, xx(v) - pad_l))}" '
-                   f'height="{row_height - 6}" fill="{BAR_COLOUR}"/>')
+        out.append(
+            f'<rect class="bar" x="{pad_l}" y="{yy + 3}" width="{_num(max(0.0, xx(v) - pad_l))}" '
+            f'height="{row_height - 6}" fill="{BAR_COLOUR}"/>'
+        )
         out.append(f'<text x="{_num(xx(v) + 4)}" y="{yy + 15}" font-size="11">{escape(fmt(v))}</text>')
     if target is not None and lo <= target <= top:
         tx = _num(xx(target))
-        out.append(f'<line class="target" x1="{tx}" x2="{tx}" y1="{pad_t - 4}" y2="{height - 4}" '
-                   f'stroke="{TARGET_COLOUR}" stroke-width="2" stroke-dasharray="4 3"/>')
+        out.append(
+            f'<line class="target" x1="{tx}" x2="{tx}" y1="{pad_t - 4}" y2="{height - 4}" '
+            f'stroke="{TARGET_COLOUR}" stroke-width="2" stroke-dasharray="4 3"/>'
+        )
     out.append("</svg>")
     return "".join(out)
 
 
-def pass_fail_history(years: Sequence[tuple[int, int, int]], *, title: str, pass_label: str, fail_label: str,
-                      width: int = 520, height: int = 200) -> str:
+def pass_fail_history(
+    years: Sequence[tuple[int, int, int]],
+    *,
+    title: str,
+    pass_label: str,
+    fail_label: str,
+    width: int = 520,
+    height: int = 200,
+) -> str:
     """Stacked columns per year: passes (green) under fails (red), with the counts."""
     pad_l, pad_r, pad_t, pad_b = 36, 12, 28, 30
     w, h = width - pad_l - pad_r, height - pad_t - pad_b
@@ -199,12 +229,18 @@ def pass_fail_history(years: Sequence[tuple[int, int, int]], *, title: str, pass
         cx = pad_l + (i + 0.5) * w / n
         hp, hf = passed / top * h, failed / top * h
         base = pad_t + h
-        out.append(f'<rect class="pass" data-year="{year}" x="{_num(cx - bw / 2)}" y="{_num(base - hp)}" '
-                   f'width="{_num(bw)}" height="{_num(hp)}" fill="#2da44e"/>')
-        out.append(f'<rect class="fail" data-year="{year}" x="{_num(cx - bw / 2)}" y="{_num(base - hp - hf)}" '
-                   f'width="{_num(bw)}" height="{_num(hf)}" fill="#cf222e"/>')
-        out.append(f'<text x="{_num(cx)}" y="{_num(base - hp - hf - 4)}" font-size="11" text-anchor="middle">'
-                   f'{passed}/{passed + failed}</text>')
+        out.append(
+            f'<rect class="pass" data-year="{year}" x="{_num(cx - bw / 2)}" y="{_num(base - hp)}" '
+            f'width="{_num(bw)}" height="{_num(hp)}" fill="#2da44e"/>'
+        )
+        out.append(
+            f'<rect class="fail" data-year="{year}" x="{_num(cx - bw / 2)}" y="{_num(base - hp - hf)}" '
+            f'width="{_num(bw)}" height="{_num(hf)}" fill="#cf222e"/>'
+        )
+        out.append(
+            f'<text x="{_num(cx)}" y="{_num(base - hp - hf - 4)}" font-size="11" text-anchor="middle">'
+            f"{passed}/{passed + failed}</text>"
+        )
         out.append(f'<text x="{_num(cx)}" y="{height - 10}" font-size="11" text-anchor="middle">{year}</text>')
     out.append("</svg>")
     return "".join(out)

@@ -67,8 +67,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "history_chart": ("历年抽检结果", "Sampling results by year"),
     "passes": ("合格", "pass"),
     "fails": ("不合格", "fail"),
-    "need_token": ("此页面含非公开数据：请先登录(粘贴访问令牌)。",
-                   "This page shows non-public data: sign in by pasting a bearer token."),
+    "need_token": (
+        "此页面含非公开数据：请先登录(粘贴访问令牌)。",
+        "This page shows non-public data: sign in by pasting a bearer token.",
+    ),
     "token": ("访问令牌 (Bearer token)", "Bearer token"),
     "reason_category": ("列入事由", "Reason"),
     "authority": ("决定机关", "Authority"),
@@ -146,8 +148,10 @@ class Page:
         switch_q = {**self.keep, **({"lang": "en"} if other == "en" else {})}
         switch = f'<a class="lang" href="?{e(urlencode(switch_q))}">{"中文" if other == "zh" else "English"}</a>'
         if self.signed_in:
-            auth = (f'<form class="logout" method="post" action="/dashboard/logout"><span>{e(self.t("signed_in"))}'
-                    f'</span> <button type="submit">{e(self.t("logout"))}</button></form>')
+            auth = (
+                f'<form class="logout" method="post" action="/dashboard/logout"><span>{e(self.t("signed_in"))}'
+                f'</span> <button type="submit">{e(self.t("logout"))}</button></form>'
+            )
         else:
             auth = f'<a class="login" href="{e(self.url("/dashboard/login"))}">{e(self.t("login"))}</a>'
         return (

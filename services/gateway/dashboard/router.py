@@ -45,8 +45,9 @@ class Api:
 
     async def get(self, path: str, params: dict[str, Any] | None = None, *, auth: bool = False) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
-        resp = await self.client.get(path, params={k: v for k, v in (params or {}).items() if v not in (None, "")},
-                                     headers=headers)
+        resp = await self.client.get(
+            path, params={k: v for k, v in (params or {}).items() if v not in (None, "")}, headers=headers
+        )
         try:
             body = resp.json()
         except ValueError:
@@ -65,8 +66,10 @@ def _page(request: Request, **keep: str | None) -> Page:
 def _problem(page: Page, status: int, body: Any) -> str:
     detail = body.get("detail") or body.get("title") if isinstance(body, dict) else str(body)
     if status == 401:
-        return (notice(page.t("need_token"), "notice warn")
-                + f'<p><a href="{e(page.url("/dashboard/login"))}">{e(page.t("login"))}</a></p>')
+        return (
+            notice(page.t("need_token"), "notice warn")
+            + f'<p><a href="{e(page.url("/dashboard/login"))}">{e(page.t("login"))}</a></p>'
+        )
     return notice(f"{page.t('unavailable')} ({status}): {detail}", "notice error")
 
 
@@ -95,9 +98,11 @@ def _district_label(page: Page, names: dict[str, str], code: str | None) -> str:
 def _freshness(page: Page, fresh: dict[str, Any] | None) -> str:
     if not fresh or not fresh.get("events_applied"):
         return f'<p class="freshness">{e(page.t("freshness"))}: {e(page.t("no_events"))}</p>'
-    return (f'<p class="freshness" data-events="{e(fresh["events_applied"])}">{e(page.t("freshness"))}: '
-            f'{e(page.t("last_event"))} {e(str(fresh["last_event_time"])[:19].replace("T", " "))} UTC · '
-            f'{e(page.t("lag"))} {e(fresh["lag_s"])} s · {e(page.t("events"))} {e(fresh["events_applied"])}</p>')
+    return (
+        f'<p class="freshness" data-events="{e(fresh["events_applied"])}">{e(page.t("freshness"))}: '
+        f"{e(page.t('last_event'))} {e(str(fresh['last_event_time'])[:19].replace('T', ' '))} UTC · "
+        f"{e(page.t('lag'))} {e(fresh['lag_s'])} s · {e(page.t('events'))} {e(fresh['events_applied'])}</p>"
+    )
 
 
 def _n(n: int | None) -> str:
@@ -116,8 +121,9 @@ def _html(text: str, status: int = 200) -> HTMLResponse:
 
 
 @dashboard_router.get("", response_class=HTMLResponse)
-async def overview(request: Request, plan: str = DEFAULT_PLAN, district: str | None = None,
-                   as_of: str | None = None) -> HTMLResponse:
+async def overview(
+    request: Request, plan: str = DEFAULT_PLAN, district: str | None = None, as_of: str | None = None
+) -> HTMLResponse:
     district = district if district and re.fullmatch(r"\d{6}", district) else None
     day = _valid_date(as_of)
     page = _page(request, plan=plan, district=district, as_of=day)
@@ -131,12 +137,19 @@ async def overview(request: Request, plan: str = DEFAULT_PLAN, district: str | N
         await api.aclose()
     title = page.t("title")
     if status != 200 or plan_status != 200:
-        return _html(page.layout(title, _problem(page, status if status != 200 else plan_status,
-                                                 att if status != 200 else plan_doc), active="overview"), 200)
+        return _html(
+            page.layout(
+                title,
+                _problem(page, status if status != 200 else plan_status, att if status != 200 else plan_doc),
+                active="overview",
+            ),
+            200,
+        )
     plan_items = plans.get("items", []) if plans_status == 200 else []
     plan_options = "".join(
         f'<option value="{e(p["id"])}"{" selected" if p["id"] == plan else ""}>'
-        f'{e(page.pick(p["name_zh"], p["name_en"]))}</option>' for p in plan_items
+        f"{e(page.pick(p['name_zh'], p['name_en']))}</option>"
+        for p in plan_items
     )
     district_options = f'<option value="">{e(page.t("whole_city"))}</option>' + "".join(
         f'<option value="{e(code)}"{" selected" if code == district else ""}>{e(name)} {e(code)}</option>'
@@ -151,9 +164,11 @@ async def overview(request: Request, plan: str = DEFAULT_PLAN, district: str | N
         f'<button id="apply" type="submit">{e(page.t("apply"))}</button></form>'
     )
     shown_district = _district_label(page, names, district) if district else page.t("whole_city")
-    head = (f'<p class="plan-name">{e(page.pick(plan_doc.get("name_zh"), plan_doc.get("name_en")))} · '
-            f'{e(page.t("as_of"))} <span id="as-of">{e(att["as_of"])}</span> · {e(page.t("district"))} '
-            f'<span id="district-shown">{e(shown_district)}</span></p>')
+    head = (
+        f'<p class="plan-name">{e(page.pick(plan_doc.get("name_zh"), plan_doc.get("name_en")))} · '
+        f'{e(page.t("as_of"))} <span id="as-of">{e(att["as_of"])}</span> · {e(page.t("district"))} '
+        f'<span id="district-shown">{e(shown_district)}</span></p>'
+    )
     by_section: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for fig in att["indicators"]:
         by_section[fig["section"]].append(fig)
@@ -167,10 +182,23 @@ async def overview(request: Request, plan: str = DEFAULT_PLAN, district: str | N
         zh, _, en = name.partition(" (")
         label = f"{code} {en.rstrip(')') if page.lang == 'en' and en else zh}"
         rows = [_indicator_row(page, fig, plan, district, day) for fig in figs]
-        blocks.append(f'<section class="plan-section" data-section="{e(code)}"><h2>{e(label)}</h2>'
-                      + table([page.t("indicator"), page.t("value"), page.t("target"), page.t("progress"),
-                               page.t("status"), page.t("basis")], rows, "indicators") + "</section>")
-    method = (f'<p class="method">{e(page.t("method"))}: {e(att.get("method"))}</p>')
+        blocks.append(
+            f'<section class="plan-section" data-section="{e(code)}"><h2>{e(label)}</h2>'
+            + table(
+                [
+                    page.t("indicator"),
+                    page.t("value"),
+                    page.t("target"),
+                    page.t("progress"),
+                    page.t("status"),
+                    page.t("basis"),
+                ],
+                rows,
+                "indicators",
+            )
+            + "</section>"
+        )
+    method = f'<p class="method">{e(page.t("method"))}: {e(att.get("method"))}</p>'
     body = form + head + _freshness(page, att.get("freshness")) + "".join(blocks) + method
     return _html(page.layout(title, body, active="overview"))
 
@@ -178,8 +206,13 @@ async def overview(request: Request, plan: str = DEFAULT_PLAN, district: str | N
 def _indicator_row(page: Page, fig: dict[str, Any], plan: str, district: str | None, day: str | None) -> str:
     value = fig.get("value")
     shown = fmt_value(fig, value)
-    bar = charts.progress_bar(value, fig.get("target"), fig["status"], scale_max=scale_of(fig),
-                              label=f"{page.pick(fig['name_zh'], fig['name_en'])}: {shown}")
+    bar = charts.progress_bar(
+        value,
+        fig.get("target"),
+        fig["status"],
+        scale_max=scale_of(fig),
+        label=f"{page.pick(fig['name_zh'], fig['name_en'])}: {shown}",
+    )
     basis = ""
     if fig.get("n"):
         ci = fig.get("wilson_95")
@@ -205,8 +238,9 @@ def _indicator_row(page: Page, fig: dict[str, Any], plan: str, district: str | N
 
 
 @dashboard_router.get("/indicators/{code}", response_class=HTMLResponse)
-async def indicator(request: Request, code: str, plan: str = DEFAULT_PLAN, district: str | None = None,
-                    as_of: str | None = None) -> HTMLResponse:
+async def indicator(
+    request: Request, code: str, plan: str = DEFAULT_PLAN, district: str | None = None, as_of: str | None = None
+) -> HTMLResponse:
     district = district if district and re.fullmatch(r"\d{6}", district) else None
     day = _valid_date(as_of)
     page = _page(request, plan=plan, district=district, as_of=day)
@@ -232,14 +266,22 @@ async def indicator(request: Request, code: str, plan: str = DEFAULT_PLAN, distr
         f'data-value="{e(fig.get("value") if fig.get("value") is not None else "")}">{e(shown)}</span></div>'
         f'<div><span class="label">{e(page.t("target"))}</span><span class="big">{e(fmt_target(page, fig))}</span>'
         f'</div><div><span class="label">{e(page.t("status"))}</span><span class="badge" style="background:{colour}">'
-        f'{e(page.status(fig["status"]))}</span></div></div>'
+        f"{e(page.status(fig['status']))}</span></div></div>"
         f'<p class="reason">{e(page.t("reason"))}: {e(fig["progress"].get("reason"))} · '
-        f'{e(page.t("computed") if fig["source"] == "computed" else page.t("reported"))} · {e(fig["section"])}</p>'
+        f"{e(page.t('computed') if fig['source'] == 'computed' else page.t('reported'))} · {e(fig['section'])}</p>"
     )
-    points = [(int(p["year"]), float(p["value"]), tuple(p["wilson_95"]) if p.get("wilson_95") else None)
-              for p in fig.get("series", [])]
-    chart = charts.series_chart(points, fig.get("target"), fmt=fmt, scale_max=scale_of(fig),  # type: ignore[arg-type]
-                                title=page.t("series"), target_label=page.t("target"))
+    points = [
+        (int(p["year"]), float(p["value"]), tuple(p["wilson_95"]) if p.get("wilson_95") else None)
+        for p in fig.get("series", [])
+    ]
+    chart = charts.series_chart(
+        points,
+        fig.get("target"),
+        fmt=fmt,
+        scale_max=scale_of(fig),
+        title=page.t("series"),
+        target_label=page.t("target"),
+    )
     series_rows = []
     for p in fig.get("series", []):
         ci = p.get("wilson_95")
@@ -247,28 +289,44 @@ async def indicator(request: Request, code: str, plan: str = DEFAULT_PLAN, distr
         if p.get("report"):
             extra = f"{p['report']['reporting_system']} · {p['report']['evidence_ref']}"
         link = f' <a href="{e(p["rows"])}">{e(page.t("rows"))}</a>' if p.get("rows") else ""
-        series_rows.append(f'<tr class="series-row" data-year="{e(p["year"])}"><td>{e(p["year"])}</td>'
-                           f'<td class="value" data-value="{e(p["value"])}">{e(fmt(p["value"]))}</td>'
-                           f"<td>{e(extra)}{link}</td></tr>")
+        series_rows.append(
+            f'<tr class="series-row" data-year="{e(p["year"])}"><td>{e(p["year"])}</td>'
+            f'<td class="value" data-value="{e(p["value"])}">{e(fmt(p["value"]))}</td>'
+            f"<td>{e(extra)}{link}</td></tr>"
+        )
     series_table = table([page.t("year"), page.t("value"), page.t("basis")], series_rows, "series")
     districts = fig.get("districts", [])
     district_html = ""
     if districts:
-        bars = charts.district_bars([(_district_label(page, names, d["district_code"]), float(d["value"]))
-                                     for d in districts], fig.get("target"), fmt=fmt, scale_max=scale_of(fig),
-                                    title=page.t("by_district"))
-        rows = [f'<tr class="district-row" data-district="{e(d["district_code"])}">'
-                f'<td>{e(_district_label(page, names, d["district_code"]))}</td>'
-                f'<td class="value" data-value="{e(d["value"])}">{e(fmt(d["value"]))}</td>'
-                f'<td>{e(_n(d.get("n")))} <a href="{e(d["rows"])}">{e(page.t("rows"))}</a>'
-                f"</td></tr>" for d in districts]
-        district_html = (f'<section><h2>{e(page.t("by_district"))} ({e(body["as_of"][:4])})</h2>{bars}'
-                         + table([page.t("district"), page.t("value"), page.t("basis")], rows, "districts")
-                         + "</section>")
+        bars = charts.district_bars(
+            [(_district_label(page, names, d["district_code"]), float(d["value"])) for d in districts],
+            fig.get("target"),
+            fmt=fmt,
+            scale_max=scale_of(fig),
+            title=page.t("by_district"),
+        )
+        rows = [
+            f'<tr class="district-row" data-district="{e(d["district_code"])}">'
+            f"<td>{e(_district_label(page, names, d['district_code']))}</td>"
+            f'<td class="value" data-value="{e(d["value"])}">{e(fmt(d["value"]))}</td>'
+            f'<td>{e(_n(d.get("n")))} <a href="{e(d["rows"])}">{e(page.t("rows"))}</a>'
+            f"</td></tr>"
+            for d in districts
+        ]
+        district_html = (
+            f"<section><h2>{e(page.t('by_district'))} ({e(body['as_of'][:4])})</h2>{bars}"
+            + table([page.t("district"), page.t("value"), page.t("basis")], rows, "districts")
+            + "</section>"
+        )
     home = page.url("/dashboard", plan=plan, district=district, as_of=day)
     back = f'<p><a href="{e(home)}">← {e(page.t("back"))}</a></p>'
-    content = (back + summary + _freshness(page, body.get("freshness")) + f"<section>{chart}{series_table}</section>"
-               + district_html)
+    content = (
+        back
+        + summary
+        + _freshness(page, body.get("freshness"))
+        + f"<section>{chart}{series_table}</section>"
+        + district_html
+    )
     return _html(page.layout(title, content, active="overview"))
 
 
@@ -309,9 +367,11 @@ async def _search(page: Page, api: Api, q: str) -> str:
         return _problem(page, status, body)
     if not body["items"]:
         return notice(page.t("no_match"))
-    rows = [f'<tr class="enterprise"><td><a href="{e(page.url("/dashboard/credit", uscc=r["uscc"]))}">'
-            f'{e(r["name"])}</a></td><td class="uscc">{e(r["uscc"])}</td><td>{e(r.get("district_code"))}</td></tr>'
-            for r in body["items"]]
+    rows = [
+        f'<tr class="enterprise"><td><a href="{e(page.url("/dashboard/credit", uscc=r["uscc"]))}">'
+        f'{e(r["name"])}</a></td><td class="uscc">{e(r["uscc"])}</td><td>{e(r.get("district_code"))}</td></tr>'
+        for r in body["items"]
+    ]
     return table([page.t("name"), page.t("uscc"), page.t("district")], rows, "results")
 
 
@@ -327,16 +387,16 @@ async def _profile(page: Page, api: Api, uscc: str) -> str:
     grade = rating["rating"] if rating else "—"
     cards = (
         f'<div class="profile" data-uscc="{e(ident["uscc"])}"><h2 id="enterprise-name">{e(ident.get("name") or uscc)}'
-        f'</h2><p>{e(page.t("uscc"))} <code>{e(ident["uscc"])}</code> · {e(page.t("district"))} '
+        f"</h2><p>{e(page.t('uscc'))} <code>{e(ident['uscc'])}</code> · {e(page.t('district'))} "
         f'{e(ident.get("district_code"))} · {e(page.t("as_of"))} {e(p["as_of"])}</p><div class="headline">'
         f'<div><span class="label">{e(page.t("rating"))}</span><span class="big grade grade-{e(grade)}" id="rating">'
-        f'{e(grade)}</span></div>'
+        f"{e(grade)}</span></div>"
         f'<div><span class="label">{e(page.t("nav_blacklist"))}</span><span class="big {"bad" if listed else "good"}"'
         f' id="listed">{e(page.t("listed") if listed else page.t("not_listed"))}</span></div>'
         f'<div><span class="label">{e(page.t("procurement"))}</span><span class="big" id="eligible">'
-        f'{e(page.t("eligible") if elig["eligible"] else page.t("not_eligible"))}</span></div>'
+        f"{e(page.t('eligible') if elig['eligible'] else page.t('not_eligible'))}</span></div>"
         f'<div><span class="label">{e(page.t("pass_rate"))}</span><span class="big" id="pass-rate">'
-        f'{e(_pct(s.get("pass_rate")))}</span>'
+        f"{e(_pct(s.get('pass_rate')))}</span>"
         f'<span class="small">n = {e(s["n"])}</span></div></div>'
         f'<ul class="reasons">{"".join(f"<li>{e(r)}</li>" for r in elig["reasons"])}</ul></div>'
     )
@@ -348,32 +408,49 @@ async def _profile(page: Page, api: Api, uscc: str) -> str:
             if r.get("state") == "retracted":
                 continue
             per_year[int(str(r["sampling_date"])[:4])][0 if r["conclusion"] == "pass" else 1] += 1
-        history = charts.pass_fail_history([(y, v[0], v[1]) for y, v in sorted(per_year.items())],
-                                           title=page.t("history_chart"), pass_label=page.t("passes"),
-                                           fail_label=page.t("fails"))
-    fails = [f'<tr><td>{e(r["sampling_date"])}</td><td>{e(r["product_name"])}</td><td>{e(r["report_no"])}</td>'
-             f'<td>{e(r["state"])}{" · " + e(r["reinspection"]) if r.get("reinspection") else ""}</td></tr>'
-             for r in s.get("recent_fails", [])]
-    fails_html = (f'<h3>{e(page.t("recent_fails"))}</h3>'
-                  + (table([page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails)
-                     if fails else notice(page.t("empty"))))
-    honours = [f'<tr class="honour"><td>{e(h["type_code"])} {e(h["type_name_zh"])}</td><td>{e(h["certificate_no"])}'
-               f'</td><td>{e(h["granted_on"])}</td><td>{e(h.get("valid_until") or "—")}</td></tr>'
-               for h in p["honours"]["active"]]
-    suspended = [f'<tr class="honour suspended"><td>{e(h["type_code"])} {e(h["type_name_zh"])}</td>'
-                 f'<td>{e(h["certificate_no"])}</td><td>{e(h["granted_on"])}</td><td>{e(h.get("valid_until") or "—")}'
-                 f"</td></tr>" for h in p["honours"]["suspended"]]
+        history = charts.pass_fail_history(
+            [(y, v[0], v[1]) for y, v in sorted(per_year.items())],
+            title=page.t("history_chart"),
+            pass_label=page.t("passes"),
+            fail_label=page.t("fails"),
+        )
+    fails = [
+        f"<tr><td>{e(r['sampling_date'])}</td><td>{e(r['product_name'])}</td><td>{e(r['report_no'])}</td>"
+        f"<td>{e(r['state'])}{' · ' + e(r['reinspection']) if r.get('reinspection') else ''}</td></tr>"
+        for r in s.get("recent_fails", [])
+    ]
+    fails_html = f"<h3>{e(page.t('recent_fails'))}</h3>" + (
+        table([page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails)
+        if fails
+        else notice(page.t("empty"))
+    )
+    honours = [
+        f'<tr class="honour"><td>{e(h["type_code"])} {e(h["type_name_zh"])}</td><td>{e(h["certificate_no"])}'
+        f"</td><td>{e(h['granted_on'])}</td><td>{e(h.get('valid_until') or '—')}</td></tr>"
+        for h in p["honours"]["active"]
+    ]
+    suspended = [
+        f'<tr class="honour suspended"><td>{e(h["type_code"])} {e(h["type_name_zh"])}</td>'
+        f"<td>{e(h['certificate_no'])}</td><td>{e(h['granted_on'])}</td><td>{e(h.get('valid_until') or '—')}"
+        f"</td></tr>"
+        for h in p["honours"]["suspended"]
+    ]
     hh = [page.t("honour_type"), page.t("certificate"), page.t("granted_on"), page.t("valid_until")]
-    entries = [f'<tr><td>{e(x["status"])}</td><td>{e(x.get("decision_no"))}</td><td>{e(x.get("listed_on"))}</td>'
-               f'<td>{e(x.get("removed_on") or "")} {e(x.get("removal_reason") or "")}</td></tr>'
-               for x in p["blacklist"]["history"]]
+    entries = [
+        f"<tr><td>{e(x['status'])}</td><td>{e(x.get('decision_no'))}</td><td>{e(x.get('listed_on'))}</td>"
+        f"<td>{e(x.get('removed_on') or '')} {e(x.get('removal_reason') or '')}</td></tr>"
+        for x in p["blacklist"]["history"]
+    ]
     return (
         cards + f'<section class="cols"><div>{history}{fails_html}</div><div>'
-        f'<h3>{e(page.t("active_honours"))}</h3>{table(hh, honours) if honours else notice(page.t("empty"))}'
-        + (f'<h3>{e(page.t("suspended_honours"))}</h3>{table(hh, suspended)}' if suspended else "")
-        + f'<h3>{e(page.t("blacklist_history"))}</h3>'
-        + (table([page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries) if entries
-           else notice(page.t("empty")))
+        f"<h3>{e(page.t('active_honours'))}</h3>{table(hh, honours) if honours else notice(page.t('empty'))}"
+        + (f"<h3>{e(page.t('suspended_honours'))}</h3>{table(hh, suspended)}" if suspended else "")
+        + f"<h3>{e(page.t('blacklist_history'))}</h3>"
+        + (
+            table([page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries)
+            if entries
+            else notice(page.t("empty"))
+        )
         + "</div></section>"
     )
 
@@ -393,8 +470,9 @@ def _login_form(page: Page, next_url: str) -> str:
 @dashboard_router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str = "/dashboard/credit") -> HTMLResponse:
     page = _page(request)
-    return _html(page.layout(page.t("login"), notice(page.t("need_token")) + _login_form(page, _safe_next(next)),
-                             active=""))
+    return _html(
+        page.layout(page.t("login"), notice(page.t("need_token")) + _login_form(page, _safe_next(next)), active="")
+    )
 
 
 def _safe_next(target: str) -> str:
@@ -403,13 +481,23 @@ def _safe_next(target: str) -> str:
 
 
 @dashboard_router.post("/login")
-async def login(request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "/dashboard/credit",
-                ) -> Response:
+async def login(
+    request: Request,
+    token: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/dashboard/credit",
+) -> Response:
     resp = RedirectResponse(_safe_next(next), status_code=303)
     value = token.strip().removeprefix("Bearer ").strip()
     if value:
-        resp.set_cookie(COOKIE, value, httponly=True, samesite="strict", secure=request.url.scheme == "https",
-                        path="/dashboard", max_age=12 * 3600)
+        resp.set_cookie(
+            COOKIE,
+            value,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/dashboard",
+            max_age=12 * 3600,
+        )
     return resp
 
 
@@ -434,17 +522,34 @@ async def public_blacklist(request: Request, cursor: str | None = None) -> HTMLR
     title = page.t("nav_blacklist")
     if status != 200:
         return _html(page.layout(title, _problem(page, status, body), active="blacklist"))
-    rows = [f'<tr class="entry" data-uscc="{e(r["uscc"])}"><td>{e(r["enterprise_name"])}</td><td>{e(r["uscc"])}</td>'
-            f'<td>{e(r.get("reason_category_zh") or r["reason_category"])}</td><td>{e(r["deciding_authority"])}</td>'
-            f'<td>{e(r.get("decision_no"))}</td><td>{e(r["listed_on"])}</td><td>{e(r["publish_until"])}</td></tr>'
-            for r in body["items"]]
+    rows = [
+        f'<tr class="entry" data-uscc="{e(r["uscc"])}"><td>{e(r["enterprise_name"])}</td><td>{e(r["uscc"])}</td>'
+        f"<td>{e(r.get('reason_category_zh') or r['reason_category'])}</td><td>{e(r['deciding_authority'])}</td>"
+        f"<td>{e(r.get('decision_no'))}</td><td>{e(r['listed_on'])}</td><td>{e(r['publish_until'])}</td></tr>"
+        for r in body["items"]
+    ]
     content = notice(page.t("public_note")) + (
-        table([page.t("name"), page.t("uscc"), page.t("reason_category"), page.t("authority"), page.t("decision_no"),
-               page.t("listed_on"), page.t("publish_until")], rows, "public blacklist")
-        if rows else notice(page.t("empty")))
+        table(
+            [
+                page.t("name"),
+                page.t("uscc"),
+                page.t("reason_category"),
+                page.t("authority"),
+                page.t("decision_no"),
+                page.t("listed_on"),
+                page.t("publish_until"),
+            ],
+            rows,
+            "public blacklist",
+        )
+        if rows
+        else notice(page.t("empty"))
+    )
     if body.get("next_cursor"):
-        content += f'<p><a href="{e(page.url("/dashboard/public/blacklist", cursor=body["next_cursor"]))}">' \
-                   f'{e(page.t("next_page"))} →</a></p>'
+        content += (
+            f'<p><a href="{e(page.url("/dashboard/public/blacklist", cursor=body["next_cursor"]))}">'
+            f"{e(page.t('next_page'))} →</a></p>"
+        )
     return _html(page.layout(title, content, active="blacklist"))
 
 
@@ -460,13 +565,15 @@ async def public_honours(request: Request, type: str = "B5", cursor: str | None 
     title = page.t("nav_honours")
     options = "".join(
         f'<option value="{e(t["code"])}"{" selected" if t["code"] == type else ""}>{e(t["code"])} '
-        f'{e(page.pick(t["name_zh"], t["name_en"]))}</option>'
+        f"{e(page.pick(t['name_zh'], t['name_en']))}</option>"
         for t in (types.get("types", []) if types_status == 200 else [])
     )
-    form = ('<form class="filters" method="get" action="/dashboard/public/honours">'
-            + ('<input type="hidden" name="lang" value="en">' if page.lang == "en" else "")
-            + f'<label>{e(page.t("honour_type"))} <select id="type" name="type">{options}</select></label>'
-            f'<button id="apply" type="submit">{e(page.t("apply"))}</button></form>')
+    form = (
+        '<form class="filters" method="get" action="/dashboard/public/honours">'
+        + ('<input type="hidden" name="lang" value="en">' if page.lang == "en" else "")
+        + f'<label>{e(page.t("honour_type"))} <select id="type" name="type">{options}</select></label>'
+        f'<button id="apply" type="submit">{e(page.t("apply"))}</button></form>'
+    )
     if status != 200:
         return _html(page.layout(title, form + _problem(page, status, body), active="honours"))
 
@@ -474,17 +581,38 @@ async def public_honours(request: Request, type: str = "B5", cursor: str | None 
         s = h.get("subject") or {}
         return " ".join(str(x) for x in (s.get("number"), s.get("name") or s.get("title")) if x)
 
-    rows = [f'<tr class="honour" data-type="{e(h["type_code"])}"><td>{e(h["holder_name"])}</td><td>{e(h["holder_id"])}'
-            f'</td><td>{e(subject(h))}</td><td>{e(h["certificate_no"])}</td><td>{e(h["granted_on"])}</td>'
-            f'<td>{e(h.get("valid_until") or "—")}</td><td>{e(h["granting_authority"])}</td></tr>'
-            for h in body["items"]]
-    content = form + notice(page.t("public_note")) + (
-        table([page.t("holder"), "ID", page.t("subject"), page.t("certificate"), page.t("granted_on"),
-               page.t("valid_until"), page.t("authority")], rows, "public honours")
-        if rows else notice(page.t("empty")))
+    rows = [
+        f'<tr class="honour" data-type="{e(h["type_code"])}"><td>{e(h["holder_name"])}</td><td>{e(h["holder_id"])}'
+        f"</td><td>{e(subject(h))}</td><td>{e(h['certificate_no'])}</td><td>{e(h['granted_on'])}</td>"
+        f"<td>{e(h.get('valid_until') or '—')}</td><td>{e(h['granting_authority'])}</td></tr>"
+        for h in body["items"]
+    ]
+    content = (
+        form
+        + notice(page.t("public_note"))
+        + (
+            table(
+                [
+                    page.t("holder"),
+                    "ID",
+                    page.t("subject"),
+                    page.t("certificate"),
+                    page.t("granted_on"),
+                    page.t("valid_until"),
+                    page.t("authority"),
+                ],
+                rows,
+                "public honours",
+            )
+            if rows
+            else notice(page.t("empty"))
+        )
+    )
     if body.get("next_cursor"):
-        content += f'<p><a href="{e(page.url("/dashboard/public/honours", type=type, cursor=body["next_cursor"]))}">' \
-                   f'{e(page.t("next_page"))} →</a></p>'
+        content += (
+            f'<p><a href="{e(page.url("/dashboard/public/honours", type=type, cursor=body["next_cursor"]))}">'
+            f"{e(page.t('next_page'))} →</a></p>"
+        )
     return _html(page.layout(title, content, active="honours"))
 
 
@@ -493,5 +621,8 @@ async def public_honours(request: Request, type: str = "B5", cursor: str | None 
 
 @dashboard_router.get("/static/dashboard.css")
 async def stylesheet() -> Response:
-    return Response((STATIC / "dashboard.css").read_bytes(), media_type="text/css",
-                    headers={"Cache-Control": "public, max-age=3600"})
+    return Response(
+        (STATIC / "dashboard.css").read_bytes(),
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

@@ -8,17 +8,17 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.credit_blacklist import consumers, service
-from services.credit_blacklist.domain import RuleBook
-from services.credit_blacklist.models import inbox, outbox
-from services.credit_blacklist.router import router
-from services.credit_blacklist.settings import CreditBlacklistSettings
+from services.credit import consumers, service
+from services.credit.domain import RuleBook
+from services.credit.models import inbox, outbox
+from services.credit.router import router
+from services.credit.settings import CreditSettings
 from shared.bus import Bus
 from shared.clock import Clock, SystemClock
 from shared.ratelimit import TokenBuckets
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
-from shared.web import service_app
+from shared.service_app import service_app
 
 SPEC = ServiceSpec(
     name="credit", package_dir=Path(__file__).parent, outbox=outbox, inbox=inbox, subscribes_to=("sampling", "awards")
@@ -42,9 +42,9 @@ def build_spec(clock: Clock, book: RuleBook, expiry_every_s: float) -> ServiceSp
 
 
 def create_app(
-    settings: CreditBlacklistSettings | None = None, *, bus: Bus | None = None, clock: Clock | None = None
+    settings: CreditSettings | None = None, *, bus: Bus | None = None, clock: Clock | None = None
 ) -> FastAPI:
-    settings = settings or CreditBlacklistSettings()
+    settings = settings or CreditSettings()
     clock = clock or SystemClock()
     book = RuleBook.load()
     runtime = ServiceRuntime(build_spec(clock, book, settings.expiry_every_s), settings, bus=bus, clock=clock)

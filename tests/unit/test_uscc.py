@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.identifiers import USCC
+from shared.uscc import USCC
 
 
 class M(BaseModel):

@@ -62,37 +62,83 @@ FORWARDS: tuple[Forward, ...] = (
     Forward("sampling", "GET", "/v1/agencies/{code}/scorecard", "read", "An agency's scorecard", "sampling"),
     Forward("sampling", "GET", "/v1/regions", None, "Districts with validity dates", "reference"),
     Forward("sampling", "GET", "/v1/rules", None, "Sampling rules in force", "reference"),
-    Forward("sampling", "POST", "/v1/sampling/jobs/{name}:run", "admin", "Run a sampling job now", "operations",
-            upstream_path="/v1/jobs/{name}:run"),
-    # credit_blacklist
+    Forward(
+        "sampling",
+        "POST",
+        "/v1/sampling/jobs/{name}:run",
+        "admin",
+        "Run a sampling job now",
+        "operations",
+        upstream_path="/v1/jobs/{name}:run",
+    ),
+    # credit
     Forward("credit", "GET", "/v1/rating-rules", None, "The credit rule set in force, and every version", "credit"),
     Forward("credit", "POST", "/v1/blacklist-entries", "credit:write", "Propose a blacklist entry", "blacklist"),
     Forward("credit", "GET", "/v1/blacklist-entries", OFFICER, "Blacklist entries (officers)", "blacklist"),
     Forward("credit", "GET", "/v1/blacklist-entries/{entry_id}", OFFICER, "One blacklist entry", "blacklist"),
-    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:approve", "credit:review",
-            "Approve a proposal (another reviewer)", "blacklist"),
-    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:reject", "credit:review", "Reject a proposal",
-            "blacklist"),
-    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:apply-repair", "credit:write",
-            "File a credit-repair application", "blacklist"),
-    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:review-repair", "credit:review",
-            "Review a credit-repair application", "blacklist"),
-    Forward("credit", "POST", "/v1/blacklist-entries/{entry_id}:remove", "credit:review",
-            "Remove a listing as wrongful", "blacklist"),
+    Forward(
+        "credit",
+        "POST",
+        "/v1/blacklist-entries/{entry_id}:approve",
+        "credit:review",
+        "Approve a proposal (another reviewer)",
+        "blacklist",
+    ),
+    Forward(
+        "credit", "POST", "/v1/blacklist-entries/{entry_id}:reject", "credit:review", "Reject a proposal", "blacklist"
+    ),
+    Forward(
+        "credit",
+        "POST",
+        "/v1/blacklist-entries/{entry_id}:apply-repair",
+        "credit:write",
+        "File a credit-repair application",
+        "blacklist",
+    ),
+    Forward(
+        "credit",
+        "POST",
+        "/v1/blacklist-entries/{entry_id}:review-repair",
+        "credit:review",
+        "Review a credit-repair application",
+        "blacklist",
+    ),
+    Forward(
+        "credit",
+        "POST",
+        "/v1/blacklist-entries/{entry_id}:remove",
+        "credit:review",
+        "Remove a listing as wrongful",
+        "blacklist",
+    ),
     Forward("credit", "GET", "/v1/blacklist", None, "The published blacklist (公示)", "public"),
     Forward("credit", "GET", "/v1/blacklist/check", "read", "Is this enterprise blacklisted on a date?", "credit"),
     Forward("credit", "POST", "/v1/screenings", "read", "Screen up to 1,000 enterprises", "credit"),
-    Forward("credit", "GET", "/v1/enterprises/{uscc}/credit", "read", "An enterprise's rating with contributions",
-            "credit"),
-    Forward("credit", "GET", "/v1/enterprises/{uscc}/history", OFFICER, "An enterprise's blacklist history",
-            "credit"),
-    Forward("credit", "POST", "/v1/credit/jobs/{name}:run", "admin", "Run a credit job now", "operations",
-            upstream_path="/v1/jobs/{name}:run"),
+    Forward(
+        "credit", "GET", "/v1/enterprises/{uscc}/credit", "read", "An enterprise's rating with contributions", "credit"
+    ),
+    Forward("credit", "GET", "/v1/enterprises/{uscc}/history", OFFICER, "An enterprise's blacklist history", "credit"),
+    Forward(
+        "credit",
+        "POST",
+        "/v1/credit/jobs/{name}:run",
+        "admin",
+        "Run a credit job now",
+        "operations",
+        upstream_path="/v1/jobs/{name}:run",
+    ),
     # awards
     Forward("awards", "GET", "/v1/honour-types", None, "Every honour type", "awards"),
     Forward("awards", "GET", "/v1/honour-types/{code}", None, "One honour type", "awards"),
-    Forward("awards", "GET", "/v1/awards/regions", None, "Division codes with their dates (awards)", "reference",
-            upstream_path="/v1/regions"),
+    Forward(
+        "awards",
+        "GET",
+        "/v1/awards/regions",
+        None,
+        "Division codes with their dates (awards)",
+        "reference",
+        upstream_path="/v1/regions",
+    ),
     Forward("awards", "POST", "/v1/honours", "awards:write", "Grant an honour", "awards"),
     Forward("awards", "POST", "/v1/honours:import", "awards:write", "Import a historical registry (CSV)", "awards"),
     Forward("awards", "POST", "/v1/honours/{honour_id}:revoke", "awards:write", "Revoke an honour", "awards"),
@@ -100,10 +146,18 @@ FORWARDS: tuple[Forward, ...] = (
     Forward("awards", "GET", "/v1/honours/{honour_id}", "read", "One honour", "awards"),
     Forward("awards", "GET", "/v1/holders/{holder_id}/honours", "read", "Every honour of one holder", "awards"),
     Forward("awards", "GET", "/v1/honour-counts", "read", "Counts per type and plan indicator", "awards"),
-    Forward("awards", "GET", "/v1/public/honour-types/{code}/honours", None, "The public list (公示) of a type",
-            "public"),
-    Forward("awards", "POST", "/v1/awards/jobs/{name}:run", "admin", "Run an awards job now", "operations",
-            upstream_path="/v1/jobs/{name}:run"),
+    Forward(
+        "awards", "GET", "/v1/public/honour-types/{code}/honours", None, "The public list (公示) of a type", "public"
+    ),
+    Forward(
+        "awards",
+        "POST",
+        "/v1/awards/jobs/{name}:run",
+        "admin",
+        "Run an awards job now",
+        "operations",
+        upstream_path="/v1/jobs/{name}:run",
+    ),
 )
 
 
@@ -114,8 +168,13 @@ def require_any(scopes: tuple[str, ...]) -> Any:
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not any(principal.has(s) for s in scopes):
-            raise Problem(403, "insufficient-scope", "Insufficient scope",
-                          f"This operation needs one of the scopes {', '.join(scopes)}", required_scope=scopes[0])
+            raise Problem(
+                403,
+                "insufficient-scope",
+                "Insufficient scope",
+                f"This operation needs one of the scopes {', '.join(scopes)}",
+                required_scope=scopes[0],
+            )
         return principal
 
     dependency.__name__ = "require_any_" + "_or_".join(s.replace(":", "_") for s in scopes)

@@ -13,8 +13,8 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.credit_blacklist import service
-from services.credit_blacklist.domain import RuleBook, record_from_honour, record_from_result
+from services.credit import service
+from services.credit.domain import RuleBook, record_from_honour, record_from_result
 from shared.clock import Clock
 from shared.consumer import Handler
 from shared.events import Envelope

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
-from services.credit_blacklist import repository as repo
-from services.credit_blacklist import service
-from services.credit_blacklist.domain import RuleBook, compute_rating
-from services.credit_blacklist.models import idempotency_keys
-from services.credit_blacklist.schemas import (
+from services.credit import repository as repo
+from services.credit import service
+from services.credit.domain import RuleBook, compute_rating
+from services.credit.models import idempotency_keys
+from services.credit.schemas import (
     Approval,
     CheckOut,
     ContributionOut,
@@ -31,14 +31,14 @@ from services.credit_blacklist.schemas import (
     WrongfulRemoval,
 )
 from shared.auth import Principal, current_principal, require
-from shared.concurrency import etag
 from shared.idempotency import remember, replay, request_hash
-from shared.identifiers import validate_uscc
 from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA, Problem
 from shared.ratelimit import TokenBuckets, rate_limited
 from shared.runtime import UoW
-from shared.web import request_id
+from shared.service_app import request_id
+from shared.uscc import validate_uscc
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("credit:write")]

@@ -3,7 +3,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.settings import ServiceSettings
 
 
-class CreditBlacklistSettings(ServiceSettings):
+class CreditSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="QC_CREDIT_", extra="ignore")
 
     service_name: str = "credit"

@@ -1,4 +1,4 @@
-from services.credit_blacklist.models import metadata
+from services.credit.models import metadata
 from shared.migrations import run_env
 
 run_env(metadata)

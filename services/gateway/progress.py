@@ -1,6 +1,6 @@
-"""Gateway rules: pure functions, no I/O.
+"""The progress status of an indicator: pure functions, no I/O.
 
-The progress status follows Open SDG's published method (sdg-build `ProgressMeasure.py`, described
+The status follows Open SDG's published method (sdg-build `ProgressMeasure.py`, described
 in docs/attainment-method.md): compound annual growth observed since the base year, compared with
 the growth still needed to reach the target by its year, or, without a numeric target, with fixed
 growth thresholds eased near a natural limit.
@@ -8,18 +8,14 @@ growth thresholds eased near a natural limit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Literal
 
 from shared.stats import wilson_interval
 
 __all__ = [
-    "HonourFacts",
     "Progress",
-    "active_on",
-    "granted_during",
     "growth",
     "limit_coefficient",
     "progress",
@@ -108,13 +104,18 @@ def progress(
     current_year = years[-1]
     current = series[current_year]
     if target is not None and (current >= target if direction > 0 else current <= target):
-        return Progress("achieved", "the current value meets the target", current_year=current_year,
-                        current_value=current)
+        return Progress(
+            "achieved", "the current value meets the target", current_year=current_year, current_value=current
+        )
     after = [y for y in years if y >= base_year]
     b_year = after[0] if after else years[0]
     if current_year - b_year < 1:
-        return Progress("no_data", "progress needs values in two years from the base year", current_year=current_year,
-                        current_value=current)
+        return Progress(
+            "no_data",
+            "progress needs values in two years from the base year",
+            current_year=current_year,
+            current_value=current,
+        )
     base = series[b_year] or ZERO_SUBSTITUTE
     sign = -1 if base < 0 else 1
     if (base > 0 > current) or (base < 0 < current):
@@ -129,17 +130,37 @@ def progress(
             status: Status = "on_track"
         else:
             status = _label(value, thresholds)
-        return Progress(status, "observed yearly growth against fixed thresholds" + (
-            f", eased near the limit {limit} (coefficient {coeff:.4f})" if limit is not None else ""
-        ), b_year, base, current_year, current, observed, None, value, thresholds)
+        return Progress(
+            status,
+            "observed yearly growth against fixed thresholds"
+            + (f", eased near the limit {limit} (coefficient {coeff:.4f})" if limit is not None else ""),
+            b_year,
+            base,
+            current_year,
+            current,
+            observed,
+            None,
+            value,
+            thresholds,
+        )
     if target_year <= b_year:
         return Progress("no_data", "the target year is not after the base year")
     required = growth(target or ZERO_SUBSTITUTE, base, target_year, b_year)
     if required == 0:
         return Progress("no_data", "no growth is required from the base value")
     value = sign * direction * observed / abs(required)
-    return Progress(_label(value, TARGET_THRESHOLDS), "observed yearly growth against the growth needed by the target "
-                    "year", b_year, base, current_year, current, observed, required, value, dict(TARGET_THRESHOLDS))
+    return Progress(
+        _label(value, TARGET_THRESHOLDS),
+        "observed yearly growth against the growth needed by the target year",
+        b_year,
+        base,
+        current_year,
+        current,
+        observed,
+        required,
+        value,
+        dict(TARGET_THRESHOLDS),
+    )
 
 
 def achieved(value: float | None, target: float | None) -> bool:
@@ -151,62 +172,3 @@ def gap(value: float | None, target: float | None) -> float | None:
     if value is None or target is None:
         return None
     return target - value
-
-
-# ------------------------------------------------------------------------------------------ honours
-
-
-@dataclass(frozen=True)
-class Suspension:
-    suspended_on: date
-    reinstated_on: date | None
-
-
-@dataclass(frozen=True)
-class HonourFacts:
-    granted_on: date
-    valid_until: date | None
-    revoked_on: date | None
-    suspensions: Sequence[Suspension] = ()
-
-
-def active_on(h: HonourFacts, day: date) -> bool:
-    """Granted by `day`, within validity, not revoked, and not suspended that day (the awards
-    service's rule: a suspension covers suspended_on up to the day before reinstatement)."""
-    if h.granted_on > day or (h.valid_until is not None and day > h.valid_until):
-        return False
-    if h.revoked_on is not None and h.revoked_on <= day:
-        return False
-    return not any(s.suspended_on <= day and (s.reinstated_on is None or day < s.reinstated_on) for s in h.suspensions)
-
-
-def granted_during(h: HonourFacts, start: date, end: date) -> bool:
-    """Granted within [start, end] and not revoked by its end: revocation annuls the grant."""
-    return start <= h.granted_on <= end and (h.revoked_on is None or h.revoked_on > end)
-
-
-# ------------------------------------------------------------------------------------------ credit
-
-
-def listed_on(entry: Mapping[str, object], day: date) -> bool:
-    """Was the enterprise on the published list that day by this entry?"""
-    start = entry.get("listed_on")
-    end = entry.get("removed_on")
-    if entry.get("status") not in ("listed", "removed") or not isinstance(start, date):
-        return False
-    return start <= day and (not isinstance(end, date) or day < end)
-
-
-def procurement_eligibility(brand_honours: Sequence[str], listings: Sequence[str]) -> tuple[bool, list[str]]:
-    """Procurement priority (品牌产品优先列入政府采购目录): an active brand honour and no standing
-    listing (激励守信、惩戒失信). Returns the decision and every reason behind it."""
-    reasons = []
-    if brand_honours:
-        reasons.append("holds an active brand honour: " + ", ".join(brand_honours))
-    else:
-        reasons.append("holds no active brand honour")
-    if listings:
-        reasons.append("is on the quality blacklist: " + ", ".join(listings))
-    else:
-        reasons.append("is not on the quality blacklist")
-    return bool(brand_honours) and not listings, reasons

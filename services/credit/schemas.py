@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.identifiers import USCC
+from shared.uscc import USCC
 
 
 class _In(BaseModel):

@@ -80,26 +80,38 @@ class RatingChanged(BaseModel):
 
 
 ENTRY_PROPOSED = registry.register(
-    "credit.blacklist_entry.proposed.v1", EntryProposed, service="credit",
+    "credit.blacklist_entry.proposed.v1",
+    EntryProposed,
+    service="credit",
     description="A blacklist entry was proposed by a credit officer, or automatically after repeated final fails.",
 )
 ENTRY_LISTED = registry.register(
-    "credit.blacklist_entry.listed.v1", EntryListed, service="credit",
+    "credit.blacklist_entry.listed.v1",
+    EntryListed,
+    service="credit",
     description="A different reviewer approved the proposal: the enterprise is listed and published.",
 )
 ENTRY_REJECTED = registry.register(
-    "credit.blacklist_entry.rejected.v1", EntryRejected, service="credit",
+    "credit.blacklist_entry.rejected.v1",
+    EntryRejected,
+    service="credit",
     description="A reviewer rejected the proposal; the enterprise was never listed.",
 )
 REPAIR_APPLIED = registry.register(
-    "credit.blacklist_entry.repair_applied.v1", RepairApplied, service="credit",
+    "credit.blacklist_entry.repair_applied.v1",
+    RepairApplied,
+    service="credit",
     description="A credit-repair application (信用修复) was filed for a listed entry; it awaits review.",
 )
 ENTRY_REMOVED = registry.register(
-    "credit.blacklist_entry.removed.v1", EntryRemoved, service="credit",
+    "credit.blacklist_entry.removed.v1",
+    EntryRemoved,
+    service="credit",
     description="A listed entry left the list: expired, repaired, or removed as wrongful.",
 )
 RATING_CHANGED = registry.register(
-    "credit.rating.changed.v1", RatingChanged, service="credit",
+    "credit.rating.changed.v1",
+    RatingChanged,
+    service="credit",
     description="An enterprise's credit rating (A 守信 / B 基本守信 / C 失信 / D 严重失信) changed.",
 )

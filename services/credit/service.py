@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.credit_blacklist import repository as repo
-from services.credit_blacklist.domain import (
+from services.credit import repository as repo
+from services.credit.domain import (
     AUTO_PROPOSER,
     EXPIRY_ACTOR,
     RuleBook,
@@ -27,7 +27,7 @@ from services.credit_blacklist.domain import (
     listed_on_date,
     publish_until,
 )
-from services.credit_blacklist.events import (
+from services.credit.events import (
     ENTRY_LISTED,
     ENTRY_PROPOSED,
     ENTRY_REJECTED,
@@ -43,8 +43,8 @@ from services.credit_blacklist.events import (
     RatingChanged,
     RepairApplied,
 )
-from services.credit_blacklist.models import outbox
-from services.credit_blacklist.schemas import (
+from services.credit.models import outbox
+from services.credit.schemas import (
     Approval,
     Proposal,
     Rejection,
@@ -53,11 +53,11 @@ from services.credit_blacklist.schemas import (
     WrongfulRemoval,
 )
 from shared.clock import Clock
-from shared.concurrency import check_if_match
 from shared.events import Envelope, registry
-from shared.ids import new_id, new_ids
 from shared.outbox import add_to_outbox
+from shared.preconditions import check_if_match
 from shared.problems import Problem
+from shared.uuid7 import new_id, new_ids
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,9 @@ def _event(type_: str, payload: Any, uscc: str) -> Envelope:
     return registry.make(type_, payload, subject=uscc, source=SOURCE)
 
 
-def _history(entry: dict[str, Any], action: str, ctx: Context, reason: str | None, document_no: str | None,
-             **details: Any) -> dict[str, Any]:
+def _history(
+    entry: dict[str, Any], action: str, ctx: Context, reason: str | None, document_no: str | None, **details: Any
+) -> dict[str, Any]:
     return {
         "entry_id": entry["entry_id"],
         "uscc": entry["uscc"],
@@ -202,19 +203,24 @@ def _check(entry: dict[str, Any], if_match: str | None, action: str) -> None:
         raise _invalid(entry, action)
 
 
-async def approve(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
-                  body: Approval) -> dict[str, Any]:
+async def approve(
+    session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: Approval
+) -> dict[str, Any]:
     entry = await _load(session, entry_id)
     _check(entry, if_match, "approve")
     if entry["proposed_by"] == ctx.actor:
         raise Problem(
-            403, "own-proposal", "Four eyes: not your own proposal",
+            403,
+            "own-proposal",
+            "Four eyes: not your own proposal",
             "The proposal must be approved by a different reviewer than its proposer.",
         )
     decision_no = body.decision_no or entry["decision_no"]
     if not decision_no:
         raise Problem(
-            422, "decision-no-required", "Decision document number required",
+            422,
+            "decision-no-required",
+            "Decision document number required",
             "This proposal has no decision document number: give one in decision_no.",
             errors=[{"field": "decision_no", "in": "body", "reason": "field required"}],
         )
@@ -231,20 +237,28 @@ async def approve(session: AsyncSession, ctx: Context, entry_id: str, if_match: 
         "earliest_repair_on": earliest_repair_on(rules, entry["reason_category"], today),
     }
     new = await _transition(
-        session, ctx, entry, values, _history(entry, "listed", ctx, body.comment, decision_no),
-        ENTRY_LISTED, lambda s: EntryListed(entry=s),
+        session,
+        ctx,
+        entry,
+        values,
+        _history(entry, "listed", ctx, body.comment, decision_no),
+        ENTRY_LISTED,
+        lambda s: EntryListed(entry=s),
     )
     await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
     return new
 
 
-async def reject(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
-                 body: Rejection) -> dict[str, Any]:
+async def reject(
+    session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: Rejection
+) -> dict[str, Any]:
     entry = await _load(session, entry_id)
     _check(entry, if_match, "reject")
     if entry["proposed_by"] == ctx.actor:
         raise Problem(
-            403, "own-proposal", "Four eyes: not your own proposal",
+            403,
+            "own-proposal",
+            "Four eyes: not your own proposal",
             "The proposal must be decided by a different reviewer than its proposer.",
         )
     values = {
@@ -254,24 +268,34 @@ async def reject(session: AsyncSession, ctx: Context, entry_id: str, if_match: s
         "decision_comment": body.reason,
     }
     return await _transition(
-        session, ctx, entry, values, _history(entry, "rejected", ctx, body.reason, body.decision_no),
-        ENTRY_REJECTED, lambda s: EntryRejected(entry=s, reason=body.reason),
+        session,
+        ctx,
+        entry,
+        values,
+        _history(entry, "rejected", ctx, body.reason, body.decision_no),
+        ENTRY_REJECTED,
+        lambda s: EntryRejected(entry=s, reason=body.reason),
     )
 
 
-async def apply_repair(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
-                       body: RepairApplication) -> dict[str, Any]:
+async def apply_repair(
+    session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: RepairApplication
+) -> dict[str, Any]:
     entry = await _load(session, entry_id)
     _check(entry, if_match, "apply_repair")
     if entry["repair_status"] == "applied":
         raise Problem(
-            409, "repair-already-pending", "A repair application is pending",
+            409,
+            "repair-already-pending",
+            "A repair application is pending",
             "This entry already has a credit-repair application awaiting review.",
         )
     today = ctx.clock.today()
     if today < entry["earliest_repair_on"]:
         raise Problem(
-            409, "repair-too-early", "Too early for credit repair",
+            409,
+            "repair-too-early",
+            "Too early for credit repair",
             f"Credit repair may be applied for from {entry['earliest_repair_on'].isoformat()} "
             f"(rule set {entry['rule_set_version']}, category {entry['reason_category']}).",
             earliest_repair_on=entry["earliest_repair_on"].isoformat(),
@@ -285,24 +309,33 @@ async def apply_repair(session: AsyncSession, ctx: Context, entry_id: str, if_ma
         "repair_evidence": {"applicant": body.applicant, "items": evidence},
     }
     return await _transition(
-        session, ctx, entry, values,
+        session,
+        ctx,
+        entry,
+        values,
         _history(entry, "repair_applied", ctx, body.statement, None, applicant=body.applicant, evidence=evidence),
-        REPAIR_APPLIED, lambda s: RepairApplied(entry=s, applied_by=ctx.actor, evidence_count=len(evidence)),
+        REPAIR_APPLIED,
+        lambda s: RepairApplied(entry=s, applied_by=ctx.actor, evidence_count=len(evidence)),
     )
 
 
-async def review_repair(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
-                        body: RepairReview) -> dict[str, Any]:
+async def review_repair(
+    session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: RepairReview
+) -> dict[str, Any]:
     entry = await _load(session, entry_id)
     _check(entry, if_match, "review_repair")
     if entry["repair_status"] != "applied":
         raise Problem(
-            409, "no-pending-repair", "No repair application to review",
+            409,
+            "no-pending-repair",
+            "No repair application to review",
             "This entry has no credit-repair application awaiting review.",
         )
     if entry["repair_applied_by"] == ctx.actor:
         raise Problem(
-            403, "own-repair-application", "Four eyes: not your own application",
+            403,
+            "own-repair-application",
+            "Four eyes: not your own application",
             "A repair application must be reviewed by someone other than who filed it.",
         )
     today = ctx.clock.today()
@@ -317,15 +350,21 @@ async def review_repair(session: AsyncSession, ctx: Context, entry_id: str, if_m
         "removal_decision_no": body.decision_no,
     }
     new = await _transition(
-        session, ctx, entry, values, _history(entry, "removed", ctx, body.reason, body.decision_no, cause="repaired"),
-        ENTRY_REMOVED, lambda s: EntryRemoved(entry=s, reason="repaired"),
+        session,
+        ctx,
+        entry,
+        values,
+        _history(entry, "removed", ctx, body.reason, body.decision_no, cause="repaired"),
+        ENTRY_REMOVED,
+        lambda s: EntryRemoved(entry=s, reason="repaired"),
     )
     await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
     return new
 
 
-async def _reject_repair(session: AsyncSession, ctx: Context, entry: dict[str, Any],
-                         body: RepairReview) -> dict[str, Any]:
+async def _reject_repair(
+    session: AsyncSession, ctx: Context, entry: dict[str, Any], body: RepairReview
+) -> dict[str, Any]:
     """A refused repair leaves the entry listed; no event, since nothing published changed."""
     values = {"repair_status": "rejected", "updated_at": ctx.clock.now()}
     if not await repo.update_if_version(session, entry["entry_id"], entry["version"], values):
@@ -336,8 +375,9 @@ async def _reject_repair(session: AsyncSession, ctx: Context, entry: dict[str, A
     return new
 
 
-async def remove_wrongful(session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None,
-                          body: WrongfulRemoval) -> dict[str, Any]:
+async def remove_wrongful(
+    session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: WrongfulRemoval
+) -> dict[str, Any]:
     entry = await _load(session, entry_id)
     _check(entry, if_match, "remove")
     today = ctx.clock.today()
@@ -349,8 +389,13 @@ async def remove_wrongful(session: AsyncSession, ctx: Context, entry_id: str, if
         "removal_decision_no": body.decision_no,
     }
     new = await _transition(
-        session, ctx, entry, values, _history(entry, "removed", ctx, body.reason, body.decision_no, cause="wrongful"),
-        ENTRY_REMOVED, lambda s: EntryRemoved(entry=s, reason="wrongful"),
+        session,
+        ctx,
+        entry,
+        values,
+        _history(entry, "removed", ctx, body.reason, body.decision_no, cause="wrongful"),
+        ENTRY_REMOVED,
+        lambda s: EntryRemoved(entry=s, reason="wrongful"),
     )
     await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
     return new
@@ -370,9 +415,13 @@ async def expire_due(session: AsyncSession, clock: Clock, book: RuleBook) -> int
         }
         try:
             await _transition(
-                session, ctx, entry, values,
+                session,
+                ctx,
+                entry,
+                values,
                 _history(entry, "removed", ctx, "publication period ended", None, cause="expired"),
-                ENTRY_REMOVED, lambda s: EntryRemoved(entry=s, reason="expired"),
+                ENTRY_REMOVED,
+                lambda s: EntryRemoved(entry=s, reason="expired"),
             )
         except Problem:  # decided concurrently by a reviewer: theirs stands
             continue
@@ -408,10 +457,24 @@ async def refresh_ratings(
         prev = before.get(u)
         if prev == r.grade:
             continue
-        rows.append({"uscc": u, "rating": r.grade, "score": r.score, "rule_set_version": rules.version,
-                     "as_of": today, "updated_at": datetime.now(UTC)})
-        payload = RatingChanged(uscc=u, rating=r.grade, previous=prev, rule_set_version=rules.version,  # type: ignore[arg-type]
-                                as_of=today, score=r.score)
+        rows.append(
+            {
+                "uscc": u,
+                "rating": r.grade,
+                "score": r.score,
+                "rule_set_version": rules.version,
+                "as_of": today,
+                "updated_at": datetime.now(UTC),
+            }
+        )
+        payload = RatingChanged(
+            uscc=u,
+            rating=r.grade,  # type: ignore[arg-type]
+            previous=prev,  # type: ignore[arg-type]
+            rule_set_version=rules.version,
+            as_of=today,
+            score=r.score,
+        )
         events.append(_event(RATING_CHANGED, payload, u))
     await repo.upsert_ratings(session, rows)
     return events

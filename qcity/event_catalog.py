@@ -10,7 +10,7 @@ from shared.events import registry
 
 EVENT_MODULES = (
     "services.sampling.events",
-    "services.credit_blacklist.events",
+    "services.credit.events",
     "services.awards.events",
 )
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.credit_blacklist.domain import listed_on_date
-from services.credit_blacklist.models import blacklist_entries, entry_history, ratings, records
+from services.credit.domain import listed_on_date
+from services.credit.models import blacklist_entries, entry_history, ratings, records
 from shared.db import dialect_insert
 
 E = blacklist_entries
