@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test up down bench lint venv migrate token clean demo
 
+# A .venv left without pip (an install interrupted while the venv was being created) is made anew.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)

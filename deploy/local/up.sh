@@ -24,7 +24,9 @@ start_service() {  # name port
         echo "$name: already running (pid $(cat "$pidfile"))"
         return
     fi
-    nohup "$ROOT/.venv/bin/qcity" serve "$name" --port "$port" >"$LOGS/$name.log" 2>&1 &
+    # Appended, never truncated: the log of the run before a restart is what explains it.
+    echo "==== $(date -u +%Y-%m-%dT%H:%M:%SZ) make up: starting $name on :$port" >>"$LOGS/$name.log"
+    nohup "$ROOT/.venv/bin/qcity" serve "$name" --port "$port" >>"$LOGS/$name.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 120); do
         if "$ROOT/.venv/bin/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
