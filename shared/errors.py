@@ -67,6 +67,12 @@ class MalformedCsv(BadRequest):
     title = "Malformed CSV"
 
 
+class MalformedCsvHeader(MalformedCsv):
+    """The same problem type, titled for the header row."""
+
+    title = "Malformed CSV header"
+
+
 # ---------------------------------------------------------------- 401 / 403
 
 
