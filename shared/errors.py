@@ -233,6 +233,11 @@ class InvalidUscc(ValidationFailed):
     slug = "invalid-uscc"
     title = "Invalid USCC"
 
+    @classmethod
+    def of(cls, value: str, reason: str, field: str = "uscc", where: str = "query") -> InvalidUscc:
+        """One code refused by `shared.uscc.validate_uscc` (its message is the reason)."""
+        return cls(f"{value!r}: {reason}", [field_error(field, where, reason)])
+
 
 class IdempotencyKeyReused(QualityCityError):
     status = 422
