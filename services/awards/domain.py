@@ -49,6 +49,8 @@ class GrantRefused(QualityCityError):
 
     Each condition below pairs this with the generic class giving its status (422 or 409)."""
 
+    abstract = True
+
     def __init__(self, field: str, reason: str, **extensions: Any) -> None:
         super().__init__(reason, errors=[field_error(field, "body", reason)], **extensions)
         self.field = field
