@@ -15,7 +15,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.problems import Problem
+from shared.errors import InsufficientScope, Unauthenticated
 from shared.settings import PlatformSettings
 
 SCOPES: dict[str, str] = {
@@ -83,22 +83,12 @@ class TokenService:
                 options={"require": ["sub", "exp", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise _unauthenticated("The token has expired") from None
+            raise Unauthenticated("The token has expired") from None
         except jwt.InvalidTokenError as exc:
-            raise _unauthenticated(f"The token is not valid: {exc}") from None
+            raise Unauthenticated(f"The token is not valid: {exc}") from None
         scopes = frozenset(str(claims.get("scope", "")).split())
         agency = claims.get("agency")
         return Principal(str(claims["sub"]), scopes, str(agency) if agency else None, token)
-
-
-def _unauthenticated(detail: str) -> Problem:
-    return Problem(
-        401,
-        "unauthenticated",
-        "Authentication required",
-        detail,
-        headers={"WWW-Authenticate": 'Bearer realm="qualitycity"'},
-    )
 
 
 def _tokens(request: Request) -> TokenService:
@@ -111,7 +101,7 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthenticated("Send 'Authorization: Bearer <token>'")
+        raise Unauthenticated("Send 'Authorization: Bearer <token>'")
     return _tokens(request).verify(credentials.credentials)
 
 
@@ -120,13 +110,7 @@ def require(scope: str) -> Any:
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.has(scope):
-            raise Problem(
-                403,
-                "insufficient-scope",
-                "Insufficient scope",
-                f"This operation needs the scope '{scope}'",
-                required_scope=scope,
-            )
+            raise InsufficientScope(scope)
         return principal
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"

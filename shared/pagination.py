@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from pydantic import BaseModel, Field
 
-from shared.problems import Problem
+from shared.errors import InvalidCursor
 
 T = TypeVar("T")
 
@@ -29,13 +29,7 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = orjson.loads(raw)
     except (ValueError, orjson.JSONDecodeError):
-        raise Problem(
-            422,
-            "invalid-cursor",
-            "Invalid cursor",
-            "The cursor was not issued by this API",
-            errors=[{"field": "cursor", "in": "query", "reason": "not a cursor from this API"}],
-        ) from None
+        raise InvalidCursor() from None
     if not isinstance(key, list):
-        raise Problem(422, "invalid-cursor", "Invalid cursor", "The cursor was not issued by this API")
+        raise InvalidCursor()
     return key

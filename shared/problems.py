@@ -1,4 +1,8 @@
-"""RFC 9457 problem details for every 4xx and 5xx answer, with a stable `type` per error."""
+"""RFC 9457 problem details for every 4xx and 5xx answer, with a stable `type` per error.
+
+The conditions are the classes of `shared.errors`; this module is the one place at the edge that
+turns them (and FastAPI's validation errors, Starlette's HTTP errors, integrity races and anything
+unexpected) into problem+json."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import ConcurrentConflict, QualityCityError, ValidationFailed
 
 log = structlog.get_logger("problems")
 
@@ -49,28 +55,6 @@ def problem_type(slug: str) -> str:
     return TYPE_PREFIX + slug
 
 
-class Problem(Exception):
-    """Raise anywhere in a request to answer with a problem+json document."""
-
-    def __init__(
-        self,
-        status: int,
-        slug: str,
-        title: str,
-        detail: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        **extensions: Any,
-    ) -> None:
-        super().__init__(detail or title)
-        self.status = status
-        self.slug = slug
-        self.title = title
-        self.detail = detail
-        self.headers = headers
-        self.extensions = extensions
-
-
 def problem_response(
     status: int,
     slug: str,
@@ -88,6 +72,13 @@ def problem_response(
         body["instance"] = instance
     body.update(extensions)
     return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def error_response(exc: QualityCityError, instance: str | None = None) -> ProblemResponse:
+    """The one place an error becomes problem+json."""
+    return problem_response(
+        exc.status, exc.slug, exc.title, exc.detail, instance=instance, headers=exc.headers, **exc.extensions
+    )
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -124,28 +115,13 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_problem(request: Request, exc: Problem) -> ProblemResponse:
-        return problem_response(
-            exc.status,
-            exc.slug,
-            exc.title,
-            exc.detail,
-            instance=request.url.path,
-            headers=exc.headers,
-            **exc.extensions,
-        )
+    async def on_error_class(request: Request, exc: QualityCityError) -> ProblemResponse:
+        return error_response(exc, request.url.path)
 
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
         errors = validation_errors(list(exc.errors()))
         fields = ", ".join(sorted({e["field"] for e in errors}))
-        return problem_response(
-            422,
-            "validation-error",
-            "The request is not valid",
-            f"Invalid fields: {fields}",
-            instance=request.url.path,
-            errors=errors,
-        )
+        return error_response(ValidationFailed(f"Invalid fields: {fields}", errors), request.url.path)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
         slug = _STATUS_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
@@ -159,25 +135,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         # (the same Idempotency-Key or report number twice at once). Nothing was stored; a retry
         # now finds the first one.
         log.info("integrity conflict", path=request.url.path, error=str(exc.orig)[:200])
-        return problem_response(
-            409,
-            "concurrent-conflict",
-            "Conflicting concurrent request",
-            "Another request stored the same thing at the same moment; retry to see it.",
-            instance=request.url.path,
-        )
+        return error_response(ConcurrentConflict(), request.url.path)
 
     async def on_error(request: Request, exc: Exception) -> ProblemResponse:
         log.exception("unhandled error", path=request.url.path)
-        return problem_response(
-            500,
-            "internal-error",
-            "Internal error",
-            "The error was logged; quote the request id.",
-            instance=request.url.path,
-        )
+        return error_response(QualityCityError("The error was logged; quote the request id."), request.url.path)
 
-    app.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(QualityCityError, on_error_class)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, on_integrity)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request
 
-from shared.problems import Problem
+from shared.errors import RateLimited
 
 
 class TokenBuckets:
@@ -39,9 +39,7 @@ class TokenBuckets:
         wait = self.wait(client, now)
         if wait:
             retry = max(1, int(wait + 0.999))
-            raise Problem(
-                429, "rate-limited", "Too many requests", f"Retry in {retry} s", headers={"Retry-After": str(retry)}
-            )
+            raise RateLimited(retry)
 
 
 def rate_limited(buckets_of: Callable[[Request], TokenBuckets]) -> Callable[[Request], Coroutine[Any, Any, None]]:

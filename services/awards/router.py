@@ -10,8 +10,8 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from services.awards import repository, service
-from services.awards.csvimport import parse_csv
-from services.awards.domain import load_catalog
+from services.awards.csvimport import CsvTooLarge, parse_csv
+from services.awards.domain import HonourNotFound, PeriodReversed, UnknownHonourTypeCode, load_catalog
 from services.awards.models import idempotency_keys
 from services.awards.schemas import (
     CatalogOut,
@@ -26,10 +26,11 @@ from services.awards.schemas import (
 )
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
+from shared.errors import InvalidCursor, field_error
 from shared.idempotency import remember, replay, request_hash
 from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.preconditions import etag
-from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import TokenBuckets
 from shared.regions import load_regions
 from shared.runtime import Runtime, UoW
@@ -63,7 +64,7 @@ def _after(cursor: str | None) -> str | None:
     if key is None:
         return None
     if len(key) != 1 or not isinstance(key[0], str):
-        raise Problem(422, "invalid-cursor", "Invalid cursor", "The cursor was not issued by this API")
+        raise InvalidCursor()
     return key[0]
 
 
@@ -91,7 +92,7 @@ async def honour_types() -> Any:
 async def honour_type(code: str) -> Any:
     t = load_catalog().find(code)
     if t is None:
-        raise Problem(404, "unknown-honour-type", "Unknown honour type", f"No honour type {code!r}")
+        raise UnknownHonourTypeCode(code)
     return t.as_dict()
 
 
@@ -162,7 +163,7 @@ async def import_csv(request: Request, principal: Writer, uow: UoW, runtime: Run
     settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
     body = await request.body()
     if len(body) > settings.import_max_bytes:
-        raise Problem(413, "payload-too-large", "CSV too large", f"At most {settings.import_max_bytes} bytes")
+        raise CsvTooLarge(f"At most {settings.import_max_bytes} bytes")
     rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows)
     outcomes = await service.import_rows(uow.session, _ctx(principal, runtime), rows)
     await uow.commit()
@@ -246,7 +247,7 @@ async def list_honours(
 async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) -> Any:
     row = await repository.get(uow.session, honour_id)
     if row is None:
-        raise Problem(404, "honour-not-found", "Honour not found", f"No honour has id {honour_id}")
+        raise HonourNotFound(honour_id)
     response.headers["ETag"] = etag(row["version"])
     return await _one(uow, row)
 
@@ -285,12 +286,9 @@ async def counts(
     district_code: str | None = None,
 ) -> Any:
     if period_end < period_start:
-        raise Problem(
-            422,
-            "period-reversed",
-            "Period ends before it starts",
+        raise PeriodReversed(
             f"period_end {period_end} is before period_start {period_start}",
-            errors=[{"field": "period_end", "in": "query", "reason": "before period_start"}],
+            [field_error("period_end", "query", "before period_start")],
         )
     got = await repository.counts_by_type(uow.session, period_start, period_end, district_code)
     catalog = load_catalog()
@@ -338,7 +336,7 @@ async def public_list(
 ) -> Any:
     _buckets(request, runtime).take(request.client.host if request.client else "unknown")
     if load_catalog().find(code) is None:
-        raise Problem(404, "unknown-honour-type", "Unknown honour type", f"No honour type {code!r}")
+        raise UnknownHonourTypeCode(code)
     f = repository.HonourFilter(type_code=code, state="active")
     rows = await repository.list_honours(uow.session, f, _after(cursor), limit + 1)
     page = await _page(uow, rows, limit)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from services.credit import repository as repo
 from services.credit import service
-from services.credit.domain import RuleBook, compute_rating
+from services.credit.domain import EntryNotFound, RuleBook, compute_rating
 from services.credit.models import idempotency_keys
 from services.credit.schemas import (
     Approval,
@@ -31,10 +31,11 @@ from services.credit.schemas import (
     WrongfulRemoval,
 )
 from shared.auth import Principal, current_principal, require
+from shared.errors import InsufficientScope, InvalidCursor, InvalidUscc
 from shared.idempotency import remember, replay, request_hash
 from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.preconditions import etag
-from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import TokenBuckets, rate_limited
 from shared.runtime import UoW
 from shared.service_app import request_id
@@ -55,13 +56,7 @@ ANY_OFFICER = ("credit:write", "credit:review")
 async def _officer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """Credit officers and reviewers both see the full records and histories."""
     if not any(principal.has(s) for s in ANY_OFFICER):
-        raise Problem(
-            403,
-            "insufficient-scope",
-            "Insufficient scope",
-            "This operation needs 'credit:write' or 'credit:review'",
-            required_scope="credit:write",
-        )
+        raise InsufficientScope(*ANY_OFFICER, detail="This operation needs 'credit:write' or 'credit:review'")
     return principal
 
 
@@ -81,13 +76,7 @@ def _uscc(value: str, field: str = "uscc", where: str = "query") -> str:
     try:
         return validate_uscc(value.strip())
     except ValueError as exc:
-        raise Problem(
-            422,
-            "invalid-uscc",
-            "Invalid USCC",
-            f"{value!r}: {exc}",
-            errors=[{"field": field, "in": where, "reason": str(exc)}],
-        ) from None
+        raise InvalidUscc.of(value, str(exc), field, where) from None
 
 
 _PUBLIC_FIELDS = tuple(k for k in PublicEntry.model_fields if k != "reason_category_zh")
@@ -202,7 +191,7 @@ async def list_entries(
 async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> Any:
     entry = await repo.get_entry(uow.session, entry_id)
     if entry is None:
-        raise Problem(404, "entry-not-found", "Blacklist entry not found", f"No blacklist entry has id {entry_id}")
+        raise EntryNotFound(entry_id)
     return _answer(response, entry)
 
 
@@ -357,7 +346,7 @@ async def public_blacklist(
 ) -> Any:
     key = decode_cursor(cursor)
     if key is not None and len(key) != 2:
-        raise Problem(422, "invalid-cursor", "Invalid cursor", "The cursor was not issued by this API")
+        raise InvalidCursor()
     today = request.app.state.runtime.clock.today()
     rows = await repo.public_list(uow.session, today, (str(key[0]), str(key[1])) if key else None, limit + 1)
     more = len(rows) > limit
@@ -405,7 +394,7 @@ async def screen(body: ScreeningIn, request: Request, _: Reader, uow: UoW) -> An
         except ValueError as exc:
             errors.append({"field": f"usccs[{i}]", "in": "body", "reason": str(exc)})
     if errors:
-        raise Problem(422, "invalid-uscc", "Invalid USCC", f"{len(errors)} USCCs are not valid", errors=errors)
+        raise InvalidUscc(f"{len(errors)} USCCs are not valid", errors)
     on = body.as_of or request.app.state.runtime.clock.today()
     found = await repo.listed_entries(uow.session, list(dict.fromkeys(codes)), on)
     book = _book(request)

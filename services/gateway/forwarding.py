@@ -15,7 +15,8 @@ from fastapi.responses import StreamingResponse
 
 from services.gateway.upstream import Upstreams
 from shared.auth import Principal, current_principal, require
-from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.errors import InsufficientScope
+from shared.problems import PROBLEM_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -168,13 +169,7 @@ def require_any(scopes: tuple[str, ...]) -> Any:
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not any(principal.has(s) for s in scopes):
-            raise Problem(
-                403,
-                "insufficient-scope",
-                "Insufficient scope",
-                f"This operation needs one of the scopes {', '.join(scopes)}",
-                required_scope=scopes[0],
-            )
+            raise InsufficientScope(*scopes)
         return principal
 
     dependency.__name__ = "require_any_" + "_or_".join(s.replace(":", "_") for s in scopes)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.awards.domain import (
-    HonourError,
+    GrantRefused,
     HonourFacts,
     State,
     Subject,
@@ -28,7 +28,7 @@ from services.awards.domain import (
 )
 from services.awards.events import HonourSnapshot
 from services.awards.service import snapshot
-from shared.problems import Problem
+from shared.errors import RateLimited
 from shared.ratelimit import TokenBuckets
 from shared.regions import load_regions
 
@@ -37,8 +37,8 @@ REG = load_regions()
 USCC = "91370200163562681G"
 
 
-def err(fn: Any, *args: Any) -> HonourError:
-    with pytest.raises(HonourError) as info:
+def err(fn: Any, *args: Any) -> GrantRefused:
+    with pytest.raises(GrantRefused) as info:
         fn(*args)
     return info.value
 
@@ -222,7 +222,7 @@ def test_public_rate_limit() -> None:
     b = TokenBuckets(rate_per_s=1.0, burst=2)
     b.take("a", now=0.0)
     b.take("a", now=0.0)
-    with pytest.raises(Problem) as info:
+    with pytest.raises(RateLimited) as info:
         b.take("a", now=0.0)
     assert info.value.status == 429 and info.value.headers == {"Retry-After": "1"}
     b.take("b", now=0.0)  # per client
