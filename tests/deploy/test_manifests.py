@@ -155,6 +155,18 @@ def test_the_overlay_sets_namespace_image_replicas_and_hostname(rendered: list[R
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_has_a_hardened_probed_deployment(rendered: list[Resource], service: str) -> None:
     deployment = by_kind(rendered, "Deployment")[service]
+    for workload in by_kind(rendered, "Deployment").values():
+        if workload["metadata"]["labels"]["app.kubernetes.io/name"] == service:
+            check_hardened_and_probed(workload, service)
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    service_ = by_kind(rendered, "Service")[service]
+    assert service_["spec"]["selector"] == labels
+    budget = by_kind(rendered, "PodDisruptionBudget")[service]
+    assert budget["spec"]["selector"]["matchLabels"] == labels
+    assert budget["spec"]["minAvailable"] < _least_replicas(rendered, service)
+
+
+def check_hardened_and_probed(deployment: Resource, service: str) -> None:
     pod = pod_spec(deployment)
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] > 0
@@ -173,12 +185,30 @@ def test_each_service_has_a_hardened_probed_deployment(rendered: list[Resource],
     # A read-only root needs a writable /tmp (tempfile, uploads spooled by the multipart parser).
     assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
 
-    labels = deployment["spec"]["selector"]["matchLabels"]
-    service_ = by_kind(rendered, "Service")[service]
-    assert service_["spec"]["selector"] == labels
-    budget = by_kind(rendered, "PodDisruptionBudget")[service]
-    assert budget["spec"]["selector"]["matchLabels"] == labels
-    assert budget["spec"]["minAvailable"] < _least_replicas(rendered, service)
+
+def has_scheduled_jobs(service: str) -> bool:
+    return "ScheduledJob(" in (ROOT / "services" / service / "main.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_scheduled_jobs_run_in_exactly_one_replica(rendered: list[Resource], service: str) -> None:
+    """Jobs (finalisation, expiry) must not run in two replicas at once: one `-jobs` pod runs them."""
+    deployments = by_kind(rendered, "Deployment")
+    setting = f"QC_{service.upper()}_RUN_JOBS"
+
+    def run_jobs(deployment: Resource) -> str | None:
+        env = {e["name"]: e.get("value") for e in pod_spec(deployment)["containers"][0].get("env", [])}
+        return env.get(setting)
+
+    if not has_scheduled_jobs(service):
+        assert f"{service}-jobs" not in deployments
+        return
+    runner = deployments[f"{service}-jobs"]
+    assert runner["spec"]["replicas"] == 1
+    assert runner["spec"]["strategy"]["type"] == "Recreate"
+    assert run_jobs(runner) == "true"
+    assert run_jobs(deployments[service]) == "false"
+    assert by_kind(rendered, "Service")[service]["spec"]["selector"] != runner["spec"]["selector"]["matchLabels"]
 
 
 def _least_replicas(rendered: list[Resource], service: str) -> int:
