@@ -42,7 +42,9 @@ async def db(memory_db: Callable[[Path], Awaitable[Database]]) -> AsyncIterator[
 
 async def _record(db: Database, **over: Any) -> str:
     async with db.unit_of_work() as uow:
-        result_id, created = await service.record_result(uow.session, OWNER, ResultIn.model_validate({**EXAMPLE, **over}))
+        result_id, created = await service.record_result(
+            uow.session, OWNER, ResultIn.model_validate({**EXAMPLE, **over})
+        )
         await uow.commit()
     assert created
     return result_id
