@@ -75,12 +75,37 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, json_serializer=_json_dumps, **kwargs)
 
 
+#: Set in a connection's `info` once its current transaction has written (see `track_writes`).
+_WROTE = "qc_wrote"
+_WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE"})
+
+
+def track_writes(engine: AsyncEngine) -> None:
+    """Mark each transaction that executes an INSERT, UPDATE or DELETE, so a unit of work can tell
+    whether leaving without commit loses writes (`UnitOfWork.has_uncommitted_writes`).
+
+    A cursor-level event sees every statement, the driver-level executemany of the bulk paths too,
+    and costs one prefix test per statement, not per row. The mark lives in the pooled connection's
+    `info` and is cleared when the connection's next transaction begins.
+    """
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _clear(conn: Any) -> None:
+        conn.info.pop(_WROTE, None)
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _mark(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip()[:6].upper() in _WRITE_VERBS:
+            conn.info[_WROTE] = True
+
+
 class Database:
     """An engine and its session factory; built in a service's lifespan, never at import."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
+        track_writes(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @property
@@ -129,6 +154,14 @@ class UnitOfWork:
         self.committed = True
         for callback in self._after_commit:
             callback()
+
+    async def has_uncommitted_writes(self) -> bool:
+        """Whether the open transaction executed an INSERT, UPDATE or DELETE that no commit has kept
+        (only on a `Database` engine, which tracks writes): leaving now would silently drop them."""
+        if not self.session.in_transaction():
+            return False
+        conn = await self.session.connection()
+        return bool(conn.sync_connection is not None and conn.sync_connection.info.get(_WROTE))
 
 
 def dialect_insert(session: AsyncSession) -> Any:

@@ -8,13 +8,13 @@ handlers; the lifespan calls `start()` (database, migrations, bus, outbox relay,
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy import Table
 
 from shared.auth import TokenService
@@ -24,6 +24,7 @@ from shared.consumer import Handler, IdempotentConsumer
 from shared.db import Database, UnitOfWork
 from shared.migrations import upgrade
 from shared.outbox import OutboxRelay
+from shared.problems import Problem
 from shared.scheduler import ScheduledJob, Scheduler
 from shared.settings import ServiceSettings
 
@@ -155,12 +156,29 @@ def _runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-async def _uow(runtime: Annotated[ServiceRuntime, Depends(_runtime)]) -> Any:
+async def _uow(
+    request: Request, response: Response, runtime: Annotated[ServiceRuntime, Depends(_runtime)]
+) -> AsyncIterator[UnitOfWork]:
     async with runtime.unit_of_work() as uow:
         yield uow
+        # Reached only when the route returned (an exception rolls back, as it should). A success
+        # answer over writes that no commit kept would tell the client something was stored that
+        # is about to be rolled back: a route that forgot `await uow.commit()`. `response` is the
+        # route's own status when it set one; routes returning an error status set it there too.
+        if (response.status_code or 200) < 400 and await uow.has_uncommitted_writes():
+            log.error("write route answered without committing", method=request.method, path=request.url.path)
+            if runtime.platform.environment != "production":
+                raise Problem(
+                    500,
+                    "uncommitted-writes",
+                    "Writes were not committed",
+                    "The route changed data but did not commit its unit of work; nothing was stored.",
+                )
 
 
 #: The running service, for routes.
 Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
-#: The request's unit of work: the route commits it; leaving without commit rolls back.
-UoW = Annotated[UnitOfWork, Depends(_uow)]
+#: The request's unit of work: the route commits it; leaving without commit rolls back. Closed
+#: when the route returns (scope "function"), before the answer is sent, so a route that wrote and
+#: forgot to commit answers 500 instead of a success over rolled-back writes.
+UoW = Annotated[UnitOfWork, Depends(_uow, scope="function")]

@@ -65,3 +65,16 @@ class Served:
         self.server.should_exit = True
         if self._task is not None:
             await self._task
+
+
+async def problem_slug(call: Awaitable[Any]) -> str:
+    """The problem slug a use case refuses with (e.g. `own-proposal`): asserted by slug, the contract
+    clients see, not by the exception's class."""
+    try:
+        await call
+    except Exception as exc:
+        slug = getattr(exc, "slug", None)
+        if slug is None:
+            raise
+        return str(slug)
+    raise AssertionError("the call succeeded; a problem was expected")

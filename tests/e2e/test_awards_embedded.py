@@ -85,7 +85,7 @@ async def _grant(s: Suite, h: dict[str, str], body: dict[str, Any]) -> dict[str,
 # ------------------------------------------------------------------------------ catalog
 
 
-SEED_TYPES = [  # DESIGN §3.3, each honour the seed counts, by a fragment of its Chinese name
+SEED_TYPES = [  # docs/honour-catalog.md, each honour the seed counts, by a fragment of its Chinese name
     "知名品牌",
     "地理标志",
     "驰名商标",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import StaticPool
 
 from shared.db import Database
-from shared.migrations import upgrade
+from shared.migrations import alembic_config, upgrade
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -26,6 +31,30 @@ async def migrated(
         await upgrade(url, service_dir)
         db = Database(url)
         made.append(db)
+        return db
+
+    yield make
+    for db in made:
+        await db.dispose()
+
+
+def _upgrade(conn: Connection, cfg: Config) -> None:
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+@pytest.fixture
+async def memory_db() -> AsyncIterator[Callable[[Path], Awaitable[Database]]]:
+    """A factory: an in-memory SQLite database migrated by Alembic for a service package, for fast
+    service-layer tests. One connection (StaticPool) holds the database for the test's length."""
+    made: list[Database] = []
+
+    async def make(service_dir: Path) -> Database:
+        url = "sqlite+aiosqlite://"
+        db = Database(url, poolclass=StaticPool)
+        made.append(db)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(_upgrade, alembic_config(url, service_dir))
         return db
 
     yield make

@@ -45,7 +45,7 @@ def err(fn: Any, *args: Any) -> GrantRefused:
 
 # ------------------------------------------------------------------------------ catalog
 
-SEED_INDICATORS = {  # DESIGN §3.5: every counted honour target has a type feeding it
+SEED_INDICATORS = {  # docs/plan-indicators.md: every counted honour target has a type feeding it
     "brand_demonstration_zones",
     "gi_products",
     "well_known_trademarks",
