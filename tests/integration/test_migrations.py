@@ -1,5 +1,5 @@
-"""Every service's migrations build exactly its models, on SQLite and PostgreSQL, from nothing and from
-the databases the migrations of before the shared tables had their own lineage left behind."""
+"""Every service's migrations build exactly its models, on SQLite and PostgreSQL: on a fresh database,
+and on one built before the shared tables (outbox, inbox, idempotency_keys) had lineages of their own."""
 
 from __future__ import annotations
 
