@@ -1,7 +1,10 @@
-"""honours, suspensions, listings, idempotency keys
+"""honours, suspensions, listings
+
+The service's own tables only: outbox, inbox and idempotency_keys are migrated once for every service
+in shared/table_migrations/ (shared/migrations.py).
 
 Revision ID: fbaeb0324e52
-Revises: ddea531acd24
+Revises:
 Create Date: 2026-11-28 06:47:21.749387
 """
 
@@ -11,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "fbaeb0324e52"
-down_revision: str | None = "ddea531acd24"
-branch_labels: str | Sequence[str] | None = None
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = ("awards",)
 depends_on: str | Sequence[str] | None = None
 
 
@@ -47,16 +50,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_honours_state_valid", ["state", "valid_until"], unique=False)
         batch_op.create_index("ix_honours_type_granted", ["type_code", "granted_on"], unique=False)
 
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("principal", sa.String(length=128), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.Integer(), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("principal", "key", name=op.f("pk_idempotency_keys")),
-    )
     op.create_table(
         "listings",
         sa.Column("entry_id", sa.String(length=64), nullable=False),
@@ -97,7 +90,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_listings_uscc")
 
     op.drop_table("listings")
-    op.drop_table("idempotency_keys")
     with op.batch_alter_table("honours", schema=None) as batch_op:
         batch_op.drop_index("ix_honours_type_granted")
         batch_op.drop_index("ix_honours_state_valid")
