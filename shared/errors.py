@@ -285,3 +285,12 @@ def all_error_classes() -> list[type[QualityCityError]]:
                 out.append(sub)
                 todo.append(sub)
     return out
+
+
+class UncommittedWrites(QualityCityError):
+    """A route changed data and answered success without committing (a programming error: see
+    shared.runtime's unit of work); nothing was stored."""
+
+    status = 500
+    slug = "uncommitted-writes"
+    title = "Writes were not committed"

@@ -22,9 +22,9 @@ from shared.bus import Bus, InProcessBus, KafkaBus, Subscription
 from shared.clock import Clock, SystemClock
 from shared.consumer import Handler, IdempotentConsumer
 from shared.db import Database, UnitOfWork
+from shared.errors import UncommittedWrites
 from shared.migrations import upgrade
 from shared.outbox import OutboxRelay
-from shared.problems import Problem
 from shared.scheduler import ScheduledJob, Scheduler
 from shared.settings import ServiceSettings
 
@@ -167,12 +167,9 @@ async def _uow(
         # route's own status when it set one; routes returning an error status set it there too.
         if (response.status_code or 200) < 400 and await uow.has_uncommitted_writes():
             log.error("write route answered without committing", method=request.method, path=request.url.path)
-            if runtime.platform.environment != "production":
-                raise Problem(
-                    500,
-                    "uncommitted-writes",
-                    "Writes were not committed",
-                    "The route changed data but did not commit its unit of work; nothing was stored.",
+            if runtime.platform.env != "production":
+                raise UncommittedWrites(
+                    "The route changed data but did not commit its unit of work; nothing was stored."
                 )
 
 

@@ -24,9 +24,9 @@ class PlatformSettings(BaseSettings):
     jwt_secret: str = "dev-only-secret-change-me-0123456789abcdef"
     jwt_issuer: str = "qualitycity"
     jwt_audience: str = "qualitycity"
-    # "production" only logs a write route that answers success without committing; elsewhere
-    # that route answers 500 (shared.runtime's unit of work), so tests cannot miss it.
-    environment: Literal["development", "test", "production"] = "development"
+    # QC_ENV. "production" only logs a write route that answers success without committing;
+    # in development that route answers 500 (shared.runtime's unit of work), so tests cannot miss it.
+    env: Literal["development", "production"] = "development"
     log_level: str = "INFO"
     log_json: bool = True
 

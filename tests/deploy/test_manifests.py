@@ -43,9 +43,9 @@ IMAGE = "registry.example.city/qualitycity:0.1.0"
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 # Scaled by CPU; credit and awards are paced by their consumers (base/autoscaling.yaml says why).
 AUTOSCALED = {"gateway", "sampling"}
-# Settings that issue 13 (production mode, identity providers) introduces. Accepted before that
-# change lands, i.e. while PlatformSettings has no `env`; afterwards every name must be a real field.
-ISSUE_13_SETTINGS = {"QC_ENV", "QC_JWT_JWKS_URL", "QC_JWT_ALGORITHMS", "QC_JWT_AGENCY_CLAIM", "QC_JWT_MAX_TTL_S"}
+# Settings that issue 13 (identity providers) introduces. Accepted before that change lands, i.e.
+# while PlatformSettings has no `jwt_jwks_url`; afterwards every name must be a real field.
+ISSUE_13_SETTINGS = {"QC_JWT_JWKS_URL", "QC_JWT_ALGORITHMS", "QC_JWT_AGENCY_CLAIM", "QC_JWT_MAX_TTL_S"}
 
 # Strimzi's KafkaTopicSpec, as its API reference documents it (KafkaTopicSpec schema reference:
 # topicName string, partitions integer >= 1, replicas integer 1..32767, config map).
@@ -265,7 +265,7 @@ def unknown_settings(names: set[str]) -> set[str]:
     known = {f"QC_{f.upper()}" for f in PlatformSettings.model_fields}
     for service in SERVICES:
         known |= {f"QC_{service.upper()}_{f.upper()}" for f in _settings_class(service).model_fields}
-    if "env" not in PlatformSettings.model_fields:
+    if "jwt_jwks_url" not in PlatformSettings.model_fields:
         known |= ISSUE_13_SETTINGS
     return {n for n in names if n.startswith("QC_")} - known
 

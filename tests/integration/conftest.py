@@ -40,7 +40,7 @@ async def migrated(
 
 def _upgrade(conn: Connection, cfg: Config) -> None:
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ def _routes() -> APIRouter:
 
 
 async def _serve(tmp_path: Path, environment: str) -> tuple[FastAPI, ServiceRuntime]:
-    platform = PlatformSettings(environment=environment, log_json=False)  # type: ignore[arg-type]
+    platform = PlatformSettings(env=environment, log_json=False)  # type: ignore[arg-type]
     settings = SamplingSettings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/guard-{environment}.db", run_jobs=False, platform=platform
     )
@@ -178,7 +178,7 @@ async def _stored(runtime: ServiceRuntime) -> list[str]:
 
 @pytest.mark.parametrize("path", ["/forgets", "/forgets-bulk"])
 async def test_a_write_route_that_forgets_to_commit_answers_500(tmp_path: Path, path: str) -> None:
-    app, runtime = await _serve(tmp_path, "test")
+    app, runtime = await _serve(tmp_path, "development")
     async with LifespanManager(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
             r = await client.post(path)
@@ -188,7 +188,7 @@ async def test_a_write_route_that_forgets_to_commit_answers_500(tmp_path: Path, 
 
 
 async def test_committing_declining_and_reading_routes_pass_the_guard(tmp_path: Path) -> None:
-    app, runtime = await _serve(tmp_path, "test")
+    app, runtime = await _serve(tmp_path, "development")
     async with LifespanManager(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
             assert (await client.post("/commits")).status_code == 201
