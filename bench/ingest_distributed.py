@@ -86,9 +86,10 @@ def _sample_event(row: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, by
     snapshot the service builds, so the baseline's records have the real size."""
     from datetime import date
 
-    from services.sampling.events import RESULT_RECORDED, SOURCE, ResultRecorded
     from services.sampling.service import snapshot
-    from shared.events import registry, to_kafka
+    from shared.contracts import registry
+    from shared.contracts.sampling import RESULT_RECORDED, SOURCE, ResultRecorded
+    from shared.events import to_kafka
     from shared.uuid7 import new_id
 
     stored = {

@@ -1,24 +1,29 @@
-"""The event catalog, generated from the event registry that every service's events.py fills."""
+"""The event catalog, generated from the contracts (`shared.contracts`) and the services' consumers."""
 
 from __future__ import annotations
 
 import json
-from importlib import import_module
+from collections.abc import Collection
 from typing import Any
 
-from shared.events import registry
+from services.awards import consumers as awards_consumers
+from services.credit import consumers as credit_consumers
+from services.gateway import consumers as gateway_consumers
+from shared.contracts import registry
 
-EVENT_MODULES = (
-    "services.sampling.events",
-    "services.credit.events",
-    "services.awards.events",
-)
+#: The event types each consuming service subscribes to (its consumer's handlers).
+SUBSCRIPTIONS: dict[str, Collection[str]] = {
+    "awards": awards_consumers.HANDLERS,
+    "credit": credit_consumers.SUBSCRIBED,
+    "gateway": gateway_consumers.HANDLERS,
+}
 
 
 def entries() -> list[dict[str, Any]]:
-    for name in EVENT_MODULES:
-        import_module(name)
-    return registry.catalog()
+    out = registry.catalog()
+    for e in out:
+        e["consumers"] = [name for name, types in SUBSCRIPTIONS.items() if e["type"] in types]
+    return out
 
 
 def catalog_json() -> str:
@@ -41,12 +46,13 @@ def catalog_markdown() -> str:
         "Kafka in the binary binding (`ce_*` headers, JSON payload), on the topic `<prefix><service>`, keyed by",
         "`subject`: the enterprise's USCC or the holder id, so one enterprise's events stay in order.",
         "",
-        "| type | topic | payload fields | what happened |",
-        "|---|---|---|---|",
+        "| type | topic | consumed by | payload fields | what happened |",
+        "|---|---|---|---|---|",
     ]
     for e in entries():
         lines.append(
-            f"| `{e['type']}` | `{e['topic_service']}` | {', '.join(_fields(e['data_schema']))} | {e['description']} |"
+            f"| `{e['type']}` | `{e['topic_service']}` | {', '.join(e['consumers']) or '—'} "
+            f"| {', '.join(_fields(e['data_schema']))} | {e['description']} |"
         )
     lines += ["", "The full JSON Schema of each payload: `qcity catalog --format json`.", ""]
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 Every event carries a versioned `type` (`<service>.<aggregate>.<past verb>.v<N>`), a `subject`
 (the enterprise's USCC or the holder id, which is also the Kafka partition key) and a payload
-validated by the model registered for its type.
+validated by the model registered for its type. The suite's registry, filled from the contracts,
+is `shared.contracts.registry`.
 """
 
 from __future__ import annotations
@@ -131,11 +132,15 @@ class EventRegistry:
         self._types: dict[str, EventType] = {}
 
     def register(self, type_: str, model: type[BaseModel], *, service: str, description: str) -> str:
+        return self.add(EventType(type_, model, service, description))
+
+    def add(self, event_type: EventType) -> str:
+        type_ = event_type.name
         if not _TYPE_RE.match(type_):
             raise ValueError(f"event type {type_!r} is not <service>.<aggregate>.<past verb>.v<N>")
-        if type_ in self._types and self._types[type_].model is not model:
+        if type_ in self._types and self._types[type_].model is not event_type.model:
             raise ValueError(f"event type {type_!r} registered twice")
-        self._types[type_] = EventType(type_, model, service, description)
+        self._types[type_] = event_type
         return type_
 
     def get(self, type_: str) -> EventType:
@@ -171,7 +176,3 @@ class EventRegistry:
             }
             for t in self.types()
         ]
-
-
-#: The registry of every event type in the suite; each service's events.py registers its own.
-registry = EventRegistry()

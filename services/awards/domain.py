@@ -14,8 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from shared.contracts.awards import Subject
 from shared.errors import (
     Conflict,
     InvalidTransition,
@@ -33,7 +32,6 @@ DATA_DIR = Path(__file__).parent / "data"
 HolderKind = Literal["enterprise", "region", "person", "organisation"]
 HOLDER_KINDS: tuple[str, ...] = ("enterprise", "region", "person", "organisation")
 GrantingLevel = Literal["international", "national", "provincial", "municipal"]
-SubjectKind = Literal["product", "trademark", "service", "standard", "committee", "project", "industry"]
 
 
 class State(StrEnum):
@@ -357,25 +355,6 @@ def check_holder(
             )
         district = region.code
     return Holder(kind, holder_id, district)
-
-
-class Subject(BaseModel):
-    """What the honour is about: a product, trademark, service, standard, committee, project or
-    industry. A standard carries its number, title and the holder's role."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: SubjectKind
-    name: str | None = Field(
-        default=None, max_length=300, description="Product, trademark, service, project or industry"
-    )
-    number: str | None = Field(
-        default=None, max_length=100, description="Standard no. (GB/T 19001-2016), trademark registration no., TC no."
-    )
-    title: str | None = Field(default=None, max_length=300, description="The standard's or committee's title")
-    role: Literal["lead", "participant"] | None = Field(
-        default=None, description="The holder's role in drafting a standard: lead (主导) or participant (参与)"
-    )
 
 
 def check_subject(honour_type: HonourType, subject: Subject | None) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.awards import events as _events  # noqa: F401  (registers the event types)
+from services.awards.consumers import HANDLERS
 from services.awards.domain import load_catalog
 from services.awards.models import inbox, outbox
 from services.awards.router import router
-from services.awards.service import HANDLERS, expiry_job
+from services.awards.service import expiry_job
 from services.awards.settings import AwardsSettings
 from shared.bus import Bus
 from shared.clock import Clock

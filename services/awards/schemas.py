@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.awards.domain import Subject
-from services.awards.events import HonourSnapshot
+from shared.contracts.awards import HonourSnapshot, Subject
 
 
 class GrantIn(BaseModel):

@@ -1,8 +1,9 @@
 """Inbound events: sampling results and awards honours folded into credit records.
 
 Handlers are built around the service's clock and rule book (the consumer runner passes only the
-session and the events). Each run of events becomes one executemany upsert, one rating pass and
-at most one insert of automatic proposals: never per-row work against the database.
+session and the events, parsed with their contracts' models). Each run of events becomes one
+executemany upsert, one rating pass and at most one insert of automatic proposals: never per-row
+work against the database.
 """
 
 from __future__ import annotations
@@ -10,66 +11,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.credit import service
 from services.credit.domain import RuleBook, record_from_honour, record_from_result
 from shared.clock import Clock
-from shared.consumer import Handler
-from shared.events import Envelope
+from shared.consumer import Handler, Received
+from shared.contracts.awards import HONOUR_EVENTS, HonourEvent
+from shared.contracts.sampling import RESULT_EVENTS, ResultEvent
 
-log = structlog.get_logger("credit.consumers")
+#: The event types the credit service consumes.
+SUBSCRIBED = (*RESULT_EVENTS, *HONOUR_EVENTS)
 
-SAMPLING_TYPES = tuple(
-    f"sampling.result.{verb}.v1" for verb in ("recorded", "corrected", "retracted", "reinspected", "finalised")
-)
-HONOUR_TYPES = tuple(
-    f"awards.honour.{verb}.v1" for verb in ("granted", "revoked", "expired", "suspended", "reinstated")
-)
+
+def _record(payload: ResultEvent | HonourEvent) -> dict[str, Any] | None:
+    """The credit record a snapshot makes (None: not an enterprise's honour, no credit fact)."""
+    if isinstance(payload, ResultEvent):
+        return record_from_result(payload.result.model_dump())
+    return record_from_honour(payload.honour.model_dump())
 
 
 def handlers(clock: Clock, book: RuleBook) -> dict[str, Handler]:
-    async def on_results(session: AsyncSession, events: Sequence[Envelope]) -> None:
-        rows: list[dict[str, Any]] = []
-        for e in events:
-            try:
-                rows.append(record_from_result(e.data["result"]))
-            except (KeyError, TypeError, ValueError) as exc:  # a malformed payload can never apply: skip it loudly
-                log.error("sampling event without a usable result snapshot", event_id=e.id, error=repr(exc))
-        await service.apply_records(session, rows, clock, book)
+    async def on_results(session: AsyncSession, events: Sequence[Received[ResultEvent]]) -> None:
+        await on_batch(session, events)
 
-    async def on_honours(session: AsyncSession, events: Sequence[Envelope]) -> None:
-        rows: list[dict[str, Any]] = []
-        for e in events:
-            try:
-                row = record_from_honour(e.data["honour"])
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error("awards event without a usable honour snapshot", event_id=e.id, error=repr(exc))
-                continue
-            if row is not None:
-                rows.append(row)
-        await service.apply_records(session, rows, clock, book)
+    async def on_honours(session: AsyncSession, events: Sequence[Received[HonourEvent]]) -> None:
+        await on_batch(session, events)
 
-    return {**{t: on_results for t in SAMPLING_TYPES}, **{t: on_honours for t in HONOUR_TYPES}}
+    on_batch = batch_handler(clock, book)
+    return {t: on_results if t in RESULT_EVENTS else on_honours for t in SUBSCRIBED}
 
 
 def batch_handler(clock: Clock, book: RuleBook) -> Handler:
     """All of a batch's results and honours folded at once: interleaved event types would otherwise make
     runs of one or two events, each paying the upsert, rating and proposal statements (≈ 500 events/s)."""
 
-    async def on_batch(session: AsyncSession, events: Sequence[Envelope]) -> None:
-        rows: list[dict[str, Any]] = []
-        for e in events:
-            try:
-                if "result" in e.data:
-                    rows.append(record_from_result(e.data["result"]))
-                elif "honour" in e.data:
-                    row = record_from_honour(e.data["honour"])
-                    if row is not None:
-                        rows.append(row)
-            except (KeyError, TypeError, ValueError) as exc:  # a malformed payload can never apply: skip it loudly
-                log.error("event without a usable snapshot", event_id=e.id, type=e.type, error=repr(exc))
+    async def on_batch(session: AsyncSession, events: Sequence[Received[ResultEvent | HonourEvent]]) -> None:
+        rows = [row for e in events if (row := _record(e.payload)) is not None]
         await service.apply_records(session, rows, clock, book)
 
     return on_batch

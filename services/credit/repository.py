@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,16 +25,24 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
 # ---------------------------------------------------------------- records
 
 
-async def record_versions(session: AsyncSession, record_ids: Sequence[str]) -> dict[str, tuple[int, str, str]]:
-    """{record_id: (source_version, kind, uscc)} for the records already held."""
-    out: dict[str, tuple[int, str, str]] = {}
+class HeldRecord(NamedTuple):
+    """What apply_records needs of a record already held."""
+
+    source_version: int
+    kind: str
+    uscc: str
+
+
+async def record_versions(session: AsyncSession, record_ids: Sequence[str]) -> dict[str, HeldRecord]:
+    """{record_id: HeldRecord} for the records already held."""
+    out: dict[str, HeldRecord] = {}
     for chunk in _chunks(list(record_ids)):
         rows = await session.execute(
             select(records.c.record_id, records.c.source_version, records.c.kind, records.c.uscc).where(
                 records.c.record_id.in_(chunk)
             )
         )
-        out.update({r.record_id: (r.source_version, r.kind, r.uscc) for r in rows})
+        out.update({r.record_id: HeldRecord(r.source_version, r.kind, r.uscc) for r in rows})
     return out
 
 

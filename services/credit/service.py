@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +35,19 @@ from services.credit.domain import (
     listed_on_date,
     publish_until,
 )
-from services.credit.events import (
+from services.credit.models import outbox
+from services.credit.schemas import (
+    Approval,
+    Proposal,
+    Rejection,
+    RepairApplication,
+    RepairReview,
+    WrongfulRemoval,
+)
+from shared.clock import Clock
+from shared.consumer import latest_versions
+from shared.contracts import registry
+from shared.contracts.credit import (
     ENTRY_LISTED,
     ENTRY_PROPOSED,
     ENTRY_REJECTED,
@@ -50,18 +63,8 @@ from services.credit.events import (
     RatingChanged,
     RepairApplied,
 )
-from services.credit.models import outbox
-from services.credit.schemas import (
-    Approval,
-    Proposal,
-    Rejection,
-    RepairApplication,
-    RepairReview,
-    WrongfulRemoval,
-)
-from shared.clock import Clock
 from shared.errors import StaleVersion
-from shared.events import Envelope, registry
+from shared.events import Envelope
 from shared.outbox import add_to_outbox
 from shared.preconditions import check_if_match
 from shared.uuid7 import new_id, new_ids
@@ -428,11 +431,7 @@ async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]
     Then recompute the affected enterprises' ratings and, for those that gained a negative record,
     propose (never list) them when their final fails reach the threshold within the window.
     """
-    latest: dict[str, dict[str, Any]] = {}
-    for row in incoming:
-        held = latest.get(row["record_id"])
-        if held is None or row["source_version"] > held["source_version"]:
-            latest[row["record_id"]] = row
+    latest = latest_versions(incoming, key=itemgetter("record_id"), version=itemgetter("source_version"))
     stored = await repo.record_versions(session, list(latest))
     now = clock.now()
     changed: list[dict[str, Any]] = []
@@ -440,7 +439,7 @@ async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]
     gained_negative: set[str] = set()
     for rid, row in latest.items():
         old = stored.get(rid)
-        if old is not None and old[0] >= row["source_version"]:
+        if old is not None and old.source_version >= row["source_version"]:
             continue  # an older or repeated snapshot
         if old is None and row["kind"] == "neutral" and row["source_version"] == 1:
             # A first version that does not count (a pass, a provisional fail: the bulk of the stream)
@@ -453,9 +452,9 @@ async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]
         # stream, costs no rating work at all.
         if row["kind"] != "neutral":
             affected.add(row["uscc"])
-        if old is not None and old[1] != "neutral":
-            affected.add(old[2])  # it counted before (perhaps under another, corrected, USCC)
-        if row["kind"] == "negative" and (old is None or old[1] != "negative"):
+        if old is not None and old.kind != "neutral":
+            affected.add(old.uscc)  # it counted before (perhaps under another, corrected, USCC)
+        if row["kind"] == "negative" and (old is None or old.kind != "negative"):
             gained_negative.add(row["uscc"])
     if not changed:
         return 0

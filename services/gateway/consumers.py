@@ -7,7 +7,7 @@ change feed (`rm_changes`), which is the log a rebuild replays in embedded mode.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,42 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway import repository
 from services.gateway.repository import CountKey, DayKey
-from shared.consumer import Handler
-from shared.events import Envelope
-
-RESULT_EVENTS = (
-    "sampling.result.recorded.v1",
-    "sampling.result.corrected.v1",
-    "sampling.result.retracted.v1",
-    "sampling.result.reinspected.v1",
-    "sampling.result.finalised.v1",
-)
-#: Kept for the tests and the event catalog: the type most results arrive with.
-RESULT_RECORDED = RESULT_EVENTS[0]
-HONOUR_EVENTS = (
-    "awards.honour.granted.v1",
-    "awards.honour.revoked.v1",
-    "awards.honour.expired.v1",
-    "awards.honour.suspended.v1",
-    "awards.honour.reinstated.v1",
-)
-BLACKLIST_EVENTS = (
-    "credit.blacklist_entry.proposed.v1",
-    "credit.blacklist_entry.listed.v1",
-    "credit.blacklist_entry.rejected.v1",
-    "credit.blacklist_entry.repair_applied.v1",
-    "credit.blacklist_entry.removed.v1",
-)
-RATING_CHANGED = "credit.rating.changed.v1"
-
-Apply = Callable[[AsyncSession, Sequence[Envelope]], Awaitable[None]]
-
-
-def _day(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
+from shared.consumer import Handler, Received, latest_versions
+from shared.contracts.awards import HONOUR_EVENTS, HonourEvent, HonourReinstated, HonourRevoked, HonourSuspended
+from shared.contracts.credit import ENTRY_EVENTS, RATING_CHANGED, EntryEvent, RatingChanged
+from shared.contracts.sampling import RESULT_EVENTS, ResultEvent, ResultSnapshot
 
 # ------------------------------------------------------------------------------------------ results
 
@@ -65,37 +33,34 @@ def _day_key(r: dict[str, Any]) -> DayKey:
     return (r["sampling_date"], r["sector"], r["level"], r["district_code"], bool(r["key_product"]))
 
 
-def _as_row(s: dict[str, Any], at: Any) -> dict[str, Any]:
+def _as_row(s: ResultSnapshot, at: datetime) -> dict[str, Any]:
     return {
-        "result_id": s["result_id"],
-        "version": s["version"],
-        "uscc": s["uscc"],
-        "enterprise_name": s["enterprise_name"],
-        "agency_code": s["agency_code"],
-        "report_no": s["report_no"],
-        "level": s["level"],
-        "sector": s["sector"],
-        "key_product": s["key_product"],
-        "product_category": s["product_category"],
-        "product_name": s["product_name"],
-        "district_code": s["district_code"],
-        "sampling_date": _day(s["sampling_date"]),
-        "report_date": _day(s["report_date"]),
-        "conclusion": s["conclusion"],
-        "state": s["state"],
-        "reinspection": s.get("reinspection"),
+        "result_id": s.result_id,
+        "version": s.version,
+        "uscc": s.uscc,
+        "enterprise_name": s.enterprise_name,
+        "agency_code": s.agency_code,
+        "report_no": s.report_no,
+        "level": s.level,
+        "sector": s.sector,
+        "key_product": s.key_product,
+        "product_category": s.product_category,
+        "product_name": s.product_name,
+        "district_code": s.district_code,
+        "sampling_date": s.sampling_date,
+        "report_date": s.report_date,
+        "conclusion": s.conclusion,
+        "state": s.state,
+        "reinspection": s.reinspection,
         "updated_at": at,
     }
 
 
-async def apply_results(session: AsyncSession, events: Sequence[Envelope]) -> None:
+async def apply_results(session: AsyncSession, events: Sequence[Received[ResultEvent]]) -> None:
     """Keep each result's latest version and move the yearly and daily counters by the difference."""
-    latest: dict[str, tuple[dict[str, Any], Any]] = {}
-    for e in events:
-        snap = e.data["result"]
-        held = latest.get(snap["result_id"])
-        if held is None or snap["version"] > held[0]["version"]:
-            latest[snap["result_id"]] = (snap, e.time)
+    latest = latest_versions(
+        events, key=lambda e: e.payload.result.result_id, version=lambda e: e.payload.result.version
+    )
     current = await repository.current_results(session, list(latest))
     deltas: dict[CountKey, tuple[int, int]] = {}
     daily: dict[DayKey, tuple[int, int]] = {}
@@ -112,11 +77,12 @@ async def apply_results(session: AsyncSession, events: Sequence[Envelope]) -> No
         daily[dkey] = (n + sign, p + passed)
 
     changed = []
-    for rid, (snap, at) in latest.items():
+    for rid, e in latest.items():
+        snap = e.payload.result
         old = current.get(rid)
-        if old is not None and old["version"] >= snap["version"]:
+        if old is not None and old["version"] >= snap.version:
             continue  # an older version arriving late changes nothing
-        new = _as_row(snap, at)
+        new = _as_row(snap, e.time)
         if old is not None:
             move(old, -1)
         move(new, +1)
@@ -129,58 +95,58 @@ async def apply_results(session: AsyncSession, events: Sequence[Envelope]) -> No
 # ------------------------------------------------------------------------------------------ honours
 
 
-async def apply_honours(session: AsyncSession, events: Sequence[Envelope]) -> None:
+async def apply_honours(session: AsyncSession, events: Sequence[Received[HonourEvent]]) -> None:
     """Latest honour state per honour_id, plus the suspension spans the counting rules need.
 
     Events of one holder arrive in order (one partition key); an event whose version is not newer
     than what is held was already applied (or superseded) and is skipped entirely.
     """
-    ids = list({e.data["honour"]["honour_id"] for e in events})
+    ids = list({e.payload.honour.honour_id for e in events})
     held = await repository.current_honours(session, ids)
     spans = await repository.suspensions_of(session, ids)
     touched_honours: dict[str, dict[str, Any]] = {}
     touched_spans: set[tuple[str, str]] = set()
     for e in events:
-        snap = e.data["honour"]
-        hid = snap["honour_id"]
+        p = e.payload
+        snap = p.honour
+        hid = snap.honour_id
         old = touched_honours.get(hid) or held.get(hid)
-        if old is not None and old["version"] >= snap["version"]:
+        if old is not None and old["version"] >= snap.version:
             continue
         revoked_on = old["revoked_on"] if old else None
-        if e.type == "awards.honour.revoked.v1":
-            revoked_on = _day(e.data.get("revoked_on"))
-        elif e.type == "awards.honour.suspended.v1":
-            key = (hid, str(e.data["entry_id"]))
+        if isinstance(p, HonourRevoked):
+            revoked_on = p.revoked_on
+        elif isinstance(p, HonourSuspended):
+            key = (hid, p.entry_id)
             spans[key] = {
                 "honour_id": hid,
-                "entry_id": key[1],
-                "suspended_on": _day(e.data["suspended_on"]),
+                "entry_id": p.entry_id,
+                "suspended_on": p.suspended_on,
                 "reinstated_on": None,
             }
             touched_spans.add(key)
-        elif e.type == "awards.honour.reinstated.v1":
+        elif isinstance(p, HonourReinstated):
             # The awards service reinstates when the last standing listing is removed: every open span ends.
-            on = _day(e.data["reinstated_on"])
             for key, span in spans.items():
                 if key[0] == hid and span["reinstated_on"] is None:
-                    span["reinstated_on"] = on
+                    span["reinstated_on"] = p.reinstated_on
                     touched_spans.add(key)
         touched_honours[hid] = {
             "honour_id": hid,
-            "version": snap["version"],
-            "type_code": snap["type_code"],
-            "type_name_zh": snap["type_name_zh"],
-            "holder_kind": snap["holder_kind"],
-            "holder_id": snap["holder_id"],
-            "holder_name": snap["holder_name"],
-            "district_code": snap.get("district_code"),
-            "granted_on": _day(snap["granted_on"]),
-            "valid_until": _day(snap.get("valid_until")),
+            "version": snap.version,
+            "type_code": snap.type_code,
+            "type_name_zh": snap.type_name_zh,
+            "holder_kind": snap.holder_kind,
+            "holder_id": snap.holder_id,
+            "holder_name": snap.holder_name,
+            "district_code": snap.district_code,
+            "granted_on": snap.granted_on,
+            "valid_until": snap.valid_until,
             "revoked_on": revoked_on,
-            "state": snap["state"],
-            "certificate_no": snap["certificate_no"],
-            "granting_authority": snap["granting_authority"],
-            "indicator_codes": orjson.dumps(snap.get("indicator_codes") or []).decode(),
+            "state": snap.state,
+            "certificate_no": snap.certificate_no,
+            "granting_authority": snap.granting_authority,
+            "indicator_codes": orjson.dumps(snap.indicator_codes).decode(),
             "updated_at": e.time,
         }
     await repository.upsert_honours(session, sorted(touched_honours.values(), key=lambda r: r["honour_id"]))
@@ -190,86 +156,82 @@ async def apply_honours(session: AsyncSession, events: Sequence[Envelope]) -> No
 # ------------------------------------------------------------------------------------------ credit
 
 
-async def apply_blacklist(session: AsyncSession, events: Sequence[Envelope]) -> None:
-    latest: dict[str, tuple[dict[str, Any], Any]] = {}
-    for e in events:
-        entry = e.data["entry"]
-        held = latest.get(entry["entry_id"])
-        if held is None or entry["version"] > held[0]["version"]:
-            latest[entry["entry_id"]] = (entry, e.time)
+async def apply_blacklist(session: AsyncSession, events: Sequence[Received[EntryEvent]]) -> None:
+    latest = latest_versions(events, key=lambda e: e.payload.entry.entry_id, version=lambda e: e.payload.entry.version)
     current = await repository.current_entries(session, list(latest))
     rows = []
-    for eid, (entry, at) in sorted(latest.items()):
+    for eid, e in sorted(latest.items()):
+        entry = e.payload.entry
         old = current.get(eid)
-        if old is not None and old["version"] >= entry["version"]:
+        if old is not None and old["version"] >= entry.version:
             continue
         rows.append(
             {
                 "entry_id": eid,
-                "version": entry["version"],
-                "uscc": entry["uscc"],
-                "enterprise_name": entry.get("enterprise_name") or "",
-                "reason_category": entry.get("reason_category") or "",
-                "status": entry["status"],
-                "listed_on": _day(entry.get("listed_on")),
-                "publish_until": _day(entry.get("publish_until")),
-                "removed_on": _day(entry.get("removed_on")),
-                "removal_reason": entry.get("removal_reason"),
-                "decision_no": entry.get("decision_no"),
-                "deciding_authority": entry.get("deciding_authority") or "",
-                "updated_at": at,
+                "version": entry.version,
+                "uscc": entry.uscc,
+                "enterprise_name": entry.enterprise_name,
+                "reason_category": entry.reason_category,
+                "status": entry.status,
+                "listed_on": entry.listed_on,
+                "publish_until": entry.publish_until,
+                "removed_on": entry.removed_on,
+                "removal_reason": entry.removal_reason,
+                "decision_no": entry.decision_no,
+                "deciding_authority": entry.deciding_authority,
+                "updated_at": e.time,
             }
         )
     await repository.upsert_entries(session, rows)
 
 
-async def apply_ratings(session: AsyncSession, events: Sequence[Envelope]) -> None:
+async def apply_ratings(session: AsyncSession, events: Sequence[Received[RatingChanged]]) -> None:
     rows: dict[tuple[str, date], dict[str, Any]] = {}
     for e in events:
-        d = e.data
-        day = _day(d["as_of"])
-        assert day is not None
-        rows[(d["uscc"], day)] = {
-            "uscc": d["uscc"],
-            "as_of": day,
-            "rating": d["rating"],
-            "previous": d.get("previous"),
-            "score": float(d["score"]),
-            "rule_set_version": d["rule_set_version"],
+        d = e.payload
+        rows[(d.uscc, d.as_of)] = {
+            "uscc": d.uscc,
+            "as_of": d.as_of,
+            "rating": d.rating,
+            "previous": d.previous,
+            "score": d.score,
+            "rule_set_version": d.rule_set_version,
         }
     await repository.upsert_ratings(session, [rows[k] for k in sorted(rows)])
 
 
-APPLIERS: dict[str, Apply] = {
-    **{t: apply_results for t in RESULT_EVENTS},
-    **{t: apply_honours for t in HONOUR_EVENTS},
-    **{t: apply_blacklist for t in BLACKLIST_EVENTS},
+#: The gateway's appliers by event type: each family of types is applied in a few set-based statements.
+APPLIERS: dict[str, Handler] = {
+    **dict.fromkeys(RESULT_EVENTS, apply_results),
+    **dict.fromkeys(HONOUR_EVENTS, apply_honours),
+    **dict.fromkeys(ENTRY_EVENTS, apply_blacklist),
     RATING_CHANGED: apply_ratings,
 }
 
 
-def feed_rows(events: Sequence[Envelope], applied_at: datetime) -> list[dict[str, Any]]:
+def feed_rows(events: Sequence[Received[Any]], applied_at: datetime) -> list[dict[str, Any]]:
+    """The change feed keeps each envelope as it arrived (its payload as sent, not as parsed)."""
     return [
         {
-            "event_id": e.id,
-            "type": e.type,
-            "source": e.source,
-            "subject": e.subject,
-            "time": e.time,
-            "data": orjson.dumps(e.data).decode(),
+            "event_id": e.envelope.id,
+            "type": e.envelope.type,
+            "source": e.envelope.source,
+            "subject": e.envelope.subject,
+            "time": e.envelope.time,
+            "data": orjson.dumps(e.envelope.data).decode(),
             "applied_at": applied_at,
         }
         for e in events
     ]
 
 
-async def apply_all(session: AsyncSession, events: Sequence[Envelope]) -> None:
+async def apply_all(session: AsyncSession, events: Sequence[Received[Any]]) -> None:
     """Apply a batch of any types: one applier call per family (results, honours, blacklist, ratings).
 
     Within a family the batch's order is kept, which is all the versions need; across families no
     answer depends on the order.
     """
-    families: dict[Apply, list[Envelope]] = {}
+    families: dict[Handler, list[Received[Any]]] = {}
     named: dict[str, dict[str, Any]] = {}
     for e in events:
         apply = APPLIERS.get(e.type)
@@ -291,43 +253,28 @@ async def apply_all(session: AsyncSession, events: Sequence[Envelope]) -> None:
     await repository.upsert_enterprises(session, sorted(named.values(), key=lambda r: r["uscc"]))
 
 
-def _enterprise_of(e: Envelope) -> dict[str, Any] | None:
-    d = e.data
-    if "result" in d:
-        r = d["result"]
-        return {
-            "uscc": r["uscc"],
-            "name": r["enterprise_name"],
-            "district_code": r["district_code"],
-            "updated_at": e.time,
-        }
-    if "honour" in d:
-        h = d["honour"]
-        if h["holder_kind"] not in ("enterprise", "organisation"):
+def _enterprise_of(e: Received[Any]) -> dict[str, Any] | None:
+    p = e.payload
+    if isinstance(p, ResultEvent):
+        r = p.result
+        return {"uscc": r.uscc, "name": r.enterprise_name, "district_code": r.district_code, "updated_at": e.time}
+    if isinstance(p, HonourEvent):
+        h = p.honour
+        if h.holder_kind not in ("enterprise", "organisation"):
             return None
-        return {
-            "uscc": h["holder_id"],
-            "name": h["holder_name"],
-            "district_code": h.get("district_code"),
-            "updated_at": e.time,
-        }
-    if "entry" in d and d["entry"].get("enterprise_name"):
-        return {
-            "uscc": d["entry"]["uscc"],
-            "name": d["entry"]["enterprise_name"],
-            "district_code": None,
-            "updated_at": e.time,
-        }
+        return {"uscc": h.holder_id, "name": h.holder_name, "district_code": h.district_code, "updated_at": e.time}
+    if isinstance(p, EntryEvent) and p.entry.enterprise_name:
+        return {"uscc": p.entry.uscc, "name": p.entry.enterprise_name, "district_code": None, "updated_at": e.time}
     return None
 
 
-async def apply_batch(session: AsyncSession, events: Sequence[Envelope]) -> None:
+async def apply_batch(session: AsyncSession, events: Sequence[Received[Any]]) -> None:
     """The consumer's batch handler: append to the change feed and apply, in its transaction."""
     await repository.append_changes(session, feed_rows(events, datetime.now(UTC)))
     await apply_all(session, events)
 
 
-async def _unused(session: AsyncSession, events: Sequence[Envelope]) -> None:
+async def _unused(session: AsyncSession, events: Sequence[Received[Any]]) -> None:
     raise AssertionError("the gateway applies whole batches (apply_batch)")
 
 

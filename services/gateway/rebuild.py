@@ -12,7 +12,7 @@ whole envelope (the services keep their outboxes in their own databases, which a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 
 import orjson
 import structlog
@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.gateway import repository
-from services.gateway.consumers import apply_all, feed_rows
+from services.gateway.consumers import APPLIERS, apply_all, apply_batch
+from shared.consumer import decode
 from shared.db import Database
 from shared.events import Envelope, from_kafka
 
@@ -48,7 +49,7 @@ async def rebuild_from_feed(db: Database, batch: int = 5000) -> int:
                 )
                 for r in rows
             ]
-            await apply_all(uow.session, events)
+            await apply_all(uow.session, decode(events, APPLIERS, "gateway.rebuild"))
             after = rows[-1]["seq"]
             count += len(rows)
         await uow.commit()
@@ -104,8 +105,7 @@ async def rebuild_from_kafka(db: Database, bootstrap: str, topics: Sequence[str]
                     if messages and messages[-1].offset + 1 >= ends[tp]:
                         remaining.discard(tp)
                 if events:
-                    await repository.append_changes(uow.session, feed_rows(events, datetime.now(UTC)))
-                    await apply_all(uow.session, events)
+                    await apply_batch(uow.session, decode(events, APPLIERS, "gateway.rebuild"))
                     count += len(events)
             await uow.commit()
     finally:

@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.sampling import events as _events  # noqa: F401  (registers the event types)
 from services.sampling import service
 from services.sampling.domain import Rules
 from services.sampling.models import inbox, outbox

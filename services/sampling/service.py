@@ -28,7 +28,11 @@ from services.sampling.domain import (
     objection_deadline,
     reinspect,
 )
-from services.sampling.events import (
+from services.sampling.models import outbox
+from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowProblem
+from shared.auth import Principal
+from shared.clock import Clock
+from shared.contracts.sampling import (
     RESULT_CORRECTED,
     RESULT_FINALISED,
     RESULT_RECORDED,
@@ -36,10 +40,6 @@ from services.sampling.events import (
     RESULT_RETRACTED,
     SOURCE,
 )
-from services.sampling.models import outbox
-from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowProblem
-from shared.auth import Principal
-from shared.clock import Clock
 from shared.errors import StaleVersion, ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox

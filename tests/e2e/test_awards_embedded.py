@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 
 from qcity.embedded import create_embedded_app
 from services.awards.domain import load_catalog
-from services.awards.events import HonourSnapshot
 from services.awards.models import honours, outbox
 from shared.clock import FixedClock
+from shared.contracts.awards import HonourSnapshot
 from shared.events import Envelope
 from shared.settings import PlatformSettings
 from tests.e2e.awards_helpers import grant_body, listed_event, make_uscc, removed_event, usccable_types

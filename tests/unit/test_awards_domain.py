@@ -26,8 +26,8 @@ from services.awards.domain import (
     parse_catalog,
     transition,
 )
-from services.awards.events import HonourSnapshot
 from services.awards.service import snapshot
+from shared.contracts.awards import HonourSnapshot
 from shared.errors import RateLimited
 from shared.ratelimit import TokenBuckets
 from shared.regions import load_regions

@@ -16,8 +16,8 @@ from services.sampling.domain import (
     objection_deadline,
     reinspect,
 )
-from services.sampling.events import ResultRecorded, ResultSnapshot
 from services.sampling.service import snapshot
+from shared.contracts.sampling import ResultRecorded, ResultSnapshot
 from shared.regions import load_regions
 
 REGIONS = load_regions()

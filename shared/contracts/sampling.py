@@ -12,9 +12,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import registry
+from shared.events import EventType
 
+PRODUCER = "sampling"
 SOURCE = "/qualitycity/sampling"
+
+RESULT_RECORDED = "sampling.result.recorded.v1"
+RESULT_CORRECTED = "sampling.result.corrected.v1"
+RESULT_RETRACTED = "sampling.result.retracted.v1"
+RESULT_REINSPECTED = "sampling.result.reinspected.v1"
+RESULT_FINALISED = "sampling.result.finalised.v1"
+#: Every sampling event type; each payload is a `ResultEvent`.
+RESULT_EVENTS = (RESULT_RECORDED, RESULT_CORRECTED, RESULT_RETRACTED, RESULT_REINSPECTED, RESULT_FINALISED)
 
 ResultState = Literal["provisional", "final", "retracted"]
 
@@ -50,65 +59,66 @@ class ResultSnapshot(BaseModel):
     recorded_at: datetime
 
 
-class ResultRecorded(BaseModel):
+class ResultEvent(BaseModel):
+    """Every sampling event: the result's whole state after the change."""
+
     model_config = ConfigDict(extra="forbid")
     result: ResultSnapshot
 
 
-class ResultCorrected(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    result: ResultSnapshot
+class ResultRecorded(ResultEvent):
+    pass
+
+
+class ResultCorrected(ResultEvent):
     reason: str
     changed_fields: list[str]
 
 
-class ResultRetracted(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    result: ResultSnapshot
+class ResultRetracted(ResultEvent):
     reason: str
 
 
-class ResultReinspected(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    result: ResultSnapshot
+class ResultReinspected(ResultEvent):
     outcome: Literal["upheld", "overturned"]
     decided_on: date
     reinspection_report_no: str
 
 
-class ResultFinalised(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    result: ResultSnapshot
+class ResultFinalised(ResultEvent):
+    pass
 
 
-RESULT_RECORDED = registry.register(
-    "sampling.result.recorded.v1",
-    ResultRecorded,
-    service="sampling",
-    description="An inspection agency recorded a sampling-inspection result (a fail starts provisional).",
-)
-RESULT_CORRECTED = registry.register(
-    "sampling.result.corrected.v1",
-    ResultCorrected,
-    service="sampling",
-    description="The owning agency corrected a result, with a reason; the snapshot is the corrected result.",
-)
-RESULT_RETRACTED = registry.register(
-    "sampling.result.retracted.v1",
-    ResultRetracted,
-    service="sampling",
-    description="The owning agency retracted a result, with a reason; it no longer counts anywhere.",
-)
-RESULT_REINSPECTED = registry.register(
-    "sampling.result.reinspected.v1",
-    ResultReinspected,
-    service="sampling",
-    description="A re-inspection (复检) requested within the objection window upheld or overturned a fail; "
-    "either way the result is now final.",
-)
-RESULT_FINALISED = registry.register(
-    "sampling.result.finalised.v1",
-    ResultFinalised,
-    service="sampling",
-    description="A provisional fail's objection window closed without a re-inspection: the fail is final.",
+CONTRACTS = (
+    EventType(
+        RESULT_RECORDED,
+        ResultRecorded,
+        PRODUCER,
+        "An inspection agency recorded a sampling-inspection result (a fail starts provisional).",
+    ),
+    EventType(
+        RESULT_CORRECTED,
+        ResultCorrected,
+        PRODUCER,
+        "The owning agency corrected a result, with a reason; the snapshot is the corrected result.",
+    ),
+    EventType(
+        RESULT_RETRACTED,
+        ResultRetracted,
+        PRODUCER,
+        "The owning agency retracted a result, with a reason; it no longer counts anywhere.",
+    ),
+    EventType(
+        RESULT_REINSPECTED,
+        ResultReinspected,
+        PRODUCER,
+        "A re-inspection (复检) requested within the objection window upheld or overturned a fail; "
+        "either way the result is now final.",
+    ),
+    EventType(
+        RESULT_FINALISED,
+        ResultFinalised,
+        PRODUCER,
+        "A provisional fail's objection window closed without a re-inspection: the fail is final.",
+    ),
 )
