@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.contracts.sampling import RESULT_RECORDED, SOURCE
 from shared.events import Envelope
 
 USCC_A = "91370200163562681G"
@@ -75,12 +76,13 @@ def snapshot(result_id: str, version: int = 1, **over: Any) -> dict[str, Any]:
     return snap
 
 
-def result_event(type_: str = "sampling.result.recorded.v1", **snap: Any) -> Envelope:
+def result_event(type_: str = RESULT_RECORDED, *, extra: dict[str, Any] | None = None, **snap: Any) -> Envelope:
+    """A sampling event; `extra` holds the payload's fields beside `result` (a correction's reason...)."""
     s = snapshot(**snap)
     return Envelope(
         type=type_,
-        source="/qualitycity/sampling",
+        source=SOURCE,
         subject=s["uscc"],
-        data={"result": s},
+        data={"result": s, **(extra or {})},
         time=datetime(2014, 5, 25, tzinfo=UTC),
     )

@@ -10,11 +10,10 @@ from typing import Any
 from stdnum.cn import uscc as _uscc
 
 from services.awards.domain import HonourType, load_catalog
+from shared.contracts.credit import ENTRY_LISTED as LISTED
+from shared.contracts.credit import ENTRY_REMOVED as REMOVED
+from shared.contracts.credit import SOURCE as CREDIT_SOURCE
 from shared.events import Envelope
-
-CREDIT_SOURCE = "/qualitycity/credit"
-LISTED = "credit.blacklist_entry.listed.v1"
-REMOVED = "credit.blacklist_entry.removed.v1"
 
 
 def make_uscc(serial: int, region: str = "370211") -> str:
@@ -93,6 +92,8 @@ def entry(
         "removed_on": removed_on.isoformat() if removed_on else None,
         "removal_reason": removal_reason,
         "decision_no": decision_no,
+        "deciding_authority": "青岛市质量技术监督局",
+        "legal_basis": "青政发〔2012〕32号",
     }
 
 
@@ -112,6 +113,9 @@ def removed_event(entry_id: str, uscc: str, removed_on: date, **kw: Any) -> Enve
         type=REMOVED,
         source=CREDIT_SOURCE,
         subject=uscc,
-        data={"entry": entry(entry_id, uscc, removed_on=removed_on, removal_reason="repaired", **kw)},
+        data={
+            "entry": entry(entry_id, uscc, removed_on=removed_on, removal_reason="repaired", **kw),
+            "reason": "repaired",
+        },
         time=datetime(2015, 9, 1, 2, tzinfo=UTC),
     )

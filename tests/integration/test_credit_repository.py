@@ -19,8 +19,12 @@ from services.credit import consumers, repository, service
 from services.credit.domain import RuleBook
 from services.credit.models import blacklist_entries, outbox, ratings
 from shared.clock import FixedClock
+from shared.consumer import Received, decode
+from shared.contracts.credit import RATING_CHANGED
+from shared.contracts.sampling import RESULT_CORRECTED, RESULT_FINALISED, SOURCE
 from shared.db import Database
 from shared.events import Envelope
+from tests.factories import snapshot
 
 SERVICE_DIR = Path(services.credit.__file__).parent
 BOOK = RuleBook.load()
@@ -34,29 +38,28 @@ def code(i: int) -> str:
 
 
 def result(uscc: str, rid: str, version: int = 1, **over: Any) -> dict[str, Any]:
-    r = {
-        "result_id": rid,
-        "version": version,
+    fields: dict[str, Any] = {
         "uscc": uscc,
         "enterprise_name": "企业",
         "level": "municipal",
         "sector": "manufacturing",
         "conclusion": "fail",
         "original_conclusion": "fail",
-        "state": "final",
-        "reinspection": None,
         "report_date": "2014-02-01",
         "sampling_date": "2014-01-20",
         "product_name": "p",
     }
-    r.update(over)
-    return r
+    fields.update(over)
+    return snapshot(rid, version, **fields)
 
 
-def events(results: list[dict[str, Any]], verb: str = "finalised") -> list[Envelope]:
-    return [
-        Envelope(type=f"sampling.result.{verb}.v1", source="/t", subject=r["uscc"], data={"result": r}) for r in results
-    ]
+def events(results: list[dict[str, Any]], type_: str = RESULT_FINALISED) -> list[Received[Any]]:
+    """The events as the consumer hands them to its handlers: parsed with the contract's model."""
+    extra = {"reason": "typo", "changed_fields": ["uscc"]} if type_ == RESULT_CORRECTED else {}
+    envelopes = [Envelope(type=type_, source=SOURCE, subject=r["uscc"], data={"result": r, **extra}) for r in results]
+    decoded = decode(envelopes, consumers.SUBSCRIBED, "credit")
+    assert len(decoded) == len(envelopes)
+    return decoded
 
 
 def entry(
@@ -94,7 +97,7 @@ async def _db(migrated: Callable[..., Any]) -> Database:
 
 async def test_newest_version_wins_and_redelivery_changes_nothing(migrated: Callable[..., Any]) -> None:
     db = await _db(migrated)
-    handle = consumers.handlers(CLOCK, BOOK)["sampling.result.finalised.v1"]
+    handle = consumers.handlers(CLOCK, BOOK)[RESULT_FINALISED]
     async with db.unit_of_work() as uow:
         await handle(uow.session, events([result(A, "r1", 2, conclusion="pass", reinspection="overturned")]))
         await handle(uow.session, events([result(A, "r1", 1)]))  # older, arriving late
@@ -110,9 +113,9 @@ async def test_newest_version_wins_and_redelivery_changes_nothing(migrated: Call
 async def test_a_corrected_uscc_moves_the_record_and_both_ratings(migrated: Callable[..., Any]) -> None:
     db = await _db(migrated)
     async with db.unit_of_work() as uow:
-        handle = consumers.handlers(CLOCK, BOOK)["sampling.result.corrected.v1"]
-        await handle(uow.session, events([result(A, "r1", 1, level="national", sector="food")], "corrected"))
-        await handle(uow.session, events([result(B, "r1", 2, level="national", sector="food")], "corrected"))
+        handle = consumers.handlers(CLOCK, BOOK)[RESULT_CORRECTED]
+        await handle(uow.session, events([result(A, "r1", 1, level="national", sector="food")], RESULT_CORRECTED))
+        await handle(uow.session, events([result(B, "r1", 2, level="national", sector="food")], RESULT_CORRECTED))
         await uow.commit()
     async with db.unit_of_work() as uow:
         recs = await repository.records_of(uow.session, [A, B])
@@ -121,7 +124,7 @@ async def test_a_corrected_uscc_moves_the_record_and_both_ratings(migrated: Call
         assert got == {A: "B", B: "C"}  # A fell to C with the fail, then back to B when it moved to B
         changed = list(
             await uow.session.scalars(
-                select(outbox.c.subject).where(outbox.c.type == "credit.rating.changed.v1").order_by(outbox.c.id)
+                select(outbox.c.subject).where(outbox.c.type == RATING_CHANGED).order_by(outbox.c.id)
             )
         )
         assert changed == [A, A, B]
@@ -186,7 +189,7 @@ async def test_bulk_consumption_is_batched_and_proposes_at_the_threshold(
     migrated: Callable[..., Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = await _db(migrated)
-    handle = consumers.handlers(CLOCK, BOOK)["sampling.result.finalised.v1"]
+    handle = consumers.handlers(CLOCK, BOOK)[RESULT_FINALISED]
     n = 6000
     batch = [
         result(code(i % 2000), f"r{i}", report_date=(date(2014, 2, 1) - timedelta(days=i % 90)).isoformat())

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import services.gateway as gateway_pkg
 from services.gateway import consumers, repository
 from services.gateway.models import inbox
-from shared.consumer import IdempotentConsumer
+from shared.consumer import IdempotentConsumer, Received
+from shared.contracts.sampling import RESULT_REINSPECTED, RESULT_RETRACTED
 from shared.events import Envelope
 from tests.factories import result_event
 
@@ -49,7 +50,7 @@ async def test_redelivered_batch_and_duplicates_inside_a_batch_count_once(migrat
 async def test_a_crash_mid_batch_rolls_back_effects_and_inbox(migrated: Any) -> None:
     db = await migrated(GATEWAY_DIR, "inbox2")
 
-    async def apply_then_crash(session: AsyncSession, events: Sequence[Envelope]) -> None:
+    async def apply_then_crash(session: AsyncSession, events: Sequence[Received[Any]]) -> None:
         await consumers.apply_batch(session, events)  # the effects are written...
         raise RuntimeError("consumer crashed")  # ...and the process dies before the commit
 
@@ -70,14 +71,22 @@ async def test_later_versions_replace_earlier_ones_and_late_arrivals_change_noth
     consumer = _gateway_consumer(db)
     v1 = result_event(result_id="r1", conclusion="fail", state="provisional")
     v2 = result_event(
-        "sampling.result.reinspected.v1",
+        RESULT_REINSPECTED,
+        extra={"outcome": "overturned", "decided_on": "2014-06-01", "reinspection_report_no": "QD-R-1"},
         result_id="r1",
         version=2,
         conclusion="pass",
         state="final",
         reinspection="overturned",
     )
-    v3 = result_event("sampling.result.retracted.v1", result_id="r1", version=3, conclusion="pass", state="retracted")
+    v3 = result_event(
+        RESULT_RETRACTED,
+        extra={"reason": "sampled wrongly"},
+        result_id="r1",
+        version=3,
+        conclusion="pass",
+        state="retracted",
+    )
     await consumer.handle_batch([v1])
     assert await _rates(db) == [{"sector": "food", "n": 1, "passed": 0}]
     await consumer.handle_batch([v2])
