@@ -26,6 +26,8 @@ from bench.common import DISTRICTS, LEVELS, SECTORS, enterprises, figure
 from services.gateway.main import create_app
 from services.gateway.settings import GatewaySettings
 from shared.auth import TokenService
+from shared.contracts.awards import HONOUR_GRANTED
+from shared.contracts.sampling import RESULT_RECORDED
 from shared.events import Envelope
 from shared.settings import PlatformSettings
 
@@ -67,7 +69,7 @@ def _events(n: int, usccs: list[str], seed: int = 5) -> list[Envelope]:
         }
         out.append(
             Envelope(
-                type="sampling.result.recorded.v1",
+                type=RESULT_RECORDED,
                 source="/bench",
                 subject=uscc,
                 data={"result": snap},
@@ -97,7 +99,7 @@ def _events(n: int, usccs: list[str], seed: int = 5) -> list[Envelope]:
         }
         out.append(
             Envelope(
-                type="awards.honour.granted.v1",
+                type=HONOUR_GRANTED,
                 source="/bench",
                 subject=uscc,
                 data={"honour": honour, "source": "import"},
