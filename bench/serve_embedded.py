@@ -42,7 +42,7 @@ STAGES = [
     ("shared.bus", "InProcessBus.publish"),
     ("shared.bus", "_with_data"),
     ("shared.consumer", "IdempotentConsumer.handle_batch"),
-    ("services.gateway.consumers", "on_result_recorded"),
+    ("services.gateway.consumers", "apply_results"),
     ("services.gateway.repository", "add_pass_counts"),
     ("services.gateway.repository", "upsert_results"),
 ]
@@ -109,10 +109,6 @@ def install_stage_timers() -> None:
             slot[1] += time.perf_counter() - t
 
     UnitOfWork.commit = commit_by_db  # type: ignore[method-assign]
-    consumers = import_module("services.gateway.consumers")
-    for k, v in list(consumers.HANDLERS.items()):
-        if v.__name__ == "on_result_recorded" and not hasattr(v, "__wrapped__"):
-            consumers.HANDLERS[k] = consumers.on_result_recorded
 
 
 def main() -> None:
