@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.awards.models import honours, listings, suspensions
-from shared.db import dialect_insert
+from shared.db import chunks, dialect_insert
 
 h = honours
 s = suspensions
@@ -44,23 +44,11 @@ async def existing_certificates(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """(type_code, certificate_no) → the stored honour, for the keys that exist."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    keys = list(dict.fromkeys(keys))
-    for i in range(0, len(keys), 500):  # stays under every driver's parameter limit
-        chunk = keys[i : i + 500]
+    for chunk in chunks(keys, 2000):  # two parameters a key
         rows = await session.execute(select(h).where(tuple_(h.c.type_code, h.c.certificate_no).in_(chunk)))
         for r in rows.mappings():
             out[(r["type_code"], r["certificate_no"])] = dict(r)
     return out
-
-
-async def set_state(session: AsyncSession, honour_id: str, version: int, now: datetime, **values: Any) -> bool:
-    """Move one honour on, only if it is still at `version` (optimistic concurrency)."""
-    result = await session.execute(
-        update(h)
-        .where(h.c.honour_id == honour_id, h.c.version == version)
-        .values(version=version + 1, updated_at=now, **values)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 async def bump_states(session: AsyncSession, changes: Sequence[dict[str, Any]], now: datetime) -> None:
@@ -155,11 +143,10 @@ async def current_listings(session: AsyncSession, usccs: Sequence[str]) -> dict[
     if not usccs:
         return {}
     out: dict[str, dict[str, Any]] = {}
-    usccs = list(dict.fromkeys(usccs))
-    for i in range(0, len(usccs), 500):
+    for chunk in chunks(usccs):
         rows = await session.execute(
             select(listings)
-            .where(listings.c.uscc.in_(usccs[i : i + 500]), listings.c.removed_on.is_(None))
+            .where(listings.c.uscc.in_(chunk), listings.c.removed_on.is_(None))
             .order_by(listings.c.listed_on)
         )
         for r in rows.mappings():

@@ -40,12 +40,12 @@ from services.awards.events import (
     SOURCE,
     BlacklistEntry,
 )
-from services.awards.models import outbox
+from services.awards.models import honours, outbox
 from services.awards.schemas import GrantIn, RevokeIn, RowOutcome, RowProblem
-from shared.clock import Clock
+from shared.clock import Clock, as_utc
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match
+from shared.preconditions import check_if_match, update_if_version
 from shared.problems import Problem, problem_type, validation_errors
 from shared.regions import RegionTable, load_regions
 from shared.uuid7 import new_ids
@@ -90,19 +90,14 @@ def snapshot(row: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     }
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they were written in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def honour_out(row: dict[str, Any], catalog: Catalog, suspensions: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out = snapshot(row, catalog)
     out.update(
         revoked_on=row["revoked_on"],
         revoke_reason=row["revoke_reason"],
         source=row["source"],
-        created_at=_utc(row["created_at"]),
-        updated_at=_utc(row["updated_at"]),
+        created_at=as_utc(row["created_at"]),
+        updated_at=as_utc(row["updated_at"]),
         suspensions=[
             {
                 "entry_id": s["entry_id"],
@@ -313,17 +308,8 @@ async def revoke(
     except TransitionError as exc:  # pragma: no cover - every non-revoked state may be revoked
         raise Problem(409, "invalid-transition", "Invalid transition", str(exc)) from None
     now = ctx.clock.now()
-    changed = await repository.set_state(
-        session,
-        honour_id,
-        row["version"],
-        now,
-        state=new_state.value,
-        revoked_on=revoked_on,
-        revoke_reason=body.reason,
-    )
-    if not changed:
-        raise Problem(412, "precondition-failed", "Stale If-Match", "The honour changed meanwhile; read it again.")
+    values = {"state": new_state.value, "revoked_on": revoked_on, "revoke_reason": body.reason, "updated_at": now}
+    await update_if_version(session, honours, honours.c.honour_id == honour_id, row["version"], values)
     row.update(
         state=new_state.value,
         version=row["version"] + 1,

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.credit.domain import listed_on_date
 from services.credit.models import blacklist_entries, entry_history, ratings, records
-from shared.db import dialect_insert
+from shared.db import chunks, dialect_insert
 
 E = blacklist_entries
-_CHUNK = 5000  # below every driver's bound-parameter limit
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i : i + _CHUNK]
 
 
 # ---------------------------------------------------------------- records
@@ -28,7 +22,7 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
 async def record_versions(session: AsyncSession, record_ids: Sequence[str]) -> dict[str, tuple[int, str, str]]:
     """{record_id: (source_version, kind, uscc)} for the records already held."""
     out: dict[str, tuple[int, str, str]] = {}
-    for chunk in _chunks(list(record_ids)):
+    for chunk in chunks(record_ids):
         rows = await session.execute(
             select(records.c.record_id, records.c.source_version, records.c.kind, records.c.uscc).where(
                 records.c.record_id.in_(chunk)
@@ -73,7 +67,7 @@ async def records_of(
     """Each enterprise's records; `counting_only` skips neutral ones (passes, overturned…) and the
     display columns, which is all a rating or the automatic proposal needs on the consumer's hot path."""
     out: dict[str, list[dict[str, Any]]] = {u: [] for u in usccs}
-    for chunk in _chunks(list(usccs)):
+    for chunk in chunks(usccs):
         if counting_only:
             q = select(*_RATED).where(records.c.uscc.in_(chunk), records.c.kind != "neutral")
         else:
@@ -88,7 +82,7 @@ async def records_of(
 
 async def current_ratings(session: AsyncSession, usccs: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for chunk in _chunks(list(usccs)):
+    for chunk in chunks(usccs):
         rows = await session.execute(select(ratings.c.uscc, ratings.c.rating).where(ratings.c.uscc.in_(chunk)))
         out.update({r.uscc: r.rating for r in rows})
     return out
@@ -126,7 +120,7 @@ async def listed_entries(session: AsyncSession, usccs: Sequence[str], on: date) 
     entries at most, and the date test runs here on those.
     """
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(list(usccs)):
+    for chunk in chunks(usccs):
         rows = await session.execute(select(E).where(E.c.uscc.in_(chunk)).order_by(E.c.listed_on, E.c.entry_id))
         for r in rows.mappings():
             row = dict(r)
@@ -138,7 +132,7 @@ async def listed_entries(session: AsyncSession, usccs: Sequence[str], on: date) 
 async def open_entry_usccs(session: AsyncSession, usccs: Sequence[str]) -> set[str]:
     """Enterprises with a pending proposal or a current listing: no second one is opened beside it."""
     out: set[str] = set()
-    for chunk in _chunks(list(usccs)):
+    for chunk in chunks(usccs):
         out.update(
             await session.scalars(
                 select(E.c.uscc).where(E.c.uscc.in_(chunk), E.c.status.in_(("proposed", "listed"))).distinct()
@@ -160,14 +154,6 @@ async def insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 async def get_entry(session: AsyncSession, entry_id: str) -> dict[str, Any] | None:
     row = (await session.execute(select(E).where(E.c.entry_id == entry_id))).mappings().first()
     return dict(row) if row else None
-
-
-async def update_if_version(session: AsyncSession, entry_id: str, version: int, values: dict[str, Any]) -> bool:
-    """Compare-and-set on the version: of two reviewers acting at once, exactly one succeeds."""
-    result = await session.execute(
-        update(E).where(E.c.entry_id == entry_id, E.c.version == version).values(version=version + 1, **values)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def list_entries(

@@ -43,6 +43,7 @@ from services.credit.events import (
     RatingChanged,
     RepairApplied,
 )
+from services.credit.models import blacklist_entries as E
 from services.credit.models import outbox
 from services.credit.schemas import (
     Approval,
@@ -55,7 +56,7 @@ from services.credit.schemas import (
 from shared.clock import Clock
 from shared.events import Envelope, registry
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match
+from shared.preconditions import check_if_match, update_if_version
 from shared.problems import Problem
 from shared.uuid7 import new_id, new_ids
 
@@ -181,15 +182,7 @@ async def _transition(
 ) -> dict[str, Any]:
     """Write the change only if nobody changed the entry since it was read, with its history and event."""
     values = {**values, "updated_at": ctx.clock.now()}
-    if not await repo.update_if_version(session, entry["entry_id"], entry["version"], values):
-        current = await _load(session, entry["entry_id"])
-        raise Problem(
-            412,
-            "precondition-failed",
-            "Stale If-Match",
-            "Another decision changed the entry first; read it again.",
-            current_etag=f'"{current["version"]}"',
-        )
+    await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
     new = {**entry, **values, "version": entry["version"] + 1}
     history.update(version=new["version"], status=new["status"])
     await repo.insert_history(session, [history])
@@ -367,8 +360,7 @@ async def _reject_repair(
 ) -> dict[str, Any]:
     """A refused repair leaves the entry listed; no event, since nothing published changed."""
     values = {"repair_status": "rejected", "updated_at": ctx.clock.now()}
-    if not await repo.update_if_version(session, entry["entry_id"], entry["version"], values):
-        raise Problem(412, "precondition-failed", "Stale If-Match", "Another decision changed the entry first.")
+    await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
     new = {**entry, **values, "version": entry["version"] + 1}
     h = _history(new, "repair_rejected", ctx, body.reason, body.decision_no)
     await repo.insert_history(session, [h])

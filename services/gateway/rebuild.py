@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.gateway import repository
 from services.gateway.consumers import apply_all, feed_rows
+from shared.clock import as_utc
 from shared.db import Database
 from shared.events import Envelope, from_kafka
 
@@ -43,7 +44,7 @@ async def rebuild_from_feed(db: Database, batch: int = 5000) -> int:
                     type=r["type"],
                     source=r["source"],
                     subject=r["subject"],
-                    time=r["time"] if r["time"].tzinfo else r["time"].replace(tzinfo=UTC),
+                    time=as_utc(r["time"]),
                     data=orjson.loads(r["data"]),
                 )
                 for r in rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -22,17 +22,11 @@ from services.gateway.models import (
     rm_ratings,
     rm_results,
 )
-from shared.db import dialect_insert
+from shared.db import chunks, dialect_insert
 from shared.executemany import insert_rows, upsert_rows
 
 CountKey = tuple[str, str, str, int, bool, bool]
 DayKey = tuple[date, str, str, str, bool]
-_CHUNK = 5000
-
-
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
 
 
 async def _upsert(session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
@@ -45,7 +39,7 @@ async def _upsert(session: AsyncSession, table: Any, rows: Sequence[dict[str, An
 
 async def current_results(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await session.execute(select(rm_results).where(rm_results.c.result_id.in_(chunk)))
         out.update({r["result_id"]: dict(r) for r in rows.mappings()})
     return out
@@ -190,7 +184,7 @@ async def results_summary(session: AsyncSession, uscc: str, as_of: date) -> dict
 
 async def current_honours(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await session.execute(select(rm_honours).where(rm_honours.c.honour_id.in_(chunk)))
         out.update({r["honour_id"]: dict(r) for r in rows.mappings()})
     return out
@@ -203,7 +197,7 @@ async def upsert_honours(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 async def suspensions_of(session: AsyncSession, ids: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     s = rm_honour_suspensions.c
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await session.execute(select(rm_honour_suspensions).where(s.honour_id.in_(chunk)))
         out.update({(r["honour_id"], r["entry_id"]): dict(r) for r in rows.mappings()})
     return out
@@ -284,7 +278,7 @@ async def honours_of_holder(session: AsyncSession, holder_id: str) -> list[dict[
 
 async def current_entries(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await session.execute(select(rm_blacklist).where(rm_blacklist.c.entry_id.in_(chunk)))
         out.update({r["entry_id"]: dict(r) for r in rows.mappings()})
     return out

@@ -21,10 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sampling.models import ingest_log, result_versions, results
+from shared.db import chunks
 from shared.executemany import insert_rows
-
-# Chunk sizes keep IN lists under every driver's bound-parameter limit.
-_IN_CHUNK = 5000
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -38,9 +36,7 @@ async def get(session: AsyncSession, result_id: str) -> dict[str, Any] | None:
 
 async def find_by_reports(session: AsyncSession, agency: str, report_nos: Sequence[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    unique = list(dict.fromkeys(report_nos))
-    for i in range(0, len(unique), _IN_CHUNK):
-        chunk = unique[i : i + _IN_CHUNK]
+    for chunk in chunks(report_nos):
         rows = await session.execute(
             select(results).where(results.c.agency_code == agency, results.c.report_no.in_(chunk))
         )
@@ -52,14 +48,6 @@ async def find_by_reports(session: AsyncSession, agency: str, report_nos: Sequen
 async def insert_results(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany for the whole batch (the ORM would issue one INSERT per row on SQLite)."""
     await insert_rows(session, results, rows)
-
-
-async def update_result(session: AsyncSession, result_id: str, expected_version: int, values: dict[str, Any]) -> bool:
-    """Write a new version only if nobody changed the result meanwhile (optimistic concurrency)."""
-    outcome = await session.execute(
-        update(results).where(results.c.id == result_id, results.c.version == expected_version).values(**values)
-    )
-    return bool(getattr(outcome, "rowcount", 0) == 1)
 
 
 async def finalise_many(session: AsyncSession, rows: Sequence[dict[str, Any]], at: datetime) -> None:

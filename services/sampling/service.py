@@ -31,13 +31,13 @@ from services.sampling.events import (
     RESULT_RETRACTED,
     SOURCE,
 )
-from services.sampling.models import outbox
+from services.sampling.models import outbox, results
 from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowProblem
 from shared.auth import Principal
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match
+from shared.preconditions import check_if_match, update_if_version
 from shared.problems import Problem, validation_errors
 from shared.regions import RegionTable
 from shared.uuid7 import new_ids
@@ -267,18 +267,9 @@ async def _write_version(
     session: AsyncSession, ctx: Context, old: dict[str, Any], new: dict[str, Any], change: str, reason: str | None
 ) -> None:
     """Store the new current row and its history (the first change also saves version 1)."""
-    if not await repository.update_result(
-        session,
-        old["id"],
-        old["version"],
-        {k: v for k, v in new.items() if k not in ("id", "agency_code", "report_no", "recorded_at", "recorded_by")},
-    ):
-        raise Problem(
-            412,
-            "precondition-failed",
-            "Changed meanwhile",
-            "Another change to this result was saved first; read it again and retry.",
-        )
+    frozen = ("id", "agency_code", "report_no", "recorded_at", "recorded_by", "version")
+    values = {k: v for k, v in new.items() if k not in frozen}
+    await update_if_version(session, results, results.c.id == old["id"], old["version"], values)
     history = []
     if old["version"] == 1:
         history.append(_version_row(old, "recorded", None, old["recorded_by"], old["recorded_at"]))
