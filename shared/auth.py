@@ -15,7 +15,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.problems import Problem
+from shared.errors import InsufficientScope, Unauthenticated
 from shared.settings import PlatformSettings
 
 SCOPES: dict[str, str] = {
@@ -83,22 +83,12 @@ class TokenService:
                 options={"require": ["sub", "exp", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise _unauthenticated("The token has expired") from None
+            raise Unauthenticated("The token has expired") from None
         except jwt.InvalidTokenError as exc:
-            raise _unauthenticated(f"The token is not valid: {exc}") from None
+            raise Unauthenticated(f"The token is not valid: {exc}") from None
         scopes = frozenset(str(claims.get("scope", "")).split())
         agency = claims.get("agency")
         return Principal(str(claims["sub"]), scopes, str(agency) if agency else None, token)
-
-
-def _unauthenticated(detail: str) -> Problem:
-    return Problem(
-        401,
-        "unauthenticated",
-        "Authentication required",
-        detail,
-        headers={"WWW-Authenticate": 'Bearer realm="qualitycity"'},
-    )
 
 
 def _tokens(request: Request) -> TokenService:
@@ -111,7 +101,7 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthenticated("Send 'Authorization: Bearer <token>'")
+        raise Unauthenticated("Send 'Authorization: Bearer <token>'")
     return _tokens(request).verify(credentials.credentials)
 
 
@@ -124,17 +114,10 @@ def require_any(*scopes: str) -> Any:
     """A dependency that admits a principal holding any one of `scopes` (401/403 problems otherwise)."""
     if not scopes:
         raise ValueError("require_any needs at least one scope")
-    needs = f"the scope '{scopes[0]}'" if len(scopes) == 1 else "one of the scopes " + ", ".join(scopes)
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not any(principal.has(s) for s in scopes):
-            raise Problem(
-                403,
-                "insufficient-scope",
-                "Insufficient scope",
-                f"This operation needs {needs}",
-                required_scope=scopes[0],
-            )
+            raise InsufficientScope(*scopes)
         return principal
 
     dependency.__name__ = "require_" + "_or_".join(s.replace(":", "_") for s in scopes)

@@ -19,7 +19,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.problems import Problem
+from shared.errors import IdempotencyKeyReused, ValidationFailed
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -82,23 +82,14 @@ async def replay(
     if not key:
         return None
     if len(key) > 200:
-        raise Problem(
-            422,
-            "validation-error",
-            "The request is not valid",
-            "Idempotency-Key is longer than 200 characters",
-            errors=[{"field": "Idempotency-Key", "in": "header", "reason": "at most 200 characters"}],
+        raise ValidationFailed.one(
+            "Idempotency-Key", "header", "at most 200 characters", "Idempotency-Key is longer than 200 characters"
         )
     row = (await session.execute(select(table).where(table.c.principal == principal, table.c.key == key))).first()
     if row is None:
         return None
     if row.request_hash != fingerprint:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency-Key reused with another request",
-            f"The key {key!r} was first used with a different request body.",
-        )
+        raise IdempotencyKeyReused(key)
     return StoredResponse(row.status, orjson.loads(row.body), replayed=True)
 
 

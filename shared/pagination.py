@@ -18,7 +18,7 @@ from sqlalchemy import Select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.clock import as_utc
-from shared.problems import Problem
+from shared.errors import InvalidCursor
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -33,16 +33,6 @@ class Page(BaseModel, Generic[T]):
 def encode_cursor(key: Sequence[Any]) -> str:
     values = [as_utc(v) if isinstance(v, datetime) else v for v in key]
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
-
-
-def invalid_cursor(reason: str = "not a cursor from this API") -> Problem:
-    return Problem(
-        422,
-        "invalid-cursor",
-        "Invalid cursor",
-        "The cursor was not issued by this API",
-        errors=[{"field": "cursor", "in": "query", "reason": reason}],
-    )
 
 
 def _typed(value: Any, kind: type[Any]) -> Any:
@@ -77,13 +67,13 @@ def decode_cursor(cursor: str | None, *kinds: type[Any]) -> tuple[Any, ...] | No
     try:
         raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError):
-        raise invalid_cursor() from None
+        raise InvalidCursor() from None
     if not isinstance(raw, list) or len(raw) != len(kinds):
-        raise invalid_cursor(f"expected a key of {len(kinds)} values")
+        raise InvalidCursor()
     try:
         return tuple(_typed(v, k) for v, k in zip(raw, kinds, strict=True))
-    except (ValueError, TypeError) as exc:
-        raise invalid_cursor(str(exc)) from None
+    except (ValueError, TypeError):
+        raise InvalidCursor() from None
 
 
 def page(

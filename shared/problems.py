@@ -12,6 +12,8 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.errors import ConcurrentConflict, QualityCityError, ValidationFailed
+
 log = structlog.get_logger("problems")
 
 PROBLEM_JSON = "application/problem+json"
@@ -49,8 +51,9 @@ def problem_type(slug: str) -> str:
     return TYPE_PREFIX + slug
 
 
-class Problem(Exception):
-    """Raise anywhere in a request to answer with a problem+json document."""
+class Problem(QualityCityError):
+    """The former literal form `Problem(status, slug, title, detail)`, kept while callers move to
+    the named classes of `shared.errors`."""
 
     def __init__(
         self,
@@ -62,13 +65,10 @@ class Problem(Exception):
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
-        super().__init__(detail or title)
-        self.status = status
-        self.slug = slug
-        self.title = title
-        self.detail = detail
-        self.headers = headers
-        self.extensions = extensions
+        super().__init__(detail, headers=headers, **extensions)
+        self.status = status  # type: ignore[misc]
+        self.slug = slug  # type: ignore[misc]
+        self.title = title  # type: ignore[misc]
 
 
 def problem_response(
@@ -88,6 +88,13 @@ def problem_response(
         body["instance"] = instance
     body.update(extensions)
     return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def error_response(exc: QualityCityError, instance: str | None = None) -> ProblemResponse:
+    """The one place an error becomes problem+json."""
+    return ProblemResponse(
+        {"type": problem_type(exc.slug), **exc.body(instance)}, status_code=exc.status, headers=exc.headers
+    )
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -124,28 +131,13 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_problem(request: Request, exc: Problem) -> ProblemResponse:
-        return problem_response(
-            exc.status,
-            exc.slug,
-            exc.title,
-            exc.detail,
-            instance=request.url.path,
-            headers=exc.headers,
-            **exc.extensions,
-        )
+    async def on_error_class(request: Request, exc: QualityCityError) -> ProblemResponse:
+        return error_response(exc, request.url.path)
 
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
         errors = validation_errors(list(exc.errors()))
         fields = ", ".join(sorted({e["field"] for e in errors}))
-        return problem_response(
-            422,
-            "validation-error",
-            "The request is not valid",
-            f"Invalid fields: {fields}",
-            instance=request.url.path,
-            errors=errors,
-        )
+        return error_response(ValidationFailed(f"Invalid fields: {fields}", errors), request.url.path)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
         slug = _STATUS_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
@@ -159,25 +151,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         # (the same Idempotency-Key or report number twice at once). Nothing was stored; a retry
         # now finds the first one.
         log.info("integrity conflict", path=request.url.path, error=str(exc.orig)[:200])
-        return problem_response(
-            409,
-            "concurrent-conflict",
-            "Conflicting concurrent request",
-            "Another request stored the same thing at the same moment; retry to see it.",
-            instance=request.url.path,
-        )
+        return error_response(ConcurrentConflict(), request.url.path)
 
     async def on_error(request: Request, exc: Exception) -> ProblemResponse:
         log.exception("unhandled error", path=request.url.path)
-        return problem_response(
-            500,
-            "internal-error",
-            "Internal error",
-            "The error was logged; quote the request id.",
-            instance=request.url.path,
-        )
+        return error_response(QualityCityError("The error was logged; quote the request id."), request.url.path)
 
-    app.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(QualityCityError, on_error_class)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, on_integrity)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import time
 
 from fastapi import Request
 
-from shared.problems import Problem
+from shared.errors import RateLimited
 
 
 class TokenBuckets:
@@ -37,9 +37,7 @@ class TokenBuckets:
         wait = self.wait(client, now)
         if wait:
             retry = max(1, int(wait + 0.999))
-            raise Problem(
-                429, "rate-limited", "Too many requests", f"Retry in {retry} s", headers={"Retry-After": str(retry)}
-            )
+            raise RateLimited(retry)
 
 
 async def public_rate_limit(request: Request) -> None:

@@ -14,7 +14,8 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal, require
-from shared.problems import Problem, install_problem_handlers, problem_response
+from shared.errors import JobNotFound, NotReady
+from shared.problems import error_response, install_problem_handlers
 
 REQUEST_ID = "x-request-id"
 
@@ -82,7 +83,7 @@ def install_platform_routes(app: FastAPI, readiness: dict[str, ReadinessCheck]) 
                 checks[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
         if ok:
             return {"status": "ready", "checks": checks}
-        return problem_response(503, "not-ready", "Not ready", "A dependency is unreachable", checks=checks)
+        return error_response(NotReady("A dependency is unreachable", checks=checks))
 
     # Each app has its own registry so four apps in one process (embedded mode) do not collide.
     registry = CollectorRegistry()
@@ -144,5 +145,5 @@ def install_job_routes(app: FastAPI) -> None:
     async def run_job(name: str, request: Request, _: Admin) -> dict[str, Any]:
         scheduler = request.app.state.runtime.scheduler
         if name not in scheduler.jobs:
-            raise Problem(404, "job-not-found", "No such job", f"Jobs: {', '.join(sorted(scheduler.jobs))}")
+            raise JobNotFound(f"Jobs: {', '.join(sorted(scheduler.jobs))}")
         return {"job": name, "changed": await scheduler.run_now(name)}

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from stdnum.cn import uscc as _uscc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
-from shared.problems import Problem
+from shared.errors import InvalidUscc, field_error
 
 
 @lru_cache(maxsize=1 << 18)
@@ -54,13 +54,7 @@ def parse_uscc(value: str, field: str = "uscc", where: str = "query") -> str:
     try:
         return validate_uscc(value.strip())
     except ValueError as exc:
-        raise Problem(
-            422,
-            "invalid-uscc",
-            "Invalid USCC",
-            f"{value!r}: {exc}",
-            errors=[{"field": field, "in": where, "reason": str(exc)}],
-        ) from None
+        raise InvalidUscc(f"{value!r}: {exc}", [field_error(field, where, str(exc))]) from None
 
 
 def parse_usccs(values: Sequence[str], field: str) -> list[str]:
@@ -70,9 +64,9 @@ def parse_usccs(values: Sequence[str], field: str) -> list[str]:
         try:
             codes.append(validate_uscc(raw.strip()))
         except ValueError as exc:
-            errors.append({"field": f"{field}[{i}]", "in": "body", "reason": str(exc)})
+            errors.append(field_error(f"{field}[{i}]", "body", str(exc)))
     if errors:
-        raise Problem(422, "invalid-uscc", "Invalid USCC", f"{len(errors)} USCCs are not valid", errors=errors)
+        raise InvalidUscc(f"{len(errors)} USCCs are not valid", errors)
     return codes
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from shared.errors import Conflict, Forbidden, NotFound, QualityCityError, ValidationFailed
 from shared.regions import RegionTable
 
 DATA = Path(__file__).parent / "data"
@@ -64,25 +65,105 @@ def initial_state(conclusion: str) -> State:
     return State.provisional if conclusion == Conclusion.failed else State.final
 
 
-def check_result(row: dict[str, Any], today: date, regions: RegionTable) -> list[tuple[str, str]]:
-    """The rules across fields, the calendar and the region table: (field, reason) for each breach."""
-    problems: list[tuple[str, str]] = []
+# ---------------------------------------------------------------- errors
+
+
+class AgencyTokenRequired(Forbidden):
+    slug = "agency-token-required"
+    title = "An agency token is required"
+
+    def __init__(self) -> None:
+        super().__init__("Results are recorded under the agency bound to the token; this token has none.")
+
+
+class NotOwningAgency(Forbidden):
+    slug = "not-owning-agency"
+    title = "Not your result"
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(f"Only agency {owner} may change this result.")
+
+
+class ResultNotFound(NotFound):
+    slug = "result-not-found"
+    title = "Result not found"
+
+    def __init__(self, result_id: str) -> None:
+        super().__init__(f"No result has id {result_id}")
+
+
+class ResultRetracted(Conflict):
+    slug = "result-retracted"
+    title = "Result retracted"
+
+    def __init__(self) -> None:
+        super().__init__("A retracted result cannot change any more.")
+
+
+class ReportConflict(Conflict):
+    slug = "report-conflict"
+    title = "Report number already used"
+
+    def __init__(self, reason: str, existing_id: str) -> None:
+        super().__init__(reason, existing_id=existing_id)
+
+
+class NotReinspectable(Conflict):
+    slug = "not-reinspectable"
+    title = "Re-inspection not possible"
+
+
+class NothingToCorrect(ValidationFailed):
+    slug = "nothing-to-correct"
+    title = "Nothing changes"
+
+    def __init__(self) -> None:
+        super().__init__("The correction leaves every field as it is.")
+
+
+class BatchRejected(QualityCityError):
+    """`atomic=true` and some rows were refused: nothing stored, every refused row reported."""
+
+    status = 422
+    slug = "batch-rejected"
+    title = "The batch was not stored"
+
+    def __init__(self, rejected: int, received: int, rows: list[dict[str, Any]]) -> None:
+        super().__init__(
+            f"{rejected} of {received} rows have problems; with atomic=true nothing was stored.", rows=rows
+        )
+
+
+# ---------------------------------------------------------------- rules
+
+
+class Breach(NamedTuple):
+    """One rule a result breaks: the field it is reported on and why."""
+
+    field: str
+    reason: str
+
+
+def check_result(row: dict[str, Any], today: date, regions: RegionTable) -> list[Breach]:
+    """The rules across fields, the calendar and the region table: every breach, so a batch row
+    reports all of them at once."""
+    problems: list[Breach] = []
     items = row["nonconforming_items"]
     if row["conclusion"] == Conclusion.failed and not items:
-        problems.append(("nonconforming_items", "a fail needs at least one non-conforming item"))
+        problems.append(Breach("nonconforming_items", "a fail needs at least one non-conforming item"))
     if row["conclusion"] == Conclusion.passed and items:
-        problems.append(("nonconforming_items", "a pass cannot have non-conforming items"))
+        problems.append(Breach("nonconforming_items", "a pass cannot have non-conforming items"))
     if row["production_date"] is not None and row["production_date"] > row["sampling_date"]:
-        problems.append(("production_date", "production_date is after sampling_date"))
+        problems.append(Breach("production_date", "production_date is after sampling_date"))
     if row["sampling_date"] > row["report_date"]:
-        problems.append(("sampling_date", "sampling_date is after report_date"))
+        problems.append(Breach("sampling_date", "sampling_date is after report_date"))
     for field in ("production_date", "sampling_date", "report_date"):
         value = row.get(field)
         if value is not None and value > today:
-            problems.append((field, f"{value.isoformat()} is in the future"))
+            problems.append(Breach(field, f"{value.isoformat()} is in the future"))
     why = regions.district_problem(row["district_code"], row["sampling_date"])
     if why:
-        problems.append(("district_code", why))
+        problems.append(Breach("district_code", why))
     return problems
 
 
@@ -119,12 +200,14 @@ class Transition:
     reinspection: str | None
 
 
-def reinspect(state: str, deadline: date | None, requested_on: date, outcome: str, original: str) -> Transition | str:
+def reinspect(state: str, deadline: date | None, requested_on: date, outcome: str, original: str) -> Transition:
     """A re-inspection upholds or overturns a provisional fail requested within its window."""
     if state != State.provisional:
-        return f"only a provisional fail can be re-inspected; this result is {state}"
+        raise NotReinspectable(f"only a provisional fail can be re-inspected; this result is {state}")
     if deadline is not None and requested_on > deadline:
-        return f"the objection window closed on {deadline.isoformat()}; requested on {requested_on.isoformat()}"
+        raise NotReinspectable(
+            f"the objection window closed on {deadline.isoformat()}; requested on {requested_on.isoformat()}"
+        )
     if outcome == "upheld":
         return Transition(State.final, original, "upheld")
     return Transition(State.final, Conclusion.passed, "overturned")

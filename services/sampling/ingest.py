@@ -10,7 +10,15 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from services.sampling.schemas import ResultIn, RowProblem
-from shared.problems import Problem, validation_errors
+from shared.errors import (
+    BatchTooLarge,
+    MalformedCsv,
+    MalformedCsvHeader,
+    MalformedJson,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from shared.problems import validation_errors
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 JSON_TYPES = ("application/json",)
@@ -104,21 +112,10 @@ def _validate_json_rows(raw_rows: list[bytes]) -> list[Row]:
     return out
 
 
-def _too_many(n: int, limit: int) -> Problem:
-    return Problem(
-        413,
-        "batch-too-large",
-        "Too many rows",
-        f"A batch holds at most {limit} rows; this one has {n}.",
-        max_rows=limit,
-        rows=n,
-    )
-
-
 def _parse_ndjson(body: bytes, max_rows: int) -> list[Row]:
     lines = [ln for ln in body.split(b"\n") if ln.strip()]
     if len(lines) > max_rows:
-        raise _too_many(len(lines), max_rows)
+        raise BatchTooLarge(len(lines), max_rows)
     return _validate_json_rows(lines)
 
 
@@ -126,17 +123,13 @@ def _parse_json(body: bytes, max_rows: int) -> list[Row]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise Problem(400, "malformed-json", "Malformed JSON", f"The body is not JSON: {exc}") from None
+        raise MalformedJson(f"The body is not JSON: {exc}") from None
     if not isinstance(data, list):
-        raise Problem(
-            422,
-            "validation-error",
-            "The request is not valid",
-            "The body must be a JSON array of rows",
-            errors=[{"field": "body", "in": "body", "reason": "expected an array", "code": "list_type"}],
+        raise ValidationFailed.one(
+            "body", "body", "expected an array", "The body must be a JSON array of rows", "list_type"
         )
     if len(data) > max_rows:
-        raise _too_many(len(data), max_rows)
+        raise BatchTooLarge(len(data), max_rows)
     return [_validate(obj) for obj in data]
 
 
@@ -144,12 +137,12 @@ def _parse_csv(body: bytes, max_rows: int) -> list[Row]:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise Problem(400, "malformed-csv", "Malformed CSV", f"CSV must be UTF-8: {exc}") from None
+        raise MalformedCsv(f"CSV must be UTF-8: {exc}") from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
-        raise Problem(400, "malformed-csv", "Malformed CSV", "The CSV has no header row") from None
+        raise MalformedCsv("The CSV has no header row") from None
     names = [_FROM_ZH.get(h.strip(), h.strip()) for h in header]
     unknown = [h for h, n in zip(header, names, strict=True) if n not in CSV_COLUMNS]
     missing = [c for c in ("report_no", "uscc", "conclusion") if c not in names]
@@ -163,10 +156,7 @@ def _parse_csv(body: bytes, max_rows: int) -> list[Row]:
                 ],
             )
         )
-        raise Problem(
-            400,
-            "malformed-csv",
-            "Malformed CSV header",
+        raise MalformedCsvHeader(
             f"{detail}. Columns (English or Chinese): " + ", ".join(f"{en}/{zh}" for en, zh in CSV_COLUMNS.items()),
         )
     rows: list[Row] = []
@@ -175,13 +165,13 @@ def _parse_csv(body: bytes, max_rows: int) -> list[Row]:
             if not any(c.strip() for c in cells):
                 continue
             if len(rows) >= max_rows:
-                raise _too_many(len(rows) + 1 + sum(1 for _ in reader), max_rows)
+                raise BatchTooLarge(len(rows) + 1 + sum(1 for _ in reader), max_rows)
             if len(cells) != len(names):
                 rows.append([RowProblem(field="", reason=f"{len(cells)} cells, the header has {len(names)}")])
                 continue
             rows.append(_csv_row(dict(zip(names, cells, strict=True))))
     except csv.Error as exc:
-        raise Problem(400, "malformed-csv", "Malformed CSV", f"line {reader.line_num}: {exc}") from None
+        raise MalformedCsv(f"line {reader.line_num}: {exc}") from None
     return rows
 
 
@@ -214,9 +204,6 @@ def parse_batch(body: bytes, content_type: str, max_rows: int) -> list[Row]:
         return _parse_json(body, max_rows)
     if media in CSV_TYPES:
         return _parse_csv(body, max_rows)
-    raise Problem(
-        415,
-        "unsupported-media-type",
-        "Unsupported content type",
+    raise UnsupportedMediaType(
         f"Send {', '.join(JSON_TYPES + NDJSON_TYPES + CSV_TYPES)}; got {media or 'none'}.",
     )

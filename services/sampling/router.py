@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sampling import repository, service
-from services.sampling.domain import Conclusion, Level, Rules, Sector, State
+from services.sampling.domain import BatchRejected, Conclusion, Level, ResultNotFound, Rules, Sector, State
 from services.sampling.ingest import CSV_COLUMNS, parse_batch
 from services.sampling.models import idempotency_keys, results
 from services.sampling.schemas import (
@@ -34,7 +34,7 @@ from shared.auth import Principal, require
 from shared.idempotency import remember, replay, request_hash
 from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.preconditions import etag
-from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.problems import PROBLEM_SCHEMA
 from shared.regions import RegionTable
 from shared.runtime import Runtime, UoW
 from shared.stats import wilson_interval
@@ -59,7 +59,7 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
 async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
     row = await repository.get(uow.session, result_id)
     if row is None:
-        raise Problem(404, "result-not-found", "Result not found", f"No result has id {result_id}")
+        raise ResultNotFound(result_id)
     return row
 
 
@@ -139,13 +139,7 @@ async def create_results_batch(
     counts = Counter(o["outcome"] for o in outcomes)
     rejected = counts["rejected"] + counts["conflict"]
     if atomic and rejected:
-        raise Problem(
-            422,
-            "batch-rejected",
-            "The batch was not stored",
-            f"{rejected} of {len(rows)} rows have problems; with atomic=true nothing was stored.",
-            rows=[o for o in outcomes if o["outcome"] in ("rejected", "conflict")],
-        )
+        raise BatchRejected(rejected, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
     await uow.commit()
     out = {
         "received": len(rows),

@@ -14,9 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.sampling import repository
 from services.sampling.domain import (
     CONTENT_FIELDS,
+    AgencyTokenRequired,
+    NothingToCorrect,
+    NotOwningAgency,
+    ReportConflict,
+    ResultNotFound,
+    ResultRetracted,
     Rules,
     State,
-    Transition,
     check_result,
     content_key,
     initial_state,
@@ -35,10 +40,11 @@ from services.sampling.models import outbox, results
 from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowProblem
 from shared.auth import Principal
 from shared.clock import Clock
+from shared.errors import ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
 from shared.preconditions import check_if_match, update_if_version
-from shared.problems import Problem, validation_errors
+from shared.problems import validation_errors
 from shared.regions import RegionTable
 from shared.uuid7 import new_ids
 
@@ -55,12 +61,7 @@ class Context:
 
 def agency_of(principal: Principal) -> str:
     if not principal.agency:
-        raise Problem(
-            403,
-            "agency-token-required",
-            "An agency token is required",
-            "Results are recorded under the agency bound to the token; this token has none.",
-        )
+        raise AgencyTokenRequired()
     return principal.agency
 
 
@@ -227,39 +228,22 @@ async def record_result(session: AsyncSession, ctx: Context, data: ResultIn) -> 
     """One result; answers (id, created). A re-sent identical report is not created twice."""
     (outcome,) = await record_batch(session, ctx, [data], atomic=True)
     if outcome["outcome"] == "rejected":
-        errors = [
-            {"field": p["field"], "in": "body", "reason": p["reason"], "code": "value_error"}
-            for p in outcome["problems"]
-        ]
-        raise Problem(
-            422,
-            "validation-error",
-            "The request is not valid",
-            f"Invalid fields: {', '.join(p['field'] for p in outcome['problems'])}",
-            errors=errors,
-        )
+        errors = [field_error(p["field"], "body", p["reason"], "value_error") for p in outcome["problems"]]
+        raise ValidationFailed(f"Invalid fields: {', '.join(p['field'] for p in outcome['problems'])}", errors)
     if outcome["outcome"] == "conflict":
-        raise Problem(
-            409,
-            "report-conflict",
-            "Report number already used",
-            outcome["problems"][0]["reason"],
-            existing_id=outcome["id"],
-        )
+        raise ReportConflict(outcome["problems"][0]["reason"], outcome["id"])
     return str(outcome["id"]), outcome["outcome"] == "created"
 
 
 async def _load_owned(session: AsyncSession, ctx: Context, result_id: str, if_match: str | None) -> dict[str, Any]:
     row = await repository.get(session, result_id)
     if row is None:
-        raise Problem(404, "result-not-found", "Result not found", f"No result has id {result_id}")
+        raise ResultNotFound(result_id)
     if row["agency_code"] != agency_of(ctx.principal):
-        raise Problem(
-            403, "not-owning-agency", "Not your result", f"Only agency {row['agency_code']} may change this result."
-        )
+        raise NotOwningAgency(row["agency_code"])
     check_if_match(if_match, row["version"])
     if row["state"] == State.retracted:
-        raise Problem(409, "result-retracted", "Result retracted", "A retracted result cannot change any more.")
+        raise ResultRetracted()
     return row
 
 
@@ -300,18 +284,10 @@ async def correct(
     old = await _load_owned(session, ctx, result_id, if_match)
     unknown = sorted(set(body.changes) - set(EDITABLE))
     if unknown:
-        raise Problem(
-            422,
-            "validation-error",
-            "The request is not valid",
+        raise ValidationFailed(
             f"Fields that cannot be corrected: {', '.join(unknown)}",
-            errors=[
-                {
-                    "field": f"changes.{f}",
-                    "in": "body",
-                    "reason": "unknown or not correctable field",
-                    "code": "extra_forbidden",
-                }
+            [
+                field_error(f"changes.{f}", "body", "unknown or not correctable field", "extra_forbidden")
                 for f in unknown
             ],
         )
@@ -323,23 +299,18 @@ async def correct(
         fields = ResultFields.model_validate(merged)
     except ValidationError as exc:
         errors = [{**e, "field": f"changes.{e['field']}"} for e in validation_errors([dict(x) for x in exc.errors()])]
-        raise Problem(
-            422, "validation-error", "The request is not valid", "The corrected result is not valid", errors=errors
-        ) from None
+        raise ValidationFailed("The corrected result is not valid", errors) from None
     problems = check_result(fields.model_dump(), ctx.clock.today(), ctx.regions)
     if problems:
-        raise Problem(
-            422,
-            "validation-error",
-            "The request is not valid",
+        raise ValidationFailed(
             "The corrected result is not valid",
-            errors=[{"field": f"changes.{f}", "in": "body", "reason": r, "code": "value_error"} for f, r in problems],
+            [field_error(f"changes.{b.field}", "body", b.reason, "value_error") for b in problems],
         )
     data = ResultIn.model_validate({**fields.model_dump(), "report_no": old["report_no"]})
     new = _new_row(old["agency_code"], old["recorded_by"], data, old["id"], old["recorded_at"], ctx.rules)
     changed = [f for f in EDITABLE if _cmp(new, old, f)]
     if not changed:
-        raise Problem(422, "nothing-to-correct", "Nothing changes", "The correction leaves every field as it is.")
+        raise NothingToCorrect()
     if new["original_conclusion"] == old["original_conclusion"]:
         # The verdict stands: keep where the fail is in its lifecycle.
         for k in ("conclusion", "state", "objection_deadline", "reinspection"):
@@ -374,31 +345,19 @@ async def record_reinspection(
     agency_of(ctx.principal)
     old = await repository.get(session, result_id)
     if old is None:
-        raise Problem(404, "result-not-found", "Result not found", f"No result has id {result_id}")
+        raise ResultNotFound(result_id)
     check_if_match(if_match, old["version"])
     today = ctx.clock.today()
     for field, value in (("requested_on", body.requested_on), ("decided_on", body.decided_on)):
         if value > today:
-            raise Problem(
-                422,
-                "validation-error",
-                "The request is not valid",
-                f"{field} is in the future",
-                errors=[{"field": field, "in": "body", "reason": "in the future", "code": "value_error"}],
-            )
+            raise ValidationFailed.one(field, "body", "in the future", f"{field} is in the future", "value_error")
     if body.decided_on < body.requested_on:
-        raise Problem(
-            422,
-            "validation-error",
-            "The request is not valid",
-            "decided_on is before requested_on",
-            errors=[{"field": "decided_on", "in": "body", "reason": "before requested_on", "code": "value_error"}],
+        raise ValidationFailed.one(
+            "decided_on", "body", "before requested_on", "decided_on is before requested_on", "value_error"
         )
     outcome = reinspect(
         old["state"], old["objection_deadline"], body.requested_on, body.outcome, old["original_conclusion"]
     )
-    if not isinstance(outcome, Transition):
-        raise Problem(409, "not-reinspectable", "Re-inspection not possible", outcome)
     new = {
         **old,
         "state": outcome.state.value,

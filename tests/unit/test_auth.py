@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from shared.auth import TokenService
-from shared.problems import Problem
+from shared.errors import Unauthenticated
 
 
 def test_token_round_trip_carries_scopes_and_agency() -> None:
@@ -15,14 +15,14 @@ def test_token_round_trip_carries_scopes_and_agency() -> None:
 
 def test_token_signed_with_another_key_is_refused() -> None:
     token = TokenService("a" * 32, "qualitycity", "qualitycity").mint("alice", ["read"])
-    with pytest.raises(Problem) as info:
+    with pytest.raises(Unauthenticated) as info:
         TokenService("b" * 32, "qualitycity", "qualitycity").verify(token)
     assert info.value.status == 401
 
 
 def test_expired_token_is_refused() -> None:
     svc = TokenService("s" * 32, "qualitycity", "qualitycity")
-    with pytest.raises(Problem, match="expired"):
+    with pytest.raises(Unauthenticated, match="expired"):
         svc.verify(svc.mint("alice", ["read"], ttl_s=-10))
 
 

@@ -28,7 +28,7 @@ from services.awards.domain import (
 )
 from services.awards.events import HonourSnapshot
 from services.awards.service import snapshot
-from shared.problems import Problem
+from shared.errors import RateLimited
 from shared.ratelimit import TokenBuckets
 from shared.regions import load_regions
 
@@ -222,7 +222,7 @@ def test_public_rate_limit() -> None:
     b = TokenBuckets(rate_per_s=1.0, burst=2)
     b.take("a", now=0.0)
     b.take("a", now=0.0)
-    with pytest.raises(Problem) as info:
+    with pytest.raises(RateLimited) as info:
         b.take("a", now=0.0)
     assert info.value.status == 429 and info.value.headers == {"Retry-After": "1"}
     b.take("b", now=0.0)  # per client

@@ -7,7 +7,15 @@ from datetime import UTC, date, datetime
 import orjson
 import pytest
 
-from services.sampling.domain import Rules, State, Transition, check_result, objection_deadline, reinspect
+from services.sampling.domain import (
+    NotReinspectable,
+    Rules,
+    State,
+    Transition,
+    check_result,
+    objection_deadline,
+    reinspect,
+)
 from services.sampling.events import ResultRecorded, ResultSnapshot
 from services.sampling.service import snapshot
 from shared.regions import load_regions
@@ -74,8 +82,10 @@ def test_reinspection_transitions() -> None:
     assert reinspect("provisional", deadline, date(2014, 6, 1), "upheld", "fail") == Transition(
         State.final, "fail", "upheld"
     )
-    assert "window closed" in str(reinspect("provisional", deadline, date(2014, 6, 10), "upheld", "fail"))
-    assert "only a provisional fail" in str(reinspect("final", deadline, date(2014, 6, 1), "upheld", "fail"))
+    with pytest.raises(NotReinspectable, match="window closed"):
+        reinspect("provisional", deadline, date(2014, 6, 10), "upheld", "fail")
+    with pytest.raises(NotReinspectable, match="only a provisional fail"):
+        reinspect("final", deadline, date(2014, 6, 1), "upheld", "fail")
 
 
 def test_bulk_snapshot_matches_the_registered_event_model() -> None:
