@@ -43,6 +43,7 @@ from services.awards.events import (
 from services.awards.models import honours, outbox
 from services.awards.schemas import GrantIn, RevokeIn, RowOutcome, RowProblem
 from shared.clock import Clock, as_utc
+from shared.context import Context as RequestContext
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
 from shared.preconditions import check_if_match, update_if_version
@@ -53,16 +54,19 @@ from shared.uuid7 import new_ids
 log = structlog.get_logger("awards")
 
 
-@dataclass(frozen=True)
-class Context:
-    actor: str
-    clock: Clock
+@dataclass(frozen=True, kw_only=True)
+class Context(RequestContext):
     catalog: Catalog
     regions: RegionTable
 
 
 def default_context(actor: str, clock: Clock) -> Context:
-    return Context(actor, clock, load_catalog(), load_regions())
+    """The context of the service's own jobs and consumers (no request)."""
+    return Context(actor=actor, clock=clock, catalog=load_catalog(), regions=load_regions())
+
+
+def request_context(base: RequestContext) -> Context:
+    return Context.extend(base, catalog=load_catalog(), regions=load_regions())
 
 
 # ------------------------------------------------------------------------------ snapshots

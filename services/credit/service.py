@@ -54,6 +54,7 @@ from services.credit.schemas import (
     WrongfulRemoval,
 )
 from shared.clock import Clock
+from shared.context import Context as RequestContext
 from shared.events import Envelope, registry
 from shared.outbox import add_to_outbox
 from shared.preconditions import check_if_match, update_if_version
@@ -61,12 +62,9 @@ from shared.problems import Problem
 from shared.uuid7 import new_id, new_ids
 
 
-@dataclass(frozen=True)
-class Context:
-    actor: str
-    clock: Clock
+@dataclass(frozen=True, kw_only=True)
+class Context(RequestContext):
     book: RuleBook
-    request_id: str = ""
 
 
 def problem_of(v: RuleViolation, status: int = 422) -> Problem:
@@ -396,7 +394,7 @@ async def remove_wrongful(
 async def expire_due(session: AsyncSession, clock: Clock, book: RuleBook) -> int:
     """Remove every listing whose publication period ended before today (the scheduled job)."""
     today = clock.today()
-    ctx = Context(EXPIRY_ACTOR, clock, book)
+    ctx = Context(actor=EXPIRY_ACTOR, clock=clock, book=book)
     changed: list[str] = []
     for entry in await repo.due_for_expiry(session, today):
         values = {
@@ -535,7 +533,7 @@ async def _auto_propose(
     if not due:
         return []
     now = clock.now()
-    ctx = Context(AUTO_PROPOSER, clock, book)
+    ctx = Context(actor=AUTO_PROPOSER, clock=clock, book=book)
     entries, history, events = [], [], []
     for entry_id, (u, fails) in zip(new_ids(len(due)), due, strict=True):
         food = any(f.get("sector") == "food" for f in fails)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.sampling.models import ingest_log, result_versions, results
 from shared.db import chunks
 from shared.executemany import insert_rows
+from shared.pagination import keyset
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -134,25 +135,23 @@ def filters_clause(f: dict[str, Any]) -> list[ColumnElement[bool]]:
 
 
 async def list_results(
-    session: AsyncSession, f: dict[str, Any], after_id: str | None, limit: int
+    session: AsyncSession, f: dict[str, Any], after: tuple[str] | None, limit: int
 ) -> list[dict[str, Any]]:
     conds = filters_clause(f)
-    if after_id is not None:
-        conds.append(results.c.id > after_id)
-    rows = await session.execute(select(results).where(and_(*conds)).order_by(results.c.id).limit(limit))
+    rows = await session.execute(keyset(select(results).where(and_(*conds)), [results.c.id], after, limit))
     return [dict(r) for r in rows.mappings()]
 
 
 async def stream_results(session: AsyncSession, f: dict[str, Any], page: int = 5000) -> AsyncIterator[dict[str, Any]]:
     """Every result matching `f`, in id order, fetched a page at a time (keyset, not OFFSET)."""
-    after: str | None = None
+    after: tuple[str] | None = None
     while True:
         rows = await list_results(session, f, after, page)
         for row in rows:
             yield row
         if len(rows) < page:
             return
-        after = rows[-1]["id"]
+        after = (rows[-1]["id"],)
 
 
 GROUPS = ("sector", "level", "district", "year", "quarter", "category", "key_product", "agency")
