@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.credit.domain import listed_on_date
 from services.credit.models import blacklist_entries, entry_history, ratings, records
 from shared.db import chunks, dialect_insert
+from shared.pagination import keyset
 
 E = blacklist_entries
 
@@ -157,19 +158,19 @@ async def get_entry(session: AsyncSession, entry_id: str) -> dict[str, Any] | No
 
 
 async def list_entries(
-    session: AsyncSession, *, status: str | None, uscc: str | None, after: str | None, limit: int
+    session: AsyncSession, *, status: str | None, uscc: str | None, after: tuple[str] | None, limit: int
 ) -> list[dict[str, Any]]:
-    q = select(E).order_by(E.c.entry_id).limit(limit)
+    q = select(E)
     if status:
         q = q.where(E.c.status == status)
     if uscc:
         q = q.where(E.c.uscc == uscc)
-    if after:
-        q = q.where(E.c.entry_id > after)
-    return [dict(r) for r in (await session.execute(q)).mappings()]
+    return [dict(r) for r in (await session.execute(keyset(q, [E.c.entry_id], after, limit))).mappings()]
 
 
-async def public_list(session: AsyncSession, on: date, after: tuple[str, str] | None, limit: int) -> list[Any]:
+async def public_list(
+    session: AsyncSession, on: date, after: tuple[date, str] | None, limit: int
+) -> list[dict[str, Any]]:
     """The current list, newest listings first, keyed by (listed_on, entry_id) for the cursor."""
     cols = (
         E.c.entry_id,
@@ -182,11 +183,8 @@ async def public_list(session: AsyncSession, on: date, after: tuple[str, str] | 
         E.c.listed_on,
         E.c.publish_until,
     )
-    q = select(*cols).where(_listed_on(on)).order_by(E.c.listed_on.desc(), E.c.entry_id.desc()).limit(limit)
-    if after:
-        last_day = date.fromisoformat(after[0])
-        q = q.where(or_(E.c.listed_on < last_day, and_(E.c.listed_on == last_day, E.c.entry_id < after[1])))
-    return list((await session.execute(q)).all())
+    q = keyset(select(*cols).where(_listed_on(on)), [E.c.listed_on, E.c.entry_id], after, limit, descending=True)
+    return [dict(r) for r in (await session.execute(q)).mappings()]
 
 
 async def entries_of(session: AsyncSession, uscc: str) -> list[dict[str, Any]]:
