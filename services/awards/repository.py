@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from services.awards.models import honours, listings, suspensions
 from shared.db import chunks, dialect_insert
+from shared.pagination import keyset
 
 h = honours
 s = suspensions
@@ -209,7 +210,9 @@ class HonourFilter:
     granted_to: date | None = None
 
 
-async def list_honours(session: AsyncSession, f: HonourFilter, after: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_honours(
+    session: AsyncSession, f: HonourFilter, after: tuple[str] | None, limit: int
+) -> list[dict[str, Any]]:
     conds: list[ColumnElement[bool]] = []
     if f.type_code:
         conds.append(h.c.type_code == f.type_code)
@@ -227,9 +230,7 @@ async def list_honours(session: AsyncSession, f: HonourFilter, after: str | None
         conds.append(h.c.granted_on >= f.granted_from)
     if f.granted_to:
         conds.append(h.c.granted_on <= f.granted_to)
-    if after:
-        conds.append(h.c.honour_id > after)
-    rows = await session.execute(select(h).where(*conds).order_by(h.c.honour_id).limit(limit))
+    rows = await session.execute(keyset(select(h).where(*conds), [h.c.honour_id], after, limit))
     return [dict(r) for r in rows.mappings()]
 
 
