@@ -9,3 +9,6 @@ class CreditSettings(ExpiryJobSettings, PublicRateLimitSettings, ServiceSettings
     service_name: str = "credit"
     database_url: str = "sqlite+aiosqlite:///var/data/credit.db"
     port: int = 8002
+    # The blacklist is read by procurement systems in bulk; its public list is limited harder.
+    public_rate_per_s: float = 2.0
+    public_burst: int = 30
