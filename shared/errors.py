@@ -30,22 +30,14 @@ class QualityCityError(Exception):
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
+    #: A grouping class never raised itself (its subclasses give the slug and status).
+    abstract: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extensions: Any) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
         self.headers = headers
         self.extensions = extensions
-
-    def body(self, instance: str | None = None) -> dict[str, Any]:
-        """The problem+json document (the `type` URN is added by `shared.problems`)."""
-        out: dict[str, Any] = {"title": self.title, "status": self.status}
-        if self.detail:
-            out["detail"] = self.detail
-        if instance:
-            out["instance"] = instance
-        out.update(self.extensions)
-        return out
 
 
 # ---------------------------------------------------------------- 400
@@ -232,6 +224,11 @@ class InvalidCursor(ValidationFailed):
 class InvalidUscc(ValidationFailed):
     slug = "invalid-uscc"
     title = "Invalid USCC"
+
+    @classmethod
+    def of(cls, value: str, reason: str, field: str = "uscc", where: str = "query") -> InvalidUscc:
+        """One code refused by `shared.uscc.validate_uscc` (its message is the reason)."""
+        return cls(f"{value!r}: {reason}", [field_error(field, where, reason)])
 
 
 class IdempotencyKeyReused(QualityCityError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,12 +27,14 @@ async def update_if_version(
 ) -> int:
     """Compare-and-set on `version`: write `values` and version + 1 only if the row is still at `version`.
 
-    Of two writers that read the same version exactly one succeeds; the other gets `StaleVersion` (412).
+    Of two writers that read the same version exactly one succeeds; the other gets `StaleVersion` (412)
+    with the current ETag.
     Returns the new version.
     """
     result = await session.execute(
         update(table).where(where, table.c.version == version).values({**values, "version": version + 1})
     )
     if getattr(result, "rowcount", 0) != 1:
-        raise StaleVersion()
+        current = (await session.execute(select(table.c.version).where(where))).scalar()
+        raise StaleVersion(current)
     return version + 1

@@ -1,4 +1,8 @@
-"""RFC 9457 problem details for every 4xx and 5xx answer, with a stable `type` per error."""
+"""RFC 9457 problem details for every 4xx and 5xx answer, with a stable `type` per error.
+
+The conditions are the classes of `shared.errors`; this module is the one place at the edge that
+turns them (and FastAPI's validation errors, Starlette's HTTP errors, integrity races and anything
+unexpected) into problem+json."""
 
 from __future__ import annotations
 
@@ -51,26 +55,6 @@ def problem_type(slug: str) -> str:
     return TYPE_PREFIX + slug
 
 
-class Problem(QualityCityError):
-    """The former literal form `Problem(status, slug, title, detail)`, kept while callers move to
-    the named classes of `shared.errors`."""
-
-    def __init__(
-        self,
-        status: int,
-        slug: str,
-        title: str,
-        detail: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        **extensions: Any,
-    ) -> None:
-        super().__init__(detail, headers=headers, **extensions)
-        self.status = status  # type: ignore[misc]
-        self.slug = slug  # type: ignore[misc]
-        self.title = title  # type: ignore[misc]
-
-
 def problem_response(
     status: int,
     slug: str,
@@ -92,8 +76,8 @@ def problem_response(
 
 def error_response(exc: QualityCityError, instance: str | None = None) -> ProblemResponse:
     """The one place an error becomes problem+json."""
-    return ProblemResponse(
-        {"type": problem_type(exc.slug), **exc.body(instance)}, status_code=exc.status, headers=exc.headers
+    return problem_response(
+        exc.status, exc.slug, exc.title, exc.detail, instance=instance, headers=exc.headers, **exc.extensions
     )
 
 

@@ -54,7 +54,7 @@ def parse_uscc(value: str, field: str = "uscc", where: str = "query") -> str:
     try:
         return validate_uscc(value.strip())
     except ValueError as exc:
-        raise InvalidUscc(f"{value!r}: {exc}", [field_error(field, where, str(exc))]) from None
+        raise InvalidUscc.of(value, str(exc), field, where) from None
 
 
 def parse_usccs(values: Sequence[str], field: str) -> list[str]:

@@ -6,7 +6,35 @@ import csv
 import io
 
 from services.awards.service import CSV_COLUMNS, CSV_REQUIRED, EXTRA_CELLS
-from shared.problems import Problem
+from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed, field_error
+
+
+class CsvEncoding(ValidationFailed):
+    slug = "csv-encoding"
+    title = "Unreadable CSV"
+
+
+class CsvEmpty(ValidationFailed):
+    slug = "csv-empty"
+    title = "Empty CSV"
+
+
+class CsvColumns(ValidationFailed):
+    slug = "csv-columns"
+    title = "CSV columns not as documented"
+
+
+class TooManyRows(PayloadTooLarge):
+    slug = "too-many-rows"
+    title = "Too many rows"
+
+
+class CsvTooLarge(PayloadTooLarge):
+    title = "CSV too large"
+
+
+class SendCsv(UnsupportedMediaType):
+    title = "Send text/csv"
 
 
 def decode(body: bytes) -> str:
@@ -19,33 +47,30 @@ def decode(body: bytes) -> str:
     try:
         return body.decode("gb18030")
     except UnicodeDecodeError:
-        raise Problem(422, "csv-encoding", "Unreadable CSV", "The CSV is neither UTF-8 nor GB18030 text") from None
+        raise CsvEncoding("The CSV is neither UTF-8 nor GB18030 text") from None
 
 
 def parse_csv(body: bytes, content_type: str, max_rows: int) -> list[dict[str, str]]:
     if content_type.split(";")[0].strip().lower() not in ("text/csv", "application/csv"):
-        raise Problem(415, "unsupported-media-type", "Send text/csv", f"Got {content_type or 'no content type'}")
+        raise SendCsv(f"Got {content_type or 'no content type'}")
     reader = csv.DictReader(io.StringIO(decode(body)))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
-        raise Problem(422, "csv-empty", "Empty CSV", "The CSV has no header row")
+        raise CsvEmpty("The CSV has no header row")
     unknown = [h for h in header if h not in CSV_COLUMNS]
     missing = [h for h in CSV_REQUIRED if h not in header]
     if unknown or missing:
-        raise Problem(
-            422,
-            "csv-columns",
-            "CSV columns not as documented",
+        raise CsvColumns(
             f"unknown columns: {unknown or 'none'}; missing columns: {missing or 'none'}",
-            errors=[{"field": h, "in": "body", "reason": "unknown column"} for h in unknown]
-            + [{"field": h, "in": "body", "reason": "missing column"} for h in missing],
+            [field_error(h, "body", "unknown column") for h in unknown]
+            + [field_error(h, "body", "missing column") for h in missing],
             columns=list(CSV_COLUMNS),
         )
     reader.fieldnames = header
     rows: list[dict[str, str]] = []
     for record in reader:
         if len(rows) >= max_rows:
-            raise Problem(413, "too-many-rows", "Too many rows", f"At most {max_rows} rows per request")
+            raise TooManyRows(f"At most {max_rows} rows per request")
         extra = record.pop(None, None)
         row = {k: (v or "") for k, v in record.items()}
         if extra:

@@ -16,6 +16,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.errors import (
+    Conflict,
+    InvalidTransition,
+    InvalidUscc,
+    NotFound,
+    QualityCityError,
+    ValidationFailed,
+    field_error,
+)
 from shared.regions import Region, RegionTable
 from shared.uscc import validate_uscc
 
@@ -34,18 +43,135 @@ class State(StrEnum):
     EXPIRED = "expired"
 
 
-class HonourError(Exception):
-    """A rule broken by one grant. The service turns it into a problem (single grant) or a row
-    report (bulk import), so both paths give the same slug and reason."""
+class GrantRefused(QualityCityError):
+    """A rule broken by one grant, named by the field it is about. A single grant answers it as a
+    problem; the import reports it on its row: both paths give the same slug and reason.
 
-    def __init__(self, status: int, slug: str, title: str, field: str, reason: str, **extensions: Any) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.slug = slug
-        self.title = title
+    Each condition below pairs this with the generic class giving its status (422 or 409)."""
+
+    abstract = True
+
+    def __init__(self, field: str, reason: str, **extensions: Any) -> None:
+        super().__init__(reason, errors=[field_error(field, "body", reason)], **extensions)
         self.field = field
         self.reason = reason
-        self.extensions = extensions
+
+
+class UnknownHonourType(GrantRefused, ValidationFailed):
+    slug = "unknown-honour-type"
+    title = "Unknown honour type"
+
+
+class InvalidDivisionCode(GrantRefused, ValidationFailed):
+    slug = "invalid-division-code"
+    title = "Unknown division code"
+
+
+class DivisionNotInForce(InvalidDivisionCode):
+    title = "Division code not in force on that date"
+
+
+class NotADistrict(InvalidDivisionCode):
+    title = "Not a district"
+
+
+class HolderKindNotAllowed(GrantRefused, ValidationFailed):
+    slug = "holder-kind-not-allowed"
+    title = "Holder of the wrong kind for this honour type"
+
+
+class HolderUsccInvalid(GrantRefused, InvalidUscc):
+    """The shared `invalid-uscc` problem, reported on `holder_id` like every grant rule."""
+
+
+class InvalidPersonId(GrantRefused, ValidationFailed):
+    slug = "invalid-person-id"
+    title = "Invalid person id"
+
+
+class SubjectRequired(GrantRefused, ValidationFailed):
+    slug = "subject-required"
+    title = "Subject required"
+
+
+class SubjectKindMismatch(GrantRefused, ValidationFailed):
+    slug = "subject-kind-mismatch"
+    title = "Subject of the wrong kind"
+
+
+class SubjectIncomplete(GrantRefused, ValidationFailed):
+    slug = "subject-incomplete"
+    title = "Subject incomplete"
+
+
+class StandardNumberMismatch(GrantRefused, ValidationFailed):
+    slug = "standard-number-mismatch"
+    title = "Standard number of another level"
+
+
+class GrantedInFuture(GrantRefused, ValidationFailed):
+    slug = "granted-in-future"
+    title = "Granted date in the future"
+
+
+class ValidUntilBeforeGranted(GrantRefused, ValidationFailed):
+    slug = "valid-until-before-granted"
+    title = "Valid-until before granted"
+
+
+class HolderBlacklisted(GrantRefused, Conflict):
+    slug = "holder-blacklisted"
+    title = "The holder is on the quality-credit blacklist"
+
+    def __init__(self, listing: dict[str, Any]) -> None:
+        super().__init__(
+            "holder_id",
+            f"{listing['uscc']} has been listed since {listing['listed_on']} (entry {listing['entry_id']}, "
+            f"decision {listing['decision_no']}): a blacklisted enterprise cannot be granted an honour",
+            entry_id=listing["entry_id"],
+            decision_no=listing["decision_no"],
+            listed_on=listing["listed_on"].isoformat(),
+        )
+
+
+class DuplicateCertificateNo(GrantRefused, Conflict):
+    slug = "duplicate-certificate-no"
+    title = "Duplicate certificate number"
+
+    def __init__(self, reason: str, **extensions: Any) -> None:
+        super().__init__("certificate_no", reason, **extensions)
+
+
+class HonourNotFound(NotFound):
+    slug = "honour-not-found"
+    title = "Honour not found"
+
+    def __init__(self, honour_id: str) -> None:
+        super().__init__(f"No honour has id {honour_id}")
+
+
+class HonourAlreadyRevoked(Conflict):
+    slug = "honour-already-revoked"
+    title = "Honour already revoked"
+
+
+class RevokedOnOutOfRange(ValidationFailed):
+    slug = "revoked-on-out-of-range"
+    title = "Revocation date out of range"
+
+
+class UnknownHonourTypeCode(UnknownHonourType):
+    """The same condition named in a path: 404, not 422, and no field to point at."""
+
+    status = 404
+
+    def __init__(self, code: str) -> None:
+        QualityCityError.__init__(self, f"No honour type {code!r}")
+
+
+class PeriodReversed(ValidationFailed):
+    slug = "period-reversed"
+    title = "Period ends before it starts"
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,10 +225,7 @@ class Catalog:
     def get(self, code: str) -> HonourType:
         t = self._by_code.get(code)
         if t is None:
-            raise HonourError(
-                422,
-                "unknown-honour-type",
-                "Unknown honour type",
+            raise UnknownHonourType(
                 "type_code",
                 f"no honour type {code!r}; see GET /v1/honour-types",
                 type_code=code,
@@ -159,18 +282,12 @@ def check_region(regions: RegionTable, code: str, on: date, field_name: str) -> 
     """The division `code` names, in force on `on`, or the problem naming the field."""
     region = regions.find(code)
     if region is None:
-        raise HonourError(
-            422,
-            "invalid-division-code",
-            "Unknown division code",
+        raise InvalidDivisionCode(
             field_name,
             f"{code!r} is not a Qingdao administrative division code; see GET /v1/regions",
         )
     if not region.in_force_on(on):
-        raise HonourError(
-            422,
-            "invalid-division-code",
-            "Division code not in force on that date",
+        raise DivisionNotInForce(
             field_name,
             f"{code} {region.name_zh} was in force {regions.span(region)}, not on {on}",
         )
@@ -204,10 +321,7 @@ def check_holder(
     have one too), regions by division code, persons by the registry's own id (never a national
     ID number: the public list shows it)."""
     if kind not in honour_type.holder_kinds:
-        raise HonourError(
-            422,
-            "holder-kind-not-allowed",
-            "Holder of the wrong kind for this honour type",
+        raise HolderKindNotAllowed(
             "holder_kind",
             f"{honour_type.code} {honour_type.name_zh} is held by {' or '.join(honour_type.holder_kinds)}, "
             f"not by a {kind}",
@@ -218,7 +332,7 @@ def check_holder(
         try:
             holder_id = validate_uscc(holder_id.strip())
         except ValueError as exc:
-            raise HonourError(422, "invalid-uscc", "Invalid USCC", "holder_id", str(exc)) from None
+            raise HolderUsccInvalid("holder_id", str(exc)) from None
         # Characters 3–8 are the registering region; use it when it names one of our districts.
         registered = regions.find(holder_id[2:8])
         if registered is not None and registered.is_district and registered.in_force_on(on):
@@ -230,20 +344,14 @@ def check_holder(
     else:
         holder_id = holder_id.strip()
         if not PERSON_ID.match(holder_id):
-            raise HonourError(
-                422,
-                "invalid-person-id",
-                "Invalid person id",
+            raise InvalidPersonId(
                 "holder_id",
                 "a person is identified by the registry's id: 3–40 letters, digits, '-' or '_'",
             )
     if district_code:
         region = check_region(regions, district_code, on, "district_code")
         if not region.is_district:
-            raise HonourError(
-                422,
-                "invalid-division-code",
-                "Not a district",
+            raise NotADistrict(
                 "district_code",
                 f"{district_code} is the city, not a district or county-level city",
             )
@@ -273,28 +381,20 @@ class Subject(BaseModel):
 def check_subject(honour_type: HonourType, subject: Subject | None) -> None:
     if subject is None:
         if honour_type.subject_required:
-            raise HonourError(
-                422,
-                "subject-required",
-                "Subject required",
+            raise SubjectRequired(
                 "subject",
                 f"{honour_type.code} {honour_type.name_zh} is granted for a {honour_type.subject_kind}: give it",
             )
         return
     if subject.kind != honour_type.subject_kind:
         expected = honour_type.subject_kind or "nothing (this type has no subject)"
-        raise HonourError(
-            422,
-            "subject-kind-mismatch",
-            "Subject of the wrong kind",
+        raise SubjectKindMismatch(
             "subject.kind",
             f"{honour_type.code} is granted for {expected}, not a {subject.kind}",
         )
 
-    def missing(name: str) -> HonourError:
-        return HonourError(
-            422, "subject-incomplete", "Subject incomplete", f"subject.{name}", f"a {subject.kind} needs its {name}"
-        )
+    def missing(name: str) -> SubjectIncomplete:
+        return SubjectIncomplete(f"subject.{name}", f"a {subject.kind} needs its {name}")
 
     if subject.kind == "standard":
         for name in ("number", "title", "role"):
@@ -308,10 +408,7 @@ def check_subject(honour_type: HonourType, subject: Subject | None) -> None:
         raise missing("name")
     pattern = honour_type.subject_number_pattern
     if pattern and subject.number and not re.match(pattern, subject.number.strip()):
-        raise HonourError(
-            422,
-            "standard-number-mismatch",
-            "Standard number of another level",
+        raise StandardNumberMismatch(
             "subject.number",
             f"{subject.number!r} is not a number of the kind {honour_type.name_zh} covers (pattern {pattern})",
         )
@@ -334,18 +431,12 @@ def default_valid_until(honour_type: HonourType, granted_on: date) -> date | Non
 
 def check_dates(granted_on: date, valid_until: date | None, today: date) -> None:
     if granted_on > today:
-        raise HonourError(
-            422,
-            "granted-in-future",
-            "Granted date in the future",
+        raise GrantedInFuture(
             "granted_on",
             f"{granted_on} is after today, {today}",
         )
     if valid_until is not None and valid_until < granted_on:
-        raise HonourError(
-            422,
-            "valid-until-before-granted",
-            "Valid-until before granted",
+        raise ValidUntilBeforeGranted(
             "valid_until",
             f"valid_until {valid_until} is before granted_on {granted_on}",
         )
@@ -372,7 +463,7 @@ _TRANSITIONS: dict[tuple[State, str], State] = {
 }
 
 
-class TransitionError(Exception):
+class TransitionError(InvalidTransition):
     def __init__(self, state: State, action: str) -> None:
         super().__init__(f"cannot {action} an honour that is {state.value}")
         self.state = state

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.awards import repository, service
-from services.awards.csvimport import parse_csv
-from services.awards.domain import load_catalog
+from services.awards.csvimport import CsvTooLarge, parse_csv
+from services.awards.domain import HonourNotFound, PeriodReversed, UnknownHonourTypeCode, load_catalog
 from services.awards.models import idempotency_keys
 from services.awards.schemas import (
     CatalogOut,
@@ -25,10 +25,11 @@ from services.awards.schemas import (
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
 from shared.context import RequestContext
+from shared.errors import field_error
 from shared.idempotency import idempotent, request_hash
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
-from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.regions import add_regions_route
 from shared.routing import Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader, problems
@@ -74,7 +75,7 @@ async def honour_types() -> Any:
 async def honour_type(code: str) -> Any:
     t = load_catalog().find(code)
     if t is None:
-        raise Problem(404, "unknown-honour-type", "Unknown honour type", f"No honour type {code!r}")
+        raise UnknownHonourTypeCode(code)
     return t.as_dict()
 
 
@@ -132,7 +133,7 @@ async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW,
     settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
     body = await request.body()
     if len(body) > settings.import_max_bytes:
-        raise Problem(413, "payload-too-large", "CSV too large", f"At most {settings.import_max_bytes} bytes")
+        raise CsvTooLarge(f"At most {settings.import_max_bytes} bytes")
     rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows)
     outcomes = await service.import_rows(uow.session, service.request_context(ctx), rows)
     await uow.commit()
@@ -216,7 +217,7 @@ async def list_honours(
 async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) -> Any:
     row = await repository.get(uow.session, honour_id)
     if row is None:
-        raise Problem(404, "honour-not-found", "Honour not found", f"No honour has id {honour_id}")
+        raise HonourNotFound(honour_id)
     response.headers["ETag"] = etag(row["version"])
     return await _one(uow, row)
 
@@ -255,12 +256,9 @@ async def counts(
     district_code: str | None = None,
 ) -> Any:
     if period_end < period_start:
-        raise Problem(
-            422,
-            "period-reversed",
-            "Period ends before it starts",
+        raise PeriodReversed(
             f"period_end {period_end} is before period_start {period_start}",
-            errors=[{"field": "period_end", "in": "query", "reason": "before period_start"}],
+            [field_error("period_end", "query", "before period_start")],
         )
     got = await repository.counts_by_type(uow.session, period_start, period_end, district_code)
     catalog = load_catalog()
@@ -306,7 +304,7 @@ async def counts(
 )
 async def public_list(code: str, uow: UoW, cursor: Cursor = None, limit: PublicLimit = 50) -> Any:
     if load_catalog().find(code) is None:
-        raise Problem(404, "unknown-honour-type", "Unknown honour type", f"No honour type {code!r}")
+        raise UnknownHonourTypeCode(code)
     f = repository.HonourFilter(type_code=code, state="active")
     rows = await repository.list_honours(uow.session, f, decode_cursor(cursor, str), limit + 1)
     page = await _page(uow, rows, limit)

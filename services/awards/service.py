@@ -17,10 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.awards import repository
 from services.awards.domain import (
     Catalog,
-    HonourError,
+    DuplicateCertificateNo,
+    GrantRefused,
+    HolderBlacklisted,
+    HonourAlreadyRevoked,
+    HonourNotFound,
     HonourType,
+    RevokedOnOutOfRange,
     State,
-    TransitionError,
     after_listing_removed,
     check_dates,
     check_holder,
@@ -44,10 +48,11 @@ from services.awards.models import honours, outbox
 from services.awards.schemas import GrantIn, RevokeIn, RowOutcome, RowProblem
 from shared.clock import Clock, as_utc
 from shared.context import Context as RequestContext
+from shared.errors import ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
 from shared.preconditions import check_if_match, update_if_version
-from shared.problems import Problem, problem_type, validation_errors
+from shared.problems import problem_type, validation_errors
 from shared.regions import RegionTable, load_regions
 from shared.uuid7 import new_ids
 
@@ -125,31 +130,6 @@ def _event(type_: str, row: dict[str, Any], catalog: Catalog, **extra: Any) -> E
 def _step(row: dict[str, Any], action: str) -> None:
     row["state"] = transition(row["state"], action).value  # type: ignore[arg-type]
     row["version"] += 1
-
-
-def _problem(err: HonourError) -> Problem:
-    return Problem(
-        err.status,
-        err.slug,
-        err.title,
-        err.reason,
-        errors=[{"field": err.field, "in": "body", "reason": err.reason}],
-        **err.extensions,
-    )
-
-
-def _listed_problem(listing: dict[str, Any]) -> HonourError:
-    return HonourError(
-        409,
-        "holder-blacklisted",
-        "The holder is on the quality-credit blacklist",
-        "holder_id",
-        f"{listing['uscc']} has been listed since {listing['listed_on']} (entry {listing['entry_id']}, "
-        f"decision {listing['decision_no']}): a blacklisted enterprise cannot be granted an honour",
-        entry_id=listing["entry_id"],
-        decision_no=listing["decision_no"],
-        listed_on=listing["listed_on"].isoformat(),
-    )
 
 
 # ------------------------------------------------------------------------------ granting
@@ -237,41 +217,26 @@ def _build(
 
 async def grant(session: AsyncSession, ctx: Context, body: GrantIn) -> dict[str, Any]:
     """Grant one honour; every rule broken is a problem and nothing is written."""
-    try:
-        c = check_grant(ctx, body)
-    except HonourError as err:
-        raise _problem(err) from None
+    c = check_grant(ctx, body)
     if body.holder_kind in ("enterprise", "organisation"):
         listing = (await repository.current_listings(session, [c.holder_id])).get(c.holder_id)
         if listing is not None:
-            raise _problem(_listed_problem(listing))
+            raise HolderBlacklisted(listing)
     key = (c.honour_type.code, body.certificate_no.strip())
     existing = (await repository.existing_certificates(session, [key])).get(key)
     if existing is not None:
-        raise _problem(_duplicate_certificate(existing))
+        raise _duplicate_certificate(existing)
     row, events, _ = _build(ctx, c, new_ids(1)[0], "api", None)
     try:
         await repository.insert_honours(session, [row])
     except IntegrityError:  # a concurrent grant took the certificate number between check and insert
-        raise _problem(
-            HonourError(
-                409,
-                "duplicate-certificate-no",
-                "Duplicate certificate number",
-                "certificate_no",
-                f"{key[0]} certificate {key[1]} is already registered",
-            )
-        ) from None
+        raise DuplicateCertificateNo(f"{key[0]} certificate {key[1]} is already registered") from None
     await add_to_outbox(session, outbox, events)
     return row
 
 
-def _duplicate_certificate(existing: dict[str, Any]) -> HonourError:
-    return HonourError(
-        409,
-        "duplicate-certificate-no",
-        "Duplicate certificate number",
-        "certificate_no",
+def _duplicate_certificate(existing: dict[str, Any]) -> DuplicateCertificateNo:
+    return DuplicateCertificateNo(
         f"{existing['type_code']} certificate {existing['certificate_no']} is already registered "
         f"(honour {existing['honour_id']}, holder {existing['holder_id']})",
         honour_id=existing["honour_id"],
@@ -286,13 +251,10 @@ async def revoke(
 ) -> dict[str, Any]:
     row = await repository.get(session, honour_id, for_update=True)
     if row is None:
-        raise Problem(404, "honour-not-found", "Honour not found", f"No honour has id {honour_id}")
+        raise HonourNotFound(honour_id)
     # Revoking twice is a conflict whatever ETag is sent: say so before checking If-Match.
     if row["state"] == State.REVOKED.value:
-        raise Problem(
-            409,
-            "honour-already-revoked",
-            "Honour already revoked",
+        raise HonourAlreadyRevoked(
             f"Honour {honour_id} was revoked on {row['revoked_on']}: {row['revoke_reason']}",
             revoked_on=row["revoked_on"].isoformat() if row["revoked_on"] else None,
         )
@@ -300,17 +262,11 @@ async def revoke(
     today = ctx.clock.today()
     revoked_on = body.revoked_on or today
     if not row["granted_on"] <= revoked_on <= today:
-        raise Problem(
-            422,
-            "revoked-on-out-of-range",
-            "Revocation date out of range",
+        raise RevokedOnOutOfRange(
             f"revoked_on must lie between the grant ({row['granted_on']}) and today ({today})",
-            errors=[{"field": "revoked_on", "in": "body", "reason": "outside granted_on … today"}],
+            [field_error("revoked_on", "body", "outside granted_on … today")],
         )
-    try:
-        new_state = transition(row["state"], "revoke")
-    except TransitionError as exc:  # pragma: no cover - every non-revoked state may be revoked
-        raise Problem(409, "invalid-transition", "Invalid transition", str(exc)) from None
+    new_state = transition(row["state"], "revoke")  # TransitionError is the 409 invalid-transition
     now = ctx.clock.now()
     values = {"state": new_state.value, "revoked_on": revoked_on, "revoke_reason": body.reason, "updated_at": now}
     await update_if_version(session, honours, honours.c.honour_id == honour_id, row["version"], values)
@@ -529,7 +485,7 @@ def _pydantic_problems(exc: ValidationError) -> list[RowProblem]:
     out = []
     for e in validation_errors([dict(e) for e in exc.errors()]):
         name = e["field"].replace("subject.", "subject_") if e["field"].startswith("subject.") else e["field"]
-        out.append(RowProblem(field=name, reason=e["reason"], type=problem_type("validation-error")))
+        out.append(RowProblem(field=name, reason=e["reason"], type=problem_type(ValidationFailed.slug)))
     return out
 
 
@@ -552,7 +508,7 @@ async def import_rows(session: AsyncSession, ctx: Context, rows: Sequence[dict[s
                     RowProblem(
                         field="row",
                         reason=f"more cells than columns: {raw[EXTRA_CELLS]!r}",
-                        type=problem_type("validation-error"),
+                        type=problem_type(ValidationFailed.slug),
                     )
                 ],
             )
@@ -562,7 +518,7 @@ async def import_rows(session: AsyncSession, ctx: Context, rows: Sequence[dict[s
         except ValidationError as exc:
             outcomes[i] = RowOutcome(row=i + 1, outcome="rejected", problems=_pydantic_problems(exc))
             continue
-        except HonourError as err:
+        except GrantRefused as err:
             outcomes[i] = RowOutcome(
                 row=i + 1,
                 outcome="rejected",
@@ -584,7 +540,7 @@ async def import_rows(session: AsyncSession, ctx: Context, rows: Sequence[dict[s
     for i, c in checked:
         key = (c.honour_type.code, c.body.certificate_no.strip())
 
-        def reject(err: HonourError, i: int = i) -> None:
+        def reject(err: GrantRefused, i: int = i) -> None:
             outcomes[i] = RowOutcome(
                 row=i + 1,
                 outcome="rejected",
@@ -602,19 +558,11 @@ async def import_rows(session: AsyncSession, ctx: Context, rows: Sequence[dict[s
             if first.holder_id == c.holder_id and first.body.granted_on == c.body.granted_on:
                 outcomes[i] = RowOutcome(row=i + 1, outcome="duplicate", honour_id=first_id)
             else:
-                reject(
-                    HonourError(
-                        409,
-                        "duplicate-certificate-no",
-                        "Duplicate certificate number",
-                        "certificate_no",
-                        f"{key[0]} certificate {key[1]} already appears in row {first_row}",
-                    )
-                )
+                reject(DuplicateCertificateNo(f"{key[0]} certificate {key[1]} already appears in row {first_row}"))
             continue
         listing = listed.get(c.holder_id) if c.body.holder_kind in ("enterprise", "organisation") else None
         if listing is not None and c.body.granted_on >= listing["listed_on"]:
-            reject(_listed_problem(listing))  # granted while listed: refused as a single grant would be
+            reject(HolderBlacklisted(listing))  # granted while listed: refused as a single grant would be
             continue
         honour_id = next(ids)
         row, evs, suspension = _build(ctx, c, honour_id, "import", listing)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.clock import as_date
+from shared.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed, field_error
 
 RULES_DIR = Path(__file__).parent / "rules"
 
@@ -147,22 +148,98 @@ class RuleBook:
 # ---------------------------------------------------------------- validation
 
 
-class RuleViolation(ValueError):
-    """A request the rules refuse; `slug` is the stable problem type."""
+class UnknownReasonCategory(ValidationFailed):
+    slug = "unknown-reason-category"
+    title = "Unknown reason category"
 
-    def __init__(self, slug: str, title: str, detail: str, **ext: Any) -> None:
-        super().__init__(detail)
-        self.slug, self.title, self.detail, self.ext = slug, title, detail, ext
+
+class PublicationPeriodOutOfRange(ValidationFailed):
+    slug = "publication-period-out-of-range"
+    title = "Publication period outside the rules"
+
+
+class DecisionNoRequired(ValidationFailed):
+    slug = "decision-no-required"
+    title = "Decision document number required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This proposal has no decision document number: give one in decision_no.",
+            [field_error("decision_no", "body", "field required")],
+        )
+
+
+class EntryNotFound(NotFound):
+    slug = "entry-not-found"
+    title = "Blacklist entry not found"
+
+    def __init__(self, entry_id: str) -> None:
+        super().__init__(f"No blacklist entry has id {entry_id}")
+
+
+class EntryAlreadyOpen(Conflict):
+    slug = "entry-already-open"
+    title = "The enterprise already has an open entry"
+
+    def __init__(self, uscc: str) -> None:
+        super().__init__(f"{uscc} already has a pending proposal or a current listing", uscc=uscc)
+
+
+class EntryNotPending(Conflict):
+    slug = "entry-not-pending"
+    title = "Not pending"
+
+
+class OwnProposal(Forbidden):
+    """Four eyes: the proposer cannot decide their own proposal."""
+
+    slug = "own-proposal"
+    title = "Four eyes: not your own proposal"
+
+
+class OwnRepairApplication(Forbidden):
+    slug = "own-repair-application"
+    title = "Four eyes: not your own application"
+
+    def __init__(self) -> None:
+        super().__init__("A repair application must be reviewed by someone other than who filed it.")
+
+
+class RepairAlreadyPending(Conflict):
+    slug = "repair-already-pending"
+    title = "A repair application is pending"
+
+    def __init__(self) -> None:
+        super().__init__("This entry already has a credit-repair application awaiting review.")
+
+
+class RepairTooEarly(Conflict):
+    slug = "repair-too-early"
+    title = "Too early for credit repair"
+
+
+class NoPendingRepair(Conflict):
+    slug = "no-pending-repair"
+    title = "No repair application to review"
+
+    def __init__(self) -> None:
+        super().__init__("This entry has no credit-repair application awaiting review.")
+
+
+def check_allowed(status: str, action: str) -> None:
+    """Refuse an action the entry's status does not allow (a decision on a decided entry is `entry-not-pending`)."""
+    if allowed(status, action):
+        return
+    detail = f"Cannot {action.replace('_', ' ')} an entry whose status is {status}"
+    cls = EntryNotPending if action in ("approve", "reject") else InvalidTransition
+    raise cls(detail, status_now=status, action=action)
 
 
 def check_reason_category(rules: RuleSet, code: str) -> ReasonCategory:
     cats = rules.reason_categories
     if code not in cats:
-        raise RuleViolation(
-            "unknown-reason-category",
-            "Unknown reason category",
-            f"{code!r} is not a reason category of rule set {rules.version}",
-            allowed=sorted(cats),
+        raise UnknownReasonCategory(
+            f"{code!r} is not a reason category of rule set {rules.version}", allowed=sorted(cats)
         )
     return cats[code]
 
@@ -172,9 +249,7 @@ def check_publication_years(rules: RuleSet, years: int | None) -> int:
     if years is None:
         return p["default"]
     if not p["min"] <= years <= p["max"]:
-        raise RuleViolation(
-            "publication-period-out-of-range",
-            "Publication period outside the rules",
+        raise PublicationPeriodOutOfRange(
             f"The publication period must be {p['min']} to {p['max']} years (rule set {rules.version}); got {years}",
             min_years=p["min"],
             max_years=p["max"],

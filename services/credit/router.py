@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.credit import repository as repo
 from services.credit import service
-from services.credit.domain import RuleBook, compute_rating
+from services.credit.domain import EntryNotFound, RuleBook, compute_rating
 from services.credit.models import idempotency_keys
 from services.credit.schemas import (
     Approval,
@@ -35,7 +35,7 @@ from shared.context import Context, RequestContext
 from shared.idempotency import idempotent, request_hash
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
-from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.routing import WRITE_ERRORS, Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader
 from shared.runtime import UoW
@@ -164,7 +164,7 @@ async def list_entries(
 async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> Any:
     entry = await repo.get_entry(uow.session, entry_id)
     if entry is None:
-        raise Problem(404, "entry-not-found", "Blacklist entry not found", f"No blacklist entry has id {entry_id}")
+        raise EntryNotFound(entry_id)
     return _answer(response, entry)
 
 

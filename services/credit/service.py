@@ -15,10 +15,17 @@ from services.credit import repository as repo
 from services.credit.domain import (
     AUTO_PROPOSER,
     EXPIRY_ACTOR,
+    DecisionNoRequired,
+    EntryAlreadyOpen,
+    EntryNotFound,
+    NoPendingRepair,
+    OwnProposal,
+    OwnRepairApplication,
+    RepairAlreadyPending,
+    RepairTooEarly,
     RuleBook,
-    RuleViolation,
     Status,
-    allowed,
+    check_allowed,
     check_publication_years,
     check_reason_category,
     compute_rating,
@@ -55,20 +62,16 @@ from services.credit.schemas import (
 )
 from shared.clock import Clock
 from shared.context import Context as RequestContext
+from shared.errors import StaleVersion
 from shared.events import Envelope, registry
 from shared.outbox import add_to_outbox
 from shared.preconditions import check_if_match, update_if_version
-from shared.problems import Problem
 from shared.uuid7 import new_id, new_ids
 
 
 @dataclass(frozen=True, kw_only=True)
 class Context(RequestContext):
     book: RuleBook
-
-
-def problem_of(v: RuleViolation, status: int = 422) -> Problem:
-    return Problem(status, v.slug, v.title, v.detail, **v.ext)
 
 
 def snapshot(entry: dict[str, Any]) -> EntrySnapshot:
@@ -100,25 +103,12 @@ def _history(
 # ---------------------------------------------------------------- proposals
 
 
-def _already_open(uscc: str) -> Problem:
-    return Problem(
-        409,
-        "entry-already-open",
-        "The enterprise already has an open entry",
-        f"{uscc} already has a pending proposal or a current listing",
-        uscc=uscc,
-    )
-
-
 async def propose(session: AsyncSession, ctx: Context, body: Proposal) -> dict[str, Any]:
     rules = ctx.book.in_force(ctx.clock.today())
-    try:
-        check_reason_category(rules, body.reason_category)
-        years = check_publication_years(rules, body.publication_years)
-    except RuleViolation as v:
-        raise problem_of(v) from None
+    check_reason_category(rules, body.reason_category)
+    years = check_publication_years(rules, body.publication_years)
     if await repo.open_entry_usccs(session, [body.uscc]):
-        raise _already_open(body.uscc)
+        raise EntryAlreadyOpen(body.uscc)
     now = ctx.clock.now()
     entry = {
         "entry_id": new_id(),
@@ -144,7 +134,7 @@ async def propose(session: AsyncSession, ctx: Context, body: Proposal) -> dict[s
     try:
         await repo.insert_entries(session, [entry])
     except IntegrityError:  # another proposal for the enterprise committed since the check above
-        raise _already_open(body.uscc) from None
+        raise EntryAlreadyOpen(body.uscc) from None
     await repo.insert_history(session, [_history(entry, "proposed", ctx, body.facts, body.decision_no)])
     await add_to_outbox(session, outbox, [_event(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), body.uscc)])
     return await _load(session, str(entry["entry_id"]))  # every column, as later reads will show it
@@ -153,20 +143,8 @@ async def propose(session: AsyncSession, ctx: Context, body: Proposal) -> dict[s
 async def _load(session: AsyncSession, entry_id: str) -> dict[str, Any]:
     entry = await repo.get_entry(session, entry_id)
     if entry is None:
-        raise Problem(404, "entry-not-found", "Blacklist entry not found", f"No blacklist entry has id {entry_id}")
+        raise EntryNotFound(entry_id)
     return entry
-
-
-def _invalid(entry: dict[str, Any], action: str) -> Problem:
-    slug = "entry-not-pending" if action in ("approve", "reject") else "invalid-transition"
-    return Problem(
-        409,
-        slug,
-        "Not pending" if slug == "entry-not-pending" else "Invalid transition",
-        f"Cannot {action.replace('_', ' ')} an entry whose status is {entry['status']}",
-        status_now=entry["status"],
-        action=action,
-    )
 
 
 async def _transition(
@@ -190,8 +168,7 @@ async def _transition(
 
 def _check(entry: dict[str, Any], if_match: str | None, action: str) -> None:
     check_if_match(if_match, entry["version"])
-    if not allowed(entry["status"], action):
-        raise _invalid(entry, action)
+    check_allowed(entry["status"], action)
 
 
 async def approve(
@@ -200,21 +177,10 @@ async def approve(
     entry = await _load(session, entry_id)
     _check(entry, if_match, "approve")
     if entry["proposed_by"] == ctx.actor:
-        raise Problem(
-            403,
-            "own-proposal",
-            "Four eyes: not your own proposal",
-            "The proposal must be approved by a different reviewer than its proposer.",
-        )
+        raise OwnProposal("The proposal must be approved by a different reviewer than its proposer.")
     decision_no = body.decision_no or entry["decision_no"]
     if not decision_no:
-        raise Problem(
-            422,
-            "decision-no-required",
-            "Decision document number required",
-            "This proposal has no decision document number: give one in decision_no.",
-            errors=[{"field": "decision_no", "in": "body", "reason": "field required"}],
-        )
+        raise DecisionNoRequired()
     today = ctx.clock.today()
     rules = ctx.book.in_force(entry["proposed_at"].date())
     values = {
@@ -246,12 +212,7 @@ async def reject(
     entry = await _load(session, entry_id)
     _check(entry, if_match, "reject")
     if entry["proposed_by"] == ctx.actor:
-        raise Problem(
-            403,
-            "own-proposal",
-            "Four eyes: not your own proposal",
-            "The proposal must be decided by a different reviewer than its proposer.",
-        )
+        raise OwnProposal("The proposal must be decided by a different reviewer than its proposer.")
     values = {
         "status": Status.rejected.value,
         "decided_by": ctx.actor,
@@ -275,18 +236,10 @@ async def apply_repair(
     entry = await _load(session, entry_id)
     _check(entry, if_match, "apply_repair")
     if entry["repair_status"] == "applied":
-        raise Problem(
-            409,
-            "repair-already-pending",
-            "A repair application is pending",
-            "This entry already has a credit-repair application awaiting review.",
-        )
+        raise RepairAlreadyPending()
     today = ctx.clock.today()
     if today < entry["earliest_repair_on"]:
-        raise Problem(
-            409,
-            "repair-too-early",
-            "Too early for credit repair",
+        raise RepairTooEarly(
             f"Credit repair may be applied for from {entry['earliest_repair_on'].isoformat()} "
             f"(rule set {entry['rule_set_version']}, category {entry['reason_category']}).",
             earliest_repair_on=entry["earliest_repair_on"].isoformat(),
@@ -316,19 +269,9 @@ async def review_repair(
     entry = await _load(session, entry_id)
     _check(entry, if_match, "review_repair")
     if entry["repair_status"] != "applied":
-        raise Problem(
-            409,
-            "no-pending-repair",
-            "No repair application to review",
-            "This entry has no credit-repair application awaiting review.",
-        )
+        raise NoPendingRepair()
     if entry["repair_applied_by"] == ctx.actor:
-        raise Problem(
-            403,
-            "own-repair-application",
-            "Four eyes: not your own application",
-            "A repair application must be reviewed by someone other than who filed it.",
-        )
+        raise OwnRepairApplication()
     today = ctx.clock.today()
     if body.outcome == "rejected":
         return await _reject_repair(session, ctx, entry, body)
@@ -413,7 +356,7 @@ async def expire_due(session: AsyncSession, clock: Clock, book: RuleBook) -> int
                 ENTRY_REMOVED,
                 lambda s: EntryRemoved(entry=s, reason="expired"),
             )
-        except Problem:  # decided concurrently by a reviewer: theirs stands
+        except StaleVersion:  # decided concurrently by a reviewer: theirs stands
             continue
         changed.append(entry["uscc"])
     if changed:

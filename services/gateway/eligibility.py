@@ -7,6 +7,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from shared.errors import NotFound
+
+
+class EnterpriseNotFound(NotFound):
+    slug = "enterprise-not-found"
+    title = "Enterprise not found"
+
+    def __init__(self, uscc: str) -> None:
+        super().__init__(f"No event has named {uscc} yet", uscc=uscc)
+
+
 # ------------------------------------------------------------------------------------------ honours
 
 

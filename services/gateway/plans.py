@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared.errors import NotFound, ValidationFailed, field_error
+
 PLANS_DIR = Path(__file__).parent / "plans"
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -23,6 +25,55 @@ Kind = Literal["min_rate", "exact_rate", "min_score", "cumulative_count", "quali
 Counting = Literal["granted_during", "active_at_end"]
 Sector = Literal["manufacturing", "agricultural", "food", "engineering"]
 Level = Literal["national", "provincial", "municipal", "district"]
+
+
+class PlanNotFound(NotFound):
+    slug = "plan-not-found"
+    title = "Plan not found"
+
+    def __init__(self, plan_id: str, known: list[str]) -> None:
+        super().__init__(f"No plan {plan_id!r}; plans: " + ", ".join(sorted(known)))
+
+
+class IndicatorNotFound(NotFound):
+    slug = "indicator-not-found"
+    title = "Indicator not found"
+
+    def __init__(self, plan_id: str, code: str) -> None:
+        super().__init__(f"Plan {plan_id} has no indicator {code!r}")
+
+
+class UnknownIndicator(ValidationFailed):
+    """A report names an indicator the plan does not have."""
+
+    slug = "unknown-indicator"
+    title = "Unknown indicator"
+
+    def __init__(self, plan_id: str, code: str) -> None:
+        super().__init__(
+            f"Plan {plan_id} has no indicator {code!r}", [field_error("indicator", "body", "not in the plan")]
+        )
+
+
+class IndicatorNotReported(ValidationFailed):
+    slug = "indicator-not-reported"
+    title = "Computed indicator"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(
+            f"{code} is computed from events; only reported indicators take reports",
+            [field_error("indicator", "body", "computed, not reported")],
+        )
+
+
+class ValueOutOfRange(ValidationFailed):
+    slug = "value-out-of-range"
+    title = "Value out of range"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A rate is a ratio between 0 and 1", [field_error("value", "body", "a rate is between 0 and 1")]
+        )
 
 
 class _Strict(BaseModel):

@@ -14,7 +14,15 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 
 from services.gateway import attainment, eligibility, repository
-from services.gateway.plans import Plan, brand_type_codes
+from services.gateway.plans import (
+    IndicatorNotFound,
+    IndicatorNotReported,
+    Plan,
+    PlanNotFound,
+    UnknownIndicator,
+    ValueOutOfRange,
+    brand_type_codes,
+)
 from services.gateway.schemas import (
     AttainmentDetailOut,
     AttainmentOut,
@@ -27,8 +35,9 @@ from services.gateway.schemas import (
 )
 from shared.auth import Principal, require
 from shared.clock import as_utc
+from shared.errors import ValidationFailed
 from shared.pagination import Page, decode_cursor, encode_cursor, page
-from shared.problems import PROBLEM_SCHEMA, Problem
+from shared.problems import PROBLEM_SCHEMA
 from shared.routing import ERRORS, Cursor, Limit, Reader
 from shared.runtime import Runtime, UoW
 from shared.service_app import request_id
@@ -51,12 +60,7 @@ def _plans(request: Request) -> dict[str, Plan]:
 def _plan(request: Request, plan_id: str) -> Plan:
     plan = _plans(request).get(plan_id)
     if plan is None:
-        raise Problem(
-            404,
-            "plan-not-found",
-            "Plan not found",
-            f"No plan {plan_id!r}; plans: " + ", ".join(sorted(_plans(request))),
-        )
+        raise PlanNotFound(plan_id, list(_plans(request)))
     return plan
 
 
@@ -179,7 +183,7 @@ async def get_indicator_attainment(
 ) -> Any:
     p = _plan(request, plan)
     if p.indicator(code) is None:
-        raise Problem(404, "indicator-not-found", "Indicator not found", f"Plan {p.id} has no indicator {code!r}")
+        raise IndicatorNotFound(p.id, code)
     day = as_of or _default_as_of(runtime, p)
     (figure,) = await attainment.evaluate(uow.session, p, day, district, codes=[code])
     fresh = await attainment.freshness(uow.session, runtime.clock.now())
@@ -219,29 +223,11 @@ async def post_report(
     plan = _plan(request, body.plan)
     ind = plan.indicator(body.indicator)
     if ind is None:
-        raise Problem(
-            422,
-            "unknown-indicator",
-            "Unknown indicator",
-            f"Plan {plan.id} has no indicator {body.indicator!r}",
-            errors=[{"field": "indicator", "in": "body", "reason": "not in the plan"}],
-        )
+        raise UnknownIndicator(plan.id, body.indicator)
     if not ind.reported:
-        raise Problem(
-            422,
-            "indicator-not-reported",
-            "Computed indicator",
-            f"{ind.code} is computed from events; only reported indicators take reports",
-            errors=[{"field": "indicator", "in": "body", "reason": "computed, not reported"}],
-        )
+        raise IndicatorNotReported(ind.code)
     if ind.kind.endswith("_rate") and not 0 <= body.value <= 1:
-        raise Problem(
-            422,
-            "value-out-of-range",
-            "Value out of range",
-            "A rate is a ratio between 0 and 1",
-            errors=[{"field": "value", "in": "body", "reason": "a rate is between 0 and 1"}],
-        )
+        raise ValueOutOfRange()
     row = {
         "report_id": str(uuid.uuid4()),
         "plan_id": plan.id,
@@ -335,13 +321,7 @@ async def facts_honours(
 ) -> Any:
     if counting == "granted_during":
         if granted_from is None:
-            raise Problem(
-                422,
-                "validation-error",
-                "The request is not valid",
-                "granted_during needs granted_from",
-                errors=[{"field": "granted_from", "in": "query", "reason": "field required"}],
-            )
+            raise ValidationFailed.one("granted_from", "query", "field required", "granted_during needs granted_from")
         where = repository.granted_clause(granted_from, on)
     else:
         where = repository.active_clause(on)
@@ -374,7 +354,7 @@ async def credit_profile(code: UsccPath, _: Reader, runtime: Runtime, uow: UoW, 
     honours = await repository.honours_of_holder(s, code)
     spans = await repository.suspensions_of(s, [h["honour_id"] for h in honours])
     if ident is None and not summary["n"] and not entries and not honours and rating is None:
-        raise Problem(404, "enterprise-not-found", "Enterprise not found", f"No event has named {code} yet", uscc=code)
+        raise eligibility.EnterpriseNotFound(code)
     standing = [e for e in entries if eligibility.listed_on(e, day)]
     active, suspended, other = [], [], []
     for h in honours:

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from shared.problems import Problem
+from shared.errors import BadGateway, GatewayTimeout
 from shared.service_app import request_id
 
 _FORWARDED_REQUEST_HEADERS = (
@@ -28,6 +28,16 @@ _FORWARDED_RESPONSE_HEADERS = (
     "retry-after",
     "www-authenticate",
 )
+
+
+class UpstreamTimeout(GatewayTimeout):
+    slug = "upstream-timeout"
+    title = "Upstream timeout"
+
+
+class UpstreamUnreachable(BadGateway):
+    slug = "upstream-unreachable"
+    title = "Upstream unreachable"
 
 
 class Upstreams:
@@ -65,20 +75,10 @@ class Upstreams:
         try:
             upstream = await client.send(upstream_request, stream=True)
         except httpx.TimeoutException:
-            raise Problem(
-                504,
-                "upstream-timeout",
-                "Upstream timeout",
-                f"The {service} service did not answer in time",
-                service=service,
-            ) from None
+            raise UpstreamTimeout(f"The {service} service did not answer in time", service=service) from None
         except httpx.TransportError as exc:
-            raise Problem(
-                502,
-                "upstream-unreachable",
-                "Upstream unreachable",
-                f"The {service} service could not be reached: {type(exc).__name__}",
-                service=service,
+            raise UpstreamUnreachable(
+                f"The {service} service could not be reached: {type(exc).__name__}", service=service
             ) from None
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS}
         return StreamingResponse(

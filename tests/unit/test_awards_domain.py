@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.awards.domain import (
-    HonourError,
+    GrantRefused,
     HonourFacts,
     State,
     Subject,
@@ -37,8 +37,8 @@ REG = load_regions()
 USCC = "91370200163562681G"
 
 
-def err(fn: Any, *args: Any) -> HonourError:
-    with pytest.raises(HonourError) as info:
+def err(fn: Any, *args: Any) -> GrantRefused:
+    with pytest.raises(GrantRefused) as info:
         fn(*args)
     return info.value
 

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from services.credit.domain import (
+    PublicationPeriodOutOfRange,
     RuleBook,
     RuleSet,
-    RuleViolation,
+    UnknownReasonCategory,
     add_months,
     allowed,
     check_publication_years,
@@ -110,7 +111,7 @@ def test_publication_period_defaults_to_three_years_and_is_bounded() -> None:
     assert check_publication_years(RULES, None) == 3
     assert check_publication_years(RULES, 5) == 5
     for bad in (0, 6, -1):
-        with pytest.raises(RuleViolation) as info:
+        with pytest.raises(PublicationPeriodOutOfRange) as info:
             check_publication_years(RULES, bad)
         assert info.value.slug == "publication-period-out-of-range"
     assert publish_until(date(2014, 3, 3), 3) == date(2017, 3, 2)
@@ -118,9 +119,9 @@ def test_publication_period_defaults_to_three_years_and_is_bounded() -> None:
 
 
 def test_unknown_reason_category_is_refused() -> None:
-    with pytest.raises(RuleViolation) as info:
+    with pytest.raises(UnknownReasonCategory) as info:
         check_reason_category(RULES, "jaywalking")
-    assert info.value.slug == "unknown-reason-category" and "food_safety_violation" in info.value.ext["allowed"]
+    assert info.value.slug == "unknown-reason-category" and "food_safety_violation" in info.value.extensions["allowed"]
 
 
 def test_transitions() -> None:
