@@ -94,3 +94,43 @@ async def test_idempotency_keys_are_scoped_by_agency(embedded: Suite, auth: Call
     assert again.headers["etag"] == a.headers["etag"] and again.headers["location"] == a.headers["location"]
     reused = await client.post("/v1/honours", json=second_body, headers=as_a)
     assert reused.status_code == 422 and reused.json()["type"].endswith(":idempotency-key-reused")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "slug"),
+    [
+        (b"\xff\xfe\x00\x00\xc3", 400, "malformed-csv"),  # neither UTF-8 nor GB18030
+        (b"", 400, "malformed-csv"),
+        (b'"unterminated,header\n', 400, "malformed-csv"),
+        (b"colour\nred\n", 422, "csv-columns"),
+    ],
+    ids=["encoding", "empty", "quoting", "columns"],
+)
+async def test_the_same_csv_defect_is_the_same_problem_in_sampling_and_awards(
+    embedded: Suite, auth: Callable[..., dict[str, str]], body: bytes, status: int, slug: str
+) -> None:
+    _, client = embedded
+    csv_type = {"content-type": "text/csv"}
+    batch = await client.post("/v1/results:batch", content=body, headers=auth("sampling:write") | csv_type)
+    imported = await client.post("/v1/honours:import", content=body, headers=auth("awards:write") | csv_type)
+    for r in (batch, imported):
+        assert r.status_code == status, r.text
+        assert r.json()["type"] == f"urn:qualitycity:problem:{slug}"
+
+
+async def test_a_bom_before_the_body_and_each_ndjson_line_is_accepted(
+    embedded: Suite, auth: Callable[..., dict[str, str]]
+) -> None:
+    _, client = embedded
+    bom = "\ufeff".encode()
+    lines = bom + orjson.dumps(result_body("BOM-1")) + b"\n" + bom + orjson.dumps(result_body("BOM-2")) + b"\n"
+    nd = await client.post(
+        "/v1/results:batch", content=lines, headers=auth("sampling:write") | {"content-type": "application/x-ndjson"}
+    )
+    assert nd.status_code == 200 and nd.json()["created"] == 2, nd.text
+    js = await client.post(
+        "/v1/results:batch",
+        content=bom + orjson.dumps([result_body("BOM-3")]),
+        headers=auth("sampling:write") | {"content-type": "application/json"},
+    )
+    assert js.status_code == 200 and js.json()["created"] == 1, js.text
