@@ -107,11 +107,18 @@ async def current_principal(
 
 def require(scope: str) -> Any:
     """A dependency that admits a principal holding `scope` (and answers 401/403 problems otherwise)."""
+    return require_any(scope)
+
+
+def require_any(*scopes: str) -> Any:
+    """A dependency that admits a principal holding any one of `scopes` (401/403 problems otherwise)."""
+    if not scopes:
+        raise ValueError("require_any needs at least one scope")
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.has(scope):
-            raise InsufficientScope(scope)
+        if not any(principal.has(s) for s in scopes):
+            raise InsufficientScope(*scopes)
         return principal
 
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    dependency.__name__ = "require_" + "_or_".join(s.replace(":", "_") for s in scopes)
     return Depends(dependency)

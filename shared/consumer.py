@@ -25,7 +25,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import registry
-from shared.db import Database
+from shared.db import Database, chunks
 from shared.events import Envelope
 from shared.executemany import insert_rows
 
@@ -163,11 +163,8 @@ class IdempotentConsumer:
             return
         async with self.db.unit_of_work() as uow:
             session = uow.session
-            ids = list({e.id for e in envelopes})
             seen: set[str] = set()
-            # Chunked so a large batch stays under every driver's parameter limit.
-            for i in range(0, len(ids), 5000):
-                chunk = ids[i : i + 5000]
+            for chunk in chunks(e.id for e in envelopes):
                 seen.update(
                     await session.scalars(select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(chunk)))
                 )

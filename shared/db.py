@@ -6,8 +6,9 @@ session, adds and flushes, and never commits.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import MetaData, event, text
@@ -22,6 +23,19 @@ NAMING_CONVENTION: dict[str, str] = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+K = TypeVar("K", bound=Hashable)
+
+#: Values per IN list: below every driver's bound-parameter limit (asyncpg: 32,767; SQLite: 32,766).
+IN_LIST_MAX = 5000
+
+
+def chunks(values: Iterable[K], size: int = IN_LIST_MAX) -> Iterator[list[K]]:
+    """The distinct values, in order, in lists of at most `size` for `column.in_(chunk)`."""
+    unique = list(dict.fromkeys(values))
+    for i in range(0, len(unique), size):
+        yield unique[i : i + size]
 
 
 def new_metadata() -> MetaData:

@@ -2,12 +2,14 @@
 
 The key, a hash of the request and the response are stored in the same transaction as the
 create, so a retry after a lost answer can never create twice. The same key with another body
-is a 422 problem.
+is a 422 problem. Keys belong to the token's subject within its agency: two agencies' clients
+with the same subject name never share keys.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +18,7 @@ import orjson
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Principal
 from shared.errors import IdempotencyKeyReused, ValidationFailed
 
 
@@ -42,6 +45,34 @@ def request_hash(method: str, path: str, body: Any) -> str:
 class StoredResponse:
     status: int
     body: Any
+    replayed: bool = False
+
+
+def key_scope(principal: Principal) -> str:
+    """Whose keys these are: the subject within its agency (the column is 128 characters wide)."""
+    scope = f"{principal.agency}/{principal.subject}" if principal.agency else principal.subject
+    return scope if len(scope) <= 128 else "sha256:" + hashlib.sha256(scope.encode()).hexdigest()
+
+
+async def idempotent(
+    session: AsyncSession,
+    table: Table,
+    principal: Principal,
+    key: str | None,
+    fingerprint: str,
+    create: Callable[[], Awaitable[tuple[int, Any]]],
+) -> StoredResponse:
+    """The stored answer for a retried key (`replayed`), or `create()`'s `(status, body)`, remembered.
+
+    The caller commits: the key is stored in the create's own transaction.
+    """
+    scope = key_scope(principal)
+    stored = await replay(session, table, scope, key, fingerprint)
+    if stored is not None:
+        return StoredResponse(stored.status, stored.body, replayed=True)
+    status, body = await create()
+    await remember(session, table, scope, key, fingerprint, status, body)
+    return StoredResponse(status, body)
 
 
 async def replay(
@@ -59,7 +90,7 @@ async def replay(
         return None
     if row.request_hash != fingerprint:
         raise IdempotencyKeyReused(key)
-    return StoredResponse(row.status, orjson.loads(row.body))
+    return StoredResponse(row.status, orjson.loads(row.body), replayed=True)
 
 
 async def remember(

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import as_utc
 from shared.db import Database
 from shared.events import Envelope
 from shared.executemany import insert_rows
@@ -86,10 +87,6 @@ async def add_to_outbox(session: AsyncSession, table: Table, envelopes: Sequence
 class Publisher(Protocol):
     async def publish(self, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None:
         """Deliver the batch, in order; return only once every event is acknowledged."""
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class OutboxRelay:
@@ -180,7 +177,7 @@ class OutboxRelay:
     def _batch(rows: list[Any]) -> list[tuple[Envelope, bytes]]:
         return [
             (
-                Envelope(id=r.event_id, type=r.type, source=r.source, subject=r.subject, time=_as_utc(r.time), data={}),
+                Envelope(id=r.event_id, type=r.type, source=r.source, subject=r.subject, time=as_utc(r.time), data={}),
                 r.data.encode(),
             )
             for r in rows

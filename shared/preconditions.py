@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
 from shared.errors import PreconditionRequired, StaleVersion, etag
 
 __all__ = ["check_if_match", "etag"]
@@ -14,3 +20,21 @@ def check_if_match(if_match: str | None, current_version: int) -> None:
     wanted = {t.strip().removeprefix("W/") for t in if_match.split(",")}
     if "*" not in wanted and etag(current_version) not in wanted:
         raise StaleVersion(current_version)
+
+
+async def update_if_version(
+    session: AsyncSession, table: Table, where: ColumnElement[bool], version: int, values: dict[str, Any]
+) -> int:
+    """Compare-and-set on `version`: write `values` and version + 1 only if the row is still at `version`.
+
+    Of two writers that read the same version exactly one succeeds; the other gets `StaleVersion` (412)
+    with the current ETag.
+    Returns the new version.
+    """
+    result = await session.execute(
+        update(table).where(where, table.c.version == version).values({**values, "version": version + 1})
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        current = (await session.execute(select(table.c.version).where(where))).scalar()
+        raise StaleVersion(current)
+    return version + 1

@@ -7,8 +7,6 @@ replica; a cluster-wide quota belongs in front of the gateway.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from fastapi import Request
 
@@ -42,10 +40,7 @@ class TokenBuckets:
             raise RateLimited(retry)
 
 
-def rate_limited(buckets_of: Callable[[Request], TokenBuckets]) -> Callable[[Request], Coroutine[Any, Any, None]]:
-    """A route dependency that limits each client address with the app's buckets."""
-
-    async def dependency(request: Request) -> None:
-        buckets_of(request).take(request.client.host if request.client else "unknown")
-
-    return dependency
+async def public_rate_limit(request: Request) -> None:
+    """The route dependency of the public lists: `app.state.public_limiter` per client address."""
+    buckets: TokenBuckets = request.app.state.public_limiter
+    buckets.take(request.client.host if request.client else "unknown")

@@ -12,6 +12,9 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+from fastapi import APIRouter
+from pydantic import BaseModel
+
 DEFAULT_PATH = Path(__file__).parent / "data" / "regions.json"
 
 
@@ -78,4 +81,29 @@ def load_regions(path: Path = DEFAULT_PATH) -> RegionTable:
             Region(r["code"], r["name_zh"], r["name_en"], r["level"], _d(r["valid_from"]), _d(r["valid_to"]))
             for r in raw["regions"]
         )
+    )
+
+
+class RegionOut(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    level: str
+    valid_from: date | None
+    valid_to: date | None
+
+
+def add_regions_route(router: APIRouter, tag: str) -> None:
+    """`GET /regions` (public): every division code with its validity dates, the same in every service."""
+
+    async def regions() -> list[dict[str, object]]:
+        return [r.as_dict() for r in load_regions().regions]
+
+    router.add_api_route(
+        "/regions",
+        regions,
+        methods=["GET"],
+        response_model=list[RegionOut],
+        tags=[tag],
+        summary="Qingdao's division codes with their validity dates (no token)",
     )

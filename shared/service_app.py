@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth import Principal, require
 from shared.errors import JobNotFound, NotReady
 from shared.problems import error_response, install_problem_handlers
+from shared.routing import Admin
 
 REQUEST_ID = "x-request-id"
 
@@ -133,9 +133,6 @@ def service_app(
     if runtime.scheduler.jobs:
         install_job_routes(app)
     return app
-
-
-Admin = Annotated[Principal, require("admin")]
 
 
 def install_job_routes(app: FastAPI) -> None:

@@ -49,3 +49,17 @@ class ServiceSettings(BaseSettings):
     # Scheduled jobs (finalisation, expiry) run in the service; off where one replica runs them.
     run_jobs: bool = True
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+
+class ExpiryJobSettings(BaseSettings):
+    """For a service with an expiry job (credit listings, awards honours)."""
+
+    # How often the job looks for what has reached its end date.
+    expiry_every_s: float = 3600.0
+
+
+class PublicRateLimitSettings(BaseSettings):
+    """For a service with public lists (公示): they need no token, so each client address gets a token bucket."""
+
+    public_rate_per_s: float = 20.0
+    public_burst: int = 40

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated
 
+from fastapi import Depends, Path, Query
 from pydantic import AfterValidator, BeforeValidator, Field
 from stdnum.cn import uscc as _uscc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
+
+from shared.errors import InvalidUscc, field_error
 
 
 @lru_cache(maxsize=1 << 18)
@@ -43,3 +47,45 @@ USCC = Annotated[
     ),
     AfterValidator(validate_uscc),
 ]
+
+
+def parse_uscc(value: str, field: str = "uscc", where: str = "query") -> str:
+    """A USCC from a path or query parameter, or the 422 `invalid-uscc` problem naming it."""
+    try:
+        return validate_uscc(value.strip())
+    except ValueError as exc:
+        raise InvalidUscc.of(value, str(exc), field, where) from None
+
+
+def parse_usccs(values: Sequence[str], field: str) -> list[str]:
+    """Every USCC of a list, or one 422 `invalid-uscc` problem naming each bad one by index."""
+    errors, codes = [], []
+    for i, raw in enumerate(values):
+        try:
+            codes.append(validate_uscc(raw.strip()))
+        except ValueError as exc:
+            errors.append(field_error(f"{field}[{i}]", "body", str(exc)))
+    if errors:
+        raise InvalidUscc(f"{len(errors)} USCCs are not valid", errors)
+    return codes
+
+
+_DESCRIPTION = "统一社会信用代码 (GB 32100-2015)"
+
+
+async def _uscc_in_path(uscc: Annotated[str, Path(description=_DESCRIPTION)]) -> str:
+    return parse_uscc(uscc, where="path")
+
+
+async def _uscc_in_query(uscc: Annotated[str, Query(description=_DESCRIPTION)]) -> str:
+    return parse_uscc(uscc)
+
+
+async def _optional_uscc_in_query(uscc: Annotated[str | None, Query(description=_DESCRIPTION)] = None) -> str | None:
+    return parse_uscc(uscc) if uscc else None
+
+
+#: Route parameters named `uscc`, validated and upper-cased; a bad one is 422 `invalid-uscc`.
+UsccPath = Annotated[str, Depends(_uscc_in_path)]
+UsccQuery = Annotated[str, Depends(_uscc_in_query)]
+OptionalUsccQuery = Annotated[str | None, Depends(_optional_uscc_in_query)]

@@ -14,6 +14,7 @@ from services.awards.service import expiry_job
 from services.awards.settings import AwardsSettings
 from shared.bus import Bus
 from shared.clock import Clock
+from shared.ratelimit import TokenBuckets
 from shared.regions import load_regions
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
@@ -45,10 +46,12 @@ def create_app(
     load_catalog()
     load_regions()
     runtime = ServiceRuntime(spec(settings.expiry_every_s), settings, bus=bus, clock=clock)
-    return service_app(
+    app = service_app(
         runtime,
         title="QualityCity awards",
         description="The registry of quality awards, brands, trademarks, GI products and standards: 名牌, 质量奖, "
         "标准化. Honours are suspended while their holder is blacklisted (learned from credit events).",
         routers=[router],
     )
+    app.state.public_limiter = TokenBuckets(settings.public_rate_per_s, settings.public_burst)
+    return app

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.awards.models import honours, listings, suspensions
-from shared.db import dialect_insert
+from shared.db import chunks, dialect_insert
+from shared.pagination import keyset
 
 h = honours
 s = suspensions
@@ -44,23 +45,11 @@ async def existing_certificates(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """(type_code, certificate_no) → the stored honour, for the keys that exist."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    keys = list(dict.fromkeys(keys))
-    for i in range(0, len(keys), 500):  # stays under every driver's parameter limit
-        chunk = keys[i : i + 500]
+    for chunk in chunks(keys, 2000):  # two parameters a key
         rows = await session.execute(select(h).where(tuple_(h.c.type_code, h.c.certificate_no).in_(chunk)))
         for r in rows.mappings():
             out[(r["type_code"], r["certificate_no"])] = dict(r)
     return out
-
-
-async def set_state(session: AsyncSession, honour_id: str, version: int, now: datetime, **values: Any) -> bool:
-    """Move one honour on, only if it is still at `version` (optimistic concurrency)."""
-    result = await session.execute(
-        update(h)
-        .where(h.c.honour_id == honour_id, h.c.version == version)
-        .values(version=version + 1, updated_at=now, **values)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 async def bump_states(session: AsyncSession, changes: Sequence[dict[str, Any]], now: datetime) -> None:
@@ -155,11 +144,10 @@ async def current_listings(session: AsyncSession, usccs: Sequence[str]) -> dict[
     if not usccs:
         return {}
     out: dict[str, dict[str, Any]] = {}
-    usccs = list(dict.fromkeys(usccs))
-    for i in range(0, len(usccs), 500):
+    for chunk in chunks(usccs):
         rows = await session.execute(
             select(listings)
-            .where(listings.c.uscc.in_(usccs[i : i + 500]), listings.c.removed_on.is_(None))
+            .where(listings.c.uscc.in_(chunk), listings.c.removed_on.is_(None))
             .order_by(listings.c.listed_on)
         )
         for r in rows.mappings():
@@ -222,7 +210,9 @@ class HonourFilter:
     granted_to: date | None = None
 
 
-async def list_honours(session: AsyncSession, f: HonourFilter, after: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_honours(
+    session: AsyncSession, f: HonourFilter, after: tuple[str] | None, limit: int
+) -> list[dict[str, Any]]:
     conds: list[ColumnElement[bool]] = []
     if f.type_code:
         conds.append(h.c.type_code == f.type_code)
@@ -240,9 +230,7 @@ async def list_honours(session: AsyncSession, f: HonourFilter, after: str | None
         conds.append(h.c.granted_on >= f.granted_from)
     if f.granted_to:
         conds.append(h.c.granted_on <= f.granted_to)
-    if after:
-        conds.append(h.c.honour_id > after)
-    rows = await session.execute(select(h).where(*conds).order_by(h.c.honour_id).limit(limit))
+    rows = await session.execute(keyset(select(h).where(*conds), [h.c.honour_id], after, limit))
     return [dict(r) for r in rows.mappings()]
 
 

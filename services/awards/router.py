@@ -6,8 +6,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.awards import repository, service
 from services.awards.csvimport import CsvTooLarge, parse_csv
@@ -21,51 +20,35 @@ from services.awards.schemas import (
     HonourTypeOut,
     ImportOut,
     PublicHonourOut,
-    RegionOut,
     RevokeIn,
 )
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
-from shared.errors import InvalidCursor, field_error
-from shared.idempotency import remember, replay, request_hash
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.context import RequestContext
+from shared.errors import field_error
+from shared.idempotency import idempotent, request_hash
+from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
-from shared.ratelimit import TokenBuckets
-from shared.regions import load_regions
+from shared.ratelimit import public_rate_limit
+from shared.regions import add_regions_route
+from shared.routing import Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader, problems
 from shared.runtime import Runtime, UoW
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("awards:write")]
-Reader = Annotated[Principal, require("read")]
-_errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 409, 422)}
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+_errors = problems(401, 403, 409, 422)
 StateQ = Literal["active", "suspended", "revoked", "expired"]
 
 
-def _ctx(principal: Principal | None, runtime: Runtime) -> service.Context:
-    return service.default_context(principal.subject if principal else "system", runtime.clock)
-
-
 async def _page(uow: UoW, rows: list[dict[str, Any]], limit: int) -> dict[str, Any]:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    susp = await repository.suspensions_of(uow.session, [r["honour_id"] for r in rows])
+    """A page of honours with their suspensions (one query for the page)."""
+    kept = rows[:limit]
+    susp = await repository.suspensions_of(uow.session, [r["honour_id"] for r in kept])
     catalog = load_catalog()
-    return {
-        "items": [service.honour_out(r, catalog, susp[r["honour_id"]]) for r in rows],
-        "next_cursor": encode_cursor([rows[-1]["honour_id"]]) if more and rows else None,
-    }
-
-
-def _after(cursor: str | None) -> str | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    if len(key) != 1 or not isinstance(key[0], str):
-        raise InvalidCursor()
-    return key[0]
+    return page(
+        rows, limit, lambda r: (r["honour_id"],), lambda r: service.honour_out(r, catalog, susp[r["honour_id"]])
+    )
 
 
 async def _one(uow: UoW, row: dict[str, Any]) -> dict[str, Any]:
@@ -96,14 +79,7 @@ async def honour_type(code: str) -> Any:
     return t.as_dict()
 
 
-@router.get(
-    "/regions",
-    response_model=list[RegionOut],
-    tags=["catalog"],
-    summary="Qingdao's division codes with their dates (no token)",
-)
-async def regions() -> Any:
-    return [r.as_dict() for r in load_regions().regions]
+add_regions_route(router, "catalog")
 
 
 # ------------------------------------------------------------------------------ writes
@@ -120,28 +96,22 @@ async def regions() -> Any:
 async def grant(
     body: GrantIn,
     principal: Writer,
+    ctx: RequestContext,
     uow: UoW,
-    runtime: Runtime,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    async def create() -> tuple[int, Any]:
+        row = await service.grant(uow.session, service.request_context(ctx), body)
+        return 201, HonourOut.model_validate(await _one(uow, row)).model_dump(mode="json")
+
     fingerprint = request_hash("POST", "/v1/honours", body.model_dump(mode="json"))
-    stored = await replay(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint)
-    if stored is not None:
-        return JSONResponse(
-            stored.body,
-            status_code=stored.status,
-            headers={"ETag": etag(stored.body["version"]), "Location": f"/v1/honours/{stored.body['honour_id']}"},
-        )
-    row = await service.grant(uow.session, _ctx(principal, runtime), body)
-    out = HonourOut.model_validate(await _one(uow, row))
-    await remember(
-        uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint, 201, out.model_dump(mode="json")
-    )
+    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, create)
     await uow.commit()
-    response.headers["ETag"] = etag(row["version"])
-    response.headers["Location"] = f"/v1/honours/{row['honour_id']}"
-    return out
+    response.status_code = done.status
+    response.headers["ETag"] = etag(done.body["version"])
+    response.headers["Location"] = f"/v1/honours/{done.body['honour_id']}"
+    return done.body
 
 
 @router.post(
@@ -159,13 +129,13 @@ async def grant(
     "rows reports them as duplicates and changes nothing.",
     openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
-async def import_csv(request: Request, principal: Writer, uow: UoW, runtime: Runtime) -> Any:
+async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW, runtime: Runtime) -> Any:
     settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
     body = await request.body()
     if len(body) > settings.import_max_bytes:
         raise CsvTooLarge(f"At most {settings.import_max_bytes} bytes")
     rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows)
-    outcomes = await service.import_rows(uow.session, _ctx(principal, runtime), rows)
+    outcomes = await service.import_rows(uow.session, service.request_context(ctx), rows)
     await uow.commit()
     return ImportOut(
         received=len(rows),
@@ -186,13 +156,13 @@ async def import_csv(request: Request, principal: Writer, uow: UoW, runtime: Run
 async def revoke(
     honour_id: str,
     body: RevokeIn,
-    principal: Writer,
+    _: Writer,
+    ctx: RequestContext,
     uow: UoW,
-    runtime: Runtime,
     response: Response,
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    if_match: IfMatch = None,
 ) -> Any:
-    row = await service.revoke(uow.session, _ctx(principal, runtime), honour_id, if_match, body)
+    row = await service.revoke(uow.session, service.request_context(ctx), honour_id, if_match, body)
     out = await _one(uow, row)
     await uow.commit()
     response.headers["ETag"] = etag(row["version"])
@@ -233,7 +203,7 @@ async def list_honours(
         granted_from=granted_from,
         granted_to=granted_to,
     )
-    rows = await repository.list_honours(uow.session, f, _after(cursor), limit + 1)
+    rows = await repository.list_honours(uow.session, f, decode_cursor(cursor, str), limit + 1)
     return await _page(uow, rows, limit)
 
 
@@ -263,7 +233,7 @@ async def holder_honours(
     holder_id: str, _: Reader, uow: UoW, state: StateQ | None = None, cursor: Cursor = None, limit: Limit = 50
 ) -> Any:
     f = repository.HonourFilter(holder_id=holder_id.strip().upper(), state=state)
-    rows = await repository.list_honours(uow.session, f, _after(cursor), limit + 1)
+    rows = await repository.list_honours(uow.session, f, decode_cursor(cursor, str), limit + 1)
     return await _page(uow, rows, limit)
 
 
@@ -329,26 +299,15 @@ async def counts(
     response_model=Page[PublicHonourOut],
     tags=["public"],
     responses={404: PROBLEM_SCHEMA, 429: PROBLEM_SCHEMA},
+    dependencies=[Depends(public_rate_limit)],
     summary="The public list (公示) of one type's active honours (no token; rate-limited)",
 )
-async def public_list(
-    code: str, request: Request, uow: UoW, runtime: Runtime, cursor: Cursor = None, limit: Limit = 50
-) -> Any:
-    _buckets(request, runtime).take(request.client.host if request.client else "unknown")
+async def public_list(code: str, uow: UoW, cursor: Cursor = None, limit: PublicLimit = 50) -> Any:
     if load_catalog().find(code) is None:
         raise UnknownHonourTypeCode(code)
     f = repository.HonourFilter(type_code=code, state="active")
-    rows = await repository.list_honours(uow.session, f, _after(cursor), limit + 1)
+    rows = await repository.list_honours(uow.session, f, decode_cursor(cursor, str), limit + 1)
     page = await _page(uow, rows, limit)
     keep = PublicHonourOut.model_fields
     page["items"] = [{k: v for k, v in item.items() if k in keep} for item in page["items"]]
     return page
-
-
-def _buckets(request: Request, runtime: Runtime) -> TokenBuckets:
-    buckets: TokenBuckets | None = getattr(request.app.state, "awards_public_buckets", None)
-    if buckets is None:
-        settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
-        buckets = TokenBuckets(settings.public_rate_per_s, settings.public_burst)
-        request.app.state.awards_public_buckets = buckets
-    return buckets

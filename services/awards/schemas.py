@@ -109,15 +109,6 @@ class CatalogOut(BaseModel):
     types: list[HonourTypeOut]
 
 
-class RegionOut(BaseModel):
-    code: str
-    name_zh: str
-    name_en: str
-    level: str
-    valid_from: date | None
-    valid_to: date | None
-
-
 class RowProblem(BaseModel):
     field: str
     reason: str

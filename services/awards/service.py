@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -32,9 +32,10 @@ from services.awards.domain import (
     load_catalog,
     transition,
 )
-from services.awards.models import outbox
+from services.awards.models import honours, outbox
 from services.awards.schemas import GrantIn, RevokeIn, RowOutcome, RowProblem
-from shared.clock import Clock
+from shared.clock import Clock, as_utc
+from shared.context import Context as RequestContext
 from shared.contracts.awards import (
     HONOUR_EXPIRED,
     HONOUR_GRANTED,
@@ -42,10 +43,10 @@ from shared.contracts.awards import (
     HONOUR_SUSPENDED,
     SOURCE,
 )
-from shared.errors import StaleVersion, ValidationFailed, field_error
+from shared.errors import ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match
+from shared.preconditions import check_if_match, update_if_version
 from shared.problems import problem_type, validation_errors
 from shared.regions import RegionTable, load_regions
 from shared.uuid7 import new_ids
@@ -53,16 +54,19 @@ from shared.uuid7 import new_ids
 log = structlog.get_logger("awards")
 
 
-@dataclass(frozen=True)
-class Context:
-    actor: str
-    clock: Clock
+@dataclass(frozen=True, kw_only=True)
+class Context(RequestContext):
     catalog: Catalog
     regions: RegionTable
 
 
 def default_context(actor: str, clock: Clock) -> Context:
-    return Context(actor, clock, load_catalog(), load_regions())
+    """The context of the service's own jobs and consumers (no request)."""
+    return Context(actor=actor, clock=clock, catalog=load_catalog(), regions=load_regions())
+
+
+def request_context(base: RequestContext) -> Context:
+    return Context.extend(base, catalog=load_catalog(), regions=load_regions())
 
 
 # ------------------------------------------------------------------------------ snapshots
@@ -90,19 +94,14 @@ def snapshot(row: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     }
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they were written in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def honour_out(row: dict[str, Any], catalog: Catalog, suspensions: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out = snapshot(row, catalog)
     out.update(
         revoked_on=row["revoked_on"],
         revoke_reason=row["revoke_reason"],
         source=row["source"],
-        created_at=_utc(row["created_at"]),
-        updated_at=_utc(row["updated_at"]),
+        created_at=as_utc(row["created_at"]),
+        updated_at=as_utc(row["updated_at"]),
         suspensions=[
             {
                 "entry_id": s["entry_id"],
@@ -264,17 +263,8 @@ async def revoke(
         )
     new_state = transition(row["state"], "revoke")  # TransitionError is the 409 invalid-transition
     now = ctx.clock.now()
-    changed = await repository.set_state(
-        session,
-        honour_id,
-        row["version"],
-        now,
-        state=new_state.value,
-        revoked_on=revoked_on,
-        revoke_reason=body.reason,
-    )
-    if not changed:
-        raise StaleVersion()
+    values = {"state": new_state.value, "revoked_on": revoked_on, "revoke_reason": body.reason, "updated_at": now}
+    await update_if_version(session, honours, honours.c.honour_id == honour_id, row["version"], values)
     row.update(
         state=new_state.value,
         version=row["version"] + 1,

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from shared.clock import as_date
 from shared.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed, field_error
 
 RULES_DIR = Path(__file__).parent / "rules"
@@ -378,7 +379,7 @@ def record_from_result(result: dict[str, Any]) -> dict[str, Any]:
         "level": result.get("level"),
         "sector": result.get("sector"),
         "title": result.get("product_name") or result.get("report_no") or "",
-        "fact_date": _as_date(result.get("report_date") or result.get("sampling_date")),
+        "fact_date": as_date(result.get("report_date") or result.get("sampling_date")),
         "valid_until": None,
         "state": str(state),
         "note": note,
@@ -404,12 +405,8 @@ def record_from_honour(honour: dict[str, Any]) -> dict[str, Any] | None:
         "level": None,
         "sector": None,
         "title": honour.get("type_name_zh") or honour.get("type_code") or "",
-        "fact_date": _as_date(honour["granted_on"]),
-        "valid_until": _as_date(until) if until else None,
+        "fact_date": as_date(honour["granted_on"]),
+        "valid_until": as_date(until) if until else None,
         "state": str(state),
         "note": "active honour" if kind == Kind.positive else f"honour {state}",
     }
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

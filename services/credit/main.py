@@ -57,5 +57,5 @@ def create_app(
         routers=[router],
     )
     app.state.rules = book
-    app.state.public_limiter = TokenBuckets(settings.public_rate_per_minute / 60.0, settings.public_rate_burst)
+    app.state.public_limiter = TokenBuckets(settings.public_rate_per_s, settings.public_burst)
     return app

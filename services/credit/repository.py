@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.credit.domain import listed_on_date
 from services.credit.models import blacklist_entries, entry_history, ratings, records
-from shared.db import dialect_insert
+from shared.db import chunks, dialect_insert
+from shared.pagination import keyset
 
 E = blacklist_entries
-_CHUNK = 5000  # below every driver's bound-parameter limit
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i : i + _CHUNK]
 
 
 # ---------------------------------------------------------------- records
@@ -36,7 +31,7 @@ class HeldRecord(NamedTuple):
 async def record_versions(session: AsyncSession, record_ids: Sequence[str]) -> dict[str, HeldRecord]:
     """{record_id: HeldRecord} for the records already held."""
     out: dict[str, HeldRecord] = {}
-    for chunk in _chunks(list(record_ids)):
+    for chunk in chunks(record_ids):
         rows = await session.execute(
             select(records.c.record_id, records.c.source_version, records.c.kind, records.c.uscc).where(
                 records.c.record_id.in_(chunk)
@@ -81,7 +76,7 @@ async def records_of(
     """Each enterprise's records; `counting_only` skips neutral ones (passes, overturned…) and the
     display columns, which is all a rating or the automatic proposal needs on the consumer's hot path."""
     out: dict[str, list[dict[str, Any]]] = {u: [] for u in usccs}
-    for chunk in _chunks(list(usccs)):
+    for chunk in chunks(usccs):
         if counting_only:
             q = select(*_RATED).where(records.c.uscc.in_(chunk), records.c.kind != "neutral")
         else:
@@ -96,7 +91,7 @@ async def records_of(
 
 async def current_ratings(session: AsyncSession, usccs: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for chunk in _chunks(list(usccs)):
+    for chunk in chunks(usccs):
         rows = await session.execute(select(ratings.c.uscc, ratings.c.rating).where(ratings.c.uscc.in_(chunk)))
         out.update({r.uscc: r.rating for r in rows})
     return out
@@ -134,7 +129,7 @@ async def listed_entries(session: AsyncSession, usccs: Sequence[str], on: date) 
     entries at most, and the date test runs here on those.
     """
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(list(usccs)):
+    for chunk in chunks(usccs):
         rows = await session.execute(select(E).where(E.c.uscc.in_(chunk)).order_by(E.c.listed_on, E.c.entry_id))
         for r in rows.mappings():
             row = dict(r)
@@ -146,7 +141,7 @@ async def listed_entries(session: AsyncSession, usccs: Sequence[str], on: date) 
 async def open_entry_usccs(session: AsyncSession, usccs: Sequence[str]) -> set[str]:
     """Enterprises with a pending proposal or a current listing: no second one is opened beside it."""
     out: set[str] = set()
-    for chunk in _chunks(list(usccs)):
+    for chunk in chunks(usccs):
         out.update(
             await session.scalars(
                 select(E.c.uscc).where(E.c.uscc.in_(chunk), E.c.status.in_(("proposed", "listed"))).distinct()
@@ -170,28 +165,20 @@ async def get_entry(session: AsyncSession, entry_id: str) -> dict[str, Any] | No
     return dict(row) if row else None
 
 
-async def update_if_version(session: AsyncSession, entry_id: str, version: int, values: dict[str, Any]) -> bool:
-    """Compare-and-set on the version: of two reviewers acting at once, exactly one succeeds."""
-    result = await session.execute(
-        update(E).where(E.c.entry_id == entry_id, E.c.version == version).values(version=version + 1, **values)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
 async def list_entries(
-    session: AsyncSession, *, status: str | None, uscc: str | None, after: str | None, limit: int
+    session: AsyncSession, *, status: str | None, uscc: str | None, after: tuple[str] | None, limit: int
 ) -> list[dict[str, Any]]:
-    q = select(E).order_by(E.c.entry_id).limit(limit)
+    q = select(E)
     if status:
         q = q.where(E.c.status == status)
     if uscc:
         q = q.where(E.c.uscc == uscc)
-    if after:
-        q = q.where(E.c.entry_id > after)
-    return [dict(r) for r in (await session.execute(q)).mappings()]
+    return [dict(r) for r in (await session.execute(keyset(q, [E.c.entry_id], after, limit))).mappings()]
 
 
-async def public_list(session: AsyncSession, on: date, after: tuple[str, str] | None, limit: int) -> list[Any]:
+async def public_list(
+    session: AsyncSession, on: date, after: tuple[date, str] | None, limit: int
+) -> list[dict[str, Any]]:
     """The current list, newest listings first, keyed by (listed_on, entry_id) for the cursor."""
     cols = (
         E.c.entry_id,
@@ -204,11 +191,8 @@ async def public_list(session: AsyncSession, on: date, after: tuple[str, str] | 
         E.c.listed_on,
         E.c.publish_until,
     )
-    q = select(*cols).where(_listed_on(on)).order_by(E.c.listed_on.desc(), E.c.entry_id.desc()).limit(limit)
-    if after:
-        last_day = date.fromisoformat(after[0])
-        q = q.where(or_(E.c.listed_on < last_day, and_(E.c.listed_on == last_day, E.c.entry_id < after[1])))
-    return list((await session.execute(q)).all())
+    q = keyset(select(*cols).where(_listed_on(on)), [E.c.listed_on, E.c.entry_id], after, limit, descending=True)
+    return [dict(r) for r in (await session.execute(q)).mappings()]
 
 
 async def entries_of(session: AsyncSession, uscc: str) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.credit import repository as repo
 from services.credit import service
@@ -30,37 +30,23 @@ from services.credit.schemas import (
     ScreeningOut,
     WrongfulRemoval,
 )
-from shared.auth import Principal, current_principal, require
-from shared.errors import InsufficientScope, InvalidCursor, InvalidUscc
-from shared.idempotency import remember, replay, request_hash
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.auth import Principal, require, require_any
+from shared.context import Context, RequestContext
+from shared.idempotency import idempotent, request_hash
+from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
-from shared.ratelimit import TokenBuckets, rate_limited
+from shared.ratelimit import public_rate_limit
+from shared.routing import WRITE_ERRORS, Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader
 from shared.runtime import UoW
-from shared.service_app import request_id
-from shared.uscc import validate_uscc
+from shared.uscc import OptionalUsccQuery, UsccPath, UsccQuery, parse_usccs
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("credit:write")]
 Reviewer = Annotated[Principal, require("credit:review")]
-Reader = Annotated[Principal, require("read")]
-_errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 404, 409, 412, 422, 428)}
-IdempotencyKey = Annotated[
-    str | None, Header(description="Retries with the same key and body answer the first response again")
-]
-IfMatch = Annotated[str | None, Header(description="The ETag read from the entry")]
-ANY_OFFICER = ("credit:write", "credit:review")
-
-
-async def _officer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    """Credit officers and reviewers both see the full records and histories."""
-    if not any(principal.has(s) for s in ANY_OFFICER):
-        raise InsufficientScope(*ANY_OFFICER, detail="This operation needs 'credit:write' or 'credit:review'")
-    return principal
-
-
-Officer = Annotated[Principal, Depends(_officer)]
+_errors = WRITE_ERRORS
+#: Credit officers and reviewers both see the full records and histories.
+Officer = Annotated[Principal, require_any("credit:write", "credit:review")]
 
 
 def _book(request: Request) -> RuleBook:
@@ -68,15 +54,8 @@ def _book(request: Request) -> RuleBook:
     return book
 
 
-def _ctx(request: Request, principal: Principal) -> service.Context:
-    return service.Context(principal.subject, request.app.state.runtime.clock, _book(request), request_id(request))
-
-
-def _uscc(value: str, field: str = "uscc", where: str = "query") -> str:
-    try:
-        return validate_uscc(value.strip())
-    except ValueError as exc:
-        raise InvalidUscc.of(value, str(exc), field, where) from None
+def _ctx(request: Request, base: Context) -> service.Context:
+    return service.Context.extend(base, book=_book(request))
 
 
 _PUBLIC_FIELDS = tuple(k for k in PublicEntry.model_fields if k != "reason_category_zh")
@@ -96,9 +75,13 @@ def _public(book: RuleBook, e: Any) -> PublicEntry:
     return PublicEntry(**_public_dict(book, e))
 
 
+def _entry_out(entry: dict[str, Any]) -> dict[str, Any]:
+    return EntryOut.model_validate(entry).model_dump(mode="json")
+
+
 def _answer(response: Response, entry: dict[str, Any]) -> dict[str, Any]:
     response.headers["ETag"] = etag(entry["version"])
-    return EntryOut.model_validate(entry).model_dump(mode="json")
+    return _entry_out(entry)
 
 
 # ---------------------------------------------------------------- rules
@@ -133,24 +116,22 @@ async def rating_rules(
 async def propose(
     body: Proposal,
     principal: Writer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    async def create() -> tuple[int, Any]:
+        return 201, _entry_out(await service.propose(uow.session, _ctx(request, ctx), body))
+
     fingerprint = request_hash("POST", "/v1/blacklist-entries", body.model_dump(mode="json"))
-    stored = await replay(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint)
-    if stored is not None:
-        response.status_code = stored.status
-        response.headers["Location"] = f"/v1/blacklist-entries/{stored.body['entry_id']}"
-        response.headers["ETag"] = etag(stored.body["version"])
-        return stored.body
-    entry = await service.propose(uow.session, _ctx(request, principal), body)
-    answer = _answer(response, entry)
-    await remember(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint, 201, answer)
+    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, create)
     await uow.commit()
-    response.headers["Location"] = f"/v1/blacklist-entries/{entry['entry_id']}"
-    return answer
+    response.status_code = done.status
+    response.headers["Location"] = f"/v1/blacklist-entries/{done.body['entry_id']}"
+    response.headers["ETag"] = etag(done.body["version"])
+    return done.body
 
 
 @router.get(
@@ -164,21 +145,13 @@ async def list_entries(
     _: Officer,
     uow: UoW,
     status_: Annotated[str | None, Query(alias="status", pattern="^(proposed|listed|rejected|removed)$")] = None,
-    uscc: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    uscc: OptionalUsccQuery = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
 ) -> Any:
-    key = decode_cursor(cursor)
-    rows = await repo.list_entries(
-        uow.session,
-        status=status_,
-        uscc=_uscc(uscc) if uscc else None,
-        after=str(key[0]) if key else None,
-        limit=limit + 1,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": encode_cursor([rows[-1]["entry_id"]]) if more else None}
+    after = decode_cursor(cursor, str)
+    rows = await repo.list_entries(uow.session, status=status_, uscc=uscc, after=after, limit=limit + 1)
+    return page(rows, limit, lambda r: (r["entry_id"],))
 
 
 @router.get(
@@ -201,14 +174,14 @@ Transition = Callable[..., Awaitable[dict[str, Any]]]
 async def _transition(
     fn: Transition,
     request: Request,
-    principal: Principal,
+    ctx: Context,
     uow: UoW,
     response: Response,
     entry_id: str,
     if_match: str | None,
     body: Any,
 ) -> Any:
-    entry = await fn(uow.session, _ctx(request, principal), entry_id, if_match, body)
+    entry = await fn(uow.session, _ctx(request, ctx), entry_id, if_match, body)
     await uow.commit()
     return _answer(response, entry)
 
@@ -223,13 +196,14 @@ async def _transition(
 async def approve(
     entry_id: str,
     body: Approval,
-    principal: Reviewer,
+    _: Reviewer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
-    return await _transition(service.approve, request, principal, uow, response, entry_id, if_match, body)
+    return await _transition(service.approve, request, ctx, uow, response, entry_id, if_match, body)
 
 
 @router.post(
@@ -242,13 +216,14 @@ async def approve(
 async def reject(
     entry_id: str,
     body: Rejection,
-    principal: Reviewer,
+    _: Reviewer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
-    return await _transition(service.reject, request, principal, uow, response, entry_id, if_match, body)
+    return await _transition(service.reject, request, ctx, uow, response, entry_id, if_match, body)
 
 
 @router.post(
@@ -262,23 +237,21 @@ async def apply_repair(
     entry_id: str,
     body: RepairApplication,
     principal: Writer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    path = f"/v1/blacklist-entries/{entry_id}:apply-repair"
-    fingerprint = request_hash("POST", path, body.model_dump(mode="json"))
-    stored = await replay(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint)
-    if stored is not None:
-        response.headers["ETag"] = etag(stored.body["version"])
-        return stored.body
-    entry = await service.apply_repair(uow.session, _ctx(request, principal), entry_id, if_match, body)
-    answer = _answer(response, entry)
-    await remember(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint, 200, answer)
+    async def apply() -> tuple[int, Any]:
+        return 200, _entry_out(await service.apply_repair(uow.session, _ctx(request, ctx), entry_id, if_match, body))
+
+    fingerprint = request_hash("POST", f"/v1/blacklist-entries/{entry_id}:apply-repair", body.model_dump(mode="json"))
+    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, apply)
     await uow.commit()
-    return answer
+    response.headers["ETag"] = etag(done.body["version"])
+    return done.body
 
 
 @router.post(
@@ -291,13 +264,14 @@ async def apply_repair(
 async def review_repair(
     entry_id: str,
     body: RepairReview,
-    principal: Reviewer,
+    _: Reviewer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
-    return await _transition(service.review_repair, request, principal, uow, response, entry_id, if_match, body)
+    return await _transition(service.review_repair, request, ctx, uow, response, entry_id, if_match, body)
 
 
 @router.post(
@@ -310,24 +284,17 @@ async def review_repair(
 async def remove(
     entry_id: str,
     body: WrongfulRemoval,
-    principal: Reviewer,
+    _: Reviewer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
-    return await _transition(service.remove_wrongful, request, principal, uow, response, entry_id, if_match, body)
+    return await _transition(service.remove_wrongful, request, ctx, uow, response, entry_id, if_match, body)
 
 
 # ---------------------------------------------------------------- reading
-
-
-def _public_buckets(request: Request) -> TokenBuckets:
-    buckets: TokenBuckets = request.app.state.public_limiter
-    return buckets
-
-
-_rate_limited = rate_limited(_public_buckets)
 
 
 @router.get(
@@ -335,26 +302,19 @@ _rate_limited = rate_limited(_public_buckets)
     response_model=Page[PublicEntry],
     responses={429: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
     tags=["public"],
-    dependencies=[Depends(_rate_limited)],
+    dependencies=[Depends(public_rate_limit)],
     summary="The published blacklist (公示): current entries, publishable fields only; no token, rate-limited",
 )
 async def public_blacklist(
     request: Request,
     uow: UoW,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    limit: PublicLimit = 50,
 ) -> Any:
-    key = decode_cursor(cursor)
-    if key is not None and len(key) != 2:
-        raise InvalidCursor()
     today = request.app.state.runtime.clock.today()
-    rows = await repo.public_list(uow.session, today, (str(key[0]), str(key[1])) if key else None, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows = await repo.public_list(uow.session, today, decode_cursor(cursor, date, str), limit + 1)
     book = _book(request)
-    items = [_public(book, r) for r in rows]
-    nxt = encode_cursor([rows[-1].listed_on.isoformat(), rows[-1].entry_id]) if more else None
-    return {"items": items, "next_cursor": nxt}
+    return page(rows, limit, lambda r: (r["listed_on"], r["entry_id"]), lambda r: _public(book, r))
 
 
 @router.get(
@@ -368,10 +328,9 @@ async def check(
     request: Request,
     _: Reader,
     uow: UoW,
-    uscc: str,
+    code: UsccQuery,
     as_of: date | None = None,
 ) -> Any:
-    code = _uscc(uscc)
     on = as_of or request.app.state.runtime.clock.today()
     found = (await repo.listed_entries(uow.session, [code], on)).get(code)
     return CheckOut(
@@ -387,14 +346,7 @@ async def check(
     summary="Screen up to 1,000 enterprises at once (one query): each one's status on the date",
 )
 async def screen(body: ScreeningIn, request: Request, _: Reader, uow: UoW) -> Any:
-    errors, codes = [], []
-    for i, raw in enumerate(body.usccs):
-        try:
-            codes.append(validate_uscc(raw.strip()))
-        except ValueError as exc:
-            errors.append({"field": f"usccs[{i}]", "in": "body", "reason": str(exc)})
-    if errors:
-        raise InvalidUscc(f"{len(errors)} USCCs are not valid", errors)
+    codes = parse_usccs(body.usccs, "usccs")
     on = body.as_of or request.app.state.runtime.clock.today()
     found = await repo.listed_entries(uow.session, list(dict.fromkeys(codes)), on)
     book = _book(request)
@@ -445,8 +397,7 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
     tags=["credit"],
     summary="An enterprise's rating on a date, the rule set used, and every record's contribution",
 )
-async def credit(uscc: str, request: Request, _: Reader, uow: UoW, as_of: date | None = None) -> Any:
-    code = _uscc(uscc, where="path")
+async def credit(code: UsccPath, request: Request, _: Reader, uow: UoW, as_of: date | None = None) -> Any:
     on = as_of or request.app.state.runtime.clock.today()
     book = _book(request)
     rules = book.in_force(on)
@@ -475,8 +426,7 @@ async def credit(uscc: str, request: Request, _: Reader, uow: UoW, as_of: date |
     tags=["credit"],
     summary="An enterprise's full blacklist history and credit records (officers)",
 )
-async def history(uscc: str, request: Request, _: Officer, uow: UoW) -> Any:
-    code = _uscc(uscc, where="path")
+async def history(code: UsccPath, request: Request, _: Officer, uow: UoW) -> Any:
     today = request.app.state.runtime.clock.today()
     records = (await repo.records_of(uow.session, [code]))[code]
     rating = compute_rating(_book(request).in_force(today), records, today, False)

@@ -35,6 +35,7 @@ from services.credit.domain import (
     listed_on_date,
     publish_until,
 )
+from services.credit.models import blacklist_entries as E
 from services.credit.models import outbox
 from services.credit.schemas import (
     Approval,
@@ -46,6 +47,7 @@ from services.credit.schemas import (
 )
 from shared.clock import Clock
 from shared.consumer import latest_versions
+from shared.context import Context as RequestContext
 from shared.contracts import registry
 from shared.contracts.credit import (
     ENTRY_LISTED,
@@ -66,16 +68,13 @@ from shared.contracts.credit import (
 from shared.errors import StaleVersion
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match
+from shared.preconditions import check_if_match, update_if_version
 from shared.uuid7 import new_id, new_ids
 
 
-@dataclass(frozen=True)
-class Context:
-    actor: str
-    clock: Clock
+@dataclass(frozen=True, kw_only=True)
+class Context(RequestContext):
     book: RuleBook
-    request_id: str = ""
 
 
 def snapshot(entry: dict[str, Any]) -> EntrySnapshot:
@@ -151,12 +150,6 @@ async def _load(session: AsyncSession, entry_id: str) -> dict[str, Any]:
     return entry
 
 
-async def _stale(session: AsyncSession, entry: dict[str, Any]) -> StaleVersion:
-    """Another decision changed the entry since it was read: answer with its current ETag."""
-    current = await _load(session, entry["entry_id"])
-    return StaleVersion(current["version"])
-
-
 async def _transition(
     session: AsyncSession,
     ctx: Context,
@@ -168,8 +161,7 @@ async def _transition(
 ) -> dict[str, Any]:
     """Write the change only if nobody changed the entry since it was read, with its history and event."""
     values = {**values, "updated_at": ctx.clock.now()}
-    if not await repo.update_if_version(session, entry["entry_id"], entry["version"], values):
-        raise await _stale(session, entry)
+    await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
     new = {**entry, **values, "version": entry["version"] + 1}
     history.update(version=new["version"], status=new["status"])
     await repo.insert_history(session, [history])
@@ -312,8 +304,7 @@ async def _reject_repair(
 ) -> dict[str, Any]:
     """A refused repair leaves the entry listed; no event, since nothing published changed."""
     values = {"repair_status": "rejected", "updated_at": ctx.clock.now()}
-    if not await repo.update_if_version(session, entry["entry_id"], entry["version"], values):
-        raise await _stale(session, entry)
+    await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
     new = {**entry, **values, "version": entry["version"] + 1}
     h = _history(new, "repair_rejected", ctx, body.reason, body.decision_no)
     await repo.insert_history(session, [h])
@@ -349,7 +340,7 @@ async def remove_wrongful(
 async def expire_due(session: AsyncSession, clock: Clock, book: RuleBook) -> int:
     """Remove every listing whose publication period ended before today (the scheduled job)."""
     today = clock.today()
-    ctx = Context(EXPIRY_ACTOR, clock, book)
+    ctx = Context(actor=EXPIRY_ACTOR, clock=clock, book=book)
     changed: list[str] = []
     for entry in await repo.due_for_expiry(session, today):
         values = {
@@ -484,7 +475,7 @@ async def _auto_propose(
     if not due:
         return []
     now = clock.now()
-    ctx = Context(AUTO_PROPOSER, clock, book)
+    ctx = Context(actor=AUTO_PROPOSER, clock=clock, book=book)
     entries, history, events = [], [], []
     for entry_id, (u, fails) in zip(new_ids(len(due)), due, strict=True):
         food = any(f.get("sector") == "food" for f in fails)

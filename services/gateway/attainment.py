@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway import progress, repository
 from services.gateway.plans import HonourCountSource, Indicator, PassRateSource, Plan, ReportedSource
+from shared.clock import as_utc
 
 
 @dataclass
@@ -286,7 +287,7 @@ async def freshness(session: AsyncSession, now: datetime) -> dict[str, Any]:
     last = await repository.last_change(session)
     if last is None:
         return {"last_event_time": None, "last_applied_at": None, "lag_s": None, "age_s": None, "events_applied": 0}
-    t, applied = _aware(last["time"]), _aware(last["applied_at"])
+    t, applied = as_utc(last["time"]), as_utc(last["applied_at"])
     return {
         "last_event_time": t.isoformat(),
         "last_applied_at": applied.isoformat(),
@@ -294,12 +295,6 @@ async def freshness(session: AsyncSession, now: datetime) -> dict[str, Any]:
         "age_s": round((now - applied).total_seconds(), 3),
         "events_applied": int(last["seq"]),
     }
-
-
-def _aware(t: datetime) -> datetime:
-    from datetime import UTC
-
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 async def evaluate(

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from services.gateway.upstream import Upstreams
-from shared.auth import Principal, current_principal, require
-from shared.errors import InsufficientScope
+from shared.auth import require_any
 from shared.problems import PROBLEM_SCHEMA
 
 
@@ -162,20 +161,6 @@ FORWARDS: tuple[Forward, ...] = (
 )
 
 
-def require_any(scopes: tuple[str, ...]) -> Any:
-    """Like shared.auth.require, for routes a principal may use with any one of several scopes."""
-    if len(scopes) == 1:
-        return require(scopes[0])
-
-    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not any(principal.has(s) for s in scopes):
-            raise InsufficientScope(*scopes)
-        return principal
-
-    dependency.__name__ = "require_any_" + "_or_".join(s.replace(":", "_") for s in scopes)
-    return Depends(dependency)
-
-
 def _endpoint(fwd: Forward) -> Callable[..., Awaitable[StreamingResponse]]:
     async def endpoint(request: Request) -> StreamingResponse:
         upstreams: Upstreams = request.app.state.upstreams
@@ -189,7 +174,7 @@ def forwarding_router(forwards: tuple[Forward, ...] = FORWARDS) -> APIRouter:
     router = APIRouter()
     errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 422, 502, 504)}
     for fwd in forwards:
-        deps = [require_any(fwd.scopes)] if fwd.scopes else []
+        deps = [require_any(*fwd.scopes)] if fwd.scopes else []
         router.add_api_route(
             fwd.path,
             _endpoint(fwd),

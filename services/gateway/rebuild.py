@@ -12,7 +12,6 @@ whole envelope (the services keep their outboxes in their own databases, which a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 
 import orjson
 import structlog
@@ -21,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.gateway import repository
 from services.gateway.consumers import APPLIERS, apply_all, apply_batch
+from shared.clock import as_utc
 from shared.consumer import decode
 from shared.db import Database
 from shared.events import Envelope, from_kafka
@@ -44,7 +44,7 @@ async def rebuild_from_feed(db: Database, batch: int = 5000) -> int:
                     type=r["type"],
                     source=r["source"],
                     subject=r["subject"],
-                    time=r["time"] if r["time"].tzinfo else r["time"].replace(tzinfo=UTC),
+                    time=as_utc(r["time"]),
                     data=orjson.loads(r["data"]),
                 )
                 for r in rows

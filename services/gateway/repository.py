@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.models import (
@@ -22,17 +22,12 @@ from services.gateway.models import (
     rm_ratings,
     rm_results,
 )
-from shared.db import dialect_insert
+from shared.db import chunks, dialect_insert
 from shared.executemany import insert_rows, upsert_rows
+from shared.pagination import keyset
 
 CountKey = tuple[str, str, str, int, bool, bool]
 DayKey = tuple[date, str, str, str, bool]
-_CHUNK = 5000
-
-
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
 
 
 async def _upsert(session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
@@ -45,7 +40,7 @@ async def _upsert(session: AsyncSession, table: Any, rows: Sequence[dict[str, An
 
 async def current_results(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await session.execute(select(rm_results).where(rm_results.c.result_id.in_(chunk)))
         out.update({r["result_id"]: dict(r) for r in rows.mappings()})
     return out
@@ -160,13 +155,10 @@ def results_clause(
 
 
 async def list_results(
-    session: AsyncSession, where: ColumnElement[bool], after: tuple[str, str] | None, limit: int
+    session: AsyncSession, where: ColumnElement[bool], after: tuple[date, str] | None, limit: int
 ) -> list[dict[str, Any]]:
     r = rm_results.c
-    stmt = select(rm_results).where(where)
-    if after is not None:
-        stmt = stmt.where(tuple_(r.sampling_date, r.result_id) > tuple_(date.fromisoformat(after[0]), after[1]))
-    stmt = stmt.order_by(r.sampling_date, r.result_id).limit(limit)
+    stmt = keyset(select(rm_results).where(where), [r.sampling_date, r.result_id], after, limit)
     return [dict(x) for x in (await session.execute(stmt)).mappings()]
 
 
@@ -190,7 +182,7 @@ async def results_summary(session: AsyncSession, uscc: str, as_of: date) -> dict
 
 async def current_honours(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await session.execute(select(rm_honours).where(rm_honours.c.honour_id.in_(chunk)))
         out.update({r["honour_id"]: dict(r) for r in rows.mappings()})
     return out
@@ -203,7 +195,7 @@ async def upsert_honours(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 async def suspensions_of(session: AsyncSession, ids: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     s = rm_honour_suspensions.c
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await session.execute(select(rm_honour_suspensions).where(s.honour_id.in_(chunk)))
         out.update({(r["honour_id"], r["entry_id"]): dict(r) for r in rows.mappings()})
     return out
@@ -259,7 +251,7 @@ async def list_honours(
     type_codes: Sequence[str],
     where: ColumnElement[bool],
     district: str | None,
-    after: str | None,
+    after: tuple[str] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
     h = rm_honours.c
@@ -268,9 +260,7 @@ async def list_honours(
         stmt = stmt.where(h.type_code.in_(list(type_codes)))
     if district:
         stmt = stmt.where(h.district_code == district)
-    if after:
-        stmt = stmt.where(h.honour_id > after)
-    return [dict(x) for x in (await session.execute(stmt.order_by(h.honour_id).limit(limit))).mappings()]
+    return [dict(x) for x in (await session.execute(keyset(stmt, [h.honour_id], after, limit))).mappings()]
 
 
 async def honours_of_holder(session: AsyncSession, holder_id: str) -> list[dict[str, Any]]:
@@ -284,7 +274,7 @@ async def honours_of_holder(session: AsyncSession, holder_id: str) -> list[dict[
 
 async def current_entries(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await session.execute(select(rm_blacklist).where(rm_blacklist.c.entry_id.in_(chunk)))
         out.update({r["entry_id"]: dict(r) for r in rows.mappings()})
     return out
@@ -330,7 +320,7 @@ def listed_clause(uscc_col: Any, day: date) -> ColumnElement[bool]:
 
 
 async def priority_list(
-    session: AsyncSession, brand_types: Sequence[str], day: date, after: str | None, limit: int
+    session: AsyncSession, brand_types: Sequence[str], day: date, after: tuple[str] | None, limit: int
 ) -> list[dict[str, Any]]:
     """Holders of an active brand honour on `day` with no standing listing, by USCC."""
     h = rm_honours.c
@@ -343,12 +333,8 @@ async def priority_list(
             ~listed_clause(h.holder_id, day),
         )
         .group_by(h.holder_id)
-        .order_by(h.holder_id)
-        .limit(limit)
     )
-    if after:
-        stmt = stmt.where(h.holder_id > after)
-    return [dict(x) for x in (await session.execute(stmt)).mappings()]
+    return [dict(x) for x in (await session.execute(keyset(stmt, [h.holder_id], after, limit))).mappings()]
 
 
 # ------------------------------------------------------------------------------------------ enterprises
@@ -381,13 +367,13 @@ async def enterprise(session: AsyncSession, uscc: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-async def search_enterprises(session: AsyncSession, q: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+async def search_enterprises(
+    session: AsyncSession, q: str, after: tuple[str] | None, limit: int
+) -> list[dict[str, Any]]:
     e = rm_enterprises.c
     pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     stmt = select(rm_enterprises).where(or_(e.uscc == q.upper(), e.name.like(pattern, escape="\\")))
-    if after:
-        stmt = stmt.where(e.uscc > after)
-    return [dict(x) for x in (await session.execute(stmt.order_by(e.uscc).limit(limit))).mappings()]
+    return [dict(x) for x in (await session.execute(keyset(stmt, [e.uscc], after, limit))).mappings()]
 
 
 # ------------------------------------------------------------------------------------------ change feed
@@ -452,9 +438,7 @@ async def list_reports(
     stmt = select(indicator_reports).where(r.plan_id == plan_id)
     if code:
         stmt = stmt.where(r.indicator_code == code)
-    if after:
-        stmt = stmt.where(tuple_(r.reported_at, r.report_id) > tuple_(after[0], after[1]))
-    stmt = stmt.order_by(r.reported_at, r.report_id).limit(limit)
+    stmt = keyset(stmt, [r.reported_at, r.report_id], after, limit)
     return [dict(x) for x in (await session.execute(stmt)).mappings()]
 
 

@@ -34,20 +34,19 @@ from services.gateway.schemas import (
     PriorityPage,
 )
 from shared.auth import Principal, require
-from shared.errors import InvalidUscc, ValidationFailed
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.clock import as_utc
+from shared.errors import ValidationFailed
+from shared.pagination import Page, decode_cursor, encode_cursor, page
 from shared.problems import PROBLEM_SCHEMA
+from shared.routing import ERRORS, Cursor, Limit, Reader
 from shared.runtime import Runtime, UoW
 from shared.service_app import request_id
 from shared.stats import wilson_interval
-from shared.uscc import validate_uscc
+from shared.uscc import UsccPath
 
 router = APIRouter(prefix="/v1")
-_errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 404, 422)}
-Reader = Annotated[Principal, require("read")]
+_errors = ERRORS
 Reporter = Annotated[Principal, require("indicators:write")]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 District = Annotated[str | None, Query(pattern=r"^\d{6}$", description="A district's division code, e.g. 370202")]
 METHOD = "open-sdg-progress (docs/attainment-method.md)"
 DEFAULT_PLAN = "qingdao-2012"
@@ -68,13 +67,6 @@ def _plan(request: Request, plan_id: str) -> Plan:
 def _default_as_of(runtime: Runtime, plan: Plan) -> date:
     """Today, but never past the plan's end: a finished plan is read at its end."""
     return min(runtime.clock.today(), plan.period_end)
-
-
-def _uscc(value: str) -> str:
-    try:
-        return validate_uscc(value.strip())
-    except ValueError as exc:
-        raise InvalidUscc.of(value, str(exc), "uscc", "path") from None
 
 
 # ------------------------------------------------------------------------------------------ legacy
@@ -273,22 +265,9 @@ async def list_reports(
     limit: Limit = 100,
 ) -> Any:
     p = _plan(request, plan)
-    key = decode_cursor(cursor)
-    after = (datetime.fromisoformat(str(key[0])), str(key[1])) if key else None
+    after = decode_cursor(cursor, datetime, str)
     rows = await repository.list_reports(uow.session, p.id, indicator, after, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if rows else None
-    return {
-        "items": [_report_out(r) for r in rows],
-        "next_cursor": encode_cursor([_aware(last["reported_at"]).isoformat(), last["report_id"]])
-        if more and last
-        else None,
-    }
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return page(rows, limit, lambda r: (r["reported_at"], r["report_id"]), _report_out)
 
 
 # ------------------------------------------------------------------------------------------ facts
@@ -312,15 +291,15 @@ async def facts_results(
     cursor: Cursor = None,
     limit: Limit = 500,
 ) -> Any:
-    key = decode_cursor(cursor)
-    after = (str(key[0]), str(key[1])) if key else None
+    after = decode_cursor(cursor, date, str)
     where = repository.results_clause(sector, level, key_product, district, sampled_from, sampled_to)
     rows = await repository.list_results(uow.session, where, after, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [{k: v for k, v in r.items() if k != "updated_at"} for r in rows]
-    nxt = encode_cursor([rows[-1]["sampling_date"].isoformat(), rows[-1]["result_id"]]) if more and rows else None
-    return {"items": items, "next_cursor": nxt}
+    return page(
+        rows,
+        limit,
+        lambda r: (r["sampling_date"], r["result_id"]),
+        lambda r: {k: v for k, v in r.items() if k != "updated_at"},
+    )
 
 
 @router.get(
@@ -346,14 +325,9 @@ async def facts_honours(
         where = repository.granted_clause(granted_from, on)
     else:
         where = repository.active_clause(on)
-    key = decode_cursor(cursor)
-    rows = await repository.list_honours(
-        uow.session, type_code, where, district, str(key[0]) if key else None, limit + 1
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [_honour_out(r) for r in rows]
-    return {"items": items, "next_cursor": encode_cursor([rows[-1]["honour_id"]]) if more and rows else None}
+    after = decode_cursor(cursor, str)
+    rows = await repository.list_honours(uow.session, type_code, where, district, after, limit + 1)
+    return page(rows, limit, lambda r: (r["honour_id"],), _honour_out)
 
 
 def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
@@ -370,8 +344,7 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
     tags=["credit"],
     summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
 )
-async def credit_profile(uscc: str, _: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None) -> Any:
-    code = _uscc(uscc)
+async def credit_profile(code: UsccPath, _: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None) -> Any:
     day = as_of or runtime.clock.today()
     s = uow.session
     ident = await repository.enterprise(s, code)
@@ -450,18 +423,17 @@ async def priority_list(
     runtime: Runtime, uow: UoW, as_of: date | None = None, cursor: Cursor = None, limit: Limit = 100
 ) -> Any:
     day = as_of or runtime.clock.today()
-    key = decode_cursor(cursor)
     brands = sorted(brand_type_codes())
-    rows = await repository.priority_list(uow.session, brands, day, str(key[0]) if key else None, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows = await repository.priority_list(uow.session, brands, day, decode_cursor(cursor, str), limit + 1)
     return {
         "as_of": day,
         "brand_type_codes": brands,
-        "items": [
-            {"uscc": r["holder_id"], "name": r["holder_name"], "brand_honours": r["brand_honours"]} for r in rows
-        ],
-        "next_cursor": encode_cursor([rows[-1]["holder_id"]]) if more and rows else None,
+        **page(
+            rows,
+            limit,
+            lambda r: (r["holder_id"],),
+            lambda r: {"uscc": r["holder_id"], "name": r["holder_name"], "brand_honours": r["brand_honours"]},
+        ),
     }
 
 
@@ -473,14 +445,13 @@ async def search_enterprises(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Any:
-    key = decode_cursor(cursor)
-    rows = await repository.search_enterprises(uow.session, q.strip(), str(key[0]) if key else None, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {
-        "items": [{"uscc": r["uscc"], "name": r["name"], "district_code": r["district_code"]} for r in rows],
-        "next_cursor": encode_cursor([rows[-1]["uscc"]]) if more and rows else None,
-    }
+    rows = await repository.search_enterprises(uow.session, q.strip(), decode_cursor(cursor, str), limit + 1)
+    return page(
+        rows,
+        limit,
+        lambda r: (r["uscc"],),
+        lambda r: {"uscc": r["uscc"], "name": r["name"], "district_code": r["district_code"]},
+    )
 
 
 # ------------------------------------------------------------------------------------------ changes
@@ -500,8 +471,8 @@ async def get_changes(
     subject: Annotated[str | None, Query(description="Only events about this USCC (or holder id)")] = None,
     limit: Limit = 100,
 ) -> Any:
-    key = decode_cursor(after)
-    seq = int(key[0]) if key else 0
+    key = decode_cursor(after, int)
+    seq = key[0] if key else 0
     rows = await repository.changes(uow.session, seq, subject.strip().upper() if subject else None, limit)
     items = [
         {
@@ -512,11 +483,11 @@ async def get_changes(
                 "source": r["source"],
                 "type": r["type"],
                 "subject": r["subject"],
-                "time": _aware(r["time"]).isoformat().replace("+00:00", "Z"),
+                "time": as_utc(r["time"]).isoformat().replace("+00:00", "Z"),
                 "datacontenttype": "application/json",
                 "data": orjson.loads(r["data"]),
             },
-            "applied_at": _aware(r["applied_at"]),
+            "applied_at": as_utc(r["applied_at"]),
         }
         for r in rows
     ]

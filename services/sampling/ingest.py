@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from services.sampling.schemas import ResultIn, RowProblem
-from shared.errors import (
-    BatchTooLarge,
-    MalformedCsv,
-    MalformedCsvHeader,
-    MalformedJson,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
 from shared.problems import validation_errors
-
-NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
-JSON_TYPES = ("application/json",)
-CSV_TYPES = ("text/csv",)
+from shared.tabular import ANY_FORMAT, body_format, json_array, ndjson_lines, read_csv
 
 Row = ResultIn | list[RowProblem]
 _many = TypeAdapter(list[ResultIn])
@@ -49,6 +36,7 @@ CSV_COLUMNS: dict[str, str] = {
     "nonconforming_items": "不合格项目",
 }
 _FROM_ZH = {zh: en for en, zh in CSV_COLUMNS.items()}
+CSV_REQUIRED = ("report_no", "uscc", "conclusion")
 #: Chinese cell values accepted in CSV files for the enumerations.
 _VALUES_ZH: dict[str, dict[str, str]] = {
     "level": {
@@ -112,67 +100,15 @@ def _validate_json_rows(raw_rows: list[bytes]) -> list[Row]:
     return out
 
 
-def _parse_ndjson(body: bytes, max_rows: int) -> list[Row]:
-    lines = [ln for ln in body.split(b"\n") if ln.strip()]
-    if len(lines) > max_rows:
-        raise BatchTooLarge(len(lines), max_rows)
-    return _validate_json_rows(lines)
-
-
-def _parse_json(body: bytes, max_rows: int) -> list[Row]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"The body is not JSON: {exc}") from None
-    if not isinstance(data, list):
-        raise ValidationFailed.one(
-            "body", "body", "expected an array", "The body must be a JSON array of rows", "list_type"
-        )
-    if len(data) > max_rows:
-        raise BatchTooLarge(len(data), max_rows)
-    return [_validate(obj) for obj in data]
-
-
-def _parse_csv(body: bytes, max_rows: int) -> list[Row]:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MalformedCsv(f"CSV must be UTF-8: {exc}") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise MalformedCsv("The CSV has no header row") from None
-    names = [_FROM_ZH.get(h.strip(), h.strip()) for h in header]
-    unknown = [h for h, n in zip(header, names, strict=True) if n not in CSV_COLUMNS]
-    missing = [c for c in ("report_no", "uscc", "conclusion") if c not in names]
-    if unknown or missing:
-        detail = "; ".join(
-            filter(
-                None,
-                [
-                    f"unknown columns: {', '.join(unknown)}" if unknown else "",
-                    f"missing columns: {', '.join(missing)}" if missing else "",
-                ],
-            )
-        )
-        raise MalformedCsvHeader(
-            f"{detail}. Columns (English or Chinese): " + ", ".join(f"{en}/{zh}" for en, zh in CSV_COLUMNS.items()),
-        )
-    rows: list[Row] = []
-    try:
-        for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            if len(rows) >= max_rows:
-                raise BatchTooLarge(len(rows) + 1 + sum(1 for _ in reader), max_rows)
-            if len(cells) != len(names):
-                rows.append([RowProblem(field="", reason=f"{len(cells)} cells, the header has {len(names)}")])
-                continue
-            rows.append(_csv_row(dict(zip(names, cells, strict=True))))
-    except csv.Error as exc:
-        raise MalformedCsv(f"line {reader.line_num}: {exc}") from None
-    return rows
+def _csv_rows(body: bytes, max_rows: int) -> list[Row]:
+    table = read_csv(body, CSV_COLUMNS, CSV_REQUIRED, max_rows, aliases=_FROM_ZH)
+    width = len(table.names)
+    return [
+        _csv_row(dict(zip(table.names, cells, strict=True)))
+        if len(cells) == width
+        else [RowProblem(field="", reason=f"{len(cells)} cells, the header has {width}")]
+        for cells in table.rows
+    ]
 
 
 def _csv_row(cells: dict[str, str]) -> Row:
@@ -197,13 +133,9 @@ def _csv_row(cells: dict[str, str]) -> Row:
 
 
 def parse_batch(body: bytes, content_type: str, max_rows: int) -> list[Row]:
-    media = content_type.split(";")[0].strip().lower()
-    if media in NDJSON_TYPES:
-        return _parse_ndjson(body, max_rows)
-    if media in JSON_TYPES:
-        return _parse_json(body, max_rows)
-    if media in CSV_TYPES:
-        return _parse_csv(body, max_rows)
-    raise UnsupportedMediaType(
-        f"Send {', '.join(JSON_TYPES + NDJSON_TYPES + CSV_TYPES)}; got {media or 'none'}.",
-    )
+    fmt = body_format(content_type, ANY_FORMAT)
+    if fmt == "ndjson":
+        return _validate_json_rows(ndjson_lines(body, max_rows))
+    if fmt == "json":
+        return [_validate(obj) for obj in json_array(body, max_rows)]
+    return _csv_rows(body, max_rows)

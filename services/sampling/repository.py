@@ -21,10 +21,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sampling.models import ingest_log, result_versions, results
+from shared.db import chunks
 from shared.executemany import insert_rows
-
-# Chunk sizes keep IN lists under every driver's bound-parameter limit.
-_IN_CHUNK = 5000
+from shared.pagination import keyset
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -38,9 +37,7 @@ async def get(session: AsyncSession, result_id: str) -> dict[str, Any] | None:
 
 async def find_by_reports(session: AsyncSession, agency: str, report_nos: Sequence[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    unique = list(dict.fromkeys(report_nos))
-    for i in range(0, len(unique), _IN_CHUNK):
-        chunk = unique[i : i + _IN_CHUNK]
+    for chunk in chunks(report_nos):
         rows = await session.execute(
             select(results).where(results.c.agency_code == agency, results.c.report_no.in_(chunk))
         )
@@ -52,14 +49,6 @@ async def find_by_reports(session: AsyncSession, agency: str, report_nos: Sequen
 async def insert_results(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany for the whole batch (the ORM would issue one INSERT per row on SQLite)."""
     await insert_rows(session, results, rows)
-
-
-async def update_result(session: AsyncSession, result_id: str, expected_version: int, values: dict[str, Any]) -> bool:
-    """Write a new version only if nobody changed the result meanwhile (optimistic concurrency)."""
-    outcome = await session.execute(
-        update(results).where(results.c.id == result_id, results.c.version == expected_version).values(**values)
-    )
-    return bool(getattr(outcome, "rowcount", 0) == 1)
 
 
 async def finalise_many(session: AsyncSession, rows: Sequence[dict[str, Any]], at: datetime) -> None:
@@ -146,25 +135,23 @@ def filters_clause(f: dict[str, Any]) -> list[ColumnElement[bool]]:
 
 
 async def list_results(
-    session: AsyncSession, f: dict[str, Any], after_id: str | None, limit: int
+    session: AsyncSession, f: dict[str, Any], after: tuple[str] | None, limit: int
 ) -> list[dict[str, Any]]:
     conds = filters_clause(f)
-    if after_id is not None:
-        conds.append(results.c.id > after_id)
-    rows = await session.execute(select(results).where(and_(*conds)).order_by(results.c.id).limit(limit))
+    rows = await session.execute(keyset(select(results).where(and_(*conds)), [results.c.id], after, limit))
     return [dict(r) for r in rows.mappings()]
 
 
 async def stream_results(session: AsyncSession, f: dict[str, Any], page: int = 5000) -> AsyncIterator[dict[str, Any]]:
     """Every result matching `f`, in id order, fetched a page at a time (keyset, not OFFSET)."""
-    after: str | None = None
+    after: tuple[str] | None = None
     while True:
         rows = await list_results(session, f, after, page)
         for row in rows:
             yield row
         if len(rows) < page:
             return
-        after = rows[-1]["id"]
+        after = (rows[-1]["id"],)
 
 
 GROUPS = ("sector", "level", "district", "year", "quarter", "category", "key_product", "agency")

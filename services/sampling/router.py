@@ -10,7 +10,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,24 +31,24 @@ from services.sampling.schemas import (
     VersionOut,
 )
 from shared.auth import Principal, require
-from shared.idempotency import remember, replay, request_hash
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.context import Context, RequestContext
+from shared.idempotency import idempotent, request_hash
+from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
-from shared.regions import RegionTable
+from shared.regions import add_regions_route
+from shared.routing import WRITE_ERRORS, IdempotencyKey, IfMatch, Reader
 from shared.runtime import Runtime, UoW
 from shared.stats import wilson_interval
 from shared.uscc import USCC
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("sampling:write")]
-Reader = Annotated[Principal, require("read")]
-_errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 404, 409, 412, 422, 428)}
+_errors = WRITE_ERRORS
 
 
-def _context(request: Request, principal: Principal) -> service.Context:
-    state = request.app.state
-    return service.Context(principal, state.runtime.clock, state.rules, state.regions)
+def _context(request: Request, base: Context) -> service.Context:
+    return service.Context.extend(base, rules=request.app.state.rules, regions=request.app.state.regions)
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,32 +77,27 @@ async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
 async def create_result(
     body: ResultIn,
     principal: Writer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
-    idempotency_key: Annotated[
-        str | None, Header(description="Retries with the same key and body answer the first response again")
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """The agency is the token's. Re-sending the same report (same agency and report number, same
     content) answers the stored result with 200; other content under that report number is a 409."""
+
+    async def create() -> tuple[int, Any]:
+        result_id, created = await service.record_result(uow.session, _context(request, ctx), body)
+        row = _out(await _owned_row(uow, result_id))
+        return (201 if created else 200), ResultOut.model_validate(row).model_dump(mode="json")
+
     fingerprint = request_hash("POST", "/v1/results", body.model_dump(mode="json"))
-    stored = await replay(uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint)
-    if stored is not None:
-        response.status_code = stored.status
-        response.headers["Location"] = f"/v1/results/{stored.body['id']}"
-        return stored.body
-    result_id, created = await service.record_result(uow.session, _context(request, principal), body)
-    row = _out(await _owned_row(uow, result_id))
-    answer = ResultOut.model_validate(row).model_dump(mode="json")
-    await remember(
-        uow.session, idempotency_keys, principal.subject, idempotency_key, fingerprint, 201 if created else 200, answer
-    )
+    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, create)
     await uow.commit()
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/v1/results/{result_id}"
-    response.headers["ETag"] = etag(row["version"])
-    return answer
+    response.status_code = done.status
+    response.headers["Location"] = f"/v1/results/{done.body['id']}"
+    response.headers["ETag"] = etag(done.body["version"])
+    return done.body
 
 
 @router.post(
@@ -129,13 +124,14 @@ async def create_result(
 )
 async def create_results_batch(
     request: Request,
-    principal: Writer,
+    _: Writer,
+    ctx: RequestContext,
     uow: UoW,
     atomic: Annotated[bool, Query(description="Store nothing if any row is rejected")] = False,
 ) -> Any:
     rules: Rules = request.app.state.rules
     rows = parse_batch(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
-    outcomes = await service.record_batch(uow.session, _context(request, principal), rows, atomic=atomic)
+    outcomes = await service.record_batch(uow.session, _context(request, ctx), rows, atomic=atomic)
     counts = Counter(o["outcome"] for o in outcomes)
     rejected = counts["rejected"] + counts["conflict"]
     if atomic and rejected:
@@ -164,13 +160,14 @@ async def create_results_batch(
 async def correct_result(
     result_id: str,
     body: Correction,
-    principal: Writer,
+    _: Writer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Any:
-    row = await service.correct(uow.session, _context(request, principal), result_id, if_match, body)
+    row = await service.correct(uow.session, _context(request, ctx), result_id, if_match, body)
     await uow.commit()
     response.headers["ETag"] = etag(row["version"])
     return _out(row)
@@ -186,13 +183,14 @@ async def correct_result(
 async def retract_result(
     result_id: str,
     body: Retraction,
-    principal: Writer,
+    _: Writer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Any:
-    row = await service.retract(uow.session, _context(request, principal), result_id, if_match, body.reason)
+    row = await service.retract(uow.session, _context(request, ctx), result_id, if_match, body.reason)
     await uow.commit()
     response.headers["ETag"] = etag(row["version"])
     return _out(row)
@@ -208,13 +206,14 @@ async def retract_result(
 async def reinspect_result(
     result_id: str,
     body: ReinspectionIn,
-    principal: Writer,
+    _: Writer,
+    ctx: RequestContext,
     uow: UoW,
     request: Request,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Any:
-    row = await service.record_reinspection(uow.session, _context(request, principal), result_id, if_match, body)
+    row = await service.record_reinspection(uow.session, _context(request, ctx), result_id, if_match, body)
     await uow.commit()
     response.headers["ETag"] = etag(row["version"])
     return _out(row)
@@ -262,11 +261,8 @@ def _filters(q: ResultFilter) -> dict[str, Any]:
     summary="Results by enterprise, agency, sector, level, district, category, conclusion, state, dates",
 )
 async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) -> Any:
-    after = decode_cursor(q.cursor)
-    rows = await repository.list_results(uow.session, _filters(q), after[0] if after else None, q.limit + 1)
-    more = len(rows) > q.limit
-    rows = rows[: q.limit]
-    return {"items": [_out(r) for r in rows], "next_cursor": encode_cursor([rows[-1]["id"]]) if more else None}
+    rows = await repository.list_results(uow.session, _filters(q), decode_cursor(q.cursor, str), q.limit + 1)
+    return page(rows, q.limit, lambda r: (r["id"],), _out)
 
 
 #: Every stored column but the recording user's id, in table order.
@@ -391,24 +387,7 @@ async def scorecard(code: str, principal: Reader, uow: UoW) -> Any:
     return await repository.scorecard(uow.session, code)
 
 
-class RegionOut(BaseModel):
-    code: str
-    name_zh: str
-    name_en: str
-    level: str
-    valid_from: date | None
-    valid_to: date | None
-
-
-@router.get(
-    "/regions",
-    response_model=list[RegionOut],
-    tags=["reference"],
-    summary="Qingdao's districts by division code, with validity dates (public)",
-)
-async def regions(request: Request) -> Any:
-    table: RegionTable = request.app.state.regions
-    return [r.as_dict() for r in table.regions]
+add_regions_route(router, "reference")
 
 
 @router.get("/rules", tags=["reference"], summary="The sampling rules in force (objection window, batch size)")

@@ -28,10 +28,10 @@ from services.sampling.domain import (
     objection_deadline,
     reinspect,
 )
-from services.sampling.models import outbox
+from services.sampling.models import outbox, results
 from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowProblem
-from shared.auth import Principal
 from shared.clock import Clock
+from shared.context import Context as RequestContext
 from shared.contracts.sampling import (
     RESULT_CORRECTED,
     RESULT_FINALISED,
@@ -40,29 +40,27 @@ from shared.contracts.sampling import (
     RESULT_RETRACTED,
     SOURCE,
 )
-from shared.errors import StaleVersion, ValidationFailed, field_error
+from shared.errors import ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match
+from shared.preconditions import check_if_match, update_if_version
 from shared.problems import validation_errors
 from shared.regions import RegionTable
 from shared.uuid7 import new_ids
 
 
-@dataclass(frozen=True)
-class Context:
+@dataclass(frozen=True, kw_only=True)
+class Context(RequestContext):
     """What every use case needs besides the session: who acts, when, and the rules in force."""
 
-    principal: Principal
-    clock: Clock
     rules: Rules
     regions: RegionTable
 
 
-def agency_of(principal: Principal) -> str:
-    if not principal.agency:
+def agency_of(ctx: Context) -> str:
+    if not ctx.agency:
         raise AgencyTokenRequired()
-    return principal.agency
+    return ctx.agency
 
 
 def snapshot(row: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +172,7 @@ async def record_batch(
 
     With `atomic`, one rejected or conflicting row stores nothing (the caller then rolls back).
     """
-    agency = agency_of(ctx.principal)
+    agency = agency_of(ctx)
     now, today = ctx.clock.now(), ctx.clock.today()
     valid = [r for r in rows if isinstance(r, ResultIn)]
     existing = await repository.find_by_reports(session, agency, [r.report_no for r in valid])
@@ -207,7 +205,7 @@ async def record_batch(
                     }
                 )
             continue
-        row = _new_row(agency, ctx.principal.subject, item, next(ids), now, ctx.rules)
+        row = _new_row(agency, ctx.actor, item, next(ids), now, ctx.rules)
         existing[item.report_no] = row  # a report repeated inside the batch is a duplicate of its first
         new_rows.append(row)
         outcomes.append({"row": n, "outcome": "created", "id": row["id"], "problems": []})
@@ -239,7 +237,7 @@ async def _load_owned(session: AsyncSession, ctx: Context, result_id: str, if_ma
     row = await repository.get(session, result_id)
     if row is None:
         raise ResultNotFound(result_id)
-    if row["agency_code"] != agency_of(ctx.principal):
+    if row["agency_code"] != agency_of(ctx):
         raise NotOwningAgency(row["agency_code"])
     check_if_match(if_match, row["version"])
     if row["state"] == State.retracted:
@@ -251,17 +249,13 @@ async def _write_version(
     session: AsyncSession, ctx: Context, old: dict[str, Any], new: dict[str, Any], change: str, reason: str | None
 ) -> None:
     """Store the new current row and its history (the first change also saves version 1)."""
-    if not await repository.update_result(
-        session,
-        old["id"],
-        old["version"],
-        {k: v for k, v in new.items() if k not in ("id", "agency_code", "report_no", "recorded_at", "recorded_by")},
-    ):
-        raise StaleVersion()
+    frozen = ("id", "agency_code", "report_no", "recorded_at", "recorded_by", "version")
+    values = {k: v for k, v in new.items() if k not in frozen}
+    await update_if_version(session, results, results.c.id == old["id"], old["version"], values)
     history = []
     if old["version"] == 1:
         history.append(_version_row(old, "recorded", None, old["recorded_by"], old["recorded_at"]))
-    history.append(_version_row(new, change, reason, ctx.principal.subject, new["updated_at"]))
+    history.append(_version_row(new, change, reason, ctx.actor, new["updated_at"]))
     await repository.insert_versions(session, history)
 
 
@@ -346,7 +340,7 @@ async def record_reinspection(
     session: AsyncSession, ctx: Context, result_id: str, if_match: str | None, body: ReinspectionIn
 ) -> dict[str, Any]:
     """Any agency may record the re-inspection it performed; the owning agency's result changes."""
-    agency_of(ctx.principal)
+    agency_of(ctx)
     old = await repository.get(session, result_id)
     if old is None:
         raise ResultNotFound(result_id)

@@ -249,7 +249,7 @@ async def test_atomic_batch_stores_nothing_when_one_row_is_bad(suite: Suite, aut
         ),
         (b"[{", "application/json", 400, "malformed-json"),
         (b'{"a": 1}', "application/json", 422, "validation-error"),
-        (b"report_no,colour\nX,red\n", "text/csv", 400, "malformed-csv"),
+        (b"report_no,colour\nX,red\n", "text/csv", 422, "csv-columns"),
         (b'report_no,uscc,conclusion\n"unterminated', "text/csv", 400, "malformed-csv"),
         (b"a,b", "text/plain", 415, "unsupported-media-type"),
     ],

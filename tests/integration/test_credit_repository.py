@@ -23,7 +23,9 @@ from shared.consumer import Received, decode
 from shared.contracts.credit import RATING_CHANGED
 from shared.contracts.sampling import RESULT_CORRECTED, RESULT_FINALISED, SOURCE
 from shared.db import Database
+from shared.errors import StaleVersion
 from shared.events import Envelope
+from shared.preconditions import update_if_version
 from tests.factories import snapshot
 
 SERVICE_DIR = Path(services.credit.__file__).parent
@@ -134,8 +136,11 @@ async def test_compare_and_set_lets_exactly_one_writer_through(migrated: Callabl
     db = await _db(migrated)
     async with db.unit_of_work() as uow:
         await repository.insert_entries(uow.session, [entry(A, "e1", "proposed", None)])
-        assert await repository.update_if_version(uow.session, "e1", 1, {"status": "listed"})
-        assert not await repository.update_if_version(uow.session, "e1", 1, {"status": "rejected"})
+        where = blacklist_entries.c.entry_id == "e1"
+        assert await update_if_version(uow.session, blacklist_entries, where, 1, {"status": "listed"}) == 2
+        with pytest.raises(StaleVersion) as stale:
+            await update_if_version(uow.session, blacklist_entries, where, 1, {"status": "rejected"})
+        assert stale.value.extensions["current_etag"] == '"2"'
         await uow.commit()
     async with db.unit_of_work() as uow:
         row = await repository.get_entry(uow.session, "e1")

@@ -24,8 +24,8 @@ SERVICE_DIR = Path(services.credit.__file__).parent
 A, B = "91370200163562681G", "91370200MA3C00001N"
 CLOCK = FixedClock(datetime(2014, 7, 1, 2, 0, tzinfo=UTC))
 BOOK = RuleBook.load()
-ALICE = service.Context("alice", CLOCK, BOOK)  # the proposing officer
-BOB = service.Context("bob", CLOCK, BOOK)  # the reviewer
+ALICE = service.Context(actor="alice", clock=CLOCK, book=BOOK)  # the proposing officer
+BOB = service.Context(actor="bob", clock=CLOCK, book=BOOK)  # the reviewer
 
 
 def proposal(uscc: str) -> Proposal:

@@ -16,7 +16,6 @@ import services.sampling
 from services.sampling import repository, service
 from services.sampling.domain import Rules
 from services.sampling.schemas import EXAMPLE, Correction, ResultIn
-from shared.auth import Principal
 from shared.clock import FixedClock
 from shared.db import Database
 from shared.regions import load_regions
@@ -27,8 +26,7 @@ CLOCK = FixedClock(datetime(2014, 6, 10, 2, 0, tzinfo=UTC))
 
 
 def context(agency: str, subject: str = "inspector") -> service.Context:
-    principal = Principal(subject, frozenset({"sampling:write"}), agency, "")
-    return service.Context(principal, CLOCK, Rules.load(), load_regions())
+    return service.Context(actor=subject, clock=CLOCK, agency=agency, rules=Rules.load(), regions=load_regions())
 
 
 OWNER = context("QD-AGENCY-1", "wang")
