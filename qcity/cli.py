@@ -41,7 +41,7 @@ def run(
     typer.echo(f"  API docs:     http://{host}:{port}/docs  (services: /services/<name>/docs)")
     typer.echo("  a dev token:  .venv/bin/qcity token --scope read --scope sampling:write --agency QD-DEV")
     typer.echo(f"  (all scopes, 24 h) Authorization: Bearer {token}")
-    uvicorn.run(create_embedded_app(data_dir), host=host, port=port, log_level="warning")
+    uvicorn.run(create_embedded_app(data_dir), host=host, port=port, log_level="warning", log_config=None)
 
 
 @app.command()
@@ -51,7 +51,7 @@ def serve(service: str, host: str = "127.0.0.1", port: int = 0) -> None:
     configure_logging(platform.log_level, platform.log_json)
     factory = _service_factory(service)
     defaults = {"sampling": 8001, "credit": 8002, "awards": 8003, "gateway": 8000}
-    uvicorn.run(factory, factory=True, host=host, port=port or defaults[service], log_level="warning")
+    uvicorn.run(factory, factory=True, host=host, port=port or defaults[service], log_level="warning", log_config=None)
 
 
 @app.command()

@@ -6,17 +6,23 @@ unexpected) into problem+json."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import socket
+import sqlite3
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import ConcurrentConflict, QualityCityError, ValidationFailed
+from shared.errors import ConcurrentConflict, DatabaseUnavailable, QualityCityError, ValidationFailed
 
 log = structlog.get_logger("problems")
 
@@ -114,6 +120,66 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: What a driver raises when the database server cannot be reached, as opposed to a refused statement.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused, reset, aborted (OSError subclasses)
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError
+    asyncpg.CannotConnectNowError,  # the server is starting or shutting down
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # "connection is closed", "another operation is in progress" after a reset
+    PoolTimeout,
+)
+
+
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+    }
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) says the database is unreachable now, not that a statement is wrong."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, _UNREACHABLE):
+            return True
+        if isinstance(e, DBAPIError):
+            if e.connection_invalidated:
+                return True
+            todo.append(e.orig)
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+            return True  # the single writer held the lock past the busy timeout
+        if isinstance(e, socket.gaierror) or (isinstance(e, OSError) and e.errno in _NETWORK_ERRNOS):
+            return True  # OSError on connect: host unreachable, network down, name not resolved
+        todo.extend((e.__cause__, e.__context__))
+    return False
+
+
+_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeout,
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_error_class(request: Request, exc: QualityCityError) -> ProblemResponse:
         return error_response(exc, request.url.path)
@@ -141,10 +207,21 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", path=request.url.path)
         return error_response(QualityCityError("The error was logged; quote the request id."), request.url.path)
 
+    async def on_database_error(request: Request, exc: Exception) -> ProblemResponse:
+        # Registered per class (not only under `Exception`) so Starlette answers from its exception
+        # middleware: the `Exception` handler runs in the outermost middleware, which re-raises after
+        # answering, and the server then logs a raw traceback and may drop the keep-alive connection.
+        if database_unavailable(exc):
+            log.warning("database unavailable", path=request.url.path, error=repr(exc)[:300])
+            return error_response(DatabaseUnavailable(), request.url.path)
+        return await on_error(request, exc)
+
     app.add_exception_handler(QualityCityError, on_error_class)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, on_integrity)  # type: ignore[arg-type]
+    for cls in _DATABASE_ERRORS:
+        app.add_exception_handler(cls, on_database_error)
     app.add_exception_handler(Exception, on_error)
 
 

@@ -392,10 +392,16 @@ async def changes(session: AsyncSession, after: int, subject: str | None, limit:
 
 
 async def last_change(session: AsyncSession) -> dict[str, Any] | None:
+    """The newest applied event's times, and how many events were applied in all (`applied`).
+
+    A count, not the newest `seq`: a rolled-back batch consumes sequence numbers it never keeps."""
     c = rm_changes.c
     row = (await session.execute(select(c.seq, c.time, c.applied_at).order_by(c.seq.desc()).limit(1))).mappings()
     found = row.first()
-    return dict(found) if found else None
+    if found is None:
+        return None
+    applied = (await session.execute(select(func.count()).select_from(rm_changes))).scalar_one()
+    return {**found, "applied": int(applied)}
 
 
 async def clear_read_models(session: AsyncSession, *, feed: bool) -> None:

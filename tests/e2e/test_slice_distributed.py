@@ -114,7 +114,7 @@ async def test_slice_through_gateway_and_service_over_kafka_and_postgres(
     headers = dict(msgs[0].headers)
     assert headers["ce_type"] == b"sampling.result.recorded.v1" and headers["ce_specversion"] == b"1.0"
     ready = await s.client.get(f"{s.gateway.url}/readyz")
-    assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "bus": "ok", "tasks": "ok"}
 
 
 def _port_open(bootstrap: str) -> bool:
