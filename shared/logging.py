@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
+def configure_logging(
+    level: str = "INFO", json: bool = True, *, stream: TextIO | None = None, cache_loggers: bool = True
+) -> None:
+    """Log to `stream` (standard error by default). Tests that read the lines pass their own stream
+    and `cache_loggers=False`, so no module keeps a logger bound to it afterwards."""
+    out = stream if stream is not None else sys.stderr
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -28,10 +34,10 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=cache_loggers,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
