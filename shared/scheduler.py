@@ -54,7 +54,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # retried at the next tick; nothing half-done was committed
-                log.error("job failed", job=job.name, error=repr(exc))
+                log.error("job failed", job=job.name, error=repr(exc), exc_info=exc)
 
     def start(self, supervisor: Supervisor | None = None) -> None:
         """Run every job periodically, each as a task of `supervisor` when given."""
