@@ -214,7 +214,9 @@ class IdempotentConsumer:
                 error=repr(exc)[:500],
             )
             await self._isolate(envelopes, exc)
-        self.last_event_time = max(e.time for e in envelopes)
+        times = [e.time for e in envelopes if e.type]  # a stand-in for an undecodable record has no time of its own
+        if times:
+            self.last_event_time = max(times)
 
     async def _isolate(self, envelopes: Sequence[Envelope], failure: Exception) -> None:
         """Bisect a failed batch: halves in order, each in its own transaction, down to single events."""
