@@ -7,8 +7,9 @@ leaves nothing behind and the batch is delivered again; a duplicate delivery fin
 the inbox and changes nothing.
 
 Handlers get typed payloads: each event is parsed with its contract's model (`shared.contracts`)
-in one decode-or-skip-and-log path, whatever transport delivered it. A consumer whose handlers
-name a type no contract defines does not start.
+in one decode-or-set-aside path, whatever transport delivered it. A consumer whose handlers
+name a type no contract defines does not start. What can never apply, and what fails on its own
+again and again, is quarantined (`shared.quarantine`) so its partition moves on.
 """
 
 from __future__ import annotations
