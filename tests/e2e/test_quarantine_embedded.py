@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,3 +139,41 @@ async def test_an_event_a_handler_bug_refused_is_replayed_once_the_bug_is_fixed(
     assert r.status_code == 409 and r.json()["type"].endswith("not-quarantined")  # applied once, not twice
     assert await rates() == [{"sector": "food", "n": 2, "passed": 2}]
     assert 'qc_quarantined_events{consumer="gateway"} 0.0' in (await client.get("/metrics")).text
+
+
+async def test_two_bad_events_in_a_batch_of_ten_are_isolated_and_the_eight_others_apply_once(
+    suite: tuple[FastAPI, httpx.AsyncClient], auth: Auth
+) -> None:
+    app, client = suite
+    writer = auth("sampling:write", "read", agency="QD-AGENCY-1")
+    consumer = app.state.runtime.consumer
+    fixed = consumer.batch_handler
+    calls: list[int] = []
+
+    async def buggy(session: AsyncSession, events: Sequence[Received[Any]]) -> None:
+        calls.append(len(events))
+        if any(e.payload.result.report_no in ("QD-B-3", "QD-B-8") for e in events):
+            raise ValueError("a handler bug")
+        await fixed(session, events)
+
+    consumer.batch_handler = buggy
+    rows = [result_body(f"QD-B-{i}") for i in range(10)]
+    r = await client.post(
+        "/v1/results:batch",
+        content=b"\n".join(orjson.dumps(row) for row in rows),
+        headers=writer | {"content-type": "application/x-ndjson"},
+    )
+    assert r.status_code in (200, 201), r.text
+
+    async def rates() -> list[dict[str, Any]]:
+        async with app.state.runtime.unit_of_work() as uow:
+            return await repository.pass_rates_by_sector(uow.session)
+
+    admin = auth("admin")
+    listed = await eventually(lambda: _listed(client, "gateway", admin), lambda p: len(p["items"]) == 2)
+    assert await rates() == [{"sector": "food", "n": 8, "passed": 8}]
+    assert (
+        sorted((i["reason"], i["attempts"], i["error"]) for i in listed["items"])
+        == [("apply-failed", 3, "a handler bug")] * 2
+    )
+    assert calls[:2] == [10, 5]  # the whole batch first, then halves down to each culprit
