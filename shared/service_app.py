@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import JobNotFound, NotReady
 from shared.problems import error_response, install_problem_handlers
+from shared.quarantine import QuarantineMetrics
 from shared.routing import Admin
 
 REQUEST_ID = "x-request-id"
@@ -127,10 +128,11 @@ def install_platform_routes(app: FastAPI, readiness: Readiness, registry: Collec
 
     # Each app has its own registry so four apps in one process (embedded mode) do not collide; the
     # runtime's (its supervisor's task metrics) when it has one.
-    Instrumentator(
-        registry=registry if registry is not None else CollectorRegistry(),
-        excluded_handlers=["/metrics", "/healthz", "/readyz"],
-    ).instrument(app).expose(app, include_in_schema=False)
+    registry = registry if registry is not None else CollectorRegistry()
+    app.state.metrics_registry = registry
+    Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
+        app, include_in_schema=False
+    )
 
 
 def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any) -> FastAPI:
@@ -179,6 +181,8 @@ def service_app(
         ),
         registry=runtime.supervisor.registry,
     )
+    if runtime.spec.handlers:
+        app.state.metrics_registry.register(QuarantineMetrics(lambda: runtime.consumer))
     if runtime.scheduler.jobs:
         install_job_routes(app)
     return app
