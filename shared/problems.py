@@ -7,9 +7,6 @@ unexpected) into problem+json."""
 from __future__ import annotations
 
 import asyncio
-import errno
-import socket
-import sqlite3
 from typing import Any
 
 import asyncpg
@@ -23,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import ConcurrentConflict, DatabaseUnavailable, QualityCityError, ValidationFailed
+from shared.transient import is_transient
 
 log = structlog.get_logger("problems")
 
@@ -120,54 +118,7 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-#: What a driver raises when the database server cannot be reached, as opposed to a refused statement.
-_UNREACHABLE: tuple[type[BaseException], ...] = (
-    ConnectionError,  # refused, reset, aborted (OSError subclasses)
-    TimeoutError,
-    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError
-    asyncpg.CannotConnectNowError,  # the server is starting or shutting down
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,  # "connection is closed", "another operation is in progress" after a reset
-    PoolTimeout,
-)
-
-
-_NETWORK_ERRNOS = frozenset(
-    {
-        errno.ECONNREFUSED,
-        errno.ECONNRESET,
-        errno.ECONNABORTED,
-        errno.EHOSTUNREACH,
-        errno.ENETUNREACH,
-        errno.ETIMEDOUT,
-        errno.EPIPE,
-    }
-)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` (or what it wraps) says the database is unreachable now, not that a statement is wrong."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, _UNREACHABLE):
-            return True
-        if isinstance(e, DBAPIError):
-            if e.connection_invalidated:
-                return True
-            todo.append(e.orig)
-        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-            return True  # the single writer held the lock past the busy timeout
-        if isinstance(e, socket.gaierror) or (isinstance(e, OSError) and e.errno in _NETWORK_ERRNOS):
-            return True  # OSError on connect: host unreachable, network down, name not resolved
-        todo.extend((e.__cause__, e.__context__))
-    return False
-
-
+#: The classes a database failure can arrive as; `is_transient` tells an outage from a bad statement.
 _DATABASE_ERRORS: tuple[type[Exception], ...] = (
     DBAPIError,
     PoolTimeout,
@@ -211,7 +162,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Registered per class (not only under `Exception`) so Starlette answers from its exception
         # middleware: the `Exception` handler runs in the outermost middleware, which re-raises after
         # answering, and the server then logs a raw traceback and may drop the keep-alive connection.
-        if database_unavailable(exc):
+        if is_transient(exc):
             log.warning("database unavailable", path=request.url.path, error=repr(exc)[:300])
             return error_response(DatabaseUnavailable(), request.url.path)
         return await on_error(request, exc)
