@@ -138,6 +138,10 @@ async def test_kafka_down_writes_still_accepted_then_delivered_once(
         await asyncio.sleep(2)
         assert await s.unpublished() == 1  # waiting in the outbox, not lost
         assert await s.rates() == {"food": (1, 1)}
+        # Writable, so still ready for the load balancer; the body says events are delayed, and how many.
+        ready = await s.client.get(f"{s.sampling.url}/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "degraded" and ready.json()["outbox_backlog"] == 1
     finally:
         subprocess.run([kafka_ctl, "start"], check=True)
     await eventually(s.rates, lambda v: v.get("food") == (2, 1), timeout=90)
