@@ -314,6 +314,19 @@ async def test_readiness_is_degraded_not_failed_while_the_broker_is_unreachable(
             metrics = (await client.get("/metrics")).text
             assert f'qc_task_up{{task="{runtime.relay.task_name}"}} 1.0' in metrics
 
+            # A background task down (between a crash and its restart): named, and still 200.
+            async def crashes() -> None:
+                raise RuntimeError("job broke")
+
+            runtime.supervisor.initial_backoff_s = 30.0
+            runtime.supervisor.start("job:broken", crashes)
+            await eventually(lambda: _value(runtime.supervisor.down()), lambda d: d == ["job:broken"])
+            down = await client.get("/readyz")
+            assert down.status_code == 200 and down.json()["status"] == "degraded"
+            assert "job:broken (RuntimeError: job broke" in down.json()["checks"]["tasks"]
+            assert down.json()["tasks"]["job:broken"]["up"] is False
+            await runtime.supervisor.stop("job:broken")
+
             # The database gone: writes cannot be accepted, so not ready.
             async def refuse() -> None:
                 raise ConnectionRefusedError("database down")
