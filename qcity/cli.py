@@ -125,7 +125,10 @@ def token(
     ttl: int = 3600,
 ) -> None:
     """Mint a development token signed with QC_JWT_SECRET."""
-    typer.echo(TokenService.from_settings(PlatformSettings()).mint(subject, scope, agency=agency, ttl_s=ttl))
+    try:
+        typer.echo(TokenService.from_settings(PlatformSettings()).mint(subject, scope, agency=agency, ttl_s=ttl))
+    except ValueError as exc:  # unknown scopes, or a deployment that holds only public keys
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -188,6 +191,26 @@ async def test_rs256_and_es256_tokens_from_a_jwks_file_are_accepted(tmp_path: Pa
         unknown_key = jwt.encode(idp.claims(), idp.rsa, algorithm="RS256", headers={"kid": "rotated-away"})
         r = await client.get("/v1/results", headers=bearer(unknown_key))
         assert r.status_code == 401 and r.json()["detail"] == "The token's signing key is not known"
+
+
+async def test_keys_from_a_jwks_url_are_fetched_off_the_event_loop(tmp_path: Path, idp: IdentityProvider) -> None:
+    """The provider's JWKS endpoint, played by a loopback HTTP server (PyJWT's PyJWKClient fetches it)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(idp.jwks_file.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{idp.jwks_file.name}"
+        platform = PlatformSettings(**PRODUCTION, jwt_jwks_url=url, log_json=False)
+        async with serving(sampling_app(tmp_path, platform)) as client:
+            for token in (idp.rs256(), idp.es256(), idp.rs256()):
+                r = await client.get("/v1/results", headers=bearer(token))
+                assert r.status_code == 200, r.text
+            confused = await client.get("/v1/results", headers=bearer(idp.hs256_with_public_key()))
+            assert confused.status_code == 401
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 async def test_a_pem_public_key_and_a_configured_agency_claim(tmp_path: Path, idp: IdentityProvider) -> None:
