@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from shared.auth import require
 from shared.errors import JobNotFound, NotReady, UriTooLong
 from shared.problems import error_response, install_problem_handlers
+from shared.quarantine import QuarantineMetrics
 from shared.routing import Admin
 
 REQUEST_ID = "x-request-id"
@@ -115,6 +116,7 @@ def install_platform_routes(
 
     # Each app has its own registry so four apps in one process (embedded mode) do not collide.
     registry = CollectorRegistry()
+    app.state.metrics_registry = registry
     Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
         app, include_in_schema=False, dependencies=[require("admin")] if metrics_need_admin else []
     )
@@ -162,6 +164,8 @@ def service_app(
         app.include_router(router)
     production = runtime.platform.env == "production"
     install_platform_routes(app, {"database": runtime.ping_db, "bus": runtime.ping_bus}, metrics_need_admin=production)
+    if runtime.spec.handlers:
+        app.state.metrics_registry.register(QuarantineMetrics(lambda: runtime.consumer))
     if runtime.scheduler.jobs:
         install_job_routes(app)
     return app
