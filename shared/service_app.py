@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -14,13 +15,20 @@ from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared.errors import JobNotFound, NotReady
+from shared.auth import require
+from shared.errors import JobNotFound, NotReady, UriTooLong
 from shared.problems import error_response, install_problem_handlers
 from shared.quarantine import QuarantineMetrics
 from shared.routing import Admin
 
 REQUEST_ID = "x-request-id"
+#: A caller's request id is kept only in this form (it goes into logs and back into a header).
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+#: Path plus query; longer answers 414. The server must let such a line through to the app
+#: (qcity/cli.py runs uvicorn with h11 and a larger incomplete-event limit).
+MAX_URI_BYTES = 8192
 
 
 class RequestIdMiddleware:
@@ -39,7 +47,8 @@ class RequestIdMiddleware:
         request_id = ""
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")[:128]
+                if _SAFE_REQUEST_ID.fullmatch(value):  # anything else is replaced, never echoed
+                    request_id = value.decode("ascii")
                 break
         if not request_id:
             request_id = uuid.uuid4().hex
@@ -57,6 +66,22 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+class UriLengthMiddleware:
+    """A path and query over `MAX_URI_BYTES` answers a 414 problem before any routing or parsing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+            if length > MAX_URI_BYTES:
+                problem = UriTooLong(f"The path and query hold {length} bytes; at most {MAX_URI_BYTES} are accepted.")
+                await error_response(problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def request_id(request: Request) -> str:
@@ -97,8 +122,15 @@ async def _run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, str]:
     return out
 
 
-def install_platform_routes(app: FastAPI, readiness: Readiness, registry: CollectorRegistry | None = None) -> None:
-    """`/healthz` (the process answers), `/readyz` (writes accepted; events delayed?), `/metrics`."""
+def install_platform_routes(
+    app: FastAPI,
+    readiness: Readiness,
+    registry: CollectorRegistry | None = None,
+    *,
+    metrics_need_admin: bool = False,
+) -> None:
+    """`/healthz` (the process answers), `/readyz` (writes accepted; events delayed?), `/metrics` (an
+    `admin` token in production: docs/security.md)."""
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -131,13 +163,14 @@ def install_platform_routes(app: FastAPI, readiness: Readiness, registry: Collec
     registry = registry if registry is not None else CollectorRegistry()
     app.state.metrics_registry = registry
     Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False
+        app, include_in_schema=False, dependencies=[require("admin")] if metrics_need_admin else []
     )
 
 
 def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version, **kwargs)
     install_problem_handlers(app)
+    app.add_middleware(UriLengthMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 
@@ -168,6 +201,8 @@ def service_app(
                 await runtime.stop()
 
     app = new_app(title, description, lifespan=lifespan)
+    # The client address from X-Forwarded-For, believed only from QC_TRUSTED_PROXIES (rate limits).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(runtime.platform.trusted_proxies))
     app.state.runtime = runtime
     app.state.tokens = runtime.tokens
     for router in routers:
@@ -180,6 +215,7 @@ def service_app(
             details=runtime.readiness_details,
         ),
         registry=runtime.supervisor.registry,
+        metrics_need_admin=runtime.platform.env == "production",
     )
     if runtime.spec.handlers:
         app.state.metrics_registry.register(QuarantineMetrics(lambda: runtime.consumer))
