@@ -33,7 +33,7 @@ from services.credit.schemas import (
 )
 from shared.auth import Principal, require, require_any
 from shared.context import Change, Context, RequestContext, VersionedChange
-from shared.idempotency import idempotent, request_hash
+from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
@@ -126,13 +126,11 @@ async def propose(
     async def create() -> tuple[int, Any]:
         return 201, _entry_out(await service.propose(uow.session, _ctx(request, ctx), body))
 
-    fingerprint = request_hash("POST", "/v1/blacklist-entries", body.model_dump(mode="json"))
-    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, create)
-    await uow.commit()
-    response.status_code = done.status
-    response.headers["Location"] = f"/v1/blacklist-entries/{done.body['entry_id']}"
-    response.headers["ETag"] = etag(done.body["version"])
-    return done.body
+    out = await post_once(
+        uow, response, idempotency_keys, principal, idempotency_key, "/v1/blacklist-entries", body, create
+    )
+    response.headers["Location"] = f"/v1/blacklist-entries/{out['entry_id']}"
+    return out
 
 
 @router.get(
@@ -210,11 +208,8 @@ async def apply_repair(
     async def apply() -> tuple[int, Any]:
         return 200, _entry_out(await service.apply_repair(session, ctx, entry_id, change.if_match, body))
 
-    fingerprint = request_hash("POST", f"/v1/blacklist-entries/{entry_id}:apply-repair", body.model_dump(mode="json"))
-    done = await idempotent(session, idempotency_keys, principal, idempotency_key, fingerprint, apply)
-    await change.uow.commit()
-    change.response.headers["ETag"] = etag(done.body["version"])
-    return done.body
+    path = f"/v1/blacklist-entries/{entry_id}:apply-repair"
+    return await post_once(change.uow, change.response, idempotency_keys, principal, idempotency_key, path, body, apply)
 
 
 @_entry_change(

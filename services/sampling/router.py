@@ -32,7 +32,7 @@ from services.sampling.schemas import (
 )
 from shared.auth import Principal, require
 from shared.context import Change, Context, RequestContext, VersionedChange
-from shared.idempotency import idempotent, request_hash
+from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
@@ -91,13 +91,9 @@ async def create_result(
         row = _out(await _owned_row(uow, result_id))
         return (201 if created else 200), ResultOut.model_validate(row).model_dump(mode="json")
 
-    fingerprint = request_hash("POST", "/v1/results", body.model_dump(mode="json"))
-    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, create)
-    await uow.commit()
-    response.status_code = done.status
-    response.headers["Location"] = f"/v1/results/{done.body['id']}"
-    response.headers["ETag"] = etag(done.body["version"])
-    return done.body
+    out = await post_once(uow, response, idempotency_keys, principal, idempotency_key, "/v1/results", body, create)
+    response.headers["Location"] = f"/v1/results/{out['id']}"
+    return out
 
 
 @router.post(
