@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from shared.clock import Clock
+from shared.tasks import cancel
 
 log = structlog.get_logger("scheduler")
 
@@ -57,11 +58,5 @@ class Scheduler:
         self._tasks = [asyncio.create_task(self._loop(j), name=f"job:{j.name}") for j in self.jobs.values()]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel(*self._tasks)
         self._tasks = []
