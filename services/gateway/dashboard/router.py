@@ -528,29 +528,18 @@ async def public_blacklist(request: Request, cursor: str | None = None) -> HTMLR
         f"<td>{e(r.get('decision_no'))}</td><td>{e(r['listed_on'])}</td><td>{e(r['publish_until'])}</td></tr>"
         for r in body["items"]
     ]
-    content = notice(page.t("public_note")) + (
-        table(
-            [
-                page.t("name"),
-                page.t("uscc"),
-                page.t("reason_category"),
-                page.t("authority"),
-                page.t("decision_no"),
-                page.t("listed_on"),
-                page.t("publish_until"),
-            ],
-            rows,
-            "public blacklist",
-        )
-        if rows
-        else notice(page.t("empty"))
-    )
-    if body.get("next_cursor"):
-        content += (
-            f'<p><a href="{e(page.url("/dashboard/public/blacklist", cursor=body["next_cursor"]))}">'
-            f"{e(page.t('next_page'))} →</a></p>"
-        )
+    headers = ["name", "uscc", "reason_category", "authority", "decision_no", "listed_on", "publish_until"]
+    more = page.url("/dashboard/public/blacklist", cursor=body["next_cursor"]) if body.get("next_cursor") else None
+    content = _public_table(page, [page.t(h) for h in headers], rows, "public blacklist", more)
     return _html(page.layout(title, content, active="blacklist"))
+
+
+def _public_table(page: Page, headers: list[str], rows: list[str], label: str, more: str | None) -> str:
+    """A public list's body: the note, the table (or a notice that it is empty), the next page's link."""
+    content = notice(page.t("public_note")) + (table(headers, rows, label) if rows else notice(page.t("empty")))
+    if more:
+        content += f'<p><a href="{e(more)}">{e(page.t("next_page"))} →</a></p>'
+    return content
 
 
 @dashboard_router.get("/public/honours", response_class=HTMLResponse)
@@ -587,33 +576,14 @@ async def public_honours(request: Request, type: str = "B5", cursor: str | None 
         f"<td>{e(h.get('valid_until') or '—')}</td><td>{e(h['granting_authority'])}</td></tr>"
         for h in body["items"]
     ]
-    content = (
-        form
-        + notice(page.t("public_note"))
-        + (
-            table(
-                [
-                    page.t("holder"),
-                    "ID",
-                    page.t("subject"),
-                    page.t("certificate"),
-                    page.t("granted_on"),
-                    page.t("valid_until"),
-                    page.t("authority"),
-                ],
-                rows,
-                "public honours",
-            )
-            if rows
-            else notice(page.t("empty"))
-        )
+    headers = [page.t("holder"), "ID"] + [
+        page.t(h) for h in ("subject", "certificate", "granted_on", "valid_until", "authority")
+    ]
+    cursor_ = body.get("next_cursor")
+    more = page.url("/dashboard/public/honours", type=type, cursor=cursor_) if cursor_ else None
+    return _html(
+        page.layout(title, form + _public_table(page, headers, rows, "public honours", more), active="honours")
     )
-    if body.get("next_cursor"):
-        content += (
-            f'<p><a href="{e(page.url("/dashboard/public/honours", type=type, cursor=body["next_cursor"]))}">'
-            f"{e(page.t('next_page'))} →</a></p>"
-        )
-    return _html(page.layout(title, content, active="honours"))
 
 
 # ---------------------------------------------------------------------------------------- static
