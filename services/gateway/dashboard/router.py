@@ -73,6 +73,15 @@ def _problem(page: Page, status: int, body: Any) -> str:
     return notice(f"{page.t('unavailable')} ({status}): {detail}", "notice error")
 
 
+def _filters(
+    request: Request, plan: str, district: str | None, as_of: str | None
+) -> tuple[str | None, str | None, Page]:
+    """A figure page's filters: the district only if it is a code, the date only if valid, and the page keeping both."""
+    district = district if district and re.fullmatch(r"\d{6}", district) else None
+    day = _valid_date(as_of)
+    return district, day, _page(request, plan=plan, district=district, as_of=day)
+
+
 def _valid_date(raw: str | None) -> str | None:
     if not raw:
         return None
@@ -124,9 +133,7 @@ def _html(text: str, status: int = 200) -> HTMLResponse:
 async def overview(
     request: Request, plan: str = DEFAULT_PLAN, district: str | None = None, as_of: str | None = None
 ) -> HTMLResponse:
-    district = district if district and re.fullmatch(r"\d{6}", district) else None
-    day = _valid_date(as_of)
-    page = _page(request, plan=plan, district=district, as_of=day)
+    district, day, page = _filters(request, plan, district, as_of)
     api = Api(request)
     try:
         names = await _district_names(api)
@@ -241,9 +248,7 @@ def _indicator_row(page: Page, fig: dict[str, Any], plan: str, district: str | N
 async def indicator(
     request: Request, code: str, plan: str = DEFAULT_PLAN, district: str | None = None, as_of: str | None = None
 ) -> HTMLResponse:
-    district = district if district and re.fullmatch(r"\d{6}", district) else None
-    day = _valid_date(as_of)
-    page = _page(request, plan=plan, district=district, as_of=day)
+    district, day, page = _filters(request, plan, district, as_of)
     api = Api(request)
     try:
         names = await _district_names(api)
