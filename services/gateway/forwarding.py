@@ -61,6 +61,24 @@ def _job(service: str, summary: str) -> Forward:
     )
 
 
+#: Each consuming service's quarantine (shared/quarantine.py) is at `/v1/quarantine/{service}` here:
+#: the gateway's own is mounted at its prefix, the others' are forwarded to their `/v1/quarantine`.
+QUARANTINE_PREFIX = "/v1/quarantine/gateway"
+
+
+def quarantine_forwards(service: str) -> tuple[Forward, ...]:
+    at, up = f"/v1/quarantine/{service}", "/v1/quarantine"
+    return tuple(
+        Forward(service, method, at + path, "admin", summary, "operations", upstream_path=up + path)
+        for method, path, summary in (
+            ("GET", "", f"Quarantined events of the {service} service"),
+            ("GET", "/{quarantine_id}", f"One quarantined event of the {service} service"),
+            ("POST", "/{quarantine_id}:replay", f"Replay a quarantined event of the {service} service"),
+            ("POST", "/{quarantine_id}:discard", f"Discard a quarantined event of the {service} service"),
+        )
+    )
+
+
 FORWARDS: tuple[Forward, ...] = (
     _sampling("POST", "/v1/results", "sampling:write", "Record one result", "sampling"),
     _sampling("POST", "/v1/results:batch", "sampling:write", "Record up to 10,000 results", "sampling"),
@@ -112,6 +130,8 @@ FORWARDS: tuple[Forward, ...] = (
     _awards("GET", "/v1/honour-counts", "read", "Counts per type and plan indicator", "awards"),
     _awards("GET", "/v1/public/honour-types/{code}/honours", None, "The public list (公示) of a type", "public"),
     _job("awards", "Run an awards job now"),
+    *quarantine_forwards("credit"),
+    *quarantine_forwards("awards"),
 )
 
 

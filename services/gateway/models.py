@@ -5,6 +5,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index
 from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.outbox import envelope_columns, outbox_table
+from shared.quarantine import quarantine_table
 
 metadata = new_metadata()
 
@@ -182,3 +183,4 @@ READ_MODELS = (
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+quarantined_events = quarantine_table(metadata)
