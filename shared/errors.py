@@ -180,6 +180,12 @@ class BatchTooLarge(PayloadTooLarge):
         super().__init__(f"A batch holds at most {max_rows} rows; this one has {rows}.", max_rows=max_rows, rows=rows)
 
 
+class UriTooLong(QualityCityError):
+    status = 414
+    slug = "uri-too-long"
+    title = "URI too long"
+
+
 class UnsupportedMediaType(QualityCityError):
     status = 415
     slug = "unsupported-media-type"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -12,13 +13,20 @@ from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared.errors import JobNotFound, NotReady
+from shared.auth import require
+from shared.errors import JobNotFound, NotReady, UriTooLong
 from shared.problems import error_response, install_problem_handlers
 from shared.quarantine import QuarantineMetrics
 from shared.routing import Admin
 
 REQUEST_ID = "x-request-id"
+#: A caller's request id is kept only in this form (it goes into logs and back into a header).
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+#: Path plus query; longer answers 414. The server must let such a line through to the app
+#: (qcity/cli.py runs uvicorn with h11 and a larger incomplete-event limit).
+MAX_URI_BYTES = 8192
 
 
 class RequestIdMiddleware:
@@ -37,7 +45,8 @@ class RequestIdMiddleware:
         request_id = ""
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")[:128]
+                if _SAFE_REQUEST_ID.fullmatch(value):  # anything else is replaced, never echoed
+                    request_id = value.decode("ascii")
                 break
         if not request_id:
             request_id = uuid.uuid4().hex
@@ -57,6 +66,22 @@ class RequestIdMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+class UriLengthMiddleware:
+    """A path and query over `MAX_URI_BYTES` answers a 414 problem before any routing or parsing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+            if length > MAX_URI_BYTES:
+                problem = UriTooLong(f"The path and query hold {length} bytes; at most {MAX_URI_BYTES} are accepted.")
+                await error_response(problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
@@ -64,8 +89,11 @@ def request_id(request: Request) -> str:
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
-def install_platform_routes(app: FastAPI, readiness: dict[str, ReadinessCheck]) -> None:
-    """`/healthz` (the process answers), `/readyz` (database and bus reachable), `/metrics`."""
+def install_platform_routes(
+    app: FastAPI, readiness: dict[str, ReadinessCheck], *, metrics_need_admin: bool = False
+) -> None:
+    """`/healthz` (the process answers), `/readyz` (database and bus reachable), `/metrics` (an `admin`
+    token in production: docs/security.md)."""
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -90,13 +118,14 @@ def install_platform_routes(app: FastAPI, readiness: dict[str, ReadinessCheck]) 
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
     Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False
+        app, include_in_schema=False, dependencies=[require("admin")] if metrics_need_admin else []
     )
 
 
 def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version, **kwargs)
     install_problem_handlers(app)
+    app.add_middleware(UriLengthMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 
@@ -127,11 +156,14 @@ def service_app(
                 await runtime.stop()
 
     app = new_app(title, description, lifespan=lifespan)
+    # The client address from X-Forwarded-For, believed only from QC_TRUSTED_PROXIES (rate limits).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(runtime.platform.trusted_proxies))
     app.state.runtime = runtime
     app.state.tokens = runtime.tokens
     for router in routers:
         app.include_router(router)
-    install_platform_routes(app, {"database": runtime.ping_db, "bus": runtime.ping_bus})
+    production = runtime.platform.env == "production"
+    install_platform_routes(app, {"database": runtime.ping_db, "bus": runtime.ping_bus}, metrics_need_admin=production)
     if runtime.spec.handlers:
         app.state.metrics_registry.register(QuarantineMetrics(lambda: runtime.consumer))
     if runtime.scheduler.jobs:
