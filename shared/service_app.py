@@ -19,9 +19,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.auth import require
 from shared.errors import JobNotFound, NotReady, UriTooLong
+from shared.openapi import install as install_openapi
+from shared.openapi import operation_id
 from shared.problems import error_response, install_problem_handlers
 from shared.quarantine import QuarantineMetrics
-from shared.routing import Admin
+from shared.routing import Admin, segment_params
 
 REQUEST_ID = "x-request-id"
 #: A caller's request id is kept only in this form (it goes into logs and back into a header).
@@ -168,7 +170,10 @@ def install_platform_routes(
 
 
 def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, **kwargs)
+    app = FastAPI(
+        title=title, description=description, version=version, generate_unique_id_function=operation_id, **kwargs
+    )
+    install_openapi(app)
     install_problem_handlers(app)
     app.add_middleware(UriLengthMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -206,7 +211,7 @@ def service_app(
     app.state.runtime = runtime
     app.state.tokens = runtime.tokens
     for router in routers:
-        app.include_router(router)
+        app.include_router(segment_params(router))
     install_platform_routes(
         app,
         Readiness(

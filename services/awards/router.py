@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -34,6 +33,7 @@ from shared.ratelimit import public_rate_limit
 from shared.regions import add_regions_route
 from shared.routing import Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader, problems
 from shared.runtime import Runtime, UoW
+from shared.strict import Day
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("awards:write")]
@@ -123,7 +123,9 @@ async def grant(
     + ". holder_kind may be left out when the type has one holder kind. "
     "Valid rows are stored, bad rows are reported with their field and reason; a re-import of the same "
     "rows reports them as duplicates and changes nothing.",
-    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
+    },
 )
 async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW, runtime: Runtime) -> Any:
     settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
@@ -183,9 +185,9 @@ async def list_honours(
     holder_kind: Literal["enterprise", "region", "person", "organisation"] | None = None,
     district_code: str | None = None,
     state: StateQ | None = None,
-    active_on: Annotated[date | None, Query(description="Only honours active on this date (see counts)")] = None,
-    granted_from: date | None = None,
-    granted_to: date | None = None,
+    active_on: Annotated[Day | None, Query(description="Only honours active on this date (see counts)")] = None,
+    granted_from: Day | None = None,
+    granted_to: Day | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Any:
@@ -247,8 +249,8 @@ async def holder_honours(
 async def counts(
     _: Reader,
     uow: UoW,
-    period_start: date,
-    period_end: date,
+    period_start: Day,
+    period_end: Day,
     district_code: str | None = None,
 ) -> Any:
     if period_end < period_start:

@@ -40,6 +40,7 @@ from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.routing import WRITE_ERRORS, Cursor, IdempotencyKey, Limit, PublicLimit, Reader
 from shared.runtime import UoW
+from shared.strict import Day
 from shared.uscc import OptionalUsccQuery, UsccPath, UsccQuery, parse_usccs
 
 router = APIRouter(prefix="/v1")
@@ -91,7 +92,7 @@ def _answer(response: Response, entry: dict[str, Any]) -> dict[str, Any]:
 @router.get("/rating-rules", tags=["rules"], summary="The credit rule set in force (public), and every version")
 async def rating_rules(
     request: Request,
-    as_of: Annotated[date | None, Query(description="The date; today when omitted")] = None,
+    as_of: Annotated[Day | None, Query(description="The date; today when omitted")] = None,
 ) -> dict[str, Any]:
     book = _book(request)
     on = as_of or request.app.state.runtime.clock.today()
@@ -260,7 +261,7 @@ async def check(
     _: Reader,
     uow: UoW,
     code: UsccQuery,
-    as_of: date | None = None,
+    as_of: Day | None = None,
 ) -> Any:
     on = as_of or request.app.state.runtime.clock.today()
     found = (await repo.listed_entries(uow.session, [code], on)).get(code)
@@ -328,7 +329,7 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
     tags=["credit"],
     summary="An enterprise's rating on a date, the rule set used, and every record's contribution",
 )
-async def credit(code: UsccPath, request: Request, _: Reader, uow: UoW, as_of: date | None = None) -> Any:
+async def credit(_: Reader, code: UsccPath, request: Request, uow: UoW, as_of: Day | None = None) -> Any:
     on = as_of or request.app.state.runtime.clock.today()
     book = _book(request)
     rules = book.in_force(on)
@@ -357,7 +358,7 @@ async def credit(code: UsccPath, request: Request, _: Reader, uow: UoW, as_of: d
     tags=["credit"],
     summary="An enterprise's full blacklist history and credit records (officers)",
 )
-async def history(code: UsccPath, request: Request, _: Officer, uow: UoW) -> Any:
+async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any:
     today = request.app.state.runtime.clock.today()
     records = (await repo.records_of(uow.session, [code]))[code]
     rating = compute_rating(_book(request).in_force(today), records, today, False)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.strict import Day, Whole
 from shared.uscc import USCC
 
 
@@ -25,8 +26,8 @@ class Proposal(_In):
     deciding_authority: str = Field(min_length=1, max_length=200)
     decision_no: str = Field(min_length=1, max_length=100, description="The decision document number (文号)")
     appeal_route: str = Field(min_length=1, max_length=400, description="Where and how to appeal")
-    appeal_deadline: date
-    publication_years: int | None = Field(None, description="Publication period; the rules' default when omitted")
+    appeal_deadline: Day
+    publication_years: Whole | None = Field(None, description="Publication period; the rules' default when omitted")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -87,7 +88,7 @@ class WrongfulRemoval(_In):
 
 class ScreeningIn(_In):
     usccs: list[str] = Field(min_length=1, max_length=1000)
-    as_of: date | None = None
+    as_of: Day | None = None
 
 
 # ---------------------------------------------------------------- answers

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.strict import Day, Number
+
 Status = Literal["achieved", "on_track", "acceleration_needed", "limited_progress", "deterioration", "no_data"]
 
 
@@ -110,9 +112,9 @@ class IndicatorReportIn(BaseModel):
 
     plan: str = Field("qingdao-2012", examples=["qingdao-2012"])
     indicator: str = Field(examples=["expressway_good_road_rate"])
-    period_start: date = Field(examples=["2014-01-01"])
-    period_end: date = Field(examples=["2014-12-31"])
-    value: float = Field(description="In the indicator's unit: rates as ratios (0.984 for 98.4%)", examples=[0.984])
+    period_start: Day = Field(examples=["2014-01-01"])
+    period_end: Day = Field(examples=["2014-12-31"])
+    value: Number = Field(description="In the indicator's unit: rates as ratios (0.984 for 98.4%)", examples=[0.984])
     reporting_system: str = Field(min_length=1, max_length=200, examples=["山东省交通运输厅公路养护管理系统"])
     evidence_ref: str = Field(min_length=1, max_length=500, examples=["鲁交公路〔2015〕3号 附表2"])
     note: str | None = Field(None, max_length=2000)

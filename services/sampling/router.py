@@ -6,7 +6,6 @@ import csv
 import io
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -37,9 +36,10 @@ from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import WRITE_ERRORS, IdempotencyKey, Reader
+from shared.routing import CURSOR_PATTERN, WRITE_ERRORS, IdempotencyKey, Reader
 from shared.runtime import Runtime, UoW
 from shared.stats import wilson_interval
+from shared.strict import Day
 from shared.uscc import USCC
 
 router = APIRouter(prefix="/v1")
@@ -111,9 +111,9 @@ async def create_result(
         "requestBody": {
             "required": True,
             "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
                 "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/ResultIn"}}},
-                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },
@@ -196,14 +196,14 @@ class ResultFilter(BaseModel):
     conclusion: Conclusion | None = None
     state: State | None = None
     key_product: bool | None = None
-    sampled_from: date | None = None
-    sampled_to: date | None = None
-    reported_from: date | None = None
-    reported_to: date | None = None
+    sampled_from: Day | None = None
+    sampled_to: Day | None = None
+    reported_from: Day | None = None
+    reported_to: Day | None = None
 
 
 class ListQuery(ResultFilter):
-    cursor: str | None = None
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page", pattern=CURSOR_PATTERN)
     limit: int = Field(100, ge=1, le=1000)
 
 

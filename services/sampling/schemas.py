@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
+from shared.strict import Day, Flag
 from shared.uscc import USCC
 
 Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -63,19 +64,19 @@ class ResultFields(BaseModel):
 
     level: Level
     sector: Sector
-    key_product: bool = Field(False, description="制造业重要产品 (a key manufacturing product)")
+    key_product: Flag = Field(False, description="制造业重要产品 (a key manufacturing product)")
     product_category: Text64
     product_name: Text200
     brand: Text64 | None = None
     model_spec: Text64 | None = None
     batch_no: Text64 | None = None
-    production_date: date | None = None
+    production_date: Day | None = None
     uscc: USCC
     enterprise_name: Text200
     district_code: DistrictCode = Field(description="The producing enterprise's district; see GET /v1/regions")
     sampled_unit: Text200 | None = None
-    sampling_date: date
-    report_date: date
+    sampling_date: Day
+    report_date: Day
     conclusion: Conclusion
     nonconforming_items: list[NonconformingItem] = Field(default_factory=list, max_length=100)
 
@@ -140,8 +141,8 @@ class ReinspectionIn(BaseModel):
 
     outcome: Literal["upheld", "overturned"]
     reinspection_report_no: Text64
-    requested_on: date = Field(description="When the enterprise asked for the re-inspection (within the window)")
-    decided_on: date
+    requested_on: Day = Field(description="When the enterprise asked for the re-inspection (within the window)")
+    decided_on: Day
 
 
 class VersionOut(BaseModel):

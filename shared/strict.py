@@ -1,0 +1,36 @@
+"""Strict types at the edge: a request means what its JSON says, and nothing else.
+
+Pydantic's lax mode would read `20140101` or `"1700000000"` as a date, `false` as the number 0 and
+`1` as true; each of these stored something the client never meant (`"value": false` overwrote a
+published indicator figure). Request models and query parameters use these types instead.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Strict, StrictBool, StrictInt
+
+__all__ = ["Day", "Flag", "Number", "Whole"]
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+#: A calendar day written `YYYY-MM-DD` (never a number, never a timestamp).
+Day = Annotated[date, BeforeValidator(_iso_day)]
+#: A JSON number (an integer is a number too); never a boolean or a string.
+Number = Annotated[float, Strict()]
+#: A JSON integer; never a boolean, a string or a float.
+Whole = StrictInt
+#: `true` or `false`; never `1`, `0` or a string.
+Flag = StrictBool
