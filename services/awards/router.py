@@ -31,7 +31,7 @@ from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.regions import add_regions_route
-from shared.routing import Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader, problems
+from shared.routing import ERRORS, Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader, problems
 from shared.runtime import Runtime, UoW
 from shared.strict import Day
 
@@ -174,7 +174,7 @@ async def revoke(
     "/honours",
     response_model=Page[HonourOut],
     tags=["honours"],
-    responses=_errors,
+    responses=ERRORS,
     summary="Honours, filtered; cursor-paginated",
 )
 async def list_honours(
@@ -209,7 +209,7 @@ async def list_honours(
     "/honours/{honour_id}",
     response_model=HonourOut,
     tags=["honours"],
-    responses=_errors | {404: PROBLEM_SCHEMA},
+    responses=ERRORS | {404: PROBLEM_SCHEMA},
     summary="One honour, with its ETag",
 )
 async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) -> Any:
@@ -224,7 +224,7 @@ async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) ->
     "/holders/{holder_id}/honours",
     response_model=Page[HonourOut],
     tags=["honours"],
-    responses=_errors,
+    responses=ERRORS,
     summary="Every honour of one holder (USCC, division code or person id)",
 )
 async def holder_honours(
@@ -239,7 +239,7 @@ async def holder_honours(
     "/honour-counts",
     response_model=CountsOut,
     tags=["counts"],
-    responses=_errors,
+    responses=ERRORS,
     summary="Counts per type and per plan indicator for a period",
     description="`granted_during`: honours granted within [period_start, period_end] and not revoked by the "
     "period's end (expiry or suspension later does not undo a grant). `active_at_end`: honours active on "
@@ -249,8 +249,8 @@ async def holder_honours(
 async def counts(
     _: Reader,
     uow: UoW,
-    period_start: Day,
-    period_end: Day,
+    period_start: Annotated[Day, Query(description="The period's first day")],
+    period_end: Annotated[Day, Query(description="The period's last day: not before `period_start` (else 422)")],
     district_code: str | None = None,
 ) -> Any:
     if period_end < period_start:

@@ -38,7 +38,7 @@ from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
-from shared.routing import WRITE_ERRORS, Cursor, IdempotencyKey, Limit, PublicLimit, Reader
+from shared.routing import ERRORS, WRITE_ERRORS, Cursor, IdempotencyKey, Limit, PublicLimit, Reader
 from shared.runtime import UoW
 from shared.strict import Day
 from shared.uscc import OptionalUsccQuery, UsccPath, UsccQuery, parse_usccs
@@ -137,7 +137,7 @@ async def propose(
 @router.get(
     "/blacklist-entries",
     response_model=Page[EntryOut],
-    responses=_errors,
+    responses=ERRORS,
     tags=["blacklist"],
     summary="Entries for officers, oldest first, filtered by status or enterprise",
 )
@@ -157,7 +157,7 @@ async def list_entries(
 @router.get(
     "/blacklist-entries/{entry_id}",
     response_model=EntryOut,
-    responses=_errors,
+    responses=ERRORS,
     tags=["blacklist"],
     summary="One entry, with its ETag for the next transition",
 )
@@ -252,7 +252,7 @@ async def public_blacklist(
 @router.get(
     "/blacklist/check",
     response_model=CheckOut,
-    responses=_errors,
+    responses=ERRORS,
     tags=["screening"],
     summary="Is this enterprise blacklisted on a date (today by default)?",
 )
@@ -325,7 +325,7 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
 @router.get(
     "/enterprises/{uscc}/credit",
     response_model=CreditOut,
-    responses=_errors,
+    responses=ERRORS,
     tags=["credit"],
     summary="An enterprise's rating on a date, the rule set used, and every record's contribution",
 )
@@ -354,7 +354,7 @@ async def credit(_: Reader, code: UsccPath, request: Request, uow: UoW, as_of: D
 @router.get(
     "/enterprises/{uscc}/history",
     response_model=EnterpriseHistory,
-    responses=_errors,
+    responses=ERRORS,
     tags=["credit"],
     summary="An enterprise's full blacklist history and credit records (officers)",
 )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.strict import Day, Whole
-from shared.uscc import USCC
+from shared.uscc import USCC, USCC_PATTERN
 
 
 class _In(BaseModel):
@@ -87,7 +87,9 @@ class WrongfulRemoval(_In):
 
 
 class ScreeningIn(_In):
-    usccs: list[str] = Field(min_length=1, max_length=1000)
+    usccs: list[Annotated[str, Field(json_schema_extra={"pattern": USCC_PATTERN})]] = Field(
+        min_length=1, max_length=1000
+    )
     as_of: Day | None = None
 
 

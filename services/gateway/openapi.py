@@ -100,7 +100,8 @@ def merge(
         merged["tags"] = [fwd.tag]
         merged["operationId"] = ours.get("operationId", merged.get("operationId"))
         # The gateway answers these before the service does (scope, upstream down or slow).
-        merged["responses"] = {**ours.get("responses", {}), **merged.get("responses", {})}
+        gateway_errors = {k: v for k, v in ours.get("responses", {}).items() if k.startswith(("4", "5"))}
+        merged["responses"] = {**gateway_errors, **merged.get("responses", {})}
         merged["responses"] = dict(sorted(merged["responses"].items()))
         if fwd.scopes:
             merged["security"] = [{"HTTPBearer": []}]

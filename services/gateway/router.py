@@ -315,7 +315,9 @@ async def facts_honours(
     counting: Literal["granted_during", "active_at_end"],
     on: Day,
     type_code: Annotated[list[str], Query(min_length=1)],
-    granted_from: Day | None = None,
+    granted_from: Annotated[
+        Day | None, Query(description="Required with `counting=granted_during` (else 422): the period's first day")
+    ] = None,
     district: District = None,
     cursor: Cursor = None,
     limit: Limit = 500,

@@ -36,7 +36,7 @@ from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import CURSOR_PATTERN, WRITE_ERRORS, IdempotencyKey, Reader
+from shared.routing import CURSOR_PATTERN, ERRORS, WRITE_ERRORS, IdempotencyKey, Reader
 from shared.runtime import Runtime, UoW
 from shared.stats import wilson_interval
 from shared.strict import Day
@@ -70,7 +70,8 @@ async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
     "/results",
     status_code=status.HTTP_201_CREATED,
     response_model=ResultOut,
-    responses=_errors,
+    responses=_errors
+    | {200: {"model": ResultOut, "description": "The same report again, with the same content: the stored result"}},
     tags=["results"],
     summary="Record one sampling-inspection result",
 )
@@ -218,7 +219,7 @@ def _filters(q: ResultFilter) -> dict[str, Any]:
 @router.get(
     "/results",
     response_model=Page[ResultOut],
-    responses=_errors,
+    responses=ERRORS,
     tags=["results"],
     summary="Results by enterprise, agency, sector, level, district, category, conclusion, state, dates",
 )
@@ -233,7 +234,7 @@ EXPORT_COLUMNS = [c.name for c in results.columns if c.name != "recorded_by"]
 
 @router.get(
     "/results:export",
-    responses=_errors,
+    responses=ERRORS,
     tags=["results"],
     response_class=StreamingResponse,
     summary="Every result of a filter as CSV, streamed (same filters as GET /v1/results)",
@@ -265,7 +266,7 @@ async def export_results(q: Annotated[ResultFilter, Query()], _: Reader, runtime
 @router.get(
     "/results/{result_id}",
     response_model=ResultOut,
-    responses=_errors,
+    responses=ERRORS,
     tags=["results"],
     summary="One result (with its ETag)",
 )
@@ -278,7 +279,7 @@ async def get_result(result_id: str, _: Reader, uow: UoW, response: Response) ->
 @router.get(
     "/results/{result_id}/history",
     response_model=list[VersionOut],
-    responses=_errors,
+    responses=ERRORS,
     tags=["results"],
     summary="Every version of a result: who changed what, when and why",
 )
@@ -310,7 +311,7 @@ class PassRateQuery(ResultFilter):
 @router.get(
     "/stats/pass-rates",
     response_model=PassRates,
-    responses=_errors,
+    responses=ERRORS,
     tags=["statistics"],
     summary="Pass rates grouped by any of sector, level, district, year, quarter, category",
 )
@@ -341,7 +342,7 @@ async def pass_rates(q: Annotated[PassRateQuery, Query()], _: Reader, uow: UoW) 
 @router.get(
     "/agencies/{code}/scorecard",
     response_model=Scorecard,
-    responses=_errors,
+    responses=ERRORS,
     tags=["statistics"],
     summary="An agency's data-quality scorecard",
 )
