@@ -11,6 +11,7 @@ request, meanwhile its routes keep the gateway's short description.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.forwarding import Forward
 from services.gateway.upstream import Upstreams
+from shared.asyncapi import asyncapi_document
 from shared.openapi import finish
 
 log = structlog.get_logger("gateway.openapi")
@@ -123,6 +125,15 @@ def merge(
     return doc
 
 
+def document_text(doc: dict[str, Any]) -> str:
+    """The committed form of a document (docs/openapi.json): stable, readable, reviewable."""
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+#: The event contracts (AsyncAPI 3.0), built once: they are the code's.
+ASYNCAPI = asyncapi_document()
+
+
 class SuiteDocs:
     def __init__(self, app: FastAPI, forwards: Sequence[Forward]) -> None:
         self.app = app
@@ -155,7 +166,7 @@ class SuiteDocs:
 
 
 def install(app: FastAPI, forwards: Sequence[Forward]) -> SuiteDocs:
-    """Replace FastAPI's `/openapi.json` by the suite's merged document."""
+    """Replace FastAPI's `/openapi.json` by the suite's merged document; serve `/asyncapi.json`."""
     docs = SuiteDocs(app, forwards)
     url = app.openapi_url or "/openapi.json"
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != url]
@@ -164,7 +175,11 @@ def install(app: FastAPI, forwards: Sequence[Forward]) -> SuiteDocs:
         await docs.fetch(request.app.state.upstreams)
         return JSONResponse(docs.document())
 
+    async def asyncapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(ASYNCAPI)
+
     app.add_route(url, openapi_json, include_in_schema=False)
+    app.add_route("/asyncapi.json", asyncapi_json, include_in_schema=False)
     app.openapi = docs.document  # type: ignore[method-assign]
     app.state.suite_docs = docs
     return docs
