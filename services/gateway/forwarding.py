@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from services.gateway.upstream import Upstreams
+from shared.audit import delegated
 from shared.auth import require_any
 from shared.problems import PROBLEM_SCHEMA
 
@@ -56,6 +57,23 @@ def quarantine_forwards(service: str) -> tuple[Forward, ...]:
             ("POST", "/{quarantine_id}:replay", f"Replay a quarantined event of the {service} service"),
             ("POST", "/{quarantine_id}:discard", f"Discard a quarantined event of the {service} service"),
         )
+    )
+
+
+#: Each service's audit records (shared/audit.py) are at `/v1/audit/{service}` here, like the quarantine:
+#: the gateway's own (the writes it refused itself) at its prefix, the others' forwarded to `/v1/audit`.
+AUDIT_PREFIX = "/v1/audit/gateway"
+
+
+def audit_forward(service: str) -> Forward:
+    return Forward(
+        service,
+        "GET",
+        f"/v1/audit/{service}",
+        "admin",
+        f"Audit records of the {service} service's writes",
+        "operations",
+        upstream_path="/v1/audit",
     )
 
 
@@ -178,12 +196,14 @@ FORWARDS: tuple[Forward, ...] = (
     ),
     *quarantine_forwards("credit"),
     *quarantine_forwards("awards"),
+    *(audit_forward(s) for s in ("sampling", "credit", "awards")),
 )
 
 
 def _endpoint(fwd: Forward) -> Callable[..., Awaitable[StreamingResponse]]:
     async def endpoint(request: Request) -> StreamingResponse:
         upstreams: Upstreams = request.app.state.upstreams
+        delegated(request)  # the owning service records the write (or its refusal)
         path = fwd.target.format(**request.path_params) if fwd.upstream_path else None
         return await upstreams.forward(fwd.service, request, path=path)
 
