@@ -108,7 +108,9 @@ async def test_writes_the_gateway_refuses_are_recorded_by_the_gateway(suite: Sui
     ]
     assert await audit(client, admin, "sampling") == []
     # Refused directly by the mounted service: recorded there once, not by the gateway around it.
-    assert (await client.post("/services/sampling/v1/results", json=result_body("G-3"), headers=reader)).status_code == 403
+    assert (
+        await client.post("/services/sampling/v1/results", json=result_body("G-3"), headers=reader)
+    ).status_code == 403
     assert len(await audit(client, admin, "sampling")) == 1
     assert len(await audit(client, admin, "gateway")) == 2
 
