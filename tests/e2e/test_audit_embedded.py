@@ -113,6 +113,25 @@ async def test_writes_the_gateway_refuses_are_recorded_by_the_gateway(suite: Sui
     ).status_code == 403
     assert len(await audit(client, admin, "sampling")) == 1
     assert len(await audit(client, admin, "gateway")) == 2
+    # The gateway's own writes are its to record.
+    report = {
+        "indicator": "expressway_good_road_rate",
+        "period_start": "2014-01-01",
+        "period_end": "2014-12-31",
+        "value": 0.97,
+        "reporting_system": "公路养护管理系统",
+        "evidence_ref": "鲁交公路〔2015〕3号",
+    }
+    h = auth("indicators:write", subject="road-system", agency=None)
+    assert (await client.post("/v1/indicator-reports", json=report, headers=h)).status_code == 201
+    latest = (await audit(client, admin, "gateway"))[0]
+    assert (latest["route"], latest["status"], latest["subject"], latest["agency"], latest["outcome"]) == (
+        "/v1/indicator-reports",
+        201,
+        "road-system",
+        None,
+        "committed",
+    )
 
 
 @pytest.mark.parametrize("service", ["sampling", "credit", "awards", "gateway"])
