@@ -28,6 +28,8 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "h11_max_incomplete_event_size": 256 * 1024,
     "proxy_headers": False,
     "log_level": "warning",
+    # uvicorn's own loggers go through shared.logging's JSON handler, not uvicorn's text config.
+    "log_config": None,
 }
 
 

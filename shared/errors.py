@@ -270,6 +270,20 @@ class ServiceUnavailable(QualityCityError):
     title = "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached (refused, reset, pool exhausted): nothing was stored; retry."""
+
+    slug = "database-unavailable"
+    title = "Database unavailable"
+    retry_after_s: ClassVar[int] = 5
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "The database cannot be reached right now; nothing was stored. Retry shortly.",
+            headers={"Retry-After": str(self.retry_after_s)},
+        )
+
+
 class NotReady(ServiceUnavailable):
     slug = "not-ready"
     title = "Not ready"
