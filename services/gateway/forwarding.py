@@ -81,7 +81,7 @@ def quarantine_forwards(service: str) -> tuple[Forward, ...]:
 
 
 #: Each service's audit records (shared/audit.py) are at `/v1/audit/{service}` here, like the quarantine:
-#: the gateway's own (the writes it refused itself) at its prefix, the others' forwarded to `/v1/audit`.
+#: the gateway's own (its writes and the forwarded writes it refused) at its prefix, the others' forwarded.
 AUDIT_PREFIX = "/v1/audit/gateway"
 
 
