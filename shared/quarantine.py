@@ -49,6 +49,7 @@ from shared.errors import Conflict, NotFound
 from shared.events import Envelope, KafkaOrigin
 from shared.pagination import Page, decode_cursor, keyset, page
 from shared.routing import Admin, Cursor, Limit, problems
+from shared.strict import Instant
 from shared.transient import is_transient as is_transient  # re-exported: the consumer's classification
 from shared.uuid7 import new_ids
 
@@ -362,11 +363,11 @@ class QuarantinedEventOut(BaseModel):
     error_class: str
     error: str
     attempts: int
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: Instant
+    last_seen: Instant
     state: State
     acted_by: str | None
-    acted_at: datetime | None
+    acted_at: Instant | None
     note: str | None = Field(description="The reason given when discarded")
 
 

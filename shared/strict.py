@@ -8,12 +8,14 @@ published indicator figure). Request models and query parameters use these types
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Strict, StrictBool, StrictInt
+from pydantic import AfterValidator, BeforeValidator, Strict, StrictBool, StrictInt
 
-__all__ = ["Day", "Flag", "Number", "Whole"]
+from shared.clock import as_utc
+
+__all__ = ["Day", "Flag", "Instant", "Number", "Whole"]
 
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -34,3 +36,6 @@ Number = Annotated[float, Strict()]
 Whole = StrictInt
 #: `true` or `false`; never `1`, `0` or a string.
 Flag = StrictBool
+#: A timestamp in an answer, always with its offset (`format: date-time`): SQLite hands timestamps
+#: back naive, and they were written in UTC.
+Instant = Annotated[datetime, AfterValidator(as_utc)]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.awards import HonourSnapshot, Subject
-from shared.strict import Day
+from shared.strict import Day, Instant
 
 
 class GrantIn(BaseModel):
@@ -68,8 +68,8 @@ class HonourOut(HonourSnapshot):
     revoke_reason: str | None
     suspensions: list[SuspensionOut]
     source: Literal["api", "import"]
-    created_at: datetime
-    updated_at: datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class PublicHonourOut(BaseModel):

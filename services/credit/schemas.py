@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.strict import Day, Whole
+from shared.strict import Day, Instant, Whole
 from shared.uscc import USCC, USCC_PATTERN
 
 
@@ -116,16 +116,16 @@ class EntryOut(BaseModel):
     automatic: bool
     trigger_records: list[str] | None
     proposed_by: str
-    proposed_at: datetime
+    proposed_at: Instant
     decided_by: str | None
-    decided_at: datetime | None
+    decided_at: Instant | None
     decision_comment: str | None
     listed_on: date | None
     publish_until: date | None
     earliest_repair_on: date | None
     repair_status: str | None
     repair_applied_by: str | None
-    repair_applied_at: datetime | None
+    repair_applied_at: Instant | None
     repair_statement: str | None
     repair_evidence: dict[str, Any] | None
     removed_on: date | None
@@ -198,7 +198,7 @@ class HistoryItem(BaseModel):
     action: str
     status: str
     actor: str
-    at: datetime
+    at: Instant
     reason: str | None
     document_no: str | None
     request_id: str | None

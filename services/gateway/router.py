@@ -141,7 +141,7 @@ async def get_attainment(
     runtime: Runtime,
     uow: UoW,
     plan: str = DEFAULT_PLAN,
-    as_of: Annotated[date | None, Query(description="Default: today, or the plan's end once it is over")] = None,
+    as_of: Annotated[Day | None, Query(description="Default: today, or the plan's end once it is over")] = None,
     district: District = None,
 ) -> Any:
     p = _plan(request, plan)

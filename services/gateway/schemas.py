@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.strict import Day, Number
+from shared.strict import Day, Instant, Number
 
 Status = Literal["achieved", "on_track", "acceleration_needed", "limited_progress", "deterioration", "no_data"]
 
@@ -30,7 +30,7 @@ class ReportRef(BaseModel):
     reporting_system: str
     evidence_ref: str
     reported_by: str
-    reported_at: datetime
+    reported_at: Instant
 
 
 class SeriesPoint(BaseModel):
@@ -82,8 +82,8 @@ class FigureDetail(Figure):
 
 
 class Freshness(BaseModel):
-    last_event_time: datetime | None = Field(description="Time of the last event applied (as its producer stamped it)")
-    last_applied_at: datetime | None = Field(description="When the gateway applied it")
+    last_event_time: Instant | None = Field(description="Time of the last event applied (as its producer stamped it)")
+    last_applied_at: Instant | None = Field(description="When the gateway applied it")
     lag_s: float | None = Field(description="last_applied_at - last_event_time: how far behind the producer")
     age_s: float | None = Field(description="now - last_applied_at")
     events_applied: int
@@ -137,7 +137,7 @@ class IndicatorReportOut(BaseModel):
     evidence_ref: str
     note: str | None
     reported_by: str
-    reported_at: datetime
+    reported_at: Instant
 
 
 class ResultRow(BaseModel):
@@ -265,7 +265,7 @@ class EnterpriseOut(BaseModel):
 class Change(BaseModel):
     cursor: str = Field(description="Pass as `after` to read what follows")
     event: dict[str, Any] = Field(description="The CloudEvents 1.0 envelope as applied")
-    applied_at: datetime
+    applied_at: Instant
 
 
 class ChangesOut(BaseModel):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
-from shared.strict import Day, Flag
+from shared.strict import Day, Flag, Instant
 from shared.uscc import USCC
 
 Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -115,8 +115,8 @@ class ResultOut(BaseModel):
     objection_deadline: date | None
     reinspection: Literal["upheld", "overturned"] | None
     nonconforming_items: list[NonconformingItem]
-    recorded_at: datetime
-    updated_at: datetime
+    recorded_at: Instant
+    updated_at: Instant
 
 
 class Correction(BaseModel):
@@ -150,7 +150,7 @@ class VersionOut(BaseModel):
     change: Literal["recorded", "corrected", "retracted", "reinspected", "finalised"]
     reason: str | None
     actor: str
-    at: datetime
+    at: Instant
     result: dict[str, Any]
 
 

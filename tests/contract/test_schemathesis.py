@@ -26,7 +26,7 @@ MAX_EXAMPLES = 5
 def run_schemathesis(served: Served, *headers: str) -> str:
     seed = os.environ.get("QC_SCHEMATHESIS_SEED", "20261201")
     args = [str(SCHEMATHESIS), "--config-file", str(CONFIG), "run", served.url + "/openapi.json"]
-    args += ["--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", seed, "--workers", "2"]
+    args += ["--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", seed, "--workers", "1"]
     for header in headers:
         args += ["-H", header]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
