@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.clock import as_utc
 from shared.pagination import Page, decode_cursor, keyset, page
 from shared.routing import Admin, Cursor, Limit, problems
+from shared.strict import Stamp
 from shared.uuid7 import new_id
 
 if TYPE_CHECKING:
@@ -113,7 +114,8 @@ class _Pending:
             "request_id": str(state.get("request_id", ""))[:128],
             "client": str(client[0])[:128] if client else None,
             "method": self.scope["method"][:8],
-            "route": str(getattr(route, "path", self.scope["path"]))[:200],
+            # The template as documented: `path` may carry parameter convertors ({result_id:segment}).
+            "route": str(getattr(route, "path_format", None) or getattr(route, "path", self.scope["path"]))[:200],
             "resource": {k: str(v)[:200] for k, v in self.scope.get("path_params", {}).items()} or None,
             "version_before": versions[0] if versions else None,
             "version_after": versions[1] if versions else None,
@@ -218,8 +220,8 @@ def audit_router(prefix: str = "/v1/audit") -> APIRouter:
         _: Admin,
         subject: Annotated[str | None, Query(max_length=200, description="Only this subject's")] = None,
         agency: Annotated[str | None, Query(max_length=64, description="Only this agency's")] = None,
-        from_: Annotated[datetime | None, Query(alias="from", description="Recorded at or after")] = None,
-        to: Annotated[datetime | None, Query(description="Recorded before")] = None,
+        from_: Annotated[Stamp | None, Query(alias="from", description="Recorded at or after")] = None,
+        to: Annotated[Stamp | None, Query(description="Recorded before")] = None,
         path: Annotated[
             str | None, Query(max_length=200, description="Route templates starting with this, e.g. /v1/results")
         ] = None,

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, Strict, StrictBool, Strict
 
 from shared.clock import as_utc
 
-__all__ = ["Day", "Flag", "Instant", "Number", "Whole"]
+__all__ = ["Day", "Flag", "Instant", "Number", "Stamp", "Whole"]
 
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -36,6 +36,22 @@ Number = Annotated[float, Strict()]
 Whole = StrictInt
 #: `true` or `false`; never `1`, `0` or a string.
 Flag = StrictBool
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("a timestamp is written as RFC 3339 with its offset, e.g. 2015-06-01T04:00:00Z")
+    return value
+
+
+#: A timestamp in a request: RFC 3339 with its offset (`format: date-time`), never a number.
+Stamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 #: A timestamp in an answer, always with its offset (`format: date-time`): SQLite hands timestamps
 #: back naive, and they were written in UTC.
 Instant = Annotated[datetime, AfterValidator(as_utc)]
