@@ -152,21 +152,26 @@ def copy_problem() -> dict[str, Any]:
     return {PROBLEM_JSON: dict(PROBLEM_SCHEMA["content"][PROBLEM_JSON])}
 
 
+def own_document(app: FastAPI) -> dict[str, Any]:
+    """The app's own routes as a finished document."""
+    return finish(
+        get_openapi(
+            title=app.title,
+            version=app.version,
+            openapi_version=app.openapi_version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+    )
+
+
 def install(app: FastAPI) -> None:
     """`app.openapi()` answers the finished document (built once, like FastAPI's own)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = finish(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    openapi_version=app.openapi_version,
-                    description=app.description,
-                    routes=app.routes,
-                    tags=app.openapi_tags,
-                )
-            )
+            app.openapi_schema = own_document(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

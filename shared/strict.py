@@ -17,19 +17,25 @@ from shared.clock import as_utc
 
 __all__ = ["Day", "Flag", "Instant", "Number", "Stamp", "Whole"]
 
+
+def _written_as(form: re.Pattern[str], kind: type, reason: str) -> BeforeValidator:
+    """A value already of `kind`, or a string of exactly this form: never a number or a boolean."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, kind) or (isinstance(value, str) and form.fullmatch(value)):
+            return value
+        raise ValueError(reason)
+
+    return BeforeValidator(check)
+
+
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _iso_day(value: Any) -> Any:
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
-        raise ValueError("a date is written YYYY-MM-DD")
-    return value
-
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 #: A calendar day written `YYYY-MM-DD` (never a number, never a timestamp).
-Day = Annotated[date, BeforeValidator(_iso_day)]
+Day = Annotated[date, _written_as(_ISO_DAY, date, "a date is written YYYY-MM-DD")]
 #: A JSON number (an integer is a number too); never a boolean or a string.
 Number = Annotated[float, Strict()]
 #: A JSON integer; never a boolean, a string or a float.
@@ -37,21 +43,10 @@ Whole = StrictInt
 #: `true` or `false`; never `1`, `0` or a string.
 Flag = StrictBool
 
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-
-
-def _rfc3339(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise ValueError("a timestamp is written as RFC 3339 with its offset, e.g. 2015-06-01T04:00:00Z")
-    return value
-
-
 #: A timestamp in a request: RFC 3339 with its offset (`format: date-time`), never a number.
-Stamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+Stamp = Annotated[
+    datetime, _written_as(_RFC3339, datetime, "a timestamp is RFC 3339 with its offset, e.g. 2015-06-01T04:00:00Z")
+]
 #: A timestamp in an answer, always with its offset (`format: date-time`): SQLite hands timestamps
 #: back naive, and they were written in UTC.
 Instant = Annotated[datetime, AfterValidator(as_utc)]

@@ -18,13 +18,12 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from services.gateway.forwarding import Forward
 from services.gateway.upstream import Upstreams
 from shared.asyncapi import asyncapi_document
-from shared.openapi import finish
+from shared.openapi import own_document
 
 log = structlog.get_logger("gateway.openapi")
 
@@ -152,17 +151,7 @@ class SuiteDocs:
                 log.warning("service OpenAPI not available yet", service=service, error=repr(exc))
 
     def document(self) -> dict[str, Any]:
-        app = self.app
-        own = finish(
-            get_openapi(
-                title=app.title,
-                version=app.version,
-                openapi_version=app.openapi_version,
-                description=app.description,
-                routes=app.routes,
-            )
-        )
-        return merge(own, self.cache, self.forwards)
+        return merge(own_document(self.app), self.cache, self.forwards)
 
 
 def install(app: FastAPI, forwards: Sequence[Forward]) -> SuiteDocs:

@@ -23,13 +23,15 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 MAX_EXAMPLES = 5
 
 
-def run_schemathesis(served: Served, *headers: str) -> str:
+def run_schemathesis(served: Served, workdir: Path, *headers: str) -> str:
     seed = os.environ.get("QC_SCHEMATHESIS_SEED", "20261201")
     args = [str(SCHEMATHESIS), "--config-file", str(CONFIG), "run", served.url + "/openapi.json"]
     args += ["--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", seed, "--workers", "1"]
     for header in headers:
         args += ["-H", header]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+    env = {**os.environ, "NO_COLOR": "1"}
+    # Its cache of crashes goes to the working folder: a temporary one, never the repository.
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, cwd=workdir)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out.split("SUMMARY")[-1] + "\n" + out[:6000]
     return out
@@ -43,9 +45,9 @@ def _counts(out: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("with_token", [True, False], ids=["token", "no-token"])
-def test_schemathesis_finds_no_failure(served: Served, with_token: bool) -> None:
+def test_schemathesis_finds_no_failure(served: Served, with_token: bool, tmp_path: Path) -> None:
     headers = [f"Authorization: Bearer {served.token()}"] if with_token else []
-    out = run_schemathesis(served, *headers)
+    out = run_schemathesis(served, tmp_path, *headers)
     operations, cases = _counts(out)
     print(f"schemathesis ({'token' if with_token else 'no token'}): {operations} operations, {cases} cases")
     assert operations >= 60 and cases >= operations * 2
