@@ -204,7 +204,9 @@ class ResultFilter(BaseModel):
 
 
 class ListQuery(ResultFilter):
-    cursor: str | None = Field(None, description="`next_cursor` of the previous page", pattern=CURSOR_PATTERN)
+    cursor: str | None = Field(
+        None, description="`next_cursor` of the previous page", json_schema_extra={"pattern": CURSOR_PATTERN}
+    )
     limit: int = Field(100, ge=1, le=1000)
 
 
