@@ -128,6 +128,9 @@ def finish(doc: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault("404", {"description": "Not Found"})
             if "requestBody" in op:
                 responses.setdefault("400", {"description": "The body cannot be parsed"})
+            if any(other.startswith(path + ":") for other in doc["paths"]):
+                # `GET /v1/results/{id}:retract` names the action, whose methods the 405 lists.
+                responses.setdefault("405", {"description": "The path names an action with other methods"})
             for param in op.get("parameters", []):
                 if param["in"] == "path" and param.get("schema", {}).get("type") == "string":
                     param["schema"].setdefault("pattern", SEGMENT)
