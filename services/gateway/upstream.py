@@ -73,7 +73,8 @@ class Upstreams:
         upstream_request = client.build_request(
             request.method,
             path or request.url.path,
-            params=request.query_params,
+            # Every value of every parameter (`group_by=sector&group_by=year`): a mapping would keep the last.
+            params=request.query_params.multi_items(),
             content=await request.body(),
             headers=headers,
         )

@@ -74,7 +74,7 @@ result_versions = Table(
     UniqueConstraint("result_id", "version"),
 )
 
-#: What each agency sent: the data-quality scorecard counts rejected rows and duplicates from it.
+#: What each agency sent: the data-quality scorecard counts rejected rows, conflicts and duplicates from it.
 ingest_log = Table(
     "ingest_log",
     metadata,
@@ -85,6 +85,8 @@ ingest_log = Table(
     Column("created", Integer, nullable=False),
     Column("duplicates", Integer, nullable=False),
     Column("rejected", Integer, nullable=False),
+    # A re-sent report number whose content differs: not a bad row, an agency-side mix-up, so counted apart.
+    Column("conflicts", Integer, nullable=False, server_default="0"),
     Index("ix_ingest_log_agency", "agency_code"),
 )
 
