@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from services.gateway.upstream import Upstreams
 from shared.auth import require_any
@@ -135,8 +135,8 @@ FORWARDS: tuple[Forward, ...] = (
 )
 
 
-def _endpoint(fwd: Forward) -> Callable[..., Awaitable[StreamingResponse]]:
-    async def endpoint(request: Request) -> StreamingResponse:
+def _endpoint(fwd: Forward) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
         upstreams: Upstreams = request.app.state.upstreams
         path = fwd.target.format(**request.path_params) if fwd.upstream_path else None
         return await upstreams.forward(fwd.service, request, path=path)

@@ -5,7 +5,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     Index,
     Integer,
     String,
@@ -15,7 +14,7 @@ from sqlalchemy import (
 )
 
 from shared.consumer import inbox_table
-from shared.db import new_metadata
+from shared.db import UtcDateTime, new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
@@ -50,8 +49,8 @@ results = Table(
     Column("objection_deadline", Date),
     Column("reinspection", String(12)),
     Column("nonconforming_items", Text, nullable=False),  # JSON array
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Column("recorded_by", String(128), nullable=False),
     UniqueConstraint("agency_code", "report_no"),
     Index("ix_results_uscc", "uscc"),
@@ -69,7 +68,7 @@ result_versions = Table(
     Column("change", String(12), nullable=False),  # what made this version
     Column("reason", String(200)),
     Column("actor", String(128), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("snapshot", Text, nullable=False),  # JSON of the result at that version
     UniqueConstraint("result_id", "version"),
 )
@@ -80,7 +79,7 @@ ingest_log = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     Column("agency_code", String(32), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("received", Integer, nullable=False),
     Column("created", Integer, nullable=False),
     Column("duplicates", Integer, nullable=False),
