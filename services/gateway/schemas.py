@@ -196,11 +196,18 @@ class Identity(BaseModel):
     district_code: str | None
 
 
+class YearCount(BaseModel):
+    year: int = Field(description="The year of the sampling date")
+    passed: int
+    failed: int
+
+
 class SamplingSummary(BaseModel):
     n: int
     passed: int
     pass_rate: float | None
     wilson_95: tuple[float, float] | None
+    by_year: list[YearCount] = Field(description="Every result up to as_of, retracted ones left out, by year")
     recent_fails: list[ResultRow]
 
 

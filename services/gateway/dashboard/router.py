@@ -405,20 +405,13 @@ async def _profile(page: Page, api: Api, uscc: str) -> str:
         f'<span class="small">n = {e(s["n"])}</span></div></div>'
         f'<ul class="reasons">{"".join(f"<li>{e(r)}</li>" for r in elig["reasons"])}</ul></div>'
     )
-    status_r, results = await api.get("/v1/results", {"uscc": uscc, "limit": 1000}, auth=True)
-    history = ""
-    if status_r == 200:
-        per_year: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        for r in results.get("items", []):
-            if r.get("state") == "retracted":
-                continue
-            per_year[int(str(r["sampling_date"])[:4])][0 if r["conclusion"] == "pass" else 1] += 1
-        history = charts.pass_fail_history(
-            [(y, v[0], v[1]) for y, v in sorted(per_year.items())],
-            title=page.t("history_chart"),
-            pass_label=page.t("passes"),
-            fail_label=page.t("fails"),
-        )
+    # The profile's per-year counts are aggregated by the gateway: every result, not a first page of them.
+    history = charts.pass_fail_history(
+        [(y["year"], y["passed"], y["failed"]) for y in s["by_year"]],
+        title=page.t("history_chart"),
+        pass_label=page.t("passes"),
+        fail_label=page.t("fails"),
+    )
     fails = [
         f"<tr><td>{e(r['sampling_date'])}</td><td>{e(r['product_name'])}</td><td>{e(r['report_no'])}</td>"
         f"<td>{e(r['state'])}{' · ' + e(r['reinspection']) if r.get('reinspection') else ''}</td></tr>"
