@@ -13,6 +13,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shared.audit import audit_table
 from shared.consumer import inbox_table
 from shared.db import UtcDateTime, new_metadata
 from shared.idempotency import idempotency_table
@@ -92,3 +93,4 @@ ingest_log = Table(
 idempotency_keys = idempotency_table(metadata)
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+audit_log = audit_table(metadata)
