@@ -19,23 +19,24 @@ from asgi_lifespan import LifespanManager
 
 import qcity
 from qcity.embedded import create_embedded_app
-from services.awards.main import create_app as create_awards
-from services.awards.settings import AwardsSettings
 from services.credit.domain import RULES_DIR, RuleBook, compute_rating
-from services.credit.main import create_app as create_credit
-from services.credit.settings import CreditSettings
-from services.gateway.main import create_app as create_gateway
-from services.gateway.settings import GatewaySettings
-from services.sampling.main import create_app as create_sampling
-from services.sampling.settings import SamplingSettings
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from tests.e2e.awards_helpers import grant_body, make_uscc
 from tests.e2e.credit_helpers import proposal
+from tests.e2e.distributed_helpers import four_apps
 from tests.factories import result_body
-from tests.helpers import Served, eventually
+from tests.helpers import eventually
 
 Auth = Callable[..., dict[str, str]]
+
+
+def _result_in(year: str, report_no: str, **over: Any) -> dict[str, Any]:
+    """A result sampled, produced and reported in `year`."""
+    dates = {"production_date": f"{year}-05-01", "sampling_date": f"{year}-05-10", "report_date": f"{year}-05-25"}
+    return result_body(report_no, **dates | over)
+
+
 CATALOG = Path(__file__).parents[2] / "services" / "awards" / "data" / "catalog.json"
 STARTED = datetime(2015, 6, 1, 4, tzinfo=UTC)
 
@@ -57,33 +58,9 @@ async def _embedded(tmp_path: Path, platform: PlatformSettings) -> AsyncIterator
 
 
 async def _distributed(platform: PlatformSettings, bootstrap: str, pg: Callable[[str], Any]) -> AsyncIterator[Suite]:
-    platform = platform.model_copy(update={"bus": "kafka", "kafka_bootstrap": bootstrap})
-    clock = FixedClock(STARTED)
-    kw: dict[str, Any] = {"platform": platform, "relay_interval_s": 0.1}
-    sampling = await Served(
-        create_sampling(SamplingSettings(database_url=await pg("sampling"), **kw), clock=clock)
-    ).start()
-    credit = await Served(create_credit(CreditSettings(database_url=await pg("credit"), **kw), clock=clock)).start()
-    awards = await Served(create_awards(AwardsSettings(database_url=await pg("awards"), **kw), clock=clock)).start()
-    gateway = await Served(
-        create_gateway(
-            GatewaySettings(
-                database_url=await pg("gateway"),
-                platform=platform,
-                sampling_url=sampling.url,
-                credit_url=credit.url,
-                awards_url=awards.url,
-            ),
-            clock=clock,
-        )
-    ).start()
-    try:
-        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as c:
-            yield Suite(c, {"sampling": sampling.url, "credit": credit.url, "awards": awards.url})
-    finally:
-        await gateway.stop()
-        for s in (awards, credit, sampling):
-            await s.stop()
+    async with four_apps(platform, bootstrap, pg, FixedClock(STARTED)) as apps:
+        async with httpx.AsyncClient(base_url=apps.gateway.url, timeout=30) as c:
+            yield Suite(c, {"sampling": apps.sampling.url, "credit": apps.credit.url, "awards": apps.awards.url})
 
 
 @pytest.fixture(
@@ -185,15 +162,7 @@ async def test_every_value_of_a_repeated_parameter_reaches_the_service(suite: Su
         ("manufacturing", "municipal", "2014", "pass"),
     ]
     for i, (sector, level, year, conclusion) in enumerate(rows):
-        body = result_body(
-            f"QD-NUM-{i}",
-            sector=sector,
-            level=level,
-            conclusion=conclusion,
-            production_date=f"{year}-05-01",
-            sampling_date=f"{year}-05-10",
-            report_date=f"{year}-05-25",
-        )
+        body = _result_in(year, f"QD-NUM-{i}", sector=sector, level=level, conclusion=conclusion)
         await _ok(c.post("/v1/results", json=body, headers=w), 201)
     query = "group_by=sector&group_by=year&sector=food&level=municipal"
     through = await _ok(c.get(f"/v1/stats/pass-rates?{query}", headers=r))
@@ -319,15 +288,9 @@ async def test_the_credit_profile_counts_every_result_by_year(suite: Suite, auth
     c, uscc = suite.client, make_uscc(5003)
     w = auth("sampling:write")
     for i, (year, conclusion) in enumerate((("2012", "pass"), ("2013", "fail"), ("2013", "pass"), ("2014", "pass"))):
-        body = result_body(
-            f"QD-Y-{i}",
-            uscc=uscc,
-            conclusion=conclusion,
-            production_date=f"{year}-05-01",
-            sampling_date=f"{year}-05-10",
-            report_date=f"{year}-05-25",
+        await _ok(
+            c.post("/v1/results", json=_result_in(year, f"QD-Y-{i}", uscc=uscc, conclusion=conclusion), headers=w), 201
         )
-        await _ok(c.post("/v1/results", json=body, headers=w), 201)
 
     async def profile() -> httpx.Response:  # 404 until the gateway has heard of the enterprise
         return await c.get(f"/v1/credit/{uscc}", headers=auth("read"))
