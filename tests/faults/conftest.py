@@ -41,9 +41,9 @@ async def topology(
     started: list[Topology] = []
     platform = platform.model_copy(update={"bus": "kafka", "kafka_bootstrap": kafka_bootstrap, "topic_partitions": 6})
 
-    async def make(**replicas: int) -> Topology:
-        databases = {s: await pg_database(s) for s in SERVICES}
-        topology = Topology(platform, databases, tmp_path, counts=replicas)
+    async def make(services: tuple[str, ...] = SERVICES, **replicas: int) -> Topology:
+        databases = {s: await pg_database(s) for s in services}
+        topology = Topology(platform, databases, tmp_path, counts=replicas, services=services)
         started.append(topology)
         return await topology.start()
 

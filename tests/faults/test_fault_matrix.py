@@ -51,7 +51,7 @@ async def test_a_second_gateway_joins_under_load(
     await under_load("rebalance: second gateway joins", suite, http, auth, fault_writes, join, fault_table)
 
 
-@pytest.mark.parametrize("service", ["sampling", "credit", "gateway"])
+@pytest.mark.parametrize("service", ["sampling", "credit"])  # the gateway's: test_replicas.py
 async def test_a_replica_killed_for_good(
     service: str, topology: Start, http: httpx.AsyncClient, auth: Auth, fault_writes: int, fault_table: list[Row]
 ) -> None:

@@ -6,7 +6,9 @@ every fault ends with.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
 import sys
 import time
@@ -96,11 +98,12 @@ class Topology:
     databases: dict[str, str]
     workdir: Path
     counts: dict[str, int]
+    services: tuple[str, ...] = SERVICES
     replicas: dict[str, list[Replica]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Ports first: the gateway is given every replica's URL of every service.
-        for service in SERVICES:
+        for service in self.services:
             self.replicas[service] = [self._replica(service, i) for i in range(self.counts.get(service, 1))]
 
     def _replica(self, service: str, index: int) -> Replica:
@@ -117,7 +120,7 @@ class Topology:
                 "QC_TOPIC_PREFIX": self.platform.topic_prefix,
                 "QC_TOPIC_PARTITIONS": str(self.platform.topic_partitions),
                 "QC_JWT_SECRET": self.platform.jwt_secret,
-                "QC_LOG_LEVEL": "WARNING",
+                "QC_LOG_LEVEL": "INFO",  # few lines, among them the partitions each member holds
                 f"{prefix}DATABASE_URL": self.databases[replica.service],
                 f"{prefix}RELAY_INTERVAL_S": "0.1",
                 # Scheduled jobs in the first replica only, as `make up REPLICAS=2` runs them.
@@ -130,7 +133,7 @@ class Topology:
         return env
 
     async def start(self) -> Topology:
-        for service in SERVICES:
+        for service in self.services:
             # One after the other: the first replica migrates the database, the next finds it done.
             for replica in self.replicas[service]:
                 replica.env = self._env(replica)
@@ -149,7 +152,7 @@ class Topology:
         await replica.start()
 
     async def stop(self) -> None:
-        for service in reversed(SERVICES):
+        for service in reversed(self.services):
             for replica in self.replicas[service]:
                 await replica.stop()
 
@@ -158,6 +161,23 @@ class Topology:
 
     def logs(self) -> str:
         return "\n".join(f"--- {r.name}\n{r.tail(15)}" for rs in self.replicas.values() for r in rs)
+
+    def assigned(self, replica: Replica, topic: str) -> set[int]:
+        """The partitions of `topic` the replica's consumer was last given (its JSON log)."""
+        partitions: set[int] = set()
+        for line in replica.log.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("event") == "partitions assigned":
+                partitions = {
+                    int(m.group(2)) for m in _PARTITION.finditer(" ".join(record["partitions"])) if m.group(1) == topic
+                }
+        return partitions
+
+
+_PARTITION = re.compile(r"topic='([^']+)', partition=(\d+)")
 
 
 @dataclass
