@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test up down bench lint venv migrate token clean demo
+.PHONY: run test soak up down bench lint venv migrate token clean demo
 
 # A .venv left without pip (an install interrupted while the venv was being created) is made anew.
 $(STAMP): pyproject.toml
@@ -28,9 +28,17 @@ demo: $(STAMP)
 test: lint
 	@bash deploy/local/test.sh $(ARGS)
 
+## The fault matrix at soak size: ≥ 100,000 acknowledged writes in all (QC_FAULT_WRITES per fault),
+## against the servers make test uses; prints the table (fault, acknowledged, stored, doubled, recovery)
+SOAK_WRITES ?= 12000
+soak: $(STAMP)
+	@QC_FAULT_WRITES=$(SOAK_WRITES) QC_FAULT_SOAK=1 bash deploy/local/test.sh -q -p no:cacheprovider tests/faults $(ARGS)
+
 ## Distributed suite on this machine: Kafka, PostgreSQL, one uvicorn process per service
+## (REPLICAS=2: two of each, the second on the port + 10; docs/operations.md)
+REPLICAS ?= 1
 up: $(STAMP)
-	@bash deploy/local/up.sh
+	@REPLICAS=$(REPLICAS) bash deploy/local/up.sh
 
 down:
 	@bash deploy/local/down.sh
