@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.events import Envelope, from_kafka, to_kafka
+from shared.events import Envelope, KafkaOrigin, from_kafka_record, to_kafka
 
 log = structlog.get_logger("bus")
 
@@ -174,19 +174,12 @@ class KafkaSubscription:
             polled = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
             if not polled:
                 continue
-            envelopes: list[Envelope] = []
-            for tp, messages in polled.items():
-                for m in messages:
-                    try:
-                        envelopes.append(from_kafka(m.key, m.value, m.headers))
-                    except Exception as exc:  # not a CloudEvent: it can never apply, so skip it loudly
-                        log.error(
-                            "undecodable event skipped",
-                            topic=tp.topic,
-                            partition=tp.partition,
-                            offset=m.offset,
-                            error=repr(exc),
-                        )
+            # A record that is not a CloudEvent comes as a stand-in for the consumer to quarantine.
+            envelopes = [
+                from_kafka_record(tp.topic, tp.partition, m.offset, m.key, m.value, m.headers)
+                for tp, messages in polled.items()
+                for m in messages
+            ]
             try:
                 await self.handler(envelopes)
             except asyncio.CancelledError:
@@ -211,6 +204,7 @@ class KafkaBus:
         self.topics = list(topics)
         self.partitions = partitions
         self._producer: AIOKafkaProducer | None = None
+        self._dlq_topics: set[str] = set()
 
     async def start(self) -> None:
         if self.topics:
@@ -243,6 +237,17 @@ class KafkaBus:
             futures.append(await self._producer.send(topic, record.value, key=record.key, headers=record.headers))
         # Return only when the broker acknowledged every record (acks=all).
         await asyncio.gather(*futures)
+
+    async def dead_letter(self, origin: KafkaOrigin, headers: Sequence[tuple[str, bytes]]) -> None:
+        """Republish a consumed record unchanged on `<topic>.dlq` (same key, its headers plus `headers`)."""
+        if self._producer is None:
+            raise RuntimeError("producer not started")
+        topic = f"{origin.topic}.dlq"
+        if topic not in self._dlq_topics:
+            await ensure_topics(self.bootstrap, [topic], self.partitions)
+            self._dlq_topics.add(topic)
+        future = await self._producer.send(topic, origin.value, key=origin.key, headers=[*origin.headers, *headers])
+        await future
 
     def subscription(self, group: str, topics: Sequence[str], handler: BatchHandler) -> Subscription:
         return KafkaSubscription(self.bootstrap, group, topics, handler)

@@ -8,6 +8,7 @@ is `shared.contracts.registry`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +26,21 @@ JSON = "application/json"
 _TYPE_RE = re.compile(r"^[a-z_]+\.[a-z_]+\.[a-z_]+\.v[0-9]+$")
 
 
+@dataclass(frozen=True, slots=True)
+class KafkaOrigin:
+    """Where a consumed event was read from, as it arrived: what a dead letter republishes unchanged.
+
+    `error` is set when the record is not a CloudEvent at all (the envelope is then a stand-in)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    error: BaseException | None = None
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times more on bulk paths
 class Envelope:
     """One event as stored in the outbox and carried on the bus (CloudEvents 1.0 attributes)."""
@@ -36,6 +52,8 @@ class Envelope:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: str = JSON
+    #: Set by the Kafka consumer: the record it was read from (None in process or from the outbox).
+    origin: KafkaOrigin | None = None
 
     def to_cloudevent_dict(self) -> dict[str, Any]:
         """The structured-mode JSON form, as the change feed and event catalog show it."""
@@ -115,6 +133,30 @@ def from_kafka(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
         data=data,
         datacontenttype=event.get_datacontenttype() or JSON,
     )
+
+
+def from_kafka_record(
+    topic: str, partition: int, offset: int, key: bytes | None, value: bytes, headers: Any
+) -> Envelope:
+    """A consumed record as an envelope that knows its origin. A record that is not a CloudEvent
+    becomes a stand-in (no type, its origin's `error` set, an id derived from its position so a
+    redelivery is recognised) for the consumer to set aside: it must neither stop nor vanish."""
+    origin = KafkaOrigin(topic, partition, offset, key, value, tuple(headers))
+    try:
+        envelope = from_kafka(key, value, headers)
+    except Exception as exc:
+        origin = dataclasses.replace(origin, error=exc)
+        position = uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{topic}/{partition}/{offset}")
+        return Envelope(
+            type="",
+            source=topic,
+            subject=(key or b"").decode("utf-8", "replace")[:200],
+            data={},
+            id=str(position),
+            origin=origin,
+        )
+    envelope.origin = origin
+    return envelope
 
 
 @dataclass(frozen=True, slots=True)

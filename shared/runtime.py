@@ -105,8 +105,15 @@ class ServiceRuntime:
         self.relay.start()
         if self.spec.handlers:
             self.consumer = IdempotentConsumer(
-                self.spec.name, self.db, self.spec.inbox, self.spec.handlers, batch_handler=self.spec.batch_handler
+                self.spec.name,
+                self.db,
+                self.spec.inbox,
+                self.spec.handlers,
+                batch_handler=self.spec.batch_handler,
+                max_attempts=self.settings.consumer_max_attempts,
+                dead_letter=self._bus.dead_letter if isinstance(self._bus, KafkaBus) else None,
             )
+            await self.consumer.quarantine.refresh()
             self._subscription = self._bus.subscription(
                 f"{self.platform.topic_prefix}{self.spec.name}",
                 [self.platform.topic(s) for s in self.spec.subscribes_to],

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import JobNotFound, NotReady
 from shared.problems import error_response, install_problem_handlers
+from shared.quarantine import QuarantineMetrics
 from shared.routing import Admin
 
 REQUEST_ID = "x-request-id"
@@ -87,6 +88,7 @@ def install_platform_routes(app: FastAPI, readiness: dict[str, ReadinessCheck]) 
 
     # Each app has its own registry so four apps in one process (embedded mode) do not collide.
     registry = CollectorRegistry()
+    app.state.metrics_registry = registry
     Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
         app, include_in_schema=False
     )
@@ -130,6 +132,8 @@ def service_app(
     for router in routers:
         app.include_router(router)
     install_platform_routes(app, {"database": runtime.ping_db, "bus": runtime.ping_bus})
+    if runtime.spec.handlers:
+        app.state.metrics_registry.register(QuarantineMetrics(lambda: runtime.consumer))
     if runtime.scheduler.jobs:
         install_job_routes(app)
     return app

@@ -46,6 +46,8 @@ class ServiceSettings(BaseSettings):
     relay_interval_s: float = 0.2
     relay_batch_size: int = 2000
     consumer_batch_size: int = 2000
+    # An event whose apply fails this many times on its own (not transiently) is quarantined.
+    consumer_max_attempts: int = Field(default=3, ge=1)
     # Scheduled jobs (finalisation, expiry) run in the service; off where one replica runs them.
     run_jobs: bool = True
     platform: PlatformSettings = Field(default_factory=PlatformSettings)

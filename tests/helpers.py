@@ -78,3 +78,23 @@ async def problem_slug(call: Awaitable[Any]) -> str:
             raise
         return str(slug)
     raise AssertionError("the call succeeded; a problem was expected")
+
+
+async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
+    """The records of a Kafka topic from its start, once at least `expected` have arrived."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    seen: list[Any] = []
+    try:
+
+        async def more() -> int:
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                seen.extend(msgs)
+            return len(seen)
+
+        await eventually(more, lambda n: n >= expected, timeout=timeout)
+    finally:
+        await consumer.stop()
+    return seen

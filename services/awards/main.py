@@ -14,6 +14,7 @@ from services.awards.service import expiry_job
 from services.awards.settings import AwardsSettings
 from shared.bus import Bus
 from shared.clock import Clock
+from shared.quarantine import quarantine_router
 from shared.ratelimit import TokenBuckets
 from shared.regions import load_regions
 from shared.runtime import ServiceRuntime, ServiceSpec
@@ -51,7 +52,7 @@ def create_app(
         title="QualityCity awards",
         description="The registry of quality awards, brands, trademarks, GI products and standards: 名牌, 质量奖, "
         "标准化. Honours are suspended while their holder is blacklisted (learned from credit events).",
-        routers=[router],
+        routers=[router, quarantine_router()],
     )
     app.state.public_limiter = TokenBuckets(settings.public_rate_per_s, settings.public_burst)
     return app

@@ -15,6 +15,7 @@ from services.credit.router import router
 from services.credit.settings import CreditSettings
 from shared.bus import Bus
 from shared.clock import Clock, SystemClock
+from shared.quarantine import quarantine_router
 from shared.ratelimit import TokenBuckets
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
@@ -54,7 +55,7 @@ def create_app(
         description="Quality credit records (质量信用), transparent ratings and the four-eyes blacklist (黑名单): "
         "proposal, approval by another reviewer, publication, removal by expiry, credit repair or as wrongful; "
         "checks and screenings of up to 1,000 enterprises on any date.",
-        routers=[router],
+        routers=[router, quarantine_router()],
     )
     app.state.rules = book
     app.state.public_limiter = TokenBuckets(settings.public_rate_per_s, settings.public_burst)

@@ -19,10 +19,12 @@ from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
+from shared.quarantine import quarantine_table
 
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+quarantined_events = quarantine_table(metadata)
 idempotency_keys = idempotency_table(metadata)
 
 #: Credit records: each sampling result or enterprise honour, at its latest version, as it counts for credit.

@@ -41,6 +41,24 @@ class Forward:
 
 OFFICER = ("credit:write", "credit:review")
 
+#: Each consuming service's quarantine (shared/quarantine.py) is at `/v1/quarantine/{service}` here:
+#: the gateway's own is mounted at its prefix, the others' are forwarded to their `/v1/quarantine`.
+QUARANTINE_PREFIX = "/v1/quarantine/gateway"
+
+
+def quarantine_forwards(service: str) -> tuple[Forward, ...]:
+    at, up = f"/v1/quarantine/{service}", "/v1/quarantine"
+    return tuple(
+        Forward(service, method, at + path, "admin", summary, "operations", upstream_path=up + path)
+        for method, path, summary in (
+            ("GET", "", f"Quarantined events of the {service} service"),
+            ("GET", "/{quarantine_id}", f"One quarantined event of the {service} service"),
+            ("POST", "/{quarantine_id}:replay", f"Replay a quarantined event of the {service} service"),
+            ("POST", "/{quarantine_id}:discard", f"Discard a quarantined event of the {service} service"),
+        )
+    )
+
+
 FORWARDS: tuple[Forward, ...] = (
     Forward("sampling", "POST", "/v1/results", "sampling:write", "Record one result", "sampling"),
     Forward("sampling", "POST", "/v1/results:batch", "sampling:write", "Record up to 10,000 results", "sampling"),
@@ -158,6 +176,8 @@ FORWARDS: tuple[Forward, ...] = (
         "operations",
         upstream_path="/v1/jobs/{name}:run",
     ),
+    *quarantine_forwards("credit"),
+    *quarantine_forwards("awards"),
 )
 
 

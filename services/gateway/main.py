@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services.gateway import openapi
 from services.gateway.consumers import HANDLERS, apply_batch
 from services.gateway.dashboard import dashboard_router
-from services.gateway.forwarding import FORWARDS, forwarding_router
+from services.gateway.forwarding import FORWARDS, QUARANTINE_PREFIX, forwarding_router
 from services.gateway.models import inbox, outbox
 from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
@@ -19,6 +19,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstreams
 from shared.bus import Bus
 from shared.clock import Clock
+from shared.quarantine import quarantine_router
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.service_app import service_app
 
@@ -63,7 +64,7 @@ def create_app(
         title="QualityCity gateway",
         description="One entry point: attainment and credit answers built from events; writes forwarded to the "
         "owning service.",
-        routers=[router, forwarding_router(), dashboard_router],
+        routers=[router, forwarding_router(), dashboard_router, quarantine_router(QUARANTINE_PREFIX)],
         on_start=open_upstreams,
         on_stop=close_upstreams,
     )

@@ -5,6 +5,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index
 from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.outbox import outbox_table
+from shared.quarantine import quarantine_table
 
 metadata = new_metadata()
 
@@ -188,3 +189,4 @@ READ_MODELS = (
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+quarantined_events = quarantine_table(metadata)

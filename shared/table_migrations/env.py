@@ -6,10 +6,12 @@ from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.migrations import run_env
 from shared.outbox import outbox_table
+from shared.quarantine import quarantine_table
 
 metadata = new_metadata()
 outbox_table(metadata)
 inbox_table(metadata)
 idempotency_table(metadata)
+quarantine_table(metadata)
 
 run_env(metadata)

@@ -15,11 +15,12 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import MetaData, Table, func, select
+from sqlalchemy import MetaData, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.testing import CapturingLogger
 
 import shared.consumer
+import shared.quarantine
 from qcity.event_catalog import SUBSCRIPTIONS, entries
 from services.awards.main import SPEC as AWARDS_SPEC
 from services.credit import domain as credit_domain
@@ -42,6 +43,7 @@ from shared.contracts.awards import HonourSnapshot
 from shared.contracts.sampling import RESULT_RECORDED, RESULT_RETRACTED, ResultEvent, ResultRecorded, ResultSnapshot
 from shared.db import Database
 from shared.events import Envelope
+from shared.quarantine import quarantine_table
 from tests.factories import result_event
 
 ROOT = Path(__file__).parents[2]
@@ -186,14 +188,17 @@ async def _consumer_db(tmp_path: Path) -> tuple[Database, Table]:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'consumer.db'}")
     metadata = MetaData()
     inbox = inbox_table(metadata)
+    quarantine_table(metadata)
     async with db.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     return db, inbox
 
 
-async def test_an_arriving_unknown_type_is_skipped_and_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_arriving_unknown_type_or_invalid_payload_is_quarantined_and_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     captured = CapturingLogger()
-    monkeypatch.setattr(shared.consumer, "log", captured)
+    monkeypatch.setattr(shared.quarantine, "log", captured)
     db, inbox = await _consumer_db(tmp_path)
     got: list[Received[ResultEvent]] = []
 
@@ -209,17 +214,26 @@ async def test_an_arriving_unknown_type_is_skipped_and_logged(tmp_path: Path, mo
         await consumer.handle_batch([stray, good, unhandled, broken])
         async with db.unit_of_work() as uow:
             processed = await uow.session.scalar(select(func.count()).select_from(inbox))
+            quarantined = (
+                await uow.session.execute(
+                    text("SELECT event_id, type, reason, state FROM quarantined_events ORDER BY id")
+                )
+            ).all()
     finally:
         await db.dispose()
 
     assert [r.id for r in got] == [good.id]
     assert isinstance(got[0].payload, ResultRecorded) and got[0].payload.result.result_id == "r1"
-    logged = [(c.method_name, c.args[0], c.kwargs.get("event_id"), c.kwargs.get("type")) for c in captured.calls]
+    logged = [(c.method_name, c.args[0], c.kwargs.get("event_id"), c.kwargs.get("reason")) for c in captured.calls]
     assert logged == [
-        ("error", "event of an unknown type skipped", stray.id, stray.type),
-        ("error", "event payload not valid for its contract; skipped", broken.id, RESULT_RECORDED),
+        ("error", "event quarantined", stray.id, "unknown-type"),
+        ("error", "event quarantined", broken.id, "invalid"),
     ]  # the known but unsubscribed type is skipped quietly: another service's business
-    assert processed == 4  # skipped events can never apply: they are not redelivered forever
+    assert [tuple(r) for r in quarantined] == [
+        (stray.id, stray.type, "unknown-type", "quarantined"),
+        (broken.id, RESULT_RECORDED, "invalid", "quarantined"),
+    ]
+    assert processed == 4  # events that can never apply are set aside: they are not redelivered forever
 
 
 def test_decode_parses_with_the_contract_model() -> None:
