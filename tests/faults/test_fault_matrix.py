@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from shared.contracts.sampling import RESULT_RECORDED, SOURCE
+from shared.events import Envelope, to_kafka
+from tests.e2e.awards_helpers import make_uscc
+from tests.e2e.credit_helpers import sampling_event, snapshot
 from tests.faults.scenario import under_load
 from tests.faults.table import Row
-from tests.faults.topology import Topology
+from tests.faults.topology import Topology, asyncpg_dsn
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -64,3 +70,37 @@ async def test_a_replica_killed_for_good(
         await suite.replicas[service][1].kill()
 
     await under_load(f"{service} replica killed", suite, http, auth, fault_writes, kill, fault_table)
+
+
+async def test_poison_events_of_three_kinds_are_set_aside(
+    topology: Start, http: httpx.AsyncClient, auth: Auth, fault_writes: int, fault_table: list[Row]
+) -> None:
+    """Mid-load, three bad records on the sampling topic among the real ones: a known type whose payload
+    its contract refuses, a result whose 30-character USCC no database column holds, and bytes that are
+    not a CloudEvent. Each consumer quarantines all three; every partition moves on."""
+    suite = await topology()
+    topic = suite.platform.topic("sampling")
+    too_long = "9137020016356268" + "1" * 14
+    invalid = Envelope(type=RESULT_RECORDED, source=SOURCE, subject=make_uscc(7), data={"foo": 1})
+    unstorable = sampling_event(snapshot(too_long, result_id="poison-uscc"))
+
+    async def poison() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=suite.platform.kafka_bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            for e in (invalid, unstorable):
+                record = to_kafka(e)
+                await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
+            await producer.send_and_wait(topic, b"\x00\xffnot a cloud event", key=make_uscc(11).encode())
+        finally:
+            await producer.stop()
+
+    await under_load("poison events (3 kinds)", suite, http, auth, fault_writes, poison, fault_table)
+    for service in ("gateway", "credit"):
+        conn = await asyncpg.connect(asyncpg_dsn(suite.databases[service]))
+        try:
+            rows = await conn.fetch("SELECT reason, event_id FROM quarantined_events")
+        finally:
+            await conn.close()
+        assert len(rows) == 3, (service, [dict(r) for r in rows])
+        assert {invalid.id, unstorable.id} <= {r["event_id"] for r in rows}, service
