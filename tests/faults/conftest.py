@@ -20,6 +20,36 @@ from tests.faults.table import ROWS, SOAK_MINIMUM, Row, render, writes_per_fault
 from tests.faults.topology import SERVICES, Topology
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "outage: stops a shared server (Kafka, PostgreSQL); run with QC_FAULT_OUTAGES=1")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`outage` tests stop the servers every test uses: selected only where nothing else shares them."""
+    if os.environ.get("QC_FAULT_OUTAGES") == "1":
+        return
+    outages = [item for item in items if item.get_closest_marker("outage")]
+    if outages:
+        config.hook.pytest_deselected(items=outages)
+        items[:] = [item for item in items if not item.get_closest_marker("outage")]
+
+
+@pytest.fixture
+def pg_ctl() -> str:
+    """The script that stops and starts the test PostgreSQL (deploy/local/postgres.sh in `make test`)."""
+    ctl = os.environ.get("QC_TEST_PG_CTL")
+    if not ctl:
+        pytest.fail("QC_TEST_PG_CTL is not set: run the outage tests with `make test` or `make soak`")
+    return ctl
+
+
+@pytest.fixture
+def pg_address() -> str:
+    """host:port of the test PostgreSQL (from QC_TEST_PG_URL)."""
+    url = os.environ.get("QC_TEST_PG_URL", "")
+    return url.rsplit("@", 1)[-1].split("/", 1)[0]
+
+
 @pytest.fixture
 def fault_writes() -> int:
     return writes_per_fault()

@@ -134,7 +134,9 @@ async def test_the_relay_lock_is_one_postgresql_advisory_lock_across_processes(
             assert r.status_code == 200 and r.json()["created"] == 20, r.text
         await asyncio.sleep(3)  # fifteen relay polls or more on each replica
         assert await holder.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 40
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=suite.platform.kafka_bootstrap, auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=suite.platform.kafka_bootstrap, auto_offset_reset="earliest"
+        )
         await consumer.start()
         try:
             assert await consumer.getmany(timeout_ms=2000) == {}
