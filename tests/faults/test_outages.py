@@ -37,6 +37,20 @@ async def _ctl(script: str, action: str) -> None:
     await asyncio.to_thread(subprocess.run, [script, action], check=True, timeout=180)
 
 
+def _outage(ctl: str, address: str, what: str) -> Callable[[], Awaitable[None]]:
+    """The fault: the server stopped, down for OUTAGE_S, started again (the script waits for it)."""
+
+    async def outage() -> None:
+        await _ctl(ctl, "stop")
+        try:
+            assert not _answers(address), f"{what} still answers: the test could not stop it"
+            await asyncio.sleep(OUTAGE_S)
+        finally:
+            await _ctl(ctl, "start")
+
+    return outage
+
+
 async def test_the_broker_stopped_under_load(
     topology: Start,
     http: httpx.AsyncClient,
@@ -48,15 +62,7 @@ async def test_the_broker_stopped_under_load(
 ) -> None:
     """Writes go on being accepted (into the outboxes); once the broker is back everything is delivered once."""
     suite = await topology()
-
-    async def outage() -> None:
-        await _ctl(kafka_ctl, "stop")
-        try:
-            assert not _answers(kafka_bootstrap), "the broker still answers: the test could not stop it"
-            await asyncio.sleep(OUTAGE_S)
-        finally:
-            await _ctl(kafka_ctl, "start")
-
+    outage = _outage(kafka_ctl, kafka_bootstrap, "the broker")
     await under_load(f"broker stopped {OUTAGE_S} s", suite, http, auth, fault_writes, outage, fault_table)
 
 
@@ -72,13 +78,5 @@ async def test_postgresql_stopped_under_load(
     """Writes are refused while PostgreSQL is down (the writer retries them); every service recovers
     without a restart, and nothing acknowledged is lost or doubled."""
     suite = await topology()
-
-    async def outage() -> None:
-        await _ctl(pg_ctl, "stop")
-        try:
-            assert not _answers(pg_address), "PostgreSQL still answers: the test could not stop it"
-            await asyncio.sleep(OUTAGE_S)
-        finally:
-            await _ctl(pg_ctl, "start")
-
+    outage = _outage(pg_ctl, pg_address, "PostgreSQL")
     await under_load(f"PostgreSQL stopped {OUTAGE_S} s", suite, http, auth, fault_writes, outage, fault_table)

@@ -19,7 +19,7 @@ from tests.factories import result_body
 from tests.faults.scenario import under_load
 from tests.faults.table import Row
 from tests.faults.topology import Topology, asyncpg_dsn
-from tests.helpers import eventually
+from tests.helpers import eventually, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -63,26 +63,11 @@ async def _value(x: Any) -> Any:
     return x
 
 
-async def _topic(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[Any]:
-    """Every message of the topic from the start, once `expected` are there (and a second for more)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    seen: list[Any] = []
-    try:
-
-        async def more() -> int:
-            for msgs in (await consumer.getmany(timeout_ms=500)).values():
-                seen.extend(msgs)
-            return len(seen)
-
-        await eventually(more, lambda n: n >= expected, timeout=timeout)
-        await asyncio.sleep(1.0)
-        await more()
-    finally:
-        await consumer.stop()
-    return seen
+async def _topic(bootstrap: str, topic: str, expected: int) -> list[Any]:
+    """Every record of the topic, once `expected` are there, and a second later (so extras show)."""
+    await read_topic(bootstrap, topic, expected, timeout=60)
+    await asyncio.sleep(1.0)
+    return await read_topic(bootstrap, topic, expected)
 
 
 async def test_two_relays_publish_each_results_versions_in_order(
