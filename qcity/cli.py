@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from shared.auth import SCOPES, TokenService
 from shared.logging import configure_logging
@@ -16,6 +17,40 @@ from shared.settings import PlatformSettings
 app = typer.Typer(help="QualityCity command line", no_args_is_help=True)
 
 SERVICES = ("sampling", "credit", "awards", "gateway")
+
+
+#: How every command serves HTTP. h11 rather than httptools: httptools refuses a request line over
+#: ~64 KB with its own text/plain 400, while h11 with a larger limit lets it reach the app, which
+#: answers a 414 problem (shared/service_app.py). Lines beyond the limit still get the server's 400.
+#: Proxy headers are the apps' business (QC_TRUSTED_PROXIES), not uvicorn's loopback default.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "http": "h11",
+    "h11_max_incomplete_event_size": 256 * 1024,
+    "proxy_headers": False,
+    "log_level": "warning",
+    # uvicorn's own loggers go through shared.logging's JSON handler, not uvicorn's text config.
+    "log_config": None,
+}
+
+
+def _settings_class(name: str) -> Any:
+    from importlib import import_module
+
+    settings_mod = import_module(f"services.{name}.settings")
+    return next(v for k, v in vars(settings_mod).items() if k.endswith("Settings") and k != "ServiceSettings")
+
+
+def _refuse(exc: ValidationError) -> typer.Exit:
+    """Production mode's refusal (or any invalid setting) as one clear message, not a traceback."""
+    typer.echo("\n".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()), err=True)
+    return typer.Exit(2)
+
+
+def _settings_or_exit(name: str) -> None:
+    try:
+        _settings_class(name)()
+    except ValidationError as exc:
+        raise _refuse(exc) from None
 
 
 def _service_factory(name: str) -> str:
@@ -36,12 +71,20 @@ def run(
     platform = PlatformSettings()
     configure_logging(platform.log_level, platform.log_json)
     data_dir.mkdir(parents=True, exist_ok=True)
-    token = TokenService.from_settings(platform).mint("developer", sorted(SCOPES), agency="QD-DEV", ttl_s=86400)
+    try:
+        suite = create_embedded_app(data_dir, platform)
+    except ValidationError as exc:
+        raise _refuse(exc) from None
     typer.echo(f"QualityCity (embedded) on http://{host}:{port}")
     typer.echo(f"  API docs:     http://{host}:{port}/docs  (services: /services/<name>/docs)")
-    typer.echo("  a dev token:  .venv/bin/qcity token --scope read --scope sampling:write --agency QD-DEV")
-    typer.echo(f"  (all scopes, 24 h) Authorization: Bearer {token}")
-    uvicorn.run(create_embedded_app(data_dir), host=host, port=port, log_level="warning")
+    if platform.env == "production":
+        # Production never prints a token: they come from the identity provider (docs/security.md).
+        typer.echo("  production mode: bearer tokens come from the identity provider")
+    else:
+        token = TokenService.from_settings(platform).mint("developer", sorted(SCOPES), agency="QD-DEV", ttl_s=86400)
+        typer.echo("  a dev token:  .venv/bin/qcity token --scope read --scope sampling:write --agency QD-DEV")
+        typer.echo(f"  (all scopes, 24 h) Authorization: Bearer {token}")
+    uvicorn.run(suite, host=host, port=port, **UVICORN_OPTIONS)
 
 
 @app.command()
@@ -50,8 +93,9 @@ def serve(service: str, host: str = "127.0.0.1", port: int = 0) -> None:
     platform = PlatformSettings()
     configure_logging(platform.log_level, platform.log_json)
     factory = _service_factory(service)
+    _settings_or_exit(service)
     defaults = {"sampling": 8001, "credit": 8002, "awards": 8003, "gateway": 8000}
-    uvicorn.run(factory, factory=True, host=host, port=port or defaults[service], log_level="warning")
+    uvicorn.run(factory, factory=True, host=host, port=port or defaults[service], **UVICORN_OPTIONS)
 
 
 @app.command()
@@ -67,11 +111,10 @@ def migrate(
     names = SERVICES if service == "all" else (service,)
     for name in names:
         _service_factory(name)
-        settings_mod = import_module(f"services.{name}.settings")
-        settings_cls = next(
-            v for k, v in vars(settings_mod).items() if k.endswith("Settings") and k != "ServiceSettings"
-        )
-        url = database_url or settings_cls().database_url
+        try:
+            url = database_url or _settings_class(name)().database_url
+        except ValidationError as exc:
+            raise _refuse(exc) from None
         asyncio.run(upgrade(url, Path(import_module(f"services.{name}").__file__ or "").parent))
         typer.echo(f"{name}: migrated")
 
@@ -84,7 +127,10 @@ def token(
     ttl: int = 3600,
 ) -> None:
     """Mint a development token signed with QC_JWT_SECRET."""
-    typer.echo(TokenService.from_settings(PlatformSettings()).mint(subject, scope, agency=agency, ttl_s=ttl))
+    try:
+        typer.echo(TokenService.from_settings(PlatformSettings()).mint(subject, scope, agency=agency, ttl_s=ttl))
+    except ValueError as exc:  # unknown scopes, or a deployment that holds only public keys
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.awards.main import create_app as create_awards
 from services.awards.settings import AwardsSettings
@@ -25,6 +26,21 @@ from services.sampling.settings import SamplingSettings
 from shared.bus import InProcessBus
 from shared.clock import Clock
 from shared.settings import PlatformSettings
+
+
+class FromGateway:
+    """The in-process path from the gateway to a service (only the gateway holds it): the client address
+    the gateway forwards in X-Forwarded-For becomes the request's client, as a trusted proxy's would."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            forwarded = dict(scope["headers"]).get(b"x-forwarded-for")
+            if forwarded:
+                scope = {**scope, "client": (forwarded.decode("latin-1").strip(), 0)}
+        await self.app(scope, receive, send)
 
 
 def sqlite_url(data_dir: Path, name: str) -> str:
@@ -59,7 +75,7 @@ def create_embedded_app(
         ),
         bus=bus,
         clock=clock,
-        upstream_transports={name: httpx.ASGITransport(app=app) for name, app in services.items()},
+        upstream_transports={name: httpx.ASGITransport(app=FromGateway(app)) for name, app in services.items()},
     )
     gateway_lifespan = gateway.router.lifespan_context
 

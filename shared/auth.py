@@ -1,7 +1,8 @@
 """OAuth2 bearer tokens (JWT, PyJWT) with scopes, checked in every service and at the gateway.
 
-An inspection agency's token carries its agency code (`agency` claim): the sampling service takes
-the agency from the token, never from the request body.
+An inspection agency's token carries its agency code (the `agency` claim, or the one
+`QC_JWT_AGENCY_CLAIM` names): the sampling service takes the agency from the token, never from the
+request body. docs/security.md says which scope may do what.
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
+import structlog
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt import PyJWKClient, PyJWKSet
+from starlette.concurrency import run_in_threadpool
 
 from shared.errors import InsufficientScope, Unauthenticated
 from shared.settings import PlatformSettings
@@ -27,6 +33,8 @@ SCOPES: dict[str, str] = {
     "indicators:write": "Report values of reported plan indicators",
     "admin": "Operate the suite (rebuild read models)",
 }
+
+log = structlog.get_logger("auth")
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT bearer token with the scopes the route names")
 
@@ -42,19 +50,101 @@ class Principal:
         return scope in self.scopes
 
 
-class TokenService:
-    """Mints and verifies tokens with one shared HS256 key (development and single-issuer setups)."""
+#: PyJWT's errors mapped to fixed details: the library's own messages say too much about the check.
+_DETAILS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "The token has expired"),
+    (jwt.ImmatureSignatureError, "The token is not valid yet"),
+    (jwt.InvalidAudienceError, "The token is meant for another audience"),
+    (jwt.InvalidIssuerError, "The token comes from another issuer"),
+    (jwt.MissingRequiredClaimError, "The token lacks a required claim"),
+    (jwt.InvalidAlgorithmError, "The token's algorithm is not accepted"),
+    (jwt.InvalidSignatureError, "The token's signature does not verify"),
+    (jwt.PyJWKClientError, "The token's signing key is not known"),
+    (jwt.InvalidKeyError, "The token's signing key is not known"),
+)
+_INVALID = "The token is not valid"
 
-    def __init__(self, secret: str, issuer: str, audience: str) -> None:
+
+def _detail(exc: Exception) -> str:
+    return next((text for kind, text in _DETAILS if isinstance(exc, kind)), _INVALID)
+
+
+class _KeySet:
+    """Public keys from a JWKS document, chosen by the token's `kid` (or the only key when it has none)."""
+
+    def __init__(self, jwks: PyJWKSet) -> None:
+        self.keys = {k.key_id: k for k in jwks.keys}
+
+    def key(self, kid: str | None) -> Any:
+        if kid is None and len(self.keys) == 1:
+            return next(iter(self.keys.values())).key
+        if kid not in self.keys:
+            raise jwt.InvalidKeyError("unknown kid")
+        return self.keys[kid].key
+
+
+class TokenService:
+    """Verifies bearer tokens: HS256 with a shared secret (development, tests), or RS256/ES256 with an
+    identity provider's public keys (a JWKS URL through PyJWT's caching `PyJWKClient`, a JWKS file, or
+    one PEM key). Mints HS256 tokens for development."""
+
+    def __init__(
+        self,
+        secret: str,
+        issuer: str,
+        audience: str,
+        *,
+        algorithms: list[str] | None = None,
+        jwks_url: str | None = None,
+        jwks_file: str | None = None,
+        public_key_file: str | None = None,
+        jwks_cache_s: int = 300,
+        agency_claim: str = "agency",
+        max_ttl_s: int | None = None,
+    ) -> None:
         self.secret = secret
         self.issuer = issuer
         self.audience = audience
+        self.agency_claim = agency_claim
+        self.max_ttl_s = max_ttl_s
+        self._client: PyJWKClient | None = None
+        self._keyset: _KeySet | None = None
+        self._public_key: Any = None
+        if jwks_url:
+            self._client = PyJWKClient(jwks_url, cache_keys=True, lifespan=jwks_cache_s, timeout=5)
+        elif jwks_file:
+            self._keyset = _KeySet(PyJWKSet.from_json(Path(jwks_file).read_text(encoding="utf-8")))
+        elif public_key_file:
+            self._public_key = load_pem_public_key(Path(public_key_file).read_bytes())
+        self.asymmetric = bool(jwks_url or jwks_file or public_key_file)
+        self.algorithms = algorithms or (["RS256", "ES256"] if self.asymmetric else ["HS256"])
+        if "none" in {a.lower() for a in self.algorithms}:
+            raise ValueError("the 'none' algorithm is never accepted")
+        if self.asymmetric and any(a.startswith("HS") for a in self.algorithms):
+            raise ValueError("HS* algorithms cannot be accepted next to public keys (algorithm confusion)")
+        #: Verification may fetch the JWKS over the network: run it off the event loop.
+        self.remote = self._client is not None
 
     @classmethod
     def from_settings(cls, s: PlatformSettings) -> TokenService:
-        return cls(s.jwt_secret, s.jwt_issuer, s.jwt_audience)
+        return cls(
+            s.jwt_secret,
+            s.jwt_issuer,
+            s.jwt_audience,
+            algorithms=s.accepted_algorithms,
+            jwks_url=s.jwt_jwks_url,
+            jwks_file=s.jwt_jwks_file,
+            public_key_file=s.jwt_public_key_file,
+            jwks_cache_s=s.jwt_jwks_cache_s,
+            agency_claim=s.jwt_agency_claim,
+            max_ttl_s=s.jwt_max_ttl_s,
+        )
 
     def mint(self, subject: str, scopes: list[str], *, agency: str | None = None, ttl_s: int = 3600) -> str:
+        """An HS256 token signed with the secret (development and tests; production takes its tokens
+        from the identity provider)."""
+        if self.asymmetric:
+            raise ValueError("tokens come from the identity provider: this deployment holds only public keys")
         unknown = set(scopes) - set(SCOPES)
         if unknown:
             raise ValueError(f"unknown scopes: {sorted(unknown)}")
@@ -69,25 +159,40 @@ class TokenService:
             "jti": str(uuid.uuid4()),
         }
         if agency:
-            claims["agency"] = agency
+            claims[self.agency_claim] = agency
         return jwt.encode(claims, self.secret, algorithm="HS256")
+
+    def _key(self, token: str, header: dict[str, Any]) -> Any:
+        if self._client is not None:
+            return self._client.get_signing_key_from_jwt(token).key
+        if self._keyset is not None:
+            kid = header.get("kid")
+            return self._keyset.key(str(kid) if kid is not None else None)
+        if self._public_key is not None:
+            return self._public_key
+        return self.secret
 
     def verify(self, token: str) -> Principal:
         try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in self.algorithms:
+                raise jwt.InvalidAlgorithmError(str(header.get("alg")))
             claims = jwt.decode(
                 token,
-                self.secret,
-                algorithms=["HS256"],
+                self._key(token, header),
+                algorithms=self.algorithms,
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": ["sub", "exp", "iss", "aud"]},
+                options={"require": ["sub", "exp", "iat", "iss", "aud"]},
             )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("The token has expired") from None
-        except jwt.InvalidTokenError as exc:
-            raise Unauthenticated(f"The token is not valid: {exc}") from None
-        scopes = frozenset(str(claims.get("scope", "")).split())
-        agency = claims.get("agency")
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            log.info("token refused", reason=type(exc).__name__, message=str(exc)[:200])
+            raise Unauthenticated(_detail(exc)) from None
+        if self.max_ttl_s is not None and int(claims["exp"]) - int(claims["iat"]) > self.max_ttl_s:
+            raise Unauthenticated("The token's lifetime exceeds the accepted maximum")
+        scope = claims.get("scope", "")
+        scopes = frozenset(scope.split() if isinstance(scope, str) else map(str, scope))
+        agency = claims.get(self.agency_claim)
         return Principal(str(claims["sub"]), scopes, str(agency) if agency else None, token)
 
 
@@ -102,7 +207,11 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("Send 'Authorization: Bearer <token>'")
-    return _tokens(request).verify(credentials.credentials)
+    tokens = _tokens(request)
+    if tokens.remote:
+        # A JWKS cache miss fetches the keys with urllib: not on the event loop.
+        return await run_in_threadpool(tokens.verify, credentials.credentials)
+    return tokens.verify(credentials.credentials)
 
 
 def require(scope: str) -> Any:

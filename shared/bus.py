@@ -17,9 +17,10 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.events import Envelope, KafkaOrigin, from_kafka_record, to_kafka
+from shared.supervisor import Supervisor
 
 log = structlog.get_logger("bus")
 
@@ -27,7 +28,9 @@ BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
 
 
 class Subscription(Protocol):
-    async def start(self) -> None: ...
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Start consuming; a transport that runs a background task runs it under `supervisor`."""
+
     async def stop(self) -> None: ...
 
 
@@ -53,7 +56,8 @@ class _InProcessSubscription:
         self.topics = list(topics)
         self.handler = handler
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        # No task of its own: the relay's publish calls the handler (its task is the one supervised).
         self.bus._subscriptions.append(self)
 
     async def stop(self) -> None:
@@ -117,8 +121,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        # Offsets are committed right after each batch's transaction, inside the poll loop, so
-        # nothing applied is left uncommitted when partitions move.
+        # aiokafka rebalances in its own task, possibly while a batch is being applied; that batch's
+        # offset commit then fails and the new owner redelivers it (see `_commit`).
         log.info("partitions revoked", group=self.runner.group, partitions=[str(tp) for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
@@ -127,7 +131,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaSubscription:
-    """A consumer-group member: poll, apply in one transaction, then commit the offsets."""
+    """A consumer-group member: poll, apply in one transaction, then commit the offsets.
+
+    Each run of the task builds its own consumer: a run that ended for any reason leaves the group
+    and the next one resumes from the committed offsets, so nothing polled but not applied is lost.
+    """
 
     def __init__(
         self, bootstrap: str, group: str, topics: Sequence[str], handler: BatchHandler, *, max_records: int = 2000
@@ -138,23 +146,25 @@ class KafkaSubscription:
         self.handler = handler
         self.max_records = max_records
         self.assigned = asyncio.Event()
-        self._consumer: AIOKafkaConsumer | None = None
+        self.commits_skipped = 0
+        self._supervisor: Supervisor | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
-        self._consumer.subscribe(self.topics, listener=_Rebalance(self))
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group}")
+    @property
+    def task_name(self) -> str:
+        return f"consumer:{self.group}"
+
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor
+        if supervisor is not None:
+            supervisor.start(self.task_name, self.run)
+        else:
+            self._task = asyncio.create_task(self.run(), name=self.task_name)
 
     async def stop(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop(self.task_name)
+            self._supervisor = None
         if self._task is not None:
             self._task.cancel()
             try:
@@ -162,13 +172,24 @@ class KafkaSubscription:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
 
-    async def _run(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        consumer.subscribe(self.topics, listener=_Rebalance(self))
+        await consumer.start()
+        try:
+            await self._consume(consumer)
+        finally:
+            await consumer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         backoff = 0.2
         while True:
             polled = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
@@ -187,13 +208,45 @@ class KafkaSubscription:
             except Exception as exc:
                 # Nothing was committed: rewind to the first message of each partition and retry.
                 log.error("consumer batch failed; will retry", group=self.group, error=repr(exc), retry_in=backoff)
+                assignment = consumer.assignment()
                 for tp, messages in polled.items():
-                    consumer.seek(tp, messages[0].offset)
+                    if tp in assignment:  # a revoked partition restarts at its committed offset anyway
+                        consumer.seek(tp, messages[0].offset)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.2
-            await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in polled.items()})
+            await self._commit(consumer, {tp: messages[-1].offset + 1 for tp, messages in polled.items()})
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[Any, int]) -> None:
+        """Commit the applied batch's offsets, tolerating a rebalance that happened meanwhile.
+
+        The batch's effects and its event ids (the inbox) are already committed in the database, so
+        an offset that cannot be committed only means the partition's next owner (this member or
+        another) redelivers the batch and the inbox skips it. aiokafka raises `IllegalStateError`
+        for a partition no longer assigned and `CommitFailedError` when the group's generation
+        changed; neither may end the consumer.
+        """
+        assignment = consumer.assignment()
+        owned = {tp: offset for tp, offset in offsets.items() if tp in assignment}
+        if len(owned) < len(offsets):
+            self.commits_skipped += 1
+            log.info(
+                "partitions moved while a batch was applied; their redelivery will be skipped",
+                group=self.group,
+                partitions=[str(tp) for tp in offsets if tp not in owned],
+            )
+        if not owned:
+            return
+        try:
+            await consumer.commit(owned)
+        except KafkaError as exc:
+            self.commits_skipped += 1
+            log.warning(
+                "offset commit failed after the batch was applied; its redelivery will be skipped",
+                group=self.group,
+                error=repr(exc),
+            )
 
 
 class KafkaBus:

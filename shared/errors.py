@@ -180,6 +180,12 @@ class BatchTooLarge(PayloadTooLarge):
         super().__init__(f"A batch holds at most {max_rows} rows; this one has {rows}.", max_rows=max_rows, rows=rows)
 
 
+class UriTooLong(QualityCityError):
+    status = 414
+    slug = "uri-too-long"
+    title = "URI too long"
+
+
 class UnsupportedMediaType(QualityCityError):
     status = 415
     slug = "unsupported-media-type"
@@ -262,6 +268,20 @@ class ServiceUnavailable(QualityCityError):
     status = 503
     slug = "service-unavailable"
     title = "Service unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached (refused, reset, pool exhausted): nothing was stored; retry."""
+
+    slug = "database-unavailable"
+    title = "Database unavailable"
+    retry_after_s: ClassVar[int] = 5
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "The database cannot be reached right now; nothing was stored. Retry shortly.",
+            headers={"Retry-After": str(self.retry_after_s)},
+        )
 
 
 class NotReady(ServiceUnavailable):

@@ -9,6 +9,7 @@ between the two republishes the batch; consumers drop the duplicates by event id
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     select,
     text,
     update,
@@ -35,6 +37,7 @@ from shared.clock import as_utc
 from shared.db import Database
 from shared.events import Envelope
 from shared.executemany import insert_rows
+from shared.supervisor import Supervisor
 
 log = structlog.get_logger("outbox")
 
@@ -114,6 +117,7 @@ class OutboxRelay:
         self.coalesce_s = coalesce_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
         self.published_total = 0
 
     def notify(self) -> None:
@@ -131,27 +135,34 @@ class OutboxRelay:
 
     async def _publish_one_batch(self) -> int:
         if self.db.is_sqlite:
-            return await self._publish_one_batch_sqlite()
-        async with self.db.unit_of_work() as uow:
-            session = uow.session
-            # One relay per service publishes at a time, so replicas cannot reorder a key's events; the
-            # lock lives as long as this transaction, so it spans read, publish and mark.
-            got = await session.scalar(select(text(f"pg_try_advisory_xact_lock({self.lock_key})")))
-            if not got:
+            # One process runs one relay per service file here: no lock to take.
+            return await self._read_publish_mark()
+        # One relay per service publishes at a time, so replicas cannot reorder a key's events. The
+        # lock is a session lock on a connection outside any transaction: it spans read, publish and
+        # mark without holding a transaction (and its snapshot, and a pooled connection "idle in
+        # transaction") open while the broker is away.
+        async with self.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not await conn.scalar(select(func.pg_try_advisory_lock(self.lock_key))):
                 return 0
-            rows = await self._read_batch(session)
-            if not rows:
-                return 0
-            await self.publisher.publish(self.topic, self._batch(rows))
-            await self._mark_published(session, [r.id for r in rows])
-            await uow.commit()
-        self.published_total += len(rows)
-        return len(rows)
+            try:
+                return await self._read_publish_mark()
+            finally:
+                try:
+                    await conn.scalar(select(func.pg_advisory_unlock(self.lock_key)))
+                except Exception:
+                    # The lock dies with its session: never return a connection that may hold it.
+                    await conn.invalidate()
+                    raise
 
-    async def _publish_one_batch_sqlite(self) -> int:
-        # Read, publish and mark in separate steps: a write transaction held across the publish (which,
-        # in embedded mode, runs every subscriber's consumer) would keep the service's own requests
-        # waiting for SQLite's single write lock. One process runs one relay per service file here.
+    async def _read_publish_mark(self) -> int:
+        """Read a batch in one short transaction, publish it with none open, mark it in another.
+
+        A write transaction held across the publish would also keep, on SQLite, the service's own
+        requests waiting for the single write lock (in embedded mode the publish runs every
+        subscriber's consumer). Rows are marked only after the broker acknowledged them; a crash
+        in between republishes the batch and consumers drop the duplicates by event id.
+        """
         async with self.db.unit_of_work() as uow:
             rows = await self._read_batch(uow.session)
         if not rows:
@@ -162,6 +173,12 @@ class OutboxRelay:
             await uow.commit()
         self.published_total += len(rows)
         return len(rows)
+
+    async def backlog(self) -> int:
+        """How many events wait to be published."""
+        t = self.table
+        async with self.db.unit_of_work() as uow:
+            return int(await uow.session.scalar(select(func.count()).where(t.c.published_at.is_(None))) or 0)
 
     async def _read_batch(self, session: AsyncSession) -> list[Any]:
         t = self.table
@@ -199,15 +216,32 @@ class OutboxRelay:
 
     async def run(self) -> None:
         backoff = self.interval_s
+        failing_since: float | None = None
         while True:
             try:
-                await self.publish_pending()
+                published = await self.publish_pending()
+                if failing_since is not None:
+                    log.warning(
+                        "event publishing recovered",
+                        topic=self.topic,
+                        outage_s=round(time.monotonic() - failing_since, 1),
+                        published=published,
+                    )
+                    failing_since = None
                 backoff = self.interval_s
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker is down or the database busy: keep the rows, retry
                 backoff = min(max(backoff * 2, 0.5), 10.0)
-                log.warning("outbox relay failed; will retry", topic=self.topic, error=repr(exc), retry_in=backoff)
+                if failing_since is None:
+                    # Said once per outage, not at every retry; recovery is logged too.
+                    failing_since = time.monotonic()
+                    log.warning(
+                        "event publishing stopped; retrying until it works",
+                        topic=self.topic,
+                        error=repr(exc),
+                        backlog=await self._backlog_or_none(),
+                    )
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
                 # Let the commits of concurrent requests gather into one batch: each batch has a
@@ -217,10 +251,28 @@ class OutboxRelay:
                 pass
             self._wake.clear()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name=f"outbox-relay:{self.topic}")
+    async def _backlog_or_none(self) -> int | None:
+        try:
+            return await self.backlog()
+        except Exception:  # the database may be the one that is down
+            return None
+
+    @property
+    def task_name(self) -> str:
+        return f"outbox-relay:{self.topic}"
+
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Run the relay in the background, under `supervisor` when given (restarted if it ends)."""
+        self._supervisor = supervisor
+        if supervisor is not None:
+            supervisor.start(self.task_name, self.run)
+        else:
+            self._task = asyncio.create_task(self.run(), name=self.task_name)
 
     async def stop(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop(self.task_name)
+            self._supervisor = None
         if self._task is not None:
             self._task.cancel()
             try:

@@ -6,17 +6,21 @@ unexpected) into problem+json."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import ConcurrentConflict, QualityCityError, ValidationFailed
+from shared.errors import ConcurrentConflict, DatabaseUnavailable, QualityCityError, ValidationFailed
+from shared.transient import is_transient
 
 log = structlog.get_logger("problems")
 
@@ -114,6 +118,19 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: The classes a database failure can arrive as; `is_transient` tells an outage from a bad statement.
+_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeout,
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_error_class(request: Request, exc: QualityCityError) -> ProblemResponse:
         return error_response(exc, request.url.path)
@@ -141,10 +158,21 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", path=request.url.path)
         return error_response(QualityCityError("The error was logged; quote the request id."), request.url.path)
 
+    async def on_database_error(request: Request, exc: Exception) -> ProblemResponse:
+        # Registered per class (not only under `Exception`) so Starlette answers from its exception
+        # middleware: the `Exception` handler runs in the outermost middleware, which re-raises after
+        # answering, and the server then logs a raw traceback and may drop the keep-alive connection.
+        if is_transient(exc):
+            log.warning("database unavailable", path=request.url.path, error=repr(exc)[:300])
+            return error_response(DatabaseUnavailable(), request.url.path)
+        return await on_error(request, exc)
+
     app.add_exception_handler(QualityCityError, on_error_class)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, on_integrity)  # type: ignore[arg-type]
+    for cls in _DATABASE_ERRORS:
+        app.add_exception_handler(cls, on_database_error)
     app.add_exception_handler(Exception, on_error)
 
 

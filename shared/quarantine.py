@@ -15,7 +15,6 @@ operators, who list, inspect, replay or discard the rows through `quarantine_rou
 from __future__ import annotations
 
 import base64
-import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import structlog
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query, Request
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -44,8 +42,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
@@ -53,6 +49,7 @@ from shared.errors import Conflict, NotFound
 from shared.events import Envelope, KafkaOrigin
 from shared.pagination import Page, decode_cursor, keyset, page
 from shared.routing import Admin, Cursor, Limit, problems
+from shared.transient import is_transient as is_transient  # re-exported: the consumer's classification
 from shared.uuid7 import new_ids
 
 if TYPE_CHECKING:
@@ -101,36 +98,7 @@ def quarantine_table(metadata: Any) -> Table:
 
 # ---------------------------------------------------------------------------------- transient errors
 
-#: SQLSTATE classes of conditions that pass by themselves: connection exception, transaction
-#: rollback (serialization failure, deadlock), insufficient resources, operator intervention
-#: (admin shutdown, cannot connect now), system error.
-_TRANSIENT_SQLSTATE = frozenset({"08", "40", "53", "57", "58"})
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        orig = current.orig if isinstance(current, DBAPIError) else None
-        current = orig if isinstance(orig, BaseException) else current.__cause__
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A failure that retrying later cures (database or broker unreachable, deadlock), as opposed to
-    one the event itself causes. Follows the driver's error and explicit causes."""
-    for e in _causes(exc):
-        if isinstance(e, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
-            return True
-        if isinstance(e, DBAPIError) and e.connection_invalidated:
-            return True
-        if isinstance(e, ConnectionError | TimeoutError | socket.gaierror | KafkaError):
-            return True
-        sqlstate = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
-        if isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE:
-            return True
-    return False
+# `is_transient` lives in shared/transient.py: the edge answers 503 for the same conditions.
 
 
 # ---------------------------------------------------------------------------------- conditions

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Request, Response
@@ -27,6 +27,7 @@ from shared.migrations import upgrade
 from shared.outbox import OutboxRelay
 from shared.scheduler import ScheduledJob, Scheduler
 from shared.settings import ServiceSettings
+from shared.supervisor import Supervisor
 
 log = structlog.get_logger("runtime")
 
@@ -67,6 +68,8 @@ class ServiceRuntime:
         self.consumer: IdempotentConsumer | None = None
         self._subscription: Subscription | None = None
         self.clock: Clock = clock or SystemClock()
+        #: Every background task of the service (relay, consumer, jobs) runs under it.
+        self.supervisor = Supervisor()
         self.scheduler = Scheduler(self.unit_of_work, self.clock, list(spec.jobs))
 
     @property
@@ -102,7 +105,7 @@ class ServiceRuntime:
             interval_s=self.settings.relay_interval_s,
             lock_key=zlib.crc32(self.topic.encode()),
         )
-        self.relay.start()
+        self.relay.start(self.supervisor)
         if self.spec.handlers:
             self.consumer = IdempotentConsumer(
                 self.spec.name,
@@ -119,9 +122,9 @@ class ServiceRuntime:
                 [self.platform.topic(s) for s in self.spec.subscribes_to],
                 self.consumer.handle_batch,
             )
-            await self._subscription.start()
+            await self._subscription.start(self.supervisor)
         if self.settings.run_jobs:
-            self.scheduler.start()
+            self.scheduler.start(self.supervisor)
         log.info(
             "service started",
             service=self.spec.name,
@@ -136,6 +139,7 @@ class ServiceRuntime:
             self._subscription = None
         if self.relay is not None:
             await self.relay.stop()
+        await self.supervisor.stop()
         if self._bus is not None and self._owns_bus:
             await self._bus.stop()
         if self.db is not None:
@@ -156,6 +160,13 @@ class ServiceRuntime:
 
     async def ping_bus(self) -> None:
         await self.bus.ping()
+
+    async def readiness_details(self) -> dict[str, Any]:
+        """What `/readyz` adds to its body: the events waiting to be published and the tasks."""
+        return {
+            "outbox_backlog": await self.relay.backlog() if self.relay is not None else 0,
+            "tasks": self.supervisor.status(),
+        }
 
 
 def _runtime(request: Request) -> ServiceRuntime:

@@ -7,6 +7,7 @@ its own unit of work. Tests call `run_now` with a moved clock instead of waiting
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import structlog
 
 from shared.clock import Clock
+from shared.supervisor import Supervisor
 
 log = structlog.get_logger("scheduler")
 
@@ -33,6 +35,7 @@ class Scheduler:
         self.clock = clock
         self.jobs = {j.name: j for j in jobs}
         self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
 
     async def run_now(self, name: str, clock: Clock | None = None) -> int:
         job = self.jobs[name]
@@ -51,12 +54,22 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # retried at the next tick; nothing half-done was committed
-                log.error("job failed", job=job.name, error=repr(exc))
+                log.error("job failed", job=job.name, error=repr(exc), exc_info=exc)
 
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._loop(j), name=f"job:{j.name}") for j in self.jobs.values()]
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Run every job periodically, each as a task of `supervisor` when given."""
+        self._supervisor = supervisor
+        for j in self.jobs.values():
+            if supervisor is not None:
+                supervisor.start(f"job:{j.name}", functools.partial(self._loop, j))
+            else:
+                self._tasks.append(asyncio.create_task(self._loop(j), name=f"job:{j.name}"))
 
     async def stop(self) -> None:
+        if self._supervisor is not None:
+            for name in self.jobs:
+                await self._supervisor.stop(f"job:{name}")
+            self._supervisor = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -12,13 +15,20 @@ from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared.errors import JobNotFound, NotReady
+from shared.auth import require
+from shared.errors import JobNotFound, NotReady, UriTooLong
 from shared.problems import error_response, install_problem_handlers
 from shared.quarantine import QuarantineMetrics
 from shared.routing import Admin
 
 REQUEST_ID = "x-request-id"
+#: A caller's request id is kept only in this form (it goes into logs and back into a header).
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+#: Path plus query; longer answers 414. The server must let such a line through to the app
+#: (qcity/cli.py runs uvicorn with h11 and a larger incomplete-event limit).
+MAX_URI_BYTES = 8192
 
 
 class RequestIdMiddleware:
@@ -37,7 +47,8 @@ class RequestIdMiddleware:
         request_id = ""
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")[:128]
+                if _SAFE_REQUEST_ID.fullmatch(value):  # anything else is replaced, never echoed
+                    request_id = value.decode("ascii")
                 break
         if not request_id:
             request_id = uuid.uuid4().hex
@@ -57,46 +68,109 @@ class RequestIdMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+class UriLengthMiddleware:
+    """A path and query over `MAX_URI_BYTES` answers a 414 problem before any routing or parsing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+            if length > MAX_URI_BYTES:
+                problem = UriTooLong(f"The path and query hold {length} bytes; at most {MAX_URI_BYTES} are accepted.")
+                await error_response(problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
+#: A readiness check that has not answered in this time has failed (a black-holed database would
+#: otherwise hold `/readyz` for the driver's whole connect timeout).
+CHECK_TIMEOUT_S = 5.0
 
-def install_platform_routes(app: FastAPI, readiness: dict[str, ReadinessCheck]) -> None:
-    """`/healthz` (the process answers), `/readyz` (database and bus reachable), `/metrics`."""
+
+@dataclass
+class Readiness:
+    """What `/readyz` checks.
+
+    `required` checks decide whether the service can accept writes (its database): one failing
+    answers 503, and a load balancer takes the replica out. `degrading` checks (the bus, the
+    background tasks) only delay events: one failing still answers 200, with `"status":
+    "degraded"`, because taking every writable replica out for a broker outage would refuse the
+    writes the outbox would keep. `details` adds fields to the body (the outbox backlog, the tasks).
+    """
+
+    required: dict[str, ReadinessCheck]
+    degrading: dict[str, ReadinessCheck] = field(default_factory=dict)
+    details: Callable[[], Awaitable[dict[str, Any]]] | None = None
+
+
+async def _run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+            out[name] = "ok"
+        except Exception as exc:
+            out[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
+    return out
+
+
+def install_platform_routes(
+    app: FastAPI,
+    readiness: Readiness,
+    registry: CollectorRegistry | None = None,
+    *,
+    metrics_need_admin: bool = False,
+) -> None:
+    """`/healthz` (the process answers), `/readyz` (writes accepted; events delayed?), `/metrics` (an
+    `admin` token in production: docs/security.md)."""
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: the database and the bus are reachable")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: 200 while the database accepts writes (degraded if events are delayed)",
+    )
     async def readyz() -> Any:
-        checks: dict[str, str] = {}
-        ok = True
-        for name, check in readiness.items():
+        required = await _run_checks(readiness.required)
+        degrading = await _run_checks(readiness.degrading)
+        checks = {**required, **degrading}
+        if any(v != "ok" for v in required.values()):
+            return error_response(NotReady("The database is unreachable: writes cannot be accepted", checks=checks))
+        body: dict[str, Any] = {
+            "status": "ready" if all(v == "ok" for v in degrading.values()) else "degraded",
+            "checks": checks,
+        }
+        if readiness.details is not None:
             try:
-                await check()
-                checks[name] = "ok"
+                body.update(await asyncio.wait_for(readiness.details(), CHECK_TIMEOUT_S))
             except Exception as exc:
-                ok = False
-                checks[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
-        if ok:
-            return {"status": "ready", "checks": checks}
-        return error_response(NotReady("A dependency is unreachable", checks=checks))
+                body["details_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return body
 
-    # Each app has its own registry so four apps in one process (embedded mode) do not collide.
-    registry = CollectorRegistry()
+    # Each app has its own registry so four apps in one process (embedded mode) do not collide; the
+    # runtime's (its supervisor's task metrics) when it has one.
+    registry = registry if registry is not None else CollectorRegistry()
     app.state.metrics_registry = registry
     Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False
+        app, include_in_schema=False, dependencies=[require("admin")] if metrics_need_admin else []
     )
 
 
 def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version, **kwargs)
     install_problem_handlers(app)
+    app.add_middleware(UriLengthMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 
@@ -127,11 +201,22 @@ def service_app(
                 await runtime.stop()
 
     app = new_app(title, description, lifespan=lifespan)
+    # The client address from X-Forwarded-For, believed only from QC_TRUSTED_PROXIES (rate limits).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(runtime.platform.trusted_proxies))
     app.state.runtime = runtime
     app.state.tokens = runtime.tokens
     for router in routers:
         app.include_router(router)
-    install_platform_routes(app, {"database": runtime.ping_db, "bus": runtime.ping_bus})
+    install_platform_routes(
+        app,
+        Readiness(
+            required={"database": runtime.ping_db},
+            degrading={"bus": runtime.ping_bus, "tasks": runtime.supervisor.check},
+            details=runtime.readiness_details,
+        ),
+        registry=runtime.supervisor.registry,
+        metrics_need_admin=runtime.platform.env == "production",
+    )
     if runtime.spec.handlers:
         app.state.metrics_registry.register(QuarantineMetrics(lambda: runtime.consumer))
     if runtime.scheduler.jobs:

@@ -37,12 +37,11 @@ def free_port() -> int:
 class Served:
     """An app served by uvicorn on a real loopback port inside the test's event loop."""
 
-    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None, **options: Any) -> None:
         self.app = app
         self.port = port or free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        )
+        options = {"log_level": "warning", **options}
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on", **options))
         self._task: asyncio.Task[Any] | None = None
 
     @property

@@ -8,14 +8,14 @@ from fastapi import FastAPI
 
 from services.awards.consumers import HANDLERS
 from services.awards.domain import load_catalog
-from services.awards.models import inbox, outbox
+from services.awards.models import inbox, outbox, rate_limits
 from services.awards.router import router
 from services.awards.service import expiry_job
 from services.awards.settings import AwardsSettings
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.quarantine import quarantine_router
-from shared.ratelimit import TokenBuckets
+from shared.ratelimit import public_limiter
 from shared.regions import load_regions
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
@@ -54,5 +54,5 @@ def create_app(
         "标准化. Honours are suspended while their holder is blacklisted (learned from credit events).",
         routers=[router, quarantine_router()],
     )
-    app.state.public_limiter = TokenBuckets(settings.public_rate_per_s, settings.public_burst)
+    app.state.public_limiter = public_limiter(runtime, rate_limits, settings)
     return app

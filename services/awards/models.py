@@ -7,12 +7,14 @@ from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 from shared.quarantine import quarantine_table
+from shared.ratelimit import rate_limit_table
 
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 quarantined_events = quarantine_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+rate_limits = rate_limit_table(metadata)
 
 #: One row per honour, in its current state; the outbox holds every change as an event.
 honours = Table(

@@ -10,13 +10,13 @@ from fastapi import FastAPI
 
 from services.credit import consumers, service
 from services.credit.domain import RuleBook
-from services.credit.models import inbox, outbox
+from services.credit.models import inbox, outbox, rate_limits
 from services.credit.router import router
 from services.credit.settings import CreditSettings
 from shared.bus import Bus
 from shared.clock import Clock, SystemClock
 from shared.quarantine import quarantine_router
-from shared.ratelimit import TokenBuckets
+from shared.ratelimit import public_limiter
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
 from shared.service_app import service_app
@@ -58,5 +58,5 @@ def create_app(
         routers=[router, quarantine_router()],
     )
     app.state.rules = book
-    app.state.public_limiter = TokenBuckets(settings.public_rate_per_s, settings.public_burst)
+    app.state.public_limiter = public_limiter(runtime, rate_limits, settings)
     return app

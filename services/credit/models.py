@@ -20,12 +20,14 @@ from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 from shared.quarantine import quarantine_table
+from shared.ratelimit import rate_limit_table
 
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 quarantined_events = quarantine_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+rate_limits = rate_limit_table(metadata)
 
 #: Credit records: each sampling result or enterprise honour, at its latest version, as it counts for credit.
 records = Table(

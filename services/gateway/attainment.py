@@ -293,7 +293,7 @@ async def freshness(session: AsyncSession, now: datetime) -> dict[str, Any]:
         "last_applied_at": applied.isoformat(),
         "lag_s": round((applied - t).total_seconds(), 3),
         "age_s": round((now - applied).total_seconds(), 3),
-        "events_applied": int(last["seq"]),
+        "events_applied": last["applied"],
     }
 
 

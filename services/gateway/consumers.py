@@ -272,6 +272,7 @@ async def apply_batch(session: AsyncSession, events: Sequence[Received[Any]]) ->
     """The consumer's batch handler: append to the change feed and apply, in its transaction."""
     await repository.append_changes(session, feed_rows(events, datetime.now(UTC)))
     await apply_all(session, events)
+    await repository.count_applied(session, len(events))
 
 
 async def _unused(session: AsyncSession, events: Sequence[Received[Any]]) -> None:

@@ -155,6 +155,16 @@ rm_changes = Table(
     Index("ix_rm_changes_subject", "subject", "seq"),
 )
 
+#: How many events the change feed holds, kept with each batch: `count(*)` over the whole feed on
+#: every read would cost tens of milliseconds per 100,000 events, and the highest `seq` over-counts
+#: (a rolled-back batch uses sequence numbers it never keeps). One row, `feed = "changes"`.
+rm_feed_counts = Table(
+    "rm_feed_counts",
+    metadata,
+    Column("feed", String(20), primary_key=True),
+    Column("applied", BigInteger, nullable=False),
+)
+
 #: Values of reported indicators sent by other government systems: every report kept; the latest
 #: per (plan, indicator, period) counts. The gateway's own data, not a read model: never rebuilt.
 indicator_reports = Table(

@@ -15,6 +15,7 @@ from services.gateway.models import (
     rm_blacklist,
     rm_changes,
     rm_enterprises,
+    rm_feed_counts,
     rm_honour_suspensions,
     rm_honours,
     rm_pass_counts,
@@ -25,6 +26,9 @@ from services.gateway.models import (
 from shared.db import chunks, dialect_insert
 from shared.executemany import insert_rows, upsert_rows
 from shared.pagination import keyset
+
+#: The change feed's row in `rm_feed_counts`.
+FEED = "changes"
 
 CountKey = tuple[str, str, str, int, bool, bool]
 DayKey = tuple[date, str, str, str, bool]
@@ -383,6 +387,19 @@ async def append_changes(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     await insert_rows(session, rm_changes, list(rows))
 
 
+async def count_applied(session: AsyncSession, n: int) -> None:
+    """Add a batch's `n` events to the feed's count, in the batch's transaction. The batch's last
+    statement: the one row it locks is then held only until the commit that follows, so concurrent
+    batches (two replicas) wait on it briefly and never while holding it."""
+    if n:
+        stmt = dialect_insert(session)(rm_feed_counts).values(feed=FEED, applied=n)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[rm_feed_counts.c.feed], set_={"applied": rm_feed_counts.c.applied + n}
+            )
+        )
+
+
 async def changes(session: AsyncSession, after: int, subject: str | None, limit: int) -> list[dict[str, Any]]:
     c = rm_changes.c
     stmt = select(rm_changes).where(c.seq > after)
@@ -392,15 +409,21 @@ async def changes(session: AsyncSession, after: int, subject: str | None, limit:
 
 
 async def last_change(session: AsyncSession) -> dict[str, Any] | None:
+    """The newest applied event's times, and how many events were applied in all (`applied`).
+
+    A count, not the newest `seq`: a rolled-back batch consumes sequence numbers it never keeps."""
     c = rm_changes.c
     row = (await session.execute(select(c.seq, c.time, c.applied_at).order_by(c.seq.desc()).limit(1))).mappings()
     found = row.first()
-    return dict(found) if found else None
+    if found is None:
+        return None
+    applied = await session.scalar(select(rm_feed_counts.c.applied).where(rm_feed_counts.c.feed == FEED))
+    return {**found, "applied": int(applied or 0)}
 
 
 async def clear_read_models(session: AsyncSession, *, feed: bool) -> None:
     """Empty every read model (and the feed when it is rebuilt too), inside the caller's transaction."""
-    for table in (*READ_MODELS, *((rm_changes,) if feed else ())):
+    for table in (*READ_MODELS, *((rm_changes, rm_feed_counts) if feed else ())):
         await session.execute(delete(table))
 
 

@@ -84,6 +84,11 @@ class Upstreams:
     async def forward(self, service: str, request: Request, path: str | None = None) -> StreamingResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_REQUEST_HEADERS}
         headers["x-request-id"] = request_id(request)
+        # The client, as this app resolved it (the peer, or what a trusted proxy forwarded): one address,
+        # never the caller's own X-Forwarded-For. Services believe it because the gateway is in their
+        # QC_TRUSTED_PROXIES; their per-client rate limits depend on it.
+        if request.client is not None:
+            headers["x-forwarded-for"] = request.client.host
         body = await request.body()
         replicas = self._in_turn(service)
         for attempt, client in enumerate(replicas, start=1):

@@ -7,11 +7,13 @@ from shared.idempotency import idempotency_table
 from shared.migrations import run_env
 from shared.outbox import outbox_table
 from shared.quarantine import quarantine_table
+from shared.ratelimit import rate_limit_table
 
 metadata = new_metadata()
 outbox_table(metadata)
 inbox_table(metadata)
 idempotency_table(metadata)
+rate_limit_table(metadata)
 quarantine_table(metadata)
 
 run_env(metadata)

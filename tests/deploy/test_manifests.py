@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -43,9 +44,6 @@ IMAGE = "registry.example.city/qualitycity:0.1.0"
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 # Scaled by CPU; credit and awards are paced by their consumers (base/autoscaling.yaml says why).
 AUTOSCALED = {"gateway", "sampling"}
-# Settings that issue 13 (identity providers) introduces. Accepted before that change lands, i.e.
-# while PlatformSettings has no `jwt_jwks_url`; afterwards every name must be a real field.
-ISSUE_13_SETTINGS = {"QC_JWT_JWKS_URL", "QC_JWT_ALGORITHMS", "QC_JWT_AGENCY_CLAIM", "QC_JWT_MAX_TTL_S"}
 
 # Strimzi's KafkaTopicSpec, as its API reference documents it (KafkaTopicSpec schema reference:
 # topicName string, partitions integer >= 1, replicas integer 1..32767, config map).
@@ -265,8 +263,6 @@ def unknown_settings(names: set[str]) -> set[str]:
     known = {f"QC_{f.upper()}" for f in PlatformSettings.model_fields}
     for service in SERVICES:
         known |= {f"QC_{service.upper()}_{f.upper()}" for f in _settings_class(service).model_fields}
-    if "jwt_jwks_url" not in PlatformSettings.model_fields:
-        known |= ISSUE_13_SETTINGS
     return {n for n in names if n.startswith("QC_")} - known
 
 
@@ -283,6 +279,23 @@ def test_every_setting_the_manifests_give_is_read_by_the_services(rendered: list
     assert not unknown_settings(names)
     assert config_data(rendered)["QC_ENV"] == "production"
     assert config_data(rendered)["QC_BUS"] == "kafka"
+
+
+def test_every_deployment_passes_production_mode(rendered: list[Resource], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifests' settings, with the Secret's values stood in, build each service's settings in
+    production mode (shared/settings.py refuses anything security-relevant left at its default)."""
+    for workload in by_kind(rendered, "Deployment").values():
+        service = workload["metadata"]["labels"]["app.kubernetes.io/name"]
+        for name in [k for k in os.environ if k.startswith("QC_")]:
+            monkeypatch.delenv(name)
+        env = dict(config_data(rendered))
+        for entry in (e for c in pod_spec(workload)["containers"] for e in c.get("env", [])):
+            stand_in = "postgresql+asyncpg://qc:pw@db/qc" if "DATABASE_URL" in entry["name"] else "s" * 40
+            env[entry["name"]] = entry.get("value", stand_in)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = _settings_class(service)()
+        assert settings.platform.env == "production" and settings.platform.jwt_jwks_url
 
 
 def test_secrets_come_from_the_secret_each_service_reading_only_its_own_database(rendered: list[Resource]) -> None:

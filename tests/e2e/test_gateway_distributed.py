@@ -151,7 +151,7 @@ async def test_attainment_and_credit_profile_over_kafka_and_postgres_then_rebuil
     assert p["freshness"]["events_applied"] >= 7 and p["freshness"]["lag_s"] is not None
     after = await eventually(figures, lambda f: f["shandong_famous_brands"]["value"] == 0)  # suspended at the end
     ready = await s.client.get(s.url("/readyz"))
-    assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "bus": "ok", "tasks": "ok"}
 
     # Rebuild the read models from the Kafka topics, offset 0, and read the same answers.
     runtime = s.gateway.app.state.runtime

@@ -114,7 +114,7 @@ async def test_slice_through_gateway_and_service_over_kafka_and_postgres(
     headers = dict(msgs[0].headers)
     assert headers["ce_type"] == b"sampling.result.recorded.v1" and headers["ce_specversion"] == b"1.0"
     ready = await s.client.get(f"{s.gateway.url}/readyz")
-    assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "bus": "ok", "tasks": "ok"}
 
 
 def _port_open(bootstrap: str) -> bool:
@@ -138,6 +138,10 @@ async def test_kafka_down_writes_still_accepted_then_delivered_once(
         await asyncio.sleep(2)
         assert await s.unpublished() == 1  # waiting in the outbox, not lost
         assert await s.rates() == {"food": (1, 1)}
+        # Writable, so still ready for the load balancer; the body says events are delayed, and how many.
+        ready = await s.client.get(f"{s.sampling.url}/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "degraded" and ready.json()["outbox_backlog"] == 1
     finally:
         subprocess.run([kafka_ctl, "start"], check=True)
     await eventually(s.rates, lambda v: v.get("food") == (2, 1), timeout=90)

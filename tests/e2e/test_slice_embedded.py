@@ -115,7 +115,7 @@ async def test_health_readiness_and_metrics(embedded: Suite) -> None:
     app, client = embedded
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "bus": "ok", "tasks": "ok"}
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200 and "http_request" in metrics.text
     rid = await client.get("/healthz", headers={"x-request-id": "abc-123"})

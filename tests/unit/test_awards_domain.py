@@ -28,8 +28,6 @@ from services.awards.domain import (
 )
 from services.awards.service import snapshot
 from shared.contracts.awards import HonourSnapshot
-from shared.errors import RateLimited
-from shared.ratelimit import TokenBuckets
 from shared.regions import load_regions
 
 CAT = load_catalog()
@@ -216,14 +214,3 @@ def test_snapshot_is_the_published_model() -> None:
     snap = HonourSnapshot.model_validate(snapshot(row, CAT))
     assert snap.indicator_codes == ["national_industry_local_standards"] and snap.subject is not None
     assert snap.type_name_zh == CAT.get("S2").name_zh
-
-
-def test_public_rate_limit() -> None:
-    b = TokenBuckets(rate_per_s=1.0, burst=2)
-    b.take("a", now=0.0)
-    b.take("a", now=0.0)
-    with pytest.raises(RateLimited) as info:
-        b.take("a", now=0.0)
-    assert info.value.status == 429 and info.value.headers == {"Retry-After": "1"}
-    b.take("b", now=0.0)  # per client
-    b.take("a", now=1.0)  # refilled

@@ -163,7 +163,9 @@ def _routes() -> APIRouter:
 
 
 async def _serve(tmp_path: Path, environment: str) -> tuple[FastAPI, ServiceRuntime]:
-    platform = PlatformSettings(env=environment, log_json=False)  # type: ignore[arg-type]
+    # Production mode wants every security setting explicit (shared/settings.py).
+    secure = {"jwt_secret": "p" * 40, "jwt_issuer": "qc", "jwt_audience": "qc", "trusted_proxies": []}
+    platform = PlatformSettings(env=environment, log_json=False, **secure)  # type: ignore[arg-type]
     settings = SamplingSettings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/guard-{environment}.db", run_jobs=False, platform=platform
     )
