@@ -219,7 +219,7 @@ class Load:
                 if r.status_code == 200:
                     rows = r.json()["rows"]
                     assert all(row["outcome"] in ("created", "duplicate") for row in rows), rows[:3]
-                    self.acknowledged.update(b["report_no"] for b in body)  # type: ignore[misc]
+                    self.acknowledged.update(b["report_no"] for b in body)
                     return
             except httpx.TransportError:
                 pass
