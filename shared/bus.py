@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.events import Envelope, KafkaOrigin, from_kafka_record, to_kafka
 from shared.supervisor import Supervisor
+from shared.tasks import cancel
 
 log = structlog.get_logger("bus")
 
@@ -165,13 +166,8 @@ class KafkaSubscription:
         if self._supervisor is not None:
             await self._supervisor.stop(self.task_name)
             self._supervisor = None
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(

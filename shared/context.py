@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Annotated, Any, Self
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from shared.auth import Principal, current_principal
 from shared.clock import Clock
+from shared.db import UnitOfWork
+from shared.errors import etag
+from shared.routing import IfMatch
+from shared.runtime import UoW
 from shared.service_app import request_id
 
 
@@ -34,3 +39,33 @@ async def request_context(request: Request, principal: Annotated[Principal, Depe
 
 
 RequestContext = Annotated[Context, Depends(request_context)]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a route changing a versioned resource needs besides its id and body (one dependency)."""
+
+    request: Request
+    ctx: Context
+    uow: UnitOfWork
+    response: Response
+    if_match: str | None
+
+    async def commit(
+        self, use_case: Callable[..., Awaitable[dict[str, Any]]], ctx: Context, key: str, *args: Any
+    ) -> dict[str, Any]:
+        """Run `use_case(session, ctx, key, if_match, *args)`, commit, and answer the new version's ETag."""
+        row = await use_case(self.uow.session, ctx, key, self.if_match, *args)
+        await self.uow.commit()
+        self.response.headers["ETag"] = etag(row["version"])
+        return row
+
+
+async def change(
+    request: Request, ctx: RequestContext, uow: UoW, response: Response, if_match: IfMatch = None
+) -> Change:
+    return Change(request, ctx, uow, response, if_match)
+
+
+#: `change: VersionedChange` in a route that takes If-Match, changes one row and answers it with its ETag.
+VersionedChange = Annotated[Change, Depends(change)]

@@ -15,11 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from fastapi import Response
+from pydantic import BaseModel
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.errors import IdempotencyKeyReused, ValidationFailed
+from shared.db import UnitOfWork
+from shared.errors import IdempotencyKeyReused, ValidationFailed, etag
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -73,6 +76,25 @@ async def idempotent(
     status, body = await create()
     await remember(session, table, scope, key, fingerprint, status, body)
     return StoredResponse(status, body)
+
+
+async def post_once(
+    uow: UnitOfWork,
+    response: Response,
+    table: Table,
+    principal: Principal,
+    key: str | None,
+    path: str,
+    body: BaseModel,
+    create: Callable[[], Awaitable[tuple[int, Any]]],
+) -> Any:
+    """A POST route's answer under its Idempotency-Key: `create()` once, commit, the stored status, body and ETag."""
+    fingerprint = request_hash("POST", path, body.model_dump(mode="json"))
+    done = await idempotent(uow.session, table, principal, key, fingerprint, create)
+    await uow.commit()
+    response.status_code = done.status
+    response.headers["ETag"] = etag(done.body["version"])
+    return done.body
 
 
 async def replay(

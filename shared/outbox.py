@@ -38,24 +38,32 @@ from shared.db import Database
 from shared.events import Envelope
 from shared.executemany import insert_rows
 from shared.supervisor import Supervisor
+from shared.tasks import cancel
 
 log = structlog.get_logger("outbox")
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite so it autoincrements there.
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def outbox_table(metadata: MetaData) -> Table:
-    return Table(
-        "outbox",
-        metadata,
-        Column("id", _BigId, primary_key=True, autoincrement=True),
+def envelope_columns(seq: str) -> list[Column[Any]]:
+    """A stored event: a sequence number named `seq`, then the envelope's fields (the outbox, the change feed)."""
+    return [
+        Column(seq, BigId, primary_key=True, autoincrement=True),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("type", String(120), nullable=False),
         Column("source", String(120), nullable=False),
         Column("subject", String(64), nullable=False),
         Column("time", DateTime(timezone=True), nullable=False),
         Column("data", Text, nullable=False),
+    ]
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        *envelope_columns("id"),
         Column("published_at", DateTime(timezone=True), nullable=True),
         Index(
             "ix_outbox_unpublished",
@@ -273,10 +281,5 @@ class OutboxRelay:
         if self._supervisor is not None:
             await self._supervisor.stop(self.task_name)
             self._supervisor = None
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -16,6 +16,7 @@ import structlog
 
 from shared.clock import Clock
 from shared.supervisor import Supervisor
+from shared.tasks import cancel
 
 log = structlog.get_logger("scheduler")
 
@@ -70,11 +71,5 @@ class Scheduler:
             for name in self.jobs:
                 await self._supervisor.stop(f"job:{name}")
             self._supervisor = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel(*self._tasks)
         self._tasks = []

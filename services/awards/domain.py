@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -192,20 +192,7 @@ class HonourType:
     subject_number_pattern: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "name_zh": self.name_zh,
-            "name_en": self.name_en,
-            "holder_kinds": list(self.holder_kinds),
-            "granting_level": self.granting_level,
-            "validity_years": self.validity_years,
-            "indicator_code": self.indicator_code,
-            "seed_section": self.seed_section,
-            "subject_kind": self.subject_kind,
-            "subject_required": self.subject_required,
-            "subject_number_pattern": self.subject_number_pattern,
-            "default_authority": self.default_authority,
-        }
+        return {**asdict(self), "holder_kinds": list(self.holder_kinds)}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
 from shared.context import RequestContext
 from shared.errors import field_error
-from shared.idempotency import idempotent, request_hash
+from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
@@ -105,13 +105,9 @@ async def grant(
         row = await service.grant(uow.session, service.request_context(ctx), body)
         return 201, HonourOut.model_validate(await _one(uow, row)).model_dump(mode="json")
 
-    fingerprint = request_hash("POST", "/v1/honours", body.model_dump(mode="json"))
-    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, create)
-    await uow.commit()
-    response.status_code = done.status
-    response.headers["ETag"] = etag(done.body["version"])
-    response.headers["Location"] = f"/v1/honours/{done.body['honour_id']}"
-    return done.body
+    out = await post_once(uow, response, idempotency_keys, principal, idempotency_key, "/v1/honours", body, create)
+    response.headers["Location"] = f"/v1/honours/{out['honour_id']}"
+    return out
 
 
 @router.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -31,13 +32,13 @@ from services.credit.schemas import (
     WrongfulRemoval,
 )
 from shared.auth import Principal, require, require_any
-from shared.context import Context, RequestContext
-from shared.idempotency import idempotent, request_hash
+from shared.context import Change, Context, RequestContext, VersionedChange
+from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
-from shared.routing import WRITE_ERRORS, Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader
+from shared.routing import WRITE_ERRORS, Cursor, IdempotencyKey, Limit, PublicLimit, Reader
 from shared.runtime import UoW
 from shared.uscc import OptionalUsccQuery, UsccPath, UsccQuery, parse_usccs
 
@@ -125,13 +126,11 @@ async def propose(
     async def create() -> tuple[int, Any]:
         return 201, _entry_out(await service.propose(uow.session, _ctx(request, ctx), body))
 
-    fingerprint = request_hash("POST", "/v1/blacklist-entries", body.model_dump(mode="json"))
-    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, create)
-    await uow.commit()
-    response.status_code = done.status
-    response.headers["Location"] = f"/v1/blacklist-entries/{done.body['entry_id']}"
-    response.headers["ETag"] = etag(done.body["version"])
-    return done.body
+    out = await post_once(
+        uow, response, idempotency_keys, principal, idempotency_key, "/v1/blacklist-entries", body, create
+    )
+    response.headers["Location"] = f"/v1/blacklist-entries/{out['entry_id']}"
+    return out
 
 
 @router.get(
@@ -168,130 +167,62 @@ async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> 
     return _answer(response, entry)
 
 
-Transition = Callable[..., Awaitable[dict[str, Any]]]
+#: The routes that change one entry and answer it, If-Match and ETag.
+_entry_change = partial(router.post, response_model=EntryOut, responses=_errors, tags=["blacklist"])
 
 
 async def _transition(
-    fn: Transition,
-    request: Request,
-    ctx: Context,
-    uow: UoW,
-    response: Response,
-    entry_id: str,
-    if_match: str | None,
-    body: Any,
+    use_case: Callable[..., Awaitable[dict[str, Any]]], change: Change, entry_id: str, body: Any
 ) -> Any:
-    entry = await fn(uow.session, _ctx(request, ctx), entry_id, if_match, body)
-    await uow.commit()
-    return _answer(response, entry)
+    return _entry_out(await change.commit(use_case, _ctx(change.request, change.ctx), entry_id, body))
 
 
-@router.post(
+@_entry_change(
     "/blacklist-entries/{entry_id}:approve",
-    response_model=EntryOut,
-    responses=_errors,
-    tags=["blacklist"],
     summary="Approve a proposal: lists and publishes the enterprise (a reviewer other than the proposer; If-Match)",
 )
-async def approve(
-    entry_id: str,
-    body: Approval,
-    _: Reviewer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-) -> Any:
-    return await _transition(service.approve, request, ctx, uow, response, entry_id, if_match, body)
+async def approve(entry_id: str, body: Approval, _: Reviewer, change: VersionedChange) -> Any:
+    return await _transition(service.approve, change, entry_id, body)
 
 
-@router.post(
-    "/blacklist-entries/{entry_id}:reject",
-    response_model=EntryOut,
-    responses=_errors,
-    tags=["blacklist"],
-    summary="Reject a proposal (a reviewer other than the proposer; If-Match)",
+@_entry_change(
+    "/blacklist-entries/{entry_id}:reject", summary="Reject a proposal (a reviewer other than the proposer; If-Match)"
 )
-async def reject(
-    entry_id: str,
-    body: Rejection,
-    _: Reviewer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-) -> Any:
-    return await _transition(service.reject, request, ctx, uow, response, entry_id, if_match, body)
+async def reject(entry_id: str, body: Rejection, _: Reviewer, change: VersionedChange) -> Any:
+    return await _transition(service.reject, change, entry_id, body)
 
 
-@router.post(
+@_entry_change(
     "/blacklist-entries/{entry_id}:apply-repair",
-    response_model=EntryOut,
-    responses=_errors,
-    tags=["blacklist"],
     summary="File a credit-repair application with evidence (from the earliest repair date; If-Match)",
 )
 async def apply_repair(
     entry_id: str,
     body: RepairApplication,
     principal: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
+    change: VersionedChange,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    session, ctx = change.uow.session, _ctx(change.request, change.ctx)
+
     async def apply() -> tuple[int, Any]:
-        return 200, _entry_out(await service.apply_repair(uow.session, _ctx(request, ctx), entry_id, if_match, body))
+        return 200, _entry_out(await service.apply_repair(session, ctx, entry_id, change.if_match, body))
 
-    fingerprint = request_hash("POST", f"/v1/blacklist-entries/{entry_id}:apply-repair", body.model_dump(mode="json"))
-    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, apply)
-    await uow.commit()
-    response.headers["ETag"] = etag(done.body["version"])
-    return done.body
+    path = f"/v1/blacklist-entries/{entry_id}:apply-repair"
+    return await post_once(change.uow, change.response, idempotency_keys, principal, idempotency_key, path, body, apply)
 
 
-@router.post(
+@_entry_change(
     "/blacklist-entries/{entry_id}:review-repair",
-    response_model=EntryOut,
-    responses=_errors,
-    tags=["blacklist"],
     summary="Approve (removes the entry as repaired) or refuse a repair application (another reviewer; If-Match)",
 )
-async def review_repair(
-    entry_id: str,
-    body: RepairReview,
-    _: Reviewer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-) -> Any:
-    return await _transition(service.review_repair, request, ctx, uow, response, entry_id, if_match, body)
+async def review_repair(entry_id: str, body: RepairReview, _: Reviewer, change: VersionedChange) -> Any:
+    return await _transition(service.review_repair, change, entry_id, body)
 
 
-@router.post(
-    "/blacklist-entries/{entry_id}:remove",
-    response_model=EntryOut,
-    responses=_errors,
-    tags=["blacklist"],
-    summary="Remove a listing as wrongful (reviewer; If-Match)",
-)
-async def remove(
-    entry_id: str,
-    body: WrongfulRemoval,
-    _: Reviewer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-) -> Any:
-    return await _transition(service.remove_wrongful, request, ctx, uow, response, entry_id, if_match, body)
+@_entry_change("/blacklist-entries/{entry_id}:remove", summary="Remove a listing as wrongful (reviewer; If-Match)")
+async def remove(entry_id: str, body: WrongfulRemoval, _: Reviewer, change: VersionedChange) -> Any:
+    return await _transition(service.remove_wrongful, change, entry_id, body)
 
 
 # ---------------------------------------------------------------- reading

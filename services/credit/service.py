@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -275,28 +275,9 @@ async def review_repair(
         raise NoPendingRepair()
     if entry["repair_applied_by"] == ctx.actor:
         raise OwnRepairApplication()
-    today = ctx.clock.today()
     if body.outcome == "rejected":
         return await _reject_repair(session, ctx, entry, body)
-    values = {
-        "status": Status.removed.value,
-        "repair_status": "approved",
-        "removed_on": today,
-        "removal_reason": "repaired",
-        "removed_by": ctx.actor,
-        "removal_decision_no": body.decision_no,
-    }
-    new = await _transition(
-        session,
-        ctx,
-        entry,
-        values,
-        _history(entry, "removed", ctx, body.reason, body.decision_no, cause="repaired"),
-        ENTRY_REMOVED,
-        lambda s: EntryRemoved(entry=s, reason="repaired"),
-    )
-    await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
-    return new
+    return await _remove(session, ctx, entry, "repaired", body.reason, body.decision_no, repair_status="approved")
 
 
 async def _reject_repair(
@@ -316,22 +297,36 @@ async def remove_wrongful(
 ) -> dict[str, Any]:
     entry = await _load(session, entry_id)
     _check(entry, if_match, "remove")
+    return await _remove(session, ctx, entry, "wrongful", body.reason, body.decision_no)
+
+
+async def _remove(
+    session: AsyncSession,
+    ctx: Context,
+    entry: dict[str, Any],
+    cause: Literal["repaired", "wrongful"],
+    reason: str,
+    decision_no: str | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Take a listing off the blacklist (repaired or wrongful): the entry, its history, the event, the rating."""
     today = ctx.clock.today()
     values = {
         "status": Status.removed.value,
+        **extra,
         "removed_on": today,
-        "removal_reason": "wrongful",
+        "removal_reason": cause,
         "removed_by": ctx.actor,
-        "removal_decision_no": body.decision_no,
+        "removal_decision_no": decision_no,
     }
     new = await _transition(
         session,
         ctx,
         entry,
         values,
-        _history(entry, "removed", ctx, body.reason, body.decision_no, cause="wrongful"),
+        _history(entry, "removed", ctx, reason, decision_no, cause=cause),
         ENTRY_REMOVED,
-        lambda s: EntryRemoved(entry=s, reason="wrongful"),
+        lambda s: EntryRemoved(entry=s, reason=cause),
     )
     await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
     return new

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -40,6 +41,25 @@ class Forward:
 
 
 OFFICER = ("credit:write", "credit:review")
+ENTRY = "/v1/blacklist-entries/{entry_id}"
+
+_sampling = partial(Forward, "sampling")
+_credit = partial(Forward, "credit")
+_awards = partial(Forward, "awards")
+
+
+def _job(service: str, summary: str) -> Forward:
+    """The gateway's path to a service's job runner (each service serves it at /v1/jobs)."""
+    return Forward(
+        service,
+        "POST",
+        f"/v1/{service}/jobs/{{name}}:run",
+        "admin",
+        summary,
+        "operations",
+        upstream_path="/v1/jobs/{name}:run",
+    )
+
 
 #: Each consuming service's quarantine (shared/quarantine.py) is at `/v1/quarantine/{service}` here:
 #: the gateway's own is mounted at its prefix, the others' are forwarded to their `/v1/quarantine`.
@@ -60,96 +80,40 @@ def quarantine_forwards(service: str) -> tuple[Forward, ...]:
 
 
 FORWARDS: tuple[Forward, ...] = (
-    Forward("sampling", "POST", "/v1/results", "sampling:write", "Record one result", "sampling"),
-    Forward("sampling", "POST", "/v1/results:batch", "sampling:write", "Record up to 10,000 results", "sampling"),
-    Forward("sampling", "GET", "/v1/results", "read", "List results", "sampling"),
-    Forward("sampling", "GET", "/v1/results:export", "read", "Export results as CSV", "sampling"),
-    Forward("sampling", "GET", "/v1/results/{result_id}", "read", "One result", "sampling"),
-    Forward("sampling", "GET", "/v1/results/{result_id}/history", "read", "A result's versions", "sampling"),
-    Forward("sampling", "PATCH", "/v1/results/{result_id}", "sampling:write", "Correct a result", "sampling"),
-    Forward("sampling", "POST", "/v1/results/{result_id}:retract", "sampling:write", "Retract a result", "sampling"),
-    Forward(
-        "sampling",
-        "POST",
-        "/v1/results/{result_id}/reinspection",
-        "sampling:write",
-        "Record a re-inspection",
-        "sampling",
-    ),
-    Forward("sampling", "GET", "/v1/stats/pass-rates", "read", "Pass rates from the sampling service", "sampling"),
-    Forward("sampling", "GET", "/v1/agencies/{code}/scorecard", "read", "An agency's scorecard", "sampling"),
-    Forward("sampling", "GET", "/v1/regions", None, "Districts with validity dates", "reference"),
-    Forward("sampling", "GET", "/v1/rules", None, "Sampling rules in force", "reference"),
-    Forward(
-        "sampling",
-        "POST",
-        "/v1/sampling/jobs/{name}:run",
-        "admin",
-        "Run a sampling job now",
-        "operations",
-        upstream_path="/v1/jobs/{name}:run",
-    ),
+    _sampling("POST", "/v1/results", "sampling:write", "Record one result", "sampling"),
+    _sampling("POST", "/v1/results:batch", "sampling:write", "Record up to 10,000 results", "sampling"),
+    _sampling("GET", "/v1/results", "read", "List results", "sampling"),
+    _sampling("GET", "/v1/results:export", "read", "Export results as CSV", "sampling"),
+    _sampling("GET", "/v1/results/{result_id}", "read", "One result", "sampling"),
+    _sampling("GET", "/v1/results/{result_id}/history", "read", "A result's versions", "sampling"),
+    _sampling("PATCH", "/v1/results/{result_id}", "sampling:write", "Correct a result", "sampling"),
+    _sampling("POST", "/v1/results/{result_id}:retract", "sampling:write", "Retract a result", "sampling"),
+    _sampling("POST", "/v1/results/{result_id}/reinspection", "sampling:write", "Record a re-inspection", "sampling"),
+    _sampling("GET", "/v1/stats/pass-rates", "read", "Pass rates from the sampling service", "sampling"),
+    _sampling("GET", "/v1/agencies/{code}/scorecard", "read", "An agency's scorecard", "sampling"),
+    _sampling("GET", "/v1/regions", None, "Districts with validity dates", "reference"),
+    _sampling("GET", "/v1/rules", None, "Sampling rules in force", "reference"),
+    _job("sampling", "Run a sampling job now"),
     # credit
-    Forward("credit", "GET", "/v1/rating-rules", None, "The credit rule set in force, and every version", "credit"),
-    Forward("credit", "POST", "/v1/blacklist-entries", "credit:write", "Propose a blacklist entry", "blacklist"),
-    Forward("credit", "GET", "/v1/blacklist-entries", OFFICER, "Blacklist entries (officers)", "blacklist"),
-    Forward("credit", "GET", "/v1/blacklist-entries/{entry_id}", OFFICER, "One blacklist entry", "blacklist"),
-    Forward(
-        "credit",
-        "POST",
-        "/v1/blacklist-entries/{entry_id}:approve",
-        "credit:review",
-        "Approve a proposal (another reviewer)",
-        "blacklist",
-    ),
-    Forward(
-        "credit", "POST", "/v1/blacklist-entries/{entry_id}:reject", "credit:review", "Reject a proposal", "blacklist"
-    ),
-    Forward(
-        "credit",
-        "POST",
-        "/v1/blacklist-entries/{entry_id}:apply-repair",
-        "credit:write",
-        "File a credit-repair application",
-        "blacklist",
-    ),
-    Forward(
-        "credit",
-        "POST",
-        "/v1/blacklist-entries/{entry_id}:review-repair",
-        "credit:review",
-        "Review a credit-repair application",
-        "blacklist",
-    ),
-    Forward(
-        "credit",
-        "POST",
-        "/v1/blacklist-entries/{entry_id}:remove",
-        "credit:review",
-        "Remove a listing as wrongful",
-        "blacklist",
-    ),
-    Forward("credit", "GET", "/v1/blacklist", None, "The published blacklist (公示)", "public"),
-    Forward("credit", "GET", "/v1/blacklist/check", "read", "Is this enterprise blacklisted on a date?", "credit"),
-    Forward("credit", "POST", "/v1/screenings", "read", "Screen up to 1,000 enterprises", "credit"),
-    Forward(
-        "credit", "GET", "/v1/enterprises/{uscc}/credit", "read", "An enterprise's rating with contributions", "credit"
-    ),
-    Forward("credit", "GET", "/v1/enterprises/{uscc}/history", OFFICER, "An enterprise's blacklist history", "credit"),
-    Forward(
-        "credit",
-        "POST",
-        "/v1/credit/jobs/{name}:run",
-        "admin",
-        "Run a credit job now",
-        "operations",
-        upstream_path="/v1/jobs/{name}:run",
-    ),
+    _credit("GET", "/v1/rating-rules", None, "The credit rule set in force, and every version", "credit"),
+    _credit("POST", "/v1/blacklist-entries", "credit:write", "Propose a blacklist entry", "blacklist"),
+    _credit("GET", "/v1/blacklist-entries", OFFICER, "Blacklist entries (officers)", "blacklist"),
+    _credit("GET", "/v1/blacklist-entries/{entry_id}", OFFICER, "One blacklist entry", "blacklist"),
+    _credit("POST", ENTRY + ":approve", "credit:review", "Approve a proposal (another reviewer)", "blacklist"),
+    _credit("POST", ENTRY + ":reject", "credit:review", "Reject a proposal", "blacklist"),
+    _credit("POST", ENTRY + ":apply-repair", "credit:write", "File a credit-repair application", "blacklist"),
+    _credit("POST", ENTRY + ":review-repair", "credit:review", "Review a credit-repair application", "blacklist"),
+    _credit("POST", ENTRY + ":remove", "credit:review", "Remove a listing as wrongful", "blacklist"),
+    _credit("GET", "/v1/blacklist", None, "The published blacklist (公示)", "public"),
+    _credit("GET", "/v1/blacklist/check", "read", "Is this enterprise blacklisted on a date?", "credit"),
+    _credit("POST", "/v1/screenings", "read", "Screen up to 1,000 enterprises", "credit"),
+    _credit("GET", "/v1/enterprises/{uscc}/credit", "read", "An enterprise's rating with contributions", "credit"),
+    _credit("GET", "/v1/enterprises/{uscc}/history", OFFICER, "An enterprise's blacklist history", "credit"),
+    _job("credit", "Run a credit job now"),
     # awards
-    Forward("awards", "GET", "/v1/honour-types", None, "Every honour type", "awards"),
-    Forward("awards", "GET", "/v1/honour-types/{code}", None, "One honour type", "awards"),
-    Forward(
-        "awards",
+    _awards("GET", "/v1/honour-types", None, "Every honour type", "awards"),
+    _awards("GET", "/v1/honour-types/{code}", None, "One honour type", "awards"),
+    _awards(
         "GET",
         "/v1/awards/regions",
         None,
@@ -157,25 +121,15 @@ FORWARDS: tuple[Forward, ...] = (
         "reference",
         upstream_path="/v1/regions",
     ),
-    Forward("awards", "POST", "/v1/honours", "awards:write", "Grant an honour", "awards"),
-    Forward("awards", "POST", "/v1/honours:import", "awards:write", "Import a historical registry (CSV)", "awards"),
-    Forward("awards", "POST", "/v1/honours/{honour_id}:revoke", "awards:write", "Revoke an honour", "awards"),
-    Forward("awards", "GET", "/v1/honours", "read", "Honours, filtered", "awards"),
-    Forward("awards", "GET", "/v1/honours/{honour_id}", "read", "One honour", "awards"),
-    Forward("awards", "GET", "/v1/holders/{holder_id}/honours", "read", "Every honour of one holder", "awards"),
-    Forward("awards", "GET", "/v1/honour-counts", "read", "Counts per type and plan indicator", "awards"),
-    Forward(
-        "awards", "GET", "/v1/public/honour-types/{code}/honours", None, "The public list (公示) of a type", "public"
-    ),
-    Forward(
-        "awards",
-        "POST",
-        "/v1/awards/jobs/{name}:run",
-        "admin",
-        "Run an awards job now",
-        "operations",
-        upstream_path="/v1/jobs/{name}:run",
-    ),
+    _awards("POST", "/v1/honours", "awards:write", "Grant an honour", "awards"),
+    _awards("POST", "/v1/honours:import", "awards:write", "Import a historical registry (CSV)", "awards"),
+    _awards("POST", "/v1/honours/{honour_id}:revoke", "awards:write", "Revoke an honour", "awards"),
+    _awards("GET", "/v1/honours", "read", "Honours, filtered", "awards"),
+    _awards("GET", "/v1/honours/{honour_id}", "read", "One honour", "awards"),
+    _awards("GET", "/v1/holders/{holder_id}/honours", "read", "Every honour of one holder", "awards"),
+    _awards("GET", "/v1/honour-counts", "read", "Counts per type and plan indicator", "awards"),
+    _awards("GET", "/v1/public/honour-types/{code}/honours", None, "The public list (公示) of a type", "public"),
+    _job("awards", "Run an awards job now"),
     *quarantine_forwards("credit"),
     *quarantine_forwards("awards"),
 )

@@ -4,7 +4,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index
 
 from shared.consumer import inbox_table
 from shared.db import new_metadata
-from shared.outbox import outbox_table
+from shared.outbox import envelope_columns, outbox_table
 from shared.quarantine import quarantine_table
 
 metadata = new_metadata()
@@ -144,13 +144,7 @@ rm_enterprises = Table(
 rm_changes = Table(
     "rm_changes",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("type", String(120), nullable=False),
-    Column("source", String(120), nullable=False),
-    Column("subject", String(64), nullable=False),
-    Column("time", DateTime(timezone=True), nullable=False),
-    Column("data", Text, nullable=False),
+    *envelope_columns("seq"),
     Column("applied_at", DateTime(timezone=True), nullable=False),
     Index("ix_rm_changes_subject", "subject", "seq"),
 )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.models import (
@@ -39,15 +39,20 @@ async def _upsert(session: AsyncSession, table: Any, rows: Sequence[dict[str, An
     await upsert_rows(session, table, list(rows), keys)
 
 
+async def _current(session: AsyncSession, table: Table, key: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The read model's rows for these ids, by id (one query per chunk of the IN list)."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in chunks(ids):
+        rows = await session.execute(select(table).where(table.c[key].in_(chunk)))
+        out.update({r[key]: dict(r) for r in rows.mappings()})
+    return out
+
+
 # ------------------------------------------------------------------------------------------ results
 
 
 async def current_results(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(ids):
-        rows = await session.execute(select(rm_results).where(rm_results.c.result_id.in_(chunk)))
-        out.update({r["result_id"]: dict(r) for r in rows.mappings()})
-    return out
+    return await _current(session, rm_results, "result_id", ids)
 
 
 async def upsert_results(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -185,11 +190,7 @@ async def results_summary(session: AsyncSession, uscc: str, as_of: date) -> dict
 
 
 async def current_honours(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(ids):
-        rows = await session.execute(select(rm_honours).where(rm_honours.c.honour_id.in_(chunk)))
-        out.update({r["honour_id"]: dict(r) for r in rows.mappings()})
-    return out
+    return await _current(session, rm_honours, "honour_id", ids)
 
 
 async def upsert_honours(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -277,11 +278,7 @@ async def honours_of_holder(session: AsyncSession, holder_id: str) -> list[dict[
 
 
 async def current_entries(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(ids):
-        rows = await session.execute(select(rm_blacklist).where(rm_blacklist.c.entry_id.in_(chunk)))
-        out.update({r["entry_id"]: dict(r) for r in rows.mappings()})
-    return out
+    return await _current(session, rm_blacklist, "entry_id", ids)
 
 
 async def upsert_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

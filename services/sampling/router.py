@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -31,13 +31,13 @@ from services.sampling.schemas import (
     VersionOut,
 )
 from shared.auth import Principal, require
-from shared.context import Context, RequestContext
-from shared.idempotency import idempotent, request_hash
+from shared.context import Change, Context, RequestContext, VersionedChange
+from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import WRITE_ERRORS, IdempotencyKey, IfMatch, Reader
+from shared.routing import WRITE_ERRORS, IdempotencyKey, Reader
 from shared.runtime import Runtime, UoW
 from shared.stats import wilson_interval
 from shared.uscc import USCC
@@ -91,13 +91,9 @@ async def create_result(
         row = _out(await _owned_row(uow, result_id))
         return (201 if created else 200), ResultOut.model_validate(row).model_dump(mode="json")
 
-    fingerprint = request_hash("POST", "/v1/results", body.model_dump(mode="json"))
-    done = await idempotent(uow.session, idempotency_keys, principal, idempotency_key, fingerprint, create)
-    await uow.commit()
-    response.status_code = done.status
-    response.headers["Location"] = f"/v1/results/{done.body['id']}"
-    response.headers["ETag"] = etag(done.body["version"])
-    return done.body
+    out = await post_once(uow, response, idempotency_keys, principal, idempotency_key, "/v1/results", body, create)
+    response.headers["Location"] = f"/v1/results/{out['id']}"
+    return out
 
 
 @router.post(
@@ -150,73 +146,39 @@ async def create_results_batch(
     return Response(orjson.dumps(out), media_type="application/json")
 
 
-@router.patch(
-    "/results/{result_id}",
-    response_model=ResultOut,
-    responses=_errors,
-    tags=["results"],
-    summary="Correct a result (owning agency; If-Match; a reason is required)",
-)
-async def correct_result(
-    result_id: str,
-    body: Correction,
-    _: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
+async def _change_result(
+    use_case: Callable[..., Awaitable[dict[str, Any]]], change: Change, result_id: str, arg: Any
 ) -> Any:
-    row = await service.correct(uow.session, _context(request, ctx), result_id, if_match, body)
-    await uow.commit()
-    response.headers["ETag"] = etag(row["version"])
-    return _out(row)
+    return _out(await change.commit(use_case, _context(change.request, change.ctx), result_id, arg))
+
+
+#: The routes that change one result and answer it, If-Match and ETag.
+_result_change: dict[str, Any] = {"response_model": ResultOut, "responses": _errors, "tags": ["results"]}
+
+
+@router.patch(
+    "/results/{result_id}", **_result_change, summary="Correct a result (owning agency; If-Match; a reason is required)"
+)
+async def correct_result(result_id: str, body: Correction, _: Writer, change: VersionedChange) -> Any:
+    return await _change_result(service.correct, change, result_id, body)
 
 
 @router.post(
     "/results/{result_id}:retract",
-    response_model=ResultOut,
-    responses=_errors,
-    tags=["results"],
+    **_result_change,
     summary="Retract a result (owning agency; If-Match; a reason is required)",
 )
-async def retract_result(
-    result_id: str,
-    body: Retraction,
-    _: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-) -> Any:
-    row = await service.retract(uow.session, _context(request, ctx), result_id, if_match, body.reason)
-    await uow.commit()
-    response.headers["ETag"] = etag(row["version"])
-    return _out(row)
+async def retract_result(result_id: str, body: Retraction, _: Writer, change: VersionedChange) -> Any:
+    return await _change_result(service.retract, change, result_id, body.reason)
 
 
 @router.post(
     "/results/{result_id}/reinspection",
-    response_model=ResultOut,
-    responses=_errors,
-    tags=["results"],
+    **_result_change,
     summary="Record a re-inspection (复检) that upholds or overturns a provisional fail (If-Match)",
 )
-async def reinspect_result(
-    result_id: str,
-    body: ReinspectionIn,
-    _: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    if_match: IfMatch = None,
-) -> Any:
-    row = await service.record_reinspection(uow.session, _context(request, ctx), result_id, if_match, body)
-    await uow.commit()
-    response.headers["ETag"] = etag(row["version"])
-    return _out(row)
+async def reinspect_result(result_id: str, body: ReinspectionIn, _: Writer, change: VersionedChange) -> Any:
+    return await _change_result(service.record_reinspection, change, result_id, body)
 
 
 # ---------------------------------------------------------------- reading

@@ -73,6 +73,15 @@ def _problem(page: Page, status: int, body: Any) -> str:
     return notice(f"{page.t('unavailable')} ({status}): {detail}", "notice error")
 
 
+def _filters(
+    request: Request, plan: str, district: str | None, as_of: str | None
+) -> tuple[str | None, str | None, Page]:
+    """A figure page's filters: the district only if it is a code, the date only if valid, and the page keeping both."""
+    district = district if district and re.fullmatch(r"\d{6}", district) else None
+    day = _valid_date(as_of)
+    return district, day, _page(request, plan=plan, district=district, as_of=day)
+
+
 def _valid_date(raw: str | None) -> str | None:
     if not raw:
         return None
@@ -124,9 +133,7 @@ def _html(text: str, status: int = 200) -> HTMLResponse:
 async def overview(
     request: Request, plan: str = DEFAULT_PLAN, district: str | None = None, as_of: str | None = None
 ) -> HTMLResponse:
-    district = district if district and re.fullmatch(r"\d{6}", district) else None
-    day = _valid_date(as_of)
-    page = _page(request, plan=plan, district=district, as_of=day)
+    district, day, page = _filters(request, plan, district, as_of)
     api = Api(request)
     try:
         names = await _district_names(api)
@@ -241,9 +248,7 @@ def _indicator_row(page: Page, fig: dict[str, Any], plan: str, district: str | N
 async def indicator(
     request: Request, code: str, plan: str = DEFAULT_PLAN, district: str | None = None, as_of: str | None = None
 ) -> HTMLResponse:
-    district = district if district and re.fullmatch(r"\d{6}", district) else None
-    day = _valid_date(as_of)
-    page = _page(request, plan=plan, district=district, as_of=day)
+    district, day, page = _filters(request, plan, district, as_of)
     api = Api(request)
     try:
         names = await _district_names(api)
@@ -528,29 +533,18 @@ async def public_blacklist(request: Request, cursor: str | None = None) -> HTMLR
         f"<td>{e(r.get('decision_no'))}</td><td>{e(r['listed_on'])}</td><td>{e(r['publish_until'])}</td></tr>"
         for r in body["items"]
     ]
-    content = notice(page.t("public_note")) + (
-        table(
-            [
-                page.t("name"),
-                page.t("uscc"),
-                page.t("reason_category"),
-                page.t("authority"),
-                page.t("decision_no"),
-                page.t("listed_on"),
-                page.t("publish_until"),
-            ],
-            rows,
-            "public blacklist",
-        )
-        if rows
-        else notice(page.t("empty"))
-    )
-    if body.get("next_cursor"):
-        content += (
-            f'<p><a href="{e(page.url("/dashboard/public/blacklist", cursor=body["next_cursor"]))}">'
-            f"{e(page.t('next_page'))} →</a></p>"
-        )
+    headers = ["name", "uscc", "reason_category", "authority", "decision_no", "listed_on", "publish_until"]
+    more = page.url("/dashboard/public/blacklist", cursor=body["next_cursor"]) if body.get("next_cursor") else None
+    content = _public_table(page, [page.t(h) for h in headers], rows, "public blacklist", more)
     return _html(page.layout(title, content, active="blacklist"))
+
+
+def _public_table(page: Page, headers: list[str], rows: list[str], label: str, more: str | None) -> str:
+    """A public list's body: the note, the table (or a notice that it is empty), the next page's link."""
+    content = notice(page.t("public_note")) + (table(headers, rows, label) if rows else notice(page.t("empty")))
+    if more:
+        content += f'<p><a href="{e(more)}">{e(page.t("next_page"))} →</a></p>'
+    return content
 
 
 @dashboard_router.get("/public/honours", response_class=HTMLResponse)
@@ -587,33 +581,14 @@ async def public_honours(request: Request, type: str = "B5", cursor: str | None 
         f"<td>{e(h.get('valid_until') or '—')}</td><td>{e(h['granting_authority'])}</td></tr>"
         for h in body["items"]
     ]
-    content = (
-        form
-        + notice(page.t("public_note"))
-        + (
-            table(
-                [
-                    page.t("holder"),
-                    "ID",
-                    page.t("subject"),
-                    page.t("certificate"),
-                    page.t("granted_on"),
-                    page.t("valid_until"),
-                    page.t("authority"),
-                ],
-                rows,
-                "public honours",
-            )
-            if rows
-            else notice(page.t("empty"))
-        )
+    headers = [page.t("holder"), "ID"] + [
+        page.t(h) for h in ("subject", "certificate", "granted_on", "valid_until", "authority")
+    ]
+    cursor_ = body.get("next_cursor")
+    more = page.url("/dashboard/public/honours", type=type, cursor=cursor_) if cursor_ else None
+    return _html(
+        page.layout(title, form + _public_table(page, headers, rows, "public honours", more), active="honours")
     )
-    if body.get("next_cursor"):
-        content += (
-            f'<p><a href="{e(page.url("/dashboard/public/honours", type=type, cursor=body["next_cursor"]))}">'
-            f"{e(page.t('next_page'))} →</a></p>"
-        )
-    return _html(page.layout(title, content, active="honours"))
 
 
 # ---------------------------------------------------------------------------------------- static
