@@ -167,16 +167,7 @@ def _progress(plan: Plan, ind: Indicator, series: dict[int, float]) -> ProgressO
         target_year=plan.due(ind).year,
         limit=ind.natural_limit,
     )
-    return ProgressOut(
-        status=p.status,
-        reason=p.reason,
-        base_year=p.base_year,
-        base_value=p.base_value,
-        current_year=p.current_year,
-        observed_growth=p.observed_growth,
-        required_growth=p.required_growth,
-        progress_value=p.progress_value,
-    )
+    return ProgressOut.model_validate(p, from_attributes=True)
 
 
 def _common(plan: Plan, ind: Indicator, value: float | None, series: dict[int, float]) -> dict[str, Any]:
