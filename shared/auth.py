@@ -210,8 +210,11 @@ async def current_principal(
     tokens = _tokens(request)
     if tokens.remote:
         # A JWKS cache miss fetches the keys with urllib: not on the event loop.
-        return await run_in_threadpool(tokens.verify, credentials.credentials)
-    return tokens.verify(credentials.credentials)
+        principal = await run_in_threadpool(tokens.verify, credentials.credentials)
+    else:
+        principal = tokens.verify(credentials.credentials)
+    request.state.principal = principal  # who acts, for the audit record (shared/audit.py)
+    return principal
 
 
 def require(scope: str) -> Any:

@@ -356,7 +356,7 @@ async def credit_profile(code: UsccPath, _: Reader, runtime: Runtime, uow: UoW, 
     summary="Enterprises eligible for procurement priority on a date: an active brand honour, not listed",
 )
 async def priority_list(
-    runtime: Runtime, uow: UoW, as_of: date | None = None, cursor: Cursor = None, limit: Limit = 100
+    _: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None, cursor: Cursor = None, limit: Limit = 100
 ) -> Any:
     day = as_of or runtime.clock.today()
     brands = sorted(brand_type_codes())
