@@ -65,7 +65,7 @@ async def test_figures_and_profiles_are_served_exactly_as_recorded(
     assert suspensions
     for ev in suspensions:
         await get(f"/v1/credit/{ev.subject}", {"as_of": ev.data["suspended_on"]}, auth("read"))
-    await get("/v1/procurement/priority-list", {"as_of": "2014-01-01"})
+    await get("/v1/procurement/priority-list", {"as_of": "2014-01-01"}, auth("read"))
     served = json.dumps(answers, ensure_ascii=False, indent=1)
     if os.environ.get("QC_RECORD_SNAPSHOT") == "1":
         SNAPSHOT.write_text(served + "\n", encoding="utf-8")
