@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -231,19 +231,24 @@ def generate(n_results: int, n_honours: int, seed: int = 20120704) -> Truth:
 # ------------------------------------------------------------------------------------------ expectations
 
 
-def expected_rate(truth: Truth, ind: Any, as_of: date, district: str | None) -> tuple[int, int, int] | None:
-    """(year, n, passed) of the latest year with results, counted from the final snapshots."""
+def _counted_results(truth: Truth, ind: Any, as_of: date) -> Iterator[tuple[dict[str, Any], date]]:
+    """The final snapshots a pass rate counts up to as_of, with their sampling dates."""
     f = ind.source.filter
-    per_year: dict[int, list[int]] = {}
     for r in truth.results.values():
         d = date.fromisoformat(r["sampling_date"])
         if r["state"] == "retracted" or d > as_of or d.year < PLAN.base_year:
             continue
         if (f.sector and r["sector"] != f.sector) or (f.level and r["level"] != f.level):
             continue
-        if (f.key_product is not None and r["key_product"] != f.key_product) or (
-            district and r["district_code"] != district
-        ):
+        if f.key_product is None or r["key_product"] == f.key_product:
+            yield r, d
+
+
+def expected_rate(truth: Truth, ind: Any, as_of: date, district: str | None) -> tuple[int, int, int] | None:
+    """(year, n, passed) of the latest year with results, counted from the final snapshots."""
+    per_year: dict[int, list[int]] = {}
+    for r, d in _counted_results(truth, ind, as_of):
+        if district and r["district_code"] != district:
             continue
         n_p = per_year.setdefault(d.year, [0, 0])
         n_p[0] += 1
@@ -358,16 +363,8 @@ def expected_district_years(truth: Truth, ind: Any, as_of: date) -> dict[tuple[s
         }
         shown = {d for (d, _), v in counts.items() if v}
         return {(d, y): (float(v),) for (d, y), v in counts.items() if d in shown}
-    f = ind.source.filter
     n_p: dict[tuple[str, int], list[int]] = {}
-    for r in truth.results.values():
-        day = date.fromisoformat(r["sampling_date"])
-        if r["state"] == "retracted" or day > as_of or day.year < PLAN.base_year:
-            continue
-        if (f.sector and r["sector"] != f.sector) or (f.level and r["level"] != f.level):
-            continue
-        if f.key_product is not None and r["key_product"] != f.key_product:
-            continue
+    for r, day in _counted_results(truth, ind, as_of):
         cell = n_p.setdefault((r["district_code"], day.year), [0, 0])
         cell[0] += 1
         cell[1] += r["conclusion"] == "pass"
