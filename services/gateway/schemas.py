@@ -50,6 +50,19 @@ class DistrictPoint(BaseModel):
     rows: str
 
 
+class DistrictYearPoint(BaseModel):
+    """One cell of the district × year table: every district with a value in any year of the series,
+    every year from the plan's base year to as_of's (that year read to as_of)."""
+
+    district_code: str
+    year: int
+    value: float | None = Field(description="Rates: passed / n, null in a year without results; counts: the count")
+    n: int | None = Field(default=None, description="Rates: results counted (0 in a year without results)")
+    passed: int | None = None
+    wilson_95: tuple[float, float] | None = Field(default=None, description="Rates: 95% Wilson score interval")
+    rows: str = Field(description="URL listing exactly the rows behind this cell")
+
+
 class Figure(BaseModel):
     code: str
     name_zh: str
@@ -76,7 +89,10 @@ class Figure(BaseModel):
 
 class FigureDetail(Figure):
     series: list[SeriesPoint]
-    districts: list[DistrictPoint]
+    districts: list[DistrictPoint] = Field(description="Each district in the as_of year")
+    district_years: list[DistrictYearPoint] = Field(
+        description="District × year: every district, every year of the series (empty for reported indicators)"
+    )
 
 
 # The figure of each indicator source, as `attainment` builds it. Each is a `Figure` (the routes answer
@@ -88,6 +104,7 @@ class FigureDetail(Figure):
 class _BuiltFigure(Figure):
     series: list[SeriesPoint] = Field(default_factory=list)
     districts: list[DistrictPoint] = Field(default_factory=list)
+    district_years: list[DistrictYearPoint] = Field(default_factory=list)
 
 
 class PassRateFigure(_BuiltFigure):
