@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.clock import as_utc
+from shared.db import UtcDateTime
 from shared.pagination import Page, decode_cursor, keyset, page
 from shared.routing import Admin, Cursor, Limit, problems
 from shared.strict import Stamp
@@ -65,7 +66,7 @@ def audit_table(metadata: MetaData) -> Table:
         AUDIT_TABLE,
         metadata,
         Column("id", String(36), primary_key=True),  # uuid7: in the order recorded
-        Column("at", DateTime(timezone=True), nullable=False),
+        Column("at", UtcDateTime(), nullable=False),
         Column("subject", String(200)),  # null: no valid token (401)
         Column("agency", String(64)),
         Column("request_id", String(128), nullable=False),

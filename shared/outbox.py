@@ -19,7 +19,6 @@ import structlog
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -34,11 +33,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import as_utc
-from shared.db import Database
+from shared.db import Database, UtcDateTime
 from shared.events import Envelope
 from shared.executemany import insert_rows
 from shared.supervisor import Supervisor
-from shared.tasks import cancel
+from shared.tasks import BackgroundLoop
 
 log = structlog.get_logger("outbox")
 
@@ -54,7 +53,7 @@ def envelope_columns(seq: str) -> list[Column[Any]]:
         Column("type", String(120), nullable=False),
         Column("source", String(120), nullable=False),
         Column("subject", String(64), nullable=False),
-        Column("time", DateTime(timezone=True), nullable=False),
+        Column("time", UtcDateTime(), nullable=False),
         Column("data", Text, nullable=False),
     ]
 
@@ -64,7 +63,7 @@ def outbox_table(metadata: MetaData) -> Table:
         "outbox",
         metadata,
         *envelope_columns("id"),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("published_at", UtcDateTime(), nullable=True),
         Index(
             "ix_outbox_unpublished",
             "id",
@@ -100,7 +99,7 @@ class Publisher(Protocol):
         """Deliver the batch, in order; return only once every event is acknowledged."""
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
     """Publishes a service's unpublished outbox rows to its topic, oldest first."""
 
     def __init__(
@@ -124,8 +123,6 @@ class OutboxRelay:
         self.lock_key = lock_key
         self.coalesce_s = coalesce_s
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._supervisor: Supervisor | None = None
         self.published_total = 0
 
     def notify(self) -> None:
@@ -271,15 +268,7 @@ class OutboxRelay:
 
     def start(self, supervisor: Supervisor | None = None) -> None:
         """Run the relay in the background, under `supervisor` when given (restarted if it ends)."""
-        self._supervisor = supervisor
-        if supervisor is not None:
-            supervisor.start(self.task_name, self.run)
-        else:
-            self._task = asyncio.create_task(self.run(), name=self.task_name)
+        self.start_loop(supervisor)
 
     async def stop(self) -> None:
-        if self._supervisor is not None:
-            await self._supervisor.stop(self.task_name)
-            self._supervisor = None
-        await cancel(self._task)
-        self._task = None
+        await self.stop_loop()

@@ -120,6 +120,13 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def invalid_fields(errors: list[dict[str, Any]]) -> ValidationFailed:
+    """One validation failure for these field errors; the detail names each field once, though two
+    checks may refuse the same field (a date both malformed and in the future)."""
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return ValidationFailed(f"Invalid fields: {fields}", errors)
+
+
 #: The classes a database failure can arrive as; `is_transient` tells an outage from a bad statement.
 _DATABASE_ERRORS: tuple[type[Exception], ...] = (
     DBAPIError,
@@ -154,9 +161,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return error_response(exc, request.url.path)
 
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
-        errors = validation_errors(list(exc.errors()))
-        fields = ", ".join(sorted({e["field"] for e in errors}))
-        return error_response(ValidationFailed(f"Invalid fields: {fields}", errors), request.url.path)
+        return error_response(invalid_fields(validation_errors(list(exc.errors()))), request.url.path)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
         slug = _STATUS_SLUGS.get(exc.status_code, f"http-{exc.status_code}")

@@ -12,7 +12,7 @@ from functools import partial
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from services.gateway.upstream import Upstreams
 from shared.audit import delegated
@@ -154,8 +154,8 @@ FORWARDS: tuple[Forward, ...] = (
 )
 
 
-def _endpoint(fwd: Forward) -> Callable[..., Awaitable[StreamingResponse]]:
-    async def endpoint(request: Request) -> StreamingResponse:
+def _endpoint(fwd: Forward) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
         upstreams: Upstreams = request.app.state.upstreams
         delegated(request)  # the owning service records the write (or its refusal)
         # Each parameter percent-encoded again: decoded, an id holding `?` or `#` would cut the path.

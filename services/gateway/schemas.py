@@ -52,6 +52,19 @@ class DistrictPoint(BaseModel):
     rows: str
 
 
+class DistrictYearPoint(BaseModel):
+    """One cell of the district × year table: every district with a value in any year of the series,
+    every year from the plan's base year to as_of's (that year read to as_of)."""
+
+    district_code: str
+    year: int
+    value: float | None = Field(description="Rates: passed / n, null in a year without results; counts: the count")
+    n: int | None = Field(default=None, description="Rates: results counted (0 in a year without results)")
+    passed: int | None = None
+    wilson_95: tuple[float, float] | None = Field(default=None, description="Rates: 95% Wilson score interval")
+    rows: str = Field(description="URL listing exactly the rows behind this cell")
+
+
 class Figure(BaseModel):
     code: str
     name_zh: str
@@ -78,7 +91,44 @@ class Figure(BaseModel):
 
 class FigureDetail(Figure):
     series: list[SeriesPoint]
-    districts: list[DistrictPoint]
+    districts: list[DistrictPoint] = Field(description="Each district in the as_of year")
+    district_years: list[DistrictYearPoint] = Field(
+        description="District × year: every district, every year of the series (empty for reported indicators)"
+    )
+
+
+# The figure of each indicator source, as `attainment` builds it. Each is a `Figure` (the routes answer
+# with `Figure` / `FigureDetail`, so the wire shape is one for all sources, with nulls where a source
+# has nothing to say); the subclasses name what each source fills in. The series and districts stay
+# empty unless the detail was asked for.
+
+
+class _BuiltFigure(Figure):
+    series: list[SeriesPoint] = Field(default_factory=list)
+    districts: list[DistrictPoint] = Field(default_factory=list)
+    district_years: list[DistrictYearPoint] = Field(default_factory=list)
+
+
+class PassRateFigure(_BuiltFigure):
+    """A pass rate: the latest year with results, its n, passed and Wilson interval; `links.rows`
+    lists the results (absent while no result is counted)."""
+
+    source: Literal["computed"] = "computed"
+    counting: None = None
+
+
+class CountFigure(_BuiltFigure):
+    """An honour count on as_of by its counting rule; `links.rows` lists the honours counted."""
+
+    source: Literal["computed"] = "computed"
+    counting: Literal["granted_during", "active_at_end"]
+
+
+class ReportedFigure(_BuiltFigure):
+    """The latest report of the latest period; citywide only. `links.rows` lists the reports."""
+
+    source: Literal["reported"] = "reported"
+    counting: None = None
 
 
 class Freshness(BaseModel):
@@ -198,11 +248,18 @@ class Identity(BaseModel):
     district_code: str | None
 
 
+class YearCount(BaseModel):
+    year: int = Field(description="The year of the sampling date")
+    passed: int
+    failed: int
+
+
 class SamplingSummary(BaseModel):
     n: int
     passed: int
     pass_rate: float | None
     wilson_95: tuple[float, float] | None
+    by_year: list[YearCount] = Field(description="Every result up to as_of, retracted ones left out, by year")
     recent_fails: list[ResultRow]
 
 

@@ -130,15 +130,16 @@ async def create_results_batch(
     rows = parse_batch(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
     outcomes = await service.record_batch(uow.session, _context(request, ctx), rows, atomic=atomic)
     counts = Counter(o["outcome"] for o in outcomes)
-    rejected = counts["rejected"] + counts["conflict"]
-    if atomic and rejected:
-        raise BatchRejected(rejected, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
+    failed = counts["rejected"] + counts["conflict"]
+    if atomic and failed:
+        raise BatchRejected(failed, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
     await uow.commit()
     out = {
         "received": len(rows),
         "created": counts["created"],
         "duplicates": counts["duplicate"],
-        "rejected": rejected,
+        "rejected": counts["rejected"],
+        "conflicts": counts["conflict"],
         "atomic": atomic,
         "rows": outcomes,
     }

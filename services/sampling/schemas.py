@@ -170,7 +170,8 @@ class BatchOut(BaseModel):
     received: int
     created: int
     duplicates: int
-    rejected: int
+    rejected: int = Field(description="Rows refused for their content (problems name the fields)")
+    conflicts: int = Field(description="Rows re-sending a stored report number with different content")
     atomic: bool
     rows: list[RowOutcome]
 
@@ -195,7 +196,8 @@ class Scorecard(BaseModel):
     agency_code: str
     submissions: int = Field(description="Rows received in single and batch requests")
     results: int = Field(description="Results recorded (not counting duplicates)")
-    rejected_rows: int
+    rejected_rows: int = Field(description="Rows refused for their content")
+    conflict_rows: int = Field(description="Rows re-sending a stored report number with different content")
     duplicates: int
     corrections: int
     retractions: int
