@@ -206,12 +206,19 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("Send 'Authorization: Bearer <token>'")
-    tokens = _tokens(request)
+        raise Unauthenticated(MISSING_TOKEN)
+    return await verify(_tokens(request), credentials.credentials)
+
+
+MISSING_TOKEN = "Send 'Authorization: Bearer <token>'"
+
+
+async def verify(tokens: TokenService, token: str) -> Principal:
+    """The token's principal, or `Unauthenticated` (also used before a write's body is read)."""
     if tokens.remote:
         # A JWKS cache miss fetches the keys with urllib: not on the event loop.
-        return await run_in_threadpool(tokens.verify, credentials.credentials)
-    return tokens.verify(credentials.credentials)
+        return await run_in_threadpool(tokens.verify, token)
+    return tokens.verify(token)
 
 
 def require(scope: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from urllib.parse import parse_qsl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,11 +15,21 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared.auth import require
-from shared.errors import JobNotFound, NotReady, UriTooLong
+from shared.auth import MISSING_TOKEN, TokenService, require, verify
+from shared.errors import (
+    JobNotFound,
+    NotReady,
+    PayloadTooLarge,
+    QualityCityError,
+    Unauthenticated,
+    UriTooLong,
+    ValidationFailed,
+)
 from shared.problems import error_response, install_problem_handlers
 from shared.quarantine import QuarantineMetrics
 from shared.routing import Admin
@@ -82,6 +93,118 @@ class UriLengthMiddleware:
                 await error_response(problem)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+#: C0 controls and DEL: never part of a path or query value this API accepts (and httpx refuses to
+#: forward them, PostgreSQL refuses NUL).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ControlCharacterMiddleware:
+    """A control character in the decoded path or a query value answers a 422 naming where it is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = _control_characters(scope)
+            if problem is not None:
+                await error_response(problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _control_characters(scope: Scope) -> ValidationFailed | None:
+    reason = "must not contain control characters"
+    if _CONTROL.search(scope["path"]):
+        return ValidationFailed.one("path", "path", reason, detail=f"The path {reason}")
+    query = scope.get("query_string", b"").decode("latin-1")
+    if _CONTROL.search(query) or "%" in query:
+        for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+            if _CONTROL.search(name) or _CONTROL.search(value):
+                return ValidationFailed.one(name, "query", reason, detail=f"The query parameter {name!r} {reason}")
+    return None
+
+
+@dataclass(frozen=True)
+class BodyCaps:
+    """The request body caps (QC_MAX_BODY_BYTES, QC_MAX_BULK_BODY_BYTES): `bulk` for the paths ending
+    in one of `bulk_paths`, `default` for every other route."""
+
+    default: int
+    bulk: int
+    bulk_paths: tuple[str, ...] = ("/v1/results:batch", "/v1/honours:import")
+    #: Writes that need no token (the dashboard's sign-in form).
+    public_write_prefixes: tuple[str, ...] = ("/dashboard",)
+
+    def cap(self, path: str) -> int:
+        return self.bulk if path.endswith(self.bulk_paths) else self.default
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from `receive` while a route reads the body: an HTTPException, because FastAPI turns
+    any other exception from reading the body into a 400 (shared.problems answers it as a 413 problem)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(413, f"The request body is larger than {cap} bytes")
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class BodyLimitMiddleware:
+    """The body cap of the route, before anything reads the body: a `Content-Length` over the cap
+    answers 413 at once, and a streamed body is counted as it arrives (413 at the first chunk past
+    the cap, the rest never read). A write (other than the public forms) is authenticated here,
+    before its body is read: FastAPI parses a JSON body before it runs the route's auth dependency.
+    Starlette's `RequestBodyLimitMiddleware` answers text/plain and has no per-path caps, hence this."""
+
+    def __init__(self, app: ASGIApp, caps: BodyCaps, tokens: TokenService | None = None) -> None:
+        self.app = app
+        self.caps = caps
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _WRITES:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        cap = self.caps.cap(path)
+        headers = Headers(scope=scope)
+        try:
+            declared = int(headers.get("content-length", "0"))
+        except ValueError:
+            declared = 0
+        if declared > cap:
+            too_large = PayloadTooLarge(f"The request body is larger than {cap} bytes", max_bytes=cap)
+            await error_response(too_large, path)(scope, receive, send)
+            return
+        if self.tokens is not None and not path.startswith(self.caps.public_write_prefixes):
+            try:
+                await _authenticate(self.tokens, headers.get("authorization"))
+            except QualityCityError as exc:
+                await error_response(exc, path)(scope, receive, send)
+                return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise _BodyTooLarge(cap)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _authenticate(tokens: TokenService, authorization: str | None) -> None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(MISSING_TOKEN)
+    await verify(tokens, token.strip())
 
 
 def request_id(request: Request) -> str:
@@ -167,9 +290,22 @@ def install_platform_routes(
     )
 
 
-def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any) -> FastAPI:
+def new_app(
+    title: str,
+    description: str,
+    version: str = "0.1.0",
+    *,
+    body_caps: BodyCaps | None = None,
+    tokens: TokenService | None = None,
+    **kwargs: Any,
+) -> FastAPI:
+    """The app with its edge checks, innermost first: body cap (and a write's token), control
+    characters, URI length, request id (outermost, so every answer carries it)."""
     app = FastAPI(title=title, description=description, version=version, **kwargs)
     install_problem_handlers(app)
+    if body_caps is not None:
+        app.add_middleware(BodyLimitMiddleware, caps=body_caps, tokens=tokens)
+    app.add_middleware(ControlCharacterMiddleware)
     app.add_middleware(UriLengthMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
@@ -200,7 +336,9 @@ def service_app(
             finally:
                 await runtime.stop()
 
-    app = new_app(title, description, lifespan=lifespan)
+    platform = runtime.platform
+    caps = BodyCaps(default=platform.max_body_bytes, bulk=platform.max_bulk_body_bytes)
+    app = new_app(title, description, body_caps=caps, tokens=runtime.tokens, lifespan=lifespan)
     # The client address from X-Forwarded-For, believed only from QC_TRUSTED_PROXIES (rate limits).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(runtime.platform.trusted_proxies))
     app.state.runtime = runtime

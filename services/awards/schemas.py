@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
+from shared.text import Input
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.awards import HonourSnapshot, Subject
 
 
-class GrantIn(BaseModel):
+class GrantIn(Input):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -46,7 +47,7 @@ class GrantIn(BaseModel):
     certificate_no: str = Field(min_length=1, max_length=100, description="Unique within the type")
 
 
-class RevokeIn(BaseModel):
+class RevokeIn(Input):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
+from shared.text import Input
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.uscc import USCC
 
 
-class _In(BaseModel):
+class _In(Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -26,7 +27,12 @@ class Proposal(_In):
     decision_no: str = Field(min_length=1, max_length=100, description="The decision document number (文号)")
     appeal_route: str = Field(min_length=1, max_length=400, description="Where and how to appeal")
     appeal_deadline: date
-    publication_years: int | None = Field(None, description="Publication period; the rules' default when omitted")
+    publication_years: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="Publication period in years; the rules' default when omitted (the rule set narrows the range)",
+    )
 
     model_config = ConfigDict(
         extra="forbid",

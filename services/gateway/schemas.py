@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
+from shared.text import Input
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["achieved", "on_track", "acceleration_needed", "limited_progress", "deterioration", "no_data"]
@@ -105,7 +106,7 @@ class AttainmentDetailOut(BaseModel):
     indicator: FigureDetail
 
 
-class IndicatorReportIn(BaseModel):
+class IndicatorReportIn(Input):
     model_config = ConfigDict(extra="forbid")
 
     plan: str = Field("qingdao-2012", examples=["qingdao-2012"])

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from shared.errors import BadGateway, GatewayTimeout
+from shared.errors import BadGateway, BadRequest, GatewayTimeout, field_error
 from shared.service_app import request_id
 
 _FORWARDED_REQUEST_HEADERS = (
@@ -40,6 +40,28 @@ class UpstreamUnreachable(BadGateway):
     title = "Upstream unreachable"
 
 
+class InvalidHeader(BadRequest):
+    slug = "invalid-header"
+    title = "Invalid header value"
+
+
+def _forwarded_headers(request: Request) -> dict[str, str]:
+    """The caller's headers the service needs, each printable ASCII (RFC 9110 field values; httpx
+    refuses anything else, and no header of this API needs more): otherwise a 400 naming it."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        name = name.lower()
+        if name not in _FORWARDED_REQUEST_HEADERS:
+            continue
+        if not all(" " <= ch <= "~" or ch == "\t" for ch in value):
+            raise InvalidHeader(
+                f"The {name} header holds characters other than printable ASCII",
+                errors=[field_error(name, "header", "only printable ASCII characters are accepted")],
+            )
+        headers[name] = value
+    return headers
+
+
 class Upstreams:
     """One httpx client per owning service; in embedded mode their transport is the app itself."""
 
@@ -63,7 +85,7 @@ class Upstreams:
 
     async def forward(self, service: str, request: Request, path: str | None = None) -> StreamingResponse:
         client = self.clients[service]
-        headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_REQUEST_HEADERS}
+        headers = _forwarded_headers(request)
         headers["x-request-id"] = request_id(request)
         # The client, as this app resolved it (the peer, or what a trusted proxy forwarded): one address,
         # never the caller's own X-Forwarded-For. Services believe it because the gateway is in their

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from shared.text import Input
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
@@ -44,7 +45,7 @@ EXAMPLE: dict[str, Any] = {
 }
 
 
-class NonconformingItem(BaseModel):
+class NonconformingItem(Input):
     model_config = ConfigDict(extra="forbid")
 
     item: Text200 = Field(description="The inspected item (检验项目)")
@@ -56,7 +57,7 @@ class NonconformingItem(BaseModel):
     )
 
 
-class ResultFields(BaseModel):
+class ResultFields(Input):
     """What an agency states about one sampled batch (the agency itself comes from the token)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -118,7 +119,7 @@ class ResultOut(BaseModel):
     updated_at: datetime
 
 
-class Correction(BaseModel):
+class Correction(Input):
     """A correction by the owning agency: the fields that change, and why."""
 
     model_config = ConfigDict(extra="forbid")
@@ -130,12 +131,12 @@ class Correction(BaseModel):
     )
 
 
-class Retraction(BaseModel):
+class Retraction(Input):
     model_config = ConfigDict(extra="forbid")
     reason: Text200
 
 
-class ReinspectionIn(BaseModel):
+class ReinspectionIn(Input):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Literal["upheld", "overturned"]
