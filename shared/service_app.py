@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from urllib.parse import parse_qsl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request

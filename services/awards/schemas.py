@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from shared.text import Input
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.awards import HonourSnapshot, Subject
+from shared.text import Input
 
 
 class GrantIn(Input):

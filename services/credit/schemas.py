@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from shared.text import Input
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.text import Input
 from shared.uscc import USCC
 
 

@@ -33,6 +33,7 @@ from services.gateway.schemas import (
     PlansOut,
     PriorityPage,
 )
+from services.gateway.visibility import visibility
 from shared.auth import Principal, require
 from shared.clock import as_utc
 from shared.errors import ValidationFailed
@@ -344,13 +345,16 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
     tags=["credit"],
     summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
 )
-async def credit_profile(code: UsccPath, _: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None) -> Any:
+async def credit_profile(
+    code: UsccPath, principal: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None
+) -> Any:
     day = as_of or runtime.clock.today()
     s = uow.session
     ident = await repository.enterprise(s, code)
     summary = await repository.results_summary(s, code, day)
     rating = await repository.rating_on(s, code, day)
-    entries = await repository.entries_of(s, code)
+    seen = visibility(principal)
+    entries = [e for e in await repository.entries_of(s, code) if seen.sees_entry(e["status"])]
     honours = await repository.honours_of_holder(s, code)
     spans = await repository.suspensions_of(s, [h["honour_id"] for h in honours])
     if ident is None and not summary["n"] and not entries and not honours and rating is None:
@@ -465,7 +469,7 @@ async def search_enterprises(
     summary="Every event the gateway applied, in order, after a cursor (for systems without Kafka)",
 )
 async def get_changes(
-    _: Reader,
+    principal: Reader,
     uow: UoW,
     after: Annotated[str | None, Query(description="A cursor from this feed; omit to read from the start")] = None,
     subject: Annotated[str | None, Query(description="Only events about this USCC (or holder id)")] = None,
@@ -473,7 +477,9 @@ async def get_changes(
 ) -> Any:
     key = decode_cursor(after, int)
     seq = key[0] if key else 0
-    rows = await repository.changes(uow.session, seq, subject.strip().upper() if subject else None, limit)
+    subject_code = subject.strip().upper() if subject else None
+    hidden = visibility(principal).hidden_event_types
+    rows = await repository.changes(uow.session, seq, subject_code, limit, hidden)
     items = [
         {
             "cursor": encode_cursor([r["seq"]]),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from shared.text import Input
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.text import Input
 
 Status = Literal["achieved", "on_track", "acceleration_needed", "limited_progress", "deterioration", "no_data"]
 

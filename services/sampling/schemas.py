@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from shared.text import Input
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
+from shared.text import Input
 from shared.uscc import USCC
 
 Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -150,6 +150,9 @@ class VersionOut(BaseModel):
     change: Literal["recorded", "corrected", "retracted", "reinspected", "finalised"]
     reason: str | None
     actor: str
+    agency: str | None = Field(
+        None, description="The agency of whoever made this version: for a re-inspection, the re-inspecting agency"
+    )
     at: datetime
     result: dict[str, Any]
 
