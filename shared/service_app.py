@@ -8,21 +8,26 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.auth import MISSING_TOKEN, TokenService, require, verify
 from shared.errors import (
     JobNotFound,
+    NotFound,
     NotReady,
     PayloadTooLarge,
     QualityCityError,
@@ -301,14 +306,55 @@ def new_app(
 ) -> FastAPI:
     """The app with its edge checks, innermost first: body cap (and a write's token), control
     characters, URI length, request id (outermost, so every answer carries it)."""
-    app = FastAPI(title=title, description=description, version=version, **kwargs)
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: /docs is served from the package
+    # instead (install_docs), and ReDoc is left out.
+    app = FastAPI(title=title, description=description, version=version, docs_url=None, redoc_url=None, **kwargs)
     install_problem_handlers(app)
+    install_docs(app)
     if body_caps is not None:
         app.add_middleware(BodyLimitMiddleware, caps=body_caps, tokens=tokens)
     app.add_middleware(ControlCharacterMiddleware)
     app.add_middleware(UriLengthMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+#: The Swagger UI files /docs loads, served from the installed package (government intranets often
+#: have no internet, and a CDN script runs with the page's origin).
+_SWAGGER_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI with its script, stylesheet and icon from `/docs/assets/` of the same app."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=root + (app.openapi_url or "/openapi.json"),
+            title=f"{app.title} · API",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon-32x32.png",
+        )
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        media_type = _SWAGGER_ASSETS.get(name)
+        if media_type is None:
+            raise DocsAssetNotFound(f"No such file: {name}")
+        return FileResponse(
+            Path(str(swagger_ui_path)) / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+
+class DocsAssetNotFound(NotFound):
+    slug = "docs-asset-not-found"
+    title = "No such documentation file"
 
 
 def service_app(
