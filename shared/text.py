@@ -39,13 +39,13 @@ Text = Annotated[str, AfterValidator(_refuse_nul)]
 class Input(BaseModel):
     """The base of every request body model: unknown fields refused, and no NUL in any string.
 
-    The check runs before each field's own validation (`mode="before"`), so the error names the
-    field even when the field's type would also refuse the value; nested `Input` models check theirs.
+    The check runs after each field's own validation, so a nested `Input` model has already named
+    its own field (`nonconforming_items[0].item`); other containers (a dict of changes) are walked.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    @field_validator("*", mode="before")
+    @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         return _refuse_nul(value)
