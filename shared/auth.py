@@ -207,7 +207,9 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated(MISSING_TOKEN)
-    return await verify(_tokens(request), credentials.credentials)
+    principal = await verify(_tokens(request), credentials.credentials)
+    request.state.principal = principal  # who acts, for the audit record (shared/audit.py)
+    return principal
 
 
 MISSING_TOKEN = "Send 'Authorization: Bearer <token>'"

@@ -6,7 +6,7 @@ session, adds and flushes, and never commits.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -121,6 +121,7 @@ class Database:
         self.engine = create_engine(url, **engine_kwargs)
         track_writes(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._on_unit_of_work: list[Callable[[UnitOfWork], None]] = []
 
     @property
     def is_sqlite(self) -> bool:
@@ -130,8 +131,15 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    def on_unit_of_work(self, hook: Callable[[UnitOfWork], None]) -> None:
+        """Call `hook(uow)` on each new unit of work (the audit record registers its `before_commit`)."""
+        self._on_unit_of_work.append(hook)
+
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions())
+        uow = UnitOfWork(self.sessions())
+        for hook in self._on_unit_of_work:
+            hook(uow)
+        return uow
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -148,6 +156,7 @@ class UnitOfWork:
         self.session = session
         self.committed = False
         self._after_commit: list[Any] = []
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -163,7 +172,13 @@ class UnitOfWork:
         """Run `callback()` once the transaction has committed (e.g. wake the outbox relay)."""
         self._after_commit.append(callback)
 
+    def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await `callback()` in the transaction just before it commits (e.g. add the audit row)."""
+        self._before_commit.append(callback)
+
     async def commit(self) -> None:
+        for before in self._before_commit:
+            await before()
         await self.session.commit()
         self.committed = True
         for callback in self._after_commit:

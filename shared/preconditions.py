@@ -8,6 +8,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared.audit import note_versions
 from shared.errors import PreconditionRequired, StaleVersion, etag
 
 __all__ = ["check_if_match", "etag"]
@@ -37,4 +38,5 @@ async def update_if_version(
     if getattr(result, "rowcount", 0) != 1:
         current = (await session.execute(select(table.c.version).where(where))).scalar()
         raise StaleVersion(current)
+    note_versions(session, version, version + 1)
     return version + 1

@@ -17,6 +17,7 @@ import structlog
 from fastapi import Depends, Request, Response
 from sqlalchemy import Table
 
+from shared.audit import audit_hook
 from shared.auth import TokenService
 from shared.bus import Bus, InProcessBus, KafkaBus, Subscription
 from shared.clock import Clock, SystemClock
@@ -44,6 +45,7 @@ class ServiceSpec:
     subscribes_to: Sequence[str] = ()  # names of the services whose topics it consumes
     jobs: Sequence[ScheduledJob] = ()
     batch_handler: Handler | None = None  # see IdempotentConsumer: all of a batch's events at once
+    audit: Table | None = None  # the audit_log table (shared/audit.py): each write request's record
 
 
 class ServiceRuntime:
@@ -92,6 +94,8 @@ class ServiceRuntime:
         if self.auto_migrate:
             await upgrade(self.settings.database_url, self.spec.package_dir)
         self.db = Database(self.settings.database_url)
+        if self.spec.audit is not None:
+            self.db.on_unit_of_work(audit_hook(self.spec.audit, self.db))
         if self._bus is None:
             self._bus = self._build_bus()
         if self._owns_bus:

@@ -8,10 +8,11 @@ from fastapi import FastAPI
 
 from services.awards.consumers import HANDLERS
 from services.awards.domain import load_catalog
-from services.awards.models import inbox, outbox, rate_limits
+from services.awards.models import audit_log, inbox, outbox, rate_limits
 from services.awards.router import router
 from services.awards.service import expiry_job
 from services.awards.settings import AwardsSettings
+from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.quarantine import quarantine_router
@@ -30,6 +31,7 @@ def spec(expiry_every_s: float = 3600.0) -> ServiceSpec:
         package_dir=Path(__file__).parent,
         outbox=outbox,
         inbox=inbox,
+        audit=audit_log,
         handlers=HANDLERS,
         subscribes_to=("credit",),  # blacklist listings and removals suspend and reinstate honours
         jobs=(ScheduledJob(EXPIRY_JOB, expiry_job, expiry_every_s),),
@@ -54,5 +56,6 @@ def create_app(
         "标准化. Honours are suspended while their holder is blacklisted (learned from credit events).",
         routers=[router, quarantine_router()],
     )
+    install_audit(app, runtime)
     app.state.public_limiter = public_limiter(runtime, rate_limits, settings)
     return app

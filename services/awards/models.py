@@ -2,6 +2,7 @@
 
 from sqlalchemy import Column, Date, DateTime, Index, Integer, String, Table, Text, UniqueConstraint
 
+from shared.audit import audit_table
 from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.idempotency import idempotency_table
@@ -12,6 +13,7 @@ from shared.ratelimit import rate_limit_table
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+audit_log = audit_table(metadata)
 quarantined_events = quarantine_table(metadata)
 idempotency_keys = idempotency_table(metadata)
 rate_limits = rate_limit_table(metadata)

@@ -10,9 +10,10 @@ from fastapi import FastAPI
 
 from services.credit import consumers, service
 from services.credit.domain import RuleBook
-from services.credit.models import inbox, outbox, rate_limits
+from services.credit.models import audit_log, inbox, outbox, rate_limits
 from services.credit.router import router
 from services.credit.settings import CreditSettings
+from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock, SystemClock
 from shared.quarantine import quarantine_router
@@ -22,7 +23,12 @@ from shared.scheduler import ScheduledJob
 from shared.service_app import service_app
 
 SPEC = ServiceSpec(
-    name="credit", package_dir=Path(__file__).parent, outbox=outbox, inbox=inbox, subscribes_to=("sampling", "awards")
+    name="credit",
+    package_dir=Path(__file__).parent,
+    outbox=outbox,
+    inbox=inbox,
+    audit=audit_log,
+    subscribes_to=("sampling", "awards"),
 )
 
 EXPIRY_JOB = "expire-listings"
@@ -57,6 +63,7 @@ def create_app(
         "checks and screenings of up to 1,000 enterprises on any date.",
         routers=[router, quarantine_router()],
     )
+    install_audit(app, runtime)
     app.state.rules = book
     app.state.public_limiter = public_limiter(runtime, rate_limits, settings)
     return app

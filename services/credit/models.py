@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
 )
 
+from shared.audit import audit_table
 from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.idempotency import idempotency_table
@@ -25,6 +26,7 @@ from shared.ratelimit import rate_limit_table
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+audit_log = audit_table(metadata)
 quarantined_events = quarantine_table(metadata)
 idempotency_keys = idempotency_table(metadata)
 rate_limits = rate_limit_table(metadata)

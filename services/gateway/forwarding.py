@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from services.gateway.upstream import Upstreams
+from shared.audit import delegated
 from shared.auth import require_any
 from shared.problems import PROBLEM_SCHEMA
 
@@ -79,6 +80,23 @@ def quarantine_forwards(service: str) -> tuple[Forward, ...]:
     )
 
 
+#: Each service's audit records (shared/audit.py) are at `/v1/audit/{service}` here, like the quarantine:
+#: the gateway's own (its writes and the forwarded writes it refused) at its prefix, the others' forwarded.
+AUDIT_PREFIX = "/v1/audit/gateway"
+
+
+def audit_forward(service: str) -> Forward:
+    return Forward(
+        service,
+        "GET",
+        f"/v1/audit/{service}",
+        "admin",
+        f"Audit records of the {service} service's writes",
+        "operations",
+        upstream_path="/v1/audit",
+    )
+
+
 FORWARDS: tuple[Forward, ...] = (
     _sampling("POST", "/v1/results", "sampling:write", "Record one result", "sampling"),
     _sampling("POST", "/v1/results:batch", "sampling:write", "Record up to 10,000 results", "sampling"),
@@ -132,12 +150,14 @@ FORWARDS: tuple[Forward, ...] = (
     _job("awards", "Run an awards job now"),
     *quarantine_forwards("credit"),
     *quarantine_forwards("awards"),
+    *(audit_forward(s) for s in ("sampling", "credit", "awards")),
 )
 
 
 def _endpoint(fwd: Forward) -> Callable[..., Awaitable[StreamingResponse]]:
     async def endpoint(request: Request) -> StreamingResponse:
         upstreams: Upstreams = request.app.state.upstreams
+        delegated(request)  # the owning service records the write (or its refusal)
         path = fwd.target.format(**request.path_params) if fwd.upstream_path else None
         return await upstreams.forward(fwd.service, request, path=path)
 

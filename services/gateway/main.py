@@ -12,12 +12,13 @@ from services.gateway import openapi
 from services.gateway.consumers import HANDLERS, apply_batch
 from services.gateway.dashboard import dashboard_router
 from services.gateway.dashboard.csrf import DashboardHeadersMiddleware
-from services.gateway.forwarding import FORWARDS, QUARANTINE_PREFIX, forwarding_router
-from services.gateway.models import inbox, outbox
+from services.gateway.forwarding import AUDIT_PREFIX, FORWARDS, QUARANTINE_PREFIX, forwarding_router
+from services.gateway.models import audit_log, inbox, outbox
 from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstreams
+from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.quarantine import quarantine_router
@@ -32,6 +33,7 @@ SPEC = ServiceSpec(
     handlers=HANDLERS,
     batch_handler=apply_batch,
     subscribes_to=("sampling", "credit", "awards"),
+    audit=audit_log,
 )
 
 
@@ -69,6 +71,7 @@ def create_app(
         on_start=open_upstreams,
         on_stop=close_upstreams,
     )
+    install_audit(app, runtime, AUDIT_PREFIX)
     app.state.plans = plans
     app.add_middleware(DashboardHeadersMiddleware)
     openapi.install(app, FORWARDS)

@@ -2,6 +2,7 @@
 
 from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, String, Table, Text
 
+from shared.audit import audit_table
 from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.outbox import envelope_columns, outbox_table
@@ -193,4 +194,5 @@ READ_MODELS = (
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+audit_log = audit_table(metadata)
 quarantined_events = quarantine_table(metadata)

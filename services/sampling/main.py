@@ -9,9 +9,10 @@ from fastapi import FastAPI
 
 from services.sampling import service
 from services.sampling.domain import Rules
-from services.sampling.models import inbox, outbox
+from services.sampling.models import audit_log, inbox, outbox
 from services.sampling.router import router
 from services.sampling.settings import SamplingSettings
+from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.regions import load_regions
@@ -29,6 +30,7 @@ SPEC = ServiceSpec(
     package_dir=Path(__file__).parent,
     outbox=outbox,
     inbox=inbox,
+    audit=audit_log,
     jobs=[ScheduledJob("finalise-results", _finalise, every_s=600)],
 )
 
@@ -44,6 +46,7 @@ def create_app(
         "pass rates and agency scorecards.",
         routers=[router],
     )
+    install_audit(app, runtime)
     # Rules and regions are data files, read once here (cheap, no I/O beyond two small files).
     app.state.rules = Rules.load()
     app.state.regions = load_regions()

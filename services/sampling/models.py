@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shared.audit import audit_table
 from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.idempotency import idempotency_table
@@ -93,3 +94,4 @@ ingest_log = Table(
 idempotency_keys = idempotency_table(metadata)
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+audit_log = audit_table(metadata)

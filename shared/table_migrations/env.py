@@ -1,6 +1,7 @@
 """The shared tables on their own, as `shared/` defines them: the target when authoring their revisions
 (`python -m shared.makemigration outbox "..."`). Services migrate them through their own environment."""
 
+from shared.audit import audit_table
 from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.idempotency import idempotency_table
@@ -15,5 +16,6 @@ inbox_table(metadata)
 idempotency_table(metadata)
 rate_limit_table(metadata)
 quarantine_table(metadata)
+audit_table(metadata)
 
 run_env(metadata)

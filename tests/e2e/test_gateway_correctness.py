@@ -365,7 +365,9 @@ async def test_rebuild_from_the_log_gives_the_same_answers(
             profile = (await client.get(f"/v1/credit/{u}", headers=h, params={"as_of": "2015-06-01"})).json()
             profile.pop("freshness")
             out.append(profile)
-        out.append((await client.get("/v1/procurement/priority-list", params={"as_of": "2014-01-01"})).json())
+        out.append(
+            (await client.get("/v1/procurement/priority-list", params={"as_of": "2014-01-01"}, headers=h)).json()
+        )
         out.append((await client.get("/v1/pass-rates")).json())
         return out
 

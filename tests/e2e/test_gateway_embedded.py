@@ -198,7 +198,7 @@ async def test_credit_profile_and_procurement_priority_from_the_services_writes(
     assert (p["sampling"]["passed"], len(p["sampling"]["recent_fails"])) == (2, 1)
     assert p["procurement_priority"]["eligible"] is True
     assert "holds an active brand honour: B5" in p["procurement_priority"]["reasons"][0]
-    plist = (await client.get("/v1/procurement/priority-list")).json()
+    plist = (await client.get("/v1/procurement/priority-list", headers=bob)).json()
     assert [i["uscc"] for i in plist["items"]] == [ENTERPRISE]
 
     # Listed through the credit service (four eyes): the honour is suspended, eligibility goes.
@@ -219,7 +219,7 @@ async def test_credit_profile_and_procurement_priority_from_the_services_writes(
     assert p["honours"]["active"] == []
     before = await profile((date.fromisoformat(listed_on) - timedelta(days=1)).isoformat())
     assert before["blacklist"]["listed"] is False and before["procurement_priority"]["eligible"] is True
-    assert (await client.get("/v1/procurement/priority-list")).json()["items"] == []
+    assert (await client.get("/v1/procurement/priority-list", headers=bob)).json()["items"] == []
     assert clock.today().isoformat() == listed_on
 
     found = (await client.get("/v1/enterprises", params={"q": "测试电器"}, headers=bob)).json()["items"]

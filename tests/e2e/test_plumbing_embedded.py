@@ -39,7 +39,7 @@ NOT_A_DATE = [_cursor(["x"]), _cursor(["x", "r-1"]), _cursor(["2014-13-45", "r-1
         ("/v1/results", "cursor", {}, ("read",), TAMPERED),
         ("/v1/blacklist", "cursor", {}, (), TAMPERED + NOT_A_DATE),
         ("/v1/honours", "cursor", {}, ("read",), TAMPERED),
-        ("/v1/procurement/priority-list", "cursor", {}, (), TAMPERED),
+        ("/v1/procurement/priority-list", "cursor", {}, ("read",), TAMPERED),
     ],
 )
 async def test_a_tampered_cursor_is_422_invalid_cursor_never_500(

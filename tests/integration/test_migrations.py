@@ -22,7 +22,7 @@ from shared.migrations import alembic_config, shared_tables, upgrade
 SERVICES = ("sampling", "credit", "awards", "gateway")
 #: The shared tables that older databases got from their service's own first migration (adopted).
 ADOPTED = ("outbox", "inbox", "idempotency_keys")
-SHARED = tuple(shared_tables())  # ADOPTED, quarantined_events, rate_limits
+SHARED = tuple(shared_tables())  # ADOPTED, audit_log, quarantined_events, rate_limits
 
 #: The head each service's single lineage had when it still created outbox, inbox and idempotency_keys
 #: itself: the `alembic_version` of every database built before the shared tables got their own lineage.
