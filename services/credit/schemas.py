@@ -29,9 +29,10 @@ class Proposal(_In):
     appeal_deadline: date
     publication_years: int | None = Field(
         None,
-        ge=1,
+        ge=0,
         le=100,
-        description="Publication period in years; the rules' default when omitted (the rule set narrows the range)",
+        description="Publication period in years; the rules' default when omitted. The schema bounds only "
+        "what can be stored; the rule set in force narrows the range (publication-period-out-of-range)",
     )
 
     model_config = ConfigDict(
