@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.datastructures import Headers
@@ -147,22 +147,29 @@ class BodyCaps:
         return self.bulk if path.endswith(self.bulk_paths) else self.default
 
 
-class _BodyTooLarge(HTTPException):
-    """Raised from `receive` while a route reads the body: an HTTPException, because FastAPI turns
-    any other exception from reading the body into a 400 (shared.problems answers it as a 413 problem)."""
+class BodyRefused(HTTPException):
+    """A problem raised from `receive` while a route reads the body (too large, or no valid token).
 
-    def __init__(self, cap: int) -> None:
-        super().__init__(413, f"The request body is larger than {cap} bytes")
+    An HTTPException because FastAPI turns any other exception from reading the body into a 400; the
+    app's handler for this class (`new_app`) answers the carried error's own problem.
+    """
+
+    def __init__(self, error: QualityCityError) -> None:
+        super().__init__(error.status, error.detail)
+        self.error = error
 
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class BodyLimitMiddleware:
-    """The body cap of the route, before anything reads the body: a `Content-Length` over the cap
-    answers 413 at once, and a streamed body is counted as it arrives (413 at the first chunk past
-    the cap, the rest never read). A write (other than the public forms) is authenticated here,
-    before its body is read: FastAPI parses a JSON body before it runs the route's auth dependency.
+    """The body cap of the route: a `Content-Length` over the cap answers 413 at once, and a streamed
+    body is counted as it arrives (413 at the first chunk past the cap, the rest never read).
+
+    A write (other than the public forms) has its bearer token verified when the route first asks for
+    the body, before a byte of it is read: FastAPI parses a JSON body before it runs the route's auth
+    dependency. Checked there rather than before routing so that an unknown route still answers 404
+    and the answer is the route's own (the scope matrix holds the gateway and the services to it).
     Starlette's `RequestBodyLimitMiddleware` answers text/plain and has no per-path caps, hence this."""
 
     def __init__(self, app: ASGIApp, caps: BodyCaps, tokens: TokenService | None = None) -> None:
@@ -181,25 +188,26 @@ class BodyLimitMiddleware:
             declared = int(headers.get("content-length", "0"))
         except ValueError:
             declared = 0
+        too_large = PayloadTooLarge(f"The request body is larger than {cap} bytes", max_bytes=cap)
         if declared > cap:
-            too_large = PayloadTooLarge(f"The request body is larger than {cap} bytes", max_bytes=cap)
             await error_response(too_large, path)(scope, receive, send)
             return
-        if self.tokens is not None and not path.startswith(self.caps.public_write_prefixes):
-            try:
-                await _authenticate(self.tokens, headers.get("authorization"))
-            except QualityCityError as exc:
-                await error_response(exc, path)(scope, receive, send)
-                return
+        check_token = self.tokens is not None and not path.startswith(self.caps.public_write_prefixes)
         received = 0
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, check_token
+            if check_token and self.tokens is not None:
+                check_token = False
+                try:
+                    await _authenticate(self.tokens, headers.get("authorization"))
+                except QualityCityError as exc:
+                    raise BodyRefused(exc) from None
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > cap:
-                    raise _BodyTooLarge(cap)
+                    raise BodyRefused(too_large)
             return message
 
         await self.app(scope, counted, send)
@@ -311,6 +319,11 @@ def new_app(
     app = FastAPI(title=title, description=description, version=version, docs_url=None, redoc_url=None, **kwargs)
     install_problem_handlers(app)
     install_docs(app)
+
+    async def on_body_refused(request: Request, exc: BodyRefused) -> Response:
+        return error_response(exc.error, request.url.path)
+
+    app.add_exception_handler(BodyRefused, on_body_refused)  # type: ignore[arg-type]
     if body_caps is not None:
         app.add_middleware(BodyLimitMiddleware, caps=body_caps, tokens=tokens)
     app.add_middleware(ControlCharacterMiddleware)
