@@ -218,6 +218,29 @@ class OwnProposal(Forbidden):
     title = "Four eyes: not your own proposal"
 
 
+def same_person(first: str | None, second: str | None) -> bool:
+    """Whether two token subjects name one person: compared casefolded and stripped, since identity
+    providers differ in case (`OFFICER1` and `officer1` are one account in most directories)."""
+    if first is None or second is None:
+        return False
+    return first.strip().casefold() == second.strip().casefold()
+
+
+def check_four_eyes(first: str | None, second: str, refusal: Forbidden) -> None:
+    """The four-eyes rule, the one place it is checked: who decides a step (approve or reject a
+    proposal, review a repair, confirm a wrongful removal) is not who started it."""
+    if same_person(first, second):
+        raise refusal
+
+
+class OwnRemovalRequest(Forbidden):
+    slug = "own-removal-request"
+    title = "Four eyes: not your own removal request"
+
+    def __init__(self) -> None:
+        super().__init__("A removal as wrongful must be confirmed by a reviewer other than who requested it.")
+
+
 class OwnRepairApplication(Forbidden):
     slug = "own-repair-application"
     title = "Four eyes: not your own application"
