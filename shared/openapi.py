@@ -94,6 +94,19 @@ for _service in ("credit", "awards", "gateway"):
 
 #: A path parameter: one segment without `:` or control characters (shared.routing.SegmentConvertor).
 SEGMENT = r"^[^:/\x00-\x1f\x7f]+$"
+#: A query value never holds a control character (shared.service_app answers 422 for one).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _printable(schema: dict[str, Any]) -> None:
+    """States the control-character rule on a query parameter's free strings (not on enums,
+    formats or values that already have a pattern)."""
+    for alternative in schema.get("anyOf", []) + schema.get("oneOf", []):
+        _printable(alternative)
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        _printable(schema["items"])
+    if schema.get("type") == "string" and not {"pattern", "enum", "format", "const"} & schema.keys():
+        schema["pattern"] = PRINTABLE
 
 
 def camel(name: str) -> str:
@@ -134,6 +147,8 @@ def finish(doc: dict[str, Any]) -> dict[str, Any]:
             for param in op.get("parameters", []):
                 if param["in"] == "path" and param.get("schema", {}).get("type") == "string":
                     param["schema"].setdefault("pattern", SEGMENT)
+                if param["in"] == "query" and isinstance(param.get("schema"), dict):
+                    _printable(param["schema"])
                 # The server answers 428 without it (a problem that names the header, not a 422).
                 if param["in"] == "header" and param["name"] == "If-Match" and "428" in op.get("responses", {}):
                     param["required"] = True

@@ -224,7 +224,7 @@ async def review_repair(entry_id: str, body: RepairReview, _: Reviewer, change: 
 @_entry_change(
     "/blacklist-entries/{entry_id}:remove",
     summary="Remove a listing as wrongful: one reviewer requests (202), another confirms (200; If-Match)",
-    responses={202: {"description": "Removal requested: a second reviewer confirms it"}},
+    responses=_errors | {202: {"description": "Removal requested: a second reviewer confirms it"}},
 )
 async def remove(entry_id: str, body: WrongfulRemoval, _: Reviewer, change: VersionedChange) -> Any:
     out = await _transition(service.remove_wrongful, change, entry_id, body)
