@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.sampling import repository, service
 from services.sampling.domain import BatchRejected, Conclusion, Level, ResultNotFound, Rules, Sector, State
-from services.sampling.ingest import CSV_COLUMNS, parse_batch
+from services.sampling.ingest import ARCHIVE_COLUMNS, CSV_COLUMNS, parse_archive, parse_batch
 from services.sampling.models import idempotency_keys, results
 from services.sampling.schemas import (
+    ArchiveImportOut,
     BatchOut,
     Correction,
     PassRateGroup,
@@ -37,7 +38,7 @@ from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import WRITE_ERRORS, IdempotencyKey, Reader
+from shared.routing import WRITE_ERRORS, ArchiveImporter, IdempotencyKey, Reader, SourceFile
 from shared.runtime import Runtime, UoW
 from shared.stats import wilson_interval
 from shared.uscc import USCC
@@ -144,6 +145,59 @@ async def create_results_batch(
     # Encoded once with orjson (the shape is BatchOut, as documented): validating ten thousand row
     # outcomes through the response model would cost more than storing them.
     return Response(orjson.dumps(out), media_type="application/json")
+
+
+@router.post(
+    "/results:import",
+    response_model=ArchiveImportOut,
+    responses=_errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    tags=["results"],
+    summary="Import archived results with their re-inspection outcome and final state, on their own dates",
+    description="The formats of `POST /v1/results:batch`, with further columns: "
+    + ", ".join(f"`{en}`/`{zh}`" for en, zh in ARCHIVE_COLUMNS.items() if en not in CSV_COLUMNS)
+    + ". Each result is recorded on its report date and re-inspected or finalised on the archive's dates "
+    "(the objection window counted from its own report date), with the events live operation emits. "
+    "`X-Source-File` names the archive file; the history and the audit record keep it. "
+    "See docs/archive-import.md.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/ArchiveResultIn"}}
+                },
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def import_results(
+    request: Request,
+    _: ArchiveImporter,
+    source_file: SourceFile,
+    ctx: RequestContext,
+    uow: UoW,
+    atomic: Annotated[bool, Query(description="Store nothing if any row is rejected or conflicts")] = False,
+) -> Any:
+    rules: Rules = request.app.state.rules
+    rows = parse_archive(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
+    outcomes = await service.import_archive(uow.session, _context(request, ctx), rows, source_file)
+    counts = Counter(o["outcome"] for o in outcomes)
+    failed = counts["rejected"] + counts["conflict"]
+    if atomic and failed:
+        raise BatchRejected(failed, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
+    await uow.commit()
+    return ArchiveImportOut(
+        source_file=source_file,
+        received=len(rows),
+        created=counts["created"],
+        duplicates=counts["duplicate"],
+        conflicts=counts["conflict"],
+        rejected=counts["rejected"],
+        atomic=atomic,
+        rows=outcomes,  # type: ignore[arg-type]
+    )
 
 
 async def _change_result(
