@@ -40,6 +40,7 @@ from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
 from shared.routing import WRITE_ERRORS, ArchiveImporter, IdempotencyKey, Reader, SourceFile
 from shared.runtime import Runtime, UoW
+from shared.service_app import job_schedule
 from shared.stats import wilson_interval
 from shared.uscc import USCC
 
@@ -406,7 +407,16 @@ async def scorecard(code: str, principal: Reader, uow: UoW) -> Any:
 add_regions_route(router, "reference")
 
 
-@router.get("/rules", tags=["reference"], summary="The sampling rules in force (objection window, batch size)")
+@router.get(
+    "/rules",
+    tags=["reference"],
+    summary="The sampling rules in force and the periodic jobs' schedule",
+)
 async def rules(request: Request) -> dict[str, Any]:
     r: Rules = request.app.state.rules
-    return {"version": r.version, "objection_window_days": r.objection_window_days, "batch_max_rows": r.batch_max_rows}
+    return {
+        "version": r.version,
+        "objection_window_days": r.objection_window_days,
+        "batch_max_rows": r.batch_max_rows,
+        "jobs": job_schedule(request.app.state.runtime.scheduler.jobs.values()),
+    }
