@@ -235,24 +235,6 @@ async def import_and_check(client: httpx.AsyncClient, auth: Callable[..., dict[s
         assert {x["resource"]["source_file"] for x in records} == {file}
         assert all(x["resource"]["imported"] == "true" for x in records)
 
-    import os
-
-    if os.environ.get("ARCHIVE_DEBUG"):
-        import asyncio
-
-        await asyncio.sleep(2)
-        for h in honours:
-            print("HONOUR", (await client.get(f"/v1/honours/{h['honour_id']}", headers=reader)).json())
-        print(
-            "FACTS",
-            (
-                await client.get(
-                    "/v1/facts/honours",
-                    params={"type_code": "B5", "counting": "active_at_end", "on": "2015-08-15"},
-                    headers=reader,
-                )
-            ).text,
-        )
     credit_rules = (await client.get("/v1/rating-rules")).json()
     window = int(credit_rules["rule_set"]["rating"]["negative"]["window_days"])
     for on in AS_OF:
@@ -265,11 +247,12 @@ async def import_and_check(client: httpx.AsyncClient, auth: Callable[..., dict[s
 
         agri = await eventually(
             lambda: attainment("agri_pass_rate"),
-            lambda a: {s["year"]: (s["n"], s["passed"]) for s in a["series"]} == expected,
+            lambda a, expected=expected: {s["year"]: (s["n"], s["passed"]) for s in a["series"]} == expected,
         )
         assert agri["value_year"] == on.year
         brands = await eventually(
-            lambda: attainment("shandong_famous_brands"), lambda a: a["value"] == honours_active(honours, archive, on)
+            lambda: attainment("shandong_famous_brands"),
+            lambda a, on=on: a["value"] == honours_active(honours, archive, on),
         )
         assert brands["value_year"] == on.year
         for who in range(3):
@@ -289,7 +272,9 @@ async def import_and_check(client: httpx.AsyncClient, auth: Callable[..., dict[s
             fails = archive.counted_fails(who, on, window)
             cr = await eventually(
                 rating,
-                lambda x: sum(1 for c in x.get("records", []) if c["kind"] == "negative" and c["counted"]) == fails,
+                lambda x, fails=fails: (
+                    sum(1 for c in x.get("records", []) if c["kind"] == "negative" and c["counted"]) == fails
+                ),
             )
             assert cr["listed"] is archive.listed_on(who, on)
             if archive.listed_on(who, on):
