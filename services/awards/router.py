@@ -32,7 +32,17 @@ from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.regions import add_regions_route
-from shared.routing import Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader, problems
+from shared.routing import (
+    ArchiveImporter,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    PublicLimit,
+    Reader,
+    SourceFile,
+    problems,
+)
 from shared.runtime import Runtime, UoW
 
 router = APIRouter(prefix="/v1")
@@ -132,6 +142,37 @@ async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW,
         raise CsvTooLarge(f"At most {settings.import_max_bytes} bytes")
     rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows)
     outcomes = await service.import_rows(uow.session, service.request_context(ctx), rows)
+    await uow.commit()
+    return ImportOut(
+        received=len(rows),
+        created=sum(o.outcome == "created" for o in outcomes),
+        duplicates=sum(o.outcome == "duplicate" for o in outcomes),
+        rejected=sum(o.outcome == "rejected" for o in outcomes),
+        rows=outcomes,
+    )
+
+
+@router.post(
+    "/honours:archive",
+    response_model=ImportOut,
+    tags=["honours"],
+    responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    summary="Import an archived registry (CSV) with revocations on their own dates",
+    description="The columns of `POST /v1/honours:import`, and `revoked_on`, `revoke_reason` (both or neither): "
+    "each honour is granted on its date, then revoked on the archive's date. Suspensions follow the "
+    "blacklist's own (archived) listing dates. `X-Source-File` names the archive file; the audit record "
+    "keeps it. See docs/archive-import.md.",
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_archive(
+    request: Request, _: ArchiveImporter, source_file: SourceFile, ctx: RequestContext, uow: UoW, runtime: Runtime
+) -> Any:
+    settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
+    body = await request.body()
+    if len(body) > settings.import_max_bytes:
+        raise CsvTooLarge(f"At most {settings.import_max_bytes} bytes")
+    rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows, service.ARCHIVE_COLUMNS)
+    outcomes = await service.import_archive(uow.session, service.request_context(ctx), rows, source_file)
     await uow.commit()
     return ImportOut(
         received=len(rows),

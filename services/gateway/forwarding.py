@@ -159,6 +159,7 @@ FORWARDS: tuple[Forward, ...] = (
     ),
     _awards("POST", "/v1/honours", "awards:write", "Grant an honour", "awards"),
     _awards("POST", "/v1/honours:import", "awards:write", "Import a historical registry (CSV)", "awards"),
+    _awards("POST", "/v1/honours:archive", ARCHIVE, "Import an archived registry with revocations", "awards"),
     _awards("POST", "/v1/honours/{honour_id}:revoke", "awards:write", "Revoke an honour", "awards"),
     _awards("GET", "/v1/honours", "read", "Honours, filtered", "awards"),
     _awards("GET", "/v1/honours/{honour_id}", "read", "One honour", "awards"),

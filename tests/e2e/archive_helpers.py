@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.awards_helpers import grant_body
 from tests.e2e.credit_helpers import proposal
 from tests.factories import result_body
 from tests.helpers import eventually
@@ -152,25 +151,31 @@ async def import_and_check(client: httpx.AsyncClient, auth: Callable[..., dict[s
     archive = Archive(window_days=int(rules["objection_window_days"]))
     archive.build()
 
-    # Honours first (granted before any listing), one per enterprise, in different years.
-    writer = auth("awards:write", "read", subject="registrar")
-    honours = []
-    for who, granted in enumerate((date(2014, 1, 15), date(2015, 6, 1), date(2016, 3, 1), date(2016, 1, 10))):
-        g = await client.post(
-            "/v1/honours",
-            json=grant_body("B5", ENTERPRISES[who], granted_on=granted.isoformat(), certificate_no=f"B5-ARC-{who}"),
-            headers=writer,
+    # Honours first (granted before any listing), one per enterprise, in different years; one revoked in
+    # the archive, and a row whose revocation precedes its grant is refused.
+    grants = (date(2014, 1, 15), date(2015, 6, 1), date(2016, 3, 1), date(2016, 1, 10))
+    lines = [
+        "type_code,holder_id,holder_name,granted_on,certificate_no,subject_kind,subject_name,revoked_on,revoke_reason"
+    ]
+    for who, granted in enumerate(grants):
+        revocation = f"{REVOKED[1].isoformat()},以不合格产品冒充合格产品" if who == REVOKED[0] else ","
+        lines.append(
+            f"B5,{ENTERPRISES[who]},青岛测试{who}有限公司,{granted.isoformat()},B5-ARC-{who},product,产品{who},{revocation}"
         )
-        assert g.status_code == 201, g.text
-        honours.append(g.json())
-    h = honours[REVOKED[0]]
-    revoked = await client.post(
-        f"/v1/honours/{h['honour_id']}:revoke",
-        json={"reason": "以不合格产品冒充合格产品", "revoked_on": REVOKED[1].isoformat()},
-        headers=writer | {"If-Match": f'"{h["version"]}"'},
+    lines.append(f"B5,{ENTERPRISES[0]},青岛测试0有限公司,2016-01-01,B5-ARC-9,product,产品9,2015-01-01,撤销")
+    r = await client.post(
+        "/v1/honours:archive",
+        content="\n".join(lines).encode(),
+        headers=importer | {"Content-Type": "text/csv", "X-Source-File": "honours.csv"},
     )
-    assert revoked.status_code == 200, revoked.text
-    assert revoked.json()["revoked_on"] == REVOKED[1].isoformat()
+    assert r.status_code == 200, r.text
+    assert [o["outcome"] for o in r.json()["rows"]] == ["created"] * 4 + ["rejected"]
+    assert r.json()["rows"][-1]["problems"][0]["field"] == "revoked_on"
+    honours = []
+    for o in r.json()["rows"][:4]:
+        got = await client.get(f"/v1/honours/{o['honour_id']}", headers=reader)
+        honours.append(got.json())
+    assert honours[REVOKED[0]]["state"] == "revoked" and honours[REVOKED[0]]["revoked_on"] == REVOKED[1].isoformat()
 
     # Results: a bad row (re-inspection asked after its own window) is refused, the others created.
     late = archive.results[0] | {
