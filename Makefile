@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test up down bench lint venv migrate token clean demo
+.PHONY: run test soak up down bench lint venv migrate token clean demo
 
 # A .venv left without pip (an install interrupted while the venv was being created) is made anew.
 $(STAMP): pyproject.toml
@@ -24,13 +24,23 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/qcity demo
 
-## The whole test suite against a real PostgreSQL and a real Kafka broker (started if not running)
+## The whole test suite against a real PostgreSQL and a real Kafka broker (started if not running).
+## Nothing else uses those servers during the run, so the fault suite's outage tests may stop them.
+OUTAGES := QC_FAULT_OUTAGES=1 QC_TEST_PG_CTL=$(CURDIR)/deploy/local/postgres.sh
 test: lint
-	@bash deploy/local/test.sh $(ARGS)
+	@$(OUTAGES) bash deploy/local/test.sh $(ARGS)
+
+## The fault matrix at soak size: ≥ 100,000 acknowledged writes in all (QC_FAULT_WRITES per fault),
+## against the servers make test uses; prints the table (fault, acknowledged, stored, doubled, recovery)
+SOAK_WRITES ?= 9000
+soak: $(STAMP)
+	@$(OUTAGES) QC_FAULT_WRITES=$(SOAK_WRITES) QC_FAULT_SOAK=1 bash deploy/local/test.sh -q -p no:cacheprovider tests/faults $(ARGS)
 
 ## Distributed suite on this machine: Kafka, PostgreSQL, one uvicorn process per service
+## (REPLICAS=2: two of each, the second on the port + 10; docs/operations.md)
+REPLICAS ?= 1
 up: $(STAMP)
-	@bash deploy/local/up.sh
+	@REPLICAS=$(REPLICAS) bash deploy/local/up.sh
 
 down:
 	@bash deploy/local/down.sh

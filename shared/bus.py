@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.events import Envelope, KafkaOrigin, from_kafka_record, to_kafka
 from shared.supervisor import Supervisor
-from shared.tasks import cancel
+from shared.tasks import BackgroundLoop
 
 log = structlog.get_logger("bus")
 
@@ -131,7 +131,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runner.assigned.set()
 
 
-class KafkaSubscription:
+class KafkaSubscription(BackgroundLoop):
     """A consumer-group member: poll, apply in one transaction, then commit the offsets.
 
     Each run of the task builds its own consumer: a run that ended for any reason leaves the group
@@ -148,26 +148,16 @@ class KafkaSubscription:
         self.max_records = max_records
         self.assigned = asyncio.Event()
         self.commits_skipped = 0
-        self._supervisor: Supervisor | None = None
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def task_name(self) -> str:
         return f"consumer:{self.group}"
 
     async def start(self, supervisor: Supervisor | None = None) -> None:
-        self._supervisor = supervisor
-        if supervisor is not None:
-            supervisor.start(self.task_name, self.run)
-        else:
-            self._task = asyncio.create_task(self.run(), name=self.task_name)
+        self.start_loop(supervisor)
 
     async def stop(self) -> None:
-        if self._supervisor is not None:
-            await self._supervisor.stop(self.task_name)
-            self._supervisor = None
-        await cancel(self._task)
-        self._task = None
+        await self.stop_loop()
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(

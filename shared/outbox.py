@@ -38,7 +38,7 @@ from shared.db import Database
 from shared.events import Envelope
 from shared.executemany import insert_rows
 from shared.supervisor import Supervisor
-from shared.tasks import cancel
+from shared.tasks import BackgroundLoop
 
 log = structlog.get_logger("outbox")
 
@@ -100,7 +100,7 @@ class Publisher(Protocol):
         """Deliver the batch, in order; return only once every event is acknowledged."""
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
     """Publishes a service's unpublished outbox rows to its topic, oldest first."""
 
     def __init__(
@@ -124,8 +124,6 @@ class OutboxRelay:
         self.lock_key = lock_key
         self.coalesce_s = coalesce_s
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._supervisor: Supervisor | None = None
         self.published_total = 0
 
     def notify(self) -> None:
@@ -271,15 +269,7 @@ class OutboxRelay:
 
     def start(self, supervisor: Supervisor | None = None) -> None:
         """Run the relay in the background, under `supervisor` when given (restarted if it ends)."""
-        self._supervisor = supervisor
-        if supervisor is not None:
-            supervisor.start(self.task_name, self.run)
-        else:
-            self._task = asyncio.create_task(self.run(), name=self.task_name)
+        self.start_loop(supervisor)
 
     async def stop(self) -> None:
-        if self._supervisor is not None:
-            await self._supervisor.stop(self.task_name)
-            self._supervisor = None
-        await cancel(self._task)
-        self._task = None
+        await self.stop_loop()

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from shared.supervisor import Supervisor
+
 
 async def cancel(*tasks: asyncio.Task[Any] | None) -> None:
     """Cancel these tasks and wait until each has finished (its own cancellation is not an error)."""
@@ -15,3 +17,32 @@ async def cancel(*tasks: asyncio.Task[Any] | None) -> None:
     for task in running:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class BackgroundLoop:
+    """A long-running `run()` (a relay, a consumer), started under a supervisor when one is given
+    (restarted if it ends) or as a bare task (tests, tools), and stopped the same way either way."""
+
+    _task: asyncio.Task[None] | None = None
+    _supervisor: Supervisor | None = None
+
+    @property
+    def task_name(self) -> str:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    def start_loop(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor
+        if supervisor is not None:
+            supervisor.start(self.task_name, self.run)
+        else:
+            self._task = asyncio.create_task(self.run(), name=self.task_name)
+
+    async def stop_loop(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop(self.task_name)
+            self._supervisor = None
+        await cancel(self._task)
+        self._task = None

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# `make down`: stop the services started by `make up`, then Kafka and PostgreSQL.
+# `make down`: stop the services started by `make up` (every replica), then Kafka and PostgreSQL.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RUN="$ROOT/var/run"
-for name in gateway awards credit sampling; do
-    pidfile="$RUN/$name.pid"
+# Every replica: <service>.pid and, with REPLICAS=2, <service>-2.pid.
+for pidfile in "$RUN"/gateway*.pid "$RUN"/awards*.pid "$RUN"/credit*.pid "$RUN"/sampling*.pid; do
     [[ -f "$pidfile" ]] || continue
+    name=$(basename "$pidfile" .pid)
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
         kill "$pid"

@@ -3,8 +3,8 @@ events in one transaction) and never commit: routes, the consumer and the schedu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -141,6 +141,16 @@ class Checked:
     district_code: str | None
     valid_until: date | None
 
+    @property
+    def certificate(self) -> tuple[str, str]:
+        """(type, certificate number): unique among stored honours."""
+        return self.honour_type.code, self.body.certificate_no.strip()
+
+    @property
+    def listable(self) -> bool:
+        """Whether the holder is one the quality-credit blacklist can name."""
+        return self.body.holder_kind in ("enterprise", "organisation")
+
 
 def check_grant(ctx: Context, body: GrantIn) -> Checked:
     honour_type = ctx.catalog.get(body.type_code)
@@ -211,22 +221,62 @@ def _build(
     return row, events, suspension
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds that grants must respect: the certificates already registered and
+    the holders' standing listings."""
+
+    certificates: dict[tuple[str, str], dict[str, Any]]
+    listings: dict[str, dict[str, Any]]
+
+
+async def load_stored(session: AsyncSession, checked: Sequence[Checked]) -> Stored:
+    certificates = await repository.existing_certificates(session, [c.certificate for c in checked])
+    listings = await repository.current_listings(session, [c.holder_id for c in checked if c.listable])
+    return Stored(certificates, listings)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A grant the database allows: `repeats` names the stored honour a re-imported row is;
+    `listing` is the standing listing an honour granted before it is suspended by (imports)."""
+
+    repeats: str | None = None
+    listing: dict[str, Any] | None = None
+
+
+def check_stored(stored: Stored, c: Checked, *, historical: bool) -> Verdict:
+    """A grant against the database: a certificate already registered is a conflict (unless a
+    historical row repeats the stored honour itself); a listed holder is refused, except, for a
+    historical row, an honour granted before the listing (it is imported suspended)."""
+    listing = stored.listings.get(c.holder_id) if c.listable else None
+    if listing is not None and not historical:
+        raise HolderBlacklisted(listing)
+    existing = stored.certificates.get(c.certificate)
+    if existing is not None:
+        if historical and _same_honour(existing, c):
+            return Verdict(repeats=existing["honour_id"])
+        raise _duplicate_certificate(existing)
+    if listing is not None and c.body.granted_on >= listing["listed_on"]:
+        raise HolderBlacklisted(listing)  # granted while listed: refused as a single grant would be
+    return Verdict(listing=listing)
+
+
+def _same_honour(stored: dict[str, Any], c: Checked) -> bool:
+    return bool(stored["holder_id"] == c.holder_id and stored["granted_on"] == c.body.granted_on)
+
+
 async def grant(session: AsyncSession, ctx: Context, body: GrantIn) -> dict[str, Any]:
     """Grant one honour; every rule broken is a problem and nothing is written."""
     c = check_grant(ctx, body)
-    if body.holder_kind in ("enterprise", "organisation"):
-        listing = (await repository.current_listings(session, [c.holder_id])).get(c.holder_id)
-        if listing is not None:
-            raise HolderBlacklisted(listing)
-    key = (c.honour_type.code, body.certificate_no.strip())
-    existing = (await repository.existing_certificates(session, [key])).get(key)
-    if existing is not None:
-        raise _duplicate_certificate(existing)
+    check_stored(await load_stored(session, [c]), c, historical=False)
     row, events, _ = _build(ctx, c, new_ids(1)[0], "api", None)
     try:
         await repository.insert_honours(session, [row])
     except IntegrityError:  # a concurrent grant took the certificate number between check and insert
-        raise DuplicateCertificateNo(f"{key[0]} certificate {key[1]} is already registered") from None
+        raise DuplicateCertificateNo(
+            f"{c.certificate[0]} certificate {c.certificate[1]} is already registered"
+        ) from None
     await add_to_outbox(session, outbox, events)
     return row
 
@@ -347,93 +397,92 @@ def _pydantic_problems(exc: ValidationError) -> list[RowProblem]:
     return out
 
 
-def _same_honour(stored: dict[str, Any], c: Checked) -> bool:
-    return bool(stored["holder_id"] == c.holder_id and stored["granted_on"] == c.body.granted_on)
+def _rejected(row: int, *problems: RowProblem) -> RowOutcome:
+    return RowOutcome(row=row, outcome="rejected", problems=list(problems))
+
+
+def _refused(row: int, err: GrantRefused) -> RowOutcome:
+    return _rejected(row, RowProblem(field=err.field, reason=err.reason, type=problem_type(err.slug)))
+
+
+def _check_row(ctx: Context, row: int, raw: dict[str, str]) -> Checked | RowOutcome:
+    """A row checked by every rule that needs no database, or its rejection."""
+    if EXTRA_CELLS in raw:
+        reason = f"more cells than columns: {raw[EXTRA_CELLS]!r}"
+        return _rejected(row, RowProblem(field="row", reason=reason, type=problem_type(ValidationFailed.slug)))
+    try:
+        return check_grant(ctx, _row_to_grant(ctx.catalog, raw))
+    except ValidationError as exc:
+        return _rejected(row, *_pydantic_problems(exc))
+    except GrantRefused as err:
+        return _refused(row, err)
+
+
+@dataclass
+class _Batch:
+    """The honours an import creates, checked against the database and against the earlier rows."""
+
+    ctx: Context
+    stored: Stored
+    ids: Iterator[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Envelope] = field(default_factory=list)
+    suspensions: list[dict[str, Any]] = field(default_factory=list)
+    # certificate -> (row number, honour id, the grant) of the row that created it
+    seen: dict[tuple[str, str], tuple[int, str, Checked]] = field(default_factory=dict)
+
+    def add(self, row: int, c: Checked) -> RowOutcome:
+        try:
+            repeats = self._repeats_earlier_row(c)
+            verdict = Verdict(repeats=repeats) if repeats else check_stored(self.stored, c, historical=True)
+        except GrantRefused as err:
+            return _refused(row, err)
+        if verdict.repeats is not None:
+            return RowOutcome(row=row, outcome="duplicate", honour_id=verdict.repeats)
+        honour_id = next(self.ids)
+        new, events, suspension = _build(self.ctx, c, honour_id, "import", verdict.listing)
+        self.rows.append(new)
+        self.events.extend(events)
+        if suspension:
+            self.suspensions.append(suspension)
+        self.seen[c.certificate] = (row, honour_id, c)
+        return RowOutcome(row=row, outcome="created", honour_id=honour_id)
+
+    def _repeats_earlier_row(self, c: Checked) -> str | None:
+        """The honour an earlier row of the file created with this certificate, if this row is the
+        same honour; a conflict if it is another."""
+        if c.certificate not in self.seen:
+            return None
+        first_row, first_id, first = self.seen[c.certificate]
+        if first.holder_id == c.holder_id and first.body.granted_on == c.body.granted_on:
+            return first_id
+        type_code, number = c.certificate
+        raise DuplicateCertificateNo(f"{type_code} certificate {number} already appears in row {first_row}")
+
+    async def write(self, session: AsyncSession) -> None:
+        await repository.insert_honours(session, self.rows)
+        await repository.add_suspensions(session, self.suspensions)
+        await add_to_outbox(session, outbox, self.events)
 
 
 async def import_rows(session: AsyncSession, ctx: Context, rows: Sequence[dict[str, str]]) -> list[RowOutcome]:
     """Import a historical registry: each row is created, a duplicate of a stored honour (same type,
     certificate, holder and date: a re-import changes nothing) or rejected with its problems.
     Valid rows are written with one executemany, whatever others are rejected."""
-    outcomes: list[RowOutcome | None] = [None] * len(rows)
+    outcomes: dict[int, RowOutcome] = {}
     checked: list[tuple[int, Checked]] = []
-    for i, raw in enumerate(rows):
-        if EXTRA_CELLS in raw:
-            outcomes[i] = RowOutcome(
-                row=i + 1,
-                outcome="rejected",
-                problems=[
-                    RowProblem(
-                        field="row",
-                        reason=f"more cells than columns: {raw[EXTRA_CELLS]!r}",
-                        type=problem_type(ValidationFailed.slug),
-                    )
-                ],
-            )
-            continue
-        try:
-            c = check_grant(ctx, _row_to_grant(ctx.catalog, raw))
-        except ValidationError as exc:
-            outcomes[i] = RowOutcome(row=i + 1, outcome="rejected", problems=_pydantic_problems(exc))
-            continue
-        except GrantRefused as err:
-            outcomes[i] = RowOutcome(
-                row=i + 1,
-                outcome="rejected",
-                problems=[RowProblem(field=err.field, reason=err.reason, type=problem_type(err.slug))],
-            )
-            continue
-        checked.append((i, c))
-    stored = await repository.existing_certificates(
-        session, [(c.honour_type.code, c.body.certificate_no.strip()) for _, c in checked]
-    )
-    listed = await repository.current_listings(
-        session, [c.holder_id for _, c in checked if c.body.holder_kind in ("enterprise", "organisation")]
-    )
-    new_rows: list[dict[str, Any]] = []
-    events: list[Envelope] = []
-    susp: list[dict[str, Any]] = []
-    seen: dict[tuple[str, str], tuple[int, str, Checked]] = {}
-    ids = iter(new_ids(len(checked)))
+    for i, raw in enumerate(rows, start=1):
+        result = _check_row(ctx, i, raw)
+        if isinstance(result, RowOutcome):
+            outcomes[i] = result
+        else:
+            checked.append((i, result))
+    stored = await load_stored(session, [c for _, c in checked])
+    batch = _Batch(ctx, stored, iter(new_ids(len(checked))))
     for i, c in checked:
-        key = (c.honour_type.code, c.body.certificate_no.strip())
-
-        def reject(err: GrantRefused, i: int = i) -> None:
-            outcomes[i] = RowOutcome(
-                row=i + 1,
-                outcome="rejected",
-                problems=[RowProblem(field=err.field, reason=err.reason, type=problem_type(err.slug))],
-            )
-
-        if key in stored:
-            if _same_honour(stored[key], c):
-                outcomes[i] = RowOutcome(row=i + 1, outcome="duplicate", honour_id=stored[key]["honour_id"])
-            else:
-                reject(_duplicate_certificate(stored[key]))
-            continue
-        if key in seen:
-            first_row, first_id, first = seen[key]
-            if first.holder_id == c.holder_id and first.body.granted_on == c.body.granted_on:
-                outcomes[i] = RowOutcome(row=i + 1, outcome="duplicate", honour_id=first_id)
-            else:
-                reject(DuplicateCertificateNo(f"{key[0]} certificate {key[1]} already appears in row {first_row}"))
-            continue
-        listing = listed.get(c.holder_id) if c.body.holder_kind in ("enterprise", "organisation") else None
-        if listing is not None and c.body.granted_on >= listing["listed_on"]:
-            reject(HolderBlacklisted(listing))  # granted while listed: refused as a single grant would be
-            continue
-        honour_id = next(ids)
-        row, evs, suspension = _build(ctx, c, honour_id, "import", listing)
-        new_rows.append(row)
-        events.extend(evs)
-        if suspension:
-            susp.append(suspension)
-        seen[key] = (i + 1, honour_id, c)
-        outcomes[i] = RowOutcome(row=i + 1, outcome="created", honour_id=honour_id)
-    await repository.insert_honours(session, new_rows)
-    await repository.add_suspensions(session, susp)
-    await add_to_outbox(session, outbox, events)
-    return [o for o in outcomes if o is not None]
+        outcomes[i] = batch.add(i, c)
+    await batch.write(session)
+    return [outcomes[i] for i in sorted(outcomes)]
 
 
 # ------------------------------------------------------------------------------ archives

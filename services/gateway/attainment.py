@@ -17,6 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway import progress, repository
 from services.gateway.plans import HonourCountSource, Indicator, PassRateSource, Plan, ReportedSource
+from services.gateway.schemas import (
+    CountFigure,
+    DistrictPoint,
+    Figure,
+    PassRateFigure,
+    ProgressOut,
+    ReportedFigure,
+    ReportRef,
+    SeriesPoint,
+)
 from shared.clock import as_utc
 
 
@@ -149,7 +159,7 @@ def reports_link(plan: Plan, ind: Indicator) -> str:
     return "/v1/indicator-reports?" + urlencode([("plan", plan.id), ("indicator", ind.code)])
 
 
-def _progress(plan: Plan, ind: Indicator, series: dict[int, float]) -> dict[str, Any]:
+def _progress(plan: Plan, ind: Indicator, series: dict[int, float]) -> ProgressOut:
     p = progress.progress(
         series,
         base_year=plan.base_year,
@@ -157,21 +167,14 @@ def _progress(plan: Plan, ind: Indicator, series: dict[int, float]) -> dict[str,
         target_year=plan.due(ind).year,
         limit=ind.natural_limit,
     )
+    return ProgressOut.model_validate(p, from_attributes=True)
+
+
+def _common(plan: Plan, ind: Indicator, value: float | None, series: dict[int, float]) -> dict[str, Any]:
+    """What every figure says whatever its source: the indicator as planned, and its gap and progress
+    from the value and the yearly series."""
+    p = _progress(plan, ind, series)
     return {
-        "status": p.status,
-        "reason": p.reason,
-        "base_year": p.base_year,
-        "base_value": p.base_value,
-        "current_year": p.current_year,
-        "observed_growth": p.observed_growth,
-        "required_growth": p.required_growth,
-        "progress_value": p.progress_value,
-    }
-
-
-def figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> dict[str, Any]:
-    """One indicator's figure; with `detail`, its yearly series, district breakdown and links per year."""
-    out: dict[str, Any] = {
         "code": ind.code,
         "name_zh": ind.name_zh,
         "name_en": ind.name_en,
@@ -180,107 +183,112 @@ def figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, de
         "unit": ind.unit,
         "target": ind.target,
         "target_text": ind.target_text,
-        "due": plan.due(ind).isoformat(),
-        "source": "reported" if ind.reported else "computed",
-        "counting": ind.counting,
-        "value": None,
-        "gap": None,
-        "n": None,
-        "passed": None,
-        "wilson_95": None,
-        "value_year": None,
-        "links": {},
+        "due": plan.due(ind),
+        "value": value,
+        "gap": progress.gap(value, ind.target),
+        "progress": p,
+        "status": p.status,
     }
+
+
+def _rate_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> PassRateFigure:
     as_of = facts.as_of
-    series_values: dict[int, float] = {}
+    series = _rate_series(facts, ind, district)
+
+    def rows(year: int, d: str | None = district) -> str:
+        return results_link(ind, date(year, 1, 1), evaluation_day(year, as_of), d)
+
+    common = _common(plan, ind, None, {y: p / n for y, (n, p) in series.items()})
+    fig = PassRateFigure(**common, value_year=None, n=None, passed=None, wilson_95=None, links={})
+    if series:
+        year = max(series)
+        n, p = series[year]
+        fig.value, fig.gap = p / n, progress.gap(p / n, ind.target)
+        fig.n, fig.passed, fig.wilson_95, fig.value_year = n, p, progress.wilson_interval(p, n), year
+        fig.links["rows"] = rows(year)
+    if detail:
+        fig.series = [
+            SeriesPoint(year=y, value=p / n, n=n, passed=p, wilson_95=progress.wilson_interval(p, n), rows=rows(y))
+            for y, (n, p) in series.items()
+        ]
+        fig.districts = [
+            DistrictPoint(
+                district_code=d,
+                value=p / n,
+                n=n,
+                passed=p,
+                wilson_95=progress.wilson_interval(p, n),
+                rows=rows(as_of.year, d),
+            )
+            for d, (n, p) in _rate_districts(facts, ind).items()
+        ]
+    return fig
+
+
+def _count_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> CountFigure:
+    assert ind.counting is not None  # the plan's validation: an honour count has its counting rule
+    as_of = facts.as_of
+    counts = _count_series(facts, ind, district)
+    value = float(counts[as_of.year]) if counts else 0.0
+    common = _common(plan, ind, value, {y: float(v) for y, v in counts.items()})
+    fig = CountFigure(
+        **common,
+        counting=ind.counting,
+        value_year=as_of.year,
+        n=None,
+        passed=None,
+        wilson_95=None,
+        links={"rows": honours_link(plan, ind, as_of, district)},
+    )
+    if detail:
+        fig.series = [
+            SeriesPoint(year=y, value=float(v), rows=honours_link(plan, ind, evaluation_day(y, as_of), district))
+            for y, v in counts.items()
+        ]
+        fig.districts = [
+            DistrictPoint(district_code=d, value=float(v), rows=honours_link(plan, ind, as_of, d))
+            for d, v in _count_districts(facts, ind).items()
+        ]
+    return fig
+
+
+def _reported_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> ReportedFigure:
+    by_year: dict[int, dict[str, Any]] = {}
+    for r in [] if district else facts.reports.get(ind.code, []):
+        by_year[r["period_end"].year] = r  # ordered by period_end: a later period of the same year wins
+    latest = by_year[max(by_year)] if by_year else None
+    value = float(latest["value"]) if latest else None
+    common = _common(plan, ind, value, {y: float(r["value"]) for y, r in by_year.items()})
+    fig = ReportedFigure(
+        **common,
+        value_year=latest["period_end"].year if latest else None,
+        n=None,
+        passed=None,
+        wilson_95=None,
+        links={"rows": reports_link(plan, ind)},
+        report=_report_ref(latest) if latest else None,
+    )
+    if district:
+        fig.progress.reason = "reported for the whole city only"
+    if detail:
+        fig.series = [
+            SeriesPoint(year=y, value=float(r["value"]), rows=None, report=_report_ref(r))
+            for y, r in sorted(by_year.items())
+        ]
+    return fig
+
+
+def figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> Figure:
+    """One indicator's figure; with `detail`, its yearly series, district breakdown and links per year."""
     if isinstance(ind.source, PassRateSource):
-        series = _rate_series(facts, ind, district)
-        series_values = {y: p / n for y, (n, p) in series.items()}
-        if series:
-            year = max(series)
-            n, p = series[year]
-            out |= {
-                "value": p / n,
-                "n": n,
-                "passed": p,
-                "wilson_95": progress.wilson_interval(p, n),
-                "value_year": year,
-            }
-            out["links"]["rows"] = results_link(ind, date(year, 1, 1), evaluation_day(year, as_of), district)
-        if detail:
-            out["series"] = [
-                {
-                    "year": y,
-                    "value": p / n,
-                    "n": n,
-                    "passed": p,
-                    "wilson_95": progress.wilson_interval(p, n),
-                    "rows": results_link(ind, date(y, 1, 1), evaluation_day(y, as_of), district),
-                }
-                for y, (n, p) in series.items()
-            ]
-            out["districts"] = [
-                {
-                    "district_code": d,
-                    "value": p / n,
-                    "n": n,
-                    "passed": p,
-                    "wilson_95": progress.wilson_interval(p, n),
-                    "rows": results_link(ind, date(as_of.year, 1, 1), as_of, d),
-                }
-                for d, (n, p) in _rate_districts(facts, ind).items()
-            ]
-    elif isinstance(ind.source, HonourCountSource):
-        counts = _count_series(facts, ind, district)
-        series_values = {y: float(v) for y, v in counts.items()}
-        out |= {"value": float(counts[as_of.year]) if counts else 0.0, "value_year": as_of.year}
-        out["links"]["rows"] = honours_link(plan, ind, as_of, district)
-        if detail:
-            out["series"] = [
-                {"year": y, "value": float(v), "rows": honours_link(plan, ind, evaluation_day(y, as_of), district)}
-                for y, v in counts.items()
-            ]
-            out["districts"] = [
-                {"district_code": d, "value": float(v), "rows": honours_link(plan, ind, as_of, d)}
-                for d, v in _count_districts(facts, ind).items()
-            ]
-    else:
-        reports = [] if district else facts.reports.get(ind.code, [])
-        by_year: dict[int, dict[str, Any]] = {}
-        for r in reports:  # ordered by period_end: a later period of the same year wins
-            by_year[r["period_end"].year] = r
-        series_values = {y: float(r["value"]) for y, r in by_year.items()}
-        out["links"]["rows"] = reports_link(plan, ind)
-        if by_year:
-            latest = by_year[max(by_year)]
-            out |= {
-                "value": float(latest["value"]),
-                "value_year": latest["period_end"].year,
-                "report": _report_out(latest),
-            }
-        if detail:
-            out["series"] = [
-                {"year": y, "value": float(r["value"]), "report": _report_out(r)} for y, r in sorted(by_year.items())
-            ]
-            out["districts"] = []
-    out["gap"] = progress.gap(out["value"], ind.target)
-    out["progress"] = _progress(plan, ind, series_values)
-    out["status"] = out["progress"]["status"]
-    if ind.reported and district:
-        out["progress"]["reason"] = "reported for the whole city only"
-    return out
+        return _rate_figure(plan, ind, facts, district, detail=detail)
+    if isinstance(ind.source, HonourCountSource):
+        return _count_figure(plan, ind, facts, district, detail=detail)
+    return _reported_figure(plan, ind, facts, district, detail=detail)
 
 
-def _report_out(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "report_id": r["report_id"],
-        "period_start": r["period_start"].isoformat(),
-        "period_end": r["period_end"].isoformat(),
-        "reporting_system": r["reporting_system"],
-        "evidence_ref": r["evidence_ref"],
-        "reported_by": r["reported_by"],
-        "reported_at": r["reported_at"].isoformat() if isinstance(r["reported_at"], datetime) else r["reported_at"],
-    }
+def _report_ref(r: dict[str, Any]) -> ReportRef:
+    return ReportRef.model_validate({k: r[k] for k in ReportRef.model_fields})
 
 
 async def freshness(session: AsyncSession, now: datetime) -> dict[str, Any]:
@@ -299,7 +307,7 @@ async def freshness(session: AsyncSession, now: datetime) -> dict[str, Any]:
 
 async def evaluate(
     session: AsyncSession, plan: Plan, as_of: date, district: str | None, codes: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[Figure]:
     facts = await gather(session, plan, as_of)
     inds = [i for i in plan.indicators if codes is None or i.code in codes]
     return [figure(plan, i, facts, district, detail=codes is not None) for i in inds]

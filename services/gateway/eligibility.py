@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from shared.errors import NotFound
 
@@ -35,14 +36,32 @@ class HonourFacts:
     suspensions: Sequence[Suspension] = ()
 
 
+Standing = Literal["active", "suspended", "other"]
+
+
+def _covers(s: Suspension, day: date) -> bool:
+    """The awards service's rule: a suspension covers suspended_on up to the day before reinstatement."""
+    return s.suspended_on <= day and (s.reinstated_on is None or day < s.reinstated_on)
+
+
 def active_on(h: HonourFacts, day: date) -> bool:
-    """Granted by `day`, within validity, not revoked, and not suspended that day (the awards
-    service's rule: a suspension covers suspended_on up to the day before reinstatement)."""
+    """Granted by `day`, within validity, not revoked, and not suspended that day.
+    (repository.active_clause is its SQL form, for counts and lists.)"""
     if h.granted_on > day or (h.valid_until is not None and day > h.valid_until):
         return False
     if h.revoked_on is not None and h.revoked_on <= day:
         return False
-    return not any(s.suspended_on <= day and (s.reinstated_on is None or day < s.reinstated_on) for s in h.suspensions)
+    return not any(_covers(s, day) for s in h.suspensions)
+
+
+def standing_on(h: HonourFacts, day: date) -> Standing:
+    """How a holder's profile lists the honour on `day`: active, suspended (granted, and a suspension
+    covers the day), or other (revoked, expired or not yet granted)."""
+    if active_on(h, day):
+        return "active"
+    if h.granted_on <= day and any(_covers(s, day) for s in h.suspensions):
+        return "suspended"
+    return "other"
 
 
 def granted_during(h: HonourFacts, start: date, end: date) -> bool:
@@ -54,7 +73,8 @@ def granted_during(h: HonourFacts, start: date, end: date) -> bool:
 
 
 def listed_on(entry: Mapping[str, object], day: date) -> bool:
-    """Was the enterprise on the published list that day by this entry?"""
+    """Was the enterprise on the published list that day by this entry? (repository.listed_clause is
+    its SQL form, for the priority list.)"""
     start = entry.get("listed_on")
     end = entry.get("removed_on")
     if entry.get("status") not in ("listed", "removed") or not isinstance(start, date):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 
-from services.gateway import attainment, eligibility, repository
+from services.gateway import attainment, profile, repository
 from services.gateway.plans import (
     IndicatorNotFound,
     IndicatorNotReported,
@@ -345,71 +345,7 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
     summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
 )
 async def credit_profile(code: UsccPath, _: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None) -> Any:
-    day = as_of or runtime.clock.today()
-    s = uow.session
-    ident = await repository.enterprise(s, code)
-    summary = await repository.results_summary(s, code, day)
-    rating = await repository.rating_on(s, code, day)
-    entries = await repository.entries_of(s, code)
-    honours = await repository.honours_of_holder(s, code)
-    spans = await repository.suspensions_of(s, [h["honour_id"] for h in honours])
-    if ident is None and not summary["n"] and not entries and not honours and rating is None:
-        raise eligibility.EnterpriseNotFound(code)
-    standing = [e for e in entries if eligibility.listed_on(e, day)]
-    active, suspended, other = [], [], []
-    for h in honours:
-        facts = eligibility.HonourFacts(
-            h["granted_on"],
-            h["valid_until"],
-            h["revoked_on"],
-            [
-                eligibility.Suspension(v["suspended_on"], v["reinstated_on"])
-                for k, v in spans.items()
-                if k[0] == h["honour_id"]
-            ],
-        )
-        if eligibility.active_on(facts, day):
-            active.append(h)
-        elif (
-            any(
-                sp.suspended_on <= day and (sp.reinstated_on is None or day < sp.reinstated_on)
-                for sp in facts.suspensions
-            )
-            and h["granted_on"] <= day
-        ):
-            suspended.append(h)
-        else:
-            other.append(h)
-    brands = sorted(brand_type_codes())
-    eligible, reasons = eligibility.procurement_eligibility(
-        [f"{h['type_code']} {h['type_name_zh']} ({h['certificate_no']})" for h in active if h["type_code"] in brands],
-        [f"{e['entry_id']} ({e['decision_no'] or 'no decision number'}, listed {e['listed_on']})" for e in standing],
-    )
-    n, p = summary["n"], summary["passed"]
-    return {
-        "as_of": day,
-        "identity": {
-            "uscc": code,
-            "name": ident["name"] if ident else None,
-            "district_code": ident["district_code"] if ident else None,
-        },
-        "sampling": {
-            "n": n,
-            "passed": p,
-            "pass_rate": p / n if n else None,
-            "wilson_95": wilson_interval(p, n),
-            "recent_fails": summary["recent_fails"],
-        },
-        "rating": rating,
-        "blacklist": {"listed": bool(standing), "standing": standing, "history": entries},
-        "honours": {
-            "active": [_honour_out(h) for h in active],
-            "suspended": [_honour_out(h) for h in suspended],
-            "other": [_honour_out(h) for h in other],
-        },
-        "procurement_priority": {"eligible": eligible, "reasons": reasons, "brand_type_codes": brands},
-        "freshness": await attainment.freshness(s, runtime.clock.now()),
-    }
+    return await profile.credit_profile(uow.session, code, as_of or runtime.clock.today(), runtime.clock.now())
 
 
 @router.get(

@@ -79,6 +79,39 @@ class FigureDetail(Figure):
     districts: list[DistrictPoint]
 
 
+# The figure of each indicator source, as `attainment` builds it. Each is a `Figure` (the routes answer
+# with `Figure` / `FigureDetail`, so the wire shape is one for all sources, with nulls where a source
+# has nothing to say); the subclasses name what each source fills in. The series and districts stay
+# empty unless the detail was asked for.
+
+
+class _BuiltFigure(Figure):
+    series: list[SeriesPoint] = Field(default_factory=list)
+    districts: list[DistrictPoint] = Field(default_factory=list)
+
+
+class PassRateFigure(_BuiltFigure):
+    """A pass rate: the latest year with results, its n, passed and Wilson interval; `links.rows`
+    lists the results (absent while no result is counted)."""
+
+    source: Literal["computed"] = "computed"
+    counting: None = None
+
+
+class CountFigure(_BuiltFigure):
+    """An honour count on as_of by its counting rule; `links.rows` lists the honours counted."""
+
+    source: Literal["computed"] = "computed"
+    counting: Literal["granted_during", "active_at_end"]
+
+
+class ReportedFigure(_BuiltFigure):
+    """The latest report of the latest period; citywide only. `links.rows` lists the reports."""
+
+    source: Literal["reported"] = "reported"
+    counting: None = None
+
+
 class Freshness(BaseModel):
     last_event_time: datetime | None = Field(description="Time of the last event applied (as its producer stamped it)")
     last_applied_at: datetime | None = Field(description="When the gateway applied it")

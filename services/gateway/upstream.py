@@ -42,7 +42,13 @@ class UpstreamUnreachable(BadGateway):
 
 
 class Upstreams:
-    """One httpx client per owning service; in embedded mode their transport is the app itself."""
+    """httpx clients per owning service, one per replica (`base_urls` values are comma-separated lists);
+    in embedded mode their transport is the app itself.
+
+    Replicas take requests in turn; a replica that refuses the connection (the request never left)
+    passes it to the next. Hand-rolled because it is a dozen lines: a load balancer in front of the
+    replicas does the same in production, and the gateway then gets one URL per service.
+    """
 
     def __init__(
         self,
@@ -51,19 +57,32 @@ class Upstreams:
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         transports = transports or {}
-        self.clients = {
-            name: httpx.AsyncClient(
-                base_url=url, timeout=httpx.Timeout(timeout_s, connect=5.0), transport=transports.get(name)
-            )
-            for name, url in base_urls.items()
+        self.replicas = {
+            name: [
+                httpx.AsyncClient(
+                    base_url=url.strip(), timeout=httpx.Timeout(timeout_s, connect=5.0), transport=transports.get(name)
+                )
+                for url in urls.split(",")
+                if url.strip()
+            ]
+            for name, urls in base_urls.items()
         }
+        # The first replica of each service: what asks once (the OpenAPI documents).
+        self.clients = {name: replicas[0] for name, replicas in self.replicas.items()}
+        self._turn = dict.fromkeys(self.replicas, 0)
 
     async def aclose(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
+        for replicas in self.replicas.values():
+            for client in replicas:
+                await client.aclose()
+
+    def _in_turn(self, service: str) -> list[httpx.AsyncClient]:
+        """The service's replicas, starting with the one whose turn it is."""
+        replicas, turn = self.replicas[service], self._turn[service]
+        self._turn[service] = (turn + 1) % len(replicas)
+        return replicas[turn:] + replicas[:turn]
 
     async def forward(self, service: str, request: Request, path: str | None = None) -> StreamingResponse:
-        client = self.clients[service]
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_REQUEST_HEADERS}
         headers["x-request-id"] = request_id(request)
         # The client, as this app resolved it (the peer, or what a trusted proxy forwarded): one address,
@@ -71,21 +90,26 @@ class Upstreams:
         # QC_TRUSTED_PROXIES; their per-client rate limits depend on it.
         if request.client is not None:
             headers["x-forwarded-for"] = request.client.host
-        upstream_request = client.build_request(
-            request.method,
-            path or request.url.path,
-            params=request.query_params,
-            content=await request.body(),
-            headers=headers,
-        )
-        try:
-            upstream = await client.send(upstream_request, stream=True)
-        except httpx.TimeoutException:
-            raise UpstreamTimeout(f"The {service} service did not answer in time", service=service) from None
-        except httpx.TransportError as exc:
-            raise UpstreamUnreachable(
-                f"The {service} service could not be reached: {type(exc).__name__}", service=service
-            ) from None
+        body = await request.body()
+        replicas = self._in_turn(service)
+        for attempt, client in enumerate(replicas, start=1):
+            upstream_request = client.build_request(
+                request.method, path or request.url.path, params=request.query_params, content=body, headers=headers
+            )
+            try:
+                upstream = await client.send(upstream_request, stream=True)
+                break
+            except httpx.ConnectError as exc:  # never sent: the next replica may take it
+                if attempt == len(replicas):
+                    raise UpstreamUnreachable(
+                        f"The {service} service could not be reached: {type(exc).__name__}", service=service
+                    ) from None
+            except httpx.TimeoutException:
+                raise UpstreamTimeout(f"The {service} service did not answer in time", service=service) from None
+            except httpx.TransportError as exc:
+                raise UpstreamUnreachable(
+                    f"The {service} service could not be reached: {type(exc).__name__}", service=service
+                ) from None
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS}
         return StreamingResponse(
             upstream.aiter_raw(),

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
 from services.gateway.dashboard import charts
 from services.gateway.dashboard.pages import fmt_value
 
 NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+@dataclass
+class Shown:
+    kind: str
+    unit: str
+    target: float | None = None
+    target_text: str | None = None
 
 
 def pct(v: float) -> str:
@@ -72,7 +81,7 @@ def test_labels_are_escaped() -> None:
 
 
 def test_values_are_written_by_kind() -> None:
-    assert fmt_value({"kind": "min_rate", "unit": "ratio"}, 0.98765) == "98.77%"
-    assert fmt_value({"kind": "min_score", "unit": "score (0-100)"}, 80.25) == "80.2"
-    assert fmt_value({"kind": "cumulative_count", "unit": "items"}, 291500.0) == "291,500"
-    assert fmt_value({"kind": "cumulative_count", "unit": "items"}, None) == "—"
+    assert fmt_value(Shown("min_rate", "ratio"), 0.98765) == "98.77%"
+    assert fmt_value(Shown("min_score", "score (0-100)"), 80.25) == "80.2"
+    assert fmt_value(Shown("cumulative_count", "items"), 291500.0) == "291,500"
+    assert fmt_value(Shown("cumulative_count", "items"), None) == "—"

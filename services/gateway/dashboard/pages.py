@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 WORDS: dict[str, tuple[str, str]] = {
@@ -165,39 +165,51 @@ class Page:
         )
 
 
-def is_rate(fig: Mapping[str, Any]) -> bool:
-    return str(fig["kind"]).endswith("_rate") or fig.get("unit") == "ratio"
+class Shown(Protocol):
+    """What writing a figure's value needs to know about it (a schemas.Figure has it all)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def target(self) -> float | None: ...
+    @property
+    def target_text(self) -> str | None: ...
 
 
-def scale_of(fig: Mapping[str, Any]) -> float | None:
+def is_rate(fig: Shown) -> bool:
+    return fig.kind.endswith("_rate") or fig.unit == "ratio"
+
+
+def scale_of(fig: Shown) -> float | None:
     """The value's natural scale for bars and charts: 1 for rates, 100 for 0–100 scores, none for counts."""
     if is_rate(fig):
         return 1.0
-    if fig["kind"] == "min_score":
+    if fig.kind == "min_score":
         return 100.0
     return None
 
 
-def fmt_value(fig: Mapping[str, Any], value: float | None) -> str:
+def fmt_value(fig: Shown, value: float | None) -> str:
     """How a figure's value is written on the page (the tests compute the same from the API)."""
     if value is None:
         return "—"
     if is_rate(fig):
         return f"{value * 100:.2f}%"
-    if fig["kind"] == "min_score":
+    if fig.kind == "min_score":
         return f"{value:.1f}"
     return f"{value:,.0f}"
 
 
-def fmt_target(page: Page, fig: Mapping[str, Any]) -> str:
-    if fig.get("target") is None:
-        text = fig.get("target_text")
-        if text:
-            zh, _, en = str(text).partition(" (")
+def fmt_target(page: Page, fig: Shown) -> str:
+    if fig.target is None:
+        if fig.target_text:
+            zh, _, en = fig.target_text.partition(" (")
             return en.rstrip(")") if page.lang == "en" and en else zh
         return "—"
-    prefix = "" if fig["kind"] in ("exact_rate", "qualitative") else "≥ "
-    return prefix + fmt_value(fig, float(fig["target"]))
+    prefix = "" if fig.kind in ("exact_rate", "qualitative") else "≥ "
+    return prefix + fmt_value(fig, float(fig.target))
 
 
 def table(headers: list[str], rows: list[str], cls: str = "") -> str:

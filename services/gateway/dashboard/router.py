@@ -21,6 +21,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.gateway.dashboard import charts
 from services.gateway.dashboard.pages import Page, e, fmt_target, fmt_value, notice, scale_of, table
+from services.gateway.schemas import (
+    AttainmentDetailOut,
+    AttainmentOut,
+    CreditProfile,
+    Figure,
+    FigureDetail,
+    Freshness,
+    HonourRow,
+)
 
 dashboard_router = APIRouter(prefix="/dashboard", include_in_schema=False)
 COOKIE = "qc_token"
@@ -104,13 +113,13 @@ def _district_label(page: Page, names: dict[str, str], code: str | None) -> str:
     return f"{names.get(code, '')} {code}".strip()
 
 
-def _freshness(page: Page, fresh: dict[str, Any] | None) -> str:
-    if not fresh or not fresh.get("events_applied"):
+def _freshness(page: Page, fresh: Freshness) -> str:
+    if not fresh.events_applied:
         return f'<p class="freshness">{e(page.t("freshness"))}: {e(page.t("no_events"))}</p>'
     return (
-        f'<p class="freshness" data-events="{e(fresh["events_applied"])}">{e(page.t("freshness"))}: '
-        f"{e(page.t('last_event'))} {e(str(fresh['last_event_time'])[:19].replace('T', ' '))} UTC · "
-        f"{e(page.t('lag'))} {e(fresh['lag_s'])} s · {e(page.t('events'))} {e(fresh['events_applied'])}</p>"
+        f'<p class="freshness" data-events="{e(fresh.events_applied)}">{e(page.t("freshness"))}: '
+        f"{e(page.t('last_event'))} {e(str(fresh.last_event_time)[:19].replace('T', ' '))} UTC · "
+        f"{e(page.t('lag'))} {e(fresh.lag_s)} s · {e(page.t('events'))} {e(fresh.events_applied)}</p>"
     )
 
 
@@ -139,103 +148,102 @@ async def overview(
         names = await _district_names(api)
         plans_status, plans = await api.get("/v1/plans")
         plan_status, plan_doc = await api.get(f"/v1/plans/{plan}")
-        status, att = await api.get("/v1/attainment", {"plan": plan, "district": district, "as_of": day})
+        status, body = await api.get("/v1/attainment", {"plan": plan, "district": district, "as_of": day})
     finally:
         await api.aclose()
     title = page.t("title")
     if status != 200 or plan_status != 200:
-        return _html(
-            page.layout(
-                title,
-                _problem(page, status if status != 200 else plan_status, att if status != 200 else plan_doc),
-                active="overview",
-            ),
-            200,
-        )
+        problem = _problem(page, status, body) if status != 200 else _problem(page, plan_status, plan_doc)
+        return _html(page.layout(title, problem, active="overview"), 200)
+    att = AttainmentOut.model_validate(body)
     plan_items = plans.get("items", []) if plans_status == 200 else []
+    shown_district = _district_label(page, names, district) if district else page.t("whole_city")
+    head = (
+        f'<p class="plan-name">{e(page.pick(plan_doc.get("name_zh"), plan_doc.get("name_en")))} · '
+        f'{e(page.t("as_of"))} <span id="as-of">{e(att.as_of)}</span> · {e(page.t("district"))} '
+        f'<span id="district-shown">{e(shown_district)}</span></p>'
+    )
+    blocks = [
+        _section_block(page, code, name, figs, plan, district, day)
+        for code, name, figs in _sections(plan_doc, att.indicators)
+    ]
+    method = f'<p class="method">{e(page.t("method"))}: {e(att.method)}</p>'
+    form = _overview_form(page, plan_items, names, plan, district, att.as_of)
+    body_html = form + head + _freshness(page, att.freshness) + "".join(blocks) + method
+    return _html(page.layout(title, body_html, active="overview"))
+
+
+def _overview_form(
+    page: Page, plans: list[dict[str, Any]], names: dict[str, str], plan: str, district: str | None, as_of: date
+) -> str:
     plan_options = "".join(
         f'<option value="{e(p["id"])}"{" selected" if p["id"] == plan else ""}>'
         f"{e(page.pick(p['name_zh'], p['name_en']))}</option>"
-        for p in plan_items
+        for p in plans
     )
     district_options = f'<option value="">{e(page.t("whole_city"))}</option>' + "".join(
         f'<option value="{e(code)}"{" selected" if code == district else ""}>{e(name)} {e(code)}</option>'
         for code, name in names.items()
     )
-    form = (
+    return (
         '<form class="filters" method="get" action="/dashboard">'
         + ('<input type="hidden" name="lang" value="en">' if page.lang == "en" else "")
         + f'<label>{e(page.t("plan"))} <select name="plan">{plan_options}</select></label>'
         f'<label>{e(page.t("district"))} <select id="district" name="district">{district_options}</select></label>'
-        f'<label>{e(page.t("as_of"))} <input type="date" name="as_of" value="{e(att["as_of"])}"></label>'
+        f'<label>{e(page.t("as_of"))} <input type="date" name="as_of" value="{e(as_of)}"></label>'
         f'<button id="apply" type="submit">{e(page.t("apply"))}</button></form>'
     )
-    shown_district = _district_label(page, names, district) if district else page.t("whole_city")
-    head = (
-        f'<p class="plan-name">{e(page.pick(plan_doc.get("name_zh"), plan_doc.get("name_en")))} · '
-        f'{e(page.t("as_of"))} <span id="as-of">{e(att["as_of"])}</span> · {e(page.t("district"))} '
-        f'<span id="district-shown">{e(shown_district)}</span></p>'
-    )
-    by_section: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for fig in att["indicators"]:
-        by_section[fig["section"]].append(fig)
+
+
+def _sections(plan_doc: dict[str, Any], figures: list[Figure]) -> list[tuple[str, str, list[Figure]]]:
+    """The figures by the plan's sections, in the plan's order (sections it does not name last)."""
+    by_section: dict[str, list[Figure]] = defaultdict(list)
+    for fig in figures:
+        by_section[fig.section].append(fig)
     sections = list(plan_doc.get("sections", {}).items())
     sections += [(s, "") for s in by_section if s not in dict(sections)]
-    blocks = []
-    for code, name in sections:
-        figs = by_section.get(code)
-        if not figs:
-            continue
-        zh, _, en = name.partition(" (")
-        label = f"{code} {en.rstrip(')') if page.lang == 'en' and en else zh}"
-        rows = [_indicator_row(page, fig, plan, district, day) for fig in figs]
-        blocks.append(
-            f'<section class="plan-section" data-section="{e(code)}"><h2>{e(label)}</h2>'
-            + table(
-                [
-                    page.t("indicator"),
-                    page.t("value"),
-                    page.t("target"),
-                    page.t("progress"),
-                    page.t("status"),
-                    page.t("basis"),
-                ],
-                rows,
-                "indicators",
-            )
-            + "</section>"
-        )
-    method = f'<p class="method">{e(page.t("method"))}: {e(att.get("method"))}</p>'
-    body = form + head + _freshness(page, att.get("freshness")) + "".join(blocks) + method
-    return _html(page.layout(title, body, active="overview"))
+    return [(code, name, by_section[code]) for code, name in sections if by_section.get(code)]
 
 
-def _indicator_row(page: Page, fig: dict[str, Any], plan: str, district: str | None, day: str | None) -> str:
-    value = fig.get("value")
-    shown = fmt_value(fig, value)
-    bar = charts.progress_bar(
-        value,
-        fig.get("target"),
-        fig["status"],
-        scale_max=scale_of(fig),
-        label=f"{page.pick(fig['name_zh'], fig['name_en'])}: {shown}",
-    )
-    basis = ""
-    if fig.get("n"):
-        ci = fig.get("wilson_95")
-        basis = f"n = {fig['n']:,}" + (f" · [{ci[0] * 100:.1f}%, {ci[1] * 100:.1f}%]" if ci else "")
-    elif fig.get("source") == "reported":
-        basis = page.t("reported")
-    year = f' <span class="year">({e(fig["value_year"])})</span>' if fig.get("value_year") else ""
-    link = page.url(f"/dashboard/indicators/{fig['code']}", plan=plan, district=district, as_of=day)
-    colour = charts.STATUS_COLOURS.get(fig["status"], "#8c959f")
+def _section_block(
+    page: Page, code: str, name: str, figs: list[Figure], plan: str, district: str | None, day: str | None
+) -> str:
+    zh, _, en = name.partition(" (")
+    label = f"{code} {en.rstrip(')') if page.lang == 'en' and en else zh}"
+    headers = ["indicator", "value", "target", "progress", "status", "basis"]
+    rows = [_indicator_row(page, fig, plan, district, day) for fig in figs]
     return (
-        f'<tr class="indicator" data-code="{e(fig["code"])}" data-status="{e(fig["status"])}">'
-        f'<td class="name"><a href="{e(link)}">{e(page.pick(fig["name_zh"], fig["name_en"]))}</a></td>'
-        f'<td class="value" data-value="{e(value if value is not None else "")}">{e(shown)}{year}</td>'
+        f'<section class="plan-section" data-section="{e(code)}"><h2>{e(label)}</h2>'
+        + table([page.t(h) for h in headers], rows, "indicators")
+        + "</section>"
+    )
+
+
+def _basis(n: int | None, ci: tuple[float, float] | None) -> str:
+    """n and the Wilson interval behind a rate."""
+    return f"n = {n:,}" + (f" · [{ci[0] * 100:.1f}%, {ci[1] * 100:.1f}%]" if ci else "") if n else ""
+
+
+def _indicator_row(page: Page, fig: Figure, plan: str, district: str | None, day: str | None) -> str:
+    shown = fmt_value(fig, fig.value)
+    bar = charts.progress_bar(
+        fig.value,
+        fig.target,
+        fig.status,
+        scale_max=scale_of(fig),
+        label=f"{page.pick(fig.name_zh, fig.name_en)}: {shown}",
+    )
+    basis = _basis(fig.n, fig.wilson_95) if fig.n else page.t("reported") if fig.source == "reported" else ""
+    year = f' <span class="year">({e(fig.value_year)})</span>' if fig.value_year else ""
+    link = page.url(f"/dashboard/indicators/{fig.code}", plan=plan, district=district, as_of=day)
+    colour = charts.STATUS_COLOURS.get(fig.status, "#8c959f")
+    return (
+        f'<tr class="indicator" data-code="{e(fig.code)}" data-status="{e(fig.status)}">'
+        f'<td class="name"><a href="{e(link)}">{e(page.pick(fig.name_zh, fig.name_en))}</a></td>'
+        f'<td class="value" data-value="{e(fig.value if fig.value is not None else "")}">{e(shown)}{year}</td>'
         f'<td class="target">{e(fmt_target(page, fig))}</td>'
         f'<td class="bar">{bar}</td>'
-        f'<td class="status"><span class="badge" style="background:{colour}">{e(page.status(fig["status"]))}'
+        f'<td class="status"><span class="badge" style="background:{colour}">{e(page.status(fig.status))}'
         f"</span></td>"
         f'<td class="basis">{e(basis)}</td></tr>'
     )
@@ -257,82 +265,80 @@ async def indicator(
         await api.aclose()
     if status != 200:
         return _html(page.layout(code, _problem(page, status, body), active="overview"), 200)
-    fig = body["indicator"]
-    title = page.pick(fig["name_zh"], fig["name_en"])
+    detail = AttainmentDetailOut.model_validate(body)
+    fig = detail.indicator
+    home = page.url("/dashboard", plan=plan, district=district, as_of=day)
+    content = (
+        f'<p><a href="{e(home)}">← {e(page.t("back"))}</a></p>'
+        + _headline(page, fig)
+        + _freshness(page, detail.freshness)
+        + f"<section>{_series_chart(page, fig)}{_series_table(page, fig)}</section>"
+        + _districts(page, fig, names, detail.as_of.year)
+    )
+    return _html(page.layout(page.pick(fig.name_zh, fig.name_en), content, active="overview"))
 
-    def fmt(v: float) -> str:
-        return fmt_value(fig, v)
 
-    shown = fmt(fig["value"]) if fig.get("value") is not None else "—"
-    colour = charts.STATUS_COLOURS.get(fig["status"], "#8c959f")
-    summary = (
-        f'<div class="headline" data-code="{e(fig["code"])}">'
+def _headline(page: Page, fig: FigureDetail) -> str:
+    colour = charts.STATUS_COLOURS.get(fig.status, "#8c959f")
+    basis = page.t("computed") if fig.source == "computed" else page.t("reported")
+    return (
+        f'<div class="headline" data-code="{e(fig.code)}">'
         f'<div><span class="label">{e(page.t("value"))}</span><span class="big value" '
-        f'data-value="{e(fig.get("value") if fig.get("value") is not None else "")}">{e(shown)}</span></div>'
+        f'data-value="{e(fig.value if fig.value is not None else "")}">{e(fmt_value(fig, fig.value))}</span></div>'
         f'<div><span class="label">{e(page.t("target"))}</span><span class="big">{e(fmt_target(page, fig))}</span>'
         f'</div><div><span class="label">{e(page.t("status"))}</span><span class="badge" style="background:{colour}">'
-        f"{e(page.status(fig['status']))}</span></div></div>"
-        f'<p class="reason">{e(page.t("reason"))}: {e(fig["progress"].get("reason"))} · '
-        f"{e(page.t('computed') if fig['source'] == 'computed' else page.t('reported'))} · {e(fig['section'])}</p>"
+        f"{e(page.status(fig.status))}</span></div></div>"
+        f'<p class="reason">{e(page.t("reason"))}: {e(fig.progress.reason)} · {e(basis)} · {e(fig.section)}</p>'
     )
-    points = [
-        (int(p["year"]), float(p["value"]), tuple(p["wilson_95"]) if p.get("wilson_95") else None)
-        for p in fig.get("series", [])
-    ]
-    chart = charts.series_chart(
-        points,
-        fig.get("target"),
-        fmt=fmt,
+
+
+def _series_chart(page: Page, fig: FigureDetail) -> str:
+    return charts.series_chart(
+        [(p.year, p.value, p.wilson_95) for p in fig.series],
+        fig.target,
+        fmt=lambda v: fmt_value(fig, v),
         scale_max=scale_of(fig),
         title=page.t("series"),
         target_label=page.t("target"),
     )
-    series_rows = []
-    for p in fig.get("series", []):
-        ci = p.get("wilson_95")
-        extra = f"n = {p['n']:,}" + (f" · [{ci[0] * 100:.1f}%, {ci[1] * 100:.1f}%]" if ci else "") if p.get("n") else ""
-        if p.get("report"):
-            extra = f"{p['report']['reporting_system']} · {p['report']['evidence_ref']}"
-        link = f' <a href="{e(p["rows"])}">{e(page.t("rows"))}</a>' if p.get("rows") else ""
-        series_rows.append(
-            f'<tr class="series-row" data-year="{e(p["year"])}"><td>{e(p["year"])}</td>'
-            f'<td class="value" data-value="{e(p["value"])}">{e(fmt(p["value"]))}</td>'
+
+
+def _series_table(page: Page, fig: FigureDetail) -> str:
+    rows = []
+    for p in fig.series:
+        extra = f"{p.report.reporting_system} · {p.report.evidence_ref}" if p.report else _basis(p.n, p.wilson_95)
+        link = f' <a href="{e(p.rows)}">{e(page.t("rows"))}</a>' if p.rows else ""
+        rows.append(
+            f'<tr class="series-row" data-year="{e(p.year)}"><td>{e(p.year)}</td>'
+            f'<td class="value" data-value="{e(p.value)}">{e(fmt_value(fig, p.value))}</td>'
             f"<td>{e(extra)}{link}</td></tr>"
         )
-    series_table = table([page.t("year"), page.t("value"), page.t("basis")], series_rows, "series")
-    districts = fig.get("districts", [])
-    district_html = ""
-    if districts:
-        bars = charts.district_bars(
-            [(_district_label(page, names, d["district_code"]), float(d["value"])) for d in districts],
-            fig.get("target"),
-            fmt=fmt,
-            scale_max=scale_of(fig),
-            title=page.t("by_district"),
-        )
-        rows = [
-            f'<tr class="district-row" data-district="{e(d["district_code"])}">'
-            f"<td>{e(_district_label(page, names, d['district_code']))}</td>"
-            f'<td class="value" data-value="{e(d["value"])}">{e(fmt(d["value"]))}</td>'
-            f'<td>{e(_n(d.get("n")))} <a href="{e(d["rows"])}">{e(page.t("rows"))}</a>'
-            f"</td></tr>"
-            for d in districts
-        ]
-        district_html = (
-            f"<section><h2>{e(page.t('by_district'))} ({e(body['as_of'][:4])})</h2>{bars}"
-            + table([page.t("district"), page.t("value"), page.t("basis")], rows, "districts")
-            + "</section>"
-        )
-    home = page.url("/dashboard", plan=plan, district=district, as_of=day)
-    back = f'<p><a href="{e(home)}">← {e(page.t("back"))}</a></p>'
-    content = (
-        back
-        + summary
-        + _freshness(page, body.get("freshness"))
-        + f"<section>{chart}{series_table}</section>"
-        + district_html
+    return table([page.t("year"), page.t("value"), page.t("basis")], rows, "series")
+
+
+def _districts(page: Page, fig: FigureDetail, names: dict[str, str], year: int) -> str:
+    if not fig.districts:
+        return ""
+    bars = charts.district_bars(
+        [(_district_label(page, names, d.district_code), d.value) for d in fig.districts],
+        fig.target,
+        fmt=lambda v: fmt_value(fig, v),
+        scale_max=scale_of(fig),
+        title=page.t("by_district"),
     )
-    return _html(page.layout(title, content, active="overview"))
+    rows = [
+        f'<tr class="district-row" data-district="{e(d.district_code)}">'
+        f"<td>{e(_district_label(page, names, d.district_code))}</td>"
+        f'<td class="value" data-value="{e(d.value)}">{e(fmt_value(fig, d.value))}</td>'
+        f'<td>{e(_n(d.n))} <a href="{e(d.rows)}">{e(page.t("rows"))}</a>'
+        f"</td></tr>"
+        for d in fig.districts
+    ]
+    return (
+        f"<section><h2>{e(page.t('by_district'))} ({e(year)})</h2>{bars}"
+        + table([page.t("district"), page.t("value"), page.t("basis")], rows, "districts")
+        + "</section>"
+    )
 
 
 # ---------------------------------------------------------------------------------------- credit
@@ -381,82 +387,96 @@ async def _search(page: Page, api: Api, q: str) -> str:
 
 
 async def _profile(page: Page, api: Api, uscc: str) -> str:
-    status, p = await api.get(f"/v1/credit/{uscc}", auth=True)
+    status, body = await api.get(f"/v1/credit/{uscc}", auth=True)
     if status != 200:
-        return _problem(page, status, p)
-    ident = p["identity"]
-    rating = p.get("rating")
-    listed = p["blacklist"]["listed"]
-    elig = p["procurement_priority"]
-    s = p["sampling"]
-    grade = rating["rating"] if rating else "—"
-    cards = (
-        f'<div class="profile" data-uscc="{e(ident["uscc"])}"><h2 id="enterprise-name">{e(ident.get("name") or uscc)}'
-        f"</h2><p>{e(page.t('uscc'))} <code>{e(ident['uscc'])}</code> · {e(page.t('district'))} "
-        f'{e(ident.get("district_code"))} · {e(page.t("as_of"))} {e(p["as_of"])}</p><div class="headline">'
+        return _problem(page, status, body)
+    p = CreditProfile.model_validate(body)
+    status_r, results = await api.get("/v1/results", {"uscc": uscc, "limit": 1000}, auth=True)
+    history = _history_chart(page, results.get("items", [])) if status_r == 200 else ""
+    return (
+        _profile_cards(page, p, uscc)
+        + f'<section class="cols"><div>{history}{_recent_fails(page, p)}</div><div>'
+        + _honours(page, p)
+        + _listings(page, p)
+        + "</div></section>"
+    )
+
+
+def _profile_cards(page: Page, p: CreditProfile, uscc: str) -> str:
+    ident, listed, elig = p.identity, p.blacklist.listed, p.procurement_priority
+    grade = p.rating.rating if p.rating else "—"
+    return (
+        f'<div class="profile" data-uscc="{e(ident.uscc)}"><h2 id="enterprise-name">{e(ident.name or uscc)}'
+        f"</h2><p>{e(page.t('uscc'))} <code>{e(ident.uscc)}</code> · {e(page.t('district'))} "
+        f'{e(ident.district_code)} · {e(page.t("as_of"))} {e(p.as_of)}</p><div class="headline">'
         f'<div><span class="label">{e(page.t("rating"))}</span><span class="big grade grade-{e(grade)}" id="rating">'
         f"{e(grade)}</span></div>"
         f'<div><span class="label">{e(page.t("nav_blacklist"))}</span><span class="big {"bad" if listed else "good"}"'
         f' id="listed">{e(page.t("listed") if listed else page.t("not_listed"))}</span></div>'
         f'<div><span class="label">{e(page.t("procurement"))}</span><span class="big" id="eligible">'
-        f"{e(page.t('eligible') if elig['eligible'] else page.t('not_eligible'))}</span></div>"
+        f"{e(page.t('eligible') if elig.eligible else page.t('not_eligible'))}</span></div>"
         f'<div><span class="label">{e(page.t("pass_rate"))}</span><span class="big" id="pass-rate">'
-        f"{e(_pct(s.get('pass_rate')))}</span>"
-        f'<span class="small">n = {e(s["n"])}</span></div></div>'
-        f'<ul class="reasons">{"".join(f"<li>{e(r)}</li>" for r in elig["reasons"])}</ul></div>'
+        f"{e(_pct(p.sampling.pass_rate))}</span>"
+        f'<span class="small">n = {e(p.sampling.n)}</span></div></div>'
+        f'<ul class="reasons">{"".join(f"<li>{e(r)}</li>" for r in elig.reasons)}</ul></div>'
     )
-    status_r, results = await api.get("/v1/results", {"uscc": uscc, "limit": 1000}, auth=True)
-    history = ""
-    if status_r == 200:
-        per_year: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        for r in results.get("items", []):
-            if r.get("state") == "retracted":
-                continue
-            per_year[int(str(r["sampling_date"])[:4])][0 if r["conclusion"] == "pass" else 1] += 1
-        history = charts.pass_fail_history(
-            [(y, v[0], v[1]) for y, v in sorted(per_year.items())],
-            title=page.t("history_chart"),
-            pass_label=page.t("passes"),
-            fail_label=page.t("fails"),
-        )
+
+
+def _history_chart(page: Page, results: list[dict[str, Any]]) -> str:
+    """Passes and fails per year, from every standing result of the enterprise."""
+    per_year: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for r in results:
+        if r.get("state") == "retracted":
+            continue
+        per_year[int(str(r["sampling_date"])[:4])][0 if r["conclusion"] == "pass" else 1] += 1
+    return charts.pass_fail_history(
+        [(y, v[0], v[1]) for y, v in sorted(per_year.items())],
+        title=page.t("history_chart"),
+        pass_label=page.t("passes"),
+        fail_label=page.t("fails"),
+    )
+
+
+def _recent_fails(page: Page, p: CreditProfile) -> str:
     fails = [
-        f"<tr><td>{e(r['sampling_date'])}</td><td>{e(r['product_name'])}</td><td>{e(r['report_no'])}</td>"
-        f"<td>{e(r['state'])}{' · ' + e(r['reinspection']) if r.get('reinspection') else ''}</td></tr>"
-        for r in s.get("recent_fails", [])
+        f"<tr><td>{e(r.sampling_date)}</td><td>{e(r.product_name)}</td><td>{e(r.report_no)}</td>"
+        f"<td>{e(r.state)}{' · ' + e(r.reinspection) if r.reinspection else ''}</td></tr>"
+        for r in p.sampling.recent_fails
     ]
-    fails_html = f"<h3>{e(page.t('recent_fails'))}</h3>" + (
+    return f"<h3>{e(page.t('recent_fails'))}</h3>" + (
         table([page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails)
         if fails
         else notice(page.t("empty"))
     )
-    honours = [
-        f'<tr class="honour"><td>{e(h["type_code"])} {e(h["type_name_zh"])}</td><td>{e(h["certificate_no"])}'
-        f"</td><td>{e(h['granted_on'])}</td><td>{e(h.get('valid_until') or '—')}</td></tr>"
-        for h in p["honours"]["active"]
+
+
+def _honour_rows(honours: list[HonourRow], cls: str) -> list[str]:
+    return [
+        f'<tr class="{cls}"><td>{e(h.type_code)} {e(h.type_name_zh)}</td><td>{e(h.certificate_no)}'
+        f"</td><td>{e(h.granted_on)}</td><td>{e(h.valid_until or '—')}</td></tr>"
+        for h in honours
     ]
-    suspended = [
-        f'<tr class="honour suspended"><td>{e(h["type_code"])} {e(h["type_name_zh"])}</td>'
-        f"<td>{e(h['certificate_no'])}</td><td>{e(h['granted_on'])}</td><td>{e(h.get('valid_until') or '—')}"
-        f"</td></tr>"
-        for h in p["honours"]["suspended"]
-    ]
+
+
+def _honours(page: Page, p: CreditProfile) -> str:
+    active = _honour_rows(p.honours.active, "honour")
+    suspended = _honour_rows(p.honours.suspended, "honour suspended")
     hh = [page.t("honour_type"), page.t("certificate"), page.t("granted_on"), page.t("valid_until")]
+    return f"<h3>{e(page.t('active_honours'))}</h3>{table(hh, active) if active else notice(page.t('empty'))}" + (
+        f"<h3>{e(page.t('suspended_honours'))}</h3>{table(hh, suspended)}" if suspended else ""
+    )
+
+
+def _listings(page: Page, p: CreditProfile) -> str:
     entries = [
-        f"<tr><td>{e(x['status'])}</td><td>{e(x.get('decision_no'))}</td><td>{e(x.get('listed_on'))}</td>"
-        f"<td>{e(x.get('removed_on') or '')} {e(x.get('removal_reason') or '')}</td></tr>"
-        for x in p["blacklist"]["history"]
+        f"<tr><td>{e(x.status)}</td><td>{e(x.decision_no)}</td><td>{e(x.listed_on)}</td>"
+        f"<td>{e(x.removed_on or '')} {e(x.removal_reason or '')}</td></tr>"
+        for x in p.blacklist.history
     ]
-    return (
-        cards + f'<section class="cols"><div>{history}{fails_html}</div><div>'
-        f"<h3>{e(page.t('active_honours'))}</h3>{table(hh, honours) if honours else notice(page.t('empty'))}"
-        + (f"<h3>{e(page.t('suspended_honours'))}</h3>{table(hh, suspended)}" if suspended else "")
-        + f"<h3>{e(page.t('blacklist_history'))}</h3>"
-        + (
-            table([page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries)
-            if entries
-            else notice(page.t("empty"))
-        )
-        + "</div></section>"
+    return f"<h3>{e(page.t('blacklist_history'))}</h3>" + (
+        table([page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries)
+        if entries
+        else notice(page.t("empty"))
     )
 
 
