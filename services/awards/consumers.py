@@ -163,32 +163,25 @@ async def on_removed(session: AsyncSession, events: Sequence[Received[EntryEvent
         changes: list[dict[str, Any]] = []
         out: list[Envelope] = []
         for row in await repository.get_many(session, ids):
-            if row["state"] in (State.EXPIRED.value, State.REVOKED.value) and row["honour_id"] not in held:
+            if row["honour_id"] in held:
+                continue
+            if row["state"] in (State.EXPIRED.value, State.REVOKED.value):
                 # Its span ends here too (a listing of the past, see _suspended_in_the_past): announced
                 # with the state unchanged, so counts as of past dates see when it ended.
                 _unchanged(row, changes)
-                out.append(
-                    service._event(
-                        HONOUR_REINSTATED,
-                        row,
-                        catalog,
-                        reason="blacklist_removed",
-                        entry_id=entry.entry_id,
-                        reinstated_on=removed_on,
-                    )
+                action = "reinstate"
+            elif row["state"] == State.SUSPENDED.value:
+                action = after_listing_removed(row["valid_until"], removed_on)
+                changes.append(
+                    {
+                        "honour_id": row["honour_id"],
+                        "version": row["version"],
+                        "state": transition(row["state"], action).value,
+                    }
                 )
+                service._step(row, action)
+            else:
                 continue
-            if row["state"] != State.SUSPENDED.value or row["honour_id"] in held:
-                continue
-            action = after_listing_removed(row["valid_until"], removed_on)
-            changes.append(
-                {
-                    "honour_id": row["honour_id"],
-                    "version": row["version"],
-                    "state": transition(row["state"], action).value,
-                }
-            )
-            service._step(row, action)
             if action == "reinstate":
                 out.append(
                     service._event(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from services.awards.schemas import (
     ImportOut,
     PublicHonourOut,
     RevokeIn,
+    RowOutcome,
 )
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
@@ -136,19 +138,32 @@ async def grant(
     openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW, runtime: Runtime) -> Any:
-    settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
+    rows = await _registry(request, runtime)
+    outcomes = await service.import_rows(uow.session, service.request_context(ctx), rows)
+    await uow.commit()
+    return _import_out(rows, outcomes)
+
+
+async def _registry(
+    request: Request, runtime: Any, columns: Sequence[str] = service.CSV_COLUMNS
+) -> list[dict[str, str]]:
+    request: Request, runtime: Any, columns: Sequence[str] = service.CSV_COLUMNS
+) -> list[dict[str, str]]:
+    """A registry file's rows (CSV), within the configured size."""
+    settings: AwardsSettings = runtime.settings
     body = await request.body()
     if len(body) > settings.import_max_bytes:
         raise CsvTooLarge(f"At most {settings.import_max_bytes} bytes")
-    rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows)
-    outcomes = await service.import_rows(uow.session, service.request_context(ctx), rows)
-    await uow.commit()
+    return parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows, columns)
+
+
+def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[RowOutcome]) -> ImportOut:
     return ImportOut(
         received=len(rows),
         created=sum(o.outcome == "created" for o in outcomes),
         duplicates=sum(o.outcome == "duplicate" for o in outcomes),
         rejected=sum(o.outcome == "rejected" for o in outcomes),
-        rows=outcomes,
+        rows=list(outcomes),
     )
 
 
@@ -167,20 +182,10 @@ async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW,
 async def import_archive(
     request: Request, _: ArchiveImporter, source_file: SourceFile, ctx: RequestContext, uow: UoW, runtime: Runtime
 ) -> Any:
-    settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
-    body = await request.body()
-    if len(body) > settings.import_max_bytes:
-        raise CsvTooLarge(f"At most {settings.import_max_bytes} bytes")
-    rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows, service.ARCHIVE_COLUMNS)
+    rows = await _registry(request, runtime, service.ARCHIVE_COLUMNS)
     outcomes = await service.import_archive(uow.session, service.request_context(ctx), rows, source_file)
     await uow.commit()
-    return ImportOut(
-        received=len(rows),
-        created=sum(o.outcome == "created" for o in outcomes),
-        duplicates=sum(o.outcome == "duplicate" for o in outcomes),
-        rejected=sum(o.outcome == "rejected" for o in outcomes),
-        rows=outcomes,
-    )
+    return _import_out(rows, outcomes)
 
 
 @router.post(

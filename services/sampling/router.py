@@ -68,6 +68,21 @@ async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- writing
 
 
+def _bulk_body(row_schema: str) -> dict[str, Any]:
+    """The documented request body of a bulk route: NDJSON, a JSON array of `row_schema`, or CSV."""
+    array = {"type": "array", "items": {"$ref": f"#/components/schemas/{row_schema}"}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/json": {"schema": array},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    }
+
+
 @router.post(
     "/results",
     status_code=status.HTTP_201_CREATED,
@@ -109,16 +124,7 @@ async def create_result(
     + "; `nonconforming_items` holds a JSON array; Chinese values (合格/不合格, 国家级/省级/市级/区级, "
     "制造业/农产品/食品/工程, 是/否) are accepted. Without `atomic` the valid rows are stored and the others "
     "reported; with `atomic=true` one bad row stores nothing (answer 422 with every row's outcome).",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/ResultIn"}}},
-                "text/csv": {"schema": {"type": "string"}},
-            },
-        }
-    },
+    openapi_extra=_bulk_body("ResultIn"),
 )
 async def create_results_batch(
     request: Request,
@@ -160,18 +166,7 @@ async def create_results_batch(
     "(the objection window counted from its own report date), with the events live operation emits. "
     "`X-Source-File` names the archive file; the history and the audit record keep it. "
     "See docs/archive-import.md.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
-                "application/json": {
-                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/ArchiveResultIn"}}
-                },
-                "text/csv": {"schema": {"type": "string"}},
-            },
-        }
-    },
+    openapi_extra=_bulk_body("ArchiveResultIn"),
 )
 async def import_results(
     request: Request,
