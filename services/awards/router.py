@@ -147,8 +147,6 @@ async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW,
 async def _registry(
     request: Request, runtime: Any, columns: Sequence[str] = service.CSV_COLUMNS
 ) -> list[dict[str, str]]:
-    request: Request, runtime: Any, columns: Sequence[str] = service.CSV_COLUMNS
-) -> list[dict[str, str]]:
     """A registry file's rows (CSV), within the configured size."""
     settings: AwardsSettings = runtime.settings
     body = await request.body()
