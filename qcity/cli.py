@@ -136,12 +136,12 @@ def token(
 @app.command()
 def catalog(
     out: Annotated[Path | None, typer.Option(help="Write to a file instead of stdout")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json or md")] = "json",
+    fmt: Annotated[str, typer.Option("--format", help="json, md or asyncapi (AsyncAPI 3.0)")] = "json",
 ) -> None:
     """Export the event catalog (every event type with its payload schema), generated from the code."""
-    from qcity.event_catalog import catalog_json, catalog_markdown
+    from qcity.event_catalog import asyncapi_json, catalog_json, catalog_markdown
 
-    text = catalog_markdown() if fmt == "md" else catalog_json()
+    text = {"md": catalog_markdown, "asyncapi": asyncapi_json}.get(fmt, catalog_json)()
     if out:
         out.write_text(text, encoding="utf-8")
     else:
@@ -263,10 +263,12 @@ def demo(
 
 @app.command()
 def openapi(
-    out: Annotated[Path, typer.Option(help="Folder for <service>.json")] = Path("docs/openapi"),
+    out: Annotated[
+        Path, typer.Option(help="A folder for <service>.json, or a .json file for the gateway's document alone")
+    ] = Path("docs/openapi.json"),
 ) -> None:
-    """Export each service's and the gateway's OpenAPI document (started embedded in a scratch folder)."""
-    import json
+    """Export the gateway's OpenAPI document (docs/openapi.json, which a test compares with the served one),
+    or each service's and the gateway's (started embedded in a scratch folder)."""
     import tempfile
 
     import httpx
@@ -292,11 +294,13 @@ def openapi(
 
     with tempfile.TemporaryDirectory(prefix="qcity-openapi-") as tmp:
         docs = asyncio.run(fetch(Path(tmp)))
-    out.mkdir(parents=True, exist_ok=True)
-    for name, doc in docs.items():
-        target = out / f"{name}.json"
-        target.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        typer.echo(f"{target}: {len(doc.get('paths', {}))} paths, OpenAPI {doc.get('openapi')}")
+    from services.gateway.openapi import document_text
+
+    targets = {"gateway": out} if out.suffix == ".json" else {name: out / f"{name}.json" for name in docs}
+    for name, target in targets.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(document_text(docs[name]), encoding="utf-8")
+        typer.echo(f"{target}: {len(docs[name].get('paths', {}))} paths, OpenAPI {docs[name].get('openapi')}")
 
 
 if __name__ == "__main__":

@@ -567,7 +567,7 @@ def _blacklist(
                     "enterprise_name": name,
                     "reason_category": reason,
                     "facts": f"{year}年监督抽查发现该企业产品质量不合格，经责令整改后复查仍不合格。",
-                    "legal_basis": "《产品质量法》第四十九条、第五十条；青政发〔2012〕32号 三(三)3",
+                    "legal_basis": "《产品质量法》第四十九条、第五十条；青政发〔2012〕32号 三(二)3",
                     "deciding_authority": "青岛市质量技术监督局",
                     "decision_no": f"青质监罚〔{year}〕{100 + i}号",
                     "appeal_route": "自收到决定书之日起六十日内向青岛市人民政府申请行政复议",

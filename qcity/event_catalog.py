@@ -9,6 +9,7 @@ from typing import Any
 from services.awards import consumers as awards_consumers
 from services.credit import consumers as credit_consumers
 from services.gateway import consumers as gateway_consumers
+from shared.asyncapi import asyncapi_document
 from shared.contracts import registry
 
 #: The event types each consuming service subscribes to (its consumer's handlers).
@@ -28,6 +29,11 @@ def entries() -> list[dict[str, Any]]:
 
 def catalog_json() -> str:
     return json.dumps(entries(), ensure_ascii=False, indent=2) + "\n"
+
+
+def asyncapi_json() -> str:
+    """The AsyncAPI 3.0 document (docs/asyncapi.json; the gateway serves it at /asyncapi.json)."""
+    return json.dumps(asyncapi_document(), ensure_ascii=False, indent=2) + "\n"
 
 
 def _fields(schema: dict[str, Any]) -> list[str]:

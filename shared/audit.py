@@ -33,13 +33,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.clock import as_utc
+from shared.db import UtcDateTime
 from shared.pagination import Page, decode_cursor, keyset, page
 from shared.routing import Admin, Cursor, Limit, problems
+from shared.strict import Stamp
 from shared.uuid7 import new_id
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ def audit_table(metadata: MetaData) -> Table:
         AUDIT_TABLE,
         metadata,
         Column("id", String(36), primary_key=True),  # uuid7: in the order recorded
-        Column("at", DateTime(timezone=True), nullable=False),
+        Column("at", UtcDateTime(), nullable=False),
         Column("subject", String(200)),  # null: no valid token (401)
         Column("agency", String(64)),
         Column("request_id", String(128), nullable=False),
@@ -120,7 +122,8 @@ class _Pending:
             "request_id": str(state.get("request_id", ""))[:128],
             "client": str(client[0])[:128] if client else None,
             "method": self.scope["method"][:8],
-            "route": str(getattr(route, "path", self.scope["path"]))[:200],
+            # The template as documented: `path` may carry parameter convertors ({result_id:segment}).
+            "route": str(getattr(route, "path_format", None) or getattr(route, "path", self.scope["path"]))[:200],
             "resource": {k: str(v)[:200] for k, v in self.scope.get("path_params", {}).items()} or None,
             "version_before": versions[0] if versions else None,
             "version_after": versions[1] if versions else None,
@@ -228,8 +231,8 @@ def audit_router(prefix: str = "/v1/audit") -> APIRouter:
         _: Admin,
         subject: Annotated[str | None, Query(max_length=200, description="Only this subject's")] = None,
         agency: Annotated[str | None, Query(max_length=64, description="Only this agency's")] = None,
-        from_: Annotated[datetime | None, Query(alias="from", description="Recorded at or after")] = None,
-        to: Annotated[datetime | None, Query(description="Recorded before")] = None,
+        from_: Annotated[Stamp | None, Query(alias="from", description="Recorded at or after")] = None,
+        to: Annotated[Stamp | None, Query(description="Recorded before")] = None,
         path: Annotated[
             str | None, Query(max_length=200, description="Route templates starting with this, e.g. /v1/results")
         ] = None,

@@ -7,14 +7,18 @@ session, adds and flushes, and never commits.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+from shared.clock import as_utc
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -36,6 +40,24 @@ def chunks(values: Iterable[K], size: int = IN_LIST_MAX) -> Iterator[list[K]]:
     unique = list(dict.fromkeys(values))
     for i in range(0, len(unique), size):
         yield unique[i : i + size]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Every timestamp column: written in UTC, read back aware (UTC) on both dialects.
+
+    PostgreSQL's timestamptz already answers aware; SQLite stores naive UTC text and answers naive,
+    which then reached the wire without an offset (`2026-12-01T12:54:06.553454`, not RFC 3339). Fixed
+    here, at the column, so every read path (ORM, Core, read models, orjson responses) gets it at once
+    rather than each response schema converting its own fields."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
 
 
 def new_metadata() -> MetaData:

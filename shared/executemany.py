@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Boolean, Date, DateTime, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import UtcDateTime
+
 Convert = Callable[[Any], Any]
 
 
@@ -45,7 +47,7 @@ def _identity(value: Any) -> Any:
 
 
 def _sqlite_converter(column_type: Any) -> Convert:
-    if isinstance(column_type, DateTime):
+    if isinstance(column_type, DateTime | UtcDateTime):
         return _sqlite_datetime
     if isinstance(column_type, Date):
         return _sqlite_date

@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.db import UnitOfWork
+from shared.db import UnitOfWork, UtcDateTime
 from shared.errors import IdempotencyKeyReused, ValidationFailed, etag
 
 
@@ -34,7 +34,7 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("request_hash", String(64), nullable=False),
         Column("status", Integer, nullable=False),
         Column("body", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
     )
 
 

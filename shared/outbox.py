@@ -19,7 +19,6 @@ import structlog
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -34,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import as_utc
-from shared.db import Database
+from shared.db import Database, UtcDateTime
 from shared.events import Envelope
 from shared.executemany import insert_rows
 from shared.supervisor import Supervisor
@@ -54,7 +53,7 @@ def envelope_columns(seq: str) -> list[Column[Any]]:
         Column("type", String(120), nullable=False),
         Column("source", String(120), nullable=False),
         Column("subject", String(64), nullable=False),
-        Column("time", DateTime(timezone=True), nullable=False),
+        Column("time", UtcDateTime(), nullable=False),
         Column("data", Text, nullable=False),
     ]
 
@@ -64,7 +63,7 @@ def outbox_table(metadata: MetaData) -> Table:
         "outbox",
         metadata,
         *envelope_columns("id"),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("published_at", UtcDateTime(), nullable=True),
         Index(
             "ix_outbox_unpublished",
             "id",

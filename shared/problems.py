@@ -15,9 +15,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.errors import ConcurrentConflict, DatabaseUnavailable, QualityCityError, ValidationFailed
 from shared.transient import is_transient
@@ -118,6 +120,13 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def invalid_fields(errors: list[dict[str, Any]]) -> ValidationFailed:
+    """One validation failure for these field errors; the detail names each field once, though two
+    checks may refuse the same field (a date both malformed and in the future)."""
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return ValidationFailed(f"Invalid fields: {fields}", errors)
+
+
 #: The classes a database failure can arrive as; `is_transient` tells an outage from a bad statement.
 _DATABASE_ERRORS: tuple[type[Exception], ...] = (
     DBAPIError,
@@ -131,21 +140,36 @@ _DATABASE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at this path: Starlette's 405 names only the first
+    route that matched the path, while several routes share one (`GET` and `PATCH /v1/results/{id}`).
+    Each method is tried against the app's routes (FastAPI includes routers lazily, so the routes
+    are matched, not listed)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_error_class(request: Request, exc: QualityCityError) -> ProblemResponse:
         return error_response(exc, request.url.path)
 
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
-        errors = validation_errors(list(exc.errors()))
-        fields = ", ".join(sorted({e["field"] for e in errors}))
-        return error_response(ValidationFailed(f"Invalid fields: {fields}", errors), request.url.path)
+        return error_response(invalid_fields(validation_errors(list(exc.errors()))), request.url.path)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
         slug = _STATUS_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
         title = str(exc.detail) if exc.detail else slug.replace("-", " ").capitalize()
-        return problem_response(
-            exc.status_code, slug, title, instance=request.url.path, headers=getattr(exc, "headers", None)
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem_response(exc.status_code, slug, title, instance=request.url.path, headers=headers or None)
 
     async def on_integrity(request: Request, exc: IntegrityError) -> ProblemResponse:
         # A uniqueness rule caught what the checks before it could not see: a concurrent request
@@ -176,22 +200,29 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_error)
 
 
-#: For OpenAPI `responses=`: documents the problem+json shape of an error status.
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "content": {
-        PROBLEM_JSON: {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "detail": {"type": "string"},
-                    "instance": {"type": "string"},
-                    "errors": {"type": "array", "items": {"type": "object"}},
-                },
-                "required": ["type", "title", "status"],
-            }
-        }
-    }
-}
+class FieldError(BaseModel):
+    """One reason a request was refused: the field as the client wrote it, where it was, and why."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    field: str = Field(description="`items[0].uscc`: the field's path in the body, or the parameter's name")
+    in_: str = Field(alias="in", description="Where the field was: `body`, `query`, `path` or `header`")
+    reason: str = Field(description="Why it was refused, in words")
+    code: str | None = Field(None, description="A stable code for the reason (pydantic's error type, e.g. `missing`)")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every 4xx and 5xx answer of the suite."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="`urn:qualitycity:problem:<slug>`: stable; switch on it")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = Field(None, description="The request's path")
+    errors: list[FieldError] | None = Field(None, description="Every refused field (validation problems)")
+
+
+#: For OpenAPI `responses=`: an error status answering the one shared `Problem` schema.
+PROBLEM_SCHEMA: dict[str, Any] = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}

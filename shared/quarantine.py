@@ -30,7 +30,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -44,11 +43,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Database
+from shared.db import Database, UtcDateTime
 from shared.errors import Conflict, NotFound
 from shared.events import Envelope, KafkaOrigin
 from shared.pagination import Page, decode_cursor, keyset, page
 from shared.routing import Admin, Cursor, Limit, problems
+from shared.strict import Instant
 from shared.transient import is_transient as is_transient  # re-exported: the consumer's classification
 from shared.uuid7 import new_ids
 
@@ -85,11 +85,11 @@ def quarantine_table(metadata: Any) -> Table:
         Column("error_class", String(200), nullable=False),
         Column("error", Text, nullable=False),
         Column("attempts", Integer, nullable=False),
-        Column("first_seen", DateTime(timezone=True), nullable=False),
-        Column("last_seen", DateTime(timezone=True), nullable=False),
+        Column("first_seen", UtcDateTime(), nullable=False),
+        Column("last_seen", UtcDateTime(), nullable=False),
         Column("state", String(12), nullable=False),
         Column("acted_by", String(120)),
-        Column("acted_at", DateTime(timezone=True)),
+        Column("acted_at", UtcDateTime()),
         Column("note", String(500)),
         Index("ix_quarantined_events_state_id", "state", "id"),
         Index("ix_quarantined_events_event_id", "event_id"),
@@ -362,11 +362,11 @@ class QuarantinedEventOut(BaseModel):
     error_class: str
     error: str
     attempts: int
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: Instant
+    last_seen: Instant
     state: State
     acted_by: str | None
-    acted_at: datetime | None
+    acted_at: Instant | None
     note: str | None = Field(description="The reason given when discarded")
 
 

@@ -6,9 +6,13 @@ every service.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import Header, Query
+from fastapi import APIRouter, Header, Query
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import Route
 
 from shared.auth import Principal, require, require_any
 from shared.problems import PROBLEM_SCHEMA
@@ -35,9 +39,21 @@ SourceFile = Annotated[
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
 #: Page size of the public (no token) lists.
 PublicLimit = Annotated[int, Query(ge=1, le=500, description="Page size")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+#: The form of every cursor (base64url, unpadded); only one this API issued is accepted (else 422).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+Cursor = Annotated[
+    str | None,
+    Query(
+        description="`next_cursor` of the previous page (opaque; empty or absent for the first page)",
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    ),
+]
 IfMatch = Annotated[
-    str | None, Header(alias="If-Match", description="The ETag read from the resource; required to change it")
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The ETag read from the resource (`"<version>"`); without it the change answers 428',
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -54,3 +70,29 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 ERRORS = problems(401, 403, 404, 422)
 #: …and a route that changes a versioned resource.
 WRITE_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
+
+
+class SegmentConvertor(Convertor[str]):
+    """A path parameter that never holds `:`: `GET /v1/results/{id}:retract` is not `GET
+    /v1/results/{id}` with an id ending in `:retract` (it answers 405 naming the action's methods)."""
+
+    regex = "[^/:\x00-\x1f\x7f]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("segment", SegmentConvertor())
+_PLAIN_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def segment_params(router: APIRouter) -> APIRouter:
+    """Every plain `{param}` of the router's paths becomes `{param:segment}` (the documented path is
+    unchanged). Called on each router before an app includes it."""
+    for route in router.routes:
+        if isinstance(route, APIRoute | APIWebSocketRoute | Route):
+            route.path = _PLAIN_PARAM.sub(r"{\1:segment}", route.path)
+    return router

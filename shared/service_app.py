@@ -19,9 +19,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.auth import require
 from shared.errors import JobNotFound, NotReady, UriTooLong
+from shared.openapi import install as install_openapi
+from shared.openapi import operation_id
 from shared.problems import error_response, install_problem_handlers
 from shared.quarantine import QuarantineMetrics
-from shared.routing import Admin, Reader
+from shared.routing import Admin, Reader, segment_params
 from shared.scheduler import ScheduledJob
 
 REQUEST_ID = "x-request-id"
@@ -169,7 +171,10 @@ def install_platform_routes(
 
 
 def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, **kwargs)
+    app = FastAPI(
+        title=title, description=description, version=version, generate_unique_id_function=operation_id, **kwargs
+    )
+    install_openapi(app)
     install_problem_handlers(app)
     app.add_middleware(UriLengthMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -207,7 +212,7 @@ def service_app(
     app.state.runtime = runtime
     app.state.tokens = runtime.tokens
     for router in routers:
-        app.include_router(router)
+        app.include_router(segment_params(router))
     install_platform_routes(
         app,
         Readiness(

@@ -13,6 +13,11 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 
 from shared.errors import InvalidUscc, field_error
 
+#: The form of a USCC (GB 32100-2015: no I, O, S, V, Z; six digits of the division code). The check
+#: digit is not a pattern: a code of this form with a wrong one is refused with 422 `invalid-uscc`.
+USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+_SCHEMA = {"pattern": USCC_PATTERN}
+
 
 @lru_cache(maxsize=1 << 18)
 def validate_uscc(value: str) -> str:
@@ -43,7 +48,11 @@ USCC = Annotated[
     str,
     BeforeValidator(_strip),
     Field(
-        min_length=18, max_length=18, examples=["91370200163562681G"], description="统一社会信用代码 (GB 32100-2015)"
+        min_length=18,
+        max_length=18,
+        examples=["91370200163562681G"],
+        description="统一社会信用代码 (GB 32100-2015)",
+        json_schema_extra=_SCHEMA,
     ),
     AfterValidator(validate_uscc),
 ]
@@ -70,18 +79,20 @@ def parse_usccs(values: Sequence[str], field: str) -> list[str]:
     return codes
 
 
-_DESCRIPTION = "统一社会信用代码 (GB 32100-2015)"
+_DESCRIPTION = "统一社会信用代码 (GB 32100-2015): 18 characters, the last a check digit"
 
 
-async def _uscc_in_path(uscc: Annotated[str, Path(description=_DESCRIPTION)]) -> str:
+async def _uscc_in_path(uscc: Annotated[str, Path(description=_DESCRIPTION, json_schema_extra=_SCHEMA)]) -> str:
     return parse_uscc(uscc, where="path")
 
 
-async def _uscc_in_query(uscc: Annotated[str, Query(description=_DESCRIPTION)]) -> str:
+async def _uscc_in_query(uscc: Annotated[str, Query(description=_DESCRIPTION, json_schema_extra=_SCHEMA)]) -> str:
     return parse_uscc(uscc)
 
 
-async def _optional_uscc_in_query(uscc: Annotated[str | None, Query(description=_DESCRIPTION)] = None) -> str | None:
+async def _optional_uscc_in_query(
+    uscc: Annotated[str | None, Query(description=_DESCRIPTION, json_schema_extra=_SCHEMA)] = None,
+) -> str | None:
     return parse_uscc(uscc) if uscc else None
 
 

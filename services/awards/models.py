@@ -1,10 +1,10 @@
 """The awards service's tables (its own database)."""
 
-from sqlalchemy import Column, Date, DateTime, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Index, Integer, String, Table, Text, UniqueConstraint
 
 from shared.audit import audit_table
 from shared.consumer import inbox_table
-from shared.db import new_metadata
+from shared.db import UtcDateTime, new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 from shared.quarantine import quarantine_table
@@ -39,8 +39,8 @@ honours = Table(
     Column("revoke_reason", Text, nullable=True),
     Column("source", String(16), nullable=False),  # api | import
     Column("granted_by", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     # The certificate number is the registry's natural key within a type.
     UniqueConstraint("type_code", "certificate_no", name="uq_honours_type_certificate"),
     Index("ix_honours_holder", "holder_id"),

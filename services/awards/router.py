@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -35,6 +34,7 @@ from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.regions import add_regions_route
 from shared.routing import (
+    ERRORS,
     ArchiveImporter,
     Cursor,
     IdempotencyKey,
@@ -46,6 +46,7 @@ from shared.routing import (
     problems,
 )
 from shared.runtime import Runtime, UoW
+from shared.strict import Day
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("awards:write")]
@@ -135,7 +136,9 @@ async def grant(
     + ". holder_kind may be left out when the type has one holder kind. "
     "Valid rows are stored, bad rows are reported with their field and reason; a re-import of the same "
     "rows reports them as duplicates and changes nothing.",
-    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
+    },
 )
 async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW, runtime: Runtime) -> Any:
     rows = await _registry(request, runtime)
@@ -216,7 +219,7 @@ async def revoke(
     "/honours",
     response_model=Page[HonourOut],
     tags=["honours"],
-    responses=_errors,
+    responses=ERRORS,
     summary="Honours, filtered; cursor-paginated",
 )
 async def list_honours(
@@ -227,9 +230,9 @@ async def list_honours(
     holder_kind: Literal["enterprise", "region", "person", "organisation"] | None = None,
     district_code: str | None = None,
     state: StateQ | None = None,
-    active_on: Annotated[date | None, Query(description="Only honours active on this date (see counts)")] = None,
-    granted_from: date | None = None,
-    granted_to: date | None = None,
+    active_on: Annotated[Day | None, Query(description="Only honours active on this date (see counts)")] = None,
+    granted_from: Day | None = None,
+    granted_to: Day | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Any:
@@ -251,7 +254,7 @@ async def list_honours(
     "/honours/{honour_id}",
     response_model=HonourOut,
     tags=["honours"],
-    responses=_errors | {404: PROBLEM_SCHEMA},
+    responses=ERRORS | {404: PROBLEM_SCHEMA},
     summary="One honour, with its ETag",
 )
 async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) -> Any:
@@ -266,7 +269,7 @@ async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) ->
     "/holders/{holder_id}/honours",
     response_model=Page[HonourOut],
     tags=["honours"],
-    responses=_errors,
+    responses=ERRORS,
     summary="Every honour of one holder (USCC, division code or person id)",
 )
 async def holder_honours(
@@ -281,7 +284,7 @@ async def holder_honours(
     "/honour-counts",
     response_model=CountsOut,
     tags=["counts"],
-    responses=_errors,
+    responses=ERRORS,
     summary="Counts per type and per plan indicator for a period",
     description="`granted_during`: honours granted within [period_start, period_end] and not revoked by the "
     "period's end (expiry or suspension later does not undo a grant). `active_at_end`: honours active on "
@@ -291,8 +294,8 @@ async def holder_honours(
 async def counts(
     _: Reader,
     uow: UoW,
-    period_start: date,
-    period_end: date,
+    period_start: Annotated[Day, Query(description="The period's first day")],
+    period_end: Annotated[Day, Query(description="The period's last day: not before `period_start` (else 422)")],
     district_code: str | None = None,
 ) -> Any:
     if period_end < period_start:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.awards import HonourSnapshot, Subject
+from shared.strict import Day, Instant
 
 
 class GrantIn(BaseModel):
@@ -38,8 +39,8 @@ class GrantIn(BaseModel):
     holder_name: str = Field(min_length=1, max_length=300)
     district_code: str | None = Field(default=None, description="The holder's district, if not implied by its id")
     subject: Subject | None = None
-    granted_on: date
-    valid_until: date | None = Field(default=None, description="Last day of validity; default from the type's validity")
+    granted_on: Day
+    valid_until: Day | None = Field(default=None, description="Last day of validity; default from the type's validity")
     granting_authority: str | None = Field(
         default=None, max_length=200, description="Default: the type's usual authority"
     )
@@ -50,7 +51,7 @@ class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)
-    revoked_on: date | None = Field(default=None, description="Effective date; default today")
+    revoked_on: Day | None = Field(default=None, description="Effective date; default today")
 
 
 class SuspensionOut(BaseModel):
@@ -67,8 +68,8 @@ class HonourOut(HonourSnapshot):
     revoke_reason: str | None
     suspensions: list[SuspensionOut]
     source: Literal["api", "import"]
-    created_at: datetime
-    updated_at: datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class PublicHonourOut(BaseModel):

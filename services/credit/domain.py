@@ -3,6 +3,8 @@
 The rule sets (rating weights and windows, publication periods, the automatic-proposal threshold,
 repair waiting periods, reason categories) are versioned data in `rules/*.json`, loaded once at
 start-up; the set in force on a date is the one with the latest `effective_from` on or before it.
+A version that corrects an earlier one names it in `supersedes`: the corrected version then answers
+for no date, but stays loadable by name (`RuleBook.version`) for the entries decided under it.
 """
 
 from __future__ import annotations
@@ -128,7 +130,15 @@ class RuleBook:
     def __init__(self, sets: list[RuleSet]) -> None:
         if not sets:
             raise ValueError("no credit rule sets")
-        self.sets = sorted(sets, key=lambda s: s.effective_from)
+        self.versions = {s.version: s for s in sets}
+        superseded = {str(s.raw["supersedes"]) for s in sets if s.raw.get("supersedes")}
+        self.sets = sorted((s for s in sets if s.version not in superseded), key=lambda s: s.effective_from)
+        for s in self.sets:
+            check_honour_weights(s)
+
+    def version(self, name: str) -> RuleSet:
+        """A version by name, superseded or not: the one an entry was decided under."""
+        return self.versions[name]
 
     @classmethod
     def load(cls, folder: Path = RULES_DIR) -> RuleBook:
@@ -144,6 +154,17 @@ class RuleBook:
             if s.effective_from <= on:
                 current = s
         return current
+
+
+def check_honour_weights(rules: RuleSet) -> None:
+    """Refuse, at start, honour weights keyed by anything but a catalog type code (`Q5`, not a name):
+    a key that matches no honour record silently weighs nothing. The credit service does not read the
+    awards catalog; the rule set ships the codes it knows (`honour_codes`, checked against the catalog
+    by a test)."""
+    pos = rules.rating["positive"]
+    known = set(pos.get("honour_codes") or ())
+    if unknown := sorted(set(pos["type_weights"]) - known):
+        raise ValueError(f"rule set {rules.version}: honour weights keyed by unknown type codes {unknown}")
 
 
 # ---------------------------------------------------------------- validation

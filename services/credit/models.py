@@ -6,7 +6,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 
 from shared.audit import audit_table
 from shared.consumer import inbox_table
-from shared.db import new_metadata
+from shared.db import UtcDateTime, new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 from shared.quarantine import quarantine_table
@@ -50,7 +49,7 @@ records = Table(
     Column("valid_until", Date),
     Column("state", String(16), nullable=False),
     Column("note", String(200), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_credit_records_uscc", "uscc"),
 )
 
@@ -63,7 +62,7 @@ ratings = Table(
     Column("score", Float, nullable=False),
     Column("rule_set_version", String(40), nullable=False),
     Column("as_of", Date, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 blacklist_entries = Table(
@@ -86,23 +85,23 @@ blacklist_entries = Table(
     Column("automatic", Boolean, nullable=False),
     Column("trigger_records", JSON),  # for automatic proposals: the fails that reached the threshold
     Column("proposed_by", String(128), nullable=False),
-    Column("proposed_at", DateTime(timezone=True), nullable=False),
+    Column("proposed_at", UtcDateTime(), nullable=False),
     Column("decided_by", String(128)),
-    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_at", UtcDateTime()),
     Column("decision_comment", Text),
     Column("listed_on", Date),
     Column("publish_until", Date),
     Column("earliest_repair_on", Date),
     Column("repair_status", String(10)),  # null | applied | rejected
     Column("repair_applied_by", String(128)),
-    Column("repair_applied_at", DateTime(timezone=True)),
+    Column("repair_applied_at", UtcDateTime()),
     Column("repair_statement", Text),
     Column("repair_evidence", JSON),
     Column("removed_on", Date),
     Column("removal_reason", String(10)),
     Column("removed_by", String(128)),
     Column("removal_decision_no", String(100)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_blacklist_entries_uscc_listed", "uscc", "listed_on"),
     Index("ix_blacklist_entries_status_listed", "status", "listed_on"),
 )
@@ -127,7 +126,7 @@ entry_history = Table(
     Column("action", String(20), nullable=False),
     Column("status", String(10), nullable=False),
     Column("actor", String(128), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("reason", Text),
     Column("document_no", String(100)),
     Column("request_id", String(128)),

@@ -45,6 +45,7 @@ from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA, validation_errors
 from shared.ratelimit import public_rate_limit
 from shared.routing import (
+    ERRORS,
     WRITE_ERRORS,
     ArchiveImporter,
     Cursor,
@@ -56,6 +57,7 @@ from shared.routing import (
     problems,
 )
 from shared.runtime import UoW
+from shared.strict import Day
 from shared.tabular import body_format, json_array, ndjson_lines
 from shared.uscc import OptionalUsccQuery, UsccPath, UsccQuery, parse_usccs
 
@@ -112,7 +114,7 @@ def _answer(response: Response, entry: dict[str, Any]) -> dict[str, Any]:
 @router.get("/rating-rules", tags=["rules"], summary="The credit rule set in force (public), and every version")
 async def rating_rules(
     request: Request,
-    as_of: Annotated[date | None, Query(description="The date; today when omitted")] = None,
+    as_of: Annotated[Day | None, Query(description="The date; today when omitted")] = None,
 ) -> dict[str, Any]:
     book = _book(request)
     on = as_of or request.app.state.runtime.clock.today()
@@ -157,7 +159,7 @@ async def propose(
 @router.get(
     "/blacklist-entries",
     response_model=Page[EntryOut],
-    responses=_errors,
+    responses=ERRORS,
     tags=["blacklist"],
     summary="Entries for officers, oldest first, filtered by status or enterprise",
 )
@@ -177,7 +179,7 @@ async def list_entries(
 @router.get(
     "/blacklist-entries/{entry_id}",
     response_model=EntryOut,
-    responses=_errors,
+    responses=ERRORS,
     tags=["blacklist"],
     summary="One entry, with its ETag for the next transition",
 )
@@ -277,7 +279,7 @@ async def public_blacklist(
 @router.get(
     "/blacklist/check",
     response_model=CheckOut,
-    responses=_errors,
+    responses=ERRORS,
     tags=["screening"],
     summary="Is this enterprise blacklisted on a date (today by default)?",
 )
@@ -286,7 +288,7 @@ async def check(
     _: Reader,
     uow: UoW,
     code: UsccQuery,
-    as_of: date | None = None,
+    as_of: Day | None = None,
 ) -> Any:
     on = as_of or request.app.state.runtime.clock.today()
     found = (await repo.listed_entries(uow.session, [code], on)).get(code)
@@ -350,11 +352,11 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
 @router.get(
     "/enterprises/{uscc}/credit",
     response_model=CreditOut,
-    responses=_errors,
+    responses=ERRORS,
     tags=["credit"],
     summary="An enterprise's rating on a date, the rule set used, and every record's contribution",
 )
-async def credit(code: UsccPath, request: Request, _: Reader, uow: UoW, as_of: date | None = None) -> Any:
+async def credit(_: Reader, code: UsccPath, request: Request, uow: UoW, as_of: Day | None = None) -> Any:
     on = as_of or request.app.state.runtime.clock.today()
     book = _book(request)
     rules = book.in_force(on)
@@ -379,11 +381,11 @@ async def credit(code: UsccPath, request: Request, _: Reader, uow: UoW, as_of: d
 @router.get(
     "/enterprises/{uscc}/history",
     response_model=EnterpriseHistory,
-    responses=_errors,
+    responses=ERRORS,
     tags=["credit"],
     summary="An enterprise's full blacklist history and credit records (officers)",
 )
-async def history(code: UsccPath, request: Request, _: Officer, uow: UoW) -> Any:
+async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any:
     today = request.app.state.runtime.clock.today()
     records = (await repo.records_of(uow.session, [code]))[code]
     rating = compute_rating(_book(request).in_force(today), records, today, False)
@@ -401,7 +403,9 @@ async def history(code: UsccPath, request: Request, _: Officer, uow: UoW) -> Any
     responses=problems(400, 401, 403, 413, 415, 422),
     tags=["blacklist"],
     summary="Import archived blacklist decisions and removals with their own dates",
-    description="A JSON array or NDJSON of `ArchivedListing`. Each is proposed, listed and (if so) removed on the "
+    description="A JSON array or NDJSON of archived listings (fields: the proposal's, and proposed_by, "
+    "proposed_on, reviewed_by, decided_on, listed_from, removed_on, removal_reason, removal_decision_no, "
+    "removal_note; docs/archive-import.md). Each is proposed, listed and (if so) removed on the "
     "archive's dates by the archive's proposer and reviewer (different people), with the events live operation "
     "emits; the public list shows the archive's listing dates. `X-Source-File` names the archive file; the "
     "history and the audit record keep it. See docs/archive-import.md.",
@@ -409,10 +413,8 @@ async def history(code: UsccPath, request: Request, _: Officer, uow: UoW) -> Any
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {
-                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/ArchivedListing"}}
-                },
-                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },

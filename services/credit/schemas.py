@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.uscc import USCC
+from shared.strict import Day, Instant, Whole
+from shared.uscc import USCC, USCC_PATTERN
 
 
 class _In(BaseModel):
@@ -25,8 +26,8 @@ class Proposal(_In):
     deciding_authority: str = Field(min_length=1, max_length=200)
     decision_no: str = Field(min_length=1, max_length=100, description="The decision document number (文号)")
     appeal_route: str = Field(min_length=1, max_length=400, description="Where and how to appeal")
-    appeal_deadline: date
-    publication_years: int | None = Field(None, description="Publication period; the rules' default when omitted")
+    appeal_deadline: Day
+    publication_years: Whole | None = Field(None, description="Publication period; the rules' default when omitted")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -86,8 +87,10 @@ class WrongfulRemoval(_In):
 
 
 class ScreeningIn(_In):
-    usccs: list[str] = Field(min_length=1, max_length=1000)
-    as_of: date | None = None
+    usccs: list[Annotated[str, Field(json_schema_extra={"pattern": USCC_PATTERN})]] = Field(
+        min_length=1, max_length=1000
+    )
+    as_of: Day | None = None
 
 
 # ---------------------------------------------------------------- answers
@@ -113,16 +116,16 @@ class EntryOut(BaseModel):
     automatic: bool
     trigger_records: list[str] | None
     proposed_by: str
-    proposed_at: datetime
+    proposed_at: Instant
     decided_by: str | None
-    decided_at: datetime | None
+    decided_at: Instant | None
     decision_comment: str | None
     listed_on: date | None
     publish_until: date | None
     earliest_repair_on: date | None
     repair_status: str | None
     repair_applied_by: str | None
-    repair_applied_at: datetime | None
+    repair_applied_at: Instant | None
     repair_statement: str | None
     repair_evidence: dict[str, Any] | None
     removed_on: date | None
@@ -195,7 +198,7 @@ class HistoryItem(BaseModel):
     action: str
     status: str
     actor: str
-    at: datetime
+    at: Instant
     reason: str | None
     document_no: str | None
     request_id: str | None

@@ -7,7 +7,7 @@ aggregate over honours, the latest reports) and then pure arithmetic in `domain`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from services.gateway.plans import HonourCountSource, Indicator, PassRateSource,
 from services.gateway.schemas import (
     CountFigure,
     DistrictPoint,
+    DistrictYearPoint,
     Figure,
     PassRateFigure,
     ProgressOut,
@@ -75,56 +76,53 @@ async def gather(session: AsyncSession, plan: Plan, as_of: date) -> Facts:
     return facts
 
 
-def _rate_series(facts: Facts, ind: Indicator, district: str | None) -> dict[int, tuple[int, int]]:
+def _rate_cells(facts: Facts, ind: Indicator) -> dict[tuple[str, int], tuple[int, int]]:
+    """(district, year) -> (n, passed) of the results the indicator's filter counts."""
     assert isinstance(ind.source, PassRateSource)
     f = ind.source.filter
-    out: dict[int, tuple[int, int]] = {}
+    out: dict[tuple[str, int], tuple[int, int]] = defaultdict(lambda: (0, 0))
     for (sector, level, key_product, d, year), (n, p) in facts.rates.items():
-        if (f.sector and sector != f.sector) or (f.level and level != f.level):
-            continue
-        if (f.key_product is not None and key_product != f.key_product) or (district and d != district):
-            continue
-        n0, p0 = out.get(year, (0, 0))
-        out[year] = (n0 + n, p0 + p)
-    return {y: v for y, v in sorted(out.items()) if v[0] > 0}
-
-
-def _rate_districts(facts: Facts, ind: Indicator) -> dict[str, tuple[int, int]]:
-    assert isinstance(ind.source, PassRateSource)
-    f = ind.source.filter
-    out: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
-    for (sector, level, key_product, d, year), (n, p) in facts.rates.items():
-        if year != facts.as_of.year:
-            continue
         if (f.sector and sector != f.sector) or (f.level and level != f.level):
             continue
         if f.key_product is not None and key_product != f.key_product:
             continue
-        n0, p0 = out[d]
-        out[d] = (n0 + n, p0 + p)
-    return {d: v for d, v in sorted(out.items()) if v[0] > 0}
-
-
-def _count_series(facts: Facts, ind: Indicator, district: str | None) -> dict[int, int]:
-    assert isinstance(ind.source, HonourCountSource)
-    pick = 0 if ind.counting == "granted_during" else 1
-    out = dict.fromkeys(facts.years, 0)
-    for (type_code, d), per_year in facts.honours.items():
-        if type_code not in ind.source.type_codes or (district and d != district):
-            continue
-        for year, counts in zip(facts.years, per_year, strict=True):
-            out[year] += counts[pick]
+        n0, p0 = out[d, year]
+        out[d, year] = (n0 + n, p0 + p)
     return out
 
 
-def _count_districts(facts: Facts, ind: Indicator) -> dict[str, int]:
+def _rate_series(cells: dict[tuple[str, int], tuple[int, int]], district: str | None) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for (d, year), (n, p) in cells.items():
+        if not district or d == district:
+            n0, p0 = out[year]
+            out[year] = (n0 + n, p0 + p)
+    return {y: v for y, v in sorted(out.items()) if v[0] > 0}
+
+
+def _count_cells(facts: Facts, ind: Indicator) -> dict[tuple[str, int], int]:
+    """(district, year) -> the honours counted by the indicator's rule on the year's evaluation day."""
     assert isinstance(ind.source, HonourCountSource)
     pick = 0 if ind.counting == "granted_during" else 1
-    out: dict[str, int] = defaultdict(int)
+    out: dict[tuple[str, int], int] = defaultdict(int)
     for (type_code, d), per_year in facts.honours.items():
-        if type_code in ind.source.type_codes and per_year[-1][pick]:
-            out[d or "unknown"] += per_year[-1][pick]
-    return dict(sorted(out.items()))
+        if type_code in ind.source.type_codes:
+            for year, counts in zip(facts.years, per_year, strict=True):
+                out[d or "unknown", year] += counts[pick]
+    return out
+
+
+def _count_series(facts: Facts, cells: dict[tuple[str, int], int], district: str | None) -> dict[int, int]:
+    out = dict.fromkeys(facts.years, 0)
+    for (d, year), v in cells.items():
+        if not district or d == district:
+            out[year] += v
+    return out
+
+
+def _districts_of(cells: Mapping[tuple[str, int], Any], year: int | None, counted: Callable[[Any], bool]) -> list[str]:
+    """The districts with something counted (in `year`, or in any year), in code order."""
+    return sorted({d for (d, y), v in cells.items() if (year is None or y == year) and counted(v)})
 
 
 def results_link(ind: Indicator, start: date, end: date, district: str | None) -> str:
@@ -159,21 +157,33 @@ def reports_link(plan: Plan, ind: Indicator) -> str:
     return "/v1/indicator-reports?" + urlencode([("plan", plan.id), ("indicator", ind.code)])
 
 
-def _progress(plan: Plan, ind: Indicator, series: dict[int, float]) -> ProgressOut:
-    p = progress.progress(
-        series,
-        base_year=plan.base_year,
-        target=ind.target,
-        target_year=plan.due(ind).year,
-        limit=ind.natural_limit,
-    )
+def _progress(
+    plan: Plan, ind: Indicator, series: dict[int, float], counts: dict[int, tuple[int, int]] | None
+) -> ProgressOut:
+    if ind.stability is not None:
+        assert counts is not None  # the plan's validation: a stability target is a pass rate's
+        p = progress.stability(counts, base_year=plan.base_year)
+    else:
+        p = progress.progress(
+            series,
+            base_year=plan.base_year,
+            target=ind.target,
+            target_year=plan.due(ind).year,
+            limit=ind.natural_limit,
+        )
     return ProgressOut.model_validate(p, from_attributes=True)
 
 
-def _common(plan: Plan, ind: Indicator, value: float | None, series: dict[int, float]) -> dict[str, Any]:
+def _common(
+    plan: Plan,
+    ind: Indicator,
+    value: float | None,
+    series: dict[int, float],
+    counts: dict[int, tuple[int, int]] | None = None,
+) -> dict[str, Any]:
     """What every figure says whatever its source: the indicator as planned, and its gap and progress
-    from the value and the yearly series."""
-    p = _progress(plan, ind, series)
+    from the value and the yearly series (pass rates: also each year's (n, passed))."""
+    p = _progress(plan, ind, series, counts)
     return {
         "code": ind.code,
         "name_zh": ind.name_zh,
@@ -193,12 +203,21 @@ def _common(plan: Plan, ind: Indicator, value: float | None, series: dict[int, f
 
 def _rate_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> PassRateFigure:
     as_of = facts.as_of
-    series = _rate_series(facts, ind, district)
+    cells = _rate_cells(facts, ind)
+    series = _rate_series(cells, district)
 
     def rows(year: int, d: str | None = district) -> str:
         return results_link(ind, date(year, 1, 1), evaluation_day(year, as_of), d)
 
-    common = _common(plan, ind, None, {y: p / n for y, (n, p) in series.items()})
+    def cell(d: str, year: int) -> DistrictYearPoint:
+        n, p = cells.get((d, year), (0, 0))
+        value = p / n if n else None
+        wilson = progress.wilson_interval(p, n)
+        return DistrictYearPoint(
+            district_code=d, year=year, value=value, n=n, passed=p, wilson_95=wilson, rows=rows(year, d)
+        )
+
+    common = _common(plan, ind, None, {y: p / n for y, (n, p) in series.items()}, series)
     fig = PassRateFigure(**common, value_year=None, n=None, passed=None, wilson_95=None, links={})
     if series:
         year = max(series)
@@ -211,24 +230,18 @@ def _rate_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None,
             SeriesPoint(year=y, value=p / n, n=n, passed=p, wilson_95=progress.wilson_interval(p, n), rows=rows(y))
             for y, (n, p) in series.items()
         ]
-        fig.districts = [
-            DistrictPoint(
-                district_code=d,
-                value=p / n,
-                n=n,
-                passed=p,
-                wilson_95=progress.wilson_interval(p, n),
-                rows=rows(as_of.year, d),
-            )
-            for d, (n, p) in _rate_districts(facts, ind).items()
-        ]
+        counted = _districts_of(cells, as_of.year, lambda v: v[0] > 0)
+        fig.districts = [DistrictPoint.model_validate(cell(d, as_of.year), from_attributes=True) for d in counted]
+        every = _districts_of(cells, None, lambda v: v[0] > 0)
+        fig.district_years = [cell(d, y) for d in every for y in facts.years]
     return fig
 
 
 def _count_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> CountFigure:
     assert ind.counting is not None  # the plan's validation: an honour count has its counting rule
     as_of = facts.as_of
-    counts = _count_series(facts, ind, district)
+    cells = _count_cells(facts, ind)
+    counts = _count_series(facts, cells, district)
     value = float(counts[as_of.year]) if counts else 0.0
     common = _common(plan, ind, value, {y: float(v) for y, v in counts.items()})
     fig = CountFigure(
@@ -240,15 +253,21 @@ def _count_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None
         wilson_95=None,
         links={"rows": honours_link(plan, ind, as_of, district)},
     )
+
+    def cell(d: str, year: int) -> DistrictYearPoint:
+        v = float(cells.get((d, year), 0))
+        return DistrictYearPoint(
+            district_code=d, year=year, value=v, rows=honours_link(plan, ind, evaluation_day(year, as_of), d)
+        )
+
     if detail:
         fig.series = [
             SeriesPoint(year=y, value=float(v), rows=honours_link(plan, ind, evaluation_day(y, as_of), district))
             for y, v in counts.items()
         ]
-        fig.districts = [
-            DistrictPoint(district_code=d, value=float(v), rows=honours_link(plan, ind, as_of, d))
-            for d, v in _count_districts(facts, ind).items()
-        ]
+        counted = _districts_of(cells, as_of.year, bool)
+        fig.districts = [DistrictPoint.model_validate(cell(d, as_of.year), from_attributes=True) for d in counted]
+        fig.district_years = [cell(d, y) for d in _districts_of(cells, None, bool) for y in facts.years]
     return fig
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from services.gateway.upstream import Upstreams
 from shared.audit import delegated
 from shared.auth import require_any
-from shared.problems import PROBLEM_SCHEMA
+from shared.routing import problems
 
 
 @dataclass(frozen=True)
@@ -173,20 +173,22 @@ FORWARDS: tuple[Forward, ...] = (
 )
 
 
-def _endpoint(fwd: Forward) -> Callable[..., Awaitable[StreamingResponse]]:
-    async def endpoint(request: Request) -> StreamingResponse:
+def _endpoint(fwd: Forward) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
         upstreams: Upstreams = request.app.state.upstreams
         delegated(request)  # the owning service records the write (or its refusal)
-        path = fwd.target.format(**request.path_params) if fwd.upstream_path else None
-        return await upstreams.forward(fwd.service, request, path=path)
+        # Each parameter percent-encoded again: decoded, an id holding `?` or `#` would cut the path.
+        params = {k: quote(str(v), safe="") for k, v in request.path_params.items()}
+        return await upstreams.forward(fwd.service, request, path=fwd.target.format(**params))
 
     return endpoint
 
 
 def forwarding_router(forwards: tuple[Forward, ...] = FORWARDS) -> APIRouter:
     router = APIRouter()
-    errors: dict[int | str, dict[str, Any]] = {s: PROBLEM_SCHEMA for s in (401, 403, 422, 502, 504)}
     for fwd in forwards:
+        # The gateway's own answers: the scope it checks, the service down (502) or slow (504).
+        errors = problems(*((401, 403) if fwd.scopes else ()), 502, 504)
         deps = [require_any(*fwd.scopes)] if fwd.scopes else []
         router.add_api_route(
             fwd.path,

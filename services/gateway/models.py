@@ -1,10 +1,10 @@
 """The gateway's read models, built only from events (its own database)."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, Text
 
 from shared.audit import audit_table
 from shared.consumer import inbox_table
-from shared.db import new_metadata
+from shared.db import UtcDateTime, new_metadata
 from shared.outbox import envelope_columns, outbox_table
 from shared.quarantine import quarantine_table
 
@@ -31,7 +31,7 @@ rm_results = Table(
     Column("conclusion", String(4), nullable=False),
     Column("state", String(12), nullable=False),
     Column("reinspection", String(12)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_rm_results_uscc", "uscc"),
     Index("ix_rm_results_sector_date", "sector", "sampling_date"),
 )
@@ -83,7 +83,7 @@ rm_honours = Table(
     Column("certificate_no", String(100), nullable=False),
     Column("granting_authority", String(200), nullable=False),
     Column("indicator_codes", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_rm_honours_holder", "holder_id"),
     Index("ix_rm_honours_type_granted", "type_code", "granted_on"),
 )
@@ -114,7 +114,7 @@ rm_blacklist = Table(
     Column("removal_reason", String(16)),
     Column("decision_no", String(100)),
     Column("deciding_authority", String(200), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_rm_blacklist_uscc", "uscc"),
 )
 
@@ -137,7 +137,7 @@ rm_enterprises = Table(
     Column("uscc", String(18), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("district_code", String(6)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_rm_enterprises_name", "name"),
 )
 
@@ -146,7 +146,7 @@ rm_changes = Table(
     "rm_changes",
     metadata,
     *envelope_columns("seq"),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", UtcDateTime(), nullable=False),
     Index("ix_rm_changes_subject", "subject", "seq"),
 )
 
@@ -175,7 +175,7 @@ indicator_reports = Table(
     Column("evidence_ref", String(500), nullable=False),
     Column("note", Text),
     Column("reported_by", String(100), nullable=False),
-    Column("reported_at", DateTime(timezone=True), nullable=False),
+    Column("reported_at", UtcDateTime(), nullable=False),
     Column("request_id", String(128), nullable=False),
     Index("ix_indicator_reports_code", "plan_id", "indicator_code", "period_end"),
 )

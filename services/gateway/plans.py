@@ -25,6 +25,8 @@ Kind = Literal["min_rate", "exact_rate", "min_score", "cumulative_count", "quali
 Counting = Literal["granted_during", "active_at_end"]
 Sector = Literal["manufacturing", "agricultural", "food", "engineering"]
 Level = Literal["national", "provincial", "municipal", "district"]
+#: How a "stays stable" (保持稳定) target is judged (docs/attainment-method.md): no significant fall.
+Stability = Literal["no_significant_fall"]
 
 
 class PlanNotFound(NotFound):
@@ -120,6 +122,11 @@ class Indicator(_Strict):
     source: Source
     natural_limit: float | None = Field(None, description="A bound the value cannot pass (1.0 for rates)")
     due: date | None = Field(None, description="The target's own deadline when earlier than the plan's end")
+    stability: Stability | None = Field(
+        None,
+        description="A target of staying stable: 'no_significant_fall' (no fall whose years' 95% Wilson "
+        "intervals do not overlap) instead of Open SDG's growth thresholds",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Indicator:
@@ -138,6 +145,9 @@ class Indicator(_Strict):
             raise ValueError("a pass-rate source needs a rate or qualitative kind")
         if computed_count and self.kind not in ("cumulative_count", "qualitative"):
             raise ValueError("an honour-count source needs the cumulative_count kind")
+        if self.stability is not None and not (isinstance(self.source, PassRateSource) and self.target is None):
+            # The test compares Wilson intervals, so it needs each year's n and passed, and no number to reach.
+            raise ValueError("'stability' applies only to a pass rate without a numeric target")
         return self
 
     @property

@@ -67,6 +67,7 @@ def _sampling(summary: dict[str, Any]) -> dict[str, Any]:
         "passed": p,
         "pass_rate": p / n if n else None,
         "wilson_95": wilson_interval(p, n),
+        "by_year": summary["by_year"],
         "recent_fails": summary["recent_fails"],
     }
 

@@ -3,7 +3,9 @@
 The status follows Open SDG's published method (sdg-build `ProgressMeasure.py`, described
 in docs/attainment-method.md): compound annual growth observed since the base year, compared with
 the growth still needed to reach the target by its year, or, without a numeric target, with fixed
-growth thresholds eased near a natural limit.
+growth thresholds eased near a natural limit. A pass rate whose target is to stay stable (保持稳定)
+is judged instead by whether it fell significantly (`stability`): Open SDG's growth thresholds would
+call a rate held flat at 95 % "limited progress".
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "growth",
     "limit_coefficient",
     "progress",
+    "stability",
     "wilson_interval",
 ]
 
@@ -84,6 +87,12 @@ def _label(value: float, thresholds: Mapping[str, float]) -> Status:
     return _LABELS["deterioration"]
 
 
+def _span(years: list[int], base_year: int) -> tuple[int, int]:
+    """(base year, current year): the plan's base year or the first later year with data, and the latest."""
+    after = [y for y in years if y >= base_year]
+    return (after[0] if after else years[0]), years[-1]
+
+
 def progress(
     series: Mapping[int, float],
     *,
@@ -100,15 +109,12 @@ def progress(
     """
     if not series:
         return Progress("no_data", "no value in any year")
-    years = sorted(series)
-    current_year = years[-1]
+    b_year, current_year = _span(sorted(series), base_year)
     current = series[current_year]
     if target is not None and (current >= target if direction > 0 else current <= target):
         return Progress(
             "achieved", "the current value meets the target", current_year=current_year, current_value=current
         )
-    after = [y for y in years if y >= base_year]
-    b_year = after[0] if after else years[0]
     if current_year - b_year < 1:
         return Progress(
             "no_data",
@@ -161,6 +167,61 @@ def progress(
         value,
         dict(TARGET_THRESHOLDS),
     )
+
+
+def _significant_fall(
+    counts: Mapping[int, tuple[int, int]], earlier: int, later: int
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The two years' 95 % Wilson intervals when the later one lies wholly below the earlier one."""
+    before = wilson_interval(counts[earlier][1], counts[earlier][0])
+    after = wilson_interval(counts[later][1], counts[later][0])
+    assert before is not None and after is not None  # years without results are dropped by the caller
+    return (before, after) if after[1] < before[0] else None
+
+
+def stability(counts: Mapping[int, tuple[int, int]], *, base_year: int) -> Progress:
+    """Whether a pass rate stays stable (保持稳定), from each year's (n, passed) (the plan's
+    `stability: "no_significant_fall"`).
+
+    A fall counts only when it is significant: the later year's 95 % Wilson interval lies wholly below
+    the earlier year's (the intervals do not overlap). The current year is compared with the previous
+    year with results (a sudden fall) and with the base year (a drift of small steps, each within the
+    noise, shows there). No significant fall: on_track, whether the rate held or rose (the policy
+    forbids a fall, not an improvement). A significant fall: deterioration. An earlier dip the rate
+    has recovered from does not count: the status says where the rate stands now.
+    """
+    counts = {y: c for y, c in counts.items() if c[0] > 0}
+    if not counts:
+        return Progress("no_data", "no value in any year")
+    years = sorted(counts)
+    b_year, current_year = _span(years, base_year)
+    current = counts[current_year][1] / counts[current_year][0]
+    if current_year - b_year < 1:
+        return Progress(
+            "no_data",
+            "stability needs values in two years from the base year",
+            current_year=current_year,
+            current_value=current,
+        )
+    base = counts[b_year][1] / counts[b_year][0]
+    previous = max(y for y in years if y < current_year)
+    observed = growth(current, base or ZERO_SUBSTITUTE, current_year, b_year)
+    shown = (b_year, base, current_year, current, observed)
+    for earlier in dict.fromkeys((previous, b_year)):  # the base year may be the previous year
+        fall = _significant_fall(counts, earlier, current_year)
+        if fall is not None:
+            (lo0, hi0), (lo1, hi1) = fall
+            reason = (
+                f"a significant fall: {current_year}'s 95% interval [{lo1:.4f}, {hi1:.4f}] lies below "
+                f"{earlier}'s [{lo0:.4f}, {hi0:.4f}]"
+            )
+            return Progress("deterioration", reason, *shown)
+    reason = (
+        f"stable: {current_year}'s 95% interval overlaps or lies above those of {previous}"
+        + (f" and of the base year {b_year}" if previous != b_year else "")
+        + " (no significant fall)"
+    )
+    return Progress("on_track", reason, *shown)
 
 
 def achieved(value: float | None, target: float | None) -> bool:

@@ -6,7 +6,21 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.models import (
@@ -177,13 +191,26 @@ async def results_summary(session: AsyncSession, uscc: str, as_of: date) -> dict
     n, passed = (
         await session.execute(select(func.count(), func.sum(case((r.conclusion == "pass", 1), else_=0))).where(where))
     ).one()
+    year = cast(func.extract("year", r.sampling_date), Integer).label("year")
+    # Counted in the database: the enterprise's whole history, however many results it has.
+    by_year = await session.execute(
+        select(year, func.sum(case((r.conclusion == "pass", 1), else_=0)), func.count())
+        .where(where)
+        .group_by(year)
+        .order_by(year)
+    )
     fails = await session.execute(
         select(rm_results)
         .where(where, r.conclusion == "fail")
         .order_by(r.sampling_date.desc(), r.result_id.desc())
         .limit(5)
     )
-    return {"n": int(n or 0), "passed": int(passed or 0), "recent_fails": [dict(x) for x in fails.mappings()]}
+    return {
+        "n": int(n or 0),
+        "passed": int(passed or 0),
+        "by_year": [{"year": int(y), "passed": int(p or 0), "failed": int(k) - int(p or 0)} for y, p, k in by_year],
+        "recent_fails": [dict(x) for x in fails.mappings()],
+    }
 
 
 # ------------------------------------------------------------------------------------------ honours

@@ -38,10 +38,11 @@ from shared.clock import as_utc
 from shared.errors import ValidationFailed
 from shared.pagination import Page, decode_cursor, encode_cursor, page
 from shared.problems import PROBLEM_SCHEMA
-from shared.routing import ERRORS, Cursor, Limit, Reader
+from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Reader
 from shared.runtime import Runtime, UoW
 from shared.service_app import request_id
 from shared.stats import wilson_interval
+from shared.strict import Day
 from shared.uscc import UsccPath
 
 router = APIRouter(prefix="/v1")
@@ -140,7 +141,7 @@ async def get_attainment(
     runtime: Runtime,
     uow: UoW,
     plan: str = DEFAULT_PLAN,
-    as_of: Annotated[date | None, Query(description="Default: today, or the plan's end once it is over")] = None,
+    as_of: Annotated[Day | None, Query(description="Default: today, or the plan's end once it is over")] = None,
     district: District = None,
 ) -> Any:
     p = _plan(request, plan)
@@ -178,7 +179,7 @@ async def get_indicator_attainment(
     runtime: Runtime,
     uow: UoW,
     plan: str = DEFAULT_PLAN,
-    as_of: date | None = None,
+    as_of: Day | None = None,
     district: District = None,
 ) -> Any:
     p = _plan(request, plan)
@@ -282,8 +283,8 @@ async def list_reports(
 async def facts_results(
     _: Reader,
     uow: UoW,
-    sampled_from: date,
-    sampled_to: date,
+    sampled_from: Day,
+    sampled_to: Day,
     sector: Literal["manufacturing", "agricultural", "food", "engineering"] | None = None,
     level: Literal["national", "provincial", "municipal", "district"] | None = None,
     key_product: bool | None = None,
@@ -312,9 +313,11 @@ async def facts_honours(
     _: Reader,
     uow: UoW,
     counting: Literal["granted_during", "active_at_end"],
-    on: date,
+    on: Day,
     type_code: Annotated[list[str], Query(min_length=1)],
-    granted_from: date | None = None,
+    granted_from: Annotated[
+        Day | None, Query(description="Required with `counting=granted_during` (else 422): the period's first day")
+    ] = None,
     district: District = None,
     cursor: Cursor = None,
     limit: Limit = 500,
@@ -344,7 +347,7 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
     tags=["credit"],
     summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
 )
-async def credit_profile(code: UsccPath, _: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None) -> Any:
+async def credit_profile(_: Reader, code: UsccPath, runtime: Runtime, uow: UoW, as_of: Day | None = None) -> Any:
     return await profile.credit_profile(uow.session, code, as_of or runtime.clock.today(), runtime.clock.now())
 
 
@@ -356,7 +359,7 @@ async def credit_profile(code: UsccPath, _: Reader, runtime: Runtime, uow: UoW, 
     summary="Enterprises eligible for procurement priority on a date: an active brand honour, not listed",
 )
 async def priority_list(
-    _: Reader, runtime: Runtime, uow: UoW, as_of: date | None = None, cursor: Cursor = None, limit: Limit = 100
+    _: Reader, runtime: Runtime, uow: UoW, as_of: Day | None = None, cursor: Cursor = None, limit: Limit = 100
 ) -> Any:
     day = as_of or runtime.clock.today()
     brands = sorted(brand_type_codes())
@@ -403,7 +406,13 @@ async def search_enterprises(
 async def get_changes(
     _: Reader,
     uow: UoW,
-    after: Annotated[str | None, Query(description="A cursor from this feed; omit to read from the start")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            description="A cursor from this feed; omit to read from the start",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
+    ] = None,
     subject: Annotated[str | None, Query(description="Only events about this USCC (or holder id)")] = None,
     limit: Limit = 100,
 ) -> Any:

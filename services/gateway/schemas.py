@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.strict import Day, Instant, Number
 
 Status = Literal["achieved", "on_track", "acceleration_needed", "limited_progress", "deterioration", "no_data"]
 
@@ -28,7 +30,7 @@ class ReportRef(BaseModel):
     reporting_system: str
     evidence_ref: str
     reported_by: str
-    reported_at: datetime
+    reported_at: Instant
 
 
 class SeriesPoint(BaseModel):
@@ -48,6 +50,19 @@ class DistrictPoint(BaseModel):
     passed: int | None = None
     wilson_95: tuple[float, float] | None = None
     rows: str
+
+
+class DistrictYearPoint(BaseModel):
+    """One cell of the district × year table: every district with a value in any year of the series,
+    every year from the plan's base year to as_of's (that year read to as_of)."""
+
+    district_code: str
+    year: int
+    value: float | None = Field(description="Rates: passed / n, null in a year without results; counts: the count")
+    n: int | None = Field(default=None, description="Rates: results counted (0 in a year without results)")
+    passed: int | None = None
+    wilson_95: tuple[float, float] | None = Field(default=None, description="Rates: 95% Wilson score interval")
+    rows: str = Field(description="URL listing exactly the rows behind this cell")
 
 
 class Figure(BaseModel):
@@ -76,7 +91,10 @@ class Figure(BaseModel):
 
 class FigureDetail(Figure):
     series: list[SeriesPoint]
-    districts: list[DistrictPoint]
+    districts: list[DistrictPoint] = Field(description="Each district in the as_of year")
+    district_years: list[DistrictYearPoint] = Field(
+        description="District × year: every district, every year of the series (empty for reported indicators)"
+    )
 
 
 # The figure of each indicator source, as `attainment` builds it. Each is a `Figure` (the routes answer
@@ -88,6 +106,7 @@ class FigureDetail(Figure):
 class _BuiltFigure(Figure):
     series: list[SeriesPoint] = Field(default_factory=list)
     districts: list[DistrictPoint] = Field(default_factory=list)
+    district_years: list[DistrictYearPoint] = Field(default_factory=list)
 
 
 class PassRateFigure(_BuiltFigure):
@@ -113,8 +132,8 @@ class ReportedFigure(_BuiltFigure):
 
 
 class Freshness(BaseModel):
-    last_event_time: datetime | None = Field(description="Time of the last event applied (as its producer stamped it)")
-    last_applied_at: datetime | None = Field(description="When the gateway applied it")
+    last_event_time: Instant | None = Field(description="Time of the last event applied (as its producer stamped it)")
+    last_applied_at: Instant | None = Field(description="When the gateway applied it")
     lag_s: float | None = Field(description="last_applied_at - last_event_time: how far behind the producer")
     age_s: float | None = Field(description="now - last_applied_at")
     events_applied: int
@@ -143,9 +162,9 @@ class IndicatorReportIn(BaseModel):
 
     plan: str = Field("qingdao-2012", examples=["qingdao-2012"])
     indicator: str = Field(examples=["expressway_good_road_rate"])
-    period_start: date = Field(examples=["2014-01-01"])
-    period_end: date = Field(examples=["2014-12-31"])
-    value: float = Field(description="In the indicator's unit: rates as ratios (0.984 for 98.4%)", examples=[0.984])
+    period_start: Day = Field(examples=["2014-01-01"])
+    period_end: Day = Field(examples=["2014-12-31"])
+    value: Number = Field(description="In the indicator's unit: rates as ratios (0.984 for 98.4%)", examples=[0.984])
     reporting_system: str = Field(min_length=1, max_length=200, examples=["山东省交通运输厅公路养护管理系统"])
     evidence_ref: str = Field(min_length=1, max_length=500, examples=["鲁交公路〔2015〕3号 附表2"])
     note: str | None = Field(None, max_length=2000)
@@ -168,7 +187,7 @@ class IndicatorReportOut(BaseModel):
     evidence_ref: str
     note: str | None
     reported_by: str
-    reported_at: datetime
+    reported_at: Instant
 
 
 class ResultRow(BaseModel):
@@ -229,11 +248,18 @@ class Identity(BaseModel):
     district_code: str | None
 
 
+class YearCount(BaseModel):
+    year: int = Field(description="The year of the sampling date")
+    passed: int
+    failed: int
+
+
 class SamplingSummary(BaseModel):
     n: int
     passed: int
     pass_rate: float | None
     wilson_95: tuple[float, float] | None
+    by_year: list[YearCount] = Field(description="Every result up to as_of, retracted ones left out, by year")
     recent_fails: list[ResultRow]
 
 
@@ -296,7 +322,7 @@ class EnterpriseOut(BaseModel):
 class Change(BaseModel):
     cursor: str = Field(description="Pass as `after` to read what follows")
     event: dict[str, Any] = Field(description="The CloudEvents 1.0 envelope as applied")
-    applied_at: datetime
+    applied_at: Instant
 
 
 class ChangesOut(BaseModel):

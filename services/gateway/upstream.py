@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import httpx
+import orjson
 from fastapi import Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from shared.errors import BadGateway, GatewayTimeout
+from shared.problems import PROBLEM_JSON
 from shared.service_app import request_id
 
 _FORWARDED_REQUEST_HEADERS = (
@@ -39,6 +41,25 @@ class UpstreamTimeout(GatewayTimeout):
 class UpstreamUnreachable(BadGateway):
     slug = "upstream-unreachable"
     title = "Upstream unreachable"
+
+
+async def _problem_here(upstream: httpx.Response, request: Request, headers: dict[str, str]) -> Response:
+    """A service's problem with the gateway's path as `instance`: the client asked the gateway, and the
+    service's own path (`/v1/jobs/x:run` for `/v1/credit/jobs/x:run`) names nothing it can call. A
+    problem is small, so it is read whole rather than streamed."""
+    try:
+        body = await upstream.aread()
+    finally:
+        await upstream.aclose()
+    try:
+        problem = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        problem = None
+    if isinstance(problem, dict) and "instance" in problem:
+        problem["instance"] = request.url.path
+        body = orjson.dumps(problem)
+    headers.pop("content-length", None)
+    return Response(body, status_code=upstream.status_code, headers=headers)
 
 
 class Upstreams:
@@ -82,7 +103,7 @@ class Upstreams:
         self._turn[service] = (turn + 1) % len(replicas)
         return replicas[turn:] + replicas[:turn]
 
-    async def forward(self, service: str, request: Request, path: str | None = None) -> StreamingResponse:
+    async def forward(self, service: str, request: Request, path: str | None = None) -> Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_REQUEST_HEADERS}
         headers["x-request-id"] = request_id(request)
         # The client, as this app resolved it (the peer, or what a trusted proxy forwarded): one address,
@@ -94,7 +115,13 @@ class Upstreams:
         replicas = self._in_turn(service)
         for attempt, client in enumerate(replicas, start=1):
             upstream_request = client.build_request(
-                request.method, path or request.url.path, params=request.query_params, content=body, headers=headers
+                request.method,
+                path or request.url.path,
+                # The query string as sent: every value of every parameter (`group_by=sector&group_by=year`);
+                # passing the parsed mapping kept only the last value of each.
+                params=request.url.query,
+                content=body,
+                headers=headers,
             )
             try:
                 upstream = await client.send(upstream_request, stream=True)
@@ -111,6 +138,8 @@ class Upstreams:
                     f"The {service} service could not be reached: {type(exc).__name__}", service=service
                 ) from None
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS}
+        if upstream.headers.get("content-type", "").startswith(PROBLEM_JSON):
+            return await _problem_here(upstream, request, out_headers)
         return StreamingResponse(
             upstream.aiter_raw(),
             status_code=upstream.status_code,

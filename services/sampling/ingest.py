@@ -75,6 +75,10 @@ _VALUES_ZH: dict[str, dict[str, str]] = {
 }
 
 
+_BOOLEAN_COLUMNS = frozenset({"key_product"})
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
 def _problems(exc: ValidationError, prefix_loc: int = 0) -> list[RowProblem]:
     errors = []
     for e in exc.errors():
@@ -131,7 +135,11 @@ def _csv_row(cells: dict[str, str], model: type[ResultIn] = ResultIn) -> Row:
         if value == "":
             continue
         value = _VALUES_ZH.get(key, {}).get(value, value)
-        if key == "nonconforming_items":
+        if key in _BOOLEAN_COLUMNS:
+            # A cell is text: `true`/`false`, `1`/`0` or 是/否 is the boolean; anything else is refused by
+            # the strict model, as in a JSON row.
+            obj[key] = _BOOLEANS.get(value.lower(), value)
+        elif key == "nonconforming_items":
             try:
                 obj[key] = orjson.loads(value)
             except orjson.JSONDecodeError:

@@ -5,7 +5,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     Index,
     Integer,
     String,
@@ -16,7 +15,7 @@ from sqlalchemy import (
 
 from shared.audit import audit_table
 from shared.consumer import inbox_table
-from shared.db import new_metadata
+from shared.db import UtcDateTime, new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
@@ -51,8 +50,8 @@ results = Table(
     Column("objection_deadline", Date),
     Column("reinspection", String(12)),
     Column("nonconforming_items", Text, nullable=False),  # JSON array
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Column("recorded_by", String(128), nullable=False),
     UniqueConstraint("agency_code", "report_no"),
     Index("ix_results_uscc", "uscc"),
@@ -70,22 +69,24 @@ result_versions = Table(
     Column("change", String(12), nullable=False),  # what made this version
     Column("reason", String(200)),
     Column("actor", String(128), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("snapshot", Text, nullable=False),  # JSON of the result at that version
     UniqueConstraint("result_id", "version"),
 )
 
-#: What each agency sent: the data-quality scorecard counts rejected rows and duplicates from it.
+#: What each agency sent: the data-quality scorecard counts rejected rows, conflicts and duplicates from it.
 ingest_log = Table(
     "ingest_log",
     metadata,
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     Column("agency_code", String(32), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("received", Integer, nullable=False),
     Column("created", Integer, nullable=False),
     Column("duplicates", Integer, nullable=False),
     Column("rejected", Integer, nullable=False),
+    # A re-sent report number whose content differs: not a bad row, an agency-side mix-up, so counted apart.
+    Column("conflicts", Integer, nullable=False, server_default="0"),
     Index("ix_ingest_log_agency", "agency_code"),
 )
 

@@ -90,11 +90,24 @@ async def due_for_finalisation(session: AsyncSession, today: date, limit: int) -
 
 
 async def log_ingest(
-    session: AsyncSession, agency: str, at: datetime, received: int, created: int, duplicates: int, rejected: int
+    session: AsyncSession,
+    agency: str,
+    at: datetime,
+    received: int,
+    created: int,
+    duplicates: int,
+    rejected: int,
+    conflicts: int,
 ) -> None:
     await session.execute(
         insert(ingest_log).values(
-            agency_code=agency, at=at, received=received, created=created, duplicates=duplicates, rejected=rejected
+            agency_code=agency,
+            at=at,
+            received=received,
+            created=created,
+            duplicates=duplicates,
+            rejected=rejected,
+            conflicts=conflicts,
         )
     )
 
@@ -213,6 +226,7 @@ async def scorecard(session: AsyncSession, agency: str) -> dict[str, Any]:
                 func.coalesce(func.sum(ingest_log.c.received), 0),
                 func.coalesce(func.sum(ingest_log.c.rejected), 0),
                 func.coalesce(func.sum(ingest_log.c.duplicates), 0),
+                func.coalesce(func.sum(ingest_log.c.conflicts), 0),
             ).where(ingest_log.c.agency_code == agency)
         )
     ).one()
@@ -249,6 +263,7 @@ async def scorecard(session: AsyncSession, agency: str) -> dict[str, Any]:
         "results": n,
         "rejected_rows": int(log[1]),
         "duplicates": int(log[2]),
+        "conflict_rows": int(log[3]),
         "corrections": int(changes.get("corrected", 0)),
         "retractions": int(changes.get("retracted", 0)),
         "fails": int(counts[1]),

@@ -6,7 +6,6 @@ import csv
 import io
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -38,10 +37,11 @@ from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import WRITE_ERRORS, ArchiveImporter, IdempotencyKey, Reader, SourceFile
+from shared.routing import CURSOR_PATTERN, ERRORS, WRITE_ERRORS, ArchiveImporter, IdempotencyKey, Reader, SourceFile
 from shared.runtime import Runtime, UoW
 from shared.service_app import job_schedule
 from shared.stats import wilson_interval
+from shared.strict import Day
 from shared.uscc import USCC
 
 router = APIRouter(prefix="/v1")
@@ -68,16 +68,18 @@ async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- writing
 
 
-def _bulk_body(row_schema: str) -> dict[str, Any]:
-    """The documented request body of a bulk route: NDJSON, a JSON array of `row_schema`, or CSV."""
-    array = {"type": "array", "items": {"$ref": f"#/components/schemas/{row_schema}"}}
+def _bulk_body(row_schema: str | None) -> dict[str, Any]:
+    """The documented request body of a bulk route: NDJSON, a JSON array of `row_schema` (an object
+    described in the route's text when the schema is no component of the document), or CSV."""
+    item = {"$ref": f"#/components/schemas/{row_schema}"} if row_schema else {"type": "object"}
+    array = {"type": "array", "items": item}
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
                 "application/json": {"schema": array},
-                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
             },
         }
     }
@@ -87,7 +89,8 @@ def _bulk_body(row_schema: str) -> dict[str, Any]:
     "/results",
     status_code=status.HTTP_201_CREATED,
     response_model=ResultOut,
-    responses=_errors,
+    responses=_errors
+    | {200: {"model": ResultOut, "description": "The same report again, with the same content: the stored result"}},
     tags=["results"],
     summary="Record one sampling-inspection result",
 )
@@ -137,15 +140,16 @@ async def create_results_batch(
     rows = parse_batch(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
     outcomes = await service.record_batch(uow.session, _context(request, ctx), rows, atomic=atomic)
     counts = Counter(o["outcome"] for o in outcomes)
-    rejected = counts["rejected"] + counts["conflict"]
-    if atomic and rejected:
-        raise BatchRejected(rejected, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
+    failed = counts["rejected"] + counts["conflict"]
+    if atomic and failed:
+        raise BatchRejected(failed, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
     await uow.commit()
     out = {
         "received": len(rows),
         "created": counts["created"],
         "duplicates": counts["duplicate"],
-        "rejected": rejected,
+        "rejected": counts["rejected"],
+        "conflicts": counts["conflict"],
         "atomic": atomic,
         "rows": outcomes,
     }
@@ -166,7 +170,7 @@ async def create_results_batch(
     "(the objection window counted from its own report date), with the events live operation emits. "
     "`X-Source-File` names the archive file; the history and the audit record keep it. "
     "See docs/archive-import.md.",
-    openapi_extra=_bulk_body("ArchiveResultIn"),
+    openapi_extra=_bulk_body(None),  # rows: ResultIn with the columns above
 )
 async def import_results(
     request: Request,
@@ -246,14 +250,16 @@ class ResultFilter(BaseModel):
     conclusion: Conclusion | None = None
     state: State | None = None
     key_product: bool | None = None
-    sampled_from: date | None = None
-    sampled_to: date | None = None
-    reported_from: date | None = None
-    reported_to: date | None = None
+    sampled_from: Day | None = None
+    sampled_to: Day | None = None
+    reported_from: Day | None = None
+    reported_to: Day | None = None
 
 
 class ListQuery(ResultFilter):
-    cursor: str | None = None
+    cursor: str | None = Field(
+        None, description="`next_cursor` of the previous page", json_schema_extra={"pattern": CURSOR_PATTERN}
+    )
     limit: int = Field(100, ge=1, le=1000)
 
 
@@ -268,7 +274,7 @@ def _filters(q: ResultFilter) -> dict[str, Any]:
 @router.get(
     "/results",
     response_model=Page[ResultOut],
-    responses=_errors,
+    responses=ERRORS,
     tags=["results"],
     summary="Results by enterprise, agency, sector, level, district, category, conclusion, state, dates",
 )
@@ -283,7 +289,7 @@ EXPORT_COLUMNS = [c.name for c in results.columns if c.name != "recorded_by"]
 
 @router.get(
     "/results:export",
-    responses=_errors,
+    responses=ERRORS,
     tags=["results"],
     response_class=StreamingResponse,
     summary="Every result of a filter as CSV, streamed (same filters as GET /v1/results)",
@@ -315,7 +321,7 @@ async def export_results(q: Annotated[ResultFilter, Query()], _: Reader, runtime
 @router.get(
     "/results/{result_id}",
     response_model=ResultOut,
-    responses=_errors,
+    responses=ERRORS,
     tags=["results"],
     summary="One result (with its ETag)",
 )
@@ -328,7 +334,7 @@ async def get_result(result_id: str, _: Reader, uow: UoW, response: Response) ->
 @router.get(
     "/results/{result_id}/history",
     response_model=list[VersionOut],
-    responses=_errors,
+    responses=ERRORS,
     tags=["results"],
     summary="Every version of a result: who changed what, when and why",
 )
@@ -360,7 +366,7 @@ class PassRateQuery(ResultFilter):
 @router.get(
     "/stats/pass-rates",
     response_model=PassRates,
-    responses=_errors,
+    responses=ERRORS,
     tags=["statistics"],
     summary="Pass rates grouped by any of sector, level, district, year, quarter, category",
 )
@@ -391,7 +397,7 @@ async def pass_rates(q: Annotated[PassRateQuery, Query()], _: Reader, uow: UoW) 
 @router.get(
     "/agencies/{code}/scorecard",
     response_model=Scorecard,
-    responses=_errors,
+    responses=ERRORS,
     tags=["statistics"],
     summary="An agency's data-quality scorecard",
 )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
+from shared.strict import Day, Flag, Instant
 from shared.uscc import USCC
 
 Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -63,19 +64,19 @@ class ResultFields(BaseModel):
 
     level: Level
     sector: Sector
-    key_product: bool = Field(False, description="制造业重要产品 (a key manufacturing product)")
+    key_product: Flag = Field(False, description="制造业重要产品 (a key manufacturing product)")
     product_category: Text64
     product_name: Text200
     brand: Text64 | None = None
     model_spec: Text64 | None = None
     batch_no: Text64 | None = None
-    production_date: date | None = None
+    production_date: Day | None = None
     uscc: USCC
     enterprise_name: Text200
     district_code: DistrictCode = Field(description="The producing enterprise's district; see GET /v1/regions")
     sampled_unit: Text200 | None = None
-    sampling_date: date
-    report_date: date
+    sampling_date: Day
+    report_date: Day
     conclusion: Conclusion
     nonconforming_items: list[NonconformingItem] = Field(default_factory=list, max_length=100)
 
@@ -133,8 +134,8 @@ class ResultOut(BaseModel):
     objection_deadline: date | None
     reinspection: Literal["upheld", "overturned"] | None
     nonconforming_items: list[NonconformingItem]
-    recorded_at: datetime
-    updated_at: datetime
+    recorded_at: Instant
+    updated_at: Instant
 
 
 class Correction(BaseModel):
@@ -159,8 +160,8 @@ class ReinspectionIn(BaseModel):
 
     outcome: Literal["upheld", "overturned"]
     reinspection_report_no: Text64
-    requested_on: date = Field(description="When the enterprise asked for the re-inspection (within the window)")
-    decided_on: date
+    requested_on: Day = Field(description="When the enterprise asked for the re-inspection (within the window)")
+    decided_on: Day
 
 
 class VersionOut(BaseModel):
@@ -168,7 +169,7 @@ class VersionOut(BaseModel):
     change: Literal["recorded", "corrected", "retracted", "reinspected", "finalised"]
     reason: str | None
     actor: str
-    at: datetime
+    at: Instant
     result: dict[str, Any]
 
 
@@ -188,7 +189,8 @@ class BatchOut(BaseModel):
     received: int
     created: int
     duplicates: int
-    rejected: int
+    rejected: int = Field(description="Rows refused for their content (problems name the fields)")
+    conflicts: int = Field(description="Rows re-sending a stored report number with different content")
     atomic: bool
     rows: list[RowOutcome]
 
@@ -213,7 +215,8 @@ class Scorecard(BaseModel):
     agency_code: str
     submissions: int = Field(description="Rows received in single and batch requests")
     results: int = Field(description="Results recorded (not counting duplicates)")
-    rejected_rows: int
+    rejected_rows: int = Field(description="Rows refused for their content")
+    conflict_rows: int = Field(description="Rows re-sending a stored report number with different content")
     duplicates: int
     corrections: int
     retractions: int

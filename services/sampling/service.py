@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -53,7 +54,7 @@ from shared.errors import ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
 from shared.preconditions import check_if_match, update_if_version
-from shared.problems import validation_errors
+from shared.problems import invalid_fields, validation_errors
 from shared.regions import RegionTable
 from shared.uuid7 import new_ids
 
@@ -218,16 +219,17 @@ async def record_batch(
         existing[item.report_no] = row  # a report repeated inside the batch is a duplicate of its first
         new_rows.append(row)
         outcomes.append({"row": n, "outcome": "created", "id": row["id"], "problems": []})
-    failed = sum(1 for o in outcomes if o["outcome"] in ("rejected", "conflict"))
-    if atomic and failed:
+    tally = Counter(o["outcome"] for o in outcomes)
+    if atomic and (tally["rejected"] or tally["conflict"]):
         return outcomes
     await repository.insert_results(session, new_rows)
     event_ids = new_ids(len(new_rows))
     await add_to_outbox(
         session, outbox, [_event(RESULT_RECORDED, r, eid, now) for r, eid in zip(new_rows, event_ids, strict=True)]
     )
-    duplicates = sum(1 for o in outcomes if o["outcome"] == "duplicate")
-    await repository.log_ingest(session, agency, now, len(rows), len(new_rows), duplicates, failed)
+    await repository.log_ingest(
+        session, agency, now, len(rows), len(new_rows), tally["duplicate"], tally["rejected"], tally["conflict"]
+    )
     return outcomes
 
 
@@ -236,7 +238,7 @@ async def record_result(session: AsyncSession, ctx: Context, data: ResultIn) -> 
     (outcome,) = await record_batch(session, ctx, [data], atomic=True)
     if outcome["outcome"] == "rejected":
         errors = [field_error(p["field"], "body", p["reason"], "value_error") for p in outcome["problems"]]
-        raise ValidationFailed(f"Invalid fields: {', '.join(p['field'] for p in outcome['problems'])}", errors)
+        raise invalid_fields(errors)
     if outcome["outcome"] == "conflict":
         raise ReportConflict(outcome["problems"][0]["reason"], outcome["id"])
     return str(outcome["id"]), outcome["outcome"] == "created"

@@ -169,7 +169,7 @@ async def run_lifecycle(
     assert (s["count"], s["listed_count"]) == (3, 1)
     assert [r["listed"] for r in s["results"]] == [False, True, False]
     rating = (await client.get(f"{base}/v1/enterprises/{ENTERPRISE}/credit", headers=bob)).json()
-    assert (rating["rating"], rating["forced_by"], rating["rule_set_version"]) == ("D", "listed", "qd-credit-2012.1")
+    assert (rating["rating"], rating["forced_by"], rating["rule_set_version"]) == ("D", "listed", "qd-credit-2012.2")
 
     evidence = {
         "applicant": "青岛测试电器有限公司",

@@ -160,7 +160,7 @@ async def test_rating_rules_are_published(suite: Suite) -> None:
     r = await suite.client.get(f"{BASE}/v1/rating-rules")
     assert r.status_code == 200
     body = r.json()
-    assert body["rule_set"]["version"] == "qd-credit-2012.1"
+    assert body["rule_set"]["version"] == "qd-credit-2012.2"
     assert body["rule_set"]["blacklist"]["publication_years"]["default"] == 3
     assert body["rule_set"]["blacklist"]["repair_waiting_months"] == {"general": 6, "food": 12, "special_equipment": 12}
 

@@ -140,6 +140,20 @@ def test_indicator_page_series_and_districts(suite: BackgroundSuite, browser: We
         for r in districts
     } == {d["district_code"]: str(d["value"]) for d in fig["districts"]}
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.districts rect.bar")) == len(fig["districts"]) > 5
+    # The district x year table under the chart: every cell the API answers, in the same place.
+    cells = {
+        (r.get_attribute("data-district"), c.get_attribute("data-year")): (
+            c.get_attribute("data-value"),
+            c.get_attribute("data-n"),
+        )
+        for r in browser.find_elements(By.CSS_SELECTOR, "tr.district-year-row")
+        for c in r.find_elements(By.CSS_SELECTOR, "td.value")
+    }
+    assert cells == {
+        (c["district_code"], str(c["year"])): ("" if c["value"] is None else str(c["value"]), str(c["n"]))
+        for c in fig["district_years"]
+    }
+    assert len({y for _, y in cells}) == 5 and len({d for d, _ in cells}) > 5
     screenshot(browser, "indicator-agri_pass_rate")
     browser.get(suite.url + "/dashboard/indicators/shandong_famous_brands?lang=en")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Shandong famous-brand products"

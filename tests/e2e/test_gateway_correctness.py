@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -231,19 +231,24 @@ def generate(n_results: int, n_honours: int, seed: int = 20120704) -> Truth:
 # ------------------------------------------------------------------------------------------ expectations
 
 
-def expected_rate(truth: Truth, ind: Any, as_of: date, district: str | None) -> tuple[int, int, int] | None:
-    """(year, n, passed) of the latest year with results, counted from the final snapshots."""
+def _counted_results(truth: Truth, ind: Any, as_of: date) -> Iterator[tuple[dict[str, Any], date]]:
+    """The final snapshots a pass rate counts up to as_of, with their sampling dates."""
     f = ind.source.filter
-    per_year: dict[int, list[int]] = {}
     for r in truth.results.values():
         d = date.fromisoformat(r["sampling_date"])
         if r["state"] == "retracted" or d > as_of or d.year < PLAN.base_year:
             continue
         if (f.sector and r["sector"] != f.sector) or (f.level and r["level"] != f.level):
             continue
-        if (f.key_product is not None and r["key_product"] != f.key_product) or (
-            district and r["district_code"] != district
-        ):
+        if f.key_product is None or r["key_product"] == f.key_product:
+            yield r, d
+
+
+def expected_rate(truth: Truth, ind: Any, as_of: date, district: str | None) -> tuple[int, int, int] | None:
+    """(year, n, passed) of the latest year with results, counted from the final snapshots."""
+    per_year: dict[int, list[int]] = {}
+    for r, d in _counted_results(truth, ind, as_of):
+        if district and r["district_code"] != district:
             continue
         n_p = per_year.setdefault(d.year, [0, 0])
         n_p[0] += 1
@@ -344,6 +349,72 @@ async def test_every_computed_indicator_equals_an_independent_count(
                 exp = expected_rate(truth, ind, day, None)
                 assert exp is not None and (point["n"], point["passed"]) == exp[1:]
         assert sum(d["value"] for d in detail["districts"]) == detail["value"] or detail["n"] is not None
+
+
+def expected_district_years(truth: Truth, ind: Any, as_of: date) -> dict[tuple[str, int], tuple[Any, ...]]:
+    """(district, year) -> the cell, counted from the final snapshots: (value, n, passed, wilson_95) for
+    a rate, (count,) for honours; every district with a value in any year, every year to as_of's."""
+    years = range(PLAN.base_year, as_of.year + 1)
+    if isinstance(ind.source, HonourCountSource):
+        counts = {
+            (d, y): expected_count(truth, ind, as_of if y == as_of.year else date(y, 12, 31), d)
+            for d in DISTRICTS
+            for y in years
+        }
+        shown = {d for (d, _), v in counts.items() if v}
+        return {(d, y): (float(v),) for (d, y), v in counts.items() if d in shown}
+    n_p: dict[tuple[str, int], list[int]] = {}
+    for r, day in _counted_results(truth, ind, as_of):
+        cell = n_p.setdefault((r["district_code"], day.year), [0, 0])
+        cell[0] += 1
+        cell[1] += r["conclusion"] == "pass"
+    out: dict[tuple[str, int], tuple[Any, ...]] = {}
+    for d in sorted({d for d, _ in n_p}):
+        for y in years:
+            n, p = n_p.get((d, y), [0, 0])
+            out[d, y] = (p / n if n else None, n, p, wilson_interval(p, n))
+    return out
+
+
+@pytest.mark.parametrize("as_of", [date(2015, 12, 31), date(2014, 6, 30)], ids=["plan-end", "mid-year"])
+async def test_the_district_by_year_table_equals_an_independent_count(
+    embedded: Suite, auth: Callable[..., dict[str, str]], as_of: date
+) -> None:
+    app, client = embedded
+    truth = generate(n_results=3000, n_honours=1200, seed=5)
+    await load(app, truth)
+    codes = ("agri_pass_rate", "key_food_stable", "mfg_key_pass_rate_municipal", "shandong_famous_brands")
+    for code in (*codes, "national_industry_local_standards"):
+        ind = PLAN.indicator(code)
+        assert ind is not None
+        expected = expected_district_years(truth, ind, as_of)
+        for district in (None, "370212"):  # the table is every district's, whichever district is asked
+            params = {"as_of": as_of.isoformat()} | ({"district": district} if district else {})
+            r = await client.get(f"/v1/attainment/{code}", params=params)
+            assert r.status_code == 200, r.text
+            table = r.json()["indicator"]["district_years"]
+            got = {
+                (c["district_code"], c["year"]): (
+                    (c["value"], c["n"], c["passed"], None if c["wilson_95"] is None else tuple(c["wilson_95"]))
+                    if isinstance(ind.source, PassRateSource)
+                    else (c["value"],)
+                )
+                for c in table
+            }
+            assert len(got) == len(table) and got == expected, code
+            assert [(c["district_code"], c["year"]) for c in table] == sorted(got)  # district, then year
+        assert {d for d, _ in expected} >= {"370212", "370281"} and len({y for _, y in expected}) == as_of.year - 2010
+    # A cell's rows link lists exactly the results behind it.
+    detail = (await client.get("/v1/attainment/agri_pass_rate", params={"as_of": as_of.isoformat()})).json()
+    cell = next(c for c in detail["indicator"]["district_years"] if c["n"])
+    page = await client.get(cell["rows"] + "&limit=500", headers=auth("read"))
+    assert page.status_code == 200, page.text
+    rows = page.json()["items"]
+    assert page.json()["next_cursor"] is None and len(rows) == cell["n"]
+    assert sum(x["conclusion"] == "pass" for x in rows) == cell["passed"]
+    assert {(x["district_code"], date.fromisoformat(x["sampling_date"]).year) for x in rows} == {
+        (cell["district_code"], cell["year"])
+    }
 
 
 async def test_rebuild_from_the_log_gives_the_same_answers(

@@ -12,19 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from services.awards.main import create_app as create_awards
-from services.awards.settings import AwardsSettings
-from services.credit.main import create_app as create_credit
-from services.credit.settings import CreditSettings
-from services.gateway.main import create_app as create_gateway
 from services.gateway.rebuild import rebuild_from_kafka
-from services.gateway.settings import GatewaySettings
-from services.sampling.main import create_app as create_sampling
-from services.sampling.settings import SamplingSettings
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from tests.e2e.awards_helpers import grant_body
 from tests.e2e.credit_helpers import proposal
+from tests.e2e.distributed_helpers import four_apps
 from tests.factories import result_body
 from tests.helpers import Served, eventually
 
@@ -47,45 +40,10 @@ class Suite:
 async def distributed(
     platform: PlatformSettings, kafka_bootstrap: str, pg_database: Callable[[str], Any]
 ) -> AsyncIterator[Suite]:
-    platform = platform.model_copy(update={"bus": "kafka", "kafka_bootstrap": kafka_bootstrap})
     clock = FixedClock(datetime(2015, 6, 1, 4, tzinfo=UTC))
-    sampling = await Served(
-        create_sampling(
-            SamplingSettings(database_url=await pg_database("sampling"), platform=platform, relay_interval_s=0.1),
-            clock=clock,
-        )
-    ).start()
-    credit = await Served(
-        create_credit(
-            CreditSettings(database_url=await pg_database("credit"), platform=platform, relay_interval_s=0.1),
-            clock=clock,
-        )
-    ).start()
-    awards = await Served(
-        create_awards(
-            AwardsSettings(database_url=await pg_database("awards"), platform=platform, relay_interval_s=0.1),
-            clock=clock,
-        )
-    ).start()
-    gateway = await Served(
-        create_gateway(
-            GatewaySettings(
-                database_url=await pg_database("gateway"),
-                platform=platform,
-                sampling_url=sampling.url,
-                credit_url=credit.url,
-                awards_url=awards.url,
-            ),
-            clock=clock,
-        )
-    ).start()
-    try:
+    async with four_apps(platform, kafka_bootstrap, pg_database, clock) as apps:
         async with httpx.AsyncClient(timeout=30) as client:
-            yield Suite(gateway, [sampling, credit, awards], client, platform)
-    finally:
-        await gateway.stop()
-        for s in (awards, credit, sampling):
-            await s.stop()
+            yield Suite(apps.gateway, apps.services, client, apps.platform)
 
 
 async def test_attainment_and_credit_profile_over_kafka_and_postgres_then_rebuilt_from_kafka(

@@ -574,6 +574,7 @@ async def test_scorecard_counts_submissions_rejections_and_corrections(suite: Su
         "submissions": 3,
         "results": 1,
         "rejected_rows": 1,
+        "conflict_rows": 0,
         "duplicates": 1,
         "corrections": 1,
         "retractions": 0,

@@ -73,13 +73,13 @@ def test_honours_lift_the_rating_but_are_capped_and_count_only_while_valid() -> 
     assert r.score == 100 and r.grade == "A"  # 6 × 5 capped at 20
     assert sum(c.counted for c in r.contributions) == 4
     assert {c.record_id for c in r.contributions if c.why == "not valid on the date asked"} == {"lapsed"}
-    mayor = compute_rating(RULES, [pos("m", date(2013, 1, 1), category="mayor_quality_award")], date(2014, 1, 1), False)
+    mayor = compute_rating(RULES, [pos("m", date(2013, 1, 1), category="Q5")], date(2014, 1, 1), False)
     assert mayor.score == 90 and mayor.grade == "A"
 
 
 def test_being_listed_forces_d_whatever_the_score() -> None:
     r = compute_rating(RULES, [pos("h", date(2013, 1, 1))], date(2014, 1, 1), True)
-    assert (r.grade, r.forced_by, r.rule_set_version) == ("D", "listed", "qd-credit-2012.1")
+    assert (r.grade, r.forced_by, r.rule_set_version) == ("D", "listed", "qd-credit-2012.2")
 
 
 def test_neutral_records_are_shown_but_count_nothing() -> None:
@@ -215,6 +215,6 @@ def test_final_fails_in_window_counts_only_sampling_negatives_inside_it() -> Non
 def test_rule_book_picks_the_set_in_force_on_a_date() -> None:
     later = RuleSet("v2", date(2016, 1, 1), dict(RULES.raw, version="v2"))
     book = RuleBook([RULES, later])
-    assert book.in_force(date(2015, 12, 31)).version == "qd-credit-2012.1"
+    assert book.in_force(date(2015, 12, 31)).version == "qd-credit-2012.2"
     assert book.in_force(date(2016, 1, 1)).version == "v2"
     assert add_months(date(2014, 1, 31), 1) == date(2014, 2, 28)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway import eligibility, progress
+from services.gateway import attainment, eligibility, progress
 from services.gateway.plans import PLANS_DIR, PlanFileError, load_plans, parse_plan
 
 
@@ -43,6 +43,72 @@ def test_trend_without_target_is_eased_near_the_natural_limit() -> None:
     assert progress.limit_coefficient(0.98, 1.0) == pytest.approx(1 - 0.98**4.44)
     assert progress.limit_coefficient(1.0, 1.0) == 0.0
     assert status({2011: 0.98, 2013: 0.96}, None, 1.0) == "deterioration"
+
+
+def food_status(counts: dict[int, tuple[int, int]]) -> str:
+    """The food indicator's status (保持稳定) as the gateway computes it: by the plan's own rule."""
+    plan = load_plans()["qingdao-2012"]
+    ind = plan.indicator("key_food_stable")
+    assert ind is not None and ind.stability == "no_significant_fall"
+    return attainment._progress(plan, ind, {y: p / n for y, (n, p) in counts.items()}, counts).status
+
+
+def flat(rate: float, n: int = 400) -> dict[int, tuple[int, int]]:
+    return {y: (n, round(rate * n)) for y in range(2011, 2016)}
+
+
+def test_a_rate_holding_steady_is_on_track_for_a_stability_target() -> None:
+    # Open SDG's thresholds call a flat 95 % "limited progress" (growth 0 < the eased 0.3 %/yr): the
+    # policy's target is to stay stable, so holding is on track.
+    assert status({y: 0.95 for y in range(2011, 2016)}, None, 1.0) == "limited_progress"
+    assert food_status(flat(0.95)) == "on_track"
+    assert food_status(flat(0.99)) == "on_track"
+    assert food_status(flat(0.80)) == "on_track"
+
+
+def test_a_rising_rate_is_on_track() -> None:
+    rising = {2011: (400, 340), 2012: (400, 352), 2013: (400, 364), 2014: (400, 376), 2015: (400, 390)}
+    assert food_status(rising) == "on_track"
+
+
+def test_a_significant_fall_is_deterioration() -> None:
+    # 95 % -> 85 % on 400 results a year: [0.925, 0.967] against [0.812, 0.881], no overlap.
+    sudden = flat(0.95) | {2015: (400, 340)}
+    p = progress.stability(sudden, base_year=2011)
+    assert p.status == "deterioration" and "2015" in p.reason and "2014" in p.reason
+    assert food_status(sudden) == "deterioration"
+    # A drift of steps each within the noise of the year before, but significant against the base year.
+    drift = {2011: (400, 388), 2012: (400, 378), 2013: (400, 368), 2014: (400, 358), 2015: (400, 348)}
+    for earlier, later in zip(range(2011, 2015), range(2012, 2016), strict=True):
+        lo0, _ = progress.wilson_interval(drift[earlier][1], 400) or (0, 0)
+        _, hi1 = progress.wilson_interval(drift[later][1], 400) or (0, 0)
+        assert hi1 >= lo0, "each yearly step alone is not significant"
+    p = progress.stability(drift, base_year=2011)
+    assert p.status == "deterioration" and "2011" in p.reason
+
+
+def test_a_noisy_rate_within_its_intervals_is_stable() -> None:
+    # Small samples swing by several points without any fall being significant.
+    noisy = {2011: (51, 45), 2012: (65, 58), 2013: (63, 56), 2014: (50, 46), 2015: (57, 49)}
+    assert status({y: p / n for y, (n, p) in noisy.items()}, None, 1.0) == "deterioration"  # Open SDG's growth
+    assert food_status(noisy) == "on_track"
+    # A dip the rate has recovered from does not count: the status says where the rate stands now.
+    recovered = flat(0.95) | {2013: (400, 340)}
+    assert food_status(recovered) == "on_track"
+    # The same swing on many results is no longer noise.
+    assert food_status({2011: (20000, 19000), 2015: (20000, 18800)}) == "deterioration"
+    assert food_status({2015: (400, 380)}) == "no_data"  # one year: nothing to compare
+
+
+def test_stability_applies_only_to_a_pass_rate_without_a_target(tmp_path: Path) -> None:
+    text = (PLANS_DIR / "qingdao-2012.json").read_text("utf-8")
+    old = '"target_text": "一批 (a batch)"}'
+    assert old in text
+    path = tmp_path / "qingdao-2012.json"
+    path.write_text(text.replace(old, '"target_text": "一批 (a batch)", "stability": "no_significant_fall"}', 1))
+    with pytest.raises(PlanFileError) as err:
+        parse_plan(path)
+    assert "'stability' applies only to a pass rate" in str(err.value) and err.value.line == 27
 
 
 def test_honour_counting_rules() -> None:

@@ -40,6 +40,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "method": ("状态判定方法", "Status method"),
     "series": ("历年数值与目标线", "Yearly values against the target"),
     "by_district": ("分区(市)情况", "By district"),
+    "by_district_year": ("分区(市)历年情况", "By district and year"),
     "rows": ("明细", "rows"),
     "reported_by": ("报送系统", "Reported by"),
     "evidence": ("依据", "Evidence"),

@@ -25,6 +25,7 @@ from services.gateway.schemas import (
     AttainmentDetailOut,
     AttainmentOut,
     CreditProfile,
+    DistrictYearPoint,
     Figure,
     FigureDetail,
     Freshness,
@@ -273,6 +274,7 @@ async def indicator(
         + _headline(page, fig)
         + _freshness(page, detail.freshness)
         + f"<section>{_series_chart(page, fig)}{_series_table(page, fig)}</section>"
+        + _district_years(page, fig, names)
         + _districts(page, fig, names, detail.as_of.year)
     )
     return _html(page.layout(page.pick(fig.name_zh, fig.name_en), content, active="overview"))
@@ -314,6 +316,35 @@ def _series_table(page: Page, fig: FigureDetail) -> str:
             f"<td>{e(extra)}{link}</td></tr>"
         )
     return table([page.t("year"), page.t("value"), page.t("basis")], rows, "series")
+
+
+def _district_years(page: Page, fig: FigureDetail, names: dict[str, str]) -> str:
+    """District × year: one row per district, one column per year (value, and n for a rate)."""
+    if not fig.district_years:
+        return ""
+    years = sorted({c.year for c in fig.district_years})
+    by_district: dict[str, dict[int, DistrictYearPoint]] = {}
+    for c in fig.district_years:
+        by_district.setdefault(c.district_code, {})[c.year] = c
+    rows = [
+        f'<tr class="district-year-row" data-district="{e(code)}"><td>{e(_district_label(page, names, code))}</td>'
+        + "".join(_district_year_cell(fig, cells[y]) for y in years)
+        + "</tr>"
+        for code, cells in by_district.items()
+    ]
+    return (
+        f"<section><h2>{e(page.t('by_district_year'))}</h2>"
+        + table([page.t("district"), *(str(y) for y in years)], rows, "district-years")
+        + "</section>"
+    )
+
+
+def _district_year_cell(fig: FigureDetail, c: DistrictYearPoint) -> str:
+    n = f"<br><small>{e(_n(c.n) or 'n = 0')}</small>" if c.n is not None else ""  # rates say their n
+    return (
+        f'<td class="value" data-year="{e(c.year)}" data-value="{e(c.value if c.value is not None else "")}" '
+        f'data-n="{e(c.n if c.n is not None else "")}"><a href="{e(c.rows)}">{e(fmt_value(fig, c.value))}</a>{n}</td>'
+    )
 
 
 def _districts(page: Page, fig: FigureDetail, names: dict[str, str], year: int) -> str:
@@ -391,8 +422,7 @@ async def _profile(page: Page, api: Api, uscc: str) -> str:
     if status != 200:
         return _problem(page, status, body)
     p = CreditProfile.model_validate(body)
-    status_r, results = await api.get("/v1/results", {"uscc": uscc, "limit": 1000}, auth=True)
-    history = _history_chart(page, results.get("items", [])) if status_r == 200 else ""
+    history = _history_chart(page, p)
     return (
         _profile_cards(page, p, uscc)
         + f'<section class="cols"><div>{history}{_recent_fails(page, p)}</div><div>'
@@ -422,15 +452,10 @@ def _profile_cards(page: Page, p: CreditProfile, uscc: str) -> str:
     )
 
 
-def _history_chart(page: Page, results: list[dict[str, Any]]) -> str:
-    """Passes and fails per year, from every standing result of the enterprise."""
-    per_year: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for r in results:
-        if r.get("state") == "retracted":
-            continue
-        per_year[int(str(r["sampling_date"])[:4])][0 if r["conclusion"] == "pass" else 1] += 1
+def _history_chart(page: Page, p: CreditProfile) -> str:
+    """Passes and fails per year, counted by the gateway over every standing result (not a first page)."""
     return charts.pass_fail_history(
-        [(y, v[0], v[1]) for y, v in sorted(per_year.items())],
+        [(y.year, y.passed, y.failed) for y in p.sampling.by_year],
         title=page.t("history_chart"),
         pass_label=page.t("passes"),
         fail_label=page.t("fails"),
