@@ -38,7 +38,6 @@ from services.credit.schemas import (
 )
 from shared.auth import Principal, require, require_any
 from shared.context import Change, Context, RequestContext, VersionedChange
-from shared.errors import ValidationFailed
 from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
@@ -265,12 +264,10 @@ async def public_blacklist(
     cursor: Cursor = None,
     limit: PublicLimit = 50,
     on: Annotated[
-        date | None, Query(description="The list as it was published on this past day (default today)")
+        date | None, Query(description="The list as published on this day, from what is recorded (default today)")
     ] = None,
 ) -> Any:
     today = request.app.state.runtime.clock.today()
-    if on is not None and on > today:
-        raise ValidationFailed.one("on", "query", "in the future", f"{on.isoformat()} is in the future", "value_error")
     rows = await repo.public_list(uow.session, on or today, decode_cursor(cursor, date, str), limit + 1)
     book = _book(request)
     return page(rows, limit, lambda r: (r["listed_on"], r["entry_id"]), lambda r: _public(book, r))
