@@ -989,6 +989,7 @@ class Loader:
         different people); rejected proposals by four eyes as officers work: one proposes, another rejects."""
         officer = self._auth("demo-credit-officer", ["credit:write", "read"])
         reviewer = self._auth("demo-credit-reviewer", ["credit:review", "read"])
+        second_reviewer = self._auth("demo-credit-reviewer-2", ["credit:review", "read"])
         base = self.prefix["credit"] + "/v1/blacklist-entries"
 
         async def one(case: BlacklistCase) -> None:
@@ -1033,12 +1034,19 @@ class Loader:
             self.report.counts["blacklist listed"] += 1
             tag = resp.headers["ETag"]
             if case.fate == "wrongful":
+                # Two reviewers: the first requests the removal (202), the second confirms it.
+                body = {"decision_no": case.decision_no, "comment": "行政复议撤销原处罚决定"}
+                resp = await self._send(
+                    "blacklist", "POST", f"{base}/{eid}:remove", json=body, headers={**reviewer, "If-Match": tag}
+                )
+                if resp is None:
+                    return
                 resp = await self._send(
                     "blacklist",
                     "POST",
                     f"{base}/{eid}:remove",
-                    json={"decision_no": case.decision_no, "comment": "行政复议撤销原处罚决定"},
-                    headers={**reviewer, "If-Match": tag},
+                    json=body,
+                    headers={**second_reviewer, "If-Match": resp.headers["ETag"]},
                 )
                 self.report.counts["blacklist removed as wrongful"] += resp is not None
             elif case.fate == "repaired":

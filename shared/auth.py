@@ -207,15 +207,21 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("Send 'Authorization: Bearer <token>'")
-    tokens = _tokens(request)
-    if tokens.remote:
-        # A JWKS cache miss fetches the keys with urllib: not on the event loop.
-        principal = await run_in_threadpool(tokens.verify, credentials.credentials)
-    else:
-        principal = tokens.verify(credentials.credentials)
+        raise Unauthenticated(MISSING_TOKEN)
+    principal = await verify(_tokens(request), credentials.credentials)
     request.state.principal = principal  # who acts, for the audit record (shared/audit.py)
     return principal
+
+
+MISSING_TOKEN = "Send 'Authorization: Bearer <token>'"
+
+
+async def verify(tokens: TokenService, token: str) -> Principal:
+    """The token's principal, or `Unauthenticated` (also used before a write's body is read)."""
+    if tokens.remote:
+        # A JWKS cache miss fetches the keys with urllib: not on the event loop.
+        return await run_in_threadpool(tokens.verify, token)
+    return tokens.verify(token)
 
 
 def require(scope: str) -> Any:

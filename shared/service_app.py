@@ -8,17 +8,33 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared.auth import require
-from shared.errors import JobNotFound, NotReady, UriTooLong
+from shared.auth import MISSING_TOKEN, TokenService, require, verify
+from shared.errors import (
+    JobNotFound,
+    NotFound,
+    NotReady,
+    PayloadTooLarge,
+    QualityCityError,
+    Unauthenticated,
+    UriTooLong,
+    ValidationFailed,
+)
 from shared.openapi import install as install_openapi
 from shared.openapi import operation_id
 from shared.problems import error_response, install_problem_handlers
@@ -85,6 +101,126 @@ class UriLengthMiddleware:
                 await error_response(problem)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+#: C0 controls and DEL: never part of a path or query value this API accepts (and httpx refuses to
+#: forward them, PostgreSQL refuses NUL).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ControlCharacterMiddleware:
+    """A control character in the decoded path or a query value answers a 422 naming where it is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = _control_characters(scope)
+            if problem is not None:
+                await error_response(problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _control_characters(scope: Scope) -> ValidationFailed | None:
+    reason = "must not contain control characters"
+    if _CONTROL.search(scope["path"]):
+        return ValidationFailed.one("path", "path", reason, detail=f"The path {reason}")
+    query = scope.get("query_string", b"").decode("latin-1")
+    if _CONTROL.search(query) or "%" in query:
+        for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+            if _CONTROL.search(name) or _CONTROL.search(value):
+                return ValidationFailed.one(name, "query", reason, detail=f"The query parameter {name!r} {reason}")
+    return None
+
+
+@dataclass(frozen=True)
+class BodyCaps:
+    """The request body caps (QC_MAX_BODY_BYTES, QC_MAX_BULK_BODY_BYTES): `bulk` for the paths ending
+    in one of `bulk_paths`, `default` for every other route."""
+
+    default: int
+    bulk: int
+    bulk_paths: tuple[str, ...] = ("/v1/results:batch", "/v1/honours:import")
+    #: Writes that need no token (the dashboard's sign-in form).
+    public_write_prefixes: tuple[str, ...] = ("/dashboard",)
+
+    def cap(self, path: str) -> int:
+        return self.bulk if path.endswith(self.bulk_paths) else self.default
+
+
+class BodyRefused(HTTPException):
+    """A problem raised from `receive` while a route reads the body (too large, or no valid token).
+
+    An HTTPException because FastAPI turns any other exception from reading the body into a 400; the
+    app's handler for this class (`new_app`) answers the carried error's own problem.
+    """
+
+    def __init__(self, error: QualityCityError) -> None:
+        super().__init__(error.status, error.detail)
+        self.error = error
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class BodyLimitMiddleware:
+    """The body cap of the route: a `Content-Length` over the cap answers 413 at once, and a streamed
+    body is counted as it arrives (413 at the first chunk past the cap, the rest never read).
+
+    A write (other than the public forms) has its bearer token verified when the route first asks for
+    the body, before a byte of it is read: FastAPI parses a JSON body before it runs the route's auth
+    dependency. Checked there rather than before routing so that an unknown route still answers 404
+    and the answer is the route's own (the scope matrix holds the gateway and the services to it).
+    Starlette's `RequestBodyLimitMiddleware` answers text/plain and has no per-path caps, hence this."""
+
+    def __init__(self, app: ASGIApp, caps: BodyCaps, tokens: TokenService | None = None) -> None:
+        self.app = app
+        self.caps = caps
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _WRITES:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        cap = self.caps.cap(path)
+        headers = Headers(scope=scope)
+        try:
+            declared = int(headers.get("content-length", "0"))
+        except ValueError:
+            declared = 0
+        too_large = PayloadTooLarge(f"The request body is larger than {cap} bytes", max_bytes=cap)
+        if declared > cap:
+            await error_response(too_large, path)(scope, receive, send)
+            return
+        check_token = self.tokens is not None and not path.startswith(self.caps.public_write_prefixes)
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received, check_token
+            if check_token and self.tokens is not None:
+                check_token = False
+                try:
+                    await _authenticate(self.tokens, headers.get("authorization"))
+                except QualityCityError as exc:
+                    raise BodyRefused(exc) from None
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise BodyRefused(too_large)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _authenticate(tokens: TokenService, authorization: str | None) -> None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(MISSING_TOKEN)
+    await verify(tokens, token.strip())
 
 
 def request_id(request: Request) -> str:
@@ -170,15 +306,80 @@ def install_platform_routes(
     )
 
 
-def new_app(title: str, description: str, version: str = "0.1.0", **kwargs: Any) -> FastAPI:
+def new_app(
+    title: str,
+    description: str,
+    version: str = "0.1.0",
+    *,
+    body_caps: BodyCaps | None = None,
+    tokens: TokenService | None = None,
+    **kwargs: Any,
+) -> FastAPI:
+    """The app with its edge checks, innermost first: body cap (and a write's token), control
+    characters, URI length, request id (outermost, so every answer carries it)."""
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: /docs is served from the package
+    # instead (install_docs), and ReDoc is left out.
     app = FastAPI(
-        title=title, description=description, version=version, generate_unique_id_function=operation_id, **kwargs
+        title=title,
+        description=description,
+        version=version,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
+        **kwargs,
     )
     install_openapi(app)
     install_problem_handlers(app)
+    install_docs(app)
+
+    async def on_body_refused(request: Request, exc: BodyRefused) -> Response:
+        return error_response(exc.error, request.url.path)
+
+    app.add_exception_handler(BodyRefused, on_body_refused)  # type: ignore[arg-type]
+    if body_caps is not None:
+        app.add_middleware(BodyLimitMiddleware, caps=body_caps, tokens=tokens)
+    app.add_middleware(ControlCharacterMiddleware)
     app.add_middleware(UriLengthMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+#: The Swagger UI files /docs loads, served from the installed package (government intranets often
+#: have no internet, and a CDN script runs with the page's origin).
+_SWAGGER_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI with its script, stylesheet and icon from `/docs/assets/` of the same app."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=root + (app.openapi_url or "/openapi.json"),
+            title=f"{app.title} · API",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon-32x32.png",
+        )
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        media_type = _SWAGGER_ASSETS.get(name)
+        if media_type is None:
+            raise DocsAssetNotFound(f"No such file: {name}")
+        return FileResponse(
+            Path(str(swagger_ui_path)) / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+
+class DocsAssetNotFound(NotFound):
+    slug = "docs-asset-not-found"
+    title = "No such documentation file"
 
 
 def service_app(
@@ -206,7 +407,9 @@ def service_app(
             finally:
                 await runtime.stop()
 
-    app = new_app(title, description, lifespan=lifespan)
+    platform = runtime.platform
+    caps = BodyCaps(default=platform.max_body_bytes, bulk=platform.max_bulk_body_bytes)
+    app = new_app(title, description, body_caps=caps, tokens=runtime.tokens, lifespan=lifespan)
     # The client address from X-Forwarded-For, believed only from QC_TRUSTED_PROXIES (rate limits).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(runtime.platform.trusted_proxies))
     app.state.runtime = runtime

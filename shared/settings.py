@@ -59,6 +59,10 @@ class PlatformSettings(BaseSettings):
     # Peers (addresses or CIDRs) whose X-Forwarded-For is believed: the gateway, the ingress.
     # Anyone else's header is ignored and the peer address is the client (shared/ratelimit.py).
     trusted_proxies: CommaList = ["127.0.0.1", "::1"]
+    # Request body caps (413 before the rest is read): every route, and the bulk routes
+    # (/v1/results:batch, /v1/honours:import), whose rows are parsed from one body.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    max_bulk_body_bytes: int = Field(default=33_554_432, ge=1)
     # QC_ENV. "production" only logs a write route that answers success without committing;
     # in development that route answers 500 (shared.runtime's unit of work), so tests cannot miss it.
     env: Literal["development", "production"] = "development"

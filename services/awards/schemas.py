@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.awards import HonourSnapshot, Subject
 from shared.strict import Day, Instant
+from shared.text import Input
 
 
-class GrantIn(BaseModel):
+class GrantIn(Input):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -47,7 +48,7 @@ class GrantIn(BaseModel):
     certificate_no: str = Field(min_length=1, max_length=100, description="Unique within the type")
 
 
-class RevokeIn(BaseModel):
+class RevokeIn(Input):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)

@@ -219,6 +219,34 @@ class OwnProposal(Forbidden):
     title = "Four eyes: not your own proposal"
 
 
+def same_person(first: str | None, second: str | None) -> bool:
+    """Whether two token subjects name one person: compared casefolded and stripped, since identity
+    providers differ in case (`OFFICER1` and `officer1` are one account in most directories)."""
+    if first is None or second is None:
+        return False
+    return _person(first) == _person(second)
+
+
+def _person(name: str) -> str:
+    # Also names as archives write them (docs/archive-import.md): full-width letters and inner spaces.
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def check_four_eyes(first: str | None, second: str, refusal: Forbidden) -> None:
+    """The four-eyes rule, the one place it is checked: who decides a step (approve or reject a
+    proposal, review a repair, confirm a wrongful removal) is not who started it."""
+    if same_person(first, second):
+        raise refusal
+
+
+class OwnRemovalRequest(Forbidden):
+    slug = "own-removal-request"
+    title = "Four eyes: not your own removal request"
+
+    def __init__(self) -> None:
+        super().__init__("A removal as wrongful must be confirmed by a reviewer other than who requested it.")
+
+
 class OwnRepairApplication(Forbidden):
     slug = "own-repair-application"
     title = "Four eyes: not your own application"
@@ -435,15 +463,6 @@ def record_from_honour(honour: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------- archives
-
-
-def same_person(a: str, b: str) -> bool:
-    """Four eyes on archived names: compared without case, width or spacing differences."""
-
-    def norm(s: str) -> str:
-        return "".join(unicodedata.normalize("NFKC", s).casefold().split())
-
-    return norm(a) == norm(b)
 
 
 def check_archived_listing(row: dict[str, Any], rules: RuleSet, today: date) -> list[tuple[str, str]]:

@@ -242,9 +242,16 @@ async def review_repair(entry_id: str, body: RepairReview, _: Reviewer, change: 
     return await _transition(service.review_repair, change, entry_id, body)
 
 
-@_entry_change("/blacklist-entries/{entry_id}:remove", summary="Remove a listing as wrongful (reviewer; If-Match)")
+@_entry_change(
+    "/blacklist-entries/{entry_id}:remove",
+    summary="Remove a listing as wrongful: one reviewer requests (202), another confirms (200; If-Match)",
+    responses={202: {"description": "Removal requested: a second reviewer confirms it"}},
+)
 async def remove(entry_id: str, body: WrongfulRemoval, _: Reviewer, change: VersionedChange) -> Any:
-    return await _transition(service.remove_wrongful, change, entry_id, body)
+    out = await _transition(service.remove_wrongful, change, entry_id, body)
+    if out["status"] == "listed":  # the first of the two reviewers: requested, not removed yet
+        change.response.status_code = status.HTTP_202_ACCEPTED
+    return out
 
 
 # ---------------------------------------------------------------- reading

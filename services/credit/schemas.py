@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.strict import Day, Instant, Whole
+from shared.text import Input
 from shared.uscc import USCC, USCC_PATTERN
 
 
-class _In(BaseModel):
+class _In(Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -27,7 +28,13 @@ class Proposal(_In):
     decision_no: str = Field(min_length=1, max_length=100, description="The decision document number (文号)")
     appeal_route: str = Field(min_length=1, max_length=400, description="Where and how to appeal")
     appeal_deadline: Day
-    publication_years: Whole | None = Field(None, description="Publication period; the rules' default when omitted")
+    publication_years: Whole | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Publication period in years; the rules' default when omitted. The schema bounds only "
+        "what can be stored; the rule set in force narrows the range (publication-period-out-of-range)",
+    )
 
     model_config = ConfigDict(
         extra="forbid",

@@ -21,6 +21,7 @@ from services.credit.domain import (
     EntryNotFound,
     NoPendingRepair,
     OwnProposal,
+    OwnRemovalRequest,
     OwnRepairApplication,
     RepairAlreadyPending,
     RepairTooEarly,
@@ -28,6 +29,7 @@ from services.credit.domain import (
     Status,
     check_allowed,
     check_archived_listing,
+    check_four_eyes,
     check_publication_years,
     check_reason_category,
     compute_rating,
@@ -183,8 +185,11 @@ async def approve(
 ) -> dict[str, Any]:
     entry = await _load(session, entry_id)
     _check(entry, if_match, "approve")
-    if entry["proposed_by"] == ctx.actor:
-        raise OwnProposal("The proposal must be approved by a different reviewer than its proposer.")
+    check_four_eyes(
+        entry["proposed_by"],
+        ctx.actor,
+        OwnProposal("The proposal must be approved by a different reviewer than its proposer."),
+    )
     decision_no = body.decision_no or entry["decision_no"]
     if not decision_no:
         raise DecisionNoRequired()
@@ -218,8 +223,11 @@ async def reject(
 ) -> dict[str, Any]:
     entry = await _load(session, entry_id)
     _check(entry, if_match, "reject")
-    if entry["proposed_by"] == ctx.actor:
-        raise OwnProposal("The proposal must be decided by a different reviewer than its proposer.")
+    check_four_eyes(
+        entry["proposed_by"],
+        ctx.actor,
+        OwnProposal("The proposal must be decided by a different reviewer than its proposer."),
+    )
     values = {
         "status": Status.rejected.value,
         "decided_by": ctx.actor,
@@ -277,8 +285,7 @@ async def review_repair(
     _check(entry, if_match, "review_repair")
     if entry["repair_status"] != "applied":
         raise NoPendingRepair()
-    if entry["repair_applied_by"] == ctx.actor:
-        raise OwnRepairApplication()
+    check_four_eyes(entry["repair_applied_by"], ctx.actor, OwnRepairApplication())
     if body.outcome == "rejected":
         return await _reject_repair(session, ctx, entry, body)
     return await _remove(session, ctx, entry, "repaired", body.reason, body.decision_no, repair_status="approved")
@@ -299,9 +306,25 @@ async def _reject_repair(
 async def remove_wrongful(
     session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: WrongfulRemoval
 ) -> dict[str, Any]:
+    """Two reviewers, like a listing: the first call records the request (the entry stays listed,
+    its version moves on, no event: nothing published changed); a second reviewer's call removes it."""
     entry = await _load(session, entry_id)
     _check(entry, if_match, "remove")
+    history = await repo.history_of(session, entry_id=entry_id)
+    last = history[-1] if history else None
+    if last is None or last["action"] != REMOVAL_REQUESTED or last["version"] != entry["version"]:
+        values = {"updated_at": ctx.clock.now()}
+        await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
+        new = {**entry, **values, "version": entry["version"] + 1}
+        comment = body.comment or body.reason
+        await repo.insert_history(session, [_history(new, REMOVAL_REQUESTED, ctx, comment, body.decision_no)])
+        return new
+    check_four_eyes(last["actor"], ctx.actor, OwnRemovalRequest())
     return await _remove(session, ctx, entry, "wrongful", body.reason, body.decision_no)
+
+
+#: The history action of a wrongful removal's first step (awaiting a second reviewer).
+REMOVAL_REQUESTED = "removal_requested"
 
 
 async def _remove(

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.gateway import openapi
 from services.gateway.consumers import HANDLERS, apply_batch
 from services.gateway.dashboard import dashboard_router
+from services.gateway.dashboard.csrf import DashboardHeadersMiddleware
 from services.gateway.forwarding import AUDIT_PREFIX, FORWARDS, QUARANTINE_PREFIX, forwarding_router
 from services.gateway.models import audit_log, inbox, outbox
 from services.gateway.plans import PLANS_DIR, load_plans
@@ -72,5 +73,6 @@ def create_app(
     )
     install_audit(app, runtime, AUDIT_PREFIX)
     app.state.plans = plans
+    app.add_middleware(DashboardHeadersMiddleware)
     openapi.install(app, FORWARDS)
     return app

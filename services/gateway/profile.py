@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.gateway import attainment, eligibility, repository
 from services.gateway.plans import brand_type_codes
 from services.gateway.schemas import CreditProfile
+from services.gateway.visibility import Visibility
 from shared.stats import wilson_interval
 
 
@@ -81,8 +82,10 @@ def _priority(active: list[dict[str, Any]], standing: list[dict[str, Any]]) -> d
     return {"eligible": eligible, "reasons": reasons, "brand_type_codes": brands}
 
 
-async def credit_profile(session: AsyncSession, uscc: str, day: date, now: datetime) -> CreditProfile:
+async def credit_profile(session: AsyncSession, uscc: str, day: date, now: datetime, seen: Visibility) -> CreditProfile:
+    """The profile as `seen` may see it: a `read` caller gets no proposed or rejected entries."""
     records = await read(session, uscc, day)
+    records.entries = [e for e in records.entries if seen.sees_entry(e["status"])]
     if records.empty():
         raise eligibility.EnterpriseNotFound(uscc)
     standing = [e for e in records.entries if eligibility.listed_on(e, day)]

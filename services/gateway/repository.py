@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -424,9 +424,14 @@ async def count_applied(session: AsyncSession, n: int) -> None:
         )
 
 
-async def changes(session: AsyncSession, after: int, subject: str | None, limit: int) -> list[dict[str, Any]]:
+async def changes(
+    session: AsyncSession, after: int, subject: str | None, limit: int, hidden_types: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """The feed after `after`, without the event types the caller may not see (services.gateway.visibility)."""
     c = rm_changes.c
     stmt = select(rm_changes).where(c.seq > after)
+    if hidden_types:
+        stmt = stmt.where(c.type.not_in(sorted(hidden_types)))
     if subject:
         stmt = stmt.where(c.subject == subject)
     return [dict(x) for x in (await session.execute(stmt.order_by(c.seq).limit(limit))).mappings()]

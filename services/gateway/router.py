@@ -33,6 +33,7 @@ from services.gateway.schemas import (
     PlansOut,
     PriorityPage,
 )
+from services.gateway.visibility import visibility
 from shared.auth import Principal, require
 from shared.clock import as_utc
 from shared.errors import ValidationFailed
@@ -347,8 +348,11 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
     tags=["credit"],
     summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
 )
-async def credit_profile(_: Reader, code: UsccPath, runtime: Runtime, uow: UoW, as_of: Day | None = None) -> Any:
-    return await profile.credit_profile(uow.session, code, as_of or runtime.clock.today(), runtime.clock.now())
+async def credit_profile(
+    code: UsccPath, principal: Reader, runtime: Runtime, uow: UoW, as_of: Day | None = None
+) -> Any:
+    day, now = as_of or runtime.clock.today(), runtime.clock.now()
+    return await profile.credit_profile(uow.session, code, day, now, visibility(principal))
 
 
 @router.get(
@@ -404,7 +408,7 @@ async def search_enterprises(
     summary="Every event the gateway applied, in order, after a cursor (for systems without Kafka)",
 )
 async def get_changes(
-    _: Reader,
+    principal: Reader,
     uow: UoW,
     after: Annotated[
         str | None,
@@ -418,7 +422,9 @@ async def get_changes(
 ) -> Any:
     key = decode_cursor(after, int)
     seq = key[0] if key else 0
-    rows = await repository.changes(uow.session, seq, subject.strip().upper() if subject else None, limit)
+    subject_code = subject.strip().upper() if subject else None
+    hidden = visibility(principal).hidden_event_types
+    rows = await repository.changes(uow.session, seq, subject_code, limit, hidden)
     items = [
         {
             "cursor": encode_cursor([r["seq"]]),

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.strict import Day, Instant, Number
+from shared.text import Input
 
 Status = Literal["achieved", "on_track", "acceleration_needed", "limited_progress", "deterioration", "no_data"]
 
@@ -157,7 +158,7 @@ class AttainmentDetailOut(BaseModel):
     indicator: FigureDetail
 
 
-class IndicatorReportIn(BaseModel):
+class IndicatorReportIn(Input):
     model_config = ConfigDict(extra="forbid")
 
     plan: str = Field("qingdao-2012", examples=["qingdao-2012"])

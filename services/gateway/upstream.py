@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from shared.errors import BadGateway, GatewayTimeout
+from shared.errors import BadGateway, BadRequest, GatewayTimeout, field_error
 from shared.problems import PROBLEM_JSON
 from shared.service_app import request_id
 
@@ -62,6 +62,28 @@ async def _problem_here(upstream: httpx.Response, request: Request, headers: dic
     return Response(body, status_code=upstream.status_code, headers=headers)
 
 
+class InvalidHeader(BadRequest):
+    slug = "invalid-header"
+    title = "Invalid header value"
+
+
+def _forwarded_headers(request: Request) -> dict[str, str]:
+    """The caller's headers the service needs, each printable ASCII (RFC 9110 field values; httpx
+    refuses anything else, and no header of this API needs more): otherwise a 400 naming it."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        name = name.lower()
+        if name not in _FORWARDED_REQUEST_HEADERS:
+            continue
+        if not all(" " <= ch <= "~" or ch == "\t" for ch in value):
+            raise InvalidHeader(
+                f"The {name} header holds characters other than printable ASCII",
+                errors=[field_error(name, "header", "only printable ASCII characters are accepted")],
+            )
+        headers[name] = value
+    return headers
+
+
 class Upstreams:
     """httpx clients per owning service, one per replica (`base_urls` values are comma-separated lists);
     in embedded mode their transport is the app itself.
@@ -104,7 +126,7 @@ class Upstreams:
         return replicas[turn:] + replicas[:turn]
 
     async def forward(self, service: str, request: Request, path: str | None = None) -> Response:
-        headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_REQUEST_HEADERS}
+        headers = _forwarded_headers(request)
         headers["x-request-id"] = request_id(request)
         # The client, as this app resolved it (the peer, or what a trusted proxy forwarded): one address,
         # never the caller's own X-Forwarded-For. Services believe it because the gateway is in their

@@ -69,6 +69,8 @@ result_versions = Table(
     Column("change", String(12), nullable=False),  # what made this version
     Column("reason", String(200)),
     Column("actor", String(128), nullable=False),
+    # The agency of whoever made this version: the owner, or another agency recording a re-inspection.
+    Column("agency", String(32)),
     Column("at", UtcDateTime(), nullable=False),
     Column("snapshot", Text, nullable=False),  # JSON of the result at that version
     UniqueConstraint("result_id", "version"),

@@ -230,6 +230,13 @@ async def retract_result(result_id: str, body: Retraction, _: Writer, change: Ve
     "/results/{result_id}/reinspection",
     **_result_change,
     summary="Record a re-inspection (复检) that upholds or overturns a provisional fail (If-Match)",
+    description=(
+        "Any agency with `sampling:write` may record a re-inspection, not only the agency that owns the "
+        "result: by design, since the enterprise's objection is usually re-inspected by another agency (复检 "
+        "by a different 检验机构). The owning agency's result changes; the new version in "
+        "`GET /v1/results/{result_id}/history` names the recording agency (`agency`, from its token) and "
+        "subject (`actor`). Correcting and retracting remain the owning agency's alone."
+    ),
 )
 async def reinspect_result(result_id: str, body: ReinspectionIn, _: Writer, change: VersionedChange) -> Any:
     return await _change_result(service.record_reinspection, change, result_id, body)
@@ -348,6 +355,7 @@ async def result_history(result_id: str, _: Reader, uow: UoW) -> Any:
                 "change": "recorded",
                 "reason": None,
                 "actor": row["recorded_by"],
+                "agency": row["agency_code"],
                 "at": row["recorded_at"],
                 "result": _out({k: v for k, v in row.items() if k != "recorded_by"}),
             }

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
 from shared.strict import Day, Flag, Instant
+from shared.text import Input
 from shared.uscc import USCC
 
 Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -45,7 +46,7 @@ EXAMPLE: dict[str, Any] = {
 }
 
 
-class NonconformingItem(BaseModel):
+class NonconformingItem(Input):
     model_config = ConfigDict(extra="forbid")
 
     item: Text200 = Field(description="The inspected item (检验项目)")
@@ -57,7 +58,7 @@ class NonconformingItem(BaseModel):
     )
 
 
-class ResultFields(BaseModel):
+class ResultFields(Input):
     """What an agency states about one sampled batch (the agency itself comes from the token)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -138,7 +139,7 @@ class ResultOut(BaseModel):
     updated_at: Instant
 
 
-class Correction(BaseModel):
+class Correction(Input):
     """A correction by the owning agency: the fields that change, and why."""
 
     model_config = ConfigDict(extra="forbid")
@@ -150,12 +151,12 @@ class Correction(BaseModel):
     )
 
 
-class Retraction(BaseModel):
+class Retraction(Input):
     model_config = ConfigDict(extra="forbid")
     reason: Text200
 
 
-class ReinspectionIn(BaseModel):
+class ReinspectionIn(Input):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Literal["upheld", "overturned"]
@@ -169,6 +170,9 @@ class VersionOut(BaseModel):
     change: Literal["recorded", "corrected", "retracted", "reinspected", "finalised"]
     reason: str | None
     actor: str
+    agency: str | None = Field(
+        None, description="The agency of whoever made this version: for a re-inspection, the re-inspecting agency"
+    )
     at: Instant
     result: dict[str, Any]
 

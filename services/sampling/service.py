@@ -265,12 +265,15 @@ async def _write_version(
     await update_if_version(session, results, results.c.id == old["id"], old["version"], values)
     history = []
     if old["version"] == 1:
-        history.append(_version_row(old, "recorded", None, old["recorded_by"], old["recorded_at"]))
-    history.append(_version_row(new, change, reason, ctx.actor, new["updated_at"]))
+        history.append(_version_row(old, "recorded", None, old["recorded_by"], old["recorded_at"], old["agency_code"]))
+    history.append(_version_row(new, change, reason, ctx.actor, new["updated_at"], ctx.agency))
     await repository.insert_versions(session, history)
 
 
-def _version_row(row: dict[str, Any], change: str, reason: str | None, actor: str, at: datetime) -> dict[str, Any]:
+def _version_row(
+    row: dict[str, Any], change: str, reason: str | None, actor: str, at: datetime, agency: str | None
+) -> dict[str, Any]:
+    """One history row: who (`actor`, and the `agency` of their token) made this version, when, why."""
     full = {k: row[k] for k in row if k != "recorded_by"}
     full["nonconforming_items"] = orjson.loads(row["nonconforming_items"])
     return {
@@ -279,6 +282,7 @@ def _version_row(row: dict[str, Any], change: str, reason: str | None, actor: st
         "change": change,
         "reason": reason,
         "actor": actor,
+        "agency": agency,
         "at": at,
         "snapshot": orjson.dumps(full, option=orjson.OPT_NON_STR_KEYS).decode(),  # column names are quoted_name
     }
@@ -350,7 +354,9 @@ async def retract(
 async def record_reinspection(
     session: AsyncSession, ctx: Context, result_id: str, if_match: str | None, body: ReinspectionIn
 ) -> dict[str, Any]:
-    """Any agency may record the re-inspection it performed; the owning agency's result changes."""
+    """Any agency may record the re-inspection it performed (by design: the re-inspecting agency is
+    rarely the one that sampled); the owning agency's result changes, and the new version in the
+    result's history names the recording agency (`agency`) and subject (`actor`)."""
     agency_of(ctx)
     old = await repository.get(session, result_id)
     if old is None:
@@ -405,9 +411,11 @@ async def finalise_due(session: AsyncSession, clock: Clock, limit: int = 5000) -
         await repository.finalise_many(session, [{"b_id": r["id"], "b_version": r["version"]} for r in due], now)
         finals = [{**r, "state": State.final.value, "version": r["version"] + 1, "updated_at": now} for r in due]
         history = [
-            _version_row(r, "recorded", None, r["recorded_by"], r["recorded_at"]) for r in due if r["version"] == 1
+            _version_row(r, "recorded", None, r["recorded_by"], r["recorded_at"], r["agency_code"])
+            for r in due
+            if r["version"] == 1
         ]
-        history += [_version_row(r, "finalised", "objection window closed", "system", now) for r in finals]
+        history += [_version_row(r, "finalised", "objection window closed", "system", now, None) for r in finals]
         await repository.insert_versions(session, history)
         await add_to_outbox(session, outbox, [_event(RESULT_FINALISED, r) for r in finals])
         total += len(due)
@@ -477,7 +485,7 @@ async def import_archive(
         (rid,) = new_ids(1)
         row = _new_row(agency, ctx.actor, item, rid, archived_at(item.report_date), ctx.rules)
         existing[(agency, item.report_no)] = row
-        history.append(_version_row(row, "recorded", imported, ctx.actor, row["recorded_at"]))
+        history.append(_version_row(row, "recorded", imported, ctx.actor, row["recorded_at"], ctx.agency))
         events.append(_event(RESULT_RECORDED, row, new_ids(1)[0], row["recorded_at"]))
         for step in steps:
             at = archived_at(step.on)
@@ -496,7 +504,12 @@ async def import_archive(
                 why = f"objection window closed ({imported})"
                 events.append(_event(RESULT_FINALISED, row, new_ids(1)[0], at))
             history.append(
-                _version_row(row, step.change, why, ctx.actor if step.change == "reinspected" else "system", at)
+                _version_row(
+                    row,
+                    step.change,
+                    why,
+                    *((ctx.actor, at, ctx.agency) if step.change == "reinspected" else ("system", at, None)),
+                )
             )
         new_rows.append(row)
         outcomes.append({"row": n, "outcome": "created", "id": rid, "problems": []})

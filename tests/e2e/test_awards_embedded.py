@@ -581,10 +581,18 @@ async def test_the_real_credit_service_listing_and_removal_suspend_and_reinstate
     assert refused.status_code == 409 and refused.json()["entry_id"] == entry_id
     assert refused.json()["decision_no"] == "青质监罚〔2015〕3号"
 
-    removed = await s.client.post(
+    # A wrongful removal takes two reviewers: one requests (202), another confirms.
+    requested = await s.client.post(
         f"{C}/blacklist-entries/{entry_id}:remove",
         json={"decision_no": "青质监撤〔2015〕1号"},
         headers=reviewer | {"If-Match": approved.headers["etag"]},
+    )
+    assert requested.status_code == 202, requested.text
+    second = auth("credit:review", "read", agency=None, subject="reviewer-3")
+    removed = await s.client.post(
+        f"{C}/blacklist-entries/{entry_id}:remove",
+        json={"decision_no": "青质监撤〔2015〕1号"},
+        headers=second | {"If-Match": requested.headers["etag"]},
     )
     assert removed.status_code == 200, removed.text
     await eventually(state, lambda v: v == "active")

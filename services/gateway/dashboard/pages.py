@@ -20,6 +20,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "login": ("登录", "Sign in"),
     "logout": ("退出", "Sign out"),
     "signed_in": ("已登录", "Signed in"),
+    "csrf_refused": ("表单已过期，请重新提交。", "The form has expired; please submit it again."),
+    "token_refused": ("令牌无效或已过期。", "The token is not valid or has expired."),
     "plan": ("规划", "Plan"),
     "district": ("区(市)", "District"),
     "whole_city": ("全市", "Whole city"),
@@ -112,10 +114,13 @@ def e(value: Any) -> str:
 class Page:
     """What every page needs to know about its request: the language and the filters to keep."""
 
-    def __init__(self, lang: str, keep: Mapping[str, str | None], signed_in: bool) -> None:
+    def __init__(
+        self, lang: str, keep: Mapping[str, str | None], signed_in: bool, logout_csrf: str | None = None
+    ) -> None:
         self.lang = "en" if lang == "en" else "zh"
         self.keep = {k: v for k, v in keep.items() if v}
         self.signed_in = signed_in
+        self.logout_csrf = logout_csrf or ""
 
     def t(self, key: str) -> str:
         zh, en = WORDS[key]
@@ -150,7 +155,8 @@ class Page:
         switch = f'<a class="lang" href="?{e(urlencode(switch_q))}">{"中文" if other == "zh" else "English"}</a>'
         if self.signed_in:
             auth = (
-                f'<form class="logout" method="post" action="/dashboard/logout"><span>{e(self.t("signed_in"))}'
+                f'<form class="logout" method="post" action="/dashboard/logout">'
+                f'<input type="hidden" name="csrf" value="{e(self.logout_csrf)}"><span>{e(self.t("signed_in"))}'
                 f'</span> <button type="submit">{e(self.t("logout"))}</button></form>'
             )
         else:

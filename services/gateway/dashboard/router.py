@@ -9,6 +9,7 @@ SameSite=Strict cookie and sent to the API as `Authorization: Bearer`).
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections import defaultdict
 from datetime import date
@@ -20,6 +21,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.gateway.dashboard import charts
+from services.gateway.dashboard.csrf import (
+    CSRF_COOKIE,
+    login_csrf_ok,
+    logout_csrf,
+    new_csrf,
+    set_csrf_cookie,
+)
 from services.gateway.dashboard.pages import Page, e, fmt_target, fmt_value, notice, scale_of, table
 from services.gateway.schemas import (
     AttainmentDetailOut,
@@ -31,6 +39,8 @@ from services.gateway.schemas import (
     Freshness,
     HonourRow,
 )
+from shared.auth import verify
+from shared.errors import Unauthenticated
 
 dashboard_router = APIRouter(prefix="/dashboard", include_in_schema=False)
 COOKIE = "qc_token"
@@ -70,7 +80,8 @@ class Api:
 
 def _page(request: Request, **keep: str | None) -> Page:
     q = request.query_params
-    return Page(q.get("lang", "zh"), {"lang": q.get("lang"), **keep}, bool(request.cookies.get(COOKIE)))
+    token = request.cookies.get(COOKIE)
+    return Page(q.get("lang", "zh"), {"lang": q.get("lang"), **keep}, bool(token), logout_csrf(token))
 
 
 def _problem(page: Page, status: int, body: Any) -> str:
@@ -134,6 +145,11 @@ def _pct(v: float | None) -> str:
 
 def _html(text: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _badge(status: str) -> str:
+    """A status badge's classes: its colour comes from the stylesheet (the CSP allows no inline style)."""
+    return f"badge s-{status if status in charts.STATUS_COLOURS else 'no_data'}"
 
 
 # ---------------------------------------------------------------------------------------- overview
@@ -237,14 +253,13 @@ def _indicator_row(page: Page, fig: Figure, plan: str, district: str | None, day
     basis = _basis(fig.n, fig.wilson_95) if fig.n else page.t("reported") if fig.source == "reported" else ""
     year = f' <span class="year">({e(fig.value_year)})</span>' if fig.value_year else ""
     link = page.url(f"/dashboard/indicators/{fig.code}", plan=plan, district=district, as_of=day)
-    colour = charts.STATUS_COLOURS.get(fig.status, "#8c959f")
     return (
         f'<tr class="indicator" data-code="{e(fig.code)}" data-status="{e(fig.status)}">'
         f'<td class="name"><a href="{e(link)}">{e(page.pick(fig.name_zh, fig.name_en))}</a></td>'
         f'<td class="value" data-value="{e(fig.value if fig.value is not None else "")}">{e(shown)}{year}</td>'
         f'<td class="target">{e(fmt_target(page, fig))}</td>'
         f'<td class="bar">{bar}</td>'
-        f'<td class="status"><span class="badge" style="background:{colour}">{e(page.status(fig.status))}'
+        f'<td class="status"><span class="{_badge(fig.status)}">{e(page.status(fig.status))}'
         f"</span></td>"
         f'<td class="basis">{e(basis)}</td></tr>'
     )
@@ -281,14 +296,13 @@ async def indicator(
 
 
 def _headline(page: Page, fig: FigureDetail) -> str:
-    colour = charts.STATUS_COLOURS.get(fig.status, "#8c959f")
     basis = page.t("computed") if fig.source == "computed" else page.t("reported")
     return (
         f'<div class="headline" data-code="{e(fig.code)}">'
         f'<div><span class="label">{e(page.t("value"))}</span><span class="big value" '
         f'data-value="{e(fig.value if fig.value is not None else "")}">{e(fmt_value(fig, fig.value))}</span></div>'
         f'<div><span class="label">{e(page.t("target"))}</span><span class="big">{e(fmt_target(page, fig))}</span>'
-        f'</div><div><span class="label">{e(page.t("status"))}</span><span class="badge" style="background:{colour}">'
+        f'</div><div><span class="label">{e(page.t("status"))}</span><span class="{_badge(fig.status)}">'
         f"{e(page.status(fig.status))}</span></div></div>"
         f'<p class="reason">{e(page.t("reason"))}: {e(fig.progress.reason)} · {e(basis)} · {e(fig.section)}</p>'
     )
@@ -386,8 +400,8 @@ async def credit(request: Request, q: str | None = None, uscc: str | None = None
         f'size="40"><button id="search" type="submit">{e(page.t("search"))}</button></form>'
     )
     if not page.signed_in:
-        body = search + notice(page.t("need_token"), "notice warn") + _login_form(page, "/dashboard/credit")
-        return _html(page.layout(page.t("nav_credit"), body, active="credit"))
+        before = search + notice(page.t("need_token"), "notice warn")
+        return _login_answer(request, page, "/dashboard/credit", before, title=page.t("nav_credit"), active="credit")
     api = Api(request)
     try:
         if q and not uscc and USCC_LIKE.match(q):
@@ -508,10 +522,11 @@ def _listings(page: Page, p: CreditProfile) -> str:
 # ---------------------------------------------------------------------------------------- sign-in
 
 
-def _login_form(page: Page, next_url: str) -> str:
+def _login_form(page: Page, next_url: str, csrf: str) -> str:
     return (
         f'<form class="login" method="post" action="/dashboard/login"><input type="hidden" name="next" '
-        f'value="{e(next_url)}"><label>{e(page.t("token"))}<br><textarea id="token" name="token" rows="4" cols="60" '
+        f'value="{e(next_url)}"><input type="hidden" name="csrf" value="{e(csrf)}">'
+        f'<label>{e(page.t("token"))}<br><textarea id="token" name="token" rows="4" cols="60" '
         f'autocomplete="off"></textarea></label><br><button id="sign-in" type="submit">{e(page.t("login"))}'
         f"</button></form>"
     )
@@ -519,10 +534,25 @@ def _login_form(page: Page, next_url: str) -> str:
 
 @dashboard_router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str = "/dashboard/credit") -> HTMLResponse:
-    page = _page(request)
-    return _html(
-        page.layout(page.t("login"), notice(page.t("need_token")) + _login_form(page, _safe_next(next)), active="")
-    )
+    return _login_answer(request, _page(request), next, notice(_page(request).t("need_token")))
+
+
+def _login_answer(
+    request: Request,
+    page: Page,
+    next_url: str,
+    before: str,
+    status: int = 200,
+    *,
+    title: str | None = None,
+    active: str = "",
+) -> HTMLResponse:
+    """A page with the sign-in form and a fresh CSRF token, in the form and in its cookie (double submit)."""
+    csrf = new_csrf()
+    body = before + _login_form(page, _safe_next(next_url), csrf)
+    resp = _html(page.layout(title or page.t("login"), body, active=active), status)
+    set_csrf_cookie(resp, csrf, secure=request.url.scheme == "https")
+    return resp
 
 
 def _safe_next(target: str) -> str:
@@ -533,26 +563,41 @@ def _safe_next(target: str) -> str:
 @dashboard_router.post("/login")
 async def login(
     request: Request,
-    token: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/dashboard/credit",
+    token: Annotated[str, Form(max_length=16384)],
+    next: Annotated[str, Form(max_length=2048)] = "/dashboard/credit",
+    csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    resp = RedirectResponse(_safe_next(next), status_code=303)
+    """Sign in: the form's CSRF token must match its cookie, and the token must verify (signature,
+    issuer, audience, lifetime) before it is kept in the cookie."""
+    page = _page(request)
+    if not login_csrf_ok(request.cookies.get(CSRF_COOKIE), csrf):
+        return _login_answer(request, page, next, notice(page.t("csrf_refused"), "notice error"), 403)
     value = token.strip().removeprefix("Bearer ").strip()
-    if value:
-        resp.set_cookie(
-            COOKIE,
-            value,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/dashboard",
-            max_age=12 * 3600,
-        )
+    try:
+        await verify(request.app.state.tokens, value)
+    except Unauthenticated:
+        return _login_answer(request, page, next, notice(page.t("token_refused"), "notice error"), 401)
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp.set_cookie(
+        COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/dashboard",
+        max_age=12 * 3600,
+    )
+    resp.delete_cookie(CSRF_COOKIE, path="/dashboard")
     return resp
 
 
 @dashboard_router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+    """Sign out, if the form carries the token derived from this browser's session (no cross-site sign-out)."""
+    expected = logout_csrf(request.cookies.get(COOKIE))
+    if expected is not None and not hmac.compare_digest(expected, csrf):
+        page = _page(request)
+        return _html(page.layout(page.t("logout"), notice(page.t("csrf_refused"), "notice error"), active=""), 403)
     resp = RedirectResponse("/dashboard", status_code=303)
     resp.delete_cookie(COOKIE, path="/dashboard")
     return resp
@@ -645,8 +690,9 @@ async def public_honours(request: Request, type: str = "B5", cursor: str | None 
 
 @dashboard_router.get("/static/dashboard.css")
 async def stylesheet() -> Response:
+    badges = "".join(f".badge.s-{k} {{ background: {v}; }}\n" for k, v in charts.STATUS_COLOURS.items())
     return Response(
-        (STATIC / "dashboard.css").read_bytes(),
+        (STATIC / "dashboard.css").read_bytes() + badges.encode(),
         media_type="text/css",
         headers={"Cache-Control": "public, max-age=3600"},
     )
