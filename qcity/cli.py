@@ -254,6 +254,11 @@ def demo(
             console.print(f"  - {line}", markup=False)
         raise typer.Exit(1)
     console.print(f"open {url}/dashboard")
+    last = max(data.years) if data.years else None
+    if last is not None:  # the archive's listings have their own dates: the list as published then
+        console.print(
+            f"the blacklist as published at the end of {last}: {url}/dashboard/public/blacklist?on={last}-12-31"
+        )
 
 
 @app.command()

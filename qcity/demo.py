@@ -206,6 +206,9 @@ class BlacklistCase:
     proposal: dict[str, Any]
     fate: str
     decision_no: str
+    #: The case as the archive recorded it (POST /v1/blacklist:import), with its own dates; None for a
+    #: rejected proposal (the archive keeps decisions to list, which is what the import records).
+    archive: dict[str, Any] | None = None
 
 
 @dataclass
@@ -548,10 +551,15 @@ def _blacklist(
         }
     )
     rng.shuffle(failing)
+    # One case per enterprise: an archive's listings of one enterprise do not overlap.
+    failing = list({code: (code, name, sector) for code, name, sector in reversed(failing)}.values())[::-1]
     cases: list[BlacklistCase] = []
     for i, (code, name, sector) in enumerate(failing[:count]):
-        year = years[-1]
+        # Spread over the archive's later years, the last ones most (the listings still published then).
+        year = years[-1 - (i % min(3, len(years)))]
         reason = "food_safety_violation" if sector == "food" else rng.choice(REASONS)
+        fate = FATES[i % len(FATES)]
+        decided = date(year, 1 + rng.randrange(11), 1 + rng.randrange(28))
         cases.append(
             BlacklistCase(
                 proposal={
@@ -565,10 +573,31 @@ def _blacklist(
                     "appeal_route": "自收到决定书之日起六十日内向青岛市人民政府申请行政复议",
                     "appeal_deadline": date(year, 12, 31).isoformat(),
                 },
-                fate=FATES[i % len(FATES)],
+                fate=fate,
                 decision_no=f"青质监信〔{year}〕{200 + i}号",
             )
         )
+        case = cases[-1]
+        if fate != "rejected":
+            listed = decided + timedelta(days=7)
+            archived = {
+                **case.proposal,
+                "appeal_deadline": (decided + timedelta(days=60)).isoformat(),
+                "proposed_by": "王科员",
+                "proposed_on": (decided - timedelta(days=14)).isoformat(),
+                "reviewed_by": "刘处长",
+                "decided_on": decided.isoformat(),
+                "listed_from": listed.isoformat(),
+            }
+            if fate in ("wrongful", "repaired"):
+                # Wrongful: set aside on appeal within months; repaired: after the longest waiting period.
+                removed = listed + timedelta(days=90 + rng.randrange(60) if fate == "wrongful" else 400)
+                archived |= {
+                    "removed_on": removed.isoformat(),
+                    "removal_reason": fate,
+                    "removal_decision_no": case.decision_no,
+                }
+            cases[-1] = BlacklistCase(case.proposal, fate, case.decision_no, archived)
     return cases
 
 
@@ -687,6 +716,16 @@ def honours_csv(bodies: Sequence[dict[str, Any]]) -> bytes:
 
 
 Mint = Callable[[str, list[str], str | None], str]
+#: The name the demo's blacklist archive is imported under (kept in the history and the audit).
+ARCHIVE_FILE = "qcity-demo-blacklist-archive.json"
+REMOVAL = ("removed_on", "removal_reason", "removal_decision_no", "removal_note")
+
+
+def _in_future(problem: dict[str, str]) -> bool:
+    """An archive row's problem that only says its removal lies after the suite's today."""
+    return problem["field"] == "removed_on" and problem["reason"].endswith("is in the future")
+
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -946,7 +985,8 @@ class Loader:
         await self._run_all("revocations", [lambda r=r: revoke(*r) for r in data.revocations])  # type: ignore[misc]
 
     async def load_blacklist(self, data: DemoData) -> None:
-        """Four eyes: one officer proposes, another approves; then rejections, wrongful removals, repairs."""
+        """The archive's listings, removals and repairs imported with their dates (proposer and reviewer
+        different people); rejected proposals by four eyes as officers work: one proposes, another rejects."""
         officer = self._auth("demo-credit-officer", ["credit:write", "read"])
         reviewer = self._auth("demo-credit-reviewer", ["credit:review", "read"])
         second_reviewer = self._auth("demo-credit-reviewer-2", ["credit:review", "read"])
@@ -1012,11 +1052,52 @@ class Loader:
             elif case.fate == "repaired":
                 await self._repair(base, eid, tag, case, officer, reviewer)
 
-        # One case after another, as officers work: each case's steps depend on the previous answer anyway.
-        for n, case in enumerate(data.blacklist):
-            self.progress("blacklist", n, len(data.blacklist))
+        # The archive's decisions with their own dates (the public list then shows when each was listed).
+        archived = [c.archive for c in data.blacklist if c.archive is not None]
+        if archived:
+            importer = self._auth("demo-archivist", ["archive:import", "read"])
+            resp = await self._send(
+                "blacklist",
+                "POST",
+                self.prefix["credit"] + "/v1/blacklist:import",
+                json=archived,
+                headers={**importer, "X-Source-File": ARCHIVE_FILE},
+            )
+            if resp is not None:
+                self._count_archive(resp.json(), archived)
+            # The generator has no clock: a removal the suite's today has not reached yet did not happen;
+            # those listings are imported as they stand today, still listed.
+            standing = [
+                {k: v for k, v in archived[row["row"] - 1].items() if k not in REMOVAL}
+                for row in (resp.json()["rows"] if resp is not None else [])
+                if row["outcome"] == "rejected" and all(_in_future(p) for p in row["problems"])
+            ]
+            if standing:
+                resp = await self._send(
+                    "blacklist",
+                    "POST",
+                    self.prefix["credit"] + "/v1/blacklist:import",
+                    json=standing,
+                    headers={**importer, "X-Source-File": ARCHIVE_FILE},
+                )
+                if resp is not None:
+                    self._count_archive(resp.json(), standing, final=True)
+        # Rejected proposals, one after another as officers work: each step depends on the previous answer.
+        rejected = [c for c in data.blacklist if c.archive is None]
+        for n, case in enumerate(rejected):
+            self.progress("blacklist", n, len(rejected))
             await one(case)
-        self.progress("blacklist", len(data.blacklist), len(data.blacklist))
+        self.progress("blacklist", len(rejected), len(rejected))
+
+    def _count_archive(self, out: dict[str, Any], rows: list[dict[str, Any]], *, final: bool = False) -> None:
+        self.report.counts["blacklist imported from the archive"] += out["created"]
+        self.report.counts["blacklist already there"] += out["duplicates"]
+        for row in out["rows"]:
+            failed = row["outcome"] == "conflict" or row["outcome"] == "rejected"
+            if failed and (final or not all(_in_future(p) for p in row["problems"])):
+                self.report.problem(
+                    "blacklist", f"archive row {rows[row['row'] - 1]['decision_no']}: {row['problems']}"
+                )
 
     async def _repair(
         self, base: str, eid: str, tag: str, case: BlacklistCase, officer: dict[str, str], reviewer: dict[str, str]

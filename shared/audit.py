@@ -56,6 +56,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REFUSED = frozenset({401, 403, 404, 409, 412, 428})
 #: `session.info` key of the versions a compare-and-set moved (`note_versions`).
 _VERSIONS = "qc_audit_versions"
+#: `session.info` key of what a write adds to its audit row's `resource` (`note_resource`).
+_RESOURCE = "qc_audit_resource"
 #: `request.state` key: the audit middleware that records the request's refusal. An app mounted in
 #: another (embedded mode) takes it over from the outer one; the gateway's forwarding clears it.
 _OWNER = "qc_audit_owner"
@@ -86,6 +88,11 @@ def audit_table(metadata: MetaData) -> Table:
 def note_versions(session: AsyncSession, before: int, after: int) -> None:
     """Record the versions a write moved a resource between, for the request's audit row."""
     session.info[_VERSIONS] = (before, after)
+
+
+def note_resource(session: AsyncSession, **values: str) -> None:
+    """Add to the request's audit row `resource` (e.g. an archive import's `imported` and `source_file`)."""
+    session.info.setdefault(_RESOURCE, {}).update(values)
 
 
 def delegated(request: Request) -> None:
@@ -143,6 +150,9 @@ def audit_hook(table: Table, db: Database) -> Callable[[UnitOfWork], None]:
             route = pending.scope.get("route")
             status = getattr(route, "status_code", None) or 200  # the status the route answers on success
             row = pending.row(status, "committed", uow.session.info.pop(_VERSIONS, None))
+            extra = uow.session.info.pop(_RESOURCE, None)
+            if extra:
+                row["resource"] = (row["resource"] or {}) | {k: str(v)[:200] for k, v in extra.items()}
             await uow.session.execute(insert(table).values(row))
             uow.after_commit(lambda: setattr(pending, "recorded", True))
 

@@ -32,6 +32,7 @@ SCOPES: dict[str, str] = {
     "awards:write": "Grant, revoke and import honours",
     "indicators:write": "Report values of reported plan indicators",
     "admin": "Operate the suite (rebuild read models)",
+    "archive:import": "Import a bureau's archives with their recorded dates (results, listings, honours)",
 }
 
 log = structlog.get_logger("auth")

@@ -37,6 +37,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     # sampling
     ("POST", "/v1/results"): "createResult",
     ("POST", "/v1/results:batch"): "createResultsBatch",
+    ("POST", "/v1/results:import"): "importResults",
     ("GET", "/v1/results"): "listResults",
     ("GET", "/v1/results:export"): "exportResults",
     ("GET", "/v1/results/{result_id}"): "getResult",
@@ -49,6 +50,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/regions"): "listRegions",
     ("GET", "/v1/rules"): "getSamplingRules",
     ("POST", "/v1/sampling/jobs/{name}:run"): "runSamplingJob",
+    ("GET", "/v1/jobs/sampling"): "listSamplingJobs",
     # credit
     ("GET", "/v1/rating-rules"): "getRatingRules",
     ("POST", "/v1/blacklist-entries"): "proposeBlacklistEntry",
@@ -65,6 +67,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/enterprises/{uscc}/credit"): "getEnterpriseCredit",
     ("GET", "/v1/enterprises/{uscc}/history"): "getEnterpriseHistory",
     ("POST", "/v1/credit/jobs/{name}:run"): "runCreditJob",
+    ("GET", "/v1/jobs/credit"): "listCreditJobs",
+    ("POST", "/v1/blacklist:import"): "importBlacklist",
     # awards
     ("GET", "/v1/honour-types"): "listHonourTypes",
     ("GET", "/v1/honour-types/{code}"): "getHonourType",
@@ -78,8 +82,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/honour-counts"): "countHonours",
     ("GET", "/v1/public/honour-types/{code}/honours"): "listPublicHonours",
     ("POST", "/v1/awards/jobs/{name}:run"): "runAwardsJob",
+    ("GET", "/v1/jobs/awards"): "listAwardsJobs",
+    ("POST", "/v1/honours:archive"): "importHonoursArchive",
     # every service
     ("POST", "/v1/jobs/{name}:run"): "runJob",
+    ("GET", "/v1/jobs"): "listJobs",
     ("GET", "/healthz"): "getHealth",
     ("GET", "/readyz"): "getReadiness",
 }

@@ -14,13 +14,26 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
-from shared.auth import Principal, require
+from shared.auth import Principal, require, require_any
 from shared.problems import PROBLEM_SCHEMA
 
 #: A principal holding `read`: non-public data.
 Reader = Annotated[Principal, require("read")]
 #: A principal holding `admin`: operations.
 Admin = Annotated[Principal, require("admin")]
+#: Importing archives with their recorded dates (docs/archive-import.md).
+ArchiveImporter = Annotated[Principal, require_any("admin", "archive:import")]
+
+#: The archive file an import reads, recorded in the history and the audit row (docs/archive-import.md).
+SourceFile = Annotated[
+    str,
+    Header(
+        alias="X-Source-File",
+        min_length=1,
+        max_length=200,
+        description="The archive file the rows come from (recorded with every imported record)",
+    ),
+]
 
 #: Page size of authenticated lists; each route sets its own default.
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]

@@ -28,6 +28,8 @@ class ScheduledJob:
     name: str
     job: Job
     every_s: float
+    #: What the job does, published by `GET /v1/jobs`.
+    does: str = ""
 
 
 class Scheduler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,8 @@ from shared.openapi import install as install_openapi
 from shared.openapi import operation_id
 from shared.problems import error_response, install_problem_handlers
 from shared.quarantine import QuarantineMetrics
-from shared.routing import Admin, segment_params
+from shared.routing import Admin, Reader, segment_params
+from shared.scheduler import ScheduledJob
 
 REQUEST_ID = "x-request-id"
 #: A caller's request id is kept only in this form (it goes into logs and back into a header).
@@ -433,7 +434,12 @@ def service_app(
 
 
 def install_job_routes(app: FastAPI) -> None:
-    """`POST /v1/jobs/{name}:run`: run a scheduled job now (operators; `admin` scope)."""
+    """`GET /v1/jobs`: the periodic jobs and their schedule (`read`); `POST /v1/jobs/{name}:run`: run
+    a scheduled job now (operators; `admin` scope)."""
+
+    @app.get("/v1/jobs", tags=["operations"], summary="The periodic jobs and how often each runs")
+    async def list_jobs(request: Request, _: Reader) -> dict[str, Any]:
+        return {"jobs": job_schedule(request.app.state.runtime.scheduler.jobs.values())}
 
     @app.post("/v1/jobs/{name}:run", tags=["operations"], summary="Run a scheduled job now")
     async def run_job(name: str, request: Request, _: Admin) -> dict[str, Any]:
@@ -441,3 +447,8 @@ def install_job_routes(app: FastAPI) -> None:
         if name not in scheduler.jobs:
             raise JobNotFound(f"Jobs: {', '.join(sorted(scheduler.jobs))}")
         return {"job": name, "changed": await scheduler.run_now(name)}
+
+
+def job_schedule(jobs: Iterable[ScheduledJob]) -> list[dict[str, Any]]:
+    """What each periodic job does and how often it runs."""
+    return [{"name": j.name, "every_s": j.every_s, "does": j.does} for j in jobs]

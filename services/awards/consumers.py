@@ -7,7 +7,9 @@ contract's models; the handlers write honours and their outbox events in that tr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +19,7 @@ from services.awards.models import outbox
 from shared.consumer import Handler, Received
 from shared.contracts.awards import HONOUR_EXPIRED, HONOUR_REINSTATED, HONOUR_SUSPENDED
 from shared.contracts.credit import ENTRY_LISTED, ENTRY_REMOVED, EntryEvent
+from shared.events import Envelope
 from shared.outbox import add_to_outbox
 
 
@@ -78,9 +81,57 @@ async def on_listed(session: AsyncSession, events: Sequence[Received[EntryEvent]
                     suspended_on=suspended_on,
                 )
             )
+        past = await _suspended_in_the_past(session, catalog, entry.entry_id, entry.decision_no, uscc, listed_on)
+        susp += past.suspensions
+        changes += past.changes
+        out += past.events
         await repository.add_suspensions(session, susp)
         await repository.bump_states(session, changes, datetime.now(UTC))
         await add_to_outbox(session, outbox, out)
+
+
+@dataclass
+class _Writes:
+    suspensions: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Envelope] = field(default_factory=list)
+
+
+def _unchanged(row: dict[str, Any], changes: list[dict[str, Any]]) -> None:
+    """A new version of the honour in the state it is in (its history gained a dated span)."""
+    changes.append({"honour_id": row["honour_id"], "version": row["version"], "state": row["state"]})
+    row["version"] += 1
+
+
+async def _suspended_in_the_past(
+    session: AsyncSession, catalog: Any, entry_id: str, decision_no: str | None, uscc: str, listed_on: date
+) -> _Writes:
+    """A listing dated in the past (an imported archive) also suspended, from its listing day, the
+    honours that were in force then and have expired or been revoked since: their span is recorded
+    and announced (state unchanged) so counts as of past dates leave them out while it stood."""
+    w = _Writes()
+    for row in await repository.honours_of(session, uscc, (State.EXPIRED.value, State.REVOKED.value)):
+        until, revoked = row["valid_until"], row["revoked_on"]
+        if row["granted_on"] > listed_on or (until is not None and until < listed_on):
+            continue
+        if revoked is not None and revoked <= listed_on:
+            continue
+        w.suspensions.append(
+            {"honour_id": row["honour_id"], "entry_id": entry_id, "suspended_on": listed_on, "reinstated_on": None}
+        )
+        _unchanged(row, w.changes)
+        w.events.append(
+            service._event(
+                HONOUR_SUSPENDED,
+                row,
+                catalog,
+                reason="blacklisted",
+                entry_id=entry_id,
+                decision_no=decision_no,
+                suspended_on=listed_on,
+            )
+        )
+    return w
 
 
 async def on_removed(session: AsyncSession, events: Sequence[Received[EntryEvent]]) -> None:
@@ -109,19 +160,28 @@ async def on_removed(session: AsyncSession, events: Sequence[Received[EntryEvent
         ids = await repository.open_suspensions_of_entry(session, entry.entry_id)
         await repository.close_suspensions(session, entry.entry_id, removed_on)
         held = await repository.still_suspended(session, ids)  # another listing still stands
-        changes, out = [], []
+        changes: list[dict[str, Any]] = []
+        out: list[Envelope] = []
         for row in await repository.get_many(session, ids):
-            if row["state"] != State.SUSPENDED.value or row["honour_id"] in held:
+            if row["honour_id"] in held:
                 continue
-            action = after_listing_removed(row["valid_until"], removed_on)
-            changes.append(
-                {
-                    "honour_id": row["honour_id"],
-                    "version": row["version"],
-                    "state": transition(row["state"], action).value,
-                }
-            )
-            service._step(row, action)
+            if row["state"] in (State.EXPIRED.value, State.REVOKED.value):
+                # Its span ends here too (a listing of the past, see _suspended_in_the_past): announced
+                # with the state unchanged, so counts as of past dates see when it ended.
+                _unchanged(row, changes)
+                action = "reinstate"
+            elif row["state"] == State.SUSPENDED.value:
+                action = after_listing_removed(row["valid_until"], removed_on)
+                changes.append(
+                    {
+                        "honour_id": row["honour_id"],
+                        "version": row["version"],
+                        "state": transition(row["state"], action).value,
+                    }
+                )
+                service._step(row, action)
+            else:
+                continue
             if action == "reinstate":
                 out.append(
                     service._event(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.awards.service import CSV_COLUMNS, CSV_REQUIRED, EXTRA_CELLS
 from shared.errors import PayloadTooLarge
 from shared.tabular import CSV_ONLY, body_format, read_csv
@@ -11,9 +13,11 @@ class CsvTooLarge(PayloadTooLarge):
     title = "CSV too large"
 
 
-def parse_csv(body: bytes, content_type: str, max_rows: int) -> list[dict[str, str]]:
+def parse_csv(
+    body: bytes, content_type: str, max_rows: int, columns: Sequence[str] = CSV_COLUMNS
+) -> list[dict[str, str]]:
     body_format(content_type, CSV_ONLY)
-    table = read_csv(body, CSV_COLUMNS, CSV_REQUIRED, max_rows)
+    table = read_csv(body, columns, CSV_REQUIRED, max_rows)
     rows: list[dict[str, str]] = []
     for cells in table.rows:
         row = dict(zip(table.names, cells + [""] * (len(table.names) - len(cells)), strict=False))

@@ -34,7 +34,14 @@ def spec(expiry_every_s: float = 3600.0) -> ServiceSpec:
         audit=audit_log,
         handlers=HANDLERS,
         subscribes_to=("credit",),  # blacklist listings and removals suspend and reinstate honours
-        jobs=(ScheduledJob(EXPIRY_JOB, expiry_job, expiry_every_s),),
+        jobs=(
+            ScheduledJob(
+                EXPIRY_JOB,
+                expiry_job,
+                expiry_every_s,
+                does="Expire every active or suspended honour whose last valid day is before today",
+            ),
+        ),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -20,6 +21,7 @@ from services.awards.schemas import (
     ImportOut,
     PublicHonourOut,
     RevokeIn,
+    RowOutcome,
 )
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
@@ -31,7 +33,18 @@ from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.regions import add_regions_route
-from shared.routing import ERRORS, Cursor, IdempotencyKey, IfMatch, Limit, PublicLimit, Reader, problems
+from shared.routing import (
+    ERRORS,
+    ArchiveImporter,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    PublicLimit,
+    Reader,
+    SourceFile,
+    problems,
+)
 from shared.runtime import Runtime, UoW
 from shared.strict import Day
 
@@ -128,20 +141,52 @@ async def grant(
     },
 )
 async def import_csv(request: Request, _: Writer, ctx: RequestContext, uow: UoW, runtime: Runtime) -> Any:
-    settings: AwardsSettings = runtime.settings  # type: ignore[assignment]
+    rows = await _registry(request, runtime)
+    outcomes = await service.import_rows(uow.session, service.request_context(ctx), rows)
+    await uow.commit()
+    return _import_out(rows, outcomes)
+
+
+async def _registry(
+    request: Request, runtime: Any, columns: Sequence[str] = service.CSV_COLUMNS
+) -> list[dict[str, str]]:
+    """A registry file's rows (CSV), within the configured size."""
+    settings: AwardsSettings = runtime.settings
     body = await request.body()
     if len(body) > settings.import_max_bytes:
         raise CsvTooLarge(f"At most {settings.import_max_bytes} bytes")
-    rows = parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows)
-    outcomes = await service.import_rows(uow.session, service.request_context(ctx), rows)
-    await uow.commit()
+    return parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows, columns)
+
+
+def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[RowOutcome]) -> ImportOut:
     return ImportOut(
         received=len(rows),
         created=sum(o.outcome == "created" for o in outcomes),
         duplicates=sum(o.outcome == "duplicate" for o in outcomes),
         rejected=sum(o.outcome == "rejected" for o in outcomes),
-        rows=outcomes,
+        rows=list(outcomes),
     )
+
+
+@router.post(
+    "/honours:archive",
+    response_model=ImportOut,
+    tags=["honours"],
+    responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    summary="Import an archived registry (CSV) with revocations on their own dates",
+    description="The columns of `POST /v1/honours:import`, and `revoked_on`, `revoke_reason` (both or neither): "
+    "each honour is granted on its date, then revoked on the archive's date. Suspensions follow the "
+    "blacklist's own (archived) listing dates. `X-Source-File` names the archive file; the audit record "
+    "keeps it. See docs/archive-import.md.",
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_archive(
+    request: Request, _: ArchiveImporter, source_file: SourceFile, ctx: RequestContext, uow: UoW, runtime: Runtime
+) -> Any:
+    rows = await _registry(request, runtime, service.ARCHIVE_COLUMNS)
+    outcomes = await service.import_archive(uow.session, service.request_context(ctx), rows, source_file)
+    await uow.commit()
+    return _import_out(rows, outcomes)
 
 
 @router.post(

@@ -34,6 +34,7 @@ from services.awards.domain import (
 )
 from services.awards.models import honours, outbox
 from services.awards.schemas import GrantIn, RevokeIn, RowOutcome, RowProblem
+from shared.audit import note_resource
 from shared.clock import Clock, as_utc
 from shared.context import Context as RequestContext
 from shared.contracts.awards import (
@@ -46,7 +47,7 @@ from shared.contracts.awards import (
 from shared.errors import ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match, update_if_version
+from shared.preconditions import check_if_match, etag, update_if_version
 from shared.problems import problem_type, validation_errors
 from shared.regions import RegionTable, load_regions
 from shared.uuid7 import new_ids
@@ -482,3 +483,62 @@ async def import_rows(session: AsyncSession, ctx: Context, rows: Sequence[dict[s
         outcomes[i] = batch.add(i, c)
     await batch.write(session)
     return [outcomes[i] for i in sorted(outcomes)]
+
+
+# ------------------------------------------------------------------------------ archives
+
+#: An archive's further columns (POST /v1/honours:archive): a revocation with its own date.
+ARCHIVE_COLUMNS = (*CSV_COLUMNS, "revoked_on", "revoke_reason")
+
+
+def _revocation_of(on: str, why: str, raw: dict[str, str], today: date) -> tuple[RevokeIn | None, list[RowProblem]]:
+    if not on and not why:
+        return None, []
+    slug = problem_type(ValidationFailed.slug)
+    if not on or not why:
+        missing = "revoked_on" if not on else "revoke_reason"
+        return None, [RowProblem(field=missing, reason="a revocation needs revoked_on and revoke_reason", type=slug)]
+    try:
+        body = RevokeIn.model_validate({"reason": why, "revoked_on": on})
+    except ValidationError as exc:
+        return None, _pydantic_problems(exc)
+    granted = (raw.get("granted_on") or "").strip()
+    assert body.revoked_on is not None
+    if body.revoked_on > today or (granted and granted[:10] > body.revoked_on.isoformat()):
+        return None, [RowProblem(field="revoked_on", reason="outside granted_on … today", type=slug)]
+    return body, []
+
+
+async def import_archive(
+    session: AsyncSession, ctx: Context, rows: Sequence[dict[str, str]], source_file: str
+) -> list[RowOutcome]:
+    """A registry from the archive: each honour granted on its date as `honours:import` does, then
+    revoked on the archive's date when the row says so (the events of live operation, in order)."""
+    note_resource(session, imported="true", source_file=source_file)
+    today = ctx.clock.today()
+    plain: list[dict[str, str]] = []
+    revocations: list[RevokeIn | None] = []
+    refused: dict[int, list[RowProblem]] = {}
+    for i, raw in enumerate(rows):
+        row = dict(raw)
+        on, why = (row.pop("revoked_on", "") or "").strip(), (row.pop("revoke_reason", "") or "").strip()
+        body, problems = _revocation_of(on, why, row, today)
+        if problems:
+            refused[i] = problems
+        else:
+            plain.append(row)
+            revocations.append(body)
+    stored = iter(await import_rows(session, ctx, plain))
+    revoking = iter(revocations)
+    out: list[RowOutcome] = []
+    for i in range(len(rows)):
+        if i in refused:
+            out.append(RowOutcome(row=i + 1, outcome="rejected", problems=refused[i]))
+            continue
+        o, body = next(stored).model_copy(update={"row": i + 1}), next(revoking)
+        if o.outcome == "created" and body is not None and o.honour_id is not None:
+            current = await repository.get(session, o.honour_id)
+            assert current is not None
+            await revoke(session, ctx, o.honour_id, etag(current["version"]), body)
+        out.append(o)
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -223,7 +224,12 @@ def same_person(first: str | None, second: str | None) -> bool:
     providers differ in case (`OFFICER1` and `officer1` are one account in most directories)."""
     if first is None or second is None:
         return False
-    return first.strip().casefold() == second.strip().casefold()
+    return _person(first) == _person(second)
+
+
+def _person(name: str) -> str:
+    # Also names as archives write them (docs/archive-import.md): full-width letters and inner spaces.
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def check_four_eyes(first: str | None, second: str, refusal: Forbidden) -> None:
@@ -454,3 +460,44 @@ def record_from_honour(honour: dict[str, Any]) -> dict[str, Any] | None:
         "state": str(state),
         "note": "active honour" if kind == Kind.positive else f"honour {state}",
     }
+
+
+# ---------------------------------------------------------------- archives
+
+
+def check_archived_listing(row: dict[str, Any], rules: RuleSet, today: date) -> list[tuple[str, str]]:
+    """Every (field, reason) an archived listing breaks: the live rules, on its own dates."""
+    problems: list[tuple[str, str]] = []
+    if same_person(row["proposed_by"], row["reviewed_by"]):
+        problems.append(("reviewed_by", "the reviewer must be another person than the proposer (four eyes)"))
+    if row["reason_category"] not in rules.reason_categories:
+        problems.append(("reason_category", f"not a reason category of rule set {rules.version}"))
+    years = row.get("publication_years")
+    p = rules.publication_years
+    if years is not None and not p["min"] <= years <= p["max"]:
+        problems.append(("publication_years", f"must be {p['min']} to {p['max']} years (rule set {rules.version})"))
+    proposed = row.get("proposed_on") or row["decided_on"]
+    order = [
+        ("proposed_on", proposed),
+        ("decided_on", row["decided_on"]),
+        ("listed_from", row["listed_from"]),
+    ]
+    for (_, before), (field_, after) in zip(order, order[1:], strict=False):
+        if after < before:
+            problems.append((field_, f"{after.isoformat()} is before {before.isoformat()}"))
+    removed = row.get("removed_on")
+    for field_, value in [*order, ("removed_on", removed)]:
+        if value is not None and value > today:
+            problems.append((field_, f"{value.isoformat()} is in the future"))
+    given = [f for f in ("removed_on", "removal_reason") if row.get(f) is not None]
+    if len(given) == 1:
+        missing = "removal_reason" if given == ["removed_on"] else "removed_on"
+        problems.append((missing, "a removal needs removed_on and removal_reason"))
+    if removed is not None:
+        if removed <= row["listed_from"]:
+            problems.append(("removed_on", "not after listed_from"))
+        elif years is None or p["min"] <= years <= p["max"]:
+            until = publish_until(row["listed_from"], years or p["default"])
+            if removed > until:
+                problems.append(("removed_on", f"after the publication period ended ({until.isoformat()})"))
+    return problems

@@ -44,7 +44,14 @@ def build_spec(clock: Clock, book: RuleBook, expiry_every_s: float) -> ServiceSp
         SPEC,
         handlers=consumers.handlers(clock, book),
         batch_handler=consumers.batch_handler(clock, book),
-        jobs=(ScheduledJob(EXPIRY_JOB, expire, every_s=expiry_every_s),),
+        jobs=(
+            ScheduledJob(
+                EXPIRY_JOB,
+                expire,
+                every_s=expiry_every_s,
+                does="Remove every listing whose publication period ended before today (removed the day after)",
+            ),
+        ),
     )
 
 

@@ -212,3 +212,11 @@ async def history_of(session: AsyncSession, *, entry_id: str | None = None, uscc
 async def due_for_expiry(session: AsyncSession, today: date, limit: int = 1000) -> list[dict[str, Any]]:
     q = select(E).where(E.c.status == "listed", E.c.publish_until < today).order_by(E.c.entry_id).limit(limit)
     return [dict(r) for r in (await session.execute(q)).mappings()]
+
+
+async def entries_of_many(session: AsyncSession, usccs: Sequence[str]) -> list[dict[str, Any]]:
+    """Every blacklist entry of these enterprises (an archive import checks against them)."""
+    out: list[dict[str, Any]] = []
+    for chunk in chunks(usccs):
+        out += [dict(r) for r in (await session.execute(select(E).where(E.c.uscc.in_(chunk)))).mappings()]
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import partial
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import ValidationError
 
 from services.credit import repository as repo
 from services.credit import service
@@ -16,12 +18,15 @@ from services.credit.domain import EntryNotFound, RuleBook, compute_rating
 from services.credit.models import idempotency_keys
 from services.credit.schemas import (
     Approval,
+    ArchivedListing,
+    ArchivedListingOutcome,
     CheckOut,
     ContributionOut,
     CreditOut,
     EnterpriseHistory,
     EntryOut,
     HistoryItem,
+    ListingImportOut,
     Proposal,
     PublicEntry,
     Rejection,
@@ -36,11 +41,23 @@ from shared.context import Change, Context, RequestContext, VersionedChange
 from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
-from shared.problems import PROBLEM_SCHEMA
+from shared.problems import PROBLEM_SCHEMA, validation_errors
 from shared.ratelimit import public_rate_limit
-from shared.routing import ERRORS, WRITE_ERRORS, Cursor, IdempotencyKey, Limit, PublicLimit, Reader
+from shared.routing import (
+    ERRORS,
+    WRITE_ERRORS,
+    ArchiveImporter,
+    Cursor,
+    IdempotencyKey,
+    Limit,
+    PublicLimit,
+    Reader,
+    SourceFile,
+    problems,
+)
 from shared.runtime import UoW
 from shared.strict import Day
+from shared.tabular import body_format, json_array, ndjson_lines
 from shared.uscc import OptionalUsccQuery, UsccPath, UsccQuery, parse_usccs
 
 router = APIRouter(prefix="/v1")
@@ -54,6 +71,10 @@ Officer = Annotated[Principal, require_any("credit:write", "credit:review")]
 def _book(request: Request) -> RuleBook:
     book: RuleBook = request.app.state.rules
     return book
+
+
+#: Rows per archive import request.
+IMPORT_MAX_ROWS = 10_000
 
 
 def _ctx(request: Request, base: Context) -> service.Context:
@@ -249,9 +270,12 @@ async def public_blacklist(
     uow: UoW,
     cursor: Cursor = None,
     limit: PublicLimit = 50,
+    on: Annotated[
+        date | None, Query(description="The list as published on this day, from what is recorded (default today)")
+    ] = None,
 ) -> Any:
     today = request.app.state.runtime.clock.today()
-    rows = await repo.public_list(uow.session, today, decode_cursor(cursor, date, str), limit + 1)
+    rows = await repo.public_list(uow.session, on or today, decode_cursor(cursor, date, str), limit + 1)
     book = _book(request)
     return page(rows, limit, lambda r: (r["listed_on"], r["entry_id"]), lambda r: _public(book, r))
 
@@ -374,4 +398,66 @@ async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any
         entries=[EntryOut.model_validate(e) for e in await repo.entries_of(uow.session, code)],
         transitions=[HistoryItem.model_validate(h) for h in await repo.history_of(uow.session, uscc=code)],
         records=_contributions(records, rating),
+    )
+
+
+@router.post(
+    "/blacklist:import",
+    response_model=ListingImportOut,
+    responses=problems(400, 401, 403, 413, 415, 422),
+    tags=["blacklist"],
+    summary="Import archived blacklist decisions and removals with their own dates",
+    description="A JSON array or NDJSON of archived listings (fields: the proposal's, and proposed_by, "
+    "proposed_on, reviewed_by, decided_on, listed_from, removed_on, removal_reason, removal_decision_no, "
+    "removal_note; docs/archive-import.md). Each is proposed, listed and (if so) removed on the "
+    "archive's dates by the archive's proposer and reviewer (different people), with the events live operation "
+    "emits; the public list shows the archive's listing dates. `X-Source-File` names the archive file; the "
+    "history and the audit record keep it. See docs/archive-import.md.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
+async def import_listings(
+    request: Request, _: ArchiveImporter, source_file: SourceFile, ctx: RequestContext, uow: UoW
+) -> Any:
+    body = await request.body()
+    fmt = body_format(request.headers.get("content-type", ""), ("json", "ndjson"))
+    raw = json_array(body, IMPORT_MAX_ROWS) if fmt == "json" else ndjson_lines(body, IMPORT_MAX_ROWS)
+    rows: list[ArchivedListing] = []
+    refused: dict[int, list[dict[str, str]]] = {}
+    for n, item in enumerate(raw, start=1):
+        try:
+            rows.append(
+                ArchivedListing.model_validate_json(item)
+                if isinstance(item, bytes)
+                else ArchivedListing.model_validate(item)
+            )
+        except ValidationError as exc:
+            refused[n] = [
+                {"field": e["field"], "reason": e["reason"]} for e in validation_errors([dict(x) for x in exc.errors()])
+            ]
+    stored = await service.import_listings(uow.session, _ctx(request, ctx), rows, source_file)
+    await uow.commit()
+    valid = iter(stored)
+    outcomes = [
+        ArchivedListingOutcome(row=n, outcome="rejected", problems=refused[n])
+        if n in refused
+        else next(valid).model_copy(update={"row": n})
+        for n in range(1, len(raw) + 1)
+    ]
+    counts = Counter(o.outcome for o in outcomes)
+    return ListingImportOut(
+        source_file=source_file,
+        received=len(raw),
+        created=counts["created"],
+        duplicates=counts["duplicate"],
+        conflicts=counts["conflict"],
+        rejected=counts["rejected"],
+        rows=outcomes,
     )

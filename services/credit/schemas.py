@@ -217,3 +217,46 @@ class EnterpriseHistory(BaseModel):
     entries: list[EntryOut]
     transitions: list[HistoryItem]
     records: list[ContributionOut]
+
+
+class ArchivedListing(_In):
+    """A blacklist decision from a bureau's archive, with its dates and, if it ended, its removal
+    (POST /v1/blacklist:import; docs/archive-import.md)."""
+
+    uscc: USCC
+    enterprise_name: str = Field(min_length=1, max_length=200)
+    reason_category: str = Field(min_length=1, max_length=60)
+    facts: str = Field(min_length=1, max_length=10000)
+    legal_basis: str = Field(min_length=1, max_length=400)
+    deciding_authority: str = Field(min_length=1, max_length=200)
+    decision_no: str = Field(min_length=1, max_length=100, description="The decision document number (文号)")
+    appeal_route: str = Field(min_length=1, max_length=400)
+    appeal_deadline: date
+    publication_years: int | None = Field(None, description="The rules' default (of decided_on) when omitted")
+    proposed_by: str = Field(min_length=1, max_length=128, description="The proposing officer, as archived")
+    proposed_on: date | None = Field(None, description="Default: decided_on")
+    reviewed_by: str = Field(min_length=1, max_length=128, description="The deciding reviewer: not the proposer")
+    decided_on: date
+    listed_from: date = Field(description="The first day on the published list")
+    removed_on: date | None = Field(None, description="Taken off the list before its publication period ended")
+    removal_reason: Literal["repaired", "wrongful"] | None = None
+    removal_decision_no: str | None = Field(None, min_length=1, max_length=100)
+    removal_note: str | None = Field(None, min_length=1, max_length=2000)
+
+
+class ArchivedListingOutcome(BaseModel):
+    row: int
+    outcome: Literal["created", "duplicate", "conflict", "rejected"]
+    entry_id: str | None = None
+    status: str | None = None
+    problems: list[dict[str, str]] = []
+
+
+class ListingImportOut(BaseModel):
+    source_file: str
+    received: int
+    created: int
+    duplicates: int
+    conflicts: int
+    rejected: int
+    rows: list[ArchivedListingOutcome]

@@ -4,8 +4,8 @@ transaction; the route (or the consumer runner, or the scheduler) commits."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from services.credit.domain import (
     RuleBook,
     Status,
     check_allowed,
+    check_archived_listing,
     check_four_eyes,
     check_publication_years,
     check_reason_category,
@@ -41,12 +42,15 @@ from services.credit.models import blacklist_entries as E
 from services.credit.models import outbox
 from services.credit.schemas import (
     Approval,
+    ArchivedListing,
+    ArchivedListingOutcome,
     Proposal,
     Rejection,
     RepairApplication,
     RepairReview,
     WrongfulRemoval,
 )
+from shared.audit import note_resource
 from shared.clock import Clock
 from shared.consumer import latest_versions
 from shared.context import Context as RequestContext
@@ -535,3 +539,172 @@ async def _auto_propose(
 
 def status_on(entry: dict[str, Any] | None, on: date) -> bool:
     return entry is not None and listed_on_date(entry, on)
+
+
+# ---------------------------------------------------------------- archives
+
+
+def _archived_at(day: date) -> datetime:
+    """An archived change's time: the start of its day in UTC (archives keep dates, not times)."""
+    return datetime.combine(day, time(0), UTC)
+
+
+def _span(entry: dict[str, Any]) -> tuple[date, date] | None:
+    """The days [first, end) an entry was on the published list."""
+    if entry.get("listed_on") is None or entry.get("publish_until") is None:
+        return None
+    end = entry.get("removed_on") or entry["publish_until"] + timedelta(days=1)
+    return entry["listed_on"], end
+
+
+async def import_listings(
+    session: AsyncSession, ctx: Context, rows: Sequence[ArchivedListing], source_file: str
+) -> list[ArchivedListingOutcome]:
+    """Record archived blacklist decisions as they happened: proposed, listed and (if so) removed on
+    the archive's dates by the archive's officers, with the events live operation emits; a listing
+    whose publication period ended was removed as expired the day after, as the expiry job does.
+
+    Same enterprise and decision number as a stored entry: a duplicate. A listing whose days overlap
+    another of the enterprise, or still open beside an open one: a conflict. Ratings are then
+    recomputed as of today.
+    """
+    today = ctx.clock.today()
+    note_resource(session, imported="true", source_file=source_file)
+    stored: dict[str, list[dict[str, Any]]] = {}
+    for e in await repo.entries_of_many(session, sorted({r.uscc for r in rows})):
+        stored.setdefault(e["uscc"], []).append(e)
+    outcomes: list[ArchivedListingOutcome] = []
+    entries: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    events: list[Envelope] = []
+    imported = f"imported from {source_file} by {ctx.actor}"
+
+    def step(entry: dict[str, Any], action: str, at: date, actor: str, reason: str | None, doc: str | None) -> None:
+        history.append(
+            {
+                "entry_id": entry["entry_id"],
+                "uscc": entry["uscc"],
+                "version": entry["version"],
+                "action": action,
+                "status": entry["status"],
+                "actor": actor,
+                "at": _archived_at(at),
+                "reason": reason,
+                "document_no": doc,
+                "request_id": ctx.request_id or None,
+                "details": {"imported": True, "source_file": source_file, "imported_by": ctx.actor},
+            }
+        )
+
+    def emit(type_: str, payload: Any, entry: dict[str, Any], at: date) -> None:
+        events.append(replace(_event(type_, payload, entry["uscc"]), time=_archived_at(at)))
+
+    for n, r in enumerate(rows, start=1):
+        rules = ctx.book.in_force(r.decided_on)
+        problems = check_archived_listing(r.model_dump(), rules, today)
+        if problems:
+            outcomes.append(
+                ArchivedListingOutcome(
+                    row=n, outcome="rejected", problems=[{"field": f, "reason": why} for f, why in problems]
+                )
+            )
+            continue
+        years = r.publication_years or rules.publication_years["default"]
+        until = publish_until(r.listed_from, years)
+        removed_on: date | None = r.removed_on
+        cause: Literal["expired", "repaired", "wrongful"] | None = r.removal_reason
+        if removed_on is None and until < today:
+            removed_on, cause = until + timedelta(days=1), "expired"
+        mine = stored.setdefault(r.uscc, [])
+        same = next((e for e in mine if e["decision_no"] == r.decision_no), None)
+        if same is not None:
+            outcomes.append(
+                ArchivedListingOutcome(row=n, outcome="duplicate", entry_id=same["entry_id"], status=same["status"])
+            )
+            continue
+        first, end = r.listed_from, removed_on or until + timedelta(days=1)
+        clash = next(
+            (
+                e
+                for e in mine
+                if (removed_on is None and e["status"] in (Status.proposed, Status.listed))
+                or ((sp := _span(e)) is not None and sp[0] < end and first < sp[1])
+            ),
+            None,
+        )
+        if clash is not None:
+            why = f"overlaps entry {clash['entry_id']} ({clash['decision_no']}) of the same enterprise"
+            outcomes.append(
+                ArchivedListingOutcome(
+                    row=n,
+                    outcome="conflict",
+                    entry_id=clash["entry_id"],
+                    problems=[{"field": "listed_from", "reason": why}],
+                )
+            )
+            continue
+        proposed_on = r.proposed_on or r.decided_on
+        entry: dict[str, Any] = {
+            "entry_id": new_id(),
+            "version": 1,
+            "uscc": r.uscc,
+            "enterprise_name": r.enterprise_name,
+            "reason_category": r.reason_category,
+            "facts": r.facts,
+            "legal_basis": r.legal_basis,
+            "deciding_authority": r.deciding_authority,
+            "decision_no": r.decision_no,
+            "appeal_route": r.appeal_route,
+            "appeal_deadline": r.appeal_deadline,
+            "publication_years": years,
+            "rule_set_version": rules.version,
+            "status": Status.proposed.value,
+            "automatic": False,
+            "trigger_records": None,
+            "proposed_by": r.proposed_by,
+            "proposed_at": _archived_at(proposed_on),
+            "updated_at": _archived_at(proposed_on),
+        }
+        step(entry, "proposed", proposed_on, r.proposed_by, f"{r.facts} ({imported})", r.decision_no)
+        emit(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), entry, proposed_on)
+        entry |= {
+            "version": 2,
+            "status": Status.listed.value,
+            "decided_by": r.reviewed_by,
+            "decided_at": _archived_at(r.decided_on),
+            "decision_comment": imported,
+            "listed_on": r.listed_from,
+            "publish_until": until,
+            "earliest_repair_on": earliest_repair_on(rules, r.reason_category, r.listed_from),
+            "updated_at": _archived_at(r.decided_on),
+        }
+        step(entry, "listed", r.decided_on, r.reviewed_by, imported, r.decision_no)
+        emit(ENTRY_LISTED, EntryListed(entry=snapshot(entry)), entry, r.decided_on)
+        if removed_on is not None and cause is not None:
+            by = EXPIRY_ACTOR if cause == "expired" else r.reviewed_by
+            doc = r.removal_decision_no if cause != "expired" else None
+            entry |= {
+                "version": 3,
+                "status": Status.removed.value,
+                "removed_on": removed_on,
+                "removal_reason": cause,
+                "removed_by": by,
+                "removal_decision_no": doc,
+                "updated_at": _archived_at(removed_on),
+            }
+            if cause == "repaired":
+                entry["repair_status"] = "approved"
+            note = r.removal_note or ("publication period ended" if cause == "expired" else cause)
+            step(entry, "removed", removed_on, by, f"{note} ({imported})", doc)
+            emit(ENTRY_REMOVED, EntryRemoved(entry=snapshot(entry), reason=cause), entry, removed_on)
+        entries.append(entry)
+        mine.append(entry)
+        outcomes.append(
+            ArchivedListingOutcome(row=n, outcome="created", entry_id=entry["entry_id"], status=entry["status"])
+        )
+    # One executemany: every row with every column.
+    await repo.insert_entries(session, [{c.name: e.get(c.name) for c in E.columns} for e in entries])
+    await repo.insert_history(session, history)
+    await add_to_outbox(session, outbox, events)
+    await add_to_outbox(session, outbox, await refresh_ratings(session, [e["uscc"] for e in entries], today, ctx.book))
+    return outcomes

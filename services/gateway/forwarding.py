@@ -49,17 +49,33 @@ _credit = partial(Forward, "credit")
 _awards = partial(Forward, "awards")
 
 
-def _job(service: str, summary: str) -> Forward:
-    """The gateway's path to a service's job runner (each service serves it at /v1/jobs)."""
-    return Forward(
-        service,
-        "POST",
-        f"/v1/{service}/jobs/{{name}}:run",
-        "admin",
-        summary,
-        "operations",
-        upstream_path="/v1/jobs/{name}:run",
+def _job(service: str, summary: str) -> tuple[Forward, Forward]:
+    """The gateway's paths to a service's jobs: their schedule and the runner (each service serves
+    them at /v1/jobs)."""
+    return (
+        Forward(
+            service,
+            "GET",
+            f"/v1/jobs/{service}",  # not /v1/{service}/jobs: /v1/credit/{uscc} is the gateway's own
+            "read",
+            f"The {service} service's periodic jobs and their schedule",
+            "operations",
+            upstream_path="/v1/jobs",
+        ),
+        Forward(
+            service,
+            "POST",
+            f"/v1/{service}/jobs/{{name}}:run",
+            "admin",
+            summary,
+            "operations",
+            upstream_path="/v1/jobs/{name}:run",
+        ),
     )
+
+
+#: Archive imports (docs/archive-import.md).
+ARCHIVE = ("admin", "archive:import")
 
 
 #: Each consuming service's quarantine (shared/quarantine.py) is at `/v1/quarantine/{service}` here:
@@ -100,6 +116,7 @@ def audit_forward(service: str) -> Forward:
 FORWARDS: tuple[Forward, ...] = (
     _sampling("POST", "/v1/results", "sampling:write", "Record one result", "sampling"),
     _sampling("POST", "/v1/results:batch", "sampling:write", "Record up to 10,000 results", "sampling"),
+    _sampling("POST", "/v1/results:import", ARCHIVE, "Import archived results with their outcome", "sampling"),
     _sampling("GET", "/v1/results", "read", "List results", "sampling"),
     _sampling("GET", "/v1/results:export", "read", "Export results as CSV", "sampling"),
     _sampling("GET", "/v1/results/{result_id}", "read", "One result", "sampling"),
@@ -111,7 +128,7 @@ FORWARDS: tuple[Forward, ...] = (
     _sampling("GET", "/v1/agencies/{code}/scorecard", "read", "An agency's scorecard", "sampling"),
     _sampling("GET", "/v1/regions", None, "Districts with validity dates", "reference"),
     _sampling("GET", "/v1/rules", None, "Sampling rules in force", "reference"),
-    _job("sampling", "Run a sampling job now"),
+    *_job("sampling", "Run a sampling job now"),
     # credit
     _credit("GET", "/v1/rating-rules", None, "The credit rule set in force, and every version", "credit"),
     _credit("POST", "/v1/blacklist-entries", "credit:write", "Propose a blacklist entry", "blacklist"),
@@ -122,12 +139,13 @@ FORWARDS: tuple[Forward, ...] = (
     _credit("POST", ENTRY + ":apply-repair", "credit:write", "File a credit-repair application", "blacklist"),
     _credit("POST", ENTRY + ":review-repair", "credit:review", "Review a credit-repair application", "blacklist"),
     _credit("POST", ENTRY + ":remove", "credit:review", "Remove a listing as wrongful", "blacklist"),
+    _credit("POST", "/v1/blacklist:import", ARCHIVE, "Import archived listings and removals", "blacklist"),
     _credit("GET", "/v1/blacklist", None, "The published blacklist (公示)", "public"),
     _credit("GET", "/v1/blacklist/check", "read", "Is this enterprise blacklisted on a date?", "credit"),
     _credit("POST", "/v1/screenings", "read", "Screen up to 1,000 enterprises", "credit"),
     _credit("GET", "/v1/enterprises/{uscc}/credit", "read", "An enterprise's rating with contributions", "credit"),
     _credit("GET", "/v1/enterprises/{uscc}/history", OFFICER, "An enterprise's blacklist history", "credit"),
-    _job("credit", "Run a credit job now"),
+    *_job("credit", "Run a credit job now"),
     # awards
     _awards("GET", "/v1/honour-types", None, "Every honour type", "awards"),
     _awards("GET", "/v1/honour-types/{code}", None, "One honour type", "awards"),
@@ -141,13 +159,14 @@ FORWARDS: tuple[Forward, ...] = (
     ),
     _awards("POST", "/v1/honours", "awards:write", "Grant an honour", "awards"),
     _awards("POST", "/v1/honours:import", "awards:write", "Import a historical registry (CSV)", "awards"),
+    _awards("POST", "/v1/honours:archive", ARCHIVE, "Import an archived registry with revocations", "awards"),
     _awards("POST", "/v1/honours/{honour_id}:revoke", "awards:write", "Revoke an honour", "awards"),
     _awards("GET", "/v1/honours", "read", "Honours, filtered", "awards"),
     _awards("GET", "/v1/honours/{honour_id}", "read", "One honour", "awards"),
     _awards("GET", "/v1/holders/{holder_id}/honours", "read", "Every honour of one holder", "awards"),
     _awards("GET", "/v1/honour-counts", "read", "Counts per type and plan indicator", "awards"),
     _awards("GET", "/v1/public/honour-types/{code}/honours", None, "The public list (公示) of a type", "public"),
-    _job("awards", "Run an awards job now"),
+    *_job("awards", "Run an awards job now"),
     *quarantine_forwards("credit"),
     *quarantine_forwards("awards"),
     *(audit_forward(s) for s in ("sampling", "credit", "awards")),

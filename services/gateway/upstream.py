@@ -21,6 +21,7 @@ _FORWARDED_REQUEST_HEADERS = (
     "idempotency-key",
     "if-match",
     "if-none-match",
+    "x-source-file",  # an archive import names its file (docs/archive-import.md)
 )
 _FORWARDED_RESPONSE_HEADERS = (
     "content-type",

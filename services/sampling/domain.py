@@ -211,3 +211,62 @@ def reinspect(state: str, deadline: date | None, requested_on: date, outcome: st
     if outcome == "upheld":
         return Transition(State.final, original, "upheld")
     return Transition(State.final, Conclusion.passed, "overturned")
+
+
+# ---------------------------------------------------------------- archives
+
+
+class ArchivedStep(NamedTuple):
+    """A change an archived result went through after it was recorded, and the day it happened."""
+
+    change: str  # reinspected | finalised
+    on: date
+
+
+def check_archived_outcome(row: dict[str, Any], today: date, rules: Rules) -> tuple[list[Breach], list[ArchivedStep]]:
+    """What became of an archived result, held to the live rules with the window of its own dates.
+
+    A re-inspection needs all four of its fields, a fail, and a request between the report and the
+    objection deadline computed from the row's report_date (not today). Without one, a fail whose
+    window closed before `today` was finalised the day after its deadline (as the finalisation job
+    would have done); a stated `state` must agree with that.
+    """
+    problems: list[Breach] = []
+    fields = ("reinspection_outcome", "reinspection_report_no", "reinspection_requested_on", "reinspection_decided_on")
+    given = [f for f in fields if row.get(f) is not None]
+    deadline = objection_deadline(row["conclusion"], row["report_date"], rules)
+    steps: list[ArchivedStep] = []
+    if given:
+        problems += [Breach(f, f"a re-inspection needs {f} too") for f in fields if f not in given]
+        if row["conclusion"] != Conclusion.failed:
+            problems.append(Breach("reinspection_outcome", "only a fail can be re-inspected"))
+        requested, decided = row.get("reinspection_requested_on"), row.get("reinspection_decided_on")
+        if requested is not None:
+            if requested < row["report_date"]:
+                problems.append(Breach("reinspection_requested_on", "before report_date"))
+            elif deadline is not None and requested > deadline:
+                problems.append(
+                    Breach(
+                        "reinspection_requested_on",
+                        f"the objection window closed on {deadline.isoformat()}; requested on {requested.isoformat()}",
+                    )
+                )
+        for f, value in (("reinspection_requested_on", requested), ("reinspection_decided_on", decided)):
+            if value is not None and value > today:
+                problems.append(Breach(f, f"{value.isoformat()} is in the future"))
+        if requested is not None and decided is not None and decided < requested:
+            problems.append(Breach("reinspection_decided_on", "before reinspection_requested_on"))
+        if decided is not None:
+            steps.append(ArchivedStep("reinspected", decided))
+    elif deadline is not None and deadline < today:
+        steps.append(ArchivedStep("finalised", deadline + timedelta(days=1)))
+    implied = State.final if steps or row["conclusion"] != Conclusion.failed else State.provisional
+    stated = row.get("state")
+    if stated is not None and stated != implied and not problems:
+        why = (
+            f"the objection window is open until {deadline.isoformat()} and no re-inspection is given"
+            if implied == State.provisional and deadline is not None
+            else f"its dates make it {implied.value}"
+        )
+        problems.append(Breach("state", f"{stated} contradicts the record: {why}"))
+    return problems, steps

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from services.sampling.schemas import ResultIn, RowProblem
+from services.sampling.schemas import ArchiveResultIn, ResultIn, RowProblem
 from shared.problems import validation_errors
 from shared.tabular import ANY_FORMAT, body_format, json_array, ndjson_lines, read_csv
 
@@ -36,6 +36,16 @@ CSV_COLUMNS: dict[str, str] = {
     "nonconforming_items": "不合格项目",
 }
 _FROM_ZH = {zh: en for en, zh in CSV_COLUMNS.items()}
+#: An archive row's further columns (POST /v1/results:import).
+ARCHIVE_COLUMNS: dict[str, str] = CSV_COLUMNS | {
+    "agency_code": "抽检机构",
+    "reinspection_outcome": "复检结论",
+    "reinspection_report_no": "复检报告编号",
+    "reinspection_requested_on": "复检申请日期",
+    "reinspection_decided_on": "复检决定日期",
+    "state": "状态",
+}
+_ARCHIVE_FROM_ZH = {zh: en for en, zh in ARCHIVE_COLUMNS.items()}
 CSV_REQUIRED = ("report_no", "uscc", "conclusion")
 #: Chinese cell values accepted in CSV files for the enumerations.
 _VALUES_ZH: dict[str, dict[str, str]] = {
@@ -60,6 +70,8 @@ _VALUES_ZH: dict[str, dict[str, str]] = {
     },
     "conclusion": {"合格": "pass", "不合格": "fail"},
     "key_product": {"是": "true", "否": "false"},
+    "reinspection_outcome": {"维持": "upheld", "撤销": "overturned"},
+    "state": {"待定": "provisional", "终局": "final"},
 }
 
 
@@ -75,11 +87,11 @@ def _problems(exc: ValidationError, prefix_loc: int = 0) -> list[RowProblem]:
     return [RowProblem(field=e["field"], reason=e["reason"]) for e in validation_errors(errors)]
 
 
-def _validate(obj: Any) -> Row:
+def _validate(obj: Any, model: type[ResultIn] = ResultIn) -> Row:
     if not isinstance(obj, dict):
         return [RowProblem(field="", reason="each row must be a JSON object")]
     try:
-        return ResultIn.model_validate(obj)
+        return model.model_validate(obj)
     except ValidationError as exc:
         return _problems(exc)
 
@@ -104,18 +116,19 @@ def _validate_json_rows(raw_rows: list[bytes]) -> list[Row]:
     return out
 
 
-def _csv_rows(body: bytes, max_rows: int) -> list[Row]:
-    table = read_csv(body, CSV_COLUMNS, CSV_REQUIRED, max_rows, aliases=_FROM_ZH)
+def _csv_rows(body: bytes, max_rows: int, model: type[ResultIn] = ResultIn) -> list[Row]:
+    columns, aliases = (ARCHIVE_COLUMNS, _ARCHIVE_FROM_ZH) if model is ArchiveResultIn else (CSV_COLUMNS, _FROM_ZH)
+    table = read_csv(body, columns, CSV_REQUIRED, max_rows, aliases=aliases)
     width = len(table.names)
     return [
-        _csv_row(dict(zip(table.names, cells, strict=True)))
+        _csv_row(dict(zip(table.names, cells, strict=True)), model)
         if len(cells) == width
         else [RowProblem(field="", reason=f"{len(cells)} cells, the header has {width}")]
         for cells in table.rows
     ]
 
 
-def _csv_row(cells: dict[str, str]) -> Row:
+def _csv_row(cells: dict[str, str], model: type[ResultIn] = ResultIn) -> Row:
     obj: dict[str, Any] = {}
     for key, raw in cells.items():
         value = raw.strip()
@@ -137,7 +150,7 @@ def _csv_row(cells: dict[str, str]) -> Row:
                 ]
         else:
             obj[key] = value
-    return _validate(obj)
+    return _validate(obj, model)
 
 
 def parse_batch(body: bytes, content_type: str, max_rows: int) -> list[Row]:
@@ -147,3 +160,24 @@ def parse_batch(body: bytes, content_type: str, max_rows: int) -> list[Row]:
     if fmt == "json":
         return [_validate(obj) for obj in json_array(body, max_rows)]
     return _csv_rows(body, max_rows)
+
+
+def parse_archive(body: bytes, content_type: str, max_rows: int) -> list[ArchiveResultIn | list[RowProblem]]:
+    """An archive's rows (POST /v1/results:import): the batch formats, with the outcome columns."""
+    fmt = body_format(content_type, ANY_FORMAT)
+    if fmt == "csv":
+        rows = _csv_rows(body, max_rows, ArchiveResultIn)
+    else:
+        objs = json_array(body, max_rows) if fmt == "json" else [_loads(line) for line in ndjson_lines(body, max_rows)]
+        rows = [_validate(obj, ArchiveResultIn) for obj in objs]
+    return [
+        r if isinstance(r, ArchiveResultIn | list) else [RowProblem(field="", reason="not an archive row")]
+        for r in rows
+    ]
+
+
+def _loads(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None  # reported as "each row must be a JSON object"

@@ -31,7 +31,14 @@ SPEC = ServiceSpec(
     outbox=outbox,
     inbox=inbox,
     audit=audit_log,
-    jobs=[ScheduledJob("finalise-results", _finalise, every_s=600)],
+    jobs=[
+        ScheduledJob(
+            "finalise-results",
+            _finalise,
+            every_s=600,
+            does="Make final every provisional fail whose objection window closed before today",
+        )
+    ],
 )
 
 

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.sampling import repository, service
 from services.sampling.domain import BatchRejected, Conclusion, Level, ResultNotFound, Rules, Sector, State
-from services.sampling.ingest import CSV_COLUMNS, parse_batch
+from services.sampling.ingest import ARCHIVE_COLUMNS, CSV_COLUMNS, parse_archive, parse_batch
 from services.sampling.models import idempotency_keys, results
 from services.sampling.schemas import (
+    ArchiveImportOut,
     BatchOut,
     Correction,
     PassRateGroup,
@@ -36,8 +37,9 @@ from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import CURSOR_PATTERN, ERRORS, WRITE_ERRORS, IdempotencyKey, Reader
+from shared.routing import CURSOR_PATTERN, ERRORS, WRITE_ERRORS, ArchiveImporter, IdempotencyKey, Reader, SourceFile
 from shared.runtime import Runtime, UoW
+from shared.service_app import job_schedule
 from shared.stats import wilson_interval
 from shared.strict import Day
 from shared.uscc import USCC
@@ -64,6 +66,23 @@ async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- writing
+
+
+def _bulk_body(row_schema: str | None) -> dict[str, Any]:
+    """The documented request body of a bulk route: NDJSON, a JSON array of `row_schema` (an object
+    described in the route's text when the schema is no component of the document), or CSV."""
+    item = {"$ref": f"#/components/schemas/{row_schema}"} if row_schema else {"type": "object"}
+    array = {"type": "array", "items": item}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": array},
+                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
 
 
 @router.post(
@@ -108,16 +127,7 @@ async def create_result(
     + "; `nonconforming_items` holds a JSON array; Chinese values (合格/不合格, 国家级/省级/市级/区级, "
     "制造业/农产品/食品/工程, 是/否) are accepted. Without `atomic` the valid rows are stored and the others "
     "reported; with `atomic=true` one bad row stores nothing (answer 422 with every row's outcome).",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/ResultIn"}}},
-                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
-                "text/csv": {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
-    },
+    openapi_extra=_bulk_body("ResultIn"),
 )
 async def create_results_batch(
     request: Request,
@@ -146,6 +156,48 @@ async def create_results_batch(
     # Encoded once with orjson (the shape is BatchOut, as documented): validating ten thousand row
     # outcomes through the response model would cost more than storing them.
     return Response(orjson.dumps(out), media_type="application/json")
+
+
+@router.post(
+    "/results:import",
+    response_model=ArchiveImportOut,
+    responses=_errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    tags=["results"],
+    summary="Import archived results with their re-inspection outcome and final state, on their own dates",
+    description="The formats of `POST /v1/results:batch`, with further columns: "
+    + ", ".join(f"`{en}`/`{zh}`" for en, zh in ARCHIVE_COLUMNS.items() if en not in CSV_COLUMNS)
+    + ". Each result is recorded on its report date and re-inspected or finalised on the archive's dates "
+    "(the objection window counted from its own report date), with the events live operation emits. "
+    "`X-Source-File` names the archive file; the history and the audit record keep it. "
+    "See docs/archive-import.md.",
+    openapi_extra=_bulk_body(None),  # rows: ResultIn with the columns above
+)
+async def import_results(
+    request: Request,
+    _: ArchiveImporter,
+    source_file: SourceFile,
+    ctx: RequestContext,
+    uow: UoW,
+    atomic: Annotated[bool, Query(description="Store nothing if any row is rejected or conflicts")] = False,
+) -> Any:
+    rules: Rules = request.app.state.rules
+    rows = parse_archive(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
+    outcomes = await service.import_archive(uow.session, _context(request, ctx), rows, source_file)
+    counts = Counter(o["outcome"] for o in outcomes)
+    failed = counts["rejected"] + counts["conflict"]
+    if atomic and failed:
+        raise BatchRejected(failed, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
+    await uow.commit()
+    return ArchiveImportOut(
+        source_file=source_file,
+        received=len(rows),
+        created=counts["created"],
+        duplicates=counts["duplicate"],
+        conflicts=counts["conflict"],
+        rejected=counts["rejected"],
+        atomic=atomic,
+        rows=outcomes,  # type: ignore[arg-type]
+    )
 
 
 async def _change_result(
@@ -364,7 +416,16 @@ async def scorecard(code: str, principal: Reader, uow: UoW) -> Any:
 add_regions_route(router, "reference")
 
 
-@router.get("/rules", tags=["reference"], summary="The sampling rules in force (objection window, batch size)")
+@router.get(
+    "/rules",
+    tags=["reference"],
+    summary="The sampling rules in force and the periodic jobs' schedule",
+)
 async def rules(request: Request) -> dict[str, Any]:
     r: Rules = request.app.state.rules
-    return {"version": r.version, "objection_window_days": r.objection_window_days, "batch_max_rows": r.batch_max_rows}
+    return {
+        "version": r.version,
+        "objection_window_days": r.objection_window_days,
+        "batch_max_rows": r.batch_max_rows,
+        "jobs": job_schedule(request.app.state.runtime.scheduler.jobs.values()),
+    }

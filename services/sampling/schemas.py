@@ -88,6 +88,25 @@ class ResultIn(ResultFields):
     report_no: Text64 = Field(description="The agency's report number: unique per agency, the idempotency key")
 
 
+class ArchiveResultIn(ResultIn):
+    """A result from a bureau's archive, with what became of it (docs/archive-import.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agency_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = Field(
+        None, description="The agency that reported it; default the token's agency"
+    )
+    reinspection_outcome: Literal["upheld", "overturned"] | None = Field(
+        None, description="The re-inspection (复检) outcome, if the enterprise objected"
+    )
+    reinspection_report_no: Text64 | None = None
+    reinspection_requested_on: date | None = Field(None, description="Within the objection window of report_date")
+    reinspection_decided_on: date | None = None
+    state: Literal["provisional", "final"] | None = Field(
+        None, description="The final state as archived; checked against the dates (default: what they imply)"
+    )
+
+
 class ResultOut(BaseModel):
     id: str
     version: int
@@ -208,3 +227,14 @@ class Scorecard(BaseModel):
     fails: int
     overturned_fails: int
     median_days_sampling_to_report: float | None
+
+
+class ArchiveImportOut(BaseModel):
+    source_file: str
+    received: int
+    created: int
+    duplicates: int
+    conflicts: int = Field(description="Report numbers already recorded with other content")
+    rejected: int
+    atomic: bool
+    rows: list[RowOutcome]

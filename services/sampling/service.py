@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from services.sampling.domain import (
     ResultRetracted,
     Rules,
     State,
+    check_archived_outcome,
     check_result,
     content_key,
     initial_state,
@@ -30,7 +31,15 @@ from services.sampling.domain import (
     reinspect,
 )
 from services.sampling.models import outbox, results
-from services.sampling.schemas import Correction, ReinspectionIn, ResultFields, ResultIn, RowProblem
+from services.sampling.schemas import (
+    ArchiveResultIn,
+    Correction,
+    ReinspectionIn,
+    ResultFields,
+    ResultIn,
+    RowProblem,
+)
+from shared.audit import note_resource
 from shared.clock import Clock
 from shared.context import Context as RequestContext
 from shared.contracts.sampling import (
@@ -412,3 +421,99 @@ async def finalise_due(session: AsyncSession, clock: Clock, limit: int = 5000) -
         total += len(due)
         if len(due) < limit:
             return total
+
+
+# ---------------------------------------------------------------- archives
+
+
+def archived_at(day: date) -> datetime:
+    """An archived change's time: the start of its day in UTC (archives keep dates, not times)."""
+    return datetime.combine(day, time(0), UTC)
+
+
+async def import_archive(
+    session: AsyncSession, ctx: Context, rows: Sequence[ArchiveResultIn | list[RowProblem]], source_file: str
+) -> list[dict[str, Any]]:
+    """Record archived results as they happened: each one recorded on its report date, then
+    re-inspected or finalised on the archive's dates, with the same events as live operation.
+
+    The history's reasons and the audit row say it was imported, by whom (the actor) and from which
+    file. A re-imported row with the same content is a duplicate; other content is a conflict.
+    """
+    today = ctx.clock.today()
+    note_resource(session, imported="true", source_file=source_file)
+    by_agency: dict[str, list[str]] = {}
+    for r in rows:
+        if isinstance(r, ArchiveResultIn):
+            by_agency.setdefault(r.agency_code or agency_of(ctx), []).append(r.report_no)
+    existing = {
+        (agency, no): row
+        for agency, nos in by_agency.items()
+        for no, row in (await repository.find_by_reports(session, agency, nos)).items()
+    }
+    outcomes: list[dict[str, Any]] = []
+    new_rows: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    events: list[Envelope] = []
+    imported = f"imported from {source_file}"
+    for n, item in enumerate(rows, start=1):
+        if not isinstance(item, ArchiveResultIn):
+            outcomes.append({"row": n, "outcome": "rejected", "id": None, "problems": [p.model_dump() for p in item]})
+            continue
+        breaches = row_problems(item, ctx, today)
+        more, steps = check_archived_outcome(item.model_dump(), today, ctx.rules)
+        breaches += [RowProblem(field=b.field, reason=b.reason) for b in more]
+        if breaches:
+            outcomes.append(
+                {"row": n, "outcome": "rejected", "id": None, "problems": [p.model_dump() for p in breaches]}
+            )
+            continue
+        agency = item.agency_code or agency_of(ctx)
+        seen = existing.get((agency, item.report_no))
+        if seen is not None:
+            same = _stored_content(seen) == _incoming_content(item)
+            reason = f"report {item.report_no} of {agency} was already recorded with other content"
+            outcomes.append(
+                {
+                    "row": n,
+                    "outcome": "duplicate" if same else "conflict",
+                    "id": seen["id"],
+                    "problems": [] if same else [{"field": "report_no", "reason": reason}],
+                }
+            )
+            continue
+        (rid,) = new_ids(1)
+        row = _new_row(agency, ctx.actor, item, rid, archived_at(item.report_date), ctx.rules)
+        existing[(agency, item.report_no)] = row
+        history.append(_version_row(row, "recorded", imported, ctx.actor, row["recorded_at"], ctx.agency))
+        events.append(_event(RESULT_RECORDED, row, new_ids(1)[0], row["recorded_at"]))
+        for step in steps:
+            at = archived_at(step.on)
+            row = {**row, "state": State.final.value, "version": row["version"] + 1, "updated_at": at}
+            if step.change == "reinspected":
+                outcome = item.reinspection_outcome
+                row |= {"reinspection": outcome, "conclusion": "pass" if outcome == "overturned" else row["conclusion"]}
+                why = f"re-inspection {item.reinspection_report_no}: {outcome} ({imported})"
+                extra = {
+                    "outcome": outcome,
+                    "decided_on": item.reinspection_decided_on,
+                    "reinspection_report_no": item.reinspection_report_no,
+                }
+                events.append(_event(RESULT_REINSPECTED, row, new_ids(1)[0], at, **extra))
+            else:
+                why = f"objection window closed ({imported})"
+                events.append(_event(RESULT_FINALISED, row, new_ids(1)[0], at))
+            history.append(
+                _version_row(
+                    row,
+                    step.change,
+                    why,
+                    *((ctx.actor, at, ctx.agency) if step.change == "reinspected" else ("system", at, None)),
+                )
+            )
+        new_rows.append(row)
+        outcomes.append({"row": n, "outcome": "created", "id": rid, "problems": []})
+    await repository.insert_results(session, new_rows)
+    await repository.insert_versions(session, history)
+    await add_to_outbox(session, outbox, events)
+    return outcomes

@@ -607,11 +607,11 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = 
 
 
 @dashboard_router.get("/public/blacklist", response_class=HTMLResponse)
-async def public_blacklist(request: Request, cursor: str | None = None) -> HTMLResponse:
+async def public_blacklist(request: Request, cursor: str | None = None, on: date | None = None) -> HTMLResponse:
     page = _page(request)
     api = Api(request)
     try:
-        status, body = await api.get("/v1/blacklist", {"limit": 200, "cursor": cursor})
+        status, body = await api.get("/v1/blacklist", {"limit": 200, "cursor": cursor, "on": on})
     finally:
         await api.aclose()
     title = page.t("nav_blacklist")
@@ -624,8 +624,12 @@ async def public_blacklist(request: Request, cursor: str | None = None) -> HTMLR
         for r in body["items"]
     ]
     headers = ["name", "uscc", "reason_category", "authority", "decision_no", "listed_on", "publish_until"]
-    more = page.url("/dashboard/public/blacklist", cursor=body["next_cursor"]) if body.get("next_cursor") else None
+    more = (
+        page.url("/dashboard/public/blacklist", cursor=body["next_cursor"], on=on) if body.get("next_cursor") else None
+    )
     content = _public_table(page, [page.t(h) for h in headers], rows, "public blacklist", more)
+    if on is not None:  # the list of a past day (an imported archive's listings keep their dates)
+        content = f'<p class="as-of">{e(on.isoformat())}</p>' + content
     return _html(page.layout(title, content, active="blacklist"))
 
 
