@@ -208,3 +208,35 @@ def test_public_lists_render_without_a_token(suite: BackgroundSuite, browser: We
     assert len(shown_rows) == len(honours["items"]) > 0
     assert all(r.get_attribute("data-type") == "B3" for r in shown_rows)
     screenshot(browser, "public-honours-B3")
+
+
+def test_nonconforming_products_page_shows_the_public_api_without_a_token(
+    suite: BackgroundSuite, browser: WebDriver
+) -> None:
+    browser.get(suite.url + "/dashboard/public/honours")
+    browser.find_element(By.LINK_TEXT, "不合格产品公示").click()
+    WebDriverWait(browser, 20).until(ec.url_contains("/dashboard/public/nonconforming"))
+    api = suite.api("/v1/public/nonconforming-products", {"limit": 100})
+    assert api["items"], "the demo's final fails are published"
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.nonconforming")
+    assert [r.get_attribute("data-report") for r in rows] == [i["report_no"] for i in api["items"]]
+    first, item = rows[0], api["items"][0]
+    assert first.find_element(By.CSS_SELECTOR, ".producer").text == item["enterprise_name"]
+    assert first.find_element(By.CSS_SELECTOR, ".product").text == item["product_name"]
+    assert item["nonconforming_items"][0]["measured"] in first.text
+    screenshot(browser, "public-nonconforming")
+
+    # Search by a fragment of a producer's name and a district: the rows the API gives for that filter.
+    fragment, district = item["enterprise_name"][2:5], item["district_code"]
+    browser.find_element(By.ID, "enterprise").send_keys(fragment)
+    Select(browser.find_element(By.ID, "district")).select_by_value(district)
+    browser.find_element(By.ID, "apply").click()
+    WebDriverWait(browser, 20).until(ec.url_contains("enterprise="))
+    found = suite.api(
+        "/v1/public/nonconforming-products", {"limit": 100, "enterprise": fragment, "district": district}
+    )
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.nonconforming")
+    assert [r.get_attribute("data-report") for r in rows] == [i["report_no"] for i in found["items"]]
+    assert item["report_no"] in [r.get_attribute("data-report") for r in rows]
+    assert all(fragment in i["enterprise_name"] and i["district_code"] == district for i in found["items"])
+    screenshot(browser, "public-nonconforming-search")
