@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -51,6 +52,8 @@ from shared.strict import Day
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("awards:write")]
 _errors = problems(401, 403, 409, 422)
+#: The read routes of honours: one tag, the errors every route may answer.
+_honours = partial(router.get, responses=ERRORS, tags=["honours"])
 StateQ = Literal["active", "suspended", "revoked", "expired"]
 
 
@@ -215,13 +218,7 @@ async def revoke(
 # ------------------------------------------------------------------------------ reading
 
 
-@router.get(
-    "/honours",
-    response_model=Page[HonourOut],
-    tags=["honours"],
-    responses=ERRORS,
-    summary="Honours, filtered; cursor-paginated",
-)
+@_honours("/honours", response_model=Page[HonourOut], summary="Honours, filtered; cursor-paginated")
 async def list_honours(
     _: Reader,
     uow: UoW,
@@ -265,11 +262,9 @@ async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) ->
     return await _one(uow, row)
 
 
-@router.get(
+@_honours(
     "/holders/{holder_id}/honours",
     response_model=Page[HonourOut],
-    tags=["honours"],
-    responses=ERRORS,
     summary="Every honour of one holder (USCC, division code or person id)",
 )
 async def holder_honours(

@@ -64,6 +64,9 @@ router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("credit:write")]
 Reviewer = Annotated[Principal, require("credit:review")]
 _errors = WRITE_ERRORS
+#: The read routes of each section: one tag, the errors every route may answer.
+_blacklist = partial(router.get, responses=ERRORS, tags=["blacklist"])
+_credit = partial(router.get, responses=ERRORS, tags=["credit"])
 #: Credit officers and reviewers both see the full records and histories.
 Officer = Annotated[Principal, require_any("credit:write", "credit:review")]
 
@@ -155,11 +158,9 @@ async def propose(
     return out
 
 
-@router.get(
+@_blacklist(
     "/blacklist-entries",
     response_model=Page[EntryOut],
-    responses=ERRORS,
-    tags=["blacklist"],
     summary="Entries for officers, oldest first, filtered by status or enterprise",
 )
 async def list_entries(
@@ -175,12 +176,8 @@ async def list_entries(
     return page(rows, limit, lambda r: (r["entry_id"],))
 
 
-@router.get(
-    "/blacklist-entries/{entry_id}",
-    response_model=EntryOut,
-    responses=ERRORS,
-    tags=["blacklist"],
-    summary="One entry, with its ETag for the next transition",
+@_blacklist(
+    "/blacklist-entries/{entry_id}", response_model=EntryOut, summary="One entry, with its ETag for the next transition"
 )
 async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> Any:
     entry = await repo.get_entry(uow.session, entry_id)
@@ -353,11 +350,9 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
     return out
 
 
-@router.get(
+@_credit(
     "/enterprises/{uscc}/credit",
     response_model=CreditOut,
-    responses=ERRORS,
-    tags=["credit"],
     summary="An enterprise's rating on a date, the rule set used, and every record's contribution",
 )
 async def credit(_: Reader, code: UsccPath, request: Request, uow: UoW, as_of: Day | None = None) -> Any:
@@ -382,11 +377,9 @@ async def credit(_: Reader, code: UsccPath, request: Request, uow: UoW, as_of: D
     )
 
 
-@router.get(
+@_credit(
     "/enterprises/{uscc}/history",
     response_model=EnterpriseHistory,
-    responses=ERRORS,
-    tags=["credit"],
     summary="An enterprise's full blacklist history and credit records (officers)",
 )
 async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any:

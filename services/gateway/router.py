@@ -7,11 +7,13 @@ and their published figures). Everything naming rows about enterprises needs the
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.gateway import attainment, profile, repository
 from services.gateway.plans import (
@@ -48,6 +50,11 @@ from shared.uscc import UsccPath
 
 router = APIRouter(prefix="/v1")
 _errors = ERRORS
+#: The read routes of each section: one tag, the errors every route may answer.
+_attainment = partial(router.get, responses=ERRORS, tags=["attainment"])
+_reports = partial(router.get, responses=ERRORS, tags=["indicator reports"])
+_drill_down = partial(router.get, responses=ERRORS, tags=["drill-down"])
+_credit = partial(router.get, responses=ERRORS, tags=["credit"])
 Reporter = Annotated[Principal, require("indicators:write")]
 District = Annotated[str | None, Query(pattern=r"^\d{6}$", description="A district's division code, e.g. 370202")]
 METHOD = "open-sdg-progress (docs/attainment-method.md)"
@@ -66,9 +73,28 @@ def _plan(request: Request, plan_id: str) -> Plan:
     return plan
 
 
-def _default_as_of(runtime: Runtime, plan: Plan) -> date:
-    """Today, but never past the plan's end: a finished plan is read at its end."""
-    return min(runtime.clock.today(), plan.period_end)
+@dataclass(frozen=True)
+class PlanReading:
+    """What an attainment reading is of: a plan, on a day, in a district (or the city)."""
+
+    plan: Plan
+    day: date
+    district: str | None
+
+
+def _plan_reading(
+    request: Request,
+    runtime: Runtime,
+    plan: str = DEFAULT_PLAN,
+    as_of: Annotated[Day | None, Query(description="Default: today, or the plan's end once it is over")] = None,
+    district: District = None,
+) -> PlanReading:
+    p = _plan(request, plan)
+    # Today, but never past the plan's end: a finished plan is read at its end.
+    return PlanReading(p, as_of or min(runtime.clock.today(), p.period_end), district)
+
+
+Reading = Annotated[PlanReading, Depends(_plan_reading)]
 
 
 # ------------------------------------------------------------------------------------------ legacy
@@ -130,23 +156,13 @@ async def get_plan(plan_id: str, request: Request) -> Any:
 # ------------------------------------------------------------------------------------------ attainment
 
 
-@router.get(
+@_attainment(
     "/attainment",
     response_model=AttainmentOut,
-    responses=_errors,
-    tags=["attainment"],
     summary="Every indicator of a plan: value, target, gap, status, n and Wilson interval (no token)",
 )
-async def get_attainment(
-    request: Request,
-    runtime: Runtime,
-    uow: UoW,
-    plan: str = DEFAULT_PLAN,
-    as_of: Annotated[Day | None, Query(description="Default: today, or the plan's end once it is over")] = None,
-    district: District = None,
-) -> Any:
-    p = _plan(request, plan)
-    day = as_of or _default_as_of(runtime, p)
+async def get_attainment(request: Request, runtime: Runtime, uow: UoW, reading: Reading) -> Any:
+    p, day, district = reading.plan, reading.day, reading.district
     # Answers change only when an event is applied or a report received: cache per data version.
     cache: dict[Any, Any] = request.app.state.__dict__.setdefault("attainment_cache", {})
     key = (p.id, day, district, await repository.data_version(uow.session))
@@ -167,26 +183,15 @@ async def get_attainment(
     }
 
 
-@router.get(
+@_attainment(
     "/attainment/{code}",
     response_model=AttainmentDetailOut,
-    responses=_errors,
-    tags=["attainment"],
     summary="One indicator: yearly series, district breakdown, and links to the rows behind (no token)",
 )
-async def get_indicator_attainment(
-    code: str,
-    request: Request,
-    runtime: Runtime,
-    uow: UoW,
-    plan: str = DEFAULT_PLAN,
-    as_of: Day | None = None,
-    district: District = None,
-) -> Any:
-    p = _plan(request, plan)
+async def get_indicator_attainment(code: str, runtime: Runtime, uow: UoW, reading: Reading) -> Any:
+    p, day, district = reading.plan, reading.day, reading.district
     if p.indicator(code) is None:
         raise IndicatorNotFound(p.id, code)
-    day = as_of or _default_as_of(runtime, p)
     (figure,) = await attainment.evaluate(uow.session, p, day, district, codes=[code])
     fresh = await attainment.freshness(uow.session, runtime.clock.now())
     return {"plan": p.id, "as_of": day, "district": district, "method": METHOD, "freshness": fresh, "indicator": figure}
@@ -251,11 +256,9 @@ async def post_report(
     return _report_out(row)
 
 
-@router.get(
+@_reports(
     "/indicator-reports",
     response_model=Page[IndicatorReportOut],
-    responses=_errors,
-    tags=["indicator reports"],
     summary="Every report of a plan (or one indicator), oldest first (no token)",
 )
 async def list_reports(
@@ -275,11 +278,8 @@ async def list_reports(
 # ------------------------------------------------------------------------------------------ facts
 
 
-@router.get(
-    "/facts/results",
-    responses=_errors,
-    tags=["drill-down"],
-    summary="The results a pass rate counts (not retracted, latest version), by the figure's filter",
+@_drill_down(
+    "/facts/results", summary="The results a pass rate counts (not retracted, latest version), by the figure's filter"
 )
 async def facts_results(
     _: Reader,
@@ -304,11 +304,8 @@ async def facts_results(
     )
 
 
-@router.get(
-    "/facts/honours",
-    responses=_errors,
-    tags=["drill-down"],
-    summary="The honours a count includes: granted during [granted_from, on], or active on `on`",
+@_drill_down(
+    "/facts/honours", summary="The honours a count includes: granted during [granted_from, on], or active on `on`"
 )
 async def facts_honours(
     _: Reader,
@@ -341,11 +338,9 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ credit
 
 
-@router.get(
+@_credit(
     "/credit/{uscc}",
     response_model=CreditProfile,
-    responses=_errors,
-    tags=["credit"],
     summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
 )
 async def credit_profile(
@@ -355,11 +350,9 @@ async def credit_profile(
     return await profile.credit_profile(uow.session, code, day, now, visibility(principal))
 
 
-@router.get(
+@_credit(
     "/procurement/priority-list",
     response_model=PriorityPage,
-    responses=_errors,
-    tags=["credit"],
     summary="Enterprises eligible for procurement priority on a date: an active brand honour, not listed",
 )
 async def priority_list(
@@ -380,7 +373,7 @@ async def priority_list(
     }
 
 
-@router.get("/enterprises", responses=_errors, tags=["credit"], summary="Search enterprises by name fragment or USCC")
+@_credit("/enterprises", summary="Search enterprises by name fragment or USCC")
 async def search_enterprises(
     _: Reader,
     uow: UoW,

@@ -6,6 +6,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -47,6 +48,9 @@ from shared.uscc import USCC
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("sampling:write")]
 _errors = WRITE_ERRORS
+#: The read routes of each section: one tag, the errors every route may answer.
+_results = partial(router.get, responses=ERRORS, tags=["results"])
+_statistics = partial(router.get, responses=ERRORS, tags=["statistics"])
 
 
 def _context(request: Request, base: Context) -> service.Context:
@@ -66,6 +70,21 @@ async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- writing
+
+
+#: A bulk body's own failures: malformed (400), too large (413), of another media type (415).
+_BULK_ERRORS = _errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
+
+
+async def _commit_outcomes(uow: UoW, outcomes: list[dict[str, Any]], received: int, atomic: bool) -> Counter[str]:
+    """Commit a bulk request's stored rows and count the outcomes; with `atomic`, any rejected or
+    conflicting row refuses the whole request (nothing committed)."""
+    counts = Counter(o["outcome"] for o in outcomes)
+    failed = counts["rejected"] + counts["conflict"]
+    if atomic and failed:
+        raise BatchRejected(failed, received, [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
+    await uow.commit()
+    return counts
 
 
 def _bulk_body(row_schema: str | None) -> dict[str, Any]:
@@ -119,7 +138,7 @@ async def create_result(
 @router.post(
     "/results:batch",
     response_model=BatchOut,
-    responses=_errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    responses=_BULK_ERRORS,
     tags=["results"],
     summary="Record up to 10,000 results (JSON array, NDJSON or CSV); every row's outcome is reported",
     description="CSV: UTF-8 with a header row in English or Chinese: "
@@ -139,11 +158,7 @@ async def create_results_batch(
     rules: Rules = request.app.state.rules
     rows = parse_batch(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
     outcomes = await service.record_batch(uow.session, _context(request, ctx), rows, atomic=atomic)
-    counts = Counter(o["outcome"] for o in outcomes)
-    failed = counts["rejected"] + counts["conflict"]
-    if atomic and failed:
-        raise BatchRejected(failed, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
-    await uow.commit()
+    counts = await _commit_outcomes(uow, outcomes, len(rows), atomic)
     out = {
         "received": len(rows),
         "created": counts["created"],
@@ -161,7 +176,7 @@ async def create_results_batch(
 @router.post(
     "/results:import",
     response_model=ArchiveImportOut,
-    responses=_errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    responses=_BULK_ERRORS,
     tags=["results"],
     summary="Import archived results with their re-inspection outcome and final state, on their own dates",
     description="The formats of `POST /v1/results:batch`, with further columns: "
@@ -183,11 +198,7 @@ async def import_results(
     rules: Rules = request.app.state.rules
     rows = parse_archive(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
     outcomes = await service.import_archive(uow.session, _context(request, ctx), rows, source_file)
-    counts = Counter(o["outcome"] for o in outcomes)
-    failed = counts["rejected"] + counts["conflict"]
-    if atomic and failed:
-        raise BatchRejected(failed, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
-    await uow.commit()
+    counts = await _commit_outcomes(uow, outcomes, len(rows), atomic)
     return ArchiveImportOut(
         source_file=source_file,
         received=len(rows),
@@ -278,11 +289,9 @@ def _filters(q: ResultFilter) -> dict[str, Any]:
     return f
 
 
-@router.get(
+@_results(
     "/results",
     response_model=Page[ResultOut],
-    responses=ERRORS,
-    tags=["results"],
     summary="Results by enterprise, agency, sector, level, district, category, conclusion, state, dates",
 )
 async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) -> Any:
@@ -294,10 +303,8 @@ async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) ->
 EXPORT_COLUMNS = [c.name for c in results.columns if c.name != "recorded_by"]
 
 
-@router.get(
+@_results(
     "/results:export",
-    responses=ERRORS,
-    tags=["results"],
     response_class=StreamingResponse,
     summary="Every result of a filter as CSV, streamed (same filters as GET /v1/results)",
 )
@@ -325,24 +332,16 @@ async def export_results(q: Annotated[ResultFilter, Query()], _: Reader, runtime
     )
 
 
-@router.get(
-    "/results/{result_id}",
-    response_model=ResultOut,
-    responses=ERRORS,
-    tags=["results"],
-    summary="One result (with its ETag)",
-)
+@_results("/results/{result_id}", response_model=ResultOut, summary="One result (with its ETag)")
 async def get_result(result_id: str, _: Reader, uow: UoW, response: Response) -> Any:
     row = await _owned_row(uow, result_id)
     response.headers["ETag"] = etag(row["version"])
     return _out(row)
 
 
-@router.get(
+@_results(
     "/results/{result_id}/history",
     response_model=list[VersionOut],
-    responses=ERRORS,
-    tags=["results"],
     summary="Every version of a result: who changed what, when and why",
 )
 async def result_history(result_id: str, _: Reader, uow: UoW) -> Any:
@@ -371,11 +370,9 @@ class PassRateQuery(ResultFilter):
     include_provisional: bool = Field(True, description="Count fails whose objection window is still open")
 
 
-@router.get(
+@_statistics(
     "/stats/pass-rates",
     response_model=PassRates,
-    responses=ERRORS,
-    tags=["statistics"],
     summary="Pass rates grouped by any of sector, level, district, year, quarter, category",
 )
 async def pass_rates(q: Annotated[PassRateQuery, Query()], _: Reader, uow: UoW) -> Any:
@@ -402,13 +399,7 @@ async def pass_rates(q: Annotated[PassRateQuery, Query()], _: Reader, uow: UoW) 
     )
 
 
-@router.get(
-    "/agencies/{code}/scorecard",
-    response_model=Scorecard,
-    responses=ERRORS,
-    tags=["statistics"],
-    summary="An agency's data-quality scorecard",
-)
+@_statistics("/agencies/{code}/scorecard", response_model=Scorecard, summary="An agency's data-quality scorecard")
 async def scorecard(code: str, principal: Reader, uow: UoW) -> Any:
     return await repository.scorecard(uow.session, code)
 
