@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -43,6 +42,7 @@ from shared.routing import (
     Limit,
     PublicLimit,
     Reader,
+    Section,
     SourceFile,
     problems,
 )
@@ -52,8 +52,10 @@ from shared.strict import Day
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("awards:write")]
 _errors = problems(401, 403, 409, 422)
-#: The read routes of honours: one tag, the errors every route may answer.
-_honours = partial(router.get, responses=ERRORS, tags=["honours"])
+#: The sections of the document, each with the errors its routes answer (writes name theirs).
+_catalog = Section(router, "catalog")
+_honours = Section(router, "honours", ERRORS)
+_counts = Section(router, "counts", ERRORS)
 StateQ = Literal["active", "suspended", "revoked", "expired"]
 
 
@@ -75,16 +77,15 @@ async def _one(uow: UoW, row: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ catalog (public)
 
 
-@router.get("/honour-types", response_model=CatalogOut, tags=["catalog"], summary="Every honour type (no token)")
+@_catalog.get("/honour-types", response_model=CatalogOut, summary="Every honour type (no token)")
 async def honour_types() -> Any:
     catalog = load_catalog()
     return {"version": catalog.version, "types": [t.as_dict() for t in catalog.types]}
 
 
-@router.get(
+@_catalog.get(
     "/honour-types/{code}",
     response_model=HonourTypeOut,
-    tags=["catalog"],
     responses={404: PROBLEM_SCHEMA},
     summary="One honour type (no token)",
 )
@@ -101,11 +102,10 @@ add_regions_route(router, "catalog")
 # ------------------------------------------------------------------------------ writes
 
 
-@router.post(
+@_honours.post(
     "/honours",
     status_code=status.HTTP_201_CREATED,
     response_model=HonourOut,
-    tags=["honours"],
     responses=_errors,
     summary="Grant an honour (Idempotency-Key honoured)",
 )
@@ -126,10 +126,9 @@ async def grant(
     return out
 
 
-@router.post(
+@_honours.post(
     "/honours:import",
     response_model=ImportOut,
-    tags=["honours"],
     responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
     summary="Import a historical registry (CSV); every row's outcome is reported",
     description="Columns (header row): "
@@ -171,10 +170,9 @@ def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[RowOutcome]) 
     )
 
 
-@router.post(
+@_honours.post(
     "/honours:archive",
     response_model=ImportOut,
-    tags=["honours"],
     responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
     summary="Import an archived registry (CSV) with revocations on their own dates",
     description="The columns of `POST /v1/honours:import`, and `revoked_on`, `revoke_reason` (both or neither): "
@@ -192,10 +190,9 @@ async def import_archive(
     return _import_out(rows, outcomes)
 
 
-@router.post(
+@_honours.post(
     "/honours/{honour_id}:revoke",
     response_model=HonourOut,
-    tags=["honours"],
     responses=_errors | {404: PROBLEM_SCHEMA, 412: PROBLEM_SCHEMA, 428: PROBLEM_SCHEMA},
     summary="Revoke an honour, with a reason (If-Match required)",
 )
@@ -218,7 +215,7 @@ async def revoke(
 # ------------------------------------------------------------------------------ reading
 
 
-@_honours("/honours", response_model=Page[HonourOut], summary="Honours, filtered; cursor-paginated")
+@_honours.get("/honours", response_model=Page[HonourOut], summary="Honours, filtered; cursor-paginated")
 async def list_honours(
     _: Reader,
     uow: UoW,
@@ -247,10 +244,9 @@ async def list_honours(
     return await _page(uow, rows, limit)
 
 
-@router.get(
+@_honours.get(
     "/honours/{honour_id}",
     response_model=HonourOut,
-    tags=["honours"],
     responses=ERRORS | {404: PROBLEM_SCHEMA},
     summary="One honour, with its ETag",
 )
@@ -262,7 +258,7 @@ async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) ->
     return await _one(uow, row)
 
 
-@_honours(
+@_honours.get(
     "/holders/{holder_id}/honours",
     response_model=Page[HonourOut],
     summary="Every honour of one holder (USCC, division code or person id)",
@@ -275,11 +271,9 @@ async def holder_honours(
     return await _page(uow, rows, limit)
 
 
-@router.get(
+@_counts.get(
     "/honour-counts",
     response_model=CountsOut,
-    tags=["counts"],
-    responses=ERRORS,
     summary="Counts per type and per plan indicator for a period",
     description="`granted_during`: honours granted within [period_start, period_end] and not revoked by the "
     "period's end (expiry or suspension later does not undo a grant). `active_at_end`: honours active on "

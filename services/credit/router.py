@@ -52,6 +52,7 @@ from shared.routing import (
     Limit,
     PublicLimit,
     Reader,
+    Section,
     SourceFile,
     problems,
 )
@@ -64,9 +65,10 @@ router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("credit:write")]
 Reviewer = Annotated[Principal, require("credit:review")]
 _errors = WRITE_ERRORS
-#: The read routes of each section: one tag, the errors every route may answer.
-_blacklist = partial(router.get, responses=ERRORS, tags=["blacklist"])
-_credit = partial(router.get, responses=ERRORS, tags=["credit"])
+#: The sections of the document, each with the errors its routes answer (writes name theirs).
+_blacklist = Section(router, "blacklist", ERRORS)
+_screening = Section(router, "screening", ERRORS)
+_credit = Section(router, "credit", ERRORS)
 #: Credit officers and reviewers both see the full records and histories.
 Officer = Annotated[Principal, require_any("credit:write", "credit:review")]
 
@@ -131,12 +133,11 @@ async def rating_rules(
 # ---------------------------------------------------------------- the blacklist lifecycle
 
 
-@router.post(
+@_blacklist.post(
     "/blacklist-entries",
     status_code=status.HTTP_201_CREATED,
     response_model=EntryOut,
     responses=_errors,
-    tags=["blacklist"],
     summary="Propose a blacklist entry (credit officer)",
 )
 async def propose(
@@ -158,7 +159,7 @@ async def propose(
     return out
 
 
-@_blacklist(
+@_blacklist.get(
     "/blacklist-entries",
     response_model=Page[EntryOut],
     summary="Entries for officers, oldest first, filtered by status or enterprise",
@@ -176,7 +177,7 @@ async def list_entries(
     return page(rows, limit, lambda r: (r["entry_id"],))
 
 
-@_blacklist(
+@_blacklist.get(
     "/blacklist-entries/{entry_id}", response_model=EntryOut, summary="One entry, with its ETag for the next transition"
 )
 async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> Any:
@@ -187,7 +188,7 @@ async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> 
 
 
 #: The routes that change one entry and answer it, If-Match and ETag.
-_entry_change = partial(router.post, response_model=EntryOut, responses=_errors, tags=["blacklist"])
+_entry_change = partial(_blacklist.post, response_model=EntryOut, responses=_errors)
 
 
 async def _transition(
@@ -277,20 +278,10 @@ async def public_blacklist(
     return page(rows, limit, lambda r: (r["listed_on"], r["entry_id"]), lambda r: _public(book, r))
 
 
-@router.get(
-    "/blacklist/check",
-    response_model=CheckOut,
-    responses=ERRORS,
-    tags=["screening"],
-    summary="Is this enterprise blacklisted on a date (today by default)?",
+@_screening.get(
+    "/blacklist/check", response_model=CheckOut, summary="Is this enterprise blacklisted on a date (today by default)?"
 )
-async def check(
-    request: Request,
-    _: Reader,
-    uow: UoW,
-    code: UsccQuery,
-    as_of: Day | None = None,
-) -> Any:
+async def check(request: Request, _: Reader, uow: UoW, code: UsccQuery, as_of: Day | None = None) -> Any:
     on = as_of or request.app.state.runtime.clock.today()
     found = (await repo.listed_entries(uow.session, [code], on)).get(code)
     return CheckOut(
@@ -298,11 +289,10 @@ async def check(
     )
 
 
-@router.post(
+@_screening.post(
     "/screenings",
     response_model=ScreeningOut,
     responses=_errors,
-    tags=["screening"],
     summary="Screen up to 1,000 enterprises at once (one query): each one's status on the date",
 )
 async def screen(body: ScreeningIn, request: Request, _: Reader, uow: UoW) -> Any:
@@ -350,7 +340,7 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
     return out
 
 
-@_credit(
+@_credit.get(
     "/enterprises/{uscc}/credit",
     response_model=CreditOut,
     summary="An enterprise's rating on a date, the rule set used, and every record's contribution",
@@ -377,7 +367,7 @@ async def credit(_: Reader, code: UsccPath, request: Request, uow: UoW, as_of: D
     )
 
 
-@_credit(
+@_credit.get(
     "/enterprises/{uscc}/history",
     response_model=EnterpriseHistory,
     summary="An enterprise's full blacklist history and credit records (officers)",
@@ -394,11 +384,10 @@ async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any
     )
 
 
-@router.post(
+@_blacklist.post(
     "/blacklist:import",
     response_model=ListingImportOut,
     responses=problems(400, 401, 403, 413, 415, 422),
-    tags=["blacklist"],
     summary="Import archived blacklist decisions and removals with their own dates",
     description="A JSON array or NDJSON of archived listings (fields: the proposal's, and proposed_by, "
     "proposed_on, reviewed_by, decided_on, listed_from, removed_on, removal_reason, removal_decision_no, "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import partial
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -41,7 +40,7 @@ from shared.clock import as_utc
 from shared.errors import ValidationFailed
 from shared.pagination import Page, decode_cursor, encode_cursor, page
 from shared.problems import PROBLEM_SCHEMA
-from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Reader
+from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Reader, Section
 from shared.runtime import Runtime, UoW
 from shared.service_app import request_id
 from shared.stats import wilson_interval
@@ -49,27 +48,28 @@ from shared.strict import Day
 from shared.uscc import UsccPath
 
 router = APIRouter(prefix="/v1")
-_errors = ERRORS
-#: The read routes of each section: one tag, the errors every route may answer.
-_attainment = partial(router.get, responses=ERRORS, tags=["attainment"])
-_reports = partial(router.get, responses=ERRORS, tags=["indicator reports"])
-_drill_down = partial(router.get, responses=ERRORS, tags=["drill-down"])
-_credit = partial(router.get, responses=ERRORS, tags=["credit"])
+#: The sections of the document, each with the errors its routes answer.
+_plans = Section(router, "plans")
+_attainment = Section(router, "attainment", ERRORS)
+_reports = Section(router, "indicator reports", ERRORS)
+_drill_down = Section(router, "drill-down", ERRORS)
+_credit = Section(router, "credit", ERRORS)
+_changes = Section(router, "change feed", ERRORS)
 Reporter = Annotated[Principal, require("indicators:write")]
 District = Annotated[str | None, Query(pattern=r"^\d{6}$", description="A district's division code, e.g. 370202")]
 METHOD = "open-sdg-progress (docs/attainment-method.md)"
 DEFAULT_PLAN = "qingdao-2012"
 
 
-def _plans(request: Request) -> dict[str, Plan]:
+def _loaded_plans(request: Request) -> dict[str, Plan]:
     plans: dict[str, Plan] = request.app.state.plans
     return plans
 
 
 def _plan(request: Request, plan_id: str) -> Plan:
-    plan = _plans(request).get(plan_id)
+    plan = _loaded_plans(request).get(plan_id)
     if plan is None:
-        raise PlanNotFound(plan_id, list(_plans(request)))
+        raise PlanNotFound(plan_id, list(_loaded_plans(request)))
     return plan
 
 
@@ -124,7 +124,7 @@ async def pass_rates(uow: UoW) -> Any:
 # ------------------------------------------------------------------------------------------ plans
 
 
-@router.get("/plans", response_model=PlansOut, tags=["plans"], summary="Every plan loaded (no token)")
+@_plans.get("/plans", response_model=PlansOut, summary="Every plan loaded (no token)")
 async def list_plans(request: Request) -> Any:
     return {
         "items": [
@@ -137,16 +137,15 @@ async def list_plans(request: Request) -> Any:
                 "base_year": p.base_year,
                 "indicators": len(p.indicators),
             }
-            for p in sorted(_plans(request).values(), key=lambda p: p.id)
+            for p in sorted(_loaded_plans(request).values(), key=lambda p: p.id)
         ]
     }
 
 
-@router.get(
+@_plans.get(
     "/plans/{plan_id}",
     response_model=Plan,
-    responses=_errors,
-    tags=["plans"],
+    responses=ERRORS,
     summary="One plan with every indicator: kind, target, unit, counting rule and source (no token)",
 )
 async def get_plan(plan_id: str, request: Request) -> Any:
@@ -156,7 +155,7 @@ async def get_plan(plan_id: str, request: Request) -> Any:
 # ------------------------------------------------------------------------------------------ attainment
 
 
-@_attainment(
+@_attainment.get(
     "/attainment",
     response_model=AttainmentOut,
     summary="Every indicator of a plan: value, target, gap, status, n and Wilson interval (no token)",
@@ -183,7 +182,7 @@ async def get_attainment(request: Request, runtime: Runtime, uow: UoW, reading: 
     }
 
 
-@_attainment(
+@_attainment.get(
     "/attainment/{code}",
     response_model=AttainmentDetailOut,
     summary="One indicator: yearly series, district breakdown, and links to the rows behind (no token)",
@@ -216,12 +215,11 @@ def _report_out(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.post(
+@_reports.post(
     "/indicator-reports",
     response_model=IndicatorReportOut,
     status_code=status.HTTP_201_CREATED,
-    responses={**_errors, 409: PROBLEM_SCHEMA},
-    tags=["indicator reports"],
+    responses={**ERRORS, 409: PROBLEM_SCHEMA},
     summary="Report a value of a reported indicator (another government system; history kept)",
 )
 async def post_report(
@@ -256,7 +254,7 @@ async def post_report(
     return _report_out(row)
 
 
-@_reports(
+@_reports.get(
     "/indicator-reports",
     response_model=Page[IndicatorReportOut],
     summary="Every report of a plan (or one indicator), oldest first (no token)",
@@ -278,7 +276,7 @@ async def list_reports(
 # ------------------------------------------------------------------------------------------ facts
 
 
-@_drill_down(
+@_drill_down.get(
     "/facts/results", summary="The results a pass rate counts (not retracted, latest version), by the figure's filter"
 )
 async def facts_results(
@@ -304,7 +302,7 @@ async def facts_results(
     )
 
 
-@_drill_down(
+@_drill_down.get(
     "/facts/honours", summary="The honours a count includes: granted during [granted_from, on], or active on `on`"
 )
 async def facts_honours(
@@ -338,7 +336,7 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ credit
 
 
-@_credit(
+@_credit.get(
     "/credit/{uscc}",
     response_model=CreditProfile,
     summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
@@ -350,7 +348,7 @@ async def credit_profile(
     return await profile.credit_profile(uow.session, code, day, now, visibility(principal))
 
 
-@_credit(
+@_credit.get(
     "/procurement/priority-list",
     response_model=PriorityPage,
     summary="Enterprises eligible for procurement priority on a date: an active brand honour, not listed",
@@ -373,7 +371,7 @@ async def priority_list(
     }
 
 
-@_credit("/enterprises", summary="Search enterprises by name fragment or USCC")
+@_credit.get("/enterprises", summary="Search enterprises by name fragment or USCC")
 async def search_enterprises(
     _: Reader,
     uow: UoW,
@@ -393,11 +391,9 @@ async def search_enterprises(
 # ------------------------------------------------------------------------------------------ changes
 
 
-@router.get(
+@_changes.get(
     "/changes",
     response_model=ChangesOut,
-    responses=_errors,
-    tags=["change feed"],
     summary="Every event the gateway applied, in order, after a cursor (for systems without Kafka)",
 )
 async def get_changes(

@@ -6,7 +6,6 @@ import csv
 import io
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import partial
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -38,7 +37,16 @@ from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import CURSOR_PATTERN, ERRORS, WRITE_ERRORS, ArchiveImporter, IdempotencyKey, Reader, SourceFile
+from shared.routing import (
+    CURSOR_PATTERN,
+    ERRORS,
+    WRITE_ERRORS,
+    ArchiveImporter,
+    IdempotencyKey,
+    Reader,
+    Section,
+    SourceFile,
+)
 from shared.runtime import Runtime, UoW
 from shared.service_app import job_schedule
 from shared.stats import wilson_interval
@@ -48,9 +56,9 @@ from shared.uscc import USCC
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("sampling:write")]
 _errors = WRITE_ERRORS
-#: The read routes of each section: one tag, the errors every route may answer.
-_results = partial(router.get, responses=ERRORS, tags=["results"])
-_statistics = partial(router.get, responses=ERRORS, tags=["statistics"])
+#: The sections of the document, each with the errors its routes answer (writes name theirs).
+_results = Section(router, "results", ERRORS)
+_statistics = Section(router, "statistics", ERRORS)
 
 
 def _context(request: Request, base: Context) -> service.Context:
@@ -104,13 +112,12 @@ def _bulk_body(row_schema: str | None) -> dict[str, Any]:
     }
 
 
-@router.post(
+@_results.post(
     "/results",
     status_code=status.HTTP_201_CREATED,
     response_model=ResultOut,
     responses=_errors
     | {200: {"model": ResultOut, "description": "The same report again, with the same content: the stored result"}},
-    tags=["results"],
     summary="Record one sampling-inspection result",
 )
 async def create_result(
@@ -135,11 +142,10 @@ async def create_result(
     return out
 
 
-@router.post(
+@_results.post(
     "/results:batch",
     response_model=BatchOut,
     responses=_BULK_ERRORS,
-    tags=["results"],
     summary="Record up to 10,000 results (JSON array, NDJSON or CSV); every row's outcome is reported",
     description="CSV: UTF-8 with a header row in English or Chinese: "
     + ", ".join(f"`{en}`/`{zh}`" for en, zh in CSV_COLUMNS.items())
@@ -173,11 +179,10 @@ async def create_results_batch(
     return Response(orjson.dumps(out), media_type="application/json")
 
 
-@router.post(
+@_results.post(
     "/results:import",
     response_model=ArchiveImportOut,
     responses=_BULK_ERRORS,
-    tags=["results"],
     summary="Import archived results with their re-inspection outcome and final state, on their own dates",
     description="The formats of `POST /v1/results:batch`, with further columns: "
     + ", ".join(f"`{en}`/`{zh}`" for en, zh in ARCHIVE_COLUMNS.items() if en not in CSV_COLUMNS)
@@ -218,17 +223,17 @@ async def _change_result(
 
 
 #: The routes that change one result and answer it, If-Match and ETag.
-_result_change: dict[str, Any] = {"response_model": ResultOut, "responses": _errors, "tags": ["results"]}
+_result_change: dict[str, Any] = {"response_model": ResultOut, "responses": _errors}
 
 
-@router.patch(
+@_results.patch(
     "/results/{result_id}", **_result_change, summary="Correct a result (owning agency; If-Match; a reason is required)"
 )
 async def correct_result(result_id: str, body: Correction, _: Writer, change: VersionedChange) -> Any:
     return await _change_result(service.correct, change, result_id, body)
 
 
-@router.post(
+@_results.post(
     "/results/{result_id}:retract",
     **_result_change,
     summary="Retract a result (owning agency; If-Match; a reason is required)",
@@ -237,7 +242,7 @@ async def retract_result(result_id: str, body: Retraction, _: Writer, change: Ve
     return await _change_result(service.retract, change, result_id, body.reason)
 
 
-@router.post(
+@_results.post(
     "/results/{result_id}/reinspection",
     **_result_change,
     summary="Record a re-inspection (复检) that upholds or overturns a provisional fail (If-Match)",
@@ -289,7 +294,7 @@ def _filters(q: ResultFilter) -> dict[str, Any]:
     return f
 
 
-@_results(
+@_results.get(
     "/results",
     response_model=Page[ResultOut],
     summary="Results by enterprise, agency, sector, level, district, category, conclusion, state, dates",
@@ -303,7 +308,7 @@ async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) ->
 EXPORT_COLUMNS = [c.name for c in results.columns if c.name != "recorded_by"]
 
 
-@_results(
+@_results.get(
     "/results:export",
     response_class=StreamingResponse,
     summary="Every result of a filter as CSV, streamed (same filters as GET /v1/results)",
@@ -332,14 +337,14 @@ async def export_results(q: Annotated[ResultFilter, Query()], _: Reader, runtime
     )
 
 
-@_results("/results/{result_id}", response_model=ResultOut, summary="One result (with its ETag)")
+@_results.get("/results/{result_id}", response_model=ResultOut, summary="One result (with its ETag)")
 async def get_result(result_id: str, _: Reader, uow: UoW, response: Response) -> Any:
     row = await _owned_row(uow, result_id)
     response.headers["ETag"] = etag(row["version"])
     return _out(row)
 
 
-@_results(
+@_results.get(
     "/results/{result_id}/history",
     response_model=list[VersionOut],
     summary="Every version of a result: who changed what, when and why",
@@ -370,7 +375,7 @@ class PassRateQuery(ResultFilter):
     include_provisional: bool = Field(True, description="Count fails whose objection window is still open")
 
 
-@_statistics(
+@_statistics.get(
     "/stats/pass-rates",
     response_model=PassRates,
     summary="Pass rates grouped by any of sector, level, district, year, quarter, category",
@@ -399,7 +404,7 @@ async def pass_rates(q: Annotated[PassRateQuery, Query()], _: Reader, uow: UoW) 
     )
 
 
-@_statistics("/agencies/{code}/scorecard", response_model=Scorecard, summary="An agency's data-quality scorecard")
+@_statistics.get("/agencies/{code}/scorecard", response_model=Scorecard, summary="An agency's data-quality scorecard")
 async def scorecard(code: str, principal: Reader, uow: UoW) -> Any:
     return await repository.scorecard(uow.session, code)
 
