@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -25,9 +26,8 @@ from services.awards.schemas import (
 )
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
-from shared.context import RequestContext
+from shared.context import IdempotentCreation, RequestContext
 from shared.errors import field_error
-from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
@@ -37,7 +37,6 @@ from shared.routing import (
     ERRORS,
     ArchiveImporter,
     Cursor,
-    IdempotencyKey,
     IfMatch,
     Limit,
     PublicLimit,
@@ -109,27 +108,26 @@ add_regions_route(router, "catalog")
     responses=_errors,
     summary="Grant an honour (Idempotency-Key honoured)",
 )
-async def grant(
-    body: GrantIn,
-    principal: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+async def grant(body: GrantIn, principal: Writer, creation: IdempotentCreation) -> Any:
+    uow = creation.uow
+
     async def create() -> tuple[int, Any]:
-        row = await service.grant(uow.session, service.request_context(ctx), body)
+        row = await service.grant(uow.session, service.request_context(creation.ctx), body)
         return 201, HonourOut.model_validate(await _one(uow, row)).model_dump(mode="json")
 
-    out = await post_once(uow, response, idempotency_keys, principal, idempotency_key, "/v1/honours", body, create)
-    response.headers["Location"] = f"/v1/honours/{out['honour_id']}"
+    out = await creation.once(idempotency_keys, principal, "/v1/honours", body, create)
+    creation.response.headers["Location"] = f"/v1/honours/{out['honour_id']}"
     return out
 
 
-@_honours.post(
+#: The registry imports (CSV): every row's outcome, or the file refused as too large (413) or not CSV (415).
+_registry_import = partial(
+    _honours.post, response_model=ImportOut, responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
+)
+
+
+@_registry_import(
     "/honours:import",
-    response_model=ImportOut,
-    responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
     summary="Import a historical registry (CSV); every row's outcome is reported",
     description="Columns (header row): "
     + ", ".join(service.CSV_COLUMNS)
@@ -170,10 +168,8 @@ def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[RowOutcome]) 
     )
 
 
-@_honours.post(
+@_registry_import(
     "/honours:archive",
-    response_model=ImportOut,
-    responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
     summary="Import an archived registry (CSV) with revocations on their own dates",
     description="The columns of `POST /v1/honours:import`, and `revoked_on`, `revoke_reason` (both or neither): "
     "each honour is granted on its date, then revoked on the archive's date. Suspensions follow the "

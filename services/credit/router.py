@@ -37,7 +37,7 @@ from services.credit.schemas import (
     WrongfulRemoval,
 )
 from shared.auth import Principal, require, require_any
-from shared.context import Change, Context, RequestContext, VersionedChange
+from shared.context import Change, Context, IdempotentCreation, RequestContext, VersionedChange
 from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
@@ -140,22 +140,13 @@ async def rating_rules(
     responses=_errors,
     summary="Propose a blacklist entry (credit officer)",
 )
-async def propose(
-    body: Proposal,
-    principal: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+async def propose(body: Proposal, principal: Writer, creation: IdempotentCreation) -> Any:
     async def create() -> tuple[int, Any]:
-        return 201, _entry_out(await service.propose(uow.session, _ctx(request, ctx), body))
+        ctx = _ctx(creation.request, creation.ctx)
+        return 201, _entry_out(await service.propose(creation.uow.session, ctx, body))
 
-    out = await post_once(
-        uow, response, idempotency_keys, principal, idempotency_key, "/v1/blacklist-entries", body, create
-    )
-    response.headers["Location"] = f"/v1/blacklist-entries/{out['entry_id']}"
+    out = await creation.once(idempotency_keys, principal, "/v1/blacklist-entries", body, create)
+    creation.response.headers["Location"] = f"/v1/blacklist-entries/{out['entry_id']}"
     return out
 
 

@@ -171,15 +171,7 @@ async def get_attainment(request: Request, runtime: Runtime, uow: UoW, reading: 
         if len(cache) > 256:
             cache.clear()
         cache[key] = figures
-    fresh = await attainment.freshness(uow.session, runtime.clock.now())
-    return {
-        "plan": p.id,
-        "as_of": day,
-        "district": district,
-        "method": METHOD,
-        "freshness": fresh,
-        "indicators": figures,
-    }
+    return await _answer(uow, runtime, reading, indicators=figures)
 
 
 @_attainment.get(
@@ -188,12 +180,23 @@ async def get_attainment(request: Request, runtime: Runtime, uow: UoW, reading: 
     summary="One indicator: yearly series, district breakdown, and links to the rows behind (no token)",
 )
 async def get_indicator_attainment(code: str, runtime: Runtime, uow: UoW, reading: Reading) -> Any:
-    p, day, district = reading.plan, reading.day, reading.district
-    if p.indicator(code) is None:
-        raise IndicatorNotFound(p.id, code)
-    (figure,) = await attainment.evaluate(uow.session, p, day, district, codes=[code])
+    if reading.plan.indicator(code) is None:
+        raise IndicatorNotFound(reading.plan.id, code)
+    (figure,) = await attainment.evaluate(uow.session, reading.plan, reading.day, reading.district, codes=[code])
+    return await _answer(uow, runtime, reading, indicator=figure)
+
+
+async def _answer(uow: UoW, runtime: Runtime, reading: PlanReading, **figures: Any) -> dict[str, Any]:
+    """An attainment answer: what it is a reading of, by which method, how fresh the data, the figures."""
     fresh = await attainment.freshness(uow.session, runtime.clock.now())
-    return {"plan": p.id, "as_of": day, "district": district, "method": METHOD, "freshness": fresh, "indicator": figure}
+    return {
+        "plan": reading.plan.id,
+        "as_of": reading.day,
+        "district": reading.district,
+        "method": METHOD,
+        "freshness": fresh,
+        **figures,
+    }
 
 
 # ------------------------------------------------------------------------------------------ reports

@@ -6,7 +6,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
@@ -31,8 +31,7 @@ from services.sampling.schemas import (
     VersionOut,
 )
 from shared.auth import Principal, require
-from shared.context import Change, Context, RequestContext, VersionedChange
-from shared.idempotency import post_once
+from shared.context import Change, Context, IdempotentCreation, RequestContext, VersionedChange
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
@@ -42,7 +41,6 @@ from shared.routing import (
     ERRORS,
     WRITE_ERRORS,
     ArchiveImporter,
-    IdempotencyKey,
     Reader,
     Section,
     SourceFile,
@@ -80,8 +78,17 @@ async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- writing
 
 
+_Row = TypeVar("_Row")
+#: A bulk route's choice: store the valid rows and report the others, or nothing if any row fails.
+Atomic = Annotated[bool, Query(description="Store nothing if any row is rejected or conflicts")]
 #: A bulk body's own failures: malformed (400), too large (413), of another media type (415).
 _BULK_ERRORS = _errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
+
+
+async def _bulk_rows(request: Request, parse: Callable[[bytes, str, int], list[_Row]]) -> list[_Row]:
+    """The rows of a bulk body, in any of its formats, up to the rules' row limit."""
+    rules: Rules = request.app.state.rules
+    return parse(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
 
 
 async def _commit_outcomes(uow: UoW, outcomes: list[dict[str, Any]], received: int, atomic: bool) -> Counter[str]:
@@ -120,25 +127,19 @@ def _bulk_body(row_schema: str | None) -> dict[str, Any]:
     | {200: {"model": ResultOut, "description": "The same report again, with the same content: the stored result"}},
     summary="Record one sampling-inspection result",
 )
-async def create_result(
-    body: ResultIn,
-    principal: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+async def create_result(body: ResultIn, principal: Writer, creation: IdempotentCreation) -> Any:
     """The agency is the token's. Re-sending the same report (same agency and report number, same
     content) answers the stored result with 200; other content under that report number is a 409."""
+    uow = creation.uow
 
     async def create() -> tuple[int, Any]:
-        result_id, created = await service.record_result(uow.session, _context(request, ctx), body)
+        ctx = _context(creation.request, creation.ctx)
+        result_id, created = await service.record_result(uow.session, ctx, body)
         row = _out(await _owned_row(uow, result_id))
         return (201 if created else 200), ResultOut.model_validate(row).model_dump(mode="json")
 
-    out = await post_once(uow, response, idempotency_keys, principal, idempotency_key, "/v1/results", body, create)
-    response.headers["Location"] = f"/v1/results/{out['id']}"
+    out = await creation.once(idempotency_keys, principal, "/v1/results", body, create)
+    creation.response.headers["Location"] = f"/v1/results/{out['id']}"
     return out
 
 
@@ -155,14 +156,9 @@ async def create_result(
     openapi_extra=_bulk_body("ResultIn"),
 )
 async def create_results_batch(
-    request: Request,
-    _: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    atomic: Annotated[bool, Query(description="Store nothing if any row is rejected")] = False,
+    request: Request, _: Writer, ctx: RequestContext, uow: UoW, atomic: Atomic = False
 ) -> Any:
-    rules: Rules = request.app.state.rules
-    rows = parse_batch(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
+    rows = await _bulk_rows(request, parse_batch)
     outcomes = await service.record_batch(uow.session, _context(request, ctx), rows, atomic=atomic)
     counts = await _commit_outcomes(uow, outcomes, len(rows), atomic)
     out = {
@@ -198,10 +194,9 @@ async def import_results(
     source_file: SourceFile,
     ctx: RequestContext,
     uow: UoW,
-    atomic: Annotated[bool, Query(description="Store nothing if any row is rejected or conflicts")] = False,
+    atomic: Atomic = False,
 ) -> Any:
-    rules: Rules = request.app.state.rules
-    rows = parse_archive(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
+    rows = await _bulk_rows(request, parse_archive)
     outcomes = await service.import_archive(uow.session, _context(request, ctx), rows, source_file)
     counts = await _commit_outcomes(uow, outcomes, len(rows), atomic)
     return ArchiveImportOut(
