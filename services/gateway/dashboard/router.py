@@ -496,10 +496,8 @@ def _recent_fails(page: Page, p: CreditProfile) -> str:
         f"<td>{e(r.state)}{' · ' + e(r.reinspection) if r.reinspection else ''}</td></tr>"
         for r in p.sampling.recent_fails
     ]
-    return f"<h3>{e(page.t('recent_fails'))}</h3>" + (
-        table([page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails)
-        if fails
-        else notice(page.t("empty"))
+    return _titled_table(
+        page, "recent_fails", [page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails
     )
 
 
@@ -515,7 +513,7 @@ def _honours(page: Page, p: CreditProfile) -> str:
     active = _honour_rows(p.honours.active, "honour")
     suspended = _honour_rows(p.honours.suspended, "honour suspended")
     hh = [page.t("honour_type"), page.t("certificate"), page.t("granted_on"), page.t("valid_until")]
-    return f"<h3>{e(page.t('active_honours'))}</h3>{table(hh, active) if active else notice(page.t('empty'))}" + (
+    return _titled_table(page, "active_honours", hh, active) + (
         f"<h3>{e(page.t('suspended_honours'))}</h3>{table(hh, suspended)}" if suspended else ""
     )
 
@@ -526,11 +524,14 @@ def _listings(page: Page, p: CreditProfile) -> str:
         f"<td>{e(x.removed_on or '')} {e(x.removal_reason or '')}</td></tr>"
         for x in p.blacklist.history
     ]
-    return f"<h3>{e(page.t('blacklist_history'))}</h3>" + (
-        table([page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries)
-        if entries
-        else notice(page.t("empty"))
+    return _titled_table(
+        page, "blacklist_history", [page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries
     )
+
+
+def _titled_table(page: Page, title: str, headers: list[str], rows: list[str]) -> str:
+    """A profile's table under its heading, or the empty notice there."""
+    return f"<h3>{e(page.t(title))}</h3>" + (table(headers, rows) if rows else notice(page.t("empty")))
 
 
 # ---------------------------------------------------------------------------------------- sign-in
