@@ -17,10 +17,8 @@ from typing import Any, Protocol
 import orjson
 import structlog
 from sqlalchemy import (
-    BigInteger,
     Column,
     Index,
-    Integer,
     MetaData,
     String,
     Table,
@@ -32,8 +30,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import columns
 from shared.clock import as_utc
-from shared.db import Database, UtcDateTime
+from shared.db import Database
 from shared.events import Envelope
 from shared.executemany import insert_rows
 from shared.supervisor import Supervisor
@@ -41,19 +40,16 @@ from shared.tasks import BackgroundLoop
 
 log = structlog.get_logger("outbox")
 
-# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite so it autoincrements there.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
 
 def envelope_columns(seq: str) -> list[Column[Any]]:
     """A stored event: a sequence number named `seq`, then the envelope's fields (the outbox, the change feed)."""
     return [
-        Column(seq, BigId, primary_key=True, autoincrement=True),
+        columns.serial(seq),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("type", String(120), nullable=False),
         Column("source", String(120), nullable=False),
         Column("subject", String(64), nullable=False),
-        Column("time", UtcDateTime(), nullable=False),
+        columns.timestamp("time"),
         Column("data", Text, nullable=False),
     ]
 
@@ -63,7 +59,7 @@ def outbox_table(metadata: MetaData) -> Table:
         "outbox",
         metadata,
         *envelope_columns("id"),
-        Column("published_at", UtcDateTime(), nullable=True),
+        columns.timestamp("published_at", nullable=True),
         Index(
             "ix_outbox_unpublished",
             "id",
