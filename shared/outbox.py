@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -95,31 +96,21 @@ class Publisher(Protocol):
         """Deliver the batch, in order; return only once every event is acknowledged."""
 
 
+@dataclass(eq=False)
 class OutboxRelay(BackgroundLoop):
     """Publishes a service's unpublished outbox rows to its topic, oldest first."""
 
-    def __init__(
-        self,
-        db: Database,
-        table: Table,
-        publisher: Publisher,
-        topic: str,
-        *,
-        batch_size: int = 2000,
-        interval_s: float = 0.2,
-        lock_key: int = 0,
-        coalesce_s: float = 0.02,
-    ) -> None:
-        self.db = db
-        self.table = table
-        self.publisher = publisher
-        self.topic = topic
-        self.batch_size = batch_size
-        self.interval_s = interval_s
-        self.lock_key = lock_key
-        self.coalesce_s = coalesce_s
-        self._wake = asyncio.Event()
-        self.published_total = 0
+    db: Database
+    table: Table
+    publisher: Publisher
+    topic: str
+    _: KW_ONLY
+    batch_size: int = 2000
+    interval_s: float = 0.2
+    lock_key: int = 0
+    coalesce_s: float = 0.02
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    published_total: int = field(default=0, init=False)
 
     def notify(self) -> None:
         """Called after a commit that added events, so they leave without waiting for the poll."""
