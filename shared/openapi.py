@@ -34,6 +34,9 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/procurement/priority-list"): "getPriorityList",
     ("GET", "/v1/enterprises"): "searchEnterprises",
     ("GET", "/v1/changes"): "listChanges",
+    ("GET", "/v1/assessments"): "listAssessments",
+    ("GET", "/v1/assessments:export"): "exportAssessments",
+    ("GET", "/v1/assessments/{district}"): "getDistrictAssessment",
     # sampling
     ("POST", "/v1/results"): "createResult",
     ("POST", "/v1/results:batch"): "createResultsBatch",
@@ -49,6 +52,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/agencies/{code}/scorecard"): "getAgencyScorecard",
     ("GET", "/v1/regions"): "listRegions",
     ("GET", "/v1/rules"): "getSamplingRules",
+    ("GET", "/v1/public/nonconforming-products"): "listNonconformingProducts",
+    ("GET", "/v1/public/nonconforming-products:export"): "exportNonconformingProducts",
     ("POST", "/v1/sampling/jobs/{name}:run"): "runSamplingJob",
     ("GET", "/v1/jobs/sampling"): "listSamplingJobs",
     # credit

@@ -76,7 +76,7 @@ async def gather(session: AsyncSession, plan: Plan, as_of: date) -> Facts:
     return facts
 
 
-def _rate_cells(facts: Facts, ind: Indicator) -> dict[tuple[str, int], tuple[int, int]]:
+def rate_cells(facts: Facts, ind: Indicator) -> dict[tuple[str, int], tuple[int, int]]:
     """(district, year) -> (n, passed) of the results the indicator's filter counts."""
     assert isinstance(ind.source, PassRateSource)
     f = ind.source.filter
@@ -100,7 +100,7 @@ def _rate_series(cells: dict[tuple[str, int], tuple[int, int]], district: str | 
     return {y: v for y, v in sorted(out.items()) if v[0] > 0}
 
 
-def _count_cells(facts: Facts, ind: Indicator) -> dict[tuple[str, int], int]:
+def count_cells(facts: Facts, ind: Indicator) -> dict[tuple[str, int], int]:
     """(district, year) -> the honours counted by the indicator's rule on the year's evaluation day."""
     assert isinstance(ind.source, HonourCountSource)
     pick = 0 if ind.counting == "granted_during" else 1
@@ -203,7 +203,7 @@ def _common(
 
 def _rate_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> PassRateFigure:
     as_of = facts.as_of
-    cells = _rate_cells(facts, ind)
+    cells = rate_cells(facts, ind)
     series = _rate_series(cells, district)
 
     def rows(year: int, d: str | None = district) -> str:
@@ -240,7 +240,7 @@ def _rate_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None,
 def _count_figure(plan: Plan, ind: Indicator, facts: Facts, district: str | None, *, detail: bool) -> CountFigure:
     assert ind.counting is not None  # the plan's validation: an honour count has its counting rule
     as_of = facts.as_of
-    cells = _count_cells(facts, ind)
+    cells = count_cells(facts, ind)
     counts = _count_series(facts, cells, district)
     value = float(counts[as_of.year]) if counts else 0.0
     common = _common(plan, ind, value, {y: float(v) for y, v in counts.items()})

@@ -128,6 +128,8 @@ FORWARDS: tuple[Forward, ...] = (
     _sampling("GET", "/v1/agencies/{code}/scorecard", "read", "An agency's scorecard", "sampling"),
     _sampling("GET", "/v1/regions", None, "Districts with validity dates", "reference"),
     _sampling("GET", "/v1/rules", None, "Sampling rules in force", "reference"),
+    _sampling("GET", "/v1/public/nonconforming-products", None, "Published non-conforming products (公示)", "public"),
+    _sampling("GET", "/v1/public/nonconforming-products:export", None, "The same as CSV", "public"),
     *_job("sampling", "Run a sampling job now"),
     # credit
     _credit("GET", "/v1/rating-rules", None, "The credit rule set in force, and every version", "credit"),

@@ -9,9 +9,12 @@ import httpx
 from fastapi import FastAPI
 
 from services.gateway import models, openapi
+from services.gateway.assessment_router import router as assessment_router
 from services.gateway.consumers import HANDLERS, apply_batch
 from services.gateway.dashboard import dashboard_router
+from services.gateway.dashboard.assessment import assessment_pages
 from services.gateway.dashboard.csrf import DashboardHeadersMiddleware
+from services.gateway.dashboard.disclosure import disclosure_pages
 from services.gateway.forwarding import AUDIT_PREFIX, FORWARDS, QUARANTINE_PREFIX, forwarding_router
 from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
@@ -59,7 +62,15 @@ def create_app(
         title="QualityCity gateway",
         description="One entry point: attainment and credit answers built from events; writes forwarded to the "
         "owning service.",
-        routers=[router, forwarding_router(), dashboard_router, quarantine_router(QUARANTINE_PREFIX)],
+        routers=[
+            router,
+            assessment_router,
+            forwarding_router(),
+            dashboard_router,
+            disclosure_pages,
+            assessment_pages,
+            quarantine_router(QUARANTINE_PREFIX),
+        ],
         on_start=open_upstreams,
         on_stop=close_upstreams,
     )

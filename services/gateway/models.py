@@ -167,6 +167,8 @@ indicator_reports = Table(
     Column("period_start", Date, nullable=False),
     Column("period_end", Date, nullable=False),
     Column("value", Float, nullable=False),
+    # null: the whole city's figure; a division code: that district's own (district assessment).
+    columns.district_code(nullable=True),
     Column("reporting_system", String(200), nullable=False),
     Column("evidence_ref", String(500), nullable=False),
     Column("note", Text),

@@ -14,8 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from services.gateway.schemes import AssessmentScheme
 from shared.errors import NotFound, ValidationFailed, field_error
 
 PLANS_DIR = Path(__file__).parent / "plans"
@@ -155,6 +156,21 @@ class Plan(_Strict):
     base_year: int = Field(description="Progress is measured from this year's value (Open SDG's base year)")
     sections: dict[str, str] = Field(default_factory=dict)
     indicators: list[Indicator] = Field(min_length=1)
+    assessment_schemes: list[AssessmentScheme] = Field(
+        default_factory=list, description="District assessment schemes (docs/assessment.md)"
+    )
+
+    @field_validator("assessment_schemes")
+    @classmethod
+    def _schemes_fit(cls, schemes: list[AssessmentScheme], info: ValidationInfo) -> list[AssessmentScheme]:
+        indicators = {i.code: i for i in info.data.get("indicators", [])}
+        seen: set[str] = set()
+        for s in schemes:
+            if s.id in seen:
+                raise ValueError(f"assessment scheme {s.id!r} appears twice")
+            seen.add(s.id)
+            s.check_against(indicators)
+        return schemes
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:

@@ -463,20 +463,24 @@ async def add_report(session: AsyncSession, row: dict[str, Any]) -> None:
     await session.execute(insert(indicator_reports), [row])
 
 
-async def latest_reports(session: AsyncSession, plan_id: str, codes: Sequence[str], end: date) -> list[dict[str, Any]]:
-    """Per (indicator, period) the latest report with a period ending by `end`; older ones are history."""
+async def latest_reports(
+    session: AsyncSession, plan_id: str, codes: Sequence[str], end: date, *, districts: bool = False
+) -> list[dict[str, Any]]:
+    """Per (indicator, period) the latest report with a period ending by `end`; older ones are history.
+    The city's reports, or with `districts` every district's own (per district too)."""
     r = indicator_reports.c
+    scope = r.district_code.is_not(None) if districts else r.district_code.is_(None)
     ranked = (
         select(
             indicator_reports,
             func.row_number()
             .over(
-                partition_by=(r.indicator_code, r.period_start, r.period_end),
+                partition_by=(r.indicator_code, r.district_code, r.period_start, r.period_end),
                 order_by=(r.reported_at.desc(), r.report_id.desc()),
             )
             .label("rank"),
         )
-        .where(r.plan_id == plan_id, r.indicator_code.in_(list(codes)), r.period_end <= end)
+        .where(r.plan_id == plan_id, r.indicator_code.in_(list(codes)), r.period_end <= end, scope)
         .subquery()
     )
     rows = await session.execute(select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.period_end))

@@ -40,6 +40,7 @@ from shared.clock import as_utc
 from shared.errors import ValidationFailed
 from shared.pagination import Page, decode_cursor, encode_cursor, page
 from shared.problems import PROBLEM_SCHEMA
+from shared.regions import load_regions
 from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Reader, Section
 from shared.runtime import Runtime, UoW
 from shared.service_app import request_id
@@ -210,6 +211,7 @@ def _report_out(r: dict[str, Any]) -> dict[str, Any]:
         "period_start": r["period_start"],
         "period_end": r["period_end"],
         "value": r["value"],
+        "district_code": r["district_code"],
         "reporting_system": r["reporting_system"],
         "evidence_ref": r["evidence_ref"],
         "note": r["note"],
@@ -236,6 +238,10 @@ async def post_report(
         raise IndicatorNotReported(ind.code)
     if ind.kind.endswith("_rate") and not 0 <= body.value <= 1:
         raise ValueOutOfRange()
+    if body.district_code is not None:
+        why = load_regions().district_problem(body.district_code, body.period_end)
+        if why is not None:
+            raise ValidationFailed.one("district_code", "body", why)
     row = {
         "report_id": str(uuid.uuid4()),
         "plan_id": plan.id,
@@ -243,6 +249,7 @@ async def post_report(
         "period_start": body.period_start,
         "period_end": body.period_end,
         "value": body.value,
+        "district_code": body.district_code,
         "reporting_system": body.reporting_system.strip(),
         "evidence_ref": body.evidence_ref.strip(),
         "note": body.note,

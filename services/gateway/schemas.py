@@ -169,6 +169,12 @@ class IndicatorReportIn(Input):
     reporting_system: str = Field(min_length=1, max_length=200, examples=["山东省交通运输厅公路养护管理系统"])
     evidence_ref: str = Field(min_length=1, max_length=500, examples=["鲁交公路〔2015〕3号 附表2"])
     note: str | None = Field(None, max_length=2000)
+    district_code: str | None = Field(
+        None,
+        pattern=r"^\d{6}$",
+        description="A district's own figure (district assessment); omitted: the whole city's",
+        examples=["370212"],
+    )
 
     @model_validator(mode="after")
     def _period(self) -> IndicatorReportIn:
@@ -184,6 +190,7 @@ class IndicatorReportOut(BaseModel):
     period_start: date
     period_end: date
     value: float
+    district_code: str | None = Field(description="null: the whole city's figure")
     reporting_system: str
     evidence_ref: str
     note: str | None

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.sampling import models, service
+from services.sampling.disclosure import router as disclosure_router
 from services.sampling.domain import Rules
 from services.sampling.router import router
 from services.sampling.settings import SamplingSettings
 from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
+from shared.ratelimit import public_limiter
 from shared.regions import load_regions
 from shared.runtime import ServiceRuntime
 from shared.scheduler import ScheduledJob
@@ -40,16 +42,18 @@ SPEC = service_spec(
 def create_app(
     settings: SamplingSettings | None = None, *, bus: Bus | None = None, clock: Clock | None = None
 ) -> FastAPI:
-    runtime = ServiceRuntime(SPEC, settings or SamplingSettings(), bus=bus, clock=clock)
+    settings = settings or SamplingSettings()
+    runtime = ServiceRuntime(SPEC, settings, bus=bus, clock=clock)
     app = service_app(
         runtime,
         title="QualityCity sampling",
         description="抽检 results: inspection agencies push, correct and retract sampling-inspection results; "
         "pass rates and agency scorecards.",
-        routers=[router],
+        routers=[router, disclosure_router],
     )
     install_audit(app, runtime)
     # Rules and regions are data files, read once here (cheap, no I/O beyond two small files).
     app.state.rules = Rules.load()
     app.state.regions = load_regions()
+    app.state.public_limiter = public_limiter(runtime, models.rate_limits, settings)
     return app

@@ -17,6 +17,7 @@ from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
+from shared.ratelimit import rate_limit_table
 
 metadata = new_metadata()
 
@@ -90,3 +91,5 @@ idempotency_keys = idempotency_table(metadata)
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 audit_log = audit_table(metadata)
+#: The per-client budget of the public list of non-conforming products (shared/ratelimit.py).
+rate_limits = rate_limit_table(metadata)

@@ -142,9 +142,26 @@ def filters_clause(f: dict[str, Any]) -> list[ColumnElement[bool]]:
         conds.append(r.report_date >= f["reported_from"])
     if f.get("reported_to") is not None:
         conds.append(r.report_date <= f["reported_to"])
+    for key, column in (("name_like", r.enterprise_name), ("product_like", r.product_name)):
+        if f.get(key):
+            conds.append(column.like(_like(f[key]), escape="\\"))
     if not f.get("include_retracted") and f.get("state") is None:
         conds.append(r.state != "retracted")
     return conds
+
+
+def _like(fragment: str) -> str:
+    """A LIKE pattern matching the fragment anywhere, its own % and _ taken literally."""
+    return "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def public_fails(
+    session: AsyncSession, f: dict[str, Any], after: tuple[date, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    """The published list (`f` holds state=final, conclusion=fail): newest report first."""
+    r = results.c
+    stmt = keyset(select(results).where(and_(*filters_clause(f))), [r.report_date, r.id], after, limit, descending=True)
+    return [dict(x) for x in (await session.execute(stmt)).mappings()]
 
 
 async def list_results(

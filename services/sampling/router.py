@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
@@ -49,6 +47,7 @@ from shared.runtime import Runtime, UoW
 from shared.service_app import job_schedule
 from shared.stats import wilson_interval
 from shared.strict import Day
+from shared.tabular import csv_download
 from shared.uscc import USCC
 
 router = APIRouter(prefix="/v1")
@@ -311,25 +310,12 @@ EXPORT_COLUMNS = [c.name for c in results.columns if c.name != "recorded_by"]
 async def export_results(q: Annotated[ResultFilter, Query()], _: Reader, runtime: Runtime) -> StreamingResponse:
     filters = _filters(q)
 
-    async def rows() -> AsyncIterator[bytes]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(EXPORT_COLUMNS)
-        yield ("\ufeff" + buf.getvalue()).encode()
+    async def rows() -> AsyncIterator[list[Any]]:
         async with runtime.unit_of_work() as uow:  # its own session: the response outlives the handler
-            n = 0
             async for row in repository.stream_results(uow.session, filters):
-                buf.seek(0)
-                buf.truncate()
-                writer.writerow(["" if row[c] is None else row[c] for c in EXPORT_COLUMNS])
-                n += 1
-                yield buf.getvalue().encode()
+                yield [row[c] for c in EXPORT_COLUMNS]
 
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="results.csv"'},
-    )
+    return csv_download(EXPORT_COLUMNS, rows(), "results.csv")
 
 
 @_results.get("/results/{result_id}", response_model=ResultOut, summary="One result (with its ETag)")

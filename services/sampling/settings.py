@@ -1,9 +1,9 @@
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import PublicRateLimitSettings, ServiceSettings
 
 
-class SamplingSettings(ServiceSettings):
+class SamplingSettings(PublicRateLimitSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="QC_SAMPLING_", extra="ignore")
 
     service_name: str = "sampling"

@@ -96,7 +96,9 @@ def generate(seed: int = 16) -> City:
                 g += 1
                 granted = date(rng.choice((2013, 2014, 2015)), rng.randint(1, 11), rng.randint(1, 28))
                 uscc = make_uscc(90000 + g, region=district)
-                city.grants.append(grant_body(type_code, uscc, cert=f"AS-{type_code}-{g}", granted_on=granted.isoformat()))
+                city.grants.append(
+                    grant_body(type_code, uscc, cert=f"AS-{type_code}-{g}", granted_on=granted.isoformat())
+                )
                 city.honours.append((type_code, district, granted))
     return city
 
@@ -252,10 +254,10 @@ def score_year(city: City, plan: Mapping[str, Any], scheme: Mapping[str, Any], y
         ranked = judged > 0 and judged >= scheme["min_judged_share"] * total
         score = scheme["full_marks"] * points / judged - penalties + bonus if ranked else None
         out[d] = Score(ranked, score, lines, bonus, penalties, judged)
-    ranked = sorted((s.score, d) for d, s in out.items() if s.score is not None)
-    for d, s in out.items():
+    scores = [round(s.score, 6) for s in out.values() if s.score is not None]
+    for s in out.values():
         if s.score is not None:
-            s.rank = 1 + sum(1 for v, _ in ranked if round(v, 6) > round(s.score, 6))
+            s.rank = 1 + sum(1 for v in scores if v > round(s.score, 6))
     return out
 
 

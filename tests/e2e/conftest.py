@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from qcity.embedded import create_embedded_app
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
+from tests.e2e.modes import gateway_client
 
 
 @pytest.fixture
@@ -35,3 +37,17 @@ async def embedded(
 @pytest.fixture
 async def suite(embedded: tuple[FastAPI, httpx.AsyncClient]) -> tuple[FastAPI, httpx.AsyncClient]:
     return embedded
+
+
+@pytest.fixture(params=["embedded", pytest.param("distributed", marks=[pytest.mark.kafka, pytest.mark.postgres])])
+async def suite_2016(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    platform: PlatformSettings,
+    kafka_bootstrap: str,
+    pg_database: Callable[[str], Any],  # lazy: creates a database only when asked
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the gateway, embedded and distributed, early in 2016: the 2011–2015 plan is over."""
+    started = datetime(2016, 3, 1, 4, tzinfo=UTC)
+    async for c in gateway_client(request.param, started, tmp_path, platform, kafka_bootstrap, pg_database):
+        yield c

@@ -232,11 +232,69 @@ def test_nonconforming_products_page_shows_the_public_api_without_a_token(
     Select(browser.find_element(By.ID, "district")).select_by_value(district)
     browser.find_element(By.ID, "apply").click()
     WebDriverWait(browser, 20).until(ec.url_contains("enterprise="))
-    found = suite.api(
-        "/v1/public/nonconforming-products", {"limit": 100, "enterprise": fragment, "district": district}
-    )
+    found = suite.api("/v1/public/nonconforming-products", {"limit": 100, "enterprise": fragment, "district": district})
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.nonconforming")
     assert [r.get_attribute("data-report") for r in rows] == [i["report_no"] for i in found["items"]]
     assert item["report_no"] in [r.get_attribute("data-report") for r in rows]
     assert all(fragment in i["enterprise_name"] and i["district_code"] == district for i in found["items"])
     screenshot(browser, "public-nonconforming-search")
+
+
+def test_assessment_page_ranks_districts_as_the_api(suite: BackgroundSuite, browser: WebDriver) -> None:
+    browser.get(suite.url + "/dashboard")
+    browser.find_element(By.LINK_TEXT, "区(市)考核").click()
+    WebDriverWait(browser, 20).until(ec.url_contains("/dashboard/assessment"))
+    api = suite.api("/v1/assessments")
+    assert browser.find_element(By.ID, "year-shown").text == str(api["year"]) == "2015"
+
+    def shown(browser: WebDriver) -> list[tuple[str | None, ...]]:
+        return [
+            (r.get_attribute("data-district"), r.get_attribute("data-rank"), r.get_attribute("data-score"))
+            for r in browser.find_elements(By.CSS_SELECTOR, "tr.district")
+        ]
+
+    def expected(body: dict[str, Any]) -> list[tuple[str | None, ...]]:
+        return [
+            (
+                d["district_code"],
+                "" if d["rank"] is None else str(d["rank"]),
+                "" if d["score"] is None else str(d["score"]),
+            )
+            for d in body["districts"]
+        ]
+
+    assert shown(browser) == expected(api), "every district in the API's order, with its rank and score"
+    first = browser.find_elements(By.CSS_SELECTOR, "tr.district")[0]
+    points = {
+        c.get_attribute("data-code"): c.get_attribute("data-points")
+        for c in first.find_elements(By.CSS_SELECTOR, "td.points")
+    }
+    assert points == {
+        i["code"]: "" if i["points"] is None else str(i["points"]) for i in api["districts"][0]["indicators"]
+    }
+    assert any(points.values()), "the honour counts are judged whatever the sample sizes"
+    screenshot(browser, "assessment-2015")
+    Select(browser.find_element(By.ID, "year")).select_by_value("2013")
+    Select(browser.find_element(By.ID, "scheme")).select_by_value("product-safety")
+    browser.find_element(By.ID, "apply").click()
+    WebDriverWait(browser, 20).until(ec.url_contains("year=2013"))
+    other = suite.api("/v1/assessments", {"year": 2013, "scheme": "product-safety"})
+    assert shown(browser) == expected(other)
+    screenshot(browser, "assessment-2013-product-safety")
+
+
+def test_a_districts_printable_report_shows_every_year_of_the_api(suite: BackgroundSuite, browser: WebDriver) -> None:
+    browser.get(suite.url + "/dashboard/assessment")
+    browser.find_element(By.PARTIAL_LINK_TEXT, DISTRICT).click()
+    WebDriverWait(browser, 20).until(ec.url_contains(f"/dashboard/assessment/{DISTRICT}"))
+    api = suite.api(f"/v1/assessments/{DISTRICT}")
+    sections = browser.find_elements(By.CSS_SELECTOR, "section.report-year")
+    assert [(s.get_attribute("data-year"), s.get_attribute("data-score")) for s in sections] == [
+        (str(y["year"]), "" if y["score"] is None else str(y["score"])) for y in api["years"]
+    ]
+    for section, year in zip(sections, api["years"], strict=True):
+        lines = section.find_elements(By.CSS_SELECTOR, "tr.line")
+        assert [(ln.get_attribute("data-code"), ln.get_attribute("data-status")) for ln in lines] == [
+            (i["code"], i["status"]) for i in year["indicators"]
+        ]
+    screenshot(browser, f"assessment-report-{DISTRICT}")

@@ -92,7 +92,10 @@ def test_a_second_scheme_loads_and_scores_with_no_code_change(tmp_path: Path) ->
             "370200 is not a district code",
         ),
         ({"indicators": [{"code": "agri_pass_rate", "weight": 0}]}, "greater than 0"),
-        ({"bonuses": [{"code": "gi_products", "points_each": 1, "max_points": 2}]}, "counted granted_during"),
+        (
+            {"bonuses": [{"code": "shandong_famous_brands", "points_each": 1, "max_points": 2}]},
+            "counted granted_during",
+        ),
     ],
 )
 def test_a_malformed_scheme_stops_the_gateway_naming_file_and_line(

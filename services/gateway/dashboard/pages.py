@@ -17,6 +17,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "nav_credit": ("企业质量信用", "Enterprise credit"),
     "nav_blacklist": ("黑名单公示", "Published blacklist"),
     "nav_honours": ("荣誉公示", "Published honours"),
+    "nav_nonconforming": ("不合格产品公示", "Non-conforming products"),
+    "nav_assessment": ("区(市)考核", "District assessment"),
+    "scheme": ("考核方案", "Scheme"),
+    "rank": ("排名", "Rank"),
+    "score": ("得分", "Score"),
+    "change": ("较上年", "Change"),
+    "bonus_penalty": ("加分 / 扣分", "Bonus / penalty"),
+    "judged": ("可评权重", "Weight judged"),
+    "scoring_method": ("计分方法", "Scoring method"),
+    "report": ("年度考核报告", "Annual assessment report"),
+    "weight": ("权重", "Weight"),
+    "points": ("得分", "Points"),
     "login": ("登录", "Sign in"),
     "logout": ("退出", "Sign out"),
     "signed_in": ("已登录", "Signed in"),
@@ -96,6 +108,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "state": ("状态", "State"),
     "product": ("产品", "Product"),
     "sampling_date": ("抽样日期", "Sampled"),
+    "producer": ("标称生产企业", "Producer"),
+    "brand": ("商标", "Brand"),
+    "model_spec": ("规格型号", "Specification"),
+    "batch": ("生产日期/批号", "Batch or production date"),
+    "sampled_unit": ("被抽样单位", "Sampled unit"),
+    "nonconforming_items": ("不合格项目(检验结果; 标准值)", "Non-conforming items (measured; required)"),
+    "agency": ("承检机构", "Agency"),
+    "report_no": ("报告编号", "Report no."),
+    "report_date": ("报告日期", "Report date"),
 }
 STATUS_NAMES: dict[str, tuple[str, str]] = {
     "achieved": ("已实现", "achieved"),
@@ -142,9 +163,11 @@ class Page:
     def layout(self, title: str, body: str, *, active: str) -> str:
         nav = [
             ("overview", "/dashboard", self.t("nav_overview")),
+            ("assessment", "/dashboard/assessment", self.t("nav_assessment")),
             ("credit", "/dashboard/credit", self.t("nav_credit")),
             ("blacklist", "/dashboard/public/blacklist", self.t("nav_blacklist")),
             ("honours", "/dashboard/public/honours", self.t("nav_honours")),
+            ("nonconforming", "/dashboard/public/nonconforming", self.t("nav_nonconforming")),
         ]
         links = "".join(
             f'<a class="{"active" if key == active else ""}" href="{e(self.url(href))}">{e(label)}</a>'

@@ -1,0 +1,128 @@
+"""Thin routes of the district assessment (docs/assessment.md): public, like the attainment."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from services.gateway import assessment, assessment_export
+from services.gateway.assessment_schemas import AssessmentOut, DistrictAssessmentsOut
+from services.gateway.plans import Plan
+
+# The plan lookup is the attainment's: an assessment reads the same plans the same way.
+from services.gateway.router import DEFAULT_PLAN, _plan
+from services.gateway.schemes import AssessmentScheme
+from shared.routing import ERRORS, Section
+from shared.runtime import Runtime, UoW
+
+router = APIRouter(prefix="/v1")
+_assessment = Section(router, "assessment", ERRORS)
+SchemeId = Annotated[str | None, Query(description="One of the plan's assessment_schemes (default: its first)")]
+Year = Annotated[int | None, Query(ge=1900, le=2200, description="Default: the plan's last year up to today")]
+
+
+def _as_of(runtime: Runtime, plan: Plan) -> date:
+    """Today, but never past the plan's end (as the attainment reads a finished plan)."""
+    return min(runtime.clock.today(), plan.period_end)
+
+
+async def _assess(
+    request: Request, runtime: Runtime, uow: UoW, plan_id: str, scheme_id: str | None, years: list[int] | None
+) -> tuple[Plan, AssessmentScheme, date, dict[int, list[Any]]]:
+    plan = _plan(request, plan_id)
+    scheme = assessment.scheme_of(plan, scheme_id)
+    as_of = _as_of(runtime, plan)
+    every = assessment.assessed_years(plan, as_of)
+    for y in years or []:
+        if y not in every:
+            raise assessment.YearNotAssessed(y, every)
+    inputs = await assessment.gather(uow.session, plan, scheme, as_of)
+    wanted = every if years is None else [y for y in every if y in years or y + 1 in years]
+    return plan, scheme, as_of, assessment.assess(plan, scheme, inputs, wanted)
+
+
+@_assessment.get(
+    "/assessments",
+    response_model=AssessmentOut,
+    summary="Every district's score, rank, change and indicator contributions in one year (no token)",
+)
+async def list_assessments(
+    request: Request,
+    runtime: Runtime,
+    uow: UoW,
+    plan: str = DEFAULT_PLAN,
+    scheme: SchemeId = None,
+    year: Year = None,
+) -> Any:
+    p = _plan(request, plan)
+    as_of = _as_of(runtime, p)
+    y = year if year is not None else min(as_of.year, p.period_end.year)
+    p, s, as_of, years = await _assess(request, runtime, uow, plan, scheme, [y])
+    return {
+        "plan": p.id,
+        "scheme": s.id,
+        "scheme_name_zh": s.name_zh,
+        "year": y,
+        "as_of": min(as_of, date(y, 12, 31)),
+        "method": assessment.METHOD,
+        "districts": years[y],
+    }
+
+
+@_assessment.get(
+    "/assessments:export",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "The district × indicator table: XLSX (a sheet per year and the method) or CSV",
+            "content": {assessment_export.XLSX: {}, "text/csv": {}},
+        },
+    },
+    response_class=Response,
+    summary="Every year's assessment as an XLSX workbook or CSV (no token)",
+)
+async def export_assessments(
+    request: Request,
+    runtime: Runtime,
+    uow: UoW,
+    plan: str = DEFAULT_PLAN,
+    scheme: SchemeId = None,
+    format: Literal["xlsx", "csv"] = "xlsx",
+) -> Response:
+    p, s, _, years = await _assess(request, runtime, uow, plan, scheme, None)
+    name = f"assessment-{p.id}-{s.id}"
+    if format == "csv":
+        body, media = assessment_export.csv_bytes(s, years), "text/csv; charset=utf-8"
+    else:
+        body, media = assessment_export.xlsx(p.id, s, years), assessment_export.XLSX
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})
+
+
+@_assessment.get(
+    "/assessments/{district}",
+    response_model=DistrictAssessmentsOut,
+    summary="One district's assessment in every year of the plan up to today (no token)",
+)
+async def get_district_assessment(
+    request: Request,
+    runtime: Runtime,
+    uow: UoW,
+    district: Annotated[str, Path(pattern=r"^\d{6}$", description="A district's division code, e.g. 370202")],
+    plan: str = DEFAULT_PLAN,
+    scheme: SchemeId = None,
+) -> Any:
+    p, s, as_of, years = await _assess(request, runtime, uow, plan, scheme, None)
+    mine = [a for per_year in years.values() for a in per_year if a.district_code == district]
+    if not mine:
+        raise assessment.DistrictNotFound(district)
+    return {
+        "plan": p.id,
+        "scheme": s.id,
+        "district_code": district,
+        "name_zh": mine[0].name_zh,
+        "as_of": as_of,
+        "method": assessment.METHOD,
+        "years": mine,
+    }

@@ -1,0 +1,122 @@
+"""The district assessment page (区(市)考核): the year's ranking with every district's score, change and
+points per indicator, from `GET /v1/assessments` called in-process like every dashboard page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from services.gateway.dashboard.pages import e, notice, table
+from services.gateway.dashboard.router import DEFAULT_PLAN, Api, _html, _page, _problem
+
+assessment_pages = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+
+def _num(v: Any, digits: int = 2, signed: bool = False) -> str:
+    if v is None:
+        return "—"
+    return f"{float(v):+.{digits}f}" if signed else f"{float(v):.{digits}f}"
+
+
+@assessment_pages.get("/assessment", response_class=HTMLResponse)
+async def assessment_page(
+    request: Request, plan: str = DEFAULT_PLAN, scheme: str | None = None, year: str | None = None
+) -> HTMLResponse:
+    year = year if year and year.isdigit() and len(year) == 4 else None
+    page = _page(request, plan=plan, scheme=scheme, year=year)
+    api = Api(request)
+    try:
+        plan_status, plan_doc = await api.get(f"/v1/plans/{plan}")
+        status, body = await api.get("/v1/assessments", {"plan": plan, "scheme": scheme, "year": year})
+    finally:
+        await api.aclose()
+    title = page.t("nav_assessment")
+    if status != 200 or plan_status != 200:
+        problem = _problem(page, status, body) if status != 200 else _problem(page, plan_status, plan_doc)
+        return _html(page.layout(title, problem, active="assessment"))
+    schemes = plan_doc.get("assessment_schemes", [])
+    first, last = int(plan_doc["period_start"][:4]), int(plan_doc["period_end"][:4])
+    scheme_options = "".join(
+        f'<option value="{e(s["id"])}"{" selected" if s["id"] == body["scheme"] else ""}>'
+        f"{e(page.pick(s['name_zh'], s['name_en']))}</option>"
+        for s in schemes
+    )
+    year_options = "".join(
+        f'<option value="{y}"{" selected" if y == body["year"] else ""}>{y}</option>' for y in range(first, last + 1)
+    )
+    form = (
+        '<form class="filters" method="get" action="/dashboard/assessment">'
+        + ('<input type="hidden" name="lang" value="en">' if page.lang == "en" else "")
+        + f'<input type="hidden" name="plan" value="{e(plan)}">'
+        f'<label>{e(page.t("scheme"))} <select id="scheme" name="scheme">{scheme_options}</select></label>'
+        f'<label>{e(page.t("year"))} <select id="year" name="year">{year_options}</select></label>'
+        f'<button id="apply" type="submit">{e(page.t("apply"))}</button></form>'
+    )
+    districts = body["districts"]
+    codes = [i["code"] for i in districts[0]["indicators"]] if districts else []
+    names = {
+        i["code"]: page.pick(i["name_zh"], i["name_en"]) for i in (districts[0]["indicators"] if districts else [])
+    }
+    rows = []
+    for d in districts:
+        cells = "".join(
+            f'<td class="points" data-code="{e(i["code"])}" data-points="{e(i["points"])}" title="{e(i["why"])}">'
+            f"{_num(i['points'])}</td>"
+            for i in d["indicators"]
+        )
+        rows.append(
+            f'<tr class="district" data-district="{e(d["district_code"])}" data-rank="{e(d["rank"])}" '
+            f'data-score="{e(d["score"])}" title="{e(d["why"])}"><td class="rank">{e(d["rank"] or "—")}</td>'
+            f'<td><a href="{e(page.url("/dashboard/assessment/" + d["district_code"], plan=plan, scheme=scheme))}">'
+            f"{e(page.pick(d['name_zh'], d['name_en']))} {e(d['district_code'])}</a></td>"
+            f'<td class="value score">{_num(d["score"])}</td><td class="change">{_num(d["change"], signed=True)}</td>'
+            f"<td>{_num(d['judged_weight'], 0)} / {_num(d['total_weight'], 0)}</td>"
+            f"<td>{_num(d['bonus'], 0)} / {_num(d['penalties'], 0)}</td>{cells}</tr>"
+        )
+    headers = [page.t(h) for h in ("rank", "district", "score", "change", "judged", "bonus_penalty")]
+    headers += [names[c] for c in codes]
+    head = (
+        f'<p class="plan-name">{e(page.pick(plan_doc.get("name_zh"), plan_doc.get("name_en")))} · '
+        f'<span id="year-shown">{e(body["year"])}</span> · {e(page.t("as_of"))} {e(body["as_of"])}</p>'
+    )
+    content = form + head + (table(headers, rows, "assessment") if rows else notice(page.t("empty")))
+    content += f'<p class="method">{e(page.t("scoring_method"))}: {e(body["method"])}</p>'
+    return _html(page.layout(title, content, active="assessment"))
+
+
+@assessment_pages.get("/assessment/{district}", response_class=HTMLResponse)
+async def district_report(
+    request: Request, district: str, plan: str = DEFAULT_PLAN, scheme: str | None = None
+) -> HTMLResponse:
+    """A district's annual assessment report, every year of the plan: printable (the stylesheet's
+    print rules drop the navigation and keep each year on its own page)."""
+    page = _page(request, plan=plan, scheme=scheme)
+    api = Api(request)
+    try:
+        status, body = await api.get(f"/v1/assessments/{district}", {"plan": plan, "scheme": scheme})
+    finally:
+        await api.aclose()
+    if status != 200:
+        return _html(page.layout(page.t("nav_assessment"), _problem(page, status, body), active="assessment"))
+    title = f"{body['name_zh']} {body['district_code']} · {page.t('report')}"
+    years = []
+    for y in body["years"]:
+        lines = [
+            f'<tr class="line" data-code="{e(i["code"])}" data-status="{e(i["status"])}"><td>'
+            f"{e(page.pick(i['name_zh'], i['name_en']))}</td><td>{_num(i['weight'], 0)}</td>"
+            f'<td class="value">{_num(i["value"], 4)}</td><td>{_num(i["target"], 4)}</td>'
+            f'<td class="value" data-points="{e(i["points"])}">{_num(i["points"])}</td>'
+            f'<td class="reason">{e(i["why"])}</td></tr>'
+            for i in y["indicators"]
+        ]
+        headers = [page.t(h) for h in ("indicator", "weight", "value", "target", "points", "reason")]
+        years.append(
+            f'<section class="report-year" data-year="{e(y["year"])}" data-score="{e(y["score"])}" '
+            f'data-rank="{e(y["rank"])}"><h2>{e(y["year"])} · {e(page.t("score"))} {_num(y["score"])} · '
+            f"{e(page.t('rank'))} {e(y['rank'] or '—')} · {e(page.t('change'))} {_num(y['change'], signed=True)}</h2>"
+            f'<p class="reason">{e(y["why"])}</p>{table(headers, lines, "report")}</section>'
+        )
+    content = f'<p class="method">{e(page.t("scoring_method"))}: {e(body["method"])}</p>' + "".join(years)
+    return _html(page.layout(title, content, active="assessment"))
