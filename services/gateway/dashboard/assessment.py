@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from services.gateway.dashboard.pages import e, notice, table
+from services.gateway.dashboard.pages import e, filters_form, notice, table
 from services.gateway.dashboard.router import DEFAULT_PLAN, Api, _html, _page, _problem
 
 assessment_pages = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -46,13 +46,12 @@ async def assessment_page(
     year_options = "".join(
         f'<option value="{y}"{" selected" if y == body["year"] else ""}>{y}</option>' for y in range(first, last + 1)
     )
-    form = (
-        '<form class="filters" method="get" action="/dashboard/assessment">'
-        + ('<input type="hidden" name="lang" value="en">' if page.lang == "en" else "")
-        + f'<input type="hidden" name="plan" value="{e(plan)}">'
+    form = filters_form(
+        page,
+        "/dashboard/assessment",
+        f'<input type="hidden" name="plan" value="{e(plan)}">'
         f'<label>{e(page.t("scheme"))} <select id="scheme" name="scheme">{scheme_options}</select></label>'
-        f'<label>{e(page.t("year"))} <select id="year" name="year">{year_options}</select></label>'
-        f'<button id="apply" type="submit">{e(page.t("apply"))}</button></form>'
+        f'<label>{e(page.t("year"))} <select id="year" name="year">{year_options}</select></label>',
     )
     districts = body["districts"]
     codes = [i["code"] for i in districts[0]["indicators"]] if districts else []

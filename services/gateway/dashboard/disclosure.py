@@ -9,7 +9,7 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from services.gateway.dashboard.pages import e
+from services.gateway.dashboard.pages import e, filters_form
 from services.gateway.dashboard.router import Api, _district_names, _html, _page, _problem, _public_table
 
 disclosure_pages = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -40,13 +40,13 @@ async def public_nonconforming(
         f'<option value="{e(code)}"{" selected" if code == district else ""}>{e(name)} {e(code)}</option>'
         for code, name in sorted(names.items())
     )
-    form = (
-        '<form class="filters" method="get" action="/dashboard/public/nonconforming">'
-        + ('<input type="hidden" name="lang" value="en">' if page.lang == "en" else "")
-        + f'<label>{e(page.t("producer"))} <input id="enterprise" name="enterprise" value="{e(enterprise)}"></label>'
+    form = filters_form(
+        page,
+        "/dashboard/public/nonconforming",
+        f'<label>{e(page.t("producer"))} <input id="enterprise" name="enterprise" value="{e(enterprise)}"></label>'
         f'<label>{e(page.t("product"))} <input id="product" name="product" value="{e(product)}"></label>'
-        f'<label>{e(page.t("district"))} <select id="district" name="district">{options}</select></label>'
-        f'<button id="apply" type="submit">{e(page.t("search"))}</button></form>'
+        f'<label>{e(page.t("district"))} <select id="district" name="district">{options}</select></label>',
+        button="search",
     )
     if status != 200:
         return _html(page.layout(title, form + _problem(page, status, body), active="nonconforming"))

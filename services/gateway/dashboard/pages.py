@@ -242,6 +242,15 @@ def fmt_target(page: Page, fig: Shown) -> str:
     return prefix + fmt_value(fig, float(fig.target))
 
 
+def filters_form(page: Page, action: str, fields: str, button: str = "apply") -> str:
+    """A GET form of filters (`fields`: its labelled inputs) that keeps the page's language."""
+    lang = '<input type="hidden" name="lang" value="en">' if page.lang == "en" else ""
+    return (
+        f'<form class="filters" method="get" action="{e(action)}">{lang}{fields}'
+        f'<button id="apply" type="submit">{e(page.t(button))}</button></form>'
+    )
+
+
 def table(headers: list[str], rows: list[str], cls: str = "") -> str:
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
