@@ -37,7 +37,12 @@ def _settings_class(name: str) -> Any:
     from importlib import import_module
 
     settings_mod = import_module(f"services.{name}.settings")
-    return next(v for k, v in vars(settings_mod).items() if k.endswith("Settings") and k != "ServiceSettings")
+    # The class the module defines (it also imports the shared settings it combines, e.g. PublicRateLimitSettings).
+    return next(
+        v
+        for k, v in vars(settings_mod).items()
+        if k.endswith("Settings") and getattr(v, "__module__", None) == settings_mod.__name__
+    )
 
 
 def _refuse(exc: ValidationError) -> typer.Exit:
