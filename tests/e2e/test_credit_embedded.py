@@ -328,3 +328,23 @@ async def test_names_without_a_uscc_are_matched_only_when_unambiguous(
     single = await suite.client.post(f"{BASE}/v1/credit-records", json=ambiguous, headers=amr)
     assert single.status_code == 422 and single.json()["type"].endswith(":enterprise-not-matched"), single.text
     assert len(single.json()["candidates"]) == 2
+
+    # The archive import takes a name without a USCC on the same terms.
+    archived = {k: v for k, v in proposal(appeal_deadline="2014-02-01").items() if k != "uscc"}
+    archived |= {
+        "enterprise_name": "青岛利华电器",
+        "proposed_by": "张科员",
+        "reviewed_by": "李处长",
+        "decided_on": "2014-01-10",
+        "listed_from": "2014-01-11",
+    }
+    rows = [archived, dict(archived, enterprise_name="海达机械", decision_no="青质监罚〔2014〕13号")]
+    importer = auth("archive:import") | {"X-Source-File": "archive.json"}
+    imported = await suite.client.post(f"{BASE}/v1/blacklist:import", json=rows, headers=importer)
+    assert imported.status_code == 200, imported.text
+    out = imported.json()
+    assert (out["created"], out["unmatched"]) == (1, 1)
+    assert out["rows"][1]["problems"][0]["field"] == "uscc"
+    assert {c["uscc"] for c in out["rows"][1]["candidates"]} == {ENTERPRISE, OTHER}
+    check = await suite.client.get(f"{BASE}/v1/blacklist/check", params={"uscc": THIRD}, headers=reader)
+    assert check.json()["listed"] is True
