@@ -220,10 +220,18 @@ async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> 
 _entry_change = partial(_blacklist.post, response_model=EntryOut, responses=_errors)
 
 
-async def _transition(
-    use_case: Callable[..., Awaitable[dict[str, Any]]], change: Change, entry_id: str, body: Any
+async def _commit(
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+    use_case: Callable[..., Awaitable[dict[str, Any]]],
+    change: Change,
+    key: str,
+    body: Any,
 ) -> Any:
-    return _entry_out(await change.commit(use_case, _ctx(change.request, change.ctx), entry_id, body))
+    """Run a change of one versioned row (an entry, a record), commit, and answer it as `render` shows it."""
+    return render(await change.commit(use_case, _ctx(change.request, change.ctx), key, body))
+
+
+_transition = partial(_commit, _entry_out)
 
 
 @_entry_change(
@@ -420,24 +428,21 @@ async def get_record(record_id: str, principal: RecordReader, uow: UoW, response
     return _record_out(rec, await repo.record_history(uow.session, record_id))
 
 
-async def _record_change(
-    use_case: Callable[..., Awaitable[dict[str, Any]]], change: Change, record_id: str, body: Any
-) -> Any:
-    return _record_out(await change.commit(use_case, _ctx(change.request, change.ctx), record_id, body))
+_record_change = partial(_commit, _record_out)
+#: The routes by which the sending authority changes one record (If-Match, ETag).
+_record_version = partial(_records.post, response_model=CreditRecordOut)
 
 
-@_records.post(
+@_record_version(
     "/credit-records/{record_id}:correct",
-    response_model=CreditRecordOut,
     summary="Correct a record: a new version of the whole record (the sending authority only; If-Match)",
 )
 async def correct_record(record_id: str, body: RecordCorrection, _: Authority, change: VersionedChange) -> Any:
     return await _record_change(service.correct_record, change, record_id, body)
 
 
-@_records.post(
+@_record_version(
     "/credit-records/{record_id}:withdraw",
-    response_model=CreditRecordOut,
     summary="Withdraw a record: it stops counting, every version kept (the sending authority only; If-Match)",
 )
 async def withdraw_record(record_id: str, body: RecordWithdrawal, _: Authority, change: VersionedChange) -> Any:

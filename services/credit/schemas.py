@@ -255,25 +255,33 @@ class ArchivedListing(_In):
     removal_note: str | None = Field(None, min_length=1, max_length=2000)
 
 
-class ArchivedListingOutcome(BaseModel):
+class RowOutcome(BaseModel):
+    """What became of one row of a bulk request (an archive import, a batch of records)."""
+
     row: int
     outcome: Literal["created", "duplicate", "conflict", "rejected", "unmatched"]
-    entry_id: str | None = None
-    status: str | None = None
     problems: list[dict[str, str]] = []
     candidates: list[CandidateOut] = Field(
         default_factory=list, description="unmatched: the enterprises the name may mean, for a person to choose"
     )
 
 
-class ListingImportOut(BaseModel):
-    source_file: str
+class BulkCounts(BaseModel):
     received: int
     created: int
     duplicates: int
     conflicts: int
     rejected: int
     unmatched: int
+
+
+class ArchivedListingOutcome(RowOutcome):
+    entry_id: str | None = None
+    status: str | None = None
+
+
+class ListingImportOut(BulkCounts):
+    source_file: str
     rows: list[ArchivedListingOutcome]
 
 
@@ -427,22 +435,10 @@ class MatchesOut(BaseModel):
     results: list[MatchResult]
 
 
-class RecordOutcome(BaseModel):
-    row: int
-    outcome: Literal["created", "duplicate", "conflict", "rejected", "unmatched"]
+class RecordOutcome(RowOutcome):
     record_id: str | None = None
     version: int | None = None
-    problems: list[dict[str, str]] = []
-    candidates: list[CandidateOut] = Field(
-        default_factory=list, description="unmatched: the enterprises the name may mean, for a person to choose"
-    )
 
 
-class RecordBatchOut(BaseModel):
-    received: int
-    created: int
-    duplicates: int
-    conflicts: int
-    rejected: int
-    unmatched: int
+class RecordBatchOut(BulkCounts):
     rows: list[RecordOutcome]
