@@ -326,7 +326,7 @@ class CreditRecordIn(_In):
     occurred_on: Day = Field(description="The decision, case-closing or commendation date")
     deciding_authority: str = Field(min_length=1, max_length=200)
     category: str | None = Field(None, min_length=1, max_length=100, description="违法类别 / complaint category")
-    sector: Literal["food", "agricultural", "manufacturing", "engineering"] | None = Field(
+    sector: Literal["manufacturing", "agricultural", "food", "engineering"] | None = Field(
         None, description="Weighs like a sampling fail of the sector (rating.negative.sector_factors)"
     )
     decision_no: str | None = Field(None, min_length=1, max_length=100, description="The decision number (文号)")
