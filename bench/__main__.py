@@ -14,7 +14,7 @@ from typing import Any
 
 from bench import common
 
-BENCHMARKS = ("ingest_embedded", "ingest_distributed", "credit_screening", "gateway_read")
+BENCHMARKS = ("idle_embedded", "ingest_embedded", "ingest_distributed", "credit_screening", "gateway_read")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -53,12 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=BENCHMARKS, action="append", help="run only this benchmark (repeatable)")
     ap.add_argument("--rows", type=int, help="rows to ingest (default: 1,000,000 embedded / 300,000 distributed)")
     ap.add_argument("--quick", action="store_true", help="fewer rows (100,000 embedded / 50,000 distributed)")
+    ap.add_argument("--idle-window", type=float, help="idle_embedded: seconds measured (default 60, 15 with --quick)")
     ap.add_argument("--concurrency", type=int, default=3, help="requests in flight (default 3)")
     ap.add_argument(
         "--profile",
-        choices=("none", "cprofile", "pyinstrument", "stages"),
+        choices=("none", "cprofile", "pyinstrument", "stages", "py-spy"),
         default="none",
-        help="ingest_embedded: run the server under a profiler (see bench/serve_embedded.py)",
+        help="ingest_embedded: run the server under a profiler (see bench/serve_embedded.py); py-spy: "
+        "sample the server of every benchmark from outside (raw stacks, read with python -m bench.topframes)",
     )
     ap.add_argument("--profile-out", default="bench/results/profile", help="profile output path (no suffix)")
     args = ap.parse_args(argv)

@@ -207,6 +207,29 @@ def servers(*items: Server) -> Iterator[tuple[Server, ...]]:
             s.stop()
 
 
+@contextlib.contextmanager
+def py_spy(pid: int | None, out: Path | None, rate: int = 100) -> Iterator[None]:
+    """Sample `pid` with py-spy (a dev dependency) while the block runs; the raw (collapsed) stacks
+    go to `out` (read them with `python -m bench.topframes OUT`). Nothing happens when out is None."""
+    if pid is None or out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(PYTHON).with_name("py-spy")
+    argv = [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "-o", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        print(f"[py-spy] {out}", flush=True)
+
+
 def uvicorn_argv(target: str, port: int, *, factory: bool = True) -> list[str]:
     argv = [
         PYTHON,

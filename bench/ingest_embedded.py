@@ -106,21 +106,23 @@ def run(args: Any) -> list[dict[str, Any]]:
 
         port = common.free_port()
         argv = [common.PYTHON, "-m", "bench.serve_embedded", "--data-dir", str(tmp / "data"), "--port", str(port)]
-        if args.profile != "none":
+        if args.profile not in ("none", "py-spy"):
             argv += ["--profile", args.profile, "--profile-out", str(Path(args.profile_out).resolve())]
         server = common.Server("embedded", argv, port, tmp / "server.log", env={"QC_LOG_LEVEL": "WARNING"})
         with common.servers(server):
             server.wait_ready()
             print(f"[{NAME}] server ready on {server.url} (pid {server.proc.pid if server.proc else '?'})", flush=True)
-            out = asyncio.run(common.post_batches(server.url, "/v1/results:batch", bodies, token, concurrency))
-            rate = n / out["elapsed_s"]
-            print(
-                f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
-                f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
-                flush=True,
-            )
-            assert out["created"] == n, f"created {out['created']} of {n} ({out})"
-            t_done = asyncio.run(common.wait_pass_rates(server.url, token, n))
+            spy_out = Path(f"{args.profile_out}-{NAME}.txt").resolve() if args.profile == "py-spy" else None
+            with common.py_spy(server.proc.pid if server.proc else None, spy_out):
+                out = asyncio.run(common.post_batches(server.url, "/v1/results:batch", bodies, token, concurrency))
+                rate = n / out["elapsed_s"]
+                print(
+                    f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
+                    f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
+                    flush=True,
+                )
+                assert out["created"] == n, f"created {out['created']} of {n} ({out})"
+                t_done = asyncio.run(common.wait_pass_rates(server.url, token, n))
             catch_up = t_done - out["t_last"]
             events_rate = n / (t_done - out["t0"])
             print(
