@@ -14,7 +14,7 @@ from typing import Any
 
 from bench import common
 
-BENCHMARKS = ("idle_embedded", "ingest_embedded", "ingest_distributed", "credit_screening", "gateway_read")
+BENCHMARKS = ("idle_embedded", "ingest_embedded", "peer_orm", "ingest_distributed", "credit_screening", "gateway_read")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -48,6 +48,25 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([line(head), line("-" * w for w in widths), *(line(b) for b in body)])
 
 
+def lead_over_peer(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The suite's embedded ingest beside the peer (one row per POST, plain ORM) of the same run."""
+    suite = next((f for f in figures if f["benchmark"] == "ingest_embedded" and f["unit"] == "results/s"), None)
+    peer = next((f for f in figures if f["benchmark"] == "peer_orm"), None)
+    if suite is None or peer is None:
+        return []
+    return [
+        common.figure(
+            "peer_orm",
+            "embedded ingest over the peer",
+            suite["value"],
+            "results/s",
+            baseline=peer["value"],
+            goal=">= 10x the peer",
+            met=suite["value"] >= 10 * peer["value"],
+        )
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--only", choices=BENCHMARKS, action="append", help="run only this benchmark (repeatable)")
@@ -78,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             failed.append(name)
 
+    figures += lead_over_peer(figures)
     print()
     print(table(figures))
     RESULTS.mkdir(exist_ok=True)

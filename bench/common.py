@@ -145,7 +145,7 @@ class Server:
         except OSError:
             return ""
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 90.0, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -153,7 +153,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                r = httpx.get(f"{self.url}/readyz", timeout=2.0)
+                r = httpx.get(f"{self.url}{path}", timeout=2.0)
                 if r.status_code == 200:
                     return
                 last = r.text[:300]
@@ -216,7 +216,9 @@ def py_spy(pid: int | None, out: Path | None, rate: int = 100) -> Iterator[None]
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     spy = Path(PYTHON).with_name("py-spy")
-    argv = [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "-o", str(out)]
+    # --nonblocking: the process is never paused to be sampled, so the figures measured meanwhile hold.
+    argv = [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--nonblocking", "--format", "raw"]
+    argv += ["-o", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield

@@ -171,7 +171,9 @@ def run(args: Any) -> list[dict[str, Any]]:
         )
         with common.servers(server):
             server.wait_ready()
-            m = asyncio.run(_measure(server.url, common.bench_token(), batches, singles))
+            spy_out = Path(f"{args.profile_out}-{NAME}.txt").resolve() if args.profile == "py-spy" else None
+            with common.py_spy(server.proc.pid if server.proc else None, spy_out):
+                m = asyncio.run(_measure(server.url, common.bench_token(), batches, singles))
         print(
             f"[{NAME}] screening p50 {m['screen_p50']:.1f} ms p99 {m['screen_p99']:.1f} ms; check p99 "
             f"{m['check_p99']:.2f} ms; raw sqlite3 IN p99 {baseline:.1f} ms; bare /healthz {m['bare_ms']:.2f} ms",
