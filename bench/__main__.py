@@ -48,6 +48,17 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([line(head), line("-" * w for w in widths), *(line(b) for b in body)])
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The same table in Markdown (written beside the JSON, for bench/runs/ and the README)."""
+    head = ("benchmark", "figure", "value", "unit", "baseline (same run)", "ratio", "goal", "met?")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = (r["benchmark"], r["figure"], _fmt(r["value"]), r["unit"], _fmt(r["baseline"]), _fmt(r["ratio"]))
+        cells += (r["goal"] or "-", _fmt(r["met"]))
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def lead_over_peer(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The suite's embedded ingest beside the peer (one row per POST, plain ORM) of the same run."""
     suite = next((f for f in figures if f["benchmark"] == "ingest_embedded" and f["unit"] == "results/s"), None)
@@ -112,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = json.dumps(doc, indent=1)
     (RESULTS / "latest.json").write_text(text)
+    (RESULTS / "latest.md").write_text(markdown(figures) + "\n")
     (RESULTS / f"{stamp}.json").write_text(text)
     print(f"\nwritten: {RESULTS / 'latest.json'}" + (f"   FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

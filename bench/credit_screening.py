@@ -25,7 +25,7 @@ from stdnum.cn import uscc as stdnum_uscc
 from bench import common
 
 NAME = "credit_screening"
-SCREEN_GOAL_MS = 50.0
+SCREEN_GOAL_RATIO = 1.5  # issue 18: p99 <= 1.5 x the raw indexed IN on the same store
 CHECK_GOAL_MS = 10.0
 
 
@@ -94,8 +94,8 @@ def load(db: Path, usccs: list[str]) -> None:
         con.close()
 
 
-def raw_screen_ms(db: Path, batches: list[list[str]]) -> float:
-    """p99 of the same lookup done by raw sqlite3 on the same file."""
+def raw_screen_ms(db: Path, batches: list[list[str]]) -> tuple[float, float]:
+    """p50 and p99 of the same lookup done by raw sqlite3 on the same file."""
     con = sqlite3.connect(db)
     times = []
     for batch in batches:
@@ -103,7 +103,7 @@ def raw_screen_ms(db: Path, batches: list[list[str]]) -> float:
         con.execute(f"SELECT * FROM blacklist_entries WHERE uscc IN ({', '.join('?' * len(batch))})", batch).fetchall()
         times.append((time.perf_counter() - t) * 1000)
     con.close()
-    return _p99(times)
+    return sorted(times)[len(times) // 2], _p99(times)
 
 
 def _p99(values: list[float]) -> float:
@@ -160,7 +160,7 @@ def run(args: Any) -> list[dict[str, Any]]:
         rnd = random.Random(9)
         batches = [rnd.sample(usccs, 1000) for _ in range(100)]
         singles = rnd.sample(usccs, 500)
-        baseline = raw_screen_ms(db, batches)
+        baseline_p50, baseline = raw_screen_ms(db, batches)
         port = common.free_port()
         server = common.Server(
             "credit",
@@ -186,12 +186,21 @@ def run(args: Any) -> list[dict[str, Any]]:
     return [
         common.figure(
             NAME,
+            "screening 1,000 USCCs, p50",
+            m["screen_p50"],
+            "ms",
+            baseline=baseline_p50,
+            baseline_what="raw sqlite3 IN (1,000) on the same file, p50",
+            **extra,
+        ),
+        common.figure(
+            NAME,
             "screening 1,000 USCCs, p99",
             m["screen_p99"],
             "ms",
             baseline=baseline,
-            goal=f"<= {SCREEN_GOAL_MS:.0f} ms",
-            met=m["screen_p99"] <= SCREEN_GOAL_MS,
+            goal=f"ratio <= {SCREEN_GOAL_RATIO}",
+            met=m["screen_p99"] <= SCREEN_GOAL_RATIO * baseline,
             baseline_what="raw sqlite3 IN (1,000) on the same file",
             **extra,
         ),

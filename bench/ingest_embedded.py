@@ -20,8 +20,8 @@ from typing import Any
 from bench import common
 
 NAME = "ingest_embedded"
-GOAL_RATE = 100_000
-GOAL_RATIO = 0.2
+GOAL_RATIO = 0.6  # issue 18: >= 0.6 x raw sqlite3 executemany, same run
+GOAL_CATCH_UP_S = 2.0  # and the read model complete <= 2 s after the last write
 
 
 def sqlite_baseline(rows: list[dict[str, Any]], path: Path, batch: int = common.BATCH_ROWS) -> float:
@@ -141,15 +141,23 @@ def run(args: Any) -> list[dict[str, Any]]:
             rate,
             "results/s",
             baseline=base_rate,
-            goal=f">= {GOAL_RATE:,}/s and ratio >= {GOAL_RATIO}",
-            met=rate >= GOAL_RATE and rate / base_rate >= GOAL_RATIO,
+            goal=f"ratio >= {GOAL_RATIO}",
+            met=rate / base_rate >= GOAL_RATIO,
             baseline_what="raw sqlite3.executemany, WAL, commit per 1,000",
             elapsed_s=out["elapsed_s"],
             p50_ms=out["p50_ms"],
             p99_ms=out["p99_ms"],
             **common_extra,
         ),
-        common.figure(NAME, "projection catch-up after last write", catch_up, "s", **common_extra),
+        common.figure(
+            NAME,
+            "projection catch-up after last write",
+            catch_up,
+            "s",
+            goal=f"<= {GOAL_CATCH_UP_S:.0f} s",
+            met=catch_up <= GOAL_CATCH_UP_S,
+            **common_extra,
+        ),
         common.figure(
             NAME, "events projected (first write -> read model complete)", events_rate, "events/s", **common_extra
         ),
