@@ -14,7 +14,15 @@ from typing import Any
 
 from bench import common
 
-BENCHMARKS = ("idle_embedded", "ingest_embedded", "peer_orm", "ingest_distributed", "credit_screening", "gateway_read")
+BENCHMARKS = (
+    "idle_embedded",
+    "uscc_check",
+    "ingest_embedded",
+    "peer_orm",
+    "ingest_distributed",
+    "credit_screening",
+    "gateway_read",
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
