@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -39,11 +40,21 @@ def _script(name: str, *argv: str, check: bool = True) -> subprocess.CompletedPr
     )
 
 
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @contextlib.contextmanager
 def infrastructure() -> Iterator[None]:
     started: list[str] = []
     try:
-        for script in ("postgres.sh", "kafka.sh"):
+        for script, port in (("postgres.sh", 15432), ("kafka.sh", 19092)):
+            # A server already answering on the port is someone else's (shared by the machine's users):
+            # use it, and never start or stop one of this checkout's own beside it.
+            if _port_open(port):
+                continue
             if _script(script, "status", check=False).returncode != 0:
                 print(f"[{NAME}] starting {script} ...", flush=True)
                 started.append(script)
