@@ -293,6 +293,28 @@ async def post_batches(
     }
 
 
+def ingest_and_wait(
+    bench: str, post_url: str, read_url: str, bodies: Sequence[bytes], token: str, concurrency: int, n: int
+) -> dict[str, Any]:
+    """POST the bodies to `post_url`, then poll `read_url`'s pass rates until they count all n rows;
+    returns post_batches' totals and timings with `rate` (results/s) and `t_done` (read model complete)."""
+    out = asyncio.run(post_batches(post_url, "/v1/results:batch", bodies, token, concurrency))
+    out["rate"] = n / out["elapsed_s"]
+    print(
+        f"[{bench}] posted in {out['elapsed_s']:.2f}s: {out['rate']:,.0f} results/s "
+        f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
+        flush=True,
+    )
+    assert out["created"] == n, f"created {out['created']} of {n} ({out})"
+    out["t_done"] = asyncio.run(wait_pass_rates(read_url, token, n))
+    return out
+
+
+def spy_path(args: Any, bench: str) -> Path | None:
+    """Where `--profile py-spy` writes this benchmark's samples (None: not profiling)."""
+    return Path(f"{args.profile_out}-{bench}.txt").resolve() if args.profile == "py-spy" else None
+
+
 async def wait_pass_rates(base_url: str, token: str, n: int, limit_s: float = 900.0, poll_s: float = 0.1) -> float:
     """Poll GET /v1/pass-rates until the sector totals reach n; returns the perf_counter when they did."""
     headers = {"authorization": f"Bearer {token}"}

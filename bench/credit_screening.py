@@ -180,8 +180,7 @@ def run(args: Any) -> list[dict[str, Any]]:
         )
         with common.servers(server):
             server.wait_ready()
-            spy_out = Path(f"{args.profile_out}-{NAME}.txt").resolve() if args.profile == "py-spy" else None
-            with common.py_spy(server.proc.pid if server.proc else None, spy_out):
+            with common.py_spy(server.proc.pid if server.proc else None, common.spy_path(args, NAME)):
                 m = asyncio.run(_measure(server.url, common.bench_token(), db, batches, singles))
         baseline_p50, baseline = m["raw_p50"], m["raw_p99"]
         print(

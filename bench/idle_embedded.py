@@ -49,8 +49,7 @@ def run(args: Any) -> list[dict[str, Any]]:
             server.wait_ready()
             assert server.proc is not None
             time.sleep(settle)
-            spy_out = Path(f"{args.profile_out}-{NAME}.txt").resolve() if args.profile == "py-spy" else None
-            with common.py_spy(server.proc.pid, spy_out):
+            with common.py_spy(server.proc.pid, common.spy_path(args, NAME)):
                 pct = idle_pct(server.proc.pid, window)
         print(f"[{NAME}] idle suite: {pct:.3f} % of a core over {window:.0f}s", flush=True)
     finally:

@@ -197,17 +197,8 @@ def run(args: Any) -> list[dict[str, Any]]:
                     sampling.wait_ready()
                     gateway.wait_ready()
                     print(f"[{NAME}] sampling on {sampling.url}, gateway on {gateway.url}", flush=True)
-                    out = asyncio.run(
-                        common.post_batches(sampling.url, "/v1/results:batch", bodies, token, concurrency)
-                    )
-                    rate = n / out["elapsed_s"]
-                    print(
-                        f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
-                        f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
-                        flush=True,
-                    )
-                    assert out["created"] == n, f"created {out['created']} of {n} ({out})"
-                    t_done = asyncio.run(common.wait_pass_rates(gateway.url, token, n))
+                    out = common.ingest_and_wait(NAME, sampling.url, gateway.url, bodies, token, concurrency, n)
+                    rate, t_done = out["rate"], out["t_done"]
                     catch_up = t_done - out["t_last"]
                     events_rate = n / (t_done - out["t0"])
                     print(

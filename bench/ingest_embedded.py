@@ -7,7 +7,6 @@ starts), then polls `/v1/pass-rates` until the read model counts all N.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import sqlite3
@@ -112,17 +111,9 @@ def run(args: Any) -> list[dict[str, Any]]:
         with common.servers(server):
             server.wait_ready()
             print(f"[{NAME}] server ready on {server.url} (pid {server.proc.pid if server.proc else '?'})", flush=True)
-            spy_out = Path(f"{args.profile_out}-{NAME}.txt").resolve() if args.profile == "py-spy" else None
-            with common.py_spy(server.proc.pid if server.proc else None, spy_out):
-                out = asyncio.run(common.post_batches(server.url, "/v1/results:batch", bodies, token, concurrency))
-                rate = n / out["elapsed_s"]
-                print(
-                    f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
-                    f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
-                    flush=True,
-                )
-                assert out["created"] == n, f"created {out['created']} of {n} ({out})"
-                t_done = asyncio.run(common.wait_pass_rates(server.url, token, n))
+            with common.py_spy(server.proc.pid if server.proc else None, common.spy_path(args, NAME)):
+                out = common.ingest_and_wait(NAME, server.url, server.url, bodies, token, concurrency, n)
+            rate, t_done = out["rate"], out["t_done"]
             catch_up = t_done - out["t_last"]
             events_rate = n / (t_done - out["t0"])
             print(
