@@ -21,6 +21,7 @@ BENCHMARKS = (
     "peer_orm",
     "ingest_distributed",
     "credit_screening",
+    "credit_records",
     "gateway_read",
 )
 RESULTS = Path(__file__).resolve().parent / "results"
