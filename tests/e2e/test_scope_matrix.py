@@ -49,6 +49,7 @@ PUBLIC: dict[str, str] = {
     "/v1/attainment": "plan attainment is published: aggregates, no enterprise data",
     "/v1/attainment/{code}": "plan attainment is published: aggregates, no enterprise data",
     "/v1/pass-rates": "pass rates per sector: aggregates (the legacy public figure)",
+    "/v1/warning-rules": "the early-warning rules and their method are published (docs/warnings.md)",
 }
 #: …of which these answer for GET only (the same path takes a token to write).
 PUBLIC_GET_ONLY: dict[str, str] = {
