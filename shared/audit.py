@@ -161,13 +161,13 @@ def audit_hook(table: Table, db: Database) -> Callable[[UnitOfWork], None]:
     return attach
 
 
+@dataclass(eq=False)
 class AuditMiddleware:
     """Marks write requests for `audit_hook` and records refused ones (plain ASGI: no task per request)."""
 
-    def __init__(self, app: ASGIApp, table: Table, runtime: ServiceRuntime) -> None:
-        self.app = app
-        self.table = table
-        self.runtime = runtime
+    app: ASGIApp
+    table: Table
+    runtime: ServiceRuntime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:

@@ -238,54 +238,119 @@ class KafkaSubscription(BackgroundLoop):
 class KafkaBus:
     """Publishing with an idempotent producer, and consumer groups, on a real Kafka cluster."""
 
-    def __init__(self, bootstrap: str, *, topics: Sequence[str] = (), partitions: int = 6) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        topics: Sequence[str] = (),
+        partitions: int = 6,
+        publish_timeout_s: float = 30.0,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topics = list(topics)
         self.partitions = partitions
+        self.publish_timeout_s = publish_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._dlq_topics: set[str] = set()
+        self._started = False
+        self._renewing = asyncio.Lock()
+        self.producers_renewed = 0
 
-    async def start(self) -> None:
-        if self.topics:
-            await ensure_topics(self.bootstrap, self.topics, self.partitions)
-        self._producer = AIOKafkaProducer(
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             enable_idempotence=True,  # forces acks=all and keeps each partition's order across retries
             linger_ms=5,
             max_batch_size=1024 * 1024,
             request_timeout_ms=15000,
         )
+
+    async def start(self) -> None:
+        if self.topics:
+            await ensure_topics(self.bootstrap, self.topics, self.partitions)
+        self._producer = self._new_producer()
         await self._producer.start()
+        self._started = True
 
     async def stop(self) -> None:
+        self._started = False
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
 
-    async def ping(self) -> None:
-        if self._producer is None:
+    async def _current_producer(self) -> AIOKafkaProducer:
+        if not self._started:
             raise RuntimeError("producer not started")
-        await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=3)
+        if self._producer is None:  # a renewal failed while the broker was away: try again now
+            await self._renew_producer(None, RuntimeError("no producer since a failed renewal"))
+        assert self._producer is not None
+        return self._producer
+
+    async def _renew_producer(self, failed: AIOKafkaProducer | None, reason: BaseException) -> None:
+        """Replace the producer after a failed or hung publish.
+
+        An idempotent aiokafka producer never expires a batch: while the broker is away a publish
+        waits, and when the broker lost the producer's state (a restart, `OutOfOrderSequenceNumber`)
+        its sender task dies and every later send fails. Neither heals by itself, so the relay's
+        retry gets a fresh producer (a new producer id). Republishing the batch is safe: the rows
+        are marked only after an acknowledgement and consumers drop duplicates by event id.
+        """
+        async with self._renewing:
+            if self._producer is not failed:
+                return  # another caller renewed it meanwhile
+            await self._replace_producer(reason)
+
+    async def _replace_producer(self, reason: BaseException) -> None:
+        old, self._producer = self._producer, None
+        if old is not None:
+            # Said once per failed producer; the retries while the broker stays away are the relay's to log.
+            self.producers_renewed += 1
+            log.warning("kafka producer replaced after a failed publish", error=repr(reason))
+            try:
+                # stop() flushes what is pending: with the broker away it would wait for ever.
+                await asyncio.wait_for(old.stop(), timeout=5)
+            except Exception as exc:  # the old producer is dropped whatever it says
+                log.info("old kafka producer did not stop cleanly", error=repr(exc))
+        producer = self._new_producer()
+        try:
+            await producer.start()
+        except BaseException:
+            # Broker still away: the next publish tries again.
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    async def ping(self) -> None:
+        producer = await self._current_producer()
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=3)
 
     async def publish(self, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None:
-        if self._producer is None:
-            raise RuntimeError("producer not started")
+        """Return only when the broker acknowledged every record (acks=all), within `publish_timeout_s`."""
+        producer = await self._current_producer()
+        try:
+            await asyncio.wait_for(self._send_all(producer, topic, batch), timeout=self.publish_timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._renew_producer(producer, exc)
+            raise
+
+    @staticmethod
+    async def _send_all(producer: AIOKafkaProducer, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None:
         futures = []
         for envelope, raw in batch:
             record = to_kafka(envelope, raw)
-            futures.append(await self._producer.send(topic, record.value, key=record.key, headers=record.headers))
-        # Return only when the broker acknowledged every record (acks=all).
+            futures.append(await producer.send(topic, record.value, key=record.key, headers=record.headers))
         await asyncio.gather(*futures)
 
     async def dead_letter(self, origin: KafkaOrigin, headers: Sequence[tuple[str, bytes]]) -> None:
         """Republish a consumed record unchanged on `<topic>.dlq` (same key, its headers plus `headers`)."""
-        if self._producer is None:
-            raise RuntimeError("producer not started")
+        producer = await self._current_producer()
         topic = f"{origin.topic}.dlq"
         if topic not in self._dlq_topics:
             await ensure_topics(self.bootstrap, [topic], self.partitions)
             self._dlq_topics.add(topic)
-        future = await self._producer.send(topic, origin.value, key=origin.key, headers=[*origin.headers, *headers])
+        future = await producer.send(topic, origin.value, key=origin.key, headers=[*origin.headers, *headers])
         await future
 
     def subscription(self, group: str, topics: Sequence[str], handler: BatchHandler) -> Subscription:

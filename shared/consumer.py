@@ -26,8 +26,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Column, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import columns
 from shared.contracts import registry
-from shared.db import Database, UtcDateTime, chunks
+from shared.db import Database, chunks
 from shared.events import Envelope
 from shared.executemany import insert_rows
 from shared.quarantine import (
@@ -147,7 +148,7 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("event_id", String(36), primary_key=True),
         Column("type", String(120), nullable=False),
         Column("consumer", String(60), nullable=False),
-        Column("processed_at", UtcDateTime(), nullable=False),
+        columns.timestamp("processed_at"),
     )
 
 

@@ -7,12 +7,15 @@ from dataclasses import dataclass, fields
 from typing import Annotated, Any, Self
 
 from fastapi import Depends, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import Table
 
 from shared.auth import Principal, current_principal
 from shared.clock import Clock
 from shared.db import UnitOfWork
 from shared.errors import etag
-from shared.routing import IfMatch
+from shared.idempotency import post_once
+from shared.routing import IdempotencyKey, IfMatch
 from shared.runtime import UoW
 from shared.service_app import request_id
 
@@ -42,13 +45,20 @@ RequestContext = Annotated[Context, Depends(request_context)]
 
 
 @dataclass(frozen=True)
-class Change:
-    """What a route changing a versioned resource needs besides its id and body (one dependency)."""
+class Write:
+    """What a write route needs besides its id and body: the request and its context, the unit of work,
+    and the response (for its status and headers)."""
 
     request: Request
     ctx: Context
     uow: UnitOfWork
     response: Response
+
+
+@dataclass(frozen=True)
+class Change(Write):
+    """What a route changing a versioned resource needs besides its id and body (one dependency)."""
+
     if_match: str | None
 
     async def commit(
@@ -69,3 +79,31 @@ async def change(
 
 #: `change: VersionedChange` in a route that takes If-Match, changes one row and answers it with its ETag.
 VersionedChange = Annotated[Change, Depends(change)]
+
+
+@dataclass(frozen=True)
+class Creation(Write):
+    """What a route creating a resource under an Idempotency-Key needs besides its body (one dependency)."""
+
+    idempotency_key: str | None
+
+    async def once(
+        self,
+        table: Table,
+        principal: Principal,
+        path: str,
+        body: BaseModel,
+        create: Callable[[], Awaitable[tuple[int, Any]]],
+    ) -> Any:
+        """`create()` once for this key and body, committed; a retry answers the stored response."""
+        return await post_once(self.uow, self.response, table, principal, self.idempotency_key, path, body, create)
+
+
+async def creation(
+    request: Request, ctx: RequestContext, uow: UoW, response: Response, idempotency_key: IdempotencyKey = None
+) -> Creation:
+    return Creation(request, ctx, uow, response, idempotency_key)
+
+
+#: `creation: IdempotentCreation` in a route that creates one resource and honours Idempotency-Key.
+IdempotentCreation = Annotated[Creation, Depends(creation)]

@@ -25,15 +25,41 @@ def field_error(field: str, where: str, reason: str, code: str | None = None) ->
 
 
 class QualityCityError(Exception):
-    """The base of every error a request can answer with; raised as such it is a 500."""
+    """The base of every error a request can answer with; raised as such it is a 500.
+
+    A condition is declared on its class line, a real named subclass for `except` and the docs:
+    `class ResultRetracted(Conflict, slug="result-retracted", title="Result retracted"): ...`; what
+    is not given there is inherited (a status from the generic parent, the slug from a refined one).
+    `default_detail` is the wording when the raiser gives none, for a condition that always reads the same."""
 
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
+    default_detail: ClassVar[str | None] = None
     #: A grouping class never raised itself (its subclasses give the slug and status).
     abstract: ClassVar[bool] = False
 
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        slug: str | None = None,
+        title: str | None = None,
+        abstract: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if slug is not None:
+            cls.slug = slug
+        if title is not None:
+            cls.title = title
+        if abstract:
+            cls.abstract = True
+
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extensions: Any) -> None:
+        detail = detail or self.default_detail
         super().__init__(detail or self.title)
         self.detail = detail
         self.headers = headers
@@ -43,50 +69,31 @@ class QualityCityError(Exception):
 # ---------------------------------------------------------------- 400
 
 
-class BadRequest(QualityCityError):
-    status = 400
-    slug = "bad-request"
-    title = "Bad request"
+class BadRequest(QualityCityError, status=400, slug="bad-request", title="Bad request"): ...
 
 
-class MalformedJson(BadRequest):
-    slug = "malformed-json"
-    title = "Malformed JSON"
+class MalformedJson(BadRequest, slug="malformed-json", title="Malformed JSON"): ...
 
 
-class MalformedCsv(BadRequest):
-    slug = "malformed-csv"
-    title = "Malformed CSV"
+class MalformedCsv(BadRequest, slug="malformed-csv", title="Malformed CSV"): ...
 
 
-class MalformedCsvHeader(MalformedCsv):
+class MalformedCsvHeader(MalformedCsv, title="Malformed CSV header"):
     """The same problem type, titled for the header row."""
-
-    title = "Malformed CSV header"
 
 
 # ---------------------------------------------------------------- 401 / 403
 
 
-class Unauthenticated(QualityCityError):
-    status = 401
-    slug = "unauthenticated"
-    title = "Authentication required"
-
+class Unauthenticated(QualityCityError, status=401, slug="unauthenticated", title="Authentication required"):
     def __init__(self, detail: str | None = None, **extensions: Any) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="qualitycity"'}, **extensions)
 
 
-class Forbidden(QualityCityError):
-    status = 403
-    slug = "forbidden"
-    title = "Forbidden"
+class Forbidden(QualityCityError, status=403, slug="forbidden", title="Forbidden"): ...
 
 
-class InsufficientScope(Forbidden):
-    slug = "insufficient-scope"
-    title = "Insufficient scope"
-
+class InsufficientScope(Forbidden, slug="insufficient-scope", title="Insufficient scope"):
     def __init__(self, *scopes: str, detail: str | None = None) -> None:
         if detail is None:
             detail = (
@@ -100,34 +107,20 @@ class InsufficientScope(Forbidden):
 # ---------------------------------------------------------------- 404 / 409
 
 
-class NotFound(QualityCityError):
-    status = 404
-    slug = "not-found"
-    title = "Not found"
+class NotFound(QualityCityError, status=404, slug="not-found", title="Not found"): ...
 
 
-class JobNotFound(NotFound):
-    slug = "job-not-found"
-    title = "No such job"
+class JobNotFound(NotFound, slug="job-not-found", title="No such job"): ...
 
 
-class Conflict(QualityCityError):
-    status = 409
-    slug = "conflict"
-    title = "Conflict"
+class Conflict(QualityCityError, status=409, slug="conflict", title="Conflict"): ...
 
 
-class ConcurrentConflict(Conflict):
-    slug = "concurrent-conflict"
-    title = "Conflicting concurrent request"
-
-    def __init__(self) -> None:
-        super().__init__("Another request stored the same thing at the same moment; retry to see it.")
+class ConcurrentConflict(Conflict, slug="concurrent-conflict", title="Conflicting concurrent request"):
+    default_detail = "Another request stored the same thing at the same moment; retry to see it."
 
 
-class InvalidTransition(Conflict):
-    slug = "invalid-transition"
-    title = "Invalid transition"
+class InvalidTransition(Conflict, slug="invalid-transition", title="Invalid transition"): ...
 
 
 # ---------------------------------------------------------------- preconditions
@@ -137,12 +130,8 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-class StaleVersion(QualityCityError):
+class StaleVersion(QualityCityError, status=412, slug="precondition-failed", title="Stale If-Match"):
     """An update named a version (If-Match, or the one it read) that is no longer the stored one."""
-
-    status = 412
-    slug = "precondition-failed"
-    title = "Stale If-Match"
 
     def __init__(self, current_version: int | None = None) -> None:
         if current_version is None:
@@ -154,53 +143,34 @@ class StaleVersion(QualityCityError):
             )
 
 
-class PreconditionRequired(QualityCityError):
-    status = 428
-    slug = "precondition-required"
-    title = "If-Match required"
-
-    def __init__(self) -> None:
-        super().__init__("Send the ETag you read in If-Match, so a concurrent change is not overwritten.")
+class PreconditionRequired(QualityCityError, status=428, slug="precondition-required", title="If-Match required"):
+    default_detail = "Send the ETag you read in If-Match, so a concurrent change is not overwritten."
 
 
 # ---------------------------------------------------------------- 413 / 415
 
 
-class PayloadTooLarge(QualityCityError):
-    status = 413
-    slug = "payload-too-large"
-    title = "Payload too large"
+class PayloadTooLarge(QualityCityError, status=413, slug="payload-too-large", title="Payload too large"): ...
 
 
-class BatchTooLarge(PayloadTooLarge):
-    slug = "batch-too-large"
-    title = "Too many rows"
-
+class BatchTooLarge(PayloadTooLarge, slug="batch-too-large", title="Too many rows"):
     def __init__(self, rows: int, max_rows: int) -> None:
         super().__init__(f"A batch holds at most {max_rows} rows; this one has {rows}.", max_rows=max_rows, rows=rows)
 
 
-class UriTooLong(QualityCityError):
-    status = 414
-    slug = "uri-too-long"
-    title = "URI too long"
+class UriTooLong(QualityCityError, status=414, slug="uri-too-long", title="URI too long"): ...
 
 
-class UnsupportedMediaType(QualityCityError):
-    status = 415
-    slug = "unsupported-media-type"
-    title = "Unsupported content type"
+class UnsupportedMediaType(
+    QualityCityError, status=415, slug="unsupported-media-type", title="Unsupported content type"
+): ...
 
 
 # ---------------------------------------------------------------- 422
 
 
-class ValidationFailed(QualityCityError):
+class ValidationFailed(QualityCityError, status=422, slug="validation-error", title="The request is not valid"):
     """422 with `errors: [{field, in, reason[, code]}]`, the shape of FastAPI's own validation answer."""
-
-    status = 422
-    slug = "validation-error"
-    title = "The request is not valid"
 
     def __init__(
         self, detail: str | None = None, errors: list[dict[str, Any]] | None = None, **extensions: Any
@@ -217,31 +187,23 @@ class ValidationFailed(QualityCityError):
         return cls(detail or reason, [field_error(field, where, reason, code)])
 
 
-class InvalidCursor(ValidationFailed):
-    slug = "invalid-cursor"
-    title = "Invalid cursor"
-
+class InvalidCursor(ValidationFailed, slug="invalid-cursor", title="Invalid cursor"):
     def __init__(self) -> None:
         super().__init__(
             "The cursor was not issued by this API", [field_error("cursor", "query", "not a cursor from this API")]
         )
 
 
-class InvalidUscc(ValidationFailed):
-    slug = "invalid-uscc"
-    title = "Invalid USCC"
-
+class InvalidUscc(ValidationFailed, slug="invalid-uscc", title="Invalid USCC"):
     @classmethod
     def of(cls, value: str, reason: str, field: str = "uscc", where: str = "query") -> InvalidUscc:
         """One code refused by `shared.uscc.validate_uscc` (its message is the reason)."""
         return cls(f"{value!r}: {reason}", [field_error(field, where, reason)])
 
 
-class IdempotencyKeyReused(QualityCityError):
-    status = 422
-    slug = "idempotency-key-reused"
-    title = "Idempotency-Key reused with another request"
-
+class IdempotencyKeyReused(
+    QualityCityError, status=422, slug="idempotency-key-reused", title="Idempotency-Key reused with another request"
+):
     def __init__(self, key: str) -> None:
         super().__init__(f"The key {key!r} was first used with a different request body.")
 
@@ -249,32 +211,20 @@ class IdempotencyKeyReused(QualityCityError):
 # ---------------------------------------------------------------- 429 / 5xx
 
 
-class RateLimited(QualityCityError):
-    status = 429
-    slug = "rate-limited"
-    title = "Too many requests"
-
+class RateLimited(QualityCityError, status=429, slug="rate-limited", title="Too many requests"):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"Retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
 
 
-class BadGateway(QualityCityError):
-    status = 502
-    slug = "bad-gateway"
-    title = "Bad gateway"
+class BadGateway(QualityCityError, status=502, slug="bad-gateway", title="Bad gateway"): ...
 
 
-class ServiceUnavailable(QualityCityError):
-    status = 503
-    slug = "service-unavailable"
-    title = "Service unavailable"
+class ServiceUnavailable(QualityCityError, status=503, slug="service-unavailable", title="Service unavailable"): ...
 
 
-class DatabaseUnavailable(ServiceUnavailable):
+class DatabaseUnavailable(ServiceUnavailable, slug="database-unavailable", title="Database unavailable"):
     """The database cannot be reached (refused, reset, pool exhausted): nothing was stored; retry."""
 
-    slug = "database-unavailable"
-    title = "Database unavailable"
     retry_after_s: ClassVar[int] = 5
 
     def __init__(self, detail: str | None = None) -> None:
@@ -284,15 +234,10 @@ class DatabaseUnavailable(ServiceUnavailable):
         )
 
 
-class NotReady(ServiceUnavailable):
-    slug = "not-ready"
-    title = "Not ready"
+class NotReady(ServiceUnavailable, slug="not-ready", title="Not ready"): ...
 
 
-class GatewayTimeout(QualityCityError):
-    status = 504
-    slug = "gateway-timeout"
-    title = "Gateway timeout"
+class GatewayTimeout(QualityCityError, status=504, slug="gateway-timeout", title="Gateway timeout"): ...
 
 
 def all_error_classes() -> list[type[QualityCityError]]:
@@ -307,10 +252,6 @@ def all_error_classes() -> list[type[QualityCityError]]:
     return out
 
 
-class UncommittedWrites(QualityCityError):
+class UncommittedWrites(QualityCityError, status=500, slug="uncommitted-writes", title="Writes were not committed"):
     """A route changed data and answered success without committing (a programming error: see
     shared.runtime's unit of work); nothing was stored."""
-
-    status = 500
-    slug = "uncommitted-writes"
-    title = "Writes were not committed"

@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import columns
 from shared.auth import Principal
-from shared.db import UnitOfWork, UtcDateTime
+from shared.db import UnitOfWork
 from shared.errors import IdempotencyKeyReused, ValidationFailed, etag
 
 
@@ -29,12 +30,12 @@ def idempotency_table(metadata: MetaData) -> Table:
     return Table(
         "idempotency_keys",
         metadata,
-        Column("principal", String(128), primary_key=True),
+        columns.subject("principal", primary_key=True),
         Column("key", String(200), primary_key=True),
         Column("request_hash", String(64), nullable=False),
         Column("status", Integer, nullable=False),
         Column("body", Text, nullable=False),
-        Column("created_at", UtcDateTime(), nullable=False),
+        columns.timestamp("created_at"),
     )
 
 

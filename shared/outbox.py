@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 import structlog
 from sqlalchemy import (
-    BigInteger,
     Column,
     Index,
-    Integer,
     MetaData,
     String,
     Table,
@@ -32,8 +31,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import columns
 from shared.clock import as_utc
-from shared.db import Database, UtcDateTime
+from shared.db import Database
 from shared.events import Envelope
 from shared.executemany import insert_rows
 from shared.supervisor import Supervisor
@@ -41,19 +41,16 @@ from shared.tasks import BackgroundLoop
 
 log = structlog.get_logger("outbox")
 
-# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite so it autoincrements there.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
 
 def envelope_columns(seq: str) -> list[Column[Any]]:
     """A stored event: a sequence number named `seq`, then the envelope's fields (the outbox, the change feed)."""
     return [
-        Column(seq, BigId, primary_key=True, autoincrement=True),
+        columns.serial(seq),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("type", String(120), nullable=False),
         Column("source", String(120), nullable=False),
         Column("subject", String(64), nullable=False),
-        Column("time", UtcDateTime(), nullable=False),
+        columns.timestamp("time"),
         Column("data", Text, nullable=False),
     ]
 
@@ -63,7 +60,7 @@ def outbox_table(metadata: MetaData) -> Table:
         "outbox",
         metadata,
         *envelope_columns("id"),
-        Column("published_at", UtcDateTime(), nullable=True),
+        columns.timestamp("published_at", nullable=True),
         Index(
             "ix_outbox_unpublished",
             "id",
@@ -99,31 +96,21 @@ class Publisher(Protocol):
         """Deliver the batch, in order; return only once every event is acknowledged."""
 
 
+@dataclass(eq=False)
 class OutboxRelay(BackgroundLoop):
     """Publishes a service's unpublished outbox rows to its topic, oldest first."""
 
-    def __init__(
-        self,
-        db: Database,
-        table: Table,
-        publisher: Publisher,
-        topic: str,
-        *,
-        batch_size: int = 2000,
-        interval_s: float = 0.2,
-        lock_key: int = 0,
-        coalesce_s: float = 0.02,
-    ) -> None:
-        self.db = db
-        self.table = table
-        self.publisher = publisher
-        self.topic = topic
-        self.batch_size = batch_size
-        self.interval_s = interval_s
-        self.lock_key = lock_key
-        self.coalesce_s = coalesce_s
-        self._wake = asyncio.Event()
-        self.published_total = 0
+    db: Database
+    table: Table
+    publisher: Publisher
+    topic: str
+    _: KW_ONLY
+    batch_size: int = 2000
+    interval_s: float = 0.2
+    lock_key: int = 0
+    coalesce_s: float = 0.02
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    published_total: int = field(default=0, init=False)
 
     def notify(self) -> None:
         """Called after a commit that added events, so they leave without waiting for the poll."""

@@ -104,19 +104,13 @@ def quarantine_table(metadata: Any) -> Table:
 # ---------------------------------------------------------------------------------- conditions
 
 
-class QuarantinedEventNotFound(NotFound):
-    slug = "quarantined-event-not-found"
-    title = "No such quarantined event"
+class QuarantinedEventNotFound(NotFound, slug="quarantined-event-not-found", title="No such quarantined event"): ...
 
 
-class NotQuarantined(Conflict):
-    slug = "not-quarantined"
-    title = "The event is no longer quarantined"
+class NotQuarantined(Conflict, slug="not-quarantined", title="The event is no longer quarantined"): ...
 
 
-class ReplayFailed(Conflict):
-    slug = "replay-failed"
-    title = "The event failed again; it stays quarantined"
+class ReplayFailed(Conflict, slug="replay-failed", title="The event failed again; it stays quarantined"): ...
 
 
 # ---------------------------------------------------------------------------------- the store

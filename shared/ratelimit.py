@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import Request
@@ -44,25 +45,20 @@ def rate_limit_table(metadata: MetaData) -> Table:
     )
 
 
+@dataclass(eq=False)
 class RateLimiter:
     """`burst` requests at once, then `rate_per_s`, per client, counted in the service's database."""
 
-    def __init__(
-        self,
-        table: Table,
-        database: Callable[[], Database | None],
-        rate_per_s: float,
-        burst: int,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.table = table
-        self.database = database
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self.clock = clock
-        self._interval = 1.0 / rate_per_s
-        self._tolerance = (burst - 1) * self._interval
-        self._pruned_at = 0.0
+    table: Table
+    database: Callable[[], Database | None]
+    rate_per_s: float
+    burst: int
+    clock: Callable[[], float] = time.time
+    _pruned_at: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._interval = 1.0 / self.rate_per_s
+        self._tolerance = (self.burst - 1) * self._interval
 
     async def wait(self, client: str) -> float:
         """Take a token: 0 when allowed, else the seconds until one is free."""

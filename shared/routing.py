@@ -7,10 +7,12 @@ every service.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.types import DecoratedCallable
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
@@ -70,6 +72,32 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 ERRORS = problems(401, 403, 404, 422)
 #: …and a route that changes a versioned resource.
 WRITE_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
+
+
+class Section:
+    """The routes of one tag of a router: the tag and the errors they answer are said once, each route
+    states its path, model and summary (and other `responses` where it answers others).
+
+    `results = Section(router, "results", ERRORS)` then `@results.get("/results/{id}", ...)`; the
+    routes stay on `router`, in the order they are written (the document's order)."""
+
+    def __init__(self, router: APIRouter, tag: str, responses: dict[int | str, dict[str, Any]] | None = None) -> None:
+        self.router = router
+        self.tag = tag
+        self.responses = responses
+
+    def route(self, method: str, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        options.setdefault("responses", self.responses)
+        return self.router.api_route(path, methods=[method], tags=[self.tag], **options)
+
+    def get(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        return self.route("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        return self.route("POST", path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        return self.route("PATCH", path, **options)
 
 
 class SegmentConvertor(Convertor[str]):

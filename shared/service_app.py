@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import structlog
@@ -18,6 +18,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy import Table
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +26,7 @@ from swagger_ui_bundle import swagger_ui_path
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.auth import MISSING_TOKEN, TokenService, require, verify
+from shared.consumer import Handler
 from shared.errors import (
     JobNotFound,
     NotFound,
@@ -40,6 +42,7 @@ from shared.openapi import operation_id
 from shared.problems import error_response, install_problem_handlers
 from shared.quarantine import QuarantineMetrics
 from shared.routing import Admin, Reader, segment_params
+from shared.runtime import ServiceSpec
 from shared.scheduler import ScheduledJob
 
 REQUEST_ID = "x-request-id"
@@ -452,3 +455,38 @@ def install_job_routes(app: FastAPI) -> None:
 def job_schedule(jobs: Iterable[ScheduledJob]) -> list[dict[str, Any]]:
     """What each periodic job does and how often it runs."""
     return [{"name": j.name, "every_s": j.every_s, "does": j.does} for j in jobs]
+
+
+class ServiceTables(Protocol):
+    """A service's models module, as far as its spec needs it: the shared tables every service keeps."""
+
+    __file__: str | None
+    outbox: Table
+    inbox: Table
+    audit_log: Table
+
+
+def service_spec(
+    name: str,
+    models: ServiceTables,
+    *,
+    handlers: Mapping[str, Handler] | None = None,
+    batch_handler: Handler | None = None,
+    subscribes_to: Sequence[str] = (),
+    jobs: Sequence[ScheduledJob] = (),
+) -> ServiceSpec:
+    """The spec of the service whose `models` module is given: its folder (migrations, data) is the
+    module's, its outbox, inbox and audit tables are the module's; what it consumes and runs is given."""
+    if models.__file__ is None:
+        raise ValueError(f"the {name} service's models are not a module file")
+    return ServiceSpec(
+        name=name,
+        package_dir=Path(models.__file__).parent,
+        outbox=models.outbox,
+        inbox=models.inbox,
+        audit=models.audit_log,
+        handlers=handlers or {},
+        batch_handler=batch_handler,
+        subscribes_to=subscribes_to,
+        jobs=jobs,
+    )

@@ -47,9 +47,7 @@ BOM = "\ufeff"
 _BOM_BYTES = BOM.encode()
 
 
-class CsvColumns(ValidationFailed):
-    slug = "csv-columns"
-    title = "CSV columns not as documented"
+class CsvColumns(ValidationFailed, slug="csv-columns", title="CSV columns not as documented"): ...
 
 
 def body_format(content_type: str, accepted: Collection[Format]) -> Format:

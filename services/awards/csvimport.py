@@ -9,8 +9,7 @@ from shared.errors import PayloadTooLarge
 from shared.tabular import CSV_ONLY, body_format, read_csv
 
 
-class CsvTooLarge(PayloadTooLarge):
-    title = "CSV too large"
+class CsvTooLarge(PayloadTooLarge, title="CSV too large"): ...
 
 
 def parse_csv(

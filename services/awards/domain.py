@@ -41,13 +41,11 @@ class State(StrEnum):
     EXPIRED = "expired"
 
 
-class GrantRefused(QualityCityError):
+class GrantRefused(QualityCityError, abstract=True):
     """A rule broken by one grant, named by the field it is about. A single grant answers it as a
     problem; the import reports it on its row: both paths give the same slug and reason.
 
     Each condition below pairs this with the generic class giving its status (422 or 409)."""
-
-    abstract = True
 
     def __init__(self, field: str, reason: str, **extensions: Any) -> None:
         super().__init__(reason, errors=[field_error(field, "body", reason)], **extensions)
@@ -55,72 +53,57 @@ class GrantRefused(QualityCityError):
         self.reason = reason
 
 
-class UnknownHonourType(GrantRefused, ValidationFailed):
-    slug = "unknown-honour-type"
-    title = "Unknown honour type"
+class GrantInvalid(GrantRefused, ValidationFailed, abstract=True):
+    """A grant whose values break a rule (422)."""
 
 
-class InvalidDivisionCode(GrantRefused, ValidationFailed):
-    slug = "invalid-division-code"
-    title = "Unknown division code"
+class UnknownHonourType(GrantInvalid, slug="unknown-honour-type", title="Unknown honour type"): ...
 
 
-class DivisionNotInForce(InvalidDivisionCode):
-    title = "Division code not in force on that date"
+class InvalidDivisionCode(GrantInvalid, slug="invalid-division-code", title="Unknown division code"): ...
 
 
-class NotADistrict(InvalidDivisionCode):
-    title = "Not a district"
+class DivisionNotInForce(InvalidDivisionCode, title="Division code not in force on that date"): ...
 
 
-class HolderKindNotAllowed(GrantRefused, ValidationFailed):
-    slug = "holder-kind-not-allowed"
-    title = "Holder of the wrong kind for this honour type"
+class NotADistrict(InvalidDivisionCode, title="Not a district"): ...
+
+
+class HolderKindNotAllowed(
+    GrantInvalid, slug="holder-kind-not-allowed", title="Holder of the wrong kind for this honour type"
+): ...
 
 
 class HolderUsccInvalid(GrantRefused, InvalidUscc):
     """The shared `invalid-uscc` problem, reported on `holder_id` like every grant rule."""
 
 
-class InvalidPersonId(GrantRefused, ValidationFailed):
-    slug = "invalid-person-id"
-    title = "Invalid person id"
+class InvalidPersonId(GrantInvalid, slug="invalid-person-id", title="Invalid person id"): ...
 
 
-class SubjectRequired(GrantRefused, ValidationFailed):
-    slug = "subject-required"
-    title = "Subject required"
+class SubjectRequired(GrantInvalid, slug="subject-required", title="Subject required"): ...
 
 
-class SubjectKindMismatch(GrantRefused, ValidationFailed):
-    slug = "subject-kind-mismatch"
-    title = "Subject of the wrong kind"
+class SubjectKindMismatch(GrantInvalid, slug="subject-kind-mismatch", title="Subject of the wrong kind"): ...
 
 
-class SubjectIncomplete(GrantRefused, ValidationFailed):
-    slug = "subject-incomplete"
-    title = "Subject incomplete"
+class SubjectIncomplete(GrantInvalid, slug="subject-incomplete", title="Subject incomplete"): ...
 
 
-class StandardNumberMismatch(GrantRefused, ValidationFailed):
-    slug = "standard-number-mismatch"
-    title = "Standard number of another level"
+class StandardNumberMismatch(
+    GrantInvalid, slug="standard-number-mismatch", title="Standard number of another level"
+): ...
 
 
-class GrantedInFuture(GrantRefused, ValidationFailed):
-    slug = "granted-in-future"
-    title = "Granted date in the future"
+class GrantedInFuture(GrantInvalid, slug="granted-in-future", title="Granted date in the future"): ...
 
 
-class ValidUntilBeforeGranted(GrantRefused, ValidationFailed):
-    slug = "valid-until-before-granted"
-    title = "Valid-until before granted"
+class ValidUntilBeforeGranted(GrantInvalid, slug="valid-until-before-granted", title="Valid-until before granted"): ...
 
 
-class HolderBlacklisted(GrantRefused, Conflict):
-    slug = "holder-blacklisted"
-    title = "The holder is on the quality-credit blacklist"
-
+class HolderBlacklisted(
+    GrantRefused, Conflict, slug="holder-blacklisted", title="The holder is on the quality-credit blacklist"
+):
     def __init__(self, listing: dict[str, Any]) -> None:
         super().__init__(
             "holder_id",
@@ -132,44 +115,32 @@ class HolderBlacklisted(GrantRefused, Conflict):
         )
 
 
-class DuplicateCertificateNo(GrantRefused, Conflict):
-    slug = "duplicate-certificate-no"
-    title = "Duplicate certificate number"
-
+class DuplicateCertificateNo(
+    GrantRefused, Conflict, slug="duplicate-certificate-no", title="Duplicate certificate number"
+):
     def __init__(self, reason: str, **extensions: Any) -> None:
         super().__init__("certificate_no", reason, **extensions)
 
 
-class HonourNotFound(NotFound):
-    slug = "honour-not-found"
-    title = "Honour not found"
-
+class HonourNotFound(NotFound, slug="honour-not-found", title="Honour not found"):
     def __init__(self, honour_id: str) -> None:
         super().__init__(f"No honour has id {honour_id}")
 
 
-class HonourAlreadyRevoked(Conflict):
-    slug = "honour-already-revoked"
-    title = "Honour already revoked"
+class HonourAlreadyRevoked(Conflict, slug="honour-already-revoked", title="Honour already revoked"): ...
 
 
-class RevokedOnOutOfRange(ValidationFailed):
-    slug = "revoked-on-out-of-range"
-    title = "Revocation date out of range"
+class RevokedOnOutOfRange(ValidationFailed, slug="revoked-on-out-of-range", title="Revocation date out of range"): ...
 
 
-class UnknownHonourTypeCode(UnknownHonourType):
+class UnknownHonourTypeCode(UnknownHonourType, status=404):
     """The same condition named in a path: 404, not 422, and no field to point at."""
-
-    status = 404
 
     def __init__(self, code: str) -> None:
         QualityCityError.__init__(self, f"No honour type {code!r}")
 
 
-class PeriodReversed(ValidationFailed):
-    slug = "period-reversed"
-    title = "Period ends before it starts"
+class PeriodReversed(ValidationFailed, slug="period-reversed", title="Period ends before it starts"): ...
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 
+from services.awards import models
 from services.awards.consumers import HANDLERS
 from services.awards.domain import load_catalog
-from services.awards.models import audit_log, inbox, outbox, rate_limits
+from services.awards.models import rate_limits
 from services.awards.router import router
 from services.awards.service import expiry_job
 from services.awards.settings import AwardsSettings
@@ -20,18 +19,15 @@ from shared.ratelimit import public_limiter
 from shared.regions import load_regions
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
-from shared.service_app import service_app
+from shared.service_app import service_app, service_spec
 
 EXPIRY_JOB = "expire-honours"
 
 
 def spec(expiry_every_s: float = 3600.0) -> ServiceSpec:
-    return ServiceSpec(
-        name="awards",
-        package_dir=Path(__file__).parent,
-        outbox=outbox,
-        inbox=inbox,
-        audit=audit_log,
+    return service_spec(
+        "awards",
+        models,
         handlers=HANDLERS,
         subscribes_to=("credit",),  # blacklist listings and removals suspend and reinstate honours
         jobs=(

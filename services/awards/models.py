@@ -1,10 +1,11 @@
 """The awards service's tables (its own database)."""
 
-from sqlalchemy import Column, Date, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Index, String, Table, Text, UniqueConstraint
 
+from shared import columns
 from shared.audit import audit_table
 from shared.consumer import inbox_table
-from shared.db import UtcDateTime, new_metadata
+from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 from shared.quarantine import quarantine_table
@@ -22,13 +23,13 @@ rate_limits = rate_limit_table(metadata)
 honours = Table(
     "honours",
     metadata,
-    Column("honour_id", String(36), primary_key=True),  # UUIDv7: sorts by creation, the list's cursor
-    Column("version", Integer, nullable=False),
+    columns.uuid7("honour_id", primary_key=True),
+    columns.version(),
     Column("type_code", String(16), nullable=False),
     Column("holder_kind", String(16), nullable=False),
     Column("holder_id", String(64), nullable=False),
     Column("holder_name", String(300), nullable=False),
-    Column("district_code", String(6), nullable=True),
+    columns.district_code(nullable=True),
     Column("subject", Text, nullable=True),  # JSON of domain.Subject
     Column("granted_on", Date, nullable=False),
     Column("valid_until", Date, nullable=True),
@@ -38,9 +39,9 @@ honours = Table(
     Column("revoked_on", Date, nullable=True),
     Column("revoke_reason", Text, nullable=True),
     Column("source", String(16), nullable=False),  # api | import
-    Column("granted_by", String(128), nullable=False),
-    Column("created_at", UtcDateTime(), nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    columns.subject("granted_by"),
+    columns.timestamp("created_at"),
+    columns.updated_at(),
     # The certificate number is the registry's natural key within a type.
     UniqueConstraint("type_code", "certificate_no", name="uq_honours_type_certificate"),
     Index("ix_honours_holder", "holder_id"),
@@ -53,7 +54,7 @@ honours = Table(
 suspensions = Table(
     "suspensions",
     metadata,
-    Column("honour_id", String(36), primary_key=True),
+    columns.uuid7("honour_id", primary_key=True),
     Column("entry_id", String(64), primary_key=True),
     Column("suspended_on", Date, nullable=False),
     Column("reinstated_on", Date, nullable=True),
@@ -65,9 +66,9 @@ listings = Table(
     "listings",
     metadata,
     Column("entry_id", String(64), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("uscc", String(18), nullable=False),
-    Column("enterprise_name", String(300), nullable=False),
+    columns.version(),
+    columns.uscc(),
+    columns.enterprise_name(300),
     Column("decision_no", String(120), nullable=True),
     Column("listed_on", Date, nullable=False),
     Column("publish_until", Date, nullable=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -25,9 +26,8 @@ from services.awards.schemas import (
 )
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
-from shared.context import RequestContext
+from shared.context import IdempotentCreation, RequestContext
 from shared.errors import field_error
-from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
@@ -37,11 +37,11 @@ from shared.routing import (
     ERRORS,
     ArchiveImporter,
     Cursor,
-    IdempotencyKey,
     IfMatch,
     Limit,
     PublicLimit,
     Reader,
+    Section,
     SourceFile,
     problems,
 )
@@ -51,6 +51,10 @@ from shared.strict import Day
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("awards:write")]
 _errors = problems(401, 403, 409, 422)
+#: The sections of the document, each with the errors its routes answer (writes name theirs).
+_catalog = Section(router, "catalog")
+_honours = Section(router, "honours", ERRORS)
+_counts = Section(router, "counts", ERRORS)
 StateQ = Literal["active", "suspended", "revoked", "expired"]
 
 
@@ -72,16 +76,15 @@ async def _one(uow: UoW, row: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ catalog (public)
 
 
-@router.get("/honour-types", response_model=CatalogOut, tags=["catalog"], summary="Every honour type (no token)")
+@_catalog.get("/honour-types", response_model=CatalogOut, summary="Every honour type (no token)")
 async def honour_types() -> Any:
     catalog = load_catalog()
     return {"version": catalog.version, "types": [t.as_dict() for t in catalog.types]}
 
 
-@router.get(
+@_catalog.get(
     "/honour-types/{code}",
     response_model=HonourTypeOut,
-    tags=["catalog"],
     responses={404: PROBLEM_SCHEMA},
     summary="One honour type (no token)",
 )
@@ -98,36 +101,33 @@ add_regions_route(router, "catalog")
 # ------------------------------------------------------------------------------ writes
 
 
-@router.post(
+@_honours.post(
     "/honours",
     status_code=status.HTTP_201_CREATED,
     response_model=HonourOut,
-    tags=["honours"],
     responses=_errors,
     summary="Grant an honour (Idempotency-Key honoured)",
 )
-async def grant(
-    body: GrantIn,
-    principal: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+async def grant(body: GrantIn, principal: Writer, creation: IdempotentCreation) -> Any:
+    uow = creation.uow
+
     async def create() -> tuple[int, Any]:
-        row = await service.grant(uow.session, service.request_context(ctx), body)
+        row = await service.grant(uow.session, service.request_context(creation.ctx), body)
         return 201, HonourOut.model_validate(await _one(uow, row)).model_dump(mode="json")
 
-    out = await post_once(uow, response, idempotency_keys, principal, idempotency_key, "/v1/honours", body, create)
-    response.headers["Location"] = f"/v1/honours/{out['honour_id']}"
+    out = await creation.once(idempotency_keys, principal, "/v1/honours", body, create)
+    creation.response.headers["Location"] = f"/v1/honours/{out['honour_id']}"
     return out
 
 
-@router.post(
+#: The registry imports (CSV): every row's outcome, or the file refused as too large (413) or not CSV (415).
+_registry_import = partial(
+    _honours.post, response_model=ImportOut, responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
+)
+
+
+@_registry_import(
     "/honours:import",
-    response_model=ImportOut,
-    tags=["honours"],
-    responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
     summary="Import a historical registry (CSV); every row's outcome is reported",
     description="Columns (header row): "
     + ", ".join(service.CSV_COLUMNS)
@@ -168,11 +168,8 @@ def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[RowOutcome]) 
     )
 
 
-@router.post(
+@_registry_import(
     "/honours:archive",
-    response_model=ImportOut,
-    tags=["honours"],
-    responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
     summary="Import an archived registry (CSV) with revocations on their own dates",
     description="The columns of `POST /v1/honours:import`, and `revoked_on`, `revoke_reason` (both or neither): "
     "each honour is granted on its date, then revoked on the archive's date. Suspensions follow the "
@@ -189,10 +186,9 @@ async def import_archive(
     return _import_out(rows, outcomes)
 
 
-@router.post(
+@_honours.post(
     "/honours/{honour_id}:revoke",
     response_model=HonourOut,
-    tags=["honours"],
     responses=_errors | {404: PROBLEM_SCHEMA, 412: PROBLEM_SCHEMA, 428: PROBLEM_SCHEMA},
     summary="Revoke an honour, with a reason (If-Match required)",
 )
@@ -215,13 +211,7 @@ async def revoke(
 # ------------------------------------------------------------------------------ reading
 
 
-@router.get(
-    "/honours",
-    response_model=Page[HonourOut],
-    tags=["honours"],
-    responses=ERRORS,
-    summary="Honours, filtered; cursor-paginated",
-)
+@_honours.get("/honours", response_model=Page[HonourOut], summary="Honours, filtered; cursor-paginated")
 async def list_honours(
     _: Reader,
     uow: UoW,
@@ -250,10 +240,9 @@ async def list_honours(
     return await _page(uow, rows, limit)
 
 
-@router.get(
+@_honours.get(
     "/honours/{honour_id}",
     response_model=HonourOut,
-    tags=["honours"],
     responses=ERRORS | {404: PROBLEM_SCHEMA},
     summary="One honour, with its ETag",
 )
@@ -265,11 +254,9 @@ async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) ->
     return await _one(uow, row)
 
 
-@router.get(
+@_honours.get(
     "/holders/{holder_id}/honours",
     response_model=Page[HonourOut],
-    tags=["honours"],
-    responses=ERRORS,
     summary="Every honour of one holder (USCC, division code or person id)",
 )
 async def holder_honours(
@@ -280,11 +267,9 @@ async def holder_honours(
     return await _page(uow, rows, limit)
 
 
-@router.get(
+@_counts.get(
     "/honour-counts",
     response_model=CountsOut,
-    tags=["counts"],
-    responses=ERRORS,
     summary="Counts per type and per plan indicator for a period",
     description="`granted_during`: honours granted within [period_start, period_end] and not revoked by the "
     "period's end (expiry or suspension later does not undo a grant). `active_at_end`: honours active on "

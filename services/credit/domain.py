@@ -170,20 +170,15 @@ def check_honour_weights(rules: RuleSet) -> None:
 # ---------------------------------------------------------------- validation
 
 
-class UnknownReasonCategory(ValidationFailed):
-    slug = "unknown-reason-category"
-    title = "Unknown reason category"
+class UnknownReasonCategory(ValidationFailed, slug="unknown-reason-category", title="Unknown reason category"): ...
 
 
-class PublicationPeriodOutOfRange(ValidationFailed):
-    slug = "publication-period-out-of-range"
-    title = "Publication period outside the rules"
+class PublicationPeriodOutOfRange(
+    ValidationFailed, slug="publication-period-out-of-range", title="Publication period outside the rules"
+): ...
 
 
-class DecisionNoRequired(ValidationFailed):
-    slug = "decision-no-required"
-    title = "Decision document number required"
-
+class DecisionNoRequired(ValidationFailed, slug="decision-no-required", title="Decision document number required"):
     def __init__(self) -> None:
         super().__init__(
             "This proposal has no decision document number: give one in decision_no.",
@@ -191,32 +186,21 @@ class DecisionNoRequired(ValidationFailed):
         )
 
 
-class EntryNotFound(NotFound):
-    slug = "entry-not-found"
-    title = "Blacklist entry not found"
-
+class EntryNotFound(NotFound, slug="entry-not-found", title="Blacklist entry not found"):
     def __init__(self, entry_id: str) -> None:
         super().__init__(f"No blacklist entry has id {entry_id}")
 
 
-class EntryAlreadyOpen(Conflict):
-    slug = "entry-already-open"
-    title = "The enterprise already has an open entry"
-
+class EntryAlreadyOpen(Conflict, slug="entry-already-open", title="The enterprise already has an open entry"):
     def __init__(self, uscc: str) -> None:
         super().__init__(f"{uscc} already has a pending proposal or a current listing", uscc=uscc)
 
 
-class EntryNotPending(Conflict):
-    slug = "entry-not-pending"
-    title = "Not pending"
+class EntryNotPending(Conflict, slug="entry-not-pending", title="Not pending"): ...
 
 
-class OwnProposal(Forbidden):
+class OwnProposal(Forbidden, slug="own-proposal", title="Four eyes: not your own proposal"):
     """Four eyes: the proposer cannot decide their own proposal."""
-
-    slug = "own-proposal"
-    title = "Four eyes: not your own proposal"
 
 
 def same_person(first: str | None, second: str | None) -> bool:
@@ -239,41 +223,23 @@ def check_four_eyes(first: str | None, second: str, refusal: Forbidden) -> None:
         raise refusal
 
 
-class OwnRemovalRequest(Forbidden):
-    slug = "own-removal-request"
-    title = "Four eyes: not your own removal request"
-
-    def __init__(self) -> None:
-        super().__init__("A removal as wrongful must be confirmed by a reviewer other than who requested it.")
+class OwnRemovalRequest(Forbidden, slug="own-removal-request", title="Four eyes: not your own removal request"):
+    default_detail = "A removal as wrongful must be confirmed by a reviewer other than who requested it."
 
 
-class OwnRepairApplication(Forbidden):
-    slug = "own-repair-application"
-    title = "Four eyes: not your own application"
-
-    def __init__(self) -> None:
-        super().__init__("A repair application must be reviewed by someone other than who filed it.")
+class OwnRepairApplication(Forbidden, slug="own-repair-application", title="Four eyes: not your own application"):
+    default_detail = "A repair application must be reviewed by someone other than who filed it."
 
 
-class RepairAlreadyPending(Conflict):
-    slug = "repair-already-pending"
-    title = "A repair application is pending"
-
-    def __init__(self) -> None:
-        super().__init__("This entry already has a credit-repair application awaiting review.")
+class RepairAlreadyPending(Conflict, slug="repair-already-pending", title="A repair application is pending"):
+    default_detail = "This entry already has a credit-repair application awaiting review."
 
 
-class RepairTooEarly(Conflict):
-    slug = "repair-too-early"
-    title = "Too early for credit repair"
+class RepairTooEarly(Conflict, slug="repair-too-early", title="Too early for credit repair"): ...
 
 
-class NoPendingRepair(Conflict):
-    slug = "no-pending-repair"
-    title = "No repair application to review"
-
-    def __init__(self) -> None:
-        super().__init__("This entry has no credit-repair application awaiting review.")
+class NoPendingRepair(Conflict, slug="no-pending-repair", title="No repair application to review"):
+    default_detail = "This entry has no credit-repair application awaiting review."
 
 
 def check_allowed(status: str, action: str) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
-from services.credit import consumers, service
+from services.credit import consumers, models, service
 from services.credit.domain import RuleBook
-from services.credit.models import audit_log, inbox, outbox, rate_limits
+from services.credit.models import rate_limits
 from services.credit.router import router
 from services.credit.settings import CreditSettings
 from shared.audit import install_audit
@@ -20,16 +19,9 @@ from shared.quarantine import quarantine_router
 from shared.ratelimit import public_limiter
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduler import ScheduledJob
-from shared.service_app import service_app
+from shared.service_app import service_app, service_spec
 
-SPEC = ServiceSpec(
-    name="credit",
-    package_dir=Path(__file__).parent,
-    outbox=outbox,
-    inbox=inbox,
-    audit=audit_log,
-    subscribes_to=("sampling", "awards"),
-)
+SPEC = service_spec("credit", models, subscribes_to=("sampling", "awards"))
 
 EXPIRY_JOB = "expire-listings"
 

@@ -2,7 +2,6 @@
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     Date,
@@ -14,9 +13,10 @@ from sqlalchemy import (
     Text,
 )
 
+from shared import columns
 from shared.audit import audit_table
 from shared.consumer import inbox_table
-from shared.db import UtcDateTime, new_metadata
+from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 from shared.quarantine import quarantine_table
@@ -35,8 +35,8 @@ records = Table(
     "credit_records",
     metadata,
     Column("record_id", String(80), primary_key=True),  # "sampling:<result_id>" / "honour:<honour_id>"
-    Column("uscc", String(18), nullable=False),
-    Column("enterprise_name", String(200), nullable=False),
+    columns.uscc(),
+    columns.enterprise_name(),
     Column("source", String(16), nullable=False),
     Column("source_id", String(64), nullable=False),
     Column("source_version", Integer, nullable=False),
@@ -49,7 +49,7 @@ records = Table(
     Column("valid_until", Date),
     Column("state", String(16), nullable=False),
     Column("note", String(200), nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    columns.updated_at(),
     Index("ix_credit_records_uscc", "uscc"),
 )
 
@@ -57,21 +57,21 @@ records = Table(
 ratings = Table(
     "ratings",
     metadata,
-    Column("uscc", String(18), primary_key=True),
+    columns.uscc(primary_key=True),
     Column("rating", String(1), nullable=False),
     Column("score", Float, nullable=False),
     Column("rule_set_version", String(40), nullable=False),
     Column("as_of", Date, nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    columns.updated_at(),
 )
 
 blacklist_entries = Table(
     "blacklist_entries",
     metadata,
-    Column("entry_id", String(36), primary_key=True),  # UUIDv7: sorts by creation, so it is the cursor key
-    Column("version", Integer, nullable=False),  # the ETag; transitions are UPDATE … WHERE version = :v
-    Column("uscc", String(18), nullable=False),
-    Column("enterprise_name", String(200), nullable=False),
+    columns.uuid7("entry_id", primary_key=True),
+    columns.version(),
+    columns.uscc(),
+    columns.enterprise_name(),
     Column("reason_category", String(60), nullable=False),
     Column("facts", Text, nullable=False),
     Column("legal_basis", String(400), nullable=False),
@@ -84,24 +84,24 @@ blacklist_entries = Table(
     Column("status", String(10), nullable=False),
     Column("automatic", Boolean, nullable=False),
     Column("trigger_records", JSON),  # for automatic proposals: the fails that reached the threshold
-    Column("proposed_by", String(128), nullable=False),
-    Column("proposed_at", UtcDateTime(), nullable=False),
-    Column("decided_by", String(128)),
-    Column("decided_at", UtcDateTime()),
+    columns.subject("proposed_by"),
+    columns.timestamp("proposed_at"),
+    columns.subject("decided_by", nullable=True),
+    columns.timestamp("decided_at", nullable=True),
     Column("decision_comment", Text),
     Column("listed_on", Date),
     Column("publish_until", Date),
     Column("earliest_repair_on", Date),
     Column("repair_status", String(10)),  # null | applied | rejected
-    Column("repair_applied_by", String(128)),
-    Column("repair_applied_at", UtcDateTime()),
+    columns.subject("repair_applied_by", nullable=True),
+    columns.timestamp("repair_applied_at", nullable=True),
     Column("repair_statement", Text),
     Column("repair_evidence", JSON),
     Column("removed_on", Date),
     Column("removal_reason", String(10)),
-    Column("removed_by", String(128)),
+    columns.subject("removed_by", nullable=True),
     Column("removal_decision_no", String(100)),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    columns.updated_at(),
     Index("ix_blacklist_entries_uscc_listed", "uscc", "listed_on"),
     Index("ix_blacklist_entries_status_listed", "status", "listed_on"),
 )
@@ -119,17 +119,17 @@ Index(
 entry_history = Table(
     "entry_history",
     metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    Column("entry_id", String(36), nullable=False),
-    Column("uscc", String(18), nullable=False),
-    Column("version", Integer, nullable=False),
+    columns.serial(),
+    columns.uuid7("entry_id"),
+    columns.uscc(),
+    columns.version(),
     Column("action", String(20), nullable=False),
     Column("status", String(10), nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("at", UtcDateTime(), nullable=False),
+    columns.subject("actor"),
+    columns.timestamp("at"),
     Column("reason", Text),
     Column("document_no", String(100)),
-    Column("request_id", String(128)),
+    columns.request_id(nullable=True),
     Column("details", JSON),
     Index("ix_entry_history_entry", "entry_id", "id"),
     Index("ix_entry_history_uscc", "uscc"),

@@ -37,7 +37,7 @@ from services.credit.schemas import (
     WrongfulRemoval,
 )
 from shared.auth import Principal, require, require_any
-from shared.context import Change, Context, RequestContext, VersionedChange
+from shared.context import Change, Context, IdempotentCreation, RequestContext, VersionedChange
 from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
@@ -52,6 +52,7 @@ from shared.routing import (
     Limit,
     PublicLimit,
     Reader,
+    Section,
     SourceFile,
     problems,
 )
@@ -64,6 +65,10 @@ router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("credit:write")]
 Reviewer = Annotated[Principal, require("credit:review")]
 _errors = WRITE_ERRORS
+#: The sections of the document, each with the errors its routes answer (writes name theirs).
+_blacklist = Section(router, "blacklist", ERRORS)
+_screening = Section(router, "screening", ERRORS)
+_credit = Section(router, "credit", ERRORS)
 #: Credit officers and reviewers both see the full records and histories.
 Officer = Annotated[Principal, require_any("credit:write", "credit:review")]
 
@@ -128,38 +133,26 @@ async def rating_rules(
 # ---------------------------------------------------------------- the blacklist lifecycle
 
 
-@router.post(
+@_blacklist.post(
     "/blacklist-entries",
     status_code=status.HTTP_201_CREATED,
     response_model=EntryOut,
     responses=_errors,
-    tags=["blacklist"],
     summary="Propose a blacklist entry (credit officer)",
 )
-async def propose(
-    body: Proposal,
-    principal: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+async def propose(body: Proposal, principal: Writer, creation: IdempotentCreation) -> Any:
     async def create() -> tuple[int, Any]:
-        return 201, _entry_out(await service.propose(uow.session, _ctx(request, ctx), body))
+        ctx = _ctx(creation.request, creation.ctx)
+        return 201, _entry_out(await service.propose(creation.uow.session, ctx, body))
 
-    out = await post_once(
-        uow, response, idempotency_keys, principal, idempotency_key, "/v1/blacklist-entries", body, create
-    )
-    response.headers["Location"] = f"/v1/blacklist-entries/{out['entry_id']}"
+    out = await creation.once(idempotency_keys, principal, "/v1/blacklist-entries", body, create)
+    creation.response.headers["Location"] = f"/v1/blacklist-entries/{out['entry_id']}"
     return out
 
 
-@router.get(
+@_blacklist.get(
     "/blacklist-entries",
     response_model=Page[EntryOut],
-    responses=ERRORS,
-    tags=["blacklist"],
     summary="Entries for officers, oldest first, filtered by status or enterprise",
 )
 async def list_entries(
@@ -175,12 +168,8 @@ async def list_entries(
     return page(rows, limit, lambda r: (r["entry_id"],))
 
 
-@router.get(
-    "/blacklist-entries/{entry_id}",
-    response_model=EntryOut,
-    responses=ERRORS,
-    tags=["blacklist"],
-    summary="One entry, with its ETag for the next transition",
+@_blacklist.get(
+    "/blacklist-entries/{entry_id}", response_model=EntryOut, summary="One entry, with its ETag for the next transition"
 )
 async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> Any:
     entry = await repo.get_entry(uow.session, entry_id)
@@ -190,7 +179,7 @@ async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> 
 
 
 #: The routes that change one entry and answer it, If-Match and ETag.
-_entry_change = partial(router.post, response_model=EntryOut, responses=_errors, tags=["blacklist"])
+_entry_change = partial(_blacklist.post, response_model=EntryOut, responses=_errors)
 
 
 async def _transition(
@@ -280,20 +269,10 @@ async def public_blacklist(
     return page(rows, limit, lambda r: (r["listed_on"], r["entry_id"]), lambda r: _public(book, r))
 
 
-@router.get(
-    "/blacklist/check",
-    response_model=CheckOut,
-    responses=ERRORS,
-    tags=["screening"],
-    summary="Is this enterprise blacklisted on a date (today by default)?",
+@_screening.get(
+    "/blacklist/check", response_model=CheckOut, summary="Is this enterprise blacklisted on a date (today by default)?"
 )
-async def check(
-    request: Request,
-    _: Reader,
-    uow: UoW,
-    code: UsccQuery,
-    as_of: Day | None = None,
-) -> Any:
+async def check(request: Request, _: Reader, uow: UoW, code: UsccQuery, as_of: Day | None = None) -> Any:
     on = as_of or request.app.state.runtime.clock.today()
     found = (await repo.listed_entries(uow.session, [code], on)).get(code)
     return CheckOut(
@@ -301,11 +280,10 @@ async def check(
     )
 
 
-@router.post(
+@_screening.post(
     "/screenings",
     response_model=ScreeningOut,
     responses=_errors,
-    tags=["screening"],
     summary="Screen up to 1,000 enterprises at once (one query): each one's status on the date",
 )
 async def screen(body: ScreeningIn, request: Request, _: Reader, uow: UoW) -> Any:
@@ -353,11 +331,9 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
     return out
 
 
-@router.get(
+@_credit.get(
     "/enterprises/{uscc}/credit",
     response_model=CreditOut,
-    responses=ERRORS,
-    tags=["credit"],
     summary="An enterprise's rating on a date, the rule set used, and every record's contribution",
 )
 async def credit(_: Reader, code: UsccPath, request: Request, uow: UoW, as_of: Day | None = None) -> Any:
@@ -382,11 +358,9 @@ async def credit(_: Reader, code: UsccPath, request: Request, uow: UoW, as_of: D
     )
 
 
-@router.get(
+@_credit.get(
     "/enterprises/{uscc}/history",
     response_model=EnterpriseHistory,
-    responses=ERRORS,
-    tags=["credit"],
     summary="An enterprise's full blacklist history and credit records (officers)",
 )
 async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any:
@@ -401,11 +375,10 @@ async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any
     )
 
 
-@router.post(
+@_blacklist.post(
     "/blacklist:import",
     response_model=ListingImportOut,
     responses=problems(400, 401, 403, 413, 415, 422),
-    tags=["blacklist"],
     summary="Import archived blacklist decisions and removals with their own dates",
     description="A JSON array or NDJSON of archived listings (fields: the proposal's, and proposed_by, "
     "proposed_on, reviewed_by, decided_on, listed_from, removed_on, removal_reason, removal_decision_no, "

@@ -175,21 +175,28 @@ async def _transition(
     return new
 
 
-def _check(entry: dict[str, Any], if_match: str | None, action: str) -> None:
+async def _load_for(session: AsyncSession, entry_id: str, if_match: str | None, action: str) -> dict[str, Any]:
+    """The entry, if the caller read its current version and `action` is allowed from its status."""
+    entry = await _load(session, entry_id)
     check_if_match(if_match, entry["version"])
     check_allowed(entry["status"], action)
+    return entry
+
+
+async def _proposal_to_decide(
+    session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, action: str, verb: str
+) -> dict[str, Any]:
+    """A proposal is approved or rejected by a reviewer other than its proposer (four eyes)."""
+    entry = await _load_for(session, entry_id, if_match, action)
+    message = f"The proposal must be {verb} by a different reviewer than its proposer."
+    check_four_eyes(entry["proposed_by"], ctx.actor, OwnProposal(message))
+    return entry
 
 
 async def approve(
     session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: Approval
 ) -> dict[str, Any]:
-    entry = await _load(session, entry_id)
-    _check(entry, if_match, "approve")
-    check_four_eyes(
-        entry["proposed_by"],
-        ctx.actor,
-        OwnProposal("The proposal must be approved by a different reviewer than its proposer."),
-    )
+    entry = await _proposal_to_decide(session, ctx, entry_id, if_match, "approve", "approved")
     decision_no = body.decision_no or entry["decision_no"]
     if not decision_no:
         raise DecisionNoRequired()
@@ -221,13 +228,7 @@ async def approve(
 async def reject(
     session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: Rejection
 ) -> dict[str, Any]:
-    entry = await _load(session, entry_id)
-    _check(entry, if_match, "reject")
-    check_four_eyes(
-        entry["proposed_by"],
-        ctx.actor,
-        OwnProposal("The proposal must be decided by a different reviewer than its proposer."),
-    )
+    entry = await _proposal_to_decide(session, ctx, entry_id, if_match, "reject", "decided")
     values = {
         "status": Status.rejected.value,
         "decided_by": ctx.actor,
@@ -248,8 +249,7 @@ async def reject(
 async def apply_repair(
     session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: RepairApplication
 ) -> dict[str, Any]:
-    entry = await _load(session, entry_id)
-    _check(entry, if_match, "apply_repair")
+    entry = await _load_for(session, entry_id, if_match, "apply_repair")
     if entry["repair_status"] == "applied":
         raise RepairAlreadyPending()
     today = ctx.clock.today()
@@ -281,8 +281,7 @@ async def apply_repair(
 async def review_repair(
     session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: RepairReview
 ) -> dict[str, Any]:
-    entry = await _load(session, entry_id)
-    _check(entry, if_match, "review_repair")
+    entry = await _load_for(session, entry_id, if_match, "review_repair")
     if entry["repair_status"] != "applied":
         raise NoPendingRepair()
     check_four_eyes(entry["repair_applied_by"], ctx.actor, OwnRepairApplication())
@@ -308,8 +307,7 @@ async def remove_wrongful(
 ) -> dict[str, Any]:
     """Two reviewers, like a listing: the first call records the request (the entry stays listed,
     its version moves on, no event: nothing published changed); a second reviewer's call removes it."""
-    entry = await _load(session, entry_id)
-    _check(entry, if_match, "remove")
+    entry = await _load_for(session, entry_id, if_match, "remove")
     history = await repo.history_of(session, entry_id=entry_id)
     last = history[-1] if history else None
     if last is None or last["action"] != REMOVAL_REQUESTED or last["version"] != entry["version"]:

@@ -11,10 +11,7 @@ from typing import Literal
 from shared.errors import NotFound
 
 
-class EnterpriseNotFound(NotFound):
-    slug = "enterprise-not-found"
-    title = "Enterprise not found"
-
+class EnterpriseNotFound(NotFound, slug="enterprise-not-found", title="Enterprise not found"):
     def __init__(self, uscc: str) -> None:
         super().__init__(f"No event has named {uscc} yet", uscc=uscc)
 

@@ -8,12 +8,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.gateway import openapi
+from services.gateway import models, openapi
 from services.gateway.consumers import HANDLERS, apply_batch
 from services.gateway.dashboard import dashboard_router
 from services.gateway.dashboard.csrf import DashboardHeadersMiddleware
 from services.gateway.forwarding import AUDIT_PREFIX, FORWARDS, QUARANTINE_PREFIX, forwarding_router
-from services.gateway.models import audit_log, inbox, outbox
 from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
 from services.gateway.settings import GatewaySettings
@@ -22,18 +21,11 @@ from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.quarantine import quarantine_router
-from shared.runtime import ServiceRuntime, ServiceSpec
-from shared.service_app import service_app
+from shared.runtime import ServiceRuntime
+from shared.service_app import service_app, service_spec
 
-SPEC = ServiceSpec(
-    name="gateway",
-    package_dir=Path(__file__).parent,
-    outbox=outbox,
-    inbox=inbox,
-    handlers=HANDLERS,
-    batch_handler=apply_batch,
-    subscribes_to=("sampling", "credit", "awards"),
-    audit=audit_log,
+SPEC = service_spec(
+    "gateway", models, handlers=HANDLERS, batch_handler=apply_batch, subscribes_to=("sampling", "credit", "awards")
 )
 
 

@@ -2,9 +2,10 @@
 
 from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, Text
 
+from shared import columns
 from shared.audit import audit_table
 from shared.consumer import inbox_table
-from shared.db import UtcDateTime, new_metadata
+from shared.db import new_metadata
 from shared.outbox import envelope_columns, outbox_table
 from shared.quarantine import quarantine_table
 
@@ -14,25 +15,20 @@ metadata = new_metadata()
 rm_results = Table(
     "rm_results",
     metadata,
-    Column("result_id", String(36), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("uscc", String(18), nullable=False),
-    Column("enterprise_name", String(200), nullable=False),
-    Column("agency_code", String(32), nullable=False),
+    columns.uuid7("result_id", primary_key=True),
+    columns.version(),
+    columns.uscc(index=True),
+    columns.enterprise_name(),
+    columns.agency_code(),
     Column("report_no", String(64), nullable=False),
-    Column("level", String(12), nullable=False),
-    Column("sector", String(16), nullable=False),
-    Column("key_product", Boolean, nullable=False),
-    Column("product_category", String(64), nullable=False),
-    Column("product_name", String(200), nullable=False),
-    Column("district_code", String(6), nullable=False),
+    *columns.sampled_product(),
+    columns.district_code(),
     Column("sampling_date", Date, nullable=False),
     Column("report_date", Date, nullable=False),
     Column("conclusion", String(4), nullable=False),
     Column("state", String(12), nullable=False),
     Column("reinspection", String(12)),
-    Column("updated_at", UtcDateTime(), nullable=False),
-    Index("ix_rm_results_uscc", "uscc"),
+    columns.updated_at(),
     Index("ix_rm_results_sector_date", "sector", "sampling_date"),
 )
 
@@ -41,11 +37,11 @@ rm_results = Table(
 rm_pass_counts = Table(
     "rm_pass_counts",
     metadata,
-    Column("sector", String(16), primary_key=True),
-    Column("level", String(12), primary_key=True),
-    Column("district_code", String(6), primary_key=True),
+    columns.sector(primary_key=True),
+    columns.level(primary_key=True),
+    columns.district_code(primary_key=True),
     Column("year", Integer, primary_key=True),
-    Column("key_product", Boolean, primary_key=True),
+    columns.key_product(primary_key=True),
     Column("final", Boolean, primary_key=True),
     Column("n", BigInteger, nullable=False),
     Column("passed", BigInteger, nullable=False),
@@ -56,10 +52,10 @@ rm_pass_daily = Table(
     "rm_pass_daily",
     metadata,
     Column("day", Date, primary_key=True),
-    Column("sector", String(16), primary_key=True),
-    Column("level", String(12), primary_key=True),
-    Column("district_code", String(6), primary_key=True),
-    Column("key_product", Boolean, primary_key=True),
+    columns.sector(primary_key=True),
+    columns.level(primary_key=True),
+    columns.district_code(primary_key=True),
+    columns.key_product(primary_key=True),
     Column("n", BigInteger, nullable=False),
     Column("passed", BigInteger, nullable=False),
 )
@@ -68,14 +64,14 @@ rm_pass_daily = Table(
 rm_honours = Table(
     "rm_honours",
     metadata,
-    Column("honour_id", String(36), primary_key=True),
-    Column("version", Integer, nullable=False),
+    columns.uuid7("honour_id", primary_key=True),
+    columns.version(),
     Column("type_code", String(16), nullable=False),
     Column("type_name_zh", String(100), nullable=False),
     Column("holder_kind", String(16), nullable=False),
     Column("holder_id", String(64), nullable=False),
     Column("holder_name", String(200), nullable=False),
-    Column("district_code", String(6)),
+    columns.district_code(nullable=True),
     Column("granted_on", Date, nullable=False),
     Column("valid_until", Date),
     Column("revoked_on", Date),
@@ -83,7 +79,7 @@ rm_honours = Table(
     Column("certificate_no", String(100), nullable=False),
     Column("granting_authority", String(200), nullable=False),
     Column("indicator_codes", Text, nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    columns.updated_at(),
     Index("ix_rm_honours_holder", "holder_id"),
     Index("ix_rm_honours_type_granted", "type_code", "granted_on"),
 )
@@ -92,8 +88,8 @@ rm_honours = Table(
 rm_honour_suspensions = Table(
     "rm_honour_suspensions",
     metadata,
-    Column("honour_id", String(36), primary_key=True),
-    Column("entry_id", String(36), primary_key=True),
+    columns.uuid7("honour_id", primary_key=True),
+    columns.uuid7("entry_id", primary_key=True),
     Column("suspended_on", Date, nullable=False),
     Column("reinstated_on", Date),
 )
@@ -102,10 +98,10 @@ rm_honour_suspensions = Table(
 rm_blacklist = Table(
     "rm_blacklist",
     metadata,
-    Column("entry_id", String(36), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("uscc", String(18), nullable=False),
-    Column("enterprise_name", String(200), nullable=False),
+    columns.uuid7("entry_id", primary_key=True),
+    columns.version(),
+    columns.uscc(),
+    columns.enterprise_name(),
     Column("reason_category", String(64), nullable=False),
     Column("status", String(12), nullable=False),
     Column("listed_on", Date),
@@ -114,7 +110,7 @@ rm_blacklist = Table(
     Column("removal_reason", String(16)),
     Column("decision_no", String(100)),
     Column("deciding_authority", String(200), nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    columns.updated_at(),
     Index("ix_rm_blacklist_uscc", "uscc"),
 )
 
@@ -122,7 +118,7 @@ rm_blacklist = Table(
 rm_ratings = Table(
     "rm_ratings",
     metadata,
-    Column("uscc", String(18), primary_key=True),
+    columns.uscc(primary_key=True),
     Column("as_of", Date, primary_key=True),
     Column("rating", String(1), nullable=False),
     Column("previous", String(1)),
@@ -134,10 +130,10 @@ rm_ratings = Table(
 rm_enterprises = Table(
     "rm_enterprises",
     metadata,
-    Column("uscc", String(18), primary_key=True),
+    columns.uscc(primary_key=True),
     Column("name", String(200), nullable=False),
-    Column("district_code", String(6)),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    columns.district_code(nullable=True),
+    columns.updated_at(),
     Index("ix_rm_enterprises_name", "name"),
 )
 
@@ -146,7 +142,7 @@ rm_changes = Table(
     "rm_changes",
     metadata,
     *envelope_columns("seq"),
-    Column("applied_at", UtcDateTime(), nullable=False),
+    columns.timestamp("applied_at"),
     Index("ix_rm_changes_subject", "subject", "seq"),
 )
 
@@ -165,7 +161,7 @@ rm_feed_counts = Table(
 indicator_reports = Table(
     "indicator_reports",
     metadata,
-    Column("report_id", String(36), primary_key=True),
+    columns.uuid7("report_id", primary_key=True),
     Column("plan_id", String(64), nullable=False),
     Column("indicator_code", String(64), nullable=False),
     Column("period_start", Date, nullable=False),
@@ -175,8 +171,8 @@ indicator_reports = Table(
     Column("evidence_ref", String(500), nullable=False),
     Column("note", Text),
     Column("reported_by", String(100), nullable=False),
-    Column("reported_at", UtcDateTime(), nullable=False),
-    Column("request_id", String(128), nullable=False),
+    columns.timestamp("reported_at"),
+    columns.request_id(),
     Index("ix_indicator_reports_code", "plan_id", "indicator_code", "period_end"),
 )
 

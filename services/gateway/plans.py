@@ -29,27 +29,18 @@ Level = Literal["national", "provincial", "municipal", "district"]
 Stability = Literal["no_significant_fall"]
 
 
-class PlanNotFound(NotFound):
-    slug = "plan-not-found"
-    title = "Plan not found"
-
+class PlanNotFound(NotFound, slug="plan-not-found", title="Plan not found"):
     def __init__(self, plan_id: str, known: list[str]) -> None:
         super().__init__(f"No plan {plan_id!r}; plans: " + ", ".join(sorted(known)))
 
 
-class IndicatorNotFound(NotFound):
-    slug = "indicator-not-found"
-    title = "Indicator not found"
-
+class IndicatorNotFound(NotFound, slug="indicator-not-found", title="Indicator not found"):
     def __init__(self, plan_id: str, code: str) -> None:
         super().__init__(f"Plan {plan_id} has no indicator {code!r}")
 
 
-class UnknownIndicator(ValidationFailed):
+class UnknownIndicator(ValidationFailed, slug="unknown-indicator", title="Unknown indicator"):
     """A report names an indicator the plan does not have."""
-
-    slug = "unknown-indicator"
-    title = "Unknown indicator"
 
     def __init__(self, plan_id: str, code: str) -> None:
         super().__init__(
@@ -57,10 +48,7 @@ class UnknownIndicator(ValidationFailed):
         )
 
 
-class IndicatorNotReported(ValidationFailed):
-    slug = "indicator-not-reported"
-    title = "Computed indicator"
-
+class IndicatorNotReported(ValidationFailed, slug="indicator-not-reported", title="Computed indicator"):
     def __init__(self, code: str) -> None:
         super().__init__(
             f"{code} is computed from events; only reported indicators take reports",
@@ -68,10 +56,7 @@ class IndicatorNotReported(ValidationFailed):
         )
 
 
-class ValueOutOfRange(ValidationFailed):
-    slug = "value-out-of-range"
-    title = "Value out of range"
-
+class ValueOutOfRange(ValidationFailed, slug="value-out-of-range", title="Value out of range"):
     def __init__(self) -> None:
         super().__init__(
             "A rate is a ratio between 0 and 1", [field_error("value", "body", "a rate is between 0 and 1")]

@@ -7,11 +7,12 @@ and their published figures). Everything naming rows about enterprises needs the
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.gateway import attainment, profile, repository
 from services.gateway.plans import (
@@ -39,7 +40,7 @@ from shared.clock import as_utc
 from shared.errors import ValidationFailed
 from shared.pagination import Page, decode_cursor, encode_cursor, page
 from shared.problems import PROBLEM_SCHEMA
-from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Reader
+from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Reader, Section
 from shared.runtime import Runtime, UoW
 from shared.service_app import request_id
 from shared.stats import wilson_interval
@@ -47,28 +48,53 @@ from shared.strict import Day
 from shared.uscc import UsccPath
 
 router = APIRouter(prefix="/v1")
-_errors = ERRORS
+#: The sections of the document, each with the errors its routes answer.
+_plans = Section(router, "plans")
+_attainment = Section(router, "attainment", ERRORS)
+_reports = Section(router, "indicator reports", ERRORS)
+_drill_down = Section(router, "drill-down", ERRORS)
+_credit = Section(router, "credit", ERRORS)
+_changes = Section(router, "change feed", ERRORS)
 Reporter = Annotated[Principal, require("indicators:write")]
 District = Annotated[str | None, Query(pattern=r"^\d{6}$", description="A district's division code, e.g. 370202")]
 METHOD = "open-sdg-progress (docs/attainment-method.md)"
 DEFAULT_PLAN = "qingdao-2012"
 
 
-def _plans(request: Request) -> dict[str, Plan]:
+def _loaded_plans(request: Request) -> dict[str, Plan]:
     plans: dict[str, Plan] = request.app.state.plans
     return plans
 
 
 def _plan(request: Request, plan_id: str) -> Plan:
-    plan = _plans(request).get(plan_id)
+    plan = _loaded_plans(request).get(plan_id)
     if plan is None:
-        raise PlanNotFound(plan_id, list(_plans(request)))
+        raise PlanNotFound(plan_id, list(_loaded_plans(request)))
     return plan
 
 
-def _default_as_of(runtime: Runtime, plan: Plan) -> date:
-    """Today, but never past the plan's end: a finished plan is read at its end."""
-    return min(runtime.clock.today(), plan.period_end)
+@dataclass(frozen=True)
+class PlanReading:
+    """What an attainment reading is of: a plan, on a day, in a district (or the city)."""
+
+    plan: Plan
+    day: date
+    district: str | None
+
+
+def _plan_reading(
+    request: Request,
+    runtime: Runtime,
+    plan: str = DEFAULT_PLAN,
+    as_of: Annotated[Day | None, Query(description="Default: today, or the plan's end once it is over")] = None,
+    district: District = None,
+) -> PlanReading:
+    p = _plan(request, plan)
+    # Today, but never past the plan's end: a finished plan is read at its end.
+    return PlanReading(p, as_of or min(runtime.clock.today(), p.period_end), district)
+
+
+Reading = Annotated[PlanReading, Depends(_plan_reading)]
 
 
 # ------------------------------------------------------------------------------------------ legacy
@@ -98,7 +124,7 @@ async def pass_rates(uow: UoW) -> Any:
 # ------------------------------------------------------------------------------------------ plans
 
 
-@router.get("/plans", response_model=PlansOut, tags=["plans"], summary="Every plan loaded (no token)")
+@_plans.get("/plans", response_model=PlansOut, summary="Every plan loaded (no token)")
 async def list_plans(request: Request) -> Any:
     return {
         "items": [
@@ -111,16 +137,15 @@ async def list_plans(request: Request) -> Any:
                 "base_year": p.base_year,
                 "indicators": len(p.indicators),
             }
-            for p in sorted(_plans(request).values(), key=lambda p: p.id)
+            for p in sorted(_loaded_plans(request).values(), key=lambda p: p.id)
         ]
     }
 
 
-@router.get(
+@_plans.get(
     "/plans/{plan_id}",
     response_model=Plan,
-    responses=_errors,
-    tags=["plans"],
+    responses=ERRORS,
     summary="One plan with every indicator: kind, target, unit, counting rule and source (no token)",
 )
 async def get_plan(plan_id: str, request: Request) -> Any:
@@ -130,23 +155,13 @@ async def get_plan(plan_id: str, request: Request) -> Any:
 # ------------------------------------------------------------------------------------------ attainment
 
 
-@router.get(
+@_attainment.get(
     "/attainment",
     response_model=AttainmentOut,
-    responses=_errors,
-    tags=["attainment"],
     summary="Every indicator of a plan: value, target, gap, status, n and Wilson interval (no token)",
 )
-async def get_attainment(
-    request: Request,
-    runtime: Runtime,
-    uow: UoW,
-    plan: str = DEFAULT_PLAN,
-    as_of: Annotated[Day | None, Query(description="Default: today, or the plan's end once it is over")] = None,
-    district: District = None,
-) -> Any:
-    p = _plan(request, plan)
-    day = as_of or _default_as_of(runtime, p)
+async def get_attainment(request: Request, runtime: Runtime, uow: UoW, reading: Reading) -> Any:
+    p, day, district = reading.plan, reading.day, reading.district
     # Answers change only when an event is applied or a report received: cache per data version.
     cache: dict[Any, Any] = request.app.state.__dict__.setdefault("attainment_cache", {})
     key = (p.id, day, district, await repository.data_version(uow.session))
@@ -156,40 +171,32 @@ async def get_attainment(
         if len(cache) > 256:
             cache.clear()
         cache[key] = figures
-    fresh = await attainment.freshness(uow.session, runtime.clock.now())
-    return {
-        "plan": p.id,
-        "as_of": day,
-        "district": district,
-        "method": METHOD,
-        "freshness": fresh,
-        "indicators": figures,
-    }
+    return await _answer(uow, runtime, reading, indicators=figures)
 
 
-@router.get(
+@_attainment.get(
     "/attainment/{code}",
     response_model=AttainmentDetailOut,
-    responses=_errors,
-    tags=["attainment"],
     summary="One indicator: yearly series, district breakdown, and links to the rows behind (no token)",
 )
-async def get_indicator_attainment(
-    code: str,
-    request: Request,
-    runtime: Runtime,
-    uow: UoW,
-    plan: str = DEFAULT_PLAN,
-    as_of: Day | None = None,
-    district: District = None,
-) -> Any:
-    p = _plan(request, plan)
-    if p.indicator(code) is None:
-        raise IndicatorNotFound(p.id, code)
-    day = as_of or _default_as_of(runtime, p)
-    (figure,) = await attainment.evaluate(uow.session, p, day, district, codes=[code])
+async def get_indicator_attainment(code: str, runtime: Runtime, uow: UoW, reading: Reading) -> Any:
+    if reading.plan.indicator(code) is None:
+        raise IndicatorNotFound(reading.plan.id, code)
+    (figure,) = await attainment.evaluate(uow.session, reading.plan, reading.day, reading.district, codes=[code])
+    return await _answer(uow, runtime, reading, indicator=figure)
+
+
+async def _answer(uow: UoW, runtime: Runtime, reading: PlanReading, **figures: Any) -> dict[str, Any]:
+    """An attainment answer: what it is a reading of, by which method, how fresh the data, the figures."""
     fresh = await attainment.freshness(uow.session, runtime.clock.now())
-    return {"plan": p.id, "as_of": day, "district": district, "method": METHOD, "freshness": fresh, "indicator": figure}
+    return {
+        "plan": reading.plan.id,
+        "as_of": reading.day,
+        "district": reading.district,
+        "method": METHOD,
+        "freshness": fresh,
+        **figures,
+    }
 
 
 # ------------------------------------------------------------------------------------------ reports
@@ -211,12 +218,11 @@ def _report_out(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.post(
+@_reports.post(
     "/indicator-reports",
     response_model=IndicatorReportOut,
     status_code=status.HTTP_201_CREATED,
-    responses={**_errors, 409: PROBLEM_SCHEMA},
-    tags=["indicator reports"],
+    responses={**ERRORS, 409: PROBLEM_SCHEMA},
     summary="Report a value of a reported indicator (another government system; history kept)",
 )
 async def post_report(
@@ -251,11 +257,9 @@ async def post_report(
     return _report_out(row)
 
 
-@router.get(
+@_reports.get(
     "/indicator-reports",
     response_model=Page[IndicatorReportOut],
-    responses=_errors,
-    tags=["indicator reports"],
     summary="Every report of a plan (or one indicator), oldest first (no token)",
 )
 async def list_reports(
@@ -275,11 +279,8 @@ async def list_reports(
 # ------------------------------------------------------------------------------------------ facts
 
 
-@router.get(
-    "/facts/results",
-    responses=_errors,
-    tags=["drill-down"],
-    summary="The results a pass rate counts (not retracted, latest version), by the figure's filter",
+@_drill_down.get(
+    "/facts/results", summary="The results a pass rate counts (not retracted, latest version), by the figure's filter"
 )
 async def facts_results(
     _: Reader,
@@ -304,11 +305,8 @@ async def facts_results(
     )
 
 
-@router.get(
-    "/facts/honours",
-    responses=_errors,
-    tags=["drill-down"],
-    summary="The honours a count includes: granted during [granted_from, on], or active on `on`",
+@_drill_down.get(
+    "/facts/honours", summary="The honours a count includes: granted during [granted_from, on], or active on `on`"
 )
 async def facts_honours(
     _: Reader,
@@ -341,11 +339,9 @@ def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ credit
 
 
-@router.get(
+@_credit.get(
     "/credit/{uscc}",
     response_model=CreditProfile,
-    responses=_errors,
-    tags=["credit"],
     summary="An enterprise's credit profile on a date, with procurement-priority eligibility and reasons",
 )
 async def credit_profile(
@@ -355,11 +351,9 @@ async def credit_profile(
     return await profile.credit_profile(uow.session, code, day, now, visibility(principal))
 
 
-@router.get(
+@_credit.get(
     "/procurement/priority-list",
     response_model=PriorityPage,
-    responses=_errors,
-    tags=["credit"],
     summary="Enterprises eligible for procurement priority on a date: an active brand honour, not listed",
 )
 async def priority_list(
@@ -380,7 +374,7 @@ async def priority_list(
     }
 
 
-@router.get("/enterprises", responses=_errors, tags=["credit"], summary="Search enterprises by name fragment or USCC")
+@_credit.get("/enterprises", summary="Search enterprises by name fragment or USCC")
 async def search_enterprises(
     _: Reader,
     uow: UoW,
@@ -400,11 +394,9 @@ async def search_enterprises(
 # ------------------------------------------------------------------------------------------ changes
 
 
-@router.get(
+@_changes.get(
     "/changes",
     response_model=ChangesOut,
-    responses=_errors,
-    tags=["change feed"],
     summary="Every event the gateway applied, in order, after a cursor (for systems without Kafka)",
 )
 async def get_changes(

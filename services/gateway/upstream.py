@@ -33,14 +33,10 @@ _FORWARDED_RESPONSE_HEADERS = (
 )
 
 
-class UpstreamTimeout(GatewayTimeout):
-    slug = "upstream-timeout"
-    title = "Upstream timeout"
+class UpstreamTimeout(GatewayTimeout, slug="upstream-timeout", title="Upstream timeout"): ...
 
 
-class UpstreamUnreachable(BadGateway):
-    slug = "upstream-unreachable"
-    title = "Upstream unreachable"
+class UpstreamUnreachable(BadGateway, slug="upstream-unreachable", title="Upstream unreachable"): ...
 
 
 async def _problem_here(upstream: httpx.Response, request: Request, headers: dict[str, str]) -> Response:
@@ -62,9 +58,7 @@ async def _problem_here(upstream: httpx.Response, request: Request, headers: dic
     return Response(body, status_code=upstream.status_code, headers=headers)
 
 
-class InvalidHeader(BadRequest):
-    slug = "invalid-header"
-    title = "Invalid header value"
+class InvalidHeader(BadRequest, slug="invalid-header", title="Invalid header value"): ...
 
 
 def _forwarded_headers(request: Request) -> dict[str, str]:

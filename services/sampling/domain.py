@@ -68,65 +68,38 @@ def initial_state(conclusion: str) -> State:
 # ---------------------------------------------------------------- errors
 
 
-class AgencyTokenRequired(Forbidden):
-    slug = "agency-token-required"
-    title = "An agency token is required"
-
-    def __init__(self) -> None:
-        super().__init__("Results are recorded under the agency bound to the token; this token has none.")
+class AgencyTokenRequired(Forbidden, slug="agency-token-required", title="An agency token is required"):
+    default_detail = "Results are recorded under the agency bound to the token; this token has none."
 
 
-class NotOwningAgency(Forbidden):
-    slug = "not-owning-agency"
-    title = "Not your result"
-
+class NotOwningAgency(Forbidden, slug="not-owning-agency", title="Not your result"):
     def __init__(self, owner: str) -> None:
         super().__init__(f"Only agency {owner} may change this result.")
 
 
-class ResultNotFound(NotFound):
-    slug = "result-not-found"
-    title = "Result not found"
-
+class ResultNotFound(NotFound, slug="result-not-found", title="Result not found"):
     def __init__(self, result_id: str) -> None:
         super().__init__(f"No result has id {result_id}")
 
 
-class ResultRetracted(Conflict):
-    slug = "result-retracted"
-    title = "Result retracted"
-
-    def __init__(self) -> None:
-        super().__init__("A retracted result cannot change any more.")
+class ResultRetracted(Conflict, slug="result-retracted", title="Result retracted"):
+    default_detail = "A retracted result cannot change any more."
 
 
-class ReportConflict(Conflict):
-    slug = "report-conflict"
-    title = "Report number already used"
-
+class ReportConflict(Conflict, slug="report-conflict", title="Report number already used"):
     def __init__(self, reason: str, existing_id: str) -> None:
         super().__init__(reason, existing_id=existing_id)
 
 
-class NotReinspectable(Conflict):
-    slug = "not-reinspectable"
-    title = "Re-inspection not possible"
+class NotReinspectable(Conflict, slug="not-reinspectable", title="Re-inspection not possible"): ...
 
 
-class NothingToCorrect(ValidationFailed):
-    slug = "nothing-to-correct"
-    title = "Nothing changes"
-
-    def __init__(self) -> None:
-        super().__init__("The correction leaves every field as it is.")
+class NothingToCorrect(ValidationFailed, slug="nothing-to-correct", title="Nothing changes"):
+    default_detail = "The correction leaves every field as it is."
 
 
-class BatchRejected(QualityCityError):
+class BatchRejected(QualityCityError, status=422, slug="batch-rejected", title="The batch was not stored"):
     """`atomic=true` and some rows were refused: nothing stored, every refused row reported."""
-
-    status = 422
-    slug = "batch-rejected"
-    title = "The batch was not stored"
 
     def __init__(self, rejected: int, received: int, rows: list[dict[str, Any]]) -> None:
         super().__init__(

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
-from services.sampling import service
+from services.sampling import models, service
 from services.sampling.domain import Rules
-from services.sampling.models import audit_log, inbox, outbox
 from services.sampling.router import router
 from services.sampling.settings import SamplingSettings
 from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.regions import load_regions
-from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.runtime import ServiceRuntime
 from shared.scheduler import ScheduledJob
-from shared.service_app import service_app
+from shared.service_app import service_app, service_spec
 
 
 async def _finalise(uow: Any, clock: Clock) -> int:
     return await service.finalise_due(uow.session, clock)
 
 
-SPEC = ServiceSpec(
-    name="sampling",
-    package_dir=Path(__file__).parent,
-    outbox=outbox,
-    inbox=inbox,
-    audit=audit_log,
+SPEC = service_spec(
+    "sampling",
+    models,
     jobs=[
         ScheduledJob(
             "finalise-results",

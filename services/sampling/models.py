@@ -1,8 +1,6 @@
 """The sampling service's tables (its own database)."""
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
     Column,
     Date,
     Index,
@@ -13,9 +11,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shared import columns
 from shared.audit import audit_table
 from shared.consumer import inbox_table
-from shared.db import UtcDateTime, new_metadata
+from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
@@ -25,22 +24,18 @@ metadata = new_metadata()
 results = Table(
     "results",
     metadata,
-    Column("id", String(36), primary_key=True),  # UUIDv7: sorts by creation
-    Column("version", Integer, nullable=False),
-    Column("agency_code", String(32), nullable=False),
+    columns.uuid7("id", primary_key=True),
+    columns.version(),
+    columns.agency_code(),
     Column("report_no", String(64), nullable=False),
-    Column("level", String(12), nullable=False),
-    Column("sector", String(16), nullable=False),
-    Column("key_product", Boolean, nullable=False),
-    Column("product_category", String(64), nullable=False),
-    Column("product_name", String(200), nullable=False),
+    *columns.sampled_product(),
     Column("brand", String(64)),
     Column("model_spec", String(64)),
     Column("batch_no", String(64)),
     Column("production_date", Date),
-    Column("uscc", String(18), nullable=False),
-    Column("enterprise_name", String(200), nullable=False),
-    Column("district_code", String(6), nullable=False),
+    columns.uscc(index=True),
+    columns.enterprise_name(),
+    columns.district_code(),
     Column("sampled_unit", String(200)),
     Column("sampling_date", Date, nullable=False),
     Column("report_date", Date, nullable=False),
@@ -50,11 +45,10 @@ results = Table(
     Column("objection_deadline", Date),
     Column("reinspection", String(12)),
     Column("nonconforming_items", Text, nullable=False),  # JSON array
-    Column("recorded_at", UtcDateTime(), nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
-    Column("recorded_by", String(128), nullable=False),
+    columns.timestamp("recorded_at"),
+    columns.updated_at(),
+    columns.subject("recorded_by"),
     UniqueConstraint("agency_code", "report_no"),
-    Index("ix_results_uscc", "uscc"),
     Index("ix_results_sampling_date", "sampling_date"),
     Index("ix_results_state_deadline", "state", "objection_deadline"),
 )
@@ -63,15 +57,15 @@ results = Table(
 result_versions = Table(
     "result_versions",
     metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    Column("result_id", String(36), nullable=False),
-    Column("version", Integer, nullable=False),
+    columns.serial(),
+    columns.uuid7("result_id"),
+    columns.version(),
     Column("change", String(12), nullable=False),  # what made this version
     Column("reason", String(200)),
-    Column("actor", String(128), nullable=False),
+    columns.subject("actor"),
     # The agency of whoever made this version: the owner, or another agency recording a re-inspection.
     Column("agency", String(32)),
-    Column("at", UtcDateTime(), nullable=False),
+    columns.timestamp("at"),
     Column("snapshot", Text, nullable=False),  # JSON of the result at that version
     UniqueConstraint("result_id", "version"),
 )
@@ -80,9 +74,9 @@ result_versions = Table(
 ingest_log = Table(
     "ingest_log",
     metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    Column("agency_code", String(32), nullable=False),
-    Column("at", UtcDateTime(), nullable=False),
+    columns.serial(),
+    columns.agency_code(),
+    columns.timestamp("at"),
     Column("received", Integer, nullable=False),
     Column("created", Integer, nullable=False),
     Column("duplicates", Integer, nullable=False),

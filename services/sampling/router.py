@@ -6,7 +6,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
@@ -31,13 +31,20 @@ from services.sampling.schemas import (
     VersionOut,
 )
 from shared.auth import Principal, require
-from shared.context import Change, Context, RequestContext, VersionedChange
-from shared.idempotency import post_once
+from shared.context import Change, Context, IdempotentCreation, RequestContext, VersionedChange
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import CURSOR_PATTERN, ERRORS, WRITE_ERRORS, ArchiveImporter, IdempotencyKey, Reader, SourceFile
+from shared.routing import (
+    CURSOR_PATTERN,
+    ERRORS,
+    WRITE_ERRORS,
+    ArchiveImporter,
+    Reader,
+    Section,
+    SourceFile,
+)
 from shared.runtime import Runtime, UoW
 from shared.service_app import job_schedule
 from shared.stats import wilson_interval
@@ -47,6 +54,9 @@ from shared.uscc import USCC
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("sampling:write")]
 _errors = WRITE_ERRORS
+#: The sections of the document, each with the errors its routes answer (writes name theirs).
+_results = Section(router, "results", ERRORS)
+_statistics = Section(router, "statistics", ERRORS)
 
 
 def _context(request: Request, base: Context) -> service.Context:
@@ -68,6 +78,30 @@ async def _owned_row(uow: UoW, result_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- writing
 
 
+_Row = TypeVar("_Row")
+#: A bulk route's choice: store the valid rows and report the others, or nothing if any row fails.
+Atomic = Annotated[bool, Query(description="Store nothing if any row is rejected or conflicts")]
+#: A bulk body's own failures: malformed (400), too large (413), of another media type (415).
+_BULK_ERRORS = _errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
+
+
+async def _bulk_rows(request: Request, parse: Callable[[bytes, str, int], list[_Row]]) -> list[_Row]:
+    """The rows of a bulk body, in any of its formats, up to the rules' row limit."""
+    rules: Rules = request.app.state.rules
+    return parse(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
+
+
+async def _commit_outcomes(uow: UoW, outcomes: list[dict[str, Any]], received: int, atomic: bool) -> Counter[str]:
+    """Commit a bulk request's stored rows and count the outcomes; with `atomic`, any rejected or
+    conflicting row refuses the whole request (nothing committed)."""
+    counts = Counter(o["outcome"] for o in outcomes)
+    failed = counts["rejected"] + counts["conflict"]
+    if atomic and failed:
+        raise BatchRejected(failed, received, [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
+    await uow.commit()
+    return counts
+
+
 def _bulk_body(row_schema: str | None) -> dict[str, Any]:
     """The documented request body of a bulk route: NDJSON, a JSON array of `row_schema` (an object
     described in the route's text when the schema is no component of the document), or CSV."""
@@ -85,42 +119,34 @@ def _bulk_body(row_schema: str | None) -> dict[str, Any]:
     }
 
 
-@router.post(
+@_results.post(
     "/results",
     status_code=status.HTTP_201_CREATED,
     response_model=ResultOut,
     responses=_errors
     | {200: {"model": ResultOut, "description": "The same report again, with the same content: the stored result"}},
-    tags=["results"],
     summary="Record one sampling-inspection result",
 )
-async def create_result(
-    body: ResultIn,
-    principal: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    request: Request,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+async def create_result(body: ResultIn, principal: Writer, creation: IdempotentCreation) -> Any:
     """The agency is the token's. Re-sending the same report (same agency and report number, same
     content) answers the stored result with 200; other content under that report number is a 409."""
+    uow = creation.uow
 
     async def create() -> tuple[int, Any]:
-        result_id, created = await service.record_result(uow.session, _context(request, ctx), body)
+        ctx = _context(creation.request, creation.ctx)
+        result_id, created = await service.record_result(uow.session, ctx, body)
         row = _out(await _owned_row(uow, result_id))
         return (201 if created else 200), ResultOut.model_validate(row).model_dump(mode="json")
 
-    out = await post_once(uow, response, idempotency_keys, principal, idempotency_key, "/v1/results", body, create)
-    response.headers["Location"] = f"/v1/results/{out['id']}"
+    out = await creation.once(idempotency_keys, principal, "/v1/results", body, create)
+    creation.response.headers["Location"] = f"/v1/results/{out['id']}"
     return out
 
 
-@router.post(
+@_results.post(
     "/results:batch",
     response_model=BatchOut,
-    responses=_errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
-    tags=["results"],
+    responses=_BULK_ERRORS,
     summary="Record up to 10,000 results (JSON array, NDJSON or CSV); every row's outcome is reported",
     description="CSV: UTF-8 with a header row in English or Chinese: "
     + ", ".join(f"`{en}`/`{zh}`" for en, zh in CSV_COLUMNS.items())
@@ -130,20 +156,11 @@ async def create_result(
     openapi_extra=_bulk_body("ResultIn"),
 )
 async def create_results_batch(
-    request: Request,
-    _: Writer,
-    ctx: RequestContext,
-    uow: UoW,
-    atomic: Annotated[bool, Query(description="Store nothing if any row is rejected")] = False,
+    request: Request, _: Writer, ctx: RequestContext, uow: UoW, atomic: Atomic = False
 ) -> Any:
-    rules: Rules = request.app.state.rules
-    rows = parse_batch(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
+    rows = await _bulk_rows(request, parse_batch)
     outcomes = await service.record_batch(uow.session, _context(request, ctx), rows, atomic=atomic)
-    counts = Counter(o["outcome"] for o in outcomes)
-    failed = counts["rejected"] + counts["conflict"]
-    if atomic and failed:
-        raise BatchRejected(failed, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
-    await uow.commit()
+    counts = await _commit_outcomes(uow, outcomes, len(rows), atomic)
     out = {
         "received": len(rows),
         "created": counts["created"],
@@ -158,11 +175,10 @@ async def create_results_batch(
     return Response(orjson.dumps(out), media_type="application/json")
 
 
-@router.post(
+@_results.post(
     "/results:import",
     response_model=ArchiveImportOut,
-    responses=_errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
-    tags=["results"],
+    responses=_BULK_ERRORS,
     summary="Import archived results with their re-inspection outcome and final state, on their own dates",
     description="The formats of `POST /v1/results:batch`, with further columns: "
     + ", ".join(f"`{en}`/`{zh}`" for en, zh in ARCHIVE_COLUMNS.items() if en not in CSV_COLUMNS)
@@ -178,16 +194,11 @@ async def import_results(
     source_file: SourceFile,
     ctx: RequestContext,
     uow: UoW,
-    atomic: Annotated[bool, Query(description="Store nothing if any row is rejected or conflicts")] = False,
+    atomic: Atomic = False,
 ) -> Any:
-    rules: Rules = request.app.state.rules
-    rows = parse_archive(await request.body(), request.headers.get("content-type", ""), rules.batch_max_rows)
+    rows = await _bulk_rows(request, parse_archive)
     outcomes = await service.import_archive(uow.session, _context(request, ctx), rows, source_file)
-    counts = Counter(o["outcome"] for o in outcomes)
-    failed = counts["rejected"] + counts["conflict"]
-    if atomic and failed:
-        raise BatchRejected(failed, len(rows), [o for o in outcomes if o["outcome"] in ("rejected", "conflict")])
-    await uow.commit()
+    counts = await _commit_outcomes(uow, outcomes, len(rows), atomic)
     return ArchiveImportOut(
         source_file=source_file,
         received=len(rows),
@@ -207,17 +218,17 @@ async def _change_result(
 
 
 #: The routes that change one result and answer it, If-Match and ETag.
-_result_change: dict[str, Any] = {"response_model": ResultOut, "responses": _errors, "tags": ["results"]}
+_result_change: dict[str, Any] = {"response_model": ResultOut, "responses": _errors}
 
 
-@router.patch(
+@_results.patch(
     "/results/{result_id}", **_result_change, summary="Correct a result (owning agency; If-Match; a reason is required)"
 )
 async def correct_result(result_id: str, body: Correction, _: Writer, change: VersionedChange) -> Any:
     return await _change_result(service.correct, change, result_id, body)
 
 
-@router.post(
+@_results.post(
     "/results/{result_id}:retract",
     **_result_change,
     summary="Retract a result (owning agency; If-Match; a reason is required)",
@@ -226,7 +237,7 @@ async def retract_result(result_id: str, body: Retraction, _: Writer, change: Ve
     return await _change_result(service.retract, change, result_id, body.reason)
 
 
-@router.post(
+@_results.post(
     "/results/{result_id}/reinspection",
     **_result_change,
     summary="Record a re-inspection (复检) that upholds or overturns a provisional fail (If-Match)",
@@ -278,11 +289,9 @@ def _filters(q: ResultFilter) -> dict[str, Any]:
     return f
 
 
-@router.get(
+@_results.get(
     "/results",
     response_model=Page[ResultOut],
-    responses=ERRORS,
-    tags=["results"],
     summary="Results by enterprise, agency, sector, level, district, category, conclusion, state, dates",
 )
 async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) -> Any:
@@ -294,10 +303,8 @@ async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) ->
 EXPORT_COLUMNS = [c.name for c in results.columns if c.name != "recorded_by"]
 
 
-@router.get(
+@_results.get(
     "/results:export",
-    responses=ERRORS,
-    tags=["results"],
     response_class=StreamingResponse,
     summary="Every result of a filter as CSV, streamed (same filters as GET /v1/results)",
 )
@@ -325,24 +332,16 @@ async def export_results(q: Annotated[ResultFilter, Query()], _: Reader, runtime
     )
 
 
-@router.get(
-    "/results/{result_id}",
-    response_model=ResultOut,
-    responses=ERRORS,
-    tags=["results"],
-    summary="One result (with its ETag)",
-)
+@_results.get("/results/{result_id}", response_model=ResultOut, summary="One result (with its ETag)")
 async def get_result(result_id: str, _: Reader, uow: UoW, response: Response) -> Any:
     row = await _owned_row(uow, result_id)
     response.headers["ETag"] = etag(row["version"])
     return _out(row)
 
 
-@router.get(
+@_results.get(
     "/results/{result_id}/history",
     response_model=list[VersionOut],
-    responses=ERRORS,
-    tags=["results"],
     summary="Every version of a result: who changed what, when and why",
 )
 async def result_history(result_id: str, _: Reader, uow: UoW) -> Any:
@@ -371,11 +370,9 @@ class PassRateQuery(ResultFilter):
     include_provisional: bool = Field(True, description="Count fails whose objection window is still open")
 
 
-@router.get(
+@_statistics.get(
     "/stats/pass-rates",
     response_model=PassRates,
-    responses=ERRORS,
-    tags=["statistics"],
     summary="Pass rates grouped by any of sector, level, district, year, quarter, category",
 )
 async def pass_rates(q: Annotated[PassRateQuery, Query()], _: Reader, uow: UoW) -> Any:
@@ -402,13 +399,7 @@ async def pass_rates(q: Annotated[PassRateQuery, Query()], _: Reader, uow: UoW) 
     )
 
 
-@router.get(
-    "/agencies/{code}/scorecard",
-    response_model=Scorecard,
-    responses=ERRORS,
-    tags=["statistics"],
-    summary="An agency's data-quality scorecard",
-)
+@_statistics.get("/agencies/{code}/scorecard", response_model=Scorecard, summary="An agency's data-quality scorecard")
 async def scorecard(code: str, principal: Reader, uow: UoW) -> Any:
     return await repository.scorecard(uow.session, code)
 

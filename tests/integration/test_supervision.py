@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import generate_latest
 from sqlalchemy import text
 from structlog.testing import capture_logs
@@ -21,7 +22,7 @@ import services.gateway as gateway_pkg
 from services.gateway.models import outbox
 from services.sampling.main import create_app as create_sampling
 from services.sampling.settings import SamplingSettings
-from shared.bus import KafkaSubscription, ensure_topics
+from shared.bus import KafkaBus, KafkaSubscription, ensure_topics
 from shared.events import Envelope, to_kafka
 from shared.outbox import OutboxRelay, add_to_outbox
 from shared.settings import PlatformSettings
@@ -181,6 +182,49 @@ async def test_a_member_keeps_consuming_after_a_second_member_joins_while_it_app
     assert set(later) <= store.by_member["first"]  # the first member kept consuming after the rebalance
     assert restarts == 0  # not by being restarted: the commit failure is expected and handled in place
     assert first.commits_skipped >= 1  # the rebalance did hit the batch being applied
+
+
+# ------------------------------------------------------------ a producer that cannot recover is replaced
+
+
+async def test_a_publish_whose_producer_died_fails_in_time_and_the_retry_gets_a_fresh_producer(
+    kafka_bootstrap: str,
+) -> None:
+    """When the broker loses an idempotent producer's state (a restart), aiokafka's sender task dies
+    and every later send waits for ever: the relay froze with its backlog after a broker outage. The
+    publish now fails within its timeout and the next one goes through a new producer."""
+    topic = f"t-renew-{uuid.uuid4().hex[:8]}"
+    bus = KafkaBus(kafka_bootstrap, topics=[topic], partitions=1, publish_timeout_s=3)
+    await bus.start()
+    try:
+        first, second = _events(1), _events(1)
+        await bus.publish(topic, [(e, orjson.dumps(e.data)) for e in first])
+        dead = bus._producer
+        assert dead is not None
+        dead._sender.sender_task.cancel()  # the sender routine ends, as it does on OutOfOrderSequenceNumber
+        with pytest.raises(TimeoutError):
+            await bus.publish(topic, [(e, orjson.dumps(e.data)) for e in second])
+        await bus.publish(topic, [(e, orjson.dumps(e.data)) for e in second])  # the relay's retry
+        assert bus._producer is not dead and bus.producers_renewed == 1
+        await bus.ping()
+    finally:
+        await bus.stop()
+    delivered = await _consume_ids(kafka_bootstrap, topic, 2)
+    assert delivered[0] == first[0].id and delivered[-1] == second[0].id
+
+
+async def _consume_ids(bootstrap: str, topic: str, at_least: int) -> list[str]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    ids: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(ids) < at_least:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    ids.extend(dict(m.headers)["ce_id"].decode() for m in messages)
+    finally:
+        await consumer.stop()
+    return ids
 
 
 # ------------------------------------------------------------ the relay holds no transaction while waiting

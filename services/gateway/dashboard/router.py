@@ -297,15 +297,20 @@ async def indicator(
 
 def _headline(page: Page, fig: FigureDetail) -> str:
     basis = page.t("computed") if fig.source == "computed" else page.t("reported")
+    value = f' data-value="{e(fig.value if fig.value is not None else "")}"'
     return (
         f'<div class="headline" data-code="{e(fig.code)}">'
-        f'<div><span class="label">{e(page.t("value"))}</span><span class="big value" '
-        f'data-value="{e(fig.value if fig.value is not None else "")}">{e(fmt_value(fig, fig.value))}</span></div>'
-        f'<div><span class="label">{e(page.t("target"))}</span><span class="big">{e(fmt_target(page, fig))}</span>'
-        f'</div><div><span class="label">{e(page.t("status"))}</span><span class="{_badge(fig.status)}">'
-        f"{e(page.status(fig.status))}</span></div></div>"
+        + _stat(page.t("value"), fmt_value(fig, fig.value), "big value", value)
+        + _stat(page.t("target"), fmt_target(page, fig))
+        + _stat(page.t("status"), page.status(fig.status), _badge(fig.status))
+        + "</div>"
         f'<p class="reason">{e(page.t("reason"))}: {e(fig.progress.reason)} · {e(basis)} · {e(fig.section)}</p>'
     )
+
+
+def _stat(label: str, value: Any, classes: str = "big", attrs: str = "", after: str = "") -> str:
+    """One figure of a headline: its label above, its value large (`attrs` and `after` already escaped)."""
+    return f'<div><span class="label">{e(label)}</span><span class="{classes}"{attrs}>{e(value)}</span>{after}</div>'
 
 
 def _series_chart(page: Page, fig: FigureDetail) -> str:
@@ -453,16 +458,25 @@ def _profile_cards(page: Page, p: CreditProfile, uscc: str) -> str:
         f'<div class="profile" data-uscc="{e(ident.uscc)}"><h2 id="enterprise-name">{e(ident.name or uscc)}'
         f"</h2><p>{e(page.t('uscc'))} <code>{e(ident.uscc)}</code> · {e(page.t('district'))} "
         f'{e(ident.district_code)} · {e(page.t("as_of"))} {e(p.as_of)}</p><div class="headline">'
-        f'<div><span class="label">{e(page.t("rating"))}</span><span class="big grade grade-{e(grade)}" id="rating">'
-        f"{e(grade)}</span></div>"
-        f'<div><span class="label">{e(page.t("nav_blacklist"))}</span><span class="big {"bad" if listed else "good"}"'
-        f' id="listed">{e(page.t("listed") if listed else page.t("not_listed"))}</span></div>'
-        f'<div><span class="label">{e(page.t("procurement"))}</span><span class="big" id="eligible">'
-        f"{e(page.t('eligible') if elig.eligible else page.t('not_eligible'))}</span></div>"
-        f'<div><span class="label">{e(page.t("pass_rate"))}</span><span class="big" id="pass-rate">'
-        f"{e(_pct(p.sampling.pass_rate))}</span>"
-        f'<span class="small">n = {e(p.sampling.n)}</span></div></div>'
-        f'<ul class="reasons">{"".join(f"<li>{e(r)}</li>" for r in elig.reasons)}</ul></div>'
+        + _stat(page.t("rating"), grade, f"big grade grade-{e(grade)}", ' id="rating"')
+        + _stat(
+            page.t("nav_blacklist"),
+            page.t("listed") if listed else page.t("not_listed"),
+            f"big {'bad' if listed else 'good'}",
+            ' id="listed"',
+        )
+        + _stat(
+            page.t("procurement"),
+            page.t("eligible") if elig.eligible else page.t("not_eligible"),
+            attrs=' id="eligible"',
+        )
+        + _stat(
+            page.t("pass_rate"),
+            _pct(p.sampling.pass_rate),
+            attrs=' id="pass-rate"',
+            after=f'<span class="small">n = {e(p.sampling.n)}</span>',
+        )
+        + f'</div><ul class="reasons">{"".join(f"<li>{e(r)}</li>" for r in elig.reasons)}</ul></div>'
     )
 
 
@@ -482,10 +496,8 @@ def _recent_fails(page: Page, p: CreditProfile) -> str:
         f"<td>{e(r.state)}{' · ' + e(r.reinspection) if r.reinspection else ''}</td></tr>"
         for r in p.sampling.recent_fails
     ]
-    return f"<h3>{e(page.t('recent_fails'))}</h3>" + (
-        table([page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails)
-        if fails
-        else notice(page.t("empty"))
+    return _titled_table(
+        page, "recent_fails", [page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails
     )
 
 
@@ -501,7 +513,7 @@ def _honours(page: Page, p: CreditProfile) -> str:
     active = _honour_rows(p.honours.active, "honour")
     suspended = _honour_rows(p.honours.suspended, "honour suspended")
     hh = [page.t("honour_type"), page.t("certificate"), page.t("granted_on"), page.t("valid_until")]
-    return f"<h3>{e(page.t('active_honours'))}</h3>{table(hh, active) if active else notice(page.t('empty'))}" + (
+    return _titled_table(page, "active_honours", hh, active) + (
         f"<h3>{e(page.t('suspended_honours'))}</h3>{table(hh, suspended)}" if suspended else ""
     )
 
@@ -512,11 +524,14 @@ def _listings(page: Page, p: CreditProfile) -> str:
         f"<td>{e(x.removed_on or '')} {e(x.removal_reason or '')}</td></tr>"
         for x in p.blacklist.history
     ]
-    return f"<h3>{e(page.t('blacklist_history'))}</h3>" + (
-        table([page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries)
-        if entries
-        else notice(page.t("empty"))
+    return _titled_table(
+        page, "blacklist_history", [page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries
     )
+
+
+def _titled_table(page: Page, title: str, headers: list[str], rows: list[str]) -> str:
+    """A profile's table under its heading, or the empty notice there."""
+    return f"<h3>{e(page.t(title))}</h3>" + (table(headers, rows) if rows else notice(page.t("empty")))
 
 
 # ---------------------------------------------------------------------------------------- sign-in
