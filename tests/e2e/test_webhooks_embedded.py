@@ -17,7 +17,7 @@ from shared.clock import FixedClock
 from shared.contracts.gateway import WARNING_RAISED
 from shared.contracts.sampling import RESULT_CORRECTED, RESULT_RECORDED
 from shared.settings import PlatformSettings
-from tests.e2e.webhook_helpers import Auth, Receiver, embedded_suite, receiving, spec_verify
+from tests.e2e.webhook_helpers import Auth, embedded_suite, receiving, spec_verify
 from tests.factories import USCC_A, USCC_B, result_body
 from tests.helpers import eventually
 
@@ -26,7 +26,9 @@ SUBSCRIBER = ("subscriptions:write",)
 
 async def subscribe(client: httpx.AsyncClient, auth: Auth, url: str, types: list[str], **over: Any) -> dict[str, Any]:
     r = await client.post(
-        "/v1/subscriptions", json={"url": url, "event_types": types, **over}, headers=auth(*SUBSCRIBER, subject="procurement")
+        "/v1/subscriptions",
+        json={"url": url, "event_types": types, **over},
+        headers=auth(*SUBSCRIBER, subject="procurement"),
     )
     assert r.status_code == 201, r.text
     created: dict[str, Any] = r.json()
@@ -40,7 +42,7 @@ async def record(client: httpx.AsyncClient, auth: Auth, n: int, uscc: str, prefi
             "/v1/results", json=result_body(f"{prefix}-{i:03d}", uscc=uscc, **over), headers=auth("sampling:write")
         )
         assert r.status_code == 201, r.text
-        ids.append(r.json()["result_id"])
+        ids.append(r.json()["id"])
     return ids
 
 
@@ -49,7 +51,11 @@ async def feed(client: httpx.AsyncClient, auth: Auth, type_: str, subject: str) 
     items: list[dict[str, Any]] = []
     after = None
     while True:
-        r = await client.get("/v1/changes", params={"subject": subject, "limit": 500, **({"after": after} if after else {})}, headers=auth("read"))
+        r = await client.get(
+            "/v1/changes",
+            params={"subject": subject, "limit": 500, **({"after": after} if after else {})},
+            headers=auth("read"),
+        )
         page = r.json()
         items += [i for i in page["items"] if i["event"]["type"] == type_]
         if not page["items"]:
@@ -77,13 +83,6 @@ def data(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-@pytest.fixture
-def clock() -> FixedClock:
-    from datetime import UTC, datetime
-
-    return FixedClock(datetime(2015, 6, 1, 4, 0, tzinfo=UTC))
-
-
 async def test_a_subscriber_gets_exactly_its_events_signed(
     data: Path, platform: PlatformSettings, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, auth: Auth
 ) -> None:
@@ -91,10 +90,16 @@ async def test_a_subscriber_gets_exactly_its_events_signed(
         sub = await subscribe(client, auth, url, [RESULT_RECORDED], subjects=[USCC_A.lower()])
         secret = sub["secret"]
         assert secret.startswith("whsec_") and sub["subjects"] == [USCC_A]
-        shown = (await client.get(f"/v1/subscriptions/{sub['subscription_id']}", headers=auth(*SUBSCRIBER, subject="procurement"))).json()
+        shown = (
+            await client.get(
+                f"/v1/subscriptions/{sub['subscription_id']}", headers=auth(*SUBSCRIBER, subject="procurement")
+            )
+        ).json()
         assert "secret" not in shown and shown["state"] == "active"
         # Someone else's token does not see it.
-        other = await client.get(f"/v1/subscriptions/{sub['subscription_id']}", headers=auth(*SUBSCRIBER, subject="other"))
+        other = await client.get(
+            f"/v1/subscriptions/{sub['subscription_id']}", headers=auth(*SUBSCRIBER, subject="other")
+        )
         assert other.status_code == 404
 
         a_ids = await record(client, auth, 3, USCC_A, "A")
@@ -139,7 +144,9 @@ async def test_a_receiver_answering_500_for_a_while_gets_every_event_later_in_or
         assert {h.headers["webhook-id"] for h in receiver.hits} == {first}
         head = (await deliveries(client, auth, sid))[0]
         assert head["attempts"] >= 2 and head["last_status"] == 500 and head["state"] == "pending"
-        failing = (await client.get(f"/v1/subscriptions/{sid}", headers=auth(*SUBSCRIBER, subject="procurement"))).json()
+        failing = (
+            await client.get(f"/v1/subscriptions/{sid}", headers=auth(*SUBSCRIBER, subject="procurement"))
+        ).json()
         assert failing["failing_since"] is not None and failing["state"] == "active"
 
         receiver.status = 200
@@ -151,7 +158,9 @@ async def test_a_receiver_answering_500_for_a_while_gets_every_event_later_in_or
         # A replay from the second event's cursor re-sends the third and fourth, same ids.
         before = len(receiver.delivered())
         r = await client.post(
-            f"/v1/subscriptions/{sid}:replay", params={"from": expected[1]["cursor"]}, headers=auth(*SUBSCRIBER, subject="procurement")
+            f"/v1/subscriptions/{sid}:replay",
+            params={"from": expected[1]["cursor"]},
+            headers=auth(*SUBSCRIBER, subject="procurement"),
         )
         assert r.status_code == 200, r.text
         await eventually(lambda: asyncio.sleep(0, receiver.delivered()), lambda d: len(d) >= before + 2)
@@ -203,7 +212,13 @@ async def test_a_failing_endpoint_is_disabled_and_stops_receiving(
     ],
 )
 async def test_callback_urls_that_could_reach_inside_are_refused(
-    data: Path, platform: PlatformSettings, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, auth: Auth, url: str, why: str
+    data: Path,
+    platform: PlatformSettings,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    auth: Auth,
+    url: str,
+    why: str,
 ) -> None:
     async with embedded_suite(data, platform, clock, monkeypatch, QC_GATEWAY_WEBHOOK_ALLOWED_HOSTS="") as client:
         r = await client.post(
@@ -229,7 +244,9 @@ async def test_a_warning_is_raised_from_the_stream_and_delivered(
         assert "repeated-final-fails" in {r["id"] for r in rules["rules"]} and rules["version"]
         sub = await subscribe(client, auth, url, [WARNING_RAISED])
         for i, day in enumerate(("2014-03-10", "2014-06-10", "2014-09-10")):
-            body = result_body(f"W-{i}", conclusion="fail", sampling_date=day, production_date="2014-01-01", report_date=day)
+            body = result_body(
+                f"W-{i}", conclusion="fail", sampling_date=day, production_date="2014-01-01", report_date=day
+            )
             r = await client.post("/v1/results", json=body, headers=auth("sampling:write"))
             assert r.status_code == 201, r.text
         ran = await client.post("/services/sampling/v1/jobs/finalise-results:run", headers=auth("admin"))

@@ -25,7 +25,7 @@ from tests.helpers import Served
 #: Fast retries for tests; loopback allowed (the receiver runs on 127.0.0.1).
 FAST = {
     "QC_GATEWAY_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
-    "QC_GATEWAY_WEBHOOK_POLL_S": "0.05",
+    "QC_GATEWAY_WEBHOOK_POLL_S": "0.1",
     "QC_GATEWAY_WEBHOOK_RETRY_BASE_S": "0.05",
     "QC_GATEWAY_WEBHOOK_RETRY_MAX_S": "0.2",
     "QC_GATEWAY_WEBHOOK_DISABLE_AFTER_S": "600",

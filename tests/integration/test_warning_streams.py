@@ -137,8 +137,16 @@ async def test_an_injected_outbreak_is_raised_within_its_quarter(sqlite_url: Cal
         assert '"p_value"' in w["evidence"] and w["summary"].startswith(f"{category} / {district}")
         # Each warning is also an event: on the outbox (Kafka) and on the change feed (webhooks).
         async with db.unit_of_work() as uow:
-            feed = (await uow.session.execute(select(rm_changes.c.event_id).where(rm_changes.c.type == WARNING_RAISED))).scalars().all()
-            sent = (await uow.session.execute(select(outbox.c.event_id).where(outbox.c.type == WARNING_RAISED))).scalars().all()
+            feed = (
+                (await uow.session.execute(select(rm_changes.c.event_id).where(rm_changes.c.type == WARNING_RAISED)))
+                .scalars()
+                .all()
+            )
+            sent = (
+                (await uow.session.execute(select(outbox.c.event_id).where(outbox.c.type == WARNING_RAISED)))
+                .scalars()
+                .all()
+            )
         assert sorted(feed) == sorted(sent) == sorted(w["warning_id"] for _, w in raised)
         unrelated = [w for _, w in raised if w["window_start"] != start or w["district_code"] not in (None, district)]
         print(f"outbreak raised on {day} (quarter {start}..{end}); other warnings: {len(unrelated)}")
