@@ -26,7 +26,7 @@ from services.gateway.early_warning.domain import (
     rate_test,
     warning_id,
 )
-from services.gateway.early_warning.rules import FailRateRule, ListedFailsRule, RepeatedFailsRule, RuleSet
+from services.gateway.early_warning.rules import FailRateRule, ListedFailsRule, RepeatedFailsRule, Rule, RuleSet
 from services.gateway.models import outbox
 from shared.consumer import Handler, Received
 from shared.contracts import registry
@@ -65,14 +65,12 @@ async def evaluate(
     return await _keep_new(session, found)
 
 
-def _snapshot(
-    rule_id: str, version: str, kind: str, dedup_key: str, now: datetime, **fields: Any
-) -> tuple[str, WarningSnapshot]:
+def _snapshot(rule: Rule, version: str, dedup_key: str, now: datetime, **fields: Any) -> tuple[str, WarningSnapshot]:
     return dedup_key, WarningSnapshot(
         warning_id=warning_id(dedup_key),
-        rule_id=rule_id,
+        rule_id=rule.id,
         rule_set_version=version,
-        kind=kind,  # type: ignore[arg-type]
+        kind=rule.kind,
         state="open",
         raised_at=now,
         **fields,
@@ -115,9 +113,8 @@ async def _fail_rate(
         rate_w, rate_b = test.evidence["window"]["rate"], test.evidence["baseline"]["rate"]
         out.append(
             _snapshot(
-                rule.id,
+                rule,
                 version,
-                rule.kind,
                 dedup,
                 now,
                 summary=f"{' / '.join(values)}: {counts.fails_window} fails of {counts.n_window} ({rate_w:.1%}) "
@@ -169,9 +166,8 @@ async def _repeated(
             continue
         out.append(
             _snapshot(
-                rule.id,
+                rule,
                 version,
-                rule.kind,
                 dedups[(uscc, category)],
                 now,
                 summary=f"{uscc}: {len(fails)} final fails of {category} between {start} and {day}",
@@ -215,9 +211,8 @@ async def _listed(
         why = standing[r.uscc]
         out.append(
             _snapshot(
-                rule.id,
+                rule,
                 version,
-                rule.kind,
                 dedup,
                 now,
                 summary=f"{r.enterprise_name} ({r.uscc}), "

@@ -14,10 +14,11 @@ from services.gateway.early_warning.schemas import WarningOut, WarningRulesOut
 from shared.contracts.gateway import WarningKind
 from shared.errors import NotFound
 from shared.pagination import Page, decode_cursor, page
-from shared.routing import ERRORS, Cursor, Limit, Reader
+from shared.routing import ERRORS, Cursor, Limit, Reader, Section
 from shared.runtime import UoW
 
-router = APIRouter(prefix="/v1", tags=["early warning"])
+router = APIRouter(prefix="/v1")
+_warnings = Section(router, "early warning", ERRORS)
 
 
 class WarningNotFound(NotFound, slug="warning-not-found", title="No such warning"):
@@ -28,9 +29,10 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in row.items() if k != "dedup_key"}, "evidence": orjson.loads(row["evidence"])}
 
 
-@router.get(
+@_warnings.get(
     "/warning-rules",
     response_model=WarningRulesOut,
+    responses={},  # public, and nothing to refuse
     summary="The early-warning rules in force, with their version and parameters (no token)",
 )
 async def list_warning_rules(request: Request) -> Any:
@@ -38,10 +40,9 @@ async def list_warning_rules(request: Request) -> Any:
     return rules
 
 
-@router.get(
+@_warnings.get(
     "/warnings",
     response_model=Page[WarningOut],
-    responses=ERRORS,
     summary="Warnings raised, newest first, by kind, state, district, category or enterprise",
 )
 async def list_warnings(
@@ -66,9 +67,7 @@ async def list_warnings(
     return page(rows, limit, lambda r: (r["raised_at"], r["warning_id"]), _out)
 
 
-@router.get(
-    "/warnings/{warning_id}", response_model=WarningOut, responses=ERRORS, summary="One warning with its evidence"
-)
+@_warnings.get("/warnings/{warning_id}", response_model=WarningOut, summary="One warning with its evidence")
 async def get_warning(warning_id: str, _: Reader, uow: UoW) -> Any:
     row = await repository.warning(uow.session, warning_id)
     if row is None:

@@ -23,10 +23,11 @@ from shared.auth import Principal, require
 from shared.contracts import registry
 from shared.errors import InvalidTransition, NotFound, ValidationFailed, field_error
 from shared.pagination import Page, decode_cursor, encode_cursor, page
-from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, problems
+from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Section, problems
 from shared.runtime import Runtime, UoW
 
-router = APIRouter(prefix="/v1", tags=["subscriptions"])
+router = APIRouter(prefix="/v1")
+_subs = Section(router, "subscriptions", ERRORS)
 Subscriber = Annotated[Principal, require("subscriptions:write")]
 
 
@@ -71,11 +72,10 @@ def _wake(request: Request) -> None:
         dispatcher.notify()
 
 
-@router.post(
+@_subs.post(
     "/subscriptions",
     response_model=SubscriptionCreated,
     status_code=status.HTTP_201_CREATED,
-    responses=ERRORS,
     summary="Subscribe a callback to event types (signed Standard Webhooks); the secret is shown once",
 )
 async def create_subscription(
@@ -119,26 +119,25 @@ async def create_subscription(
     }
 
 
-@router.get("/subscriptions", response_model=Page[SubscriptionOut], responses=ERRORS, summary="Your subscriptions")
+@_subs.get("/subscriptions", response_model=Page[SubscriptionOut], summary="Your subscriptions")
 async def list_subscriptions(principal: Subscriber, uow: UoW, cursor: Cursor = None, limit: Limit = 100) -> Any:
     rows = await repository.list_subscriptions(uow.session, principal.subject, decode_cursor(cursor, str), limit + 1)
     return page(rows, limit, lambda r: (r["subscription_id"],), _out)
 
 
-@router.get(
+@_subs.get(
     "/subscriptions/{subscription_id}",
     response_model=SubscriptionOut,
-    responses=ERRORS,
     summary="One subscription: state, why it was disabled, how far the feed was delivered",
 )
 async def get_subscription(subscription_id: str, principal: Subscriber, uow: UoW) -> Any:
     return _out(await _own(uow, principal, subscription_id))
 
 
-@router.delete(
+@_subs.route(
+    "DELETE",
     "/subscriptions/{subscription_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=ERRORS,
     summary="Unsubscribe: nothing more is delivered",
 )
 async def delete_subscription(subscription_id: str, principal: Subscriber, uow: UoW) -> Response:
@@ -148,10 +147,9 @@ async def delete_subscription(subscription_id: str, principal: Subscriber, uow: 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(
+@_subs.get(
     "/subscriptions/{subscription_id}/deliveries",
     response_model=Page[DeliveryOut],
-    responses=ERRORS,
     summary="A subscription's deliveries, oldest first: state, attempts, last response code and time",
 )
 async def list_deliveries(
@@ -171,7 +169,7 @@ def _delivery_out(r: dict[str, Any]) -> dict[str, Any]:
     return {**r, "next_attempt_at": r["next_attempt_at"] if r["state"] == "pending" else None}
 
 
-@router.post(
+@_subs.post(
     "/subscriptions/{subscription_id}/deliveries/{delivery_id}:retry",
     response_model=DeliveryOut,
     responses=problems(401, 403, 404, 409, 422),
@@ -193,10 +191,9 @@ async def retry_delivery(
     return _delivery_out({**row, "next_attempt_at": now})
 
 
-@router.post(
+@_subs.post(
     "/subscriptions/{subscription_id}:replay",
     response_model=ReplayOut,
-    responses=ERRORS,
     summary="Re-send every matching event after a change-feed cursor (from the start without one)",
 )
 async def replay_subscription(
@@ -222,10 +219,9 @@ async def replay_subscription(
     return {"subscription_id": subscription_id, "from_cursor": from_, "superseded": superseded}
 
 
-@router.post(
+@_subs.post(
     "/subscriptions/{subscription_id}:enable",
     response_model=SubscriptionOut,
-    responses=ERRORS,
     summary="Deliver again to a disabled subscription (its pending deliveries resume, in order)",
 )
 async def enable_subscription(subscription_id: str, principal: Subscriber, request: Request, uow: UoW) -> Any:

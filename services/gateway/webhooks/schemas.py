@@ -7,6 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts import registry
+from shared.contracts.credit import ENTRY_LISTED
+from shared.contracts.gateway import WARNING_RAISED
+
 #: The USCC filter's limit (a procurement system watching its suppliers).
 MAX_SUBJECTS = 10_000
 
@@ -18,7 +22,7 @@ class SubscriptionIn(BaseModel):
             "examples": [
                 {
                     "url": "https://procurement.example.gov.cn/hooks/qualitycity",
-                    "event_types": ["credit.blacklist_entry.listed.v1", "gateway.warning.raised.v1"],
+                    "event_types": [ENTRY_LISTED, WARNING_RAISED],
                     "subjects": ["91370200163562681G"],
                 }
             ]
@@ -27,7 +31,10 @@ class SubscriptionIn(BaseModel):
 
     url: str = Field(min_length=1, max_length=2000, description="The callback; https in production mode")
     event_types: list[str] = Field(
-        min_length=1, max_length=100, description="Event types of the catalog (docs/event-catalog.md) to deliver"
+        min_length=1,
+        max_length=100,
+        description="Event types of the catalog (docs/event-catalog.md) to deliver",
+        json_schema_extra={"items": {"type": "string", "enum": sorted(t.name for t in registry.types())}},
     )
     subjects: list[str] | None = Field(
         None,
