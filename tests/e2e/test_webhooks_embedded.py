@@ -185,6 +185,12 @@ async def test_a_failing_endpoint_is_disabled_and_stops_receiving(
 
         disabled = await eventually(state, lambda s: s["state"] == "disabled")
         assert "503" in disabled["disabled_reason"] and disabled["disabled_at"] is not None
+        # The delivery loop is a supervised task, on /readyz and /metrics like the relay and the consumer.
+        ready = (await client.get("/readyz")).json()
+        assert ready["tasks"]["webhooks"]["up"] is True
+        metrics = (await client.get("/metrics")).text
+        assert 'qc_webhook_attempts_total{outcome="failed"}' in metrics
+        assert "qc_webhook_disabled_total 1.0" in metrics and 'qc_task_up{task="webhooks"} 1.0' in metrics
         seen = len(receiver.hits)
         receiver.status = 200
         await record(client, auth, 2, USCC_A, "E")

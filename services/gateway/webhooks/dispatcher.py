@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -185,20 +186,27 @@ class WebhookDispatcher(BackgroundLoop):
                         and (subjects is None or r["subject"] in subjects)
                     ],
                 )
-                await repository.set_state(uow.session, subscription_id, cursor_seq=rows[-1]["seq"])
+                if not await repository.advance_cursor(
+                    uow.session, subscription_id, sub["cursor_seq"], rows[-1]["seq"]
+                ):
+                    return  # replayed meanwhile: rolled back, the next pass fans out from the new point
                 await uow.commit()
             if len(rows) < FAN_OUT_BATCH:
                 return
 
     async def _deliver(self, subscription_id: str) -> int:
         attempted = 0
-        while True:
+        # Within half the lease: a pass that ran past its lease could meet another replica's.
+        deadline = time.monotonic() + self.settings.webhook_lease_s / 2
+        while time.monotonic() < deadline:
             async with self.unit_of_work() as uow:
                 sub = await repository.subscription(uow.session, subscription_id)
                 head = await repository.pending_head(uow.session, subscription_id, SEND_BATCH)
             if sub is None or sub["state"] != "active" or not head:
                 return attempted
             for d in head:
+                if time.monotonic() >= deadline:
+                    return attempted
                 if as_utc(d["next_attempt_at"]) > _now():
                     return attempted  # the head waits for its retry; the later ones wait behind it
                 attempted += 1
@@ -206,6 +214,7 @@ class WebhookDispatcher(BackgroundLoop):
                     return attempted
             if len(head) < SEND_BATCH:
                 return attempted
+        return attempted
 
     async def _attempt(self, sub: dict[str, Any], d: dict[str, Any]) -> bool:
         body = orjson.dumps(cloud_event(d)).decode()

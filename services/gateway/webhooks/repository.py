@@ -45,6 +45,16 @@ async def set_state(session: AsyncSession, subscription_id: str, **values: Any) 
     await session.execute(update(webhook_subscriptions).where(S.subscription_id == subscription_id).values(**values))
 
 
+async def advance_cursor(session: AsyncSession, subscription_id: str, read_from: int, to: int) -> bool:
+    """Move the fan-out cursor only if nobody moved it since it was read (a replay resets it)."""
+    done = await session.execute(
+        update(webhook_subscriptions)
+        .where(S.subscription_id == subscription_id, S.cursor_seq == read_from)
+        .values(cursor_seq=to)
+    )
+    return bool(getattr(done, "rowcount", 0))
+
+
 async def feed_end(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(rm_changes.c.seq), 0))) or 0)
 

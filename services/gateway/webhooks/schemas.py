@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from shared.contracts import registry
 from shared.contracts.credit import ENTRY_LISTED
 from shared.contracts.gateway import WARNING_RAISED
 
+#: The event types a subscription may name: the catalog's (declared so clients and tests see them).
+CATALOG_TYPES: list[JsonValue] = [t.name for t in registry.types()]  # sorted by name
 #: The USCC filter's limit (a procurement system watching its suppliers).
 MAX_SUBJECTS = 10_000
 
@@ -34,7 +36,7 @@ class SubscriptionIn(BaseModel):
         min_length=1,
         max_length=100,
         description="Event types of the catalog (docs/event-catalog.md) to deliver",
-        json_schema_extra={"items": {"type": "string", "enum": sorted(t.name for t in registry.types())}},
+        json_schema_extra={"items": {"type": "string", "enum": CATALOG_TYPES}},
     )
     subjects: list[str] | None = Field(
         None,
