@@ -203,7 +203,8 @@ ew_warnings = Table(
     Index("ix_ew_warnings_raised", "raised_at", "warning_id"),
 )
 
-#: The last checkpoint looked at per rate rule, group and quarter (the looks the alpha is split over).
+#: The last checkpoint looked at per rate rule, group and quarter (the looks the alpha is split over), and
+#: the result events seen there (an upper bound of its results: no count is needed below a checkpoint).
 ew_looks = Table(
     "ew_looks",
     metadata,
@@ -211,6 +212,7 @@ ew_looks = Table(
     Column("group_key", String(200), primary_key=True),
     Column("period", String(8), primary_key=True),
     Column("looked_n", Integer, nullable=False),
+    Column("seen", Integer, nullable=False, server_default="0"),
 )
 
 # ------------------------------------------------------------------------------------------ webhooks

@@ -80,26 +80,40 @@ def _snapshot(rule: Rule, version: str, dedup_key: str, now: datetime, **fields:
 async def _fail_rate(
     session: AsyncSession, rule: FailRateRule, version: str, results: list[ResultSnapshot], now: datetime
 ) -> list[tuple[str, WarningSnapshot]]:
-    touched: set[tuple[tuple[str, ...], date]] = set()
+    keys: dict[tuple[str, str], tuple[tuple[str, ...], date]] = {}
+    events: dict[tuple[str, str], int] = {}
     for r in results:
-        touched.add((tuple(getattr(r, name) for name in rule.group_by), quarter_of(r.sampling_date)[0]))
-    keys = {("|".join(values), quarter_label(start)): (values, start) for values, start in touched}
+        values = tuple(getattr(r, name) for name in rule.group_by)
+        start = quarter_of(r.sampling_date)[0]
+        key = ("|".join(values), quarter_label(start))
+        keys[key] = (values, start)
+        events[key] = events.get(key, 0) + 1
     done = await repository.known_keys(session, [f"{rule.id}|{g}|{p}" for g, p in keys])
-    looked = await repository.looked(session, rule.id, keys)
+    held = await repository.looked(session, rule.id, keys)
     looks: list[dict[str, Any]] = []
     out: list[tuple[str, WarningSnapshot]] = []
+    checkpoints = tuple(rule.checkpoints)
     for (group, period), (values, start) in sorted(keys.items()):
         dedup = f"{rule.id}|{group}|{period}"
         if dedup in done:
+            continue
+        looked_n, seen = held.get((group, period), (0, 0))
+        # Events seen for the group and quarter bound its results from above (each result counted
+        # there had an event there): no look can be due before they reach the next checkpoint, so
+        # the counting query runs a few times per group and quarter, not once per batch.
+        seen += events[(group, period)]
+        row = {"rule_id": rule.id, "group_key": group, "period": period, "looked_n": looked_n, "seen": seen}
+        looks.append(row)
+        if look_due(seen, checkpoints, looked_n) is None:
             continue
         where: dict[str, str] = dict(zip(rule.group_by, values, strict=True))
         end = quarter_of(start)[1]
         baseline_start = quarters_before(start, rule.baseline_quarters)
         counts = await repository.rate_counts(session, where, baseline_start, start, end)
-        checkpoint = look_due(counts.n_window, tuple(rule.checkpoints), looked.get((group, period), 0))
+        checkpoint = look_due(counts.n_window, checkpoints, looked_n)
         if checkpoint is None:
             continue
-        looks.append({"rule_id": rule.id, "group_key": group, "period": period, "looked_n": checkpoint})
+        row["looked_n"] = checkpoint
         test = rate_test(
             counts,
             alpha=rule.alpha,

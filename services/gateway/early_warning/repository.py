@@ -38,16 +38,18 @@ async def rate_counts(
     return RateCounts(int(n_w), int(f_w), int(n_b), int(f_b))
 
 
-async def looked(session: AsyncSession, rule_id: str, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """The checkpoint last looked at, per (group key, period) of one rule."""
-    out: dict[tuple[str, str], int] = {}
+async def looked(
+    session: AsyncSession, rule_id: str, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (group key, period) of one rule: the checkpoint last looked at, and the events seen."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
     lk = ew_looks.c
     for part in chunks(sorted(keys)):
         groups = {g for g, _ in part}
         rows = await session.execute(
-            select(lk.group_key, lk.period, lk.looked_n).where(lk.rule_id == rule_id, lk.group_key.in_(groups))
+            select(lk.group_key, lk.period, lk.looked_n, lk.seen).where(lk.rule_id == rule_id, lk.group_key.in_(groups))
         )
-        out.update({(g, p): n for g, p, n in rows if (g, p) in keys})
+        out.update({(g, p): (n, seen) for g, p, n, seen in rows if (g, p) in keys})
     return out
 
 
@@ -57,7 +59,7 @@ async def record_looks(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
         await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[ew_looks.c.rule_id, ew_looks.c.group_key, ew_looks.c.period],
-                set_={"looked_n": stmt.excluded.looked_n},
+                set_={"looked_n": stmt.excluded.looked_n, "seen": stmt.excluded.seen},
             ),
             list(rows),
         )

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("group_key", sa.String(length=200), nullable=False),
         sa.Column("period", sa.String(length=8), nullable=False),
         sa.Column("looked_n", sa.Integer(), nullable=False),
+        sa.Column("seen", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("rule_id", "group_key", "period", name=op.f("pk_ew_looks")),
     )
     op.create_table(
