@@ -14,7 +14,14 @@ from typing import Any
 
 from bench import common
 
-BENCHMARKS = ("ingest_embedded", "ingest_distributed", "credit_screening", "gateway_read", "warning_eval")
+BENCHMARKS = (
+    "ingest_embedded",
+    "ingest_distributed",
+    "credit_screening",
+    "credit_records",
+    "gateway_read",
+    "warning_eval",
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -28,6 +28,7 @@ SCOPES: dict[str, str] = {
     "read": "Read non-public data",
     "sampling:write": "Push, correct and retract sampling-inspection results (agencies)",
     "credit:write": "Propose blacklist entries and record credit facts",
+    "credit:records": "Send, correct and withdraw an authority's credit records (one token per authority system)",
     "credit:review": "Approve or reject blacklist proposals and repairs (a different person)",
     "awards:write": "Grant, revoke and import honours",
     "indicators:write": "Report values of reported plan indicators",

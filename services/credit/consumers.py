@@ -31,6 +31,15 @@ def _record(payload: ResultEvent | HonourEvent) -> dict[str, Any] | None:
     return record_from_honour(payload.honour.model_dump())
 
 
+def _named(payload: ResultEvent | HonourEvent) -> tuple[str, str, str | None] | None:
+    """The enterprise an event names, for the register names are matched against (passes too)."""
+    if isinstance(payload, ResultEvent):
+        r = payload.result
+        return r.uscc, r.enterprise_name, r.district_code
+    h = payload.honour
+    return (h.holder_id.upper(), h.holder_name, h.district_code) if h.holder_kind == "enterprise" else None
+
+
 def handlers(clock: Clock, book: RuleBook) -> dict[str, Handler]:
     async def on_results(session: AsyncSession, events: Sequence[Received[ResultEvent]]) -> None:
         await on_batch(session, events)
@@ -49,5 +58,6 @@ def batch_handler(clock: Clock, book: RuleBook) -> Handler:
     async def on_batch(session: AsyncSession, events: Sequence[Received[ResultEvent | HonourEvent]]) -> None:
         rows = [row for e in events if (row := _record(e.payload)) is not None]
         await service.apply_records(session, rows, clock, book)
+        await service.remember(session, [n for e in events if (n := _named(e.payload)) is not None], clock.now())
 
     return on_batch

@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import json
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -19,17 +20,30 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import chinese_calendar
+
 from shared.clock import as_date
-from shared.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed, field_error
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    field_error,
+)
 
 RULES_DIR = Path(__file__).parent / "rules"
 
 AUTO_PROPOSER = "system:auto-proposal"
 EXPIRY_ACTOR = "system:expiry"
+NOTICE_ACTOR = "system:notice-period"
 
 
 class Status(StrEnum):
     proposed = "proposed"
+    noticed = "noticed"  # approved; the enterprise told and its statement period running (告知)
+    in_review = "in_review"  # the enterprise made a statement or asked for a hearing (陈述申辩): a reviewer decides
     listed = "listed"
     rejected = "rejected"
     removed = "removed"
@@ -50,10 +64,18 @@ class Kind(StrEnum):
 #: Which action each status admits: anything else is an invalid transition (a 409 problem).
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.proposed: frozenset({"approve", "reject"}),
+    Status.noticed: frozenset({"record_statement", "list_after_notice", "withdraw_proposal"}),
+    Status.in_review: frozenset({"decide_statement", "withdraw_proposal"}),
     Status.listed: frozenset({"apply_repair", "review_repair", "remove", "expire"}),
     Status.rejected: frozenset(),
     Status.removed: frozenset(),
 }
+
+
+#: An open entry (one per enterprise): pending a decision, in its statement period, or listed.
+OPEN_STATUSES = (Status.proposed.value, Status.noticed.value, Status.in_review.value, Status.listed.value)
+#: An automatic proposal still undecided: closed by the system when its trigger records are withdrawn.
+UNDECIDED_STATUSES = (Status.proposed.value, Status.noticed.value, Status.in_review.value)
 
 
 def allowed(status: str, action: str) -> bool:
@@ -108,6 +130,33 @@ class RuleSet:
     @property
     def publication_years(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.blacklist["publication_years"].items()}
+
+    @property
+    def records(self) -> dict[str, Any]:
+        """Weights of other authorities' records (`rating.records`); empty before the rules had any."""
+        return dict(self.rating.get("records") or {})
+
+    def record_weight(self, kind: str, sector: str | None) -> float | None:
+        """A negative authority record's points (kind weight × sector factor), None if the set weighs none."""
+        w = (self.records.get("negative_weights") or {}).get(kind)
+        if w is None:
+            return None
+        return float(w) * float(self.rating["negative"]["sector_factors"].get(sector or "", 1.0))
+
+    @property
+    def auto_record_kinds(self) -> frozenset[str]:
+        """Kinds of authority records that count towards the automatic proposal like a final fail."""
+        return frozenset(self.blacklist["auto_proposal"].get("record_kinds") or ())
+
+    @property
+    def due_process(self) -> dict[str, Any] | None:
+        """Notice and statement period before listing (告知 · 陈述申辩); None: listed on approval."""
+        dp = self.blacklist.get("due_process")
+        return dict(dp) if dp else None
+
+    def needs_notice(self, reason_category: str) -> bool:
+        dp = self.due_process
+        return dp is not None and reason_category not in set(dp.get("skip_notice_reason_categories") or ())
 
     def negative_weight(self, level: str | None, sector: str | None) -> float:
         neg = self.rating["negative"]
@@ -330,7 +379,12 @@ def compute_rating(rules: RuleSet, records: list[dict[str, Any]], as_of: date, l
     out: list[Contribution] = []
     for rec in sorted(records, key=lambda x: (x["fact_date"], x["record_id"])):
         fact: date = rec["fact_date"]
-        if rec["kind"] == Kind.negative:
+        if rec.get("source") == AUTHORITY_SOURCE and rec["kind"] != Kind.neutral:
+            c = _authority_contribution(rules, rec, as_of, max(cap - positive_total, 0.0))
+            score += c.points
+            positive_total += max(c.points, 0.0)
+            out.append(c)
+        elif rec["kind"] == Kind.negative:
             if fact > as_of:
                 out.append(Contribution(rec["record_id"], rec["kind"], 0.0, False, "after the date asked"))
             elif fact + window <= as_of:
@@ -357,13 +411,42 @@ def compute_rating(rules: RuleSet, records: list[dict[str, Any]], as_of: date, l
     return Rating(rules.grade_for(score), score, rules.version, as_of, None, out)
 
 
-def final_fails_in_window(records: list[dict[str, Any]], today: date, window_days: int) -> list[dict[str, Any]]:
-    """The negative (final or upheld) fails whose fact date falls within the window ending today."""
-    start = today - timedelta(days=window_days)
+def _authority_contribution(rules: RuleSet, rec: dict[str, Any], as_of: date, room: float) -> Contribution:
+    """An authority record's points on `as_of`: negative ones for `rating.records.window_days` from their
+    date, positive ones while valid and within what the positive cap leaves (`room`)."""
+    rid, kind, what = rec["record_id"], rec["kind"], rec.get("category") or ""
+    weights = rules.records
+    if rec["fact_date"] > as_of:
+        return Contribution(rid, kind, 0.0, False, "after the date asked")
+    if kind == Kind.negative:
+        w = rules.record_weight(what, rec.get("sector"))
+        if w is None:
+            return Contribution(rid, kind, 0.0, False, f"rule set {rules.version} gives {what} no weight")
+        if rec["fact_date"] + timedelta(days=int(weights["window_days"])) <= as_of:
+            return Contribution(rid, kind, 0.0, False, "outside the window")
+        return Contribution(rid, kind, -w, True, f"{what} ({rec.get('authority') or 'authority'})")
+    until: date | None = rec.get("valid_until")
+    if until is not None and until < as_of:
+        return Contribution(rid, kind, 0.0, False, "not valid on the date asked")
+    weight = (weights.get("positive_weights") or {}).get(what)
+    if weight is None:
+        return Contribution(rid, kind, 0.0, False, f"rule set {rules.version} gives {what} no weight")
+    pts = min(float(weight), room)
+    why = f"{what} ({rec.get('authority') or 'authority'})" + ("" if pts else " (positive cap reached)")
+    return Contribution(rid, kind, pts, pts > 0, why)
+
+
+def triggers_in_window(rules: RuleSet, records: Iterable[dict[str, Any]], today: date) -> list[dict[str, Any]]:
+    """What counts towards the automatic proposal within the window ending today: final (or upheld)
+    sampling fails, and the authority records of the kinds the rules name (`auto_proposal.record_kinds`)."""
+    start = today - timedelta(days=rules.auto_window_days)
+    kinds = rules.auto_record_kinds
     return [
         r
         for r in records
-        if r["kind"] == Kind.negative and r["source"] == "sampling" and start < r["fact_date"] <= today
+        if r["kind"] == Kind.negative
+        and (r["source"] == "sampling" or (r["source"] == AUTHORITY_SOURCE and r.get("category") in kinds))
+        and start < r["fact_date"] <= today
     ]
 
 
@@ -467,3 +550,161 @@ def check_archived_listing(row: dict[str, Any], rules: RuleSet, today: date) -> 
             if removed > until:
                 problems.append(("removed_on", f"after the publication period ended ({until.isoformat()})"))
     return problems
+
+
+# ---------------------------------------------------------------- due process (告知 · 陈述申辩)
+
+
+class HolidayCalendarMissing(
+    ServiceUnavailable, slug="holiday-calendar-missing", title="No holiday calendar for the year"
+):
+    def __init__(self, day: date) -> None:
+        super().__init__(
+            f"Working days after {day.isoformat()} cannot be counted: the holiday calendar (chinese-calendar) "
+            "has no arrangement for that year yet; upgrade the package.",
+            year=day.year,
+        )
+
+
+def add_working_days(start: date, days: int) -> date:
+    """The `days`-th working day after `start` (the day of notice not counted), by the State Council's
+    yearly holiday arrangement, 调休 weekend working days included. The arrangement is published each
+    year, so it is data: the chinese-calendar package ships it (a weekday count would put a deadline
+    inside the Spring Festival). Counted here with its `is_workday`: its `find_workday` starts from the
+    next working day *including* the start, one day more when a notice is given on a holiday."""
+    day, left = start, days
+    try:
+        while left > 0:
+            day += timedelta(days=1)
+            left -= bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        raise HolidayCalendarMissing(day) from None
+    return day
+
+
+def statement_deadline(rules: RuleSet, noticed_on: date) -> date:
+    dp = rules.due_process or {}
+    return add_working_days(noticed_on, int(dp.get("statement_working_days", 5)))
+
+
+class StatementTooLate(Conflict, slug="statement-too-late", title="The statement period has ended"): ...
+
+
+class OwnStatementDecision(Forbidden, slug="own-statement-decision", title="Four eyes: not your own proposal"):
+    default_detail = "A statement must be decided by a reviewer other than the entry's proposer."
+
+
+# ---------------------------------------------------------------- records from other authorities
+
+#: `credit_records.source` of a record another authority sent (POST /v1/credit-records).
+AUTHORITY_SOURCE = "authority"
+
+
+class RecordKind(StrEnum):
+    administrative_penalty = "administrative_penalty"  # 行政处罚
+    upheld_complaint = "upheld_complaint"  # 投诉举报查实 (12315 / 12345)
+    licence_suspension = "licence_suspension"  # 暂扣许可证
+    licence_revocation = "licence_revocation"  # 吊销许可证
+    certification_withdrawal = "certification_withdrawal"  # 撤销认证证书
+    positive_record = "positive_record"  # 守信表彰等
+
+
+POSITIVE_KINDS = frozenset({RecordKind.positive_record.value})
+
+KIND_NAMES_ZH = {
+    "administrative_penalty": "行政处罚",
+    "upheld_complaint": "投诉举报查实",
+    "licence_suspension": "暂扣许可证",
+    "licence_revocation": "吊销许可证",
+    "certification_withdrawal": "撤销认证",
+    "positive_record": "守信表彰",
+}
+
+
+class RecordNotFound(NotFound, slug="credit-record-not-found", title="Credit record not found"):
+    def __init__(self, record_id: str) -> None:
+        super().__init__(f"No credit record has id {record_id}")
+
+
+class NotYourRecord(
+    Forbidden, slug="not-your-record", title="Only the sending authority corrects or withdraws a record"
+):
+    def __init__(self, owner: str) -> None:
+        super().__init__(f"This record was sent by {owner}; only that authority may correct or withdraw it.")
+
+
+class RecordExists(
+    Conflict, slug="credit-record-exists", title="The authority's record number is already used by another record"
+): ...
+
+
+class RecordAlreadyWithdrawn(InvalidTransition, slug="credit-record-withdrawn", title="The record was withdrawn"):
+    default_detail = "A withdrawn record cannot be corrected or withdrawn again."
+
+
+class EnterpriseNotMatched(
+    ValidationFailed, slug="enterprise-not-matched", title="No enterprise matches the name unambiguously"
+): ...
+
+
+class AuthorityRequired(Forbidden, slug="authority-required", title="The token names no authority"):
+    default_detail = "A credit:records token names its authority system in the agency claim."
+
+
+def record_title(kind: str, body: dict[str, Any]) -> str:
+    ref = body.get("decision_no") or body.get("case_no") or body.get("document_no") or body.get("record_no")
+    return f"{KIND_NAMES_ZH.get(kind, kind)} {ref}"[:200]
+
+
+def credit_row(record: dict[str, Any]) -> dict[str, Any]:
+    """An authority record (its current version) as the rating's input row: withdrawn ones are kept
+    neutral, as tombstones, like an overturned sampling result."""
+    body: dict[str, Any] = record["body"]
+    withdrawn = record["status"] == "withdrawn"
+    kind = Kind.neutral if withdrawn else Kind.positive if record["kind"] in POSITIVE_KINDS else Kind.negative
+    return {
+        "record_id": f"record:{record['record_id']}",
+        "uscc": record["uscc"],
+        "enterprise_name": record["enterprise_name"],
+        "source": AUTHORITY_SOURCE,
+        "source_id": record["record_id"],
+        "source_version": record["version"],
+        "kind": kind.value,
+        "category": record["kind"],
+        "level": None,
+        "sector": body.get("sector"),
+        "title": record_title(record["kind"], body),
+        "fact_date": record["occurred_on"],
+        "valid_until": as_date(body["valid_until"]) if body.get("valid_until") else None,
+        "state": record["status"],
+        "note": f"withdrawn by {record['authority']}" if withdrawn else f"sent by {record['authority']}",
+        "authority": record["authority"],
+    }
+
+
+#: What each kind of record needs besides the common fields (the schema's description says the same).
+REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
+    "administrative_penalty": ("decision_no", "legal_basis", "category"),
+    "upheld_complaint": ("case_no", "channel", "category"),
+    "licence_suspension": ("decision_no", "document_no"),
+    "licence_revocation": ("decision_no", "document_no"),
+    "certification_withdrawal": ("document_no",),
+    "positive_record": ("title",),
+}
+
+
+def record_problems(body: dict[str, Any], today: date) -> list[tuple[str, str]]:
+    """Every (field, reason) a record (as sent, JSON values) breaks beyond its schema."""
+    kind = str(body["kind"])
+    problems = [(f, f"required for a record of kind {kind}") for f in REQUIRED_BY_KIND[kind] if body.get(f) is None]
+    occurred = date.fromisoformat(body["occurred_on"])
+    if occurred > today:
+        problems.append(("occurred_on", f"{occurred.isoformat()} is in the future"))
+    until = body.get("valid_until")
+    if until is not None and date.fromisoformat(until) < occurred:
+        problems.append(("valid_until", "before occurred_on"))
+    return problems
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))

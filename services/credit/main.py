@@ -24,6 +24,7 @@ from shared.service_app import service_app, service_spec
 SPEC = service_spec("credit", models, subscribes_to=("sampling", "awards"))
 
 EXPIRY_JOB = "expire-listings"
+NOTICE_JOB = "list-after-notice"
 
 
 def build_spec(clock: Clock, book: RuleBook, expiry_every_s: float) -> ServiceSpec:
@@ -31,6 +32,9 @@ def build_spec(clock: Clock, book: RuleBook, expiry_every_s: float) -> ServiceSp
 
     async def expire(uow: Any, job_clock: Clock) -> int:
         return await service.expire_due(uow.session, job_clock, book)
+
+    async def after_notice(uow: Any, job_clock: Clock) -> int:
+        return await service.list_after_notice(uow.session, job_clock, book)
 
     return dataclasses.replace(
         SPEC,
@@ -42,6 +46,12 @@ def build_spec(clock: Clock, book: RuleBook, expiry_every_s: float) -> ServiceSp
                 expire,
                 every_s=expiry_every_s,
                 does="Remove every listing whose publication period ended before today (removed the day after)",
+            ),
+            ScheduledJob(
+                NOTICE_JOB,
+                after_notice,
+                every_s=expiry_every_s,
+                does="List every noticed entry whose statement period ended without a statement (from the day after)",
             ),
         ),
     )
@@ -64,5 +74,6 @@ def create_app(
     )
     install_audit(app, runtime)
     app.state.rules = book
+    app.state.register_index = service.RegisterIndex()
     app.state.public_limiter = public_limiter(runtime, rate_limits, settings)
     return app

@@ -11,8 +11,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
+from services.credit.domain import OPEN_STATUSES
 from shared import columns
 from shared.audit import audit_table
 from shared.consumer import inbox_table
@@ -49,8 +51,56 @@ records = Table(
     Column("valid_until", Date),
     Column("state", String(16), nullable=False),
     Column("note", String(200), nullable=False),
+    Column("authority", String(128)),  # the sending authority system, for records from other authorities
     columns.updated_at(),
     Index("ix_credit_records_uscc", "uscc"),
+)
+
+#: Records sent by other authorities (POST /v1/credit-records) at their current version; one per
+#: authority and its own record number (the idempotency key of a resend).
+authority_records = Table(
+    "authority_records",
+    metadata,
+    columns.uuid7("record_id", primary_key=True),
+    columns.subject("authority"),  # the token's agency: the sending system
+    Column("record_no", String(100), nullable=False),  # the authority's own id of the record
+    columns.version(),  # the ETag; corrections are UPDATE … WHERE version = :v
+    Column("status", String(10), nullable=False),  # active | withdrawn
+    Column("kind", String(32), nullable=False),
+    columns.uscc(),
+    columns.enterprise_name(),
+    Column("occurred_on", Date, nullable=False),
+    Column("body", JSON, nullable=False),  # the record as sent (its current version)
+    columns.timestamp("created_at"),
+    columns.updated_at(),
+    UniqueConstraint("authority", "record_no", name="uq_authority_records_authority_record_no"),
+    Index("ix_authority_records_uscc", "uscc"),
+)
+
+#: Every version of every authority record: recorded, each correction, the withdrawal.
+authority_record_versions = Table(
+    "authority_record_versions",
+    metadata,
+    columns.uuid7("record_id", primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("action", String(10), nullable=False),  # recorded | corrected | withdrawn
+    Column("status", String(10), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("reason", Text),
+    columns.subject("actor"),
+    columns.timestamp("at"),
+    columns.request_id(nullable=True),
+)
+
+#: Every enterprise the service has heard of (sampling results, honours, records, proposals), by its latest
+#: name: what `POST /v1/enterprises:match` and a record sent without a USCC are matched against.
+enterprises = Table(
+    "enterprises",
+    metadata,
+    columns.uscc(primary_key=True),
+    Column("name", String(200), nullable=False),
+    columns.district_code(nullable=True),
+    columns.updated_at(),
 )
 
 #: The current rating per enterprise (as of the last change), to publish a change only when it changes.
@@ -83,6 +133,9 @@ blacklist_entries = Table(
     Column("rule_set_version", String(40), nullable=False),
     Column("status", String(10), nullable=False),
     Column("automatic", Boolean, nullable=False),
+    Column("noticed_on", Date),  # due process: the day the enterprise was told (告知)
+    Column("statement_deadline", Date),  # …and the last working day for its statement
+    Column("statement", JSON),  # its statement or hearing request (陈述申辩): kind, received_on, text, by
     Column("trigger_records", JSON),  # for automatic proposals: the fails that reached the threshold
     columns.subject("proposed_by"),
     columns.timestamp("proposed_at"),
@@ -105,14 +158,14 @@ blacklist_entries = Table(
     Index("ix_blacklist_entries_uscc_listed", "uscc", "listed_on"),
     Index("ix_blacklist_entries_status_listed", "status", "listed_on"),
 )
-# One open (pending or listed) entry per enterprise, enforced by the database so two officers, or an
-# officer and the automatic proposal, racing for the same enterprise cannot both open one.
+# One open (pending, in its statement period or listed) entry per enterprise, enforced by the database so
+# two officers, or an officer and the automatic proposal, racing for the same enterprise cannot both open one.
 Index(
     "uq_blacklist_entries_open_uscc",
     blacklist_entries.c.uscc,
     unique=True,
-    postgresql_where=blacklist_entries.c.status.in_(("proposed", "listed")),
-    sqlite_where=blacklist_entries.c.status.in_(("proposed", "listed")),
+    postgresql_where=blacklist_entries.c.status.in_(OPEN_STATUSES),
+    sqlite_where=blacklist_entries.c.status.in_(OPEN_STATUSES),
 )
 
 #: Every transition of every entry: who, when, why, and the decision document number.

@@ -6,11 +6,19 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.credit.domain import listed_on_date
-from services.credit.models import blacklist_entries, entry_history, ratings, records
+from services.credit.domain import OPEN_STATUSES, UNDECIDED_STATUSES, Status, listed_on_date
+from services.credit.models import (
+    authority_record_versions,
+    authority_records,
+    blacklist_entries,
+    enterprises,
+    entry_history,
+    ratings,
+    records,
+)
 from shared.db import chunks, dialect_insert
 from shared.pagination import keyset
 
@@ -67,6 +75,7 @@ _RATED = (
     records.c.enterprise_name,
     records.c.fact_date,
     records.c.valid_until,
+    records.c.authority,
 )
 
 
@@ -143,9 +152,7 @@ async def open_entry_usccs(session: AsyncSession, usccs: Sequence[str]) -> set[s
     out: set[str] = set()
     for chunk in chunks(usccs):
         out.update(
-            await session.scalars(
-                select(E.c.uscc).where(E.c.uscc.in_(chunk), E.c.status.in_(("proposed", "listed"))).distinct()
-            )
+            await session.scalars(select(E.c.uscc).where(E.c.uscc.in_(chunk), E.c.status.in_(OPEN_STATUSES)).distinct())
         )
     return out
 
@@ -220,3 +227,112 @@ async def entries_of_many(session: AsyncSession, usccs: Sequence[str]) -> list[d
     for chunk in chunks(usccs):
         out += [dict(r) for r in (await session.execute(select(E).where(E.c.uscc.in_(chunk)))).mappings()]
     return out
+
+
+async def undecided_automatic(session: AsyncSession, usccs: Sequence[str]) -> list[dict[str, Any]]:
+    """Automatic proposals not decided yet (pending, in notice or in review) of these enterprises."""
+    out: list[dict[str, Any]] = []
+    for chunk in chunks(usccs):
+        q = select(E).where(E.c.uscc.in_(chunk), E.c.automatic.is_(True), E.c.status.in_(UNDECIDED_STATUSES))
+        out += [dict(r) for r in (await session.execute(q)).mappings()]
+    return out
+
+
+async def due_after_notice(session: AsyncSession, today: date, limit: int = 1000) -> list[dict[str, Any]]:
+    """Entries whose statement period ended before today without a statement: to be listed."""
+    q = (
+        select(E)
+        .where(E.c.status == Status.noticed.value, E.c.statement_deadline < today)
+        .order_by(E.c.entry_id)
+        .limit(limit)
+    )
+    return [dict(r) for r in (await session.execute(q)).mappings()]
+
+
+# ---------------------------------------------------------------- records from other authorities
+
+A = authority_records
+
+
+async def authority_records_by_no(
+    session: AsyncSession, authority: str, record_nos: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """{record_no: record} of one authority's records already held."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in chunks(record_nos):
+        q = select(A).where(A.c.authority == authority, A.c.record_no.in_(chunk))
+        out.update({r["record_no"]: dict(r) for r in (await session.execute(q)).mappings()})
+    return out
+
+
+async def get_authority_record(session: AsyncSession, record_id: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(A).where(A.c.record_id == record_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def insert_authority_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(A), list(rows))
+
+
+async def insert_record_versions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(authority_record_versions), list(rows))
+
+
+async def record_history(session: AsyncSession, record_id: str) -> list[dict[str, Any]]:
+    V = authority_record_versions
+    q = select(V).where(V.c.record_id == record_id).order_by(V.c.version)
+    return [dict(r) for r in (await session.execute(q)).mappings()]
+
+
+async def list_authority_records(
+    session: AsyncSession, *, authority: str | None, uscc: str | None, after: tuple[str] | None, limit: int
+) -> list[dict[str, Any]]:
+    q = select(A)
+    if authority:
+        q = q.where(A.c.authority == authority)
+    if uscc:
+        q = q.where(A.c.uscc == uscc)
+    return [dict(r) for r in (await session.execute(keyset(q, [A.c.record_id], after, limit))).mappings()]
+
+
+# ---------------------------------------------------------------- the enterprise register
+
+
+async def remember_enterprises(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert names (one executemany): the latest name wins; a district once known is kept."""
+    if not rows:
+        return
+    ins = dialect_insert(session)(enterprises)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[enterprises.c.uscc],
+        set_={
+            "name": ins.excluded.name,
+            "district_code": func.coalesce(ins.excluded.district_code, enterprises.c.district_code),
+            "updated_at": ins.excluded.updated_at,
+        },
+    )
+    await session.execute(stmt, list(rows))
+
+
+async def known_enterprises(session: AsyncSession, usccs: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """{uscc: (name, district_code)} of these enterprises as the register holds them."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for chunk in chunks(usccs):
+        q = select(enterprises.c.uscc, enterprises.c.name, enterprises.c.district_code).where(
+            enterprises.c.uscc.in_(chunk)
+        )
+        out.update({r.uscc: (r.name, r.district_code) for r in await session.execute(q)})
+    return out
+
+
+async def register_stamp(session: AsyncSession) -> tuple[int, Any]:
+    """How many enterprises, and the latest change: a cached index is current while this is the same."""
+    row = (await session.execute(select(func.count(), func.max(enterprises.c.updated_at)))).one()
+    return int(row[0]), row[1]
+
+
+async def all_enterprises(session: AsyncSession) -> list[tuple[str, str, str | None]]:
+    q = select(enterprises.c.uscc, enterprises.c.name, enterprises.c.district_code)
+    return [(r.uscc, r.name, r.district_code) for r in await session.execute(q)]

@@ -6,34 +6,47 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from services.credit import matching, service
 from services.credit import repository as repo
-from services.credit import service
-from services.credit.domain import EntryNotFound, RuleBook, compute_rating
+from services.credit.domain import EntryNotFound, NotYourRecord, RuleBook, compute_rating
 from services.credit.models import idempotency_keys
 from services.credit.schemas import (
     Approval,
     ArchivedListing,
     ArchivedListingOutcome,
+    CandidateOut,
     CheckOut,
     ContributionOut,
     CreditOut,
+    CreditRecordIn,
+    CreditRecordOut,
     EnterpriseHistory,
     EntryOut,
     HistoryItem,
     ListingImportOut,
+    MatchesOut,
+    MatchIn,
+    MatchResult,
     Proposal,
     PublicEntry,
+    RecordBatchOut,
+    RecordCorrection,
+    RecordOutcome,
+    RecordVersionOut,
+    RecordWithdrawal,
     Rejection,
     RepairApplication,
     RepairReview,
     ScreeningIn,
     ScreeningOut,
+    Statement,
+    StatementDecision,
     WrongfulRemoval,
 )
 from shared.auth import Principal, require, require_any
@@ -62,6 +75,7 @@ from shared.tabular import body_format, json_array, ndjson_lines
 from shared.uscc import OptionalUsccQuery, UsccPath, UsccQuery, parse_usccs
 
 router = APIRouter(prefix="/v1")
+M = TypeVar("M", bound=BaseModel)
 Writer = Annotated[Principal, require("credit:write")]
 Reviewer = Annotated[Principal, require("credit:review")]
 _errors = WRITE_ERRORS
@@ -69,8 +83,13 @@ _errors = WRITE_ERRORS
 _blacklist = Section(router, "blacklist", ERRORS)
 _screening = Section(router, "screening", ERRORS)
 _credit = Section(router, "credit", ERRORS)
+_records = Section(router, "credit records", _errors)
 #: Credit officers and reviewers both see the full records and histories.
 Officer = Annotated[Principal, require_any("credit:write", "credit:review")]
+#: Another authority's system sending its records (one token per system; its agency names it).
+Authority = Annotated[Principal, require("credit:records")]
+#: Who reads authority records: officers, and each authority its own.
+RecordReader = Annotated[Principal, require_any("credit:records", "credit:write", "credit:review")]
 
 
 def _book(request: Request) -> RuleBook:
@@ -82,8 +101,27 @@ def _book(request: Request) -> RuleBook:
 IMPORT_MAX_ROWS = 10_000
 
 
+async def _json_rows(
+    request: Request, model: type[M], max_rows: int
+) -> tuple[int, list[M], dict[int, list[dict[str, str]]]]:
+    """A JSON array or NDJSON body's rows: how many, those valid as `model`, the others' problems by row
+    (from 1)."""
+    body = await request.body()
+    fmt = body_format(request.headers.get("content-type", ""), ("json", "ndjson"))
+    items = json_array(body, max_rows) if fmt == "json" else ndjson_lines(body, max_rows)
+    valid: list[M] = []
+    refused: dict[int, list[dict[str, str]]] = {}
+    for n, item in enumerate(items, start=1):
+        try:
+            valid.append(model.model_validate_json(item) if isinstance(item, bytes) else model.model_validate(item))
+        except ValidationError as exc:
+            errors = validation_errors([dict(x) for x in exc.errors()])
+            refused[n] = [{"field": e["field"], "reason": e["reason"]} for e in errors]
+    return len(items), valid, refused
+
+
 def _ctx(request: Request, base: Context) -> service.Context:
-    return service.Context.extend(base, book=_book(request))
+    return service.Context.extend(base, book=_book(request), names=request.app.state.register_index)
 
 
 _PUBLIC_FIELDS = tuple(k for k in PublicEntry.model_fields if k != "reason_category_zh")
@@ -182,15 +220,24 @@ async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> 
 _entry_change = partial(_blacklist.post, response_model=EntryOut, responses=_errors)
 
 
-async def _transition(
-    use_case: Callable[..., Awaitable[dict[str, Any]]], change: Change, entry_id: str, body: Any
+async def _commit(
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+    use_case: Callable[..., Awaitable[dict[str, Any]]],
+    change: Change,
+    key: str,
+    body: Any,
 ) -> Any:
-    return _entry_out(await change.commit(use_case, _ctx(change.request, change.ctx), entry_id, body))
+    """Run a change of one versioned row (an entry, a record), commit, and answer it as `render` shows it."""
+    return render(await change.commit(use_case, _ctx(change.request, change.ctx), key, body))
+
+
+_transition = partial(_commit, _entry_out)
 
 
 @_entry_change(
     "/blacklist-entries/{entry_id}:approve",
-    summary="Approve a proposal: lists and publishes the enterprise (a reviewer other than the proposer; If-Match)",
+    summary="Approve a proposal (a reviewer other than the proposer; If-Match): the enterprise is told and its "
+    "statement period starts (noticed), or, where the rules give no notice, it is listed at once",
 )
 async def approve(entry_id: str, body: Approval, _: Reviewer, change: VersionedChange) -> Any:
     return await _transition(service.approve, change, entry_id, body)
@@ -241,6 +288,199 @@ async def remove(entry_id: str, body: WrongfulRemoval, _: Reviewer, change: Vers
     if out["status"] == "listed":  # the first of the two reviewers: requested, not removed yet
         change.response.status_code = status.HTTP_202_ACCEPTED
     return out
+
+
+@_entry_change(
+    "/blacklist-entries/{entry_id}:record-statement",
+    summary="Record the enterprise's statement or hearing request (陈述申辩) received by the deadline: the "
+    "entry goes to a reviewer (If-Match)",
+)
+async def record_statement(entry_id: str, body: Statement, _: Writer, change: VersionedChange) -> Any:
+    return await _transition(service.record_statement, change, entry_id, body)
+
+
+@_entry_change(
+    "/blacklist-entries/{entry_id}:decide-statement",
+    summary="Decide on the statement: upheld lists the enterprise, accepted closes the proposal (a reviewer "
+    "other than the proposer; If-Match)",
+)
+async def decide_statement(entry_id: str, body: StatementDecision, _: Reviewer, change: VersionedChange) -> Any:
+    return await _transition(service.decide_statement, change, entry_id, body)
+
+
+# ---------------------------------------------------------------- records from other authorities
+
+#: Records per batch request.
+RECORDS_MAX_ROWS = 10_000
+
+
+def _record_out(rec: dict[str, Any], versions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    out = CreditRecordOut.model_validate(
+        {**rec, "versions": [RecordVersionOut.model_validate(v) for v in versions] if versions is not None else None}
+    )
+    return out.model_dump(mode="json")
+
+
+@_records.post(
+    "/credit-records",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreditRecordOut,
+    responses=_errors | {200: {"description": "A resend of a record already held (same number and content)"}},
+    summary="Send one record from another authority (penalty, upheld complaint, licence or certification "
+    "action, positive record); idempotent by the authority's own record_no",
+)
+async def create_record(body: CreditRecordIn, _: Authority, ctx: RequestContext, uow: UoW, request: Request) -> Any:
+    result = await service.record_one(uow.session, _ctx(request, ctx), body)
+    await uow.commit()
+    rec = result.record or {}
+    headers = {"Location": f"/v1/credit-records/{rec['record_id']}", "ETag": etag(rec["version"])}
+    code = status.HTTP_201_CREATED if result.outcome == "created" else status.HTTP_200_OK
+    return Response(orjson.dumps(_record_out(rec)), status_code=code, media_type="application/json", headers=headers)
+
+
+@_records.post(
+    "/credit-records:batch",
+    response_model=RecordBatchOut,
+    responses=_errors | problems(400, 413, 415),
+    summary="Send up to 10,000 records (JSON array or NDJSON); every row's outcome is reported",
+    description="Each row is a record as `POST /v1/credit-records` takes it. A row already held (same "
+    "record_no and content) is a duplicate; the same record_no with other content a conflict (send a "
+    "correction); a row that is not valid is rejected with its problems. The other rows are stored.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/CreditRecordIn"}}
+                },
+                "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
+async def create_records_batch(request: Request, _: Authority, ctx: RequestContext, uow: UoW) -> Any:
+    received, valid, refused = await _json_rows(request, CreditRecordIn, RECORDS_MAX_ROWS)
+    stored = iter(await service.record_many(uow.session, _ctx(request, ctx), valid))
+    await uow.commit()
+    rows: list[RecordOutcome] = []
+    for n in range(1, received + 1):
+        if n in refused:
+            rows.append(RecordOutcome(row=n, outcome="rejected", problems=refused[n]))
+            continue
+        r = next(stored)
+        rec = r.record or {}
+        rows.append(
+            RecordOutcome(
+                row=n,
+                outcome=r.outcome,
+                record_id=rec.get("record_id"),
+                version=rec.get("version"),
+                problems=r.problems or [],
+                candidates=[CandidateOut(**service.candidate_json(c)) for c in r.candidates or []],
+            )
+        )
+    counts = Counter(o.outcome for o in rows)
+    return RecordBatchOut(
+        received=received,
+        created=counts["created"],
+        duplicates=counts["duplicate"],
+        conflicts=counts["conflict"],
+        rejected=counts["rejected"],
+        unmatched=counts["unmatched"],
+        rows=rows,
+    )
+
+
+def _sees_all_records(principal: Principal) -> bool:
+    return bool(principal.scopes & {"credit:write", "credit:review", "admin"})
+
+
+@_records.get(
+    "/credit-records",
+    response_model=Page[CreditRecordOut],
+    responses=ERRORS,
+    summary="Records from other authorities, oldest first (officers: all; an authority: its own)",
+)
+async def list_records(
+    principal: RecordReader,
+    uow: UoW,
+    uscc: OptionalUsccQuery = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Any:
+    authority = None if _sees_all_records(principal) else (principal.agency or principal.subject)
+    after = decode_cursor(cursor, str)
+    rows = await repo.list_authority_records(uow.session, authority=authority, uscc=uscc, after=after, limit=limit + 1)
+    return page(rows, limit, lambda r: (r["record_id"],), _record_out)
+
+
+@_records.get(
+    "/credit-records/{record_id}",
+    response_model=CreditRecordOut,
+    responses=ERRORS,
+    summary="One record with every version, and its ETag for a correction or withdrawal",
+)
+async def get_record(record_id: str, principal: RecordReader, uow: UoW, response: Response) -> Any:
+    rec = await service.load_record(uow.session, record_id)
+    if not _sees_all_records(principal) and rec["authority"] != (principal.agency or principal.subject):
+        raise NotYourRecord(rec["authority"])
+    response.headers["ETag"] = etag(rec["version"])
+    return _record_out(rec, await repo.record_history(uow.session, record_id))
+
+
+_record_change = partial(_commit, _record_out)
+#: The routes by which the sending authority changes one record (If-Match, ETag).
+_record_version = partial(_records.post, response_model=CreditRecordOut)
+
+
+@_record_version(
+    "/credit-records/{record_id}:correct",
+    summary="Correct a record: a new version of the whole record (the sending authority only; If-Match)",
+)
+async def correct_record(record_id: str, body: RecordCorrection, _: Authority, change: VersionedChange) -> Any:
+    return await _record_change(service.correct_record, change, record_id, body)
+
+
+@_record_version(
+    "/credit-records/{record_id}:withdraw",
+    summary="Withdraw a record: it stops counting, every version kept (the sending authority only; If-Match)",
+)
+async def withdraw_record(record_id: str, body: RecordWithdrawal, _: Authority, change: VersionedChange) -> Any:
+    return await _record_change(service.withdraw_record, change, record_id, body)
+
+
+@_credit.post(
+    "/enterprises:match",
+    response_model=MatchesOut,
+    summary="Find enterprises by name (up to 1,000): scored, explained candidates; one USCC only when unambiguous",
+    description="Names are compared by their core: full-width characters made half-width, traditional made "
+    "simplified, the region prefix (青岛 / 青岛市 / (青岛) / a district) and the organisation form (有限公司, "
+    "股份有限公司, 有限责任公司, 集团…) removed. A name is answered with a USCC only when its best candidate "
+    "scores at least `threshold` and leads the next by `margin`; otherwise every candidate is listed for a "
+    "person to choose (`ambiguous`). The district, given or named by the prefix, raises or lowers a score.",
+)
+async def match_enterprises(body: MatchIn, _: Reader, ctx: RequestContext, uow: UoW, request: Request) -> Any:
+    found = await service.match_names(uow.session, _ctx(request, ctx), [(q.name, q.district_code) for q in body.names])
+    results = [
+        MatchResult(
+            row=n,
+            name=q.name,
+            outcome=m.outcome,
+            uscc=m.uscc,
+            candidates=[CandidateOut(**service.candidate_json(c)) for c in m.candidates],
+        )
+        for n, (q, m) in enumerate(zip(body.names, found, strict=True), start=1)
+    ]
+    counts = Counter(r.outcome for r in results)
+    return MatchesOut(
+        count=len(results),
+        matched=counts["matched"],
+        ambiguous=counts["ambiguous"],
+        not_found=counts["not_found"],
+        threshold=matching.THRESHOLD,
+        margin=matching.MARGIN,
+        results=results,
+    )
 
 
 # ---------------------------------------------------------------- reading
@@ -323,6 +563,7 @@ def _contributions(records: list[dict[str, Any]], rating: Any) -> list[Contribut
                 valid_until=r["valid_until"],
                 state=r["state"],
                 note=r["note"],
+                authority=r.get("authority"),
                 counted=c.counted,
                 points=c.points,
                 why=c.why,
@@ -399,22 +640,7 @@ async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any
 async def import_listings(
     request: Request, _: ArchiveImporter, source_file: SourceFile, ctx: RequestContext, uow: UoW
 ) -> Any:
-    body = await request.body()
-    fmt = body_format(request.headers.get("content-type", ""), ("json", "ndjson"))
-    raw = json_array(body, IMPORT_MAX_ROWS) if fmt == "json" else ndjson_lines(body, IMPORT_MAX_ROWS)
-    rows: list[ArchivedListing] = []
-    refused: dict[int, list[dict[str, str]]] = {}
-    for n, item in enumerate(raw, start=1):
-        try:
-            rows.append(
-                ArchivedListing.model_validate_json(item)
-                if isinstance(item, bytes)
-                else ArchivedListing.model_validate(item)
-            )
-        except ValidationError as exc:
-            refused[n] = [
-                {"field": e["field"], "reason": e["reason"]} for e in validation_errors([dict(x) for x in exc.errors()])
-            ]
+    received, rows, refused = await _json_rows(request, ArchivedListing, IMPORT_MAX_ROWS)
     stored = await service.import_listings(uow.session, _ctx(request, ctx), rows, source_file)
     await uow.commit()
     valid = iter(stored)
@@ -422,15 +648,16 @@ async def import_listings(
         ArchivedListingOutcome(row=n, outcome="rejected", problems=refused[n])
         if n in refused
         else next(valid).model_copy(update={"row": n})
-        for n in range(1, len(raw) + 1)
+        for n in range(1, received + 1)
     ]
     counts = Counter(o.outcome for o in outcomes)
     return ListingImportOut(
         source_file=source_file,
-        received=len(raw),
+        received=received,
         created=counts["created"],
         duplicates=counts["duplicate"],
         conflicts=counts["conflict"],
         rejected=counts["rejected"],
+        unmatched=counts["unmatched"],
         rows=outcomes,
     )

@@ -3,7 +3,7 @@ transaction; the route (or the consumer runner, or the scheduler) commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from operator import itemgetter
@@ -16,38 +16,58 @@ from services.credit import repository as repo
 from services.credit.domain import (
     AUTO_PROPOSER,
     EXPIRY_ACTOR,
+    NOTICE_ACTOR,
+    AuthorityRequired,
     DecisionNoRequired,
+    EnterpriseNotMatched,
     EntryAlreadyOpen,
     EntryNotFound,
     NoPendingRepair,
+    NotYourRecord,
     OwnProposal,
     OwnRemovalRequest,
     OwnRepairApplication,
+    OwnStatementDecision,
+    RecordAlreadyWithdrawn,
+    RecordExists,
+    RecordNotFound,
     RepairAlreadyPending,
     RepairTooEarly,
     RuleBook,
+    StatementTooLate,
     Status,
+    changed_fields,
     check_allowed,
     check_archived_listing,
     check_four_eyes,
     check_publication_years,
     check_reason_category,
     compute_rating,
+    credit_row,
     earliest_repair_on,
-    final_fails_in_window,
     listed_on_date,
     publish_until,
+    record_problems,
+    statement_deadline,
+    triggers_in_window,
 )
+from services.credit.matching import Candidate, EnterpriseIndex, Match
+from services.credit.models import authority_records, outbox
 from services.credit.models import blacklist_entries as E
-from services.credit.models import outbox
 from services.credit.schemas import (
     Approval,
     ArchivedListing,
     ArchivedListingOutcome,
+    CandidateOut,
+    CreditRecordIn,
     Proposal,
+    RecordCorrection,
+    RecordWithdrawal,
     Rejection,
     RepairApplication,
     RepairReview,
+    Statement,
+    StatementDecision,
     WrongfulRemoval,
 )
 from shared.audit import note_resource
@@ -57,30 +77,75 @@ from shared.context import Context as RequestContext
 from shared.contracts import registry
 from shared.contracts.credit import (
     ENTRY_LISTED,
+    ENTRY_NOTICED,
     ENTRY_PROPOSED,
     ENTRY_REJECTED,
     ENTRY_REMOVED,
     RATING_CHANGED,
+    RECORD_CORRECTED,
+    RECORD_RECORDED,
+    RECORD_WITHDRAWN,
     REPAIR_APPLIED,
     SOURCE,
+    STATEMENT_RECEIVED,
     EntryListed,
+    EntryNoticed,
     EntryProposed,
     EntryRejected,
     EntryRemoved,
     EntrySnapshot,
     RatingChanged,
+    RecordCorrected,
+    RecordRecorded,
+    RecordSnapshot,
+    RecordWithdrawn,
     RepairApplied,
+    StatementReceived,
 )
-from shared.errors import StaleVersion
+from shared.errors import ConcurrentConflict, StaleVersion, ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
 from shared.preconditions import check_if_match, update_if_version
 from shared.uuid7 import new_id, new_ids
 
 
+class RegisterIndex:
+    """The enterprise register as a name index (services/credit/matching.py), rebuilt only when the
+    register changed since it was built (its row count or latest change differ)."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple[int, Any] | None = None
+        self._index: EnterpriseIndex | None = None
+
+    async def get(self, session: AsyncSession) -> EnterpriseIndex:
+        stamp = await repo.register_stamp(session)
+        if self._index is None or stamp != self._stamp:
+            self._index, self._stamp = EnterpriseIndex(await repo.all_enterprises(session)), stamp
+        return self._index
+
+
 @dataclass(frozen=True, kw_only=True)
 class Context(RequestContext):
     book: RuleBook
+    names: RegisterIndex | None = None
+
+
+async def remember(session: AsyncSession, names: Iterable[tuple[str, str, str | None]], now: datetime) -> None:
+    """Keep the register of enterprises current: each one's latest name (and its district, once known)."""
+    latest = {u: {"uscc": u, "name": n[:200], "district_code": d, "updated_at": now} for u, n, d in names if n}
+    # Most events name an enterprise as it is already known: one read, and writes only for what changed.
+    held = await repo.known_enterprises(session, sorted(latest))
+    changed = [
+        row
+        for u, row in sorted(latest.items())
+        if (h := held.get(u)) is None or h[0] != row["name"] or row["district_code"] not in (None, h[1])
+    ]
+    await repo.remember_enterprises(session, changed)
+
+
+async def match_names(session: AsyncSession, ctx: Context, queries: Sequence[tuple[str, str | None]]) -> list[Match]:
+    index = await (ctx.names or RegisterIndex()).get(session)
+    return [index.match(name, district) for name, district in queries]
 
 
 def snapshot(entry: dict[str, Any]) -> EntrySnapshot:
@@ -146,6 +211,7 @@ async def propose(session: AsyncSession, ctx: Context, body: Proposal) -> dict[s
         raise EntryAlreadyOpen(body.uscc) from None
     await repo.insert_history(session, [_history(entry, "proposed", ctx, body.facts, body.decision_no)])
     await add_to_outbox(session, outbox, [_event(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), body.uscc)])
+    await remember(session, [(body.uscc, body.enterprise_name, None)], now)
     return await _load(session, str(entry["entry_id"]))  # every column, as later reads will show it
 
 
@@ -196,33 +262,136 @@ async def _proposal_to_decide(
 async def approve(
     session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: Approval
 ) -> dict[str, Any]:
+    """The second reviewer's approval: the enterprise is told and its statement period starts (告知),
+    or, where the rules in force give no notice for the reason, it is listed at once."""
     entry = await _proposal_to_decide(session, ctx, entry_id, if_match, "approve", "approved")
     decision_no = body.decision_no or entry["decision_no"]
     if not decision_no:
         raise DecisionNoRequired()
     today = ctx.clock.today()
-    rules = ctx.book.in_force(entry["proposed_at"].date())
-    values = {
-        "status": Status.listed.value,
+    decided = {
         "decided_by": ctx.actor,
         "decided_at": ctx.clock.now(),
         "decision_comment": body.comment,
         "decision_no": decision_no,
-        "listed_on": today,
-        "publish_until": publish_until(today, entry["publication_years"]),
-        "earliest_repair_on": earliest_repair_on(rules, entry["reason_category"], today),
     }
+    rules = ctx.book.in_force(today)  # due process is procedure: the rules of the day it is given
+    if rules.needs_notice(entry["reason_category"]):
+        deadline = statement_deadline(rules, today)
+        values = {**decided, "status": Status.noticed.value, "noticed_on": today, "statement_deadline": deadline}
+        return await _transition(
+            session,
+            ctx,
+            entry,
+            values,
+            _history(entry, "noticed", ctx, body.comment, decision_no, statement_deadline=deadline.isoformat()),
+            ENTRY_NOTICED,
+            lambda s: EntryNoticed(entry=s),
+        )
+    return await _list(session, ctx, entry, decided, today, body.comment, decision_no)
+
+
+def _listing(entry: dict[str, Any], book: RuleBook, listed_on: date) -> dict[str, Any]:
+    """The listing's dates: publication from `listed_on`, and the earliest repair by the proposal's rules."""
+    rules = book.in_force(entry["proposed_at"].date())
+    return {
+        "status": Status.listed.value,
+        "listed_on": listed_on,
+        "publish_until": publish_until(listed_on, entry["publication_years"]),
+        "earliest_repair_on": earliest_repair_on(rules, entry["reason_category"], listed_on),
+    }
+
+
+async def _list(
+    session: AsyncSession,
+    ctx: Context,
+    entry: dict[str, Any],
+    values: dict[str, Any],
+    listed_on: date,
+    reason: str | None,
+    decision_no: str | None,
+    **details: Any,
+) -> dict[str, Any]:
+    """List an entry from `listed_on`: the entry, its history, the event and the enterprise's rating."""
     new = await _transition(
         session,
         ctx,
         entry,
-        values,
-        _history(entry, "listed", ctx, body.comment, decision_no),
+        {**values, **_listing(entry, ctx.book, listed_on)},
+        _history(entry, "listed", ctx, reason, decision_no, **details),
         ENTRY_LISTED,
         lambda s: EntryListed(entry=s),
     )
-    await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], today, ctx.book))
+    await add_to_outbox(session, outbox, await refresh_ratings(session, [new["uscc"]], ctx.clock.today(), ctx.book))
     return new
+
+
+async def record_statement(
+    session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: Statement
+) -> dict[str, Any]:
+    """The enterprise's statement or hearing request (陈述申辩), received by the deadline: to a reviewer."""
+    entry = await _load_for(session, entry_id, if_match, "record_statement")
+    deadline: date = entry["statement_deadline"]
+    if body.received_on > deadline:
+        raise StatementTooLate(
+            f"The statement period ended on {deadline.isoformat()}; a statement received on "
+            f"{body.received_on.isoformat()} is late.",
+            statement_deadline=deadline.isoformat(),
+        )
+    if body.received_on < entry["noticed_on"] or body.received_on > ctx.clock.today():
+        raise ValidationFailed.one(
+            "received_on", "body", f"must be from the notice ({entry['noticed_on'].isoformat()}) to today"
+        )
+    statement = {**body.model_dump(mode="json"), "recorded_by": ctx.actor}
+    values = {"status": Status.in_review.value, "statement": statement}
+    return await _transition(
+        session,
+        ctx,
+        entry,
+        values,
+        _history(
+            entry, "statement_received", ctx, body.text, None, kind=body.kind, received_on=statement["received_on"]
+        ),
+        STATEMENT_RECEIVED,
+        lambda s: StatementReceived(entry=s, kind=body.kind, received_on=body.received_on),
+    )
+
+
+async def decide_statement(
+    session: AsyncSession, ctx: Context, entry_id: str, if_match: str | None, body: StatementDecision
+) -> dict[str, Any]:
+    """A reviewer (not the proposer) decides on the statement: upheld lists the enterprise from today,
+    accepted closes the proposal unlisted."""
+    entry = await _load_for(session, entry_id, if_match, "decide_statement")
+    check_four_eyes(entry["proposed_by"], ctx.actor, OwnStatementDecision())
+    decision_no = body.decision_no or entry["decision_no"]
+    decided = {"decided_by": ctx.actor, "decided_at": ctx.clock.now(), "decision_comment": body.reason}
+    if body.outcome == "upheld":
+        return await _list(session, ctx, entry, decided, ctx.clock.today(), body.reason, decision_no, outcome="upheld")
+    return await _transition(
+        session,
+        ctx,
+        entry,
+        {**decided, "status": Status.rejected.value},
+        _history(entry, "rejected", ctx, body.reason, decision_no, outcome="accepted"),
+        ENTRY_REJECTED,
+        lambda s: EntryRejected(entry=s, reason=body.reason),
+    )
+
+
+async def list_after_notice(session: AsyncSession, clock: Clock, book: RuleBook) -> int:
+    """List every entry whose statement period ended without a statement (the scheduled job): from the
+    day after the deadline, whenever the job runs."""
+    ctx = Context(actor=NOTICE_ACTOR, clock=clock, book=book)
+    listed = 0
+    for entry in await repo.due_after_notice(session, clock.today()):
+        day_after: date = entry["statement_deadline"] + timedelta(days=1)
+        try:
+            await _list(session, ctx, entry, {}, day_after, "statement period ended without a statement", None)
+        except StaleVersion:  # a statement recorded concurrently: the reviewer decides
+            continue
+        listed += 1
+    return listed
 
 
 async def reject(
@@ -439,8 +608,9 @@ async def refresh_ratings(
 async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]], clock: Clock, book: RuleBook) -> int:
     """Fold a batch of record snapshots in: newest version per record wins, older ones are ignored.
 
-    Then recompute the affected enterprises' ratings and, for those that gained a negative record,
-    propose (never list) them when their final fails reach the threshold within the window.
+    Then recompute the affected enterprises' ratings; for those that gained a negative record,
+    propose (never list) them when what counts reaches the threshold within the window; for those that
+    lost one, close the automatic proposals it triggered that no longer reach it.
     """
     latest = latest_versions(incoming, key=itemgetter("record_id"), version=itemgetter("source_version"))
     stored = await repo.record_versions(session, list(latest))
@@ -448,6 +618,7 @@ async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]
     changed: list[dict[str, Any]] = []
     affected: set[str] = set()
     gained_negative: set[str] = set()
+    lost_negative: dict[str, set[str]] = {}
     for rid, row in latest.items():
         old = stored.get(rid)
         if old is not None and old.source_version >= row["source_version"]:
@@ -457,6 +628,7 @@ async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]
             # is not a credit fact and is not stored. Later neutral versions are kept, as tombstones,
             # so an older negative version arriving late cannot overtake them.
             continue
+        row.setdefault("authority", None)
         row["updated_at"] = now
         changed.append(row)
         # Only a record that counts (or counted) can move a rating: a pass, the bulk of the
@@ -465,17 +637,56 @@ async def apply_records(session: AsyncSession, incoming: Sequence[dict[str, Any]
             affected.add(row["uscc"])
         if old is not None and old.kind != "neutral":
             affected.add(old.uscc)  # it counted before (perhaps under another, corrected, USCC)
-        if row["kind"] == "negative" and (old is None or old.kind != "negative"):
+        if row["kind"] == "negative" and (old is None or old.kind != "negative" or old.uscc != row["uscc"]):
             gained_negative.add(row["uscc"])
+        if old is not None and old.kind == "negative" and (row["kind"] != "negative" or old.uscc != row["uscc"]):
+            lost_negative.setdefault(old.uscc, set()).add(rid)
     if not changed:
         return 0
     await repo.upsert_records(session, changed)
     today = clock.today()
     recs = await repo.records_of(session, sorted(affected), counting_only=True)  # read once for both uses
     events = await refresh_ratings(session, sorted(affected), today, book, recs)
+    events += await _close_untriggered(session, lost_negative, clock, book, recs)
     events += await _auto_propose(session, sorted(gained_negative), clock, book, recs)
     await add_to_outbox(session, outbox, events)
     return len(changed)
+
+
+async def _close_untriggered(
+    session: AsyncSession,
+    lost: dict[str, set[str]],
+    clock: Clock,
+    book: RuleBook,
+    recs: dict[str, list[dict[str, Any]]],
+) -> list[Envelope]:
+    """An undecided automatic proposal stands on its trigger records: when one of them no longer counts
+    (withdrawn, retracted, overturned) and what remains is below the threshold, the system rejects it."""
+    if not lost:
+        return []
+    today = clock.today()
+    rules = book.in_force(today)
+    ctx = Context(actor=AUTO_PROPOSER, clock=clock, book=book)
+    events: list[Envelope] = []
+    for entry in await repo.undecided_automatic(session, sorted(lost)):
+        gone = set(entry["trigger_records"] or ()) & lost[entry["uscc"]]
+        if not gone or len(triggers_in_window(rules, recs.get(entry["uscc"], []), today)) >= rules.auto_threshold:
+            continue
+        reason = f"triggering records no longer count: {', '.join(sorted(gone))}"
+        values = {
+            "status": Status.rejected.value,
+            "decided_by": AUTO_PROPOSER,
+            "decided_at": clock.now(),
+            "decision_comment": reason,
+        }
+        values["updated_at"] = clock.now()
+        await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
+        new = {**entry, **values, "version": entry["version"] + 1}
+        await repo.insert_history(
+            session, [_history(new, "rejected", ctx, reason, None, withdrawn_triggers=sorted(gone))]
+        )
+        events.append(_event(ENTRY_REJECTED, EntryRejected(entry=snapshot(new), reason=reason), new["uscc"]))
+    return events
 
 
 async def _auto_propose(
@@ -489,7 +700,7 @@ async def _auto_propose(
     open_ = await repo.open_entry_usccs(session, usccs)
     due = []
     for u in usccs:
-        fails = final_fails_in_window(recs[u], today, rules.auto_window_days)
+        fails = triggers_in_window(rules, recs[u], today)
         if len(fails) >= rules.auto_threshold and u not in open_:
             due.append((u, fails))
     if not due:
@@ -498,10 +709,18 @@ async def _auto_propose(
     ctx = Context(actor=AUTO_PROPOSER, clock=clock, book=book)
     entries, history, events = [], [], []
     for entry_id, (u, fails) in zip(new_ids(len(due)), due, strict=True):
+        fails.sort(key=lambda f: (f["fact_date"], f["record_id"]))
+        from_records = any(f["source"] != "sampling" for f in fails)
         food = any(f.get("sector") == "food" for f in fails)
-        category = auto["reason_category_when_food"] if food else auto["reason_category"]
+        if from_records:
+            category = auto["reason_category_with_records"]
+        else:
+            category = auto["reason_category_when_food"] if food else auto["reason_category"]
         facts = (
-            f"{len(fails)} final sampling-inspection fails within {rules.auto_window_days} days "
+            f"{len(fails)} final sampling-inspection fails or authority records within {rules.auto_window_days} days "
+            f"(threshold {rules.auto_threshold}, rule set {rules.version}): " + "; ".join(map(_trigger_text, fails))
+            if from_records
+            else f"{len(fails)} final sampling-inspection fails within {rules.auto_window_days} days "
             f"(threshold {rules.auto_threshold}, rule set {rules.version}): "
             + "; ".join(f"{f['fact_date'].isoformat()} {f['level']} {f['sector']} {f['title']}" for f in fails)
         )
@@ -535,11 +754,37 @@ async def _auto_propose(
     return events
 
 
+def _trigger_text(f: dict[str, Any]) -> str:
+    """One trigger in an automatic proposal's facts, with its source."""
+    if f["source"] == "sampling":
+        return f"{f['fact_date'].isoformat()} sampling {f['level']} {f['sector']} {f['title']}"
+    return f"{f['fact_date'].isoformat()} {f['category']} {f['title']} ({f.get('authority')})"
+
+
 def status_on(entry: dict[str, Any] | None, on: date) -> bool:
     return entry is not None and listed_on_date(entry, on)
 
 
 # ---------------------------------------------------------------- archives
+
+
+async def _named_rows(
+    session: AsyncSession, ctx: Context, rows: Sequence[ArchivedListing]
+) -> list[ArchivedListing | Match]:
+    """Each row with its USCC: as given, or found by its name when one enterprise matches unambiguously;
+    otherwise the match (its candidates) in the row's place."""
+    named = [r for r in rows if r.uscc is None]
+    if not named:
+        return list(rows)
+    found = iter(await match_names(session, ctx, [(r.enterprise_name, r.district_code) for r in named]))
+    out: list[ArchivedListing | Match] = []
+    for r in rows:
+        if r.uscc is None:
+            m = next(found)
+            out.append(r.model_copy(update={"uscc": m.uscc}) if m.uscc else m)
+        else:
+            out.append(r)
+    return out
 
 
 def _archived_at(day: date) -> datetime:
@@ -568,8 +813,10 @@ async def import_listings(
     """
     today = ctx.clock.today()
     note_resource(session, imported="true", source_file=source_file)
+    resolved = await _named_rows(session, ctx, rows)
     stored: dict[str, list[dict[str, Any]]] = {}
-    for e in await repo.entries_of_many(session, sorted({r.uscc for r in rows})):
+    usccs = {r.uscc for r in resolved if isinstance(r, ArchivedListing) and r.uscc is not None}
+    for e in await repo.entries_of_many(session, sorted(usccs)):
         stored.setdefault(e["uscc"], []).append(e)
     outcomes: list[ArchivedListingOutcome] = []
     entries: list[dict[str, Any]] = []
@@ -597,7 +844,19 @@ async def import_listings(
     def emit(type_: str, payload: Any, entry: dict[str, Any], at: date) -> None:
         events.append(replace(_event(type_, payload, entry["uscc"]), time=_archived_at(at)))
 
-    for n, r in enumerate(rows, start=1):
+    for n, r in enumerate(resolved, start=1):
+        if not isinstance(r, ArchivedListing):  # named without a USCC, and not one enterprise
+            why = f"{r.outcome}: no enterprise matches the name unambiguously; give the USCC"
+            outcomes.append(
+                ArchivedListingOutcome(
+                    row=n,
+                    outcome="unmatched",
+                    problems=[{"field": "uscc", "reason": why}],
+                    candidates=[CandidateOut(**candidate_json(c)) for c in r.candidates],
+                )
+            )
+            continue
+        assert r.uscc is not None  # resolved by _named_rows
         rules = ctx.book.in_force(r.decided_on)
         problems = check_archived_listing(r.model_dump(), rules, today)
         if problems:
@@ -706,3 +965,241 @@ async def import_listings(
     await add_to_outbox(session, outbox, events)
     await add_to_outbox(session, outbox, await refresh_ratings(session, [e["uscc"] for e in entries], today, ctx.book))
     return outcomes
+
+
+# ---------------------------------------------------------------- records from other authorities
+
+
+def _authority(ctx: Context) -> str:
+    """The sending system: one token per authority system, named by its agency claim."""
+    if not ctx.agency:
+        raise AuthorityRequired()
+    return ctx.agency
+
+
+def record_snapshot(rec: dict[str, Any]) -> RecordSnapshot:
+    return RecordSnapshot(
+        record_id=rec["record_id"],
+        version=rec["version"],
+        authority=rec["authority"],
+        record_no=rec["record_no"],
+        kind=rec["kind"],
+        status=rec["status"],
+        uscc=rec["uscc"],
+        enterprise_name=rec["enterprise_name"],
+        occurred_on=rec["occurred_on"],
+        details=rec["body"],
+    )
+
+
+def _version(rec: dict[str, Any], action: str, ctx: Context, reason: str | None) -> dict[str, Any]:
+    return {
+        "record_id": rec["record_id"],
+        "version": rec["version"],
+        "action": action,
+        "status": rec["status"],
+        "body": rec["body"],
+        "reason": reason,
+        "actor": ctx.actor,
+        "at": ctx.clock.now(),
+        "request_id": ctx.request_id or None,
+    }
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    outcome: Literal["created", "duplicate", "conflict", "rejected", "unmatched"]
+    record: dict[str, Any] | None = None
+    problems: list[dict[str, str]] | None = None
+    candidates: list[Candidate] | None = None
+
+
+def _problems(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"field": f, "reason": why} for f, why in pairs]
+
+
+async def record_many(session: AsyncSession, ctx: Context, bodies: Sequence[CreditRecordIn]) -> list[RecordResult]:
+    """Store an authority's records: each new record number once (a resend of the same record is a
+    duplicate, the same number with other content a conflict: that is a correction), with its first
+    version, its event, and what it does to ratings and automatic proposals."""
+    authority = _authority(ctx)
+    today, now = ctx.clock.today(), ctx.clock.now()
+    held = await repo.authority_records_by_no(session, authority, [b.record_no for b in bodies])
+    results: list[RecordResult] = []
+    created: list[dict[str, Any]] = []
+    for b in bodies:
+        body = b.model_dump(mode="json", exclude_none=True)
+        if problems := record_problems(body, today):
+            results.append(RecordResult("rejected", problems=_problems(problems)))
+            continue
+        old = held.get(b.record_no)
+        if old is not None:
+            if old["status"] == "active" and old["body"] == body:
+                results.append(RecordResult("duplicate", old))
+            else:
+                why = f"record {old['record_id']} holds this number with other content or was withdrawn: correct it"
+                results.append(RecordResult("conflict", old, _problems([("record_no", why)])))
+            continue
+        uscc = b.uscc
+        if uscc is None:  # found by its name, only when one enterprise matches unambiguously
+            (found,) = await match_names(session, ctx, [(b.enterprise_name, b.district_code)])
+            if found.uscc is None:
+                why = f"{found.outcome}: no enterprise matches the name unambiguously; give the USCC"
+                results.append(RecordResult("unmatched", None, _problems([("uscc", why)]), found.candidates))
+                continue
+            uscc = found.uscc
+        rec = {
+            "record_id": new_id(),
+            "authority": authority,
+            "record_no": b.record_no,
+            "version": 1,
+            "status": "active",
+            "kind": b.kind,
+            "uscc": uscc,
+            "enterprise_name": b.enterprise_name,
+            "occurred_on": b.occurred_on,
+            "body": body,
+            "created_at": now,
+            "updated_at": now,
+        }
+        held[b.record_no] = rec  # the same number again in this batch is a duplicate or a conflict
+        created.append(rec)
+        results.append(RecordResult("created", rec))
+    try:
+        await repo.insert_authority_records(session, created)
+    except IntegrityError:  # the same number stored by a concurrent request since the read above
+        raise ConcurrentConflict() from None
+    await repo.insert_record_versions(session, [_version(r, "recorded", ctx, None) for r in created])
+    events = [_event(RECORD_RECORDED, RecordRecorded(record=record_snapshot(r)), r["uscc"]) for r in created]
+    await add_to_outbox(session, outbox, events)
+    await apply_records(session, [credit_row(r) for r in created], ctx.clock, ctx.book)
+    await remember(session, [(r["uscc"], r["enterprise_name"], r["body"].get("district_code")) for r in created], now)
+    return results
+
+
+async def record_one(session: AsyncSession, ctx: Context, body: CreditRecordIn) -> RecordResult:
+    """One record: refused (422) or conflicting (409) as a problem, else created or a duplicate."""
+    (result,) = await record_many(session, ctx, [body])
+    if result.outcome == "rejected":
+        raise ValidationFailed(
+            "The record is not complete for its kind",
+            [field_error(p["field"], "body", p["reason"]) for p in result.problems or []],
+        )
+    if result.outcome == "unmatched":
+        raise EnterpriseNotMatched(
+            "No enterprise matches the name unambiguously: give the USCC (the candidates are listed).",
+            [field_error("uscc", "body", "required when the name does not match one enterprise unambiguously")],
+            candidates=[candidate_json(c) for c in result.candidates or []],
+        )
+    if result.outcome == "conflict" and result.record is not None:
+        raise RecordExists(
+            f"Record {result.record['record_id']} already holds number {body.record_no} with other content "
+            "(or was withdrawn); send a correction to change it.",
+            record_id=result.record["record_id"],
+        )
+    return result
+
+
+async def load_record(session: AsyncSession, record_id: str) -> dict[str, Any]:
+    rec = await repo.get_authority_record(session, record_id)
+    if rec is None:
+        raise RecordNotFound(record_id)
+    return rec
+
+
+async def _own_record(session: AsyncSession, ctx: Context, record_id: str, if_match: str | None) -> dict[str, Any]:
+    rec = await load_record(session, record_id)
+    if rec["authority"] != _authority(ctx):
+        raise NotYourRecord(rec["authority"])
+    check_if_match(if_match, rec["version"])
+    if rec["status"] == "withdrawn":
+        raise RecordAlreadyWithdrawn()
+    return rec
+
+
+async def _change_record(
+    session: AsyncSession,
+    ctx: Context,
+    rec: dict[str, Any],
+    values: dict[str, Any],
+    action: str,
+    reason: str,
+    event: Callable[[dict[str, Any]], Envelope],
+) -> dict[str, Any]:
+    """A new version of a record: the row, the version kept, its event, then what it does to credit."""
+    values = {**values, "updated_at": ctx.clock.now()}
+    A = authority_records
+    await update_if_version(session, A, A.c.record_id == rec["record_id"], rec["version"], values)
+    new = {**rec, **values, "version": rec["version"] + 1}
+    await repo.insert_record_versions(session, [_version(new, action, ctx, reason)])
+    await add_to_outbox(session, outbox, [event(new)])
+    await apply_records(session, [credit_row(new)], ctx.clock, ctx.book)
+    return new
+
+
+async def correct_record(
+    session: AsyncSession, ctx: Context, record_id: str, if_match: str | None, body: RecordCorrection
+) -> dict[str, Any]:
+    """The sending authority's correction: a new version of the whole record (the earlier ones kept)."""
+    rec = await _own_record(session, ctx, record_id, if_match)
+    new_body = body.record.model_dump(mode="json", exclude_none=True)
+    problems = record_problems(new_body, ctx.clock.today())
+    if body.record.record_no != rec["record_no"]:
+        problems.append(("record_no", f"a correction keeps the record's number ({rec['record_no']})"))
+    if body.record.uscc is not None and body.record.uscc != rec["uscc"]:
+        # Its events are keyed by the enterprise: a record about the wrong one is withdrawn and sent anew.
+        problems.append(("uscc", "a correction keeps the enterprise: withdraw the record and send a new one"))
+    if problems:
+        raise ValidationFailed(
+            "The correction is not valid", [field_error(f"record.{f}", "body", why) for f, why in problems]
+        )
+    changed = changed_fields(rec["body"], new_body)
+    if not changed:
+        return rec  # nothing to correct (a retry of a correction already made)
+    values = {
+        "kind": body.record.kind,
+        "enterprise_name": body.record.enterprise_name,
+        "occurred_on": body.record.occurred_on,
+        "body": new_body,
+    }
+    return await _change_record(
+        session,
+        ctx,
+        rec,
+        values,
+        "corrected",
+        body.reason,
+        lambda new: _event(
+            RECORD_CORRECTED,
+            RecordCorrected(record=record_snapshot(new), reason=body.reason, changed_fields=changed),
+            new["uscc"],
+        ),
+    )
+
+
+async def withdraw_record(
+    session: AsyncSession, ctx: Context, record_id: str, if_match: str | None, body: RecordWithdrawal
+) -> dict[str, Any]:
+    """The sending authority's withdrawal: the record stops counting (kept, with every version)."""
+    rec = await _own_record(session, ctx, record_id, if_match)
+    return await _change_record(
+        session,
+        ctx,
+        rec,
+        {"status": "withdrawn"},
+        "withdrawn",
+        body.reason,
+        lambda new: _event(
+            RECORD_WITHDRAWN, RecordWithdrawn(record=record_snapshot(new), reason=body.reason), new["uscc"]
+        ),
+    )
+
+
+def candidate_json(c: Candidate) -> dict[str, Any]:
+    return {
+        "uscc": c.uscc,
+        "name": c.name,
+        "district_code": c.district_code,
+        "score": c.score,
+        "explanation": c.explanation,
+    }

@@ -18,7 +18,7 @@ from services.gateway import repository
 from services.gateway.repository import CountKey, DayKey
 from shared.consumer import Handler, Received, latest_versions
 from shared.contracts.awards import HONOUR_EVENTS, HonourEvent, HonourReinstated, HonourRevoked, HonourSuspended
-from shared.contracts.credit import ENTRY_EVENTS, RATING_CHANGED, EntryEvent, RatingChanged
+from shared.contracts.credit import ENTRY_EVENTS, RATING_CHANGED, RECORD_EVENTS, EntryEvent, RatingChanged, RecordEvent
 from shared.contracts.sampling import RESULT_EVENTS, ResultEvent, ResultSnapshot
 
 # ------------------------------------------------------------------------------------------ results
@@ -200,11 +200,18 @@ async def apply_ratings(session: AsyncSession, events: Sequence[Received[RatingC
     await repository.upsert_ratings(session, [rows[k] for k in sorted(rows)])
 
 
+async def apply_credit_records(session: AsyncSession, events: Sequence[Received[RecordEvent]]) -> None:
+    """Records from other authorities have no table of their own: the change feed (which every applied
+    event joins) is their read model, folded per enterprise by `profile.credit_records` (a handful of
+    records per enterprise, read through the feed's subject index)."""
+
+
 #: The gateway's appliers by event type: each family of types is applied in a few set-based statements.
 APPLIERS: dict[str, Handler] = {
     **dict.fromkeys(RESULT_EVENTS, apply_results),
     **dict.fromkeys(HONOUR_EVENTS, apply_honours),
     **dict.fromkeys(ENTRY_EVENTS, apply_blacklist),
+    **dict.fromkeys(RECORD_EVENTS, apply_credit_records),
     RATING_CHANGED: apply_ratings,
 }
 
@@ -265,6 +272,8 @@ def _enterprise_of(e: Received[Any]) -> dict[str, Any] | None:
         return {"uscc": h.holder_id, "name": h.holder_name, "district_code": h.district_code, "updated_at": e.time}
     if isinstance(p, EntryEvent) and p.entry.enterprise_name:
         return {"uscc": p.entry.uscc, "name": p.entry.enterprise_name, "district_code": None, "updated_at": e.time}
+    if isinstance(p, RecordEvent):
+        return {"uscc": p.record.uscc, "name": p.record.enterprise_name, "district_code": None, "updated_at": e.time}
     return None
 
 

@@ -43,6 +43,9 @@ class Forward:
 
 OFFICER = ("credit:write", "credit:review")
 ENTRY = "/v1/blacklist-entries/{entry_id}"
+#: Records from other authorities: sent by their systems, read by them (their own) and by officers.
+RECORDS = "/v1/credit-records"
+RECORD_READERS = ("credit:records", *OFFICER)
 
 _sampling = partial(Forward, "sampling")
 _credit = partial(Forward, "credit")
@@ -139,6 +142,21 @@ FORWARDS: tuple[Forward, ...] = (
     _credit("POST", ENTRY + ":apply-repair", "credit:write", "File a credit-repair application", "blacklist"),
     _credit("POST", ENTRY + ":review-repair", "credit:review", "Review a credit-repair application", "blacklist"),
     _credit("POST", ENTRY + ":remove", "credit:review", "Remove a listing as wrongful", "blacklist"),
+    _credit("POST", ENTRY + ":record-statement", "credit:write", "Record the enterprise's statement", "blacklist"),
+    _credit("POST", ENTRY + ":decide-statement", "credit:review", "Decide on the statement", "blacklist"),
+    _credit("POST", "/v1/enterprises:match", "read", "Find enterprises by name", "credit"),
+    _credit("POST", RECORDS, "credit:records", "Send one authority record", "credit records"),
+    _credit("POST", RECORDS + ":batch", "credit:records", "Send up to 10,000 authority records", "credit records"),
+    _credit("GET", RECORDS, RECORD_READERS, "Records from other authorities", "credit records"),
+    _credit(
+        "GET", RECORDS + "/{record_id}", RECORD_READERS, "One authority record with its versions", "credit records"
+    ),
+    _credit(
+        "POST", RECORDS + "/{record_id}:correct", "credit:records", "Correct an authority record", "credit records"
+    ),
+    _credit(
+        "POST", RECORDS + "/{record_id}:withdraw", "credit:records", "Withdraw an authority record", "credit records"
+    ),
     _credit("POST", "/v1/blacklist:import", ARCHIVE, "Import archived listings and removals", "blacklist"),
     _credit("GET", "/v1/blacklist", None, "The published blacklist (公示)", "public"),
     _credit("GET", "/v1/blacklist/check", "read", "Is this enterprise blacklisted on a date?", "credit"),

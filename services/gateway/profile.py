@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway import attainment, eligibility, repository
 from services.gateway.plans import brand_type_codes
 from services.gateway.schemas import CreditProfile
 from services.gateway.visibility import Visibility
+from shared.contracts.credit import RECORD_EVENTS
 from shared.stats import wilson_interval
 
 
@@ -82,6 +84,18 @@ def _priority(active: list[dict[str, Any]], standing: list[dict[str, Any]]) -> d
     return {"eligible": eligible, "reasons": reasons, "brand_type_codes": brands}
 
 
+async def credit_records(session: AsyncSession, uscc: str) -> list[dict[str, Any]]:
+    """The enterprise's records from other authorities: the latest version of each, from the change feed
+    (a correction keeps a record's enterprise, so all its versions are under this subject)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in await repository.feed_of_subject(session, uscc, RECORD_EVENTS):
+        rec = orjson.loads(row["data"])["record"]
+        held = latest.get(rec["record_id"])
+        if held is None or rec["version"] > held["version"]:
+            latest[rec["record_id"]] = rec
+    return sorted(latest.values(), key=lambda r: (r["occurred_on"], r["record_id"]))
+
+
 async def credit_profile(session: AsyncSession, uscc: str, day: date, now: datetime, seen: Visibility) -> CreditProfile:
     """The profile as `seen` may see it: a `read` caller gets no proposed or rejected entries."""
     records = await read(session, uscc, day)
@@ -100,6 +114,7 @@ async def credit_profile(session: AsyncSession, uscc: str, day: date, now: datet
             "blacklist": {"listed": bool(standing), "standing": standing, "history": records.entries},
             "honours": honours,
             "procurement_priority": _priority(honours["active"], standing),
+            "credit_records": await credit_records(session, uscc),
             "freshness": await attainment.freshness(session, now),
         }
     )

@@ -278,6 +278,19 @@ class BlacklistStatus(BaseModel):
     history: list[EntryRow]
 
 
+class CreditRecordItem(BaseModel):
+    """A record another authority sent, at its latest version as the change feed carries it."""
+
+    record_id: str
+    version: int
+    authority: str = Field(description="The sending authority system: the record's source")
+    record_no: str
+    kind: str
+    status: Literal["active", "withdrawn"]
+    occurred_on: date
+    details: dict[str, Any]
+
+
 class HonoursOut(BaseModel):
     active: list[HonourRow]
     suspended: list[HonourRow]
@@ -298,6 +311,10 @@ class CreditProfile(BaseModel):
     blacklist: BlacklistStatus
     honours: HonoursOut
     procurement_priority: Eligibility
+    credit_records: list[CreditRecordItem] = Field(
+        description="Records from other authorities (penalties, complaints, licence and certification actions, "
+        "positive records) at their latest version, oldest first, with their source"
+    )
     freshness: Freshness
 
 

@@ -35,6 +35,7 @@ from tests.e2e.credit_helpers import (
     snapshot,
     wire,
 )
+from tests.e2e.records_helpers import run_due_process, run_records
 from tests.helpers import Served, eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -208,3 +209,25 @@ async def test_two_reviewers_at_once_on_postgres_leave_exactly_one_decision(
             await uow.session.scalars(select(outbox.c.type).where(outbox.c.type == "credit.blacklist_entry.listed.v1"))
         )
     assert actions == ["proposed", "listed"] and len(decided) == 1
+
+
+async def test_authority_records_move_ratings_and_proposals_distributed(
+    suite: Suite, auth: Callable[..., dict[str, str]]
+) -> None:
+    ids = await run_records(suite.client, suite.url, auth, suite.clock, suite.runtime)
+    events = await _credit_topic(suite, 10)  # 6 record events, proposed and rejected, 2 rating changes
+    records = [(t, d["record"]) for t, d in events if t.startswith("credit.record.")]
+    # One enterprise, one partition: its record events arrive in the order they were written.
+    assert [(t.split(".")[2], r["record_id"], r["version"]) for t, r in records[:5]] == [
+        ("recorded", ids[0], 1),
+        ("recorded", ids[1], 1),
+        ("recorded", ids[2], 1),
+        ("withdrawn", ids[1], 2),
+        ("corrected", ids[0], 2),
+    ]
+    assert {r["authority"] for _, r in records[:5]} == {"QD-AMR"}
+    assert records[4][1]["details"]["amount_yuan"] == "30000.00"
+
+
+async def test_due_process_before_listing_distributed(suite: Suite, auth: Callable[..., dict[str, str]]) -> None:
+    await run_due_process(suite.client, suite.url, auth, suite.clock, suite.runtime)

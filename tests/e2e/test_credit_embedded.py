@@ -31,6 +31,7 @@ from tests.e2e.credit_helpers import (
     snapshot,
     wire,
 )
+from tests.e2e.records_helpers import run_due_process, run_records
 from tests.helpers import eventually
 
 BASE = "/services/credit"
@@ -255,3 +256,99 @@ async def test_bad_transitions_and_queries_get_their_problem_and_change_nothing(
     await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(OTHER), headers=alice)
     dup = await s.client.post(f"{BASE}/v1/blacklist-entries", json=proposal(OTHER), headers=alice)
     assert dup.status_code == 409 and dup.json()["type"].endswith(":entry-already-open")
+
+
+async def test_authority_records_move_ratings_and_proposals_embedded(
+    suite: Suite, auth: Callable[..., dict[str, str]]
+) -> None:
+    await run_records(suite.client, BASE, auth, suite.clock, suite.runtime)
+
+
+async def test_due_process_before_listing_embedded(suite: Suite, auth: Callable[..., dict[str, str]]) -> None:
+    await run_due_process(suite.client, BASE, auth, suite.clock, suite.runtime)
+
+
+async def test_names_without_a_uscc_are_matched_only_when_unambiguous(
+    suite: Suite, auth: Callable[..., dict[str, str]]
+) -> None:
+    """The register learns enterprises from the sampling stream (passes too); a name is answered with a
+    USCC only when one enterprise matches; a record sent by name is stored only then, else it answers
+    the candidates for a person to choose."""
+    names = {
+        ENTERPRISE: ("青岛海达机械有限公司", "370211"),
+        OTHER: ("平度市海达机械股份有限公司", "370283"),
+        THIRD: ("青岛利华电器有限公司", "370202"),
+    }
+    await suite.publish_sampling(
+        [
+            sampling_event(dict(snapshot(u, conclusion="pass"), enterprise_name=n, district_code=d), "recorded")
+            for u, (n, d) in names.items()
+        ]
+    )
+    reader = auth("read")
+
+    async def match(*queries: dict[str, str]) -> dict[str, Any]:
+        r = await suite.client.post(f"{BASE}/v1/enterprises:match", json={"names": list(queries)}, headers=reader)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    await eventually(lambda: match({"name": "利华电器"}), lambda m: m["matched"] == 1)
+    out = await match(
+        {"name": "青島利華電器有限責任公司"},
+        {"name": "海达机械"},
+        {"name": "海达机械", "district_code": "370283"},
+        {"name": "崂山矿泉水"},
+    )
+    assert [(r["outcome"], r["uscc"]) for r in out["results"]] == [
+        ("matched", THIRD),
+        ("ambiguous", None),
+        ("matched", OTHER),
+        ("not_found", None),
+    ]
+    assert {c["uscc"] for c in out["results"][1]["candidates"]} == {ENTERPRISE, OTHER}
+    why = out["results"][0]["candidates"][0]["explanation"]
+    assert why["matched"] == ["利华电器"] and why["removed"]["query"]["forms"] == ["有限责任公司"]
+
+    clock_day = suite.clock.today().isoformat()
+    amr = auth("credit:records", subject="amr", agency="QD-AMR")
+    by_name = {
+        "record_no": "N-1",
+        "kind": "upheld_complaint",
+        "enterprise_name": "青岛利华电器",
+        "occurred_on": clock_day,
+        "deciding_authority": "青岛市12315",
+        "case_no": "12315-2014-1",
+        "channel": "12315",
+        "category": "产品质量",
+    }
+    ambiguous = dict(by_name, record_no="N-2", enterprise_name="海达机械")
+    sent = await suite.client.post(f"{BASE}/v1/credit-records:batch", json=[by_name, ambiguous], headers=amr)
+    assert sent.status_code == 200, sent.text
+    rows = sent.json()["rows"]
+    assert [r["outcome"] for r in rows] == ["created", "unmatched"] and sent.json()["unmatched"] == 1
+    assert {c["uscc"] for c in rows[1]["candidates"]} == {ENTERPRISE, OTHER}
+    got = await suite.client.get(f"{BASE}/v1/credit-records/{rows[0]['record_id']}", headers=amr)
+    assert got.json()["uscc"] == THIRD
+    single = await suite.client.post(f"{BASE}/v1/credit-records", json=ambiguous, headers=amr)
+    assert single.status_code == 422 and single.json()["type"].endswith(":enterprise-not-matched"), single.text
+    assert len(single.json()["candidates"]) == 2
+
+    # The archive import takes a name without a USCC on the same terms.
+    archived = {k: v for k, v in proposal(appeal_deadline="2014-02-01").items() if k != "uscc"}
+    archived |= {
+        "enterprise_name": "青岛利华电器",
+        "proposed_by": "张科员",
+        "reviewed_by": "李处长",
+        "decided_on": "2014-01-10",
+        "listed_from": "2014-01-11",
+    }
+    rows = [archived, dict(archived, enterprise_name="海达机械", decision_no="青质监罚〔2014〕13号")]
+    importer = auth("archive:import") | {"X-Source-File": "archive.json"}
+    imported = await suite.client.post(f"{BASE}/v1/blacklist:import", json=rows, headers=importer)
+    assert imported.status_code == 200, imported.text
+    out = imported.json()
+    assert (out["created"], out["unmatched"]) == (1, 1)
+    assert out["rows"][1]["problems"][0]["field"] == "uscc"
+    assert {c["uscc"] for c in out["rows"][1]["candidates"]} == {ENTERPRISE, OTHER}
+    check = await suite.client.get(f"{BASE}/v1/blacklist/check", params={"uscc": THIRD}, headers=reader)
+    assert check.json()["listed"] is True

@@ -128,8 +128,9 @@ def test_a_rule_set_weighting_unknown_codes_is_refused_at_start_and_old_versions
     book = RuleBook.load()
     old = book.version("qd-credit-2012.1")  # entries decided under it still name it
     assert old.rating["positive"]["type_weights"]["mayor_quality_award"] == 10
-    for day in (date(2000, 1, 1), date(2012, 7, 4), date(2026, 1, 1)):
+    for day in (date(2000, 1, 1), date(2012, 7, 4), date(2024, 12, 31)):
         assert book.in_force(day).version == "qd-credit-2012.2"  # the correction answers for every date
+    assert book.in_force(date(2025, 1, 1)).version == "qd-credit-2025.1"  # …until the next version
     with pytest.raises(ValueError, match="mayor_quality_award"):
         RuleBook([old])
     mayor = [
@@ -146,7 +147,12 @@ def test_the_credit_system_is_cited_as_section_3_2_3() -> None:
     for text in cited:
         assert "三(三)3" not in text
     assert all("三(二)3" in t for t in cited)
-    assert sorted(p.name for p in RULES_DIR.glob("*.json")) == ["qd-credit-2012.1.json", "qd-credit-2012.2.json"]
+    assert sorted(p.name for p in RULES_DIR.glob("*.json")) == [
+        "qd-credit-2012.1.json",
+        "qd-credit-2012.2.json",
+        "qd-credit-2025.1.json",
+    ]
+    assert "三(二)3" in RuleBook.load().version("qd-credit-2025.1").raw["basis"]
 
 
 # ---------------------------------------------------------------- 3. repeated query parameters

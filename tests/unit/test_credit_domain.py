@@ -18,11 +18,11 @@ from services.credit.domain import (
     check_reason_category,
     compute_rating,
     earliest_repair_on,
-    final_fails_in_window,
     listed_on_date,
     publish_until,
     record_from_honour,
     record_from_result,
+    triggers_in_window,
 )
 
 BOOK = RuleBook.load()
@@ -202,14 +202,15 @@ def test_honour_snapshot_to_record() -> None:
     assert record_from_honour(dict(h, holder_kind="region")) is None
 
 
-def test_final_fails_in_window_counts_only_sampling_negatives_inside_it() -> None:
+def test_triggers_in_window_count_only_sampling_negatives_inside_it_under_2012_rules() -> None:
     recs = [
         neg("a", date(2013, 1, 2)),
         neg("b", date(2013, 12, 31)),
         neg("c", date(2012, 12, 31)),
         dict(neg("d", date(2013, 6, 1)), kind="neutral"),
+        dict(neg("e", date(2013, 6, 1)), source="authority", category="administrative_penalty"),
     ]
-    assert [r["record_id"] for r in final_fails_in_window(recs, date(2014, 1, 1), 365)] == ["a", "b"]
+    assert [r["record_id"] for r in triggers_in_window(RULES, recs, date(2014, 1, 1))] == ["a", "b"]
 
 
 def test_rule_book_picks_the_set_in_force_on_a_date() -> None:
