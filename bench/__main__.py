@@ -15,7 +15,10 @@ from typing import Any
 from bench import common
 
 BENCHMARKS = (
+    "idle_embedded",
+    "uscc_check",
     "ingest_embedded",
+    "peer_orm",
     "ingest_distributed",
     "credit_screening",
     "credit_records",
@@ -55,17 +58,49 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([line(head), line("-" * w for w in widths), *(line(b) for b in body)])
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The same table in Markdown (written beside the JSON, for bench/runs/ and the README)."""
+    head = ("benchmark", "figure", "value", "unit", "baseline (same run)", "ratio", "goal", "met?")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = (r["benchmark"], r["figure"], _fmt(r["value"]), r["unit"], _fmt(r["baseline"]), _fmt(r["ratio"]))
+        cells += (r["goal"] or "-", _fmt(r["met"]))
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def lead_over_peer(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The suite's embedded ingest beside the peer (one row per POST, plain ORM) of the same run."""
+    suite = next((f for f in figures if f["benchmark"] == "ingest_embedded" and f["unit"] == "results/s"), None)
+    peer = next((f for f in figures if f["benchmark"] == "peer_orm"), None)
+    if suite is None or peer is None:
+        return []
+    return [
+        common.figure(
+            "peer_orm",
+            "embedded ingest over the peer",
+            suite["value"],
+            "results/s",
+            baseline=peer["value"],
+            goal=">= 10x the peer",
+            met=suite["value"] >= 10 * peer["value"],
+        )
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--only", choices=BENCHMARKS, action="append", help="run only this benchmark (repeatable)")
     ap.add_argument("--rows", type=int, help="rows to ingest (default: 1,000,000 embedded / 300,000 distributed)")
     ap.add_argument("--quick", action="store_true", help="fewer rows (100,000 embedded / 50,000 distributed)")
+    ap.add_argument("--idle-window", type=float, help="idle_embedded: seconds measured (default 60, 15 with --quick)")
     ap.add_argument("--concurrency", type=int, default=3, help="requests in flight (default 3)")
     ap.add_argument(
         "--profile",
-        choices=("none", "cprofile", "pyinstrument", "stages"),
+        choices=("none", "cprofile", "pyinstrument", "stages", "py-spy"),
         default="none",
-        help="ingest_embedded: run the server under a profiler (see bench/serve_embedded.py)",
+        help="ingest_embedded: run the server under a profiler (see bench/serve_embedded.py); py-spy: "
+        "sample the server of every benchmark from outside (raw stacks, read with python -m bench.topframes)",
     )
     ap.add_argument("--profile-out", default="bench/results/profile", help="profile output path (no suffix)")
     args = ap.parse_args(argv)
@@ -83,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             failed.append(name)
 
+    figures += lead_over_peer(figures)
     print()
     print(table(figures))
     RESULTS.mkdir(exist_ok=True)
@@ -97,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = json.dumps(doc, indent=1)
     (RESULTS / "latest.json").write_text(text)
+    (RESULTS / "latest.md").write_text(markdown(figures) + "\n")
     (RESULTS / f"{stamp}.json").write_text(text)
     print(f"\nwritten: {RESULTS / 'latest.json'}" + (f"   FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

@@ -145,7 +145,7 @@ class Server:
         except OSError:
             return ""
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 90.0, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -153,7 +153,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                r = httpx.get(f"{self.url}/readyz", timeout=2.0)
+                r = httpx.get(f"{self.url}{path}", timeout=2.0)
                 if r.status_code == 200:
                     return
                 last = r.text[:300]
@@ -205,6 +205,31 @@ def servers(*items: Server) -> Iterator[tuple[Server, ...]]:
     finally:
         for s in reversed(items):
             s.stop()
+
+
+@contextlib.contextmanager
+def py_spy(pid: int | None, out: Path | None, rate: int = 100) -> Iterator[None]:
+    """Sample `pid` with py-spy (a dev dependency) while the block runs; the raw (collapsed) stacks
+    go to `out` (read them with `python -m bench.topframes OUT`). Nothing happens when out is None."""
+    if pid is None or out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(PYTHON).with_name("py-spy")
+    # --nonblocking: the process is never paused to be sampled, so the figures measured meanwhile hold.
+    argv = [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--nonblocking", "--format", "raw"]
+    argv += ["-o", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        print(f"[py-spy] {out}", flush=True)
 
 
 def uvicorn_argv(target: str, port: int, *, factory: bool = True) -> list[str]:
@@ -266,6 +291,28 @@ async def post_batches(
         "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
     }
+
+
+def ingest_and_wait(
+    bench: str, post_url: str, read_url: str, bodies: Sequence[bytes], token: str, concurrency: int, n: int
+) -> dict[str, Any]:
+    """POST the bodies to `post_url`, then poll `read_url`'s pass rates until they count all n rows;
+    returns post_batches' totals and timings with `rate` (results/s) and `t_done` (read model complete)."""
+    out = asyncio.run(post_batches(post_url, "/v1/results:batch", bodies, token, concurrency))
+    out["rate"] = n / out["elapsed_s"]
+    print(
+        f"[{bench}] posted in {out['elapsed_s']:.2f}s: {out['rate']:,.0f} results/s "
+        f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
+        flush=True,
+    )
+    assert out["created"] == n, f"created {out['created']} of {n} ({out})"
+    out["t_done"] = asyncio.run(wait_pass_rates(read_url, token, n))
+    return out
+
+
+def spy_path(args: Any, bench: str) -> Path | None:
+    """Where `--profile py-spy` writes this benchmark's samples (None: not profiling)."""
+    return Path(f"{args.profile_out}-{bench}.txt").resolve() if args.profile == "py-spy" else None
 
 
 async def wait_pass_rates(base_url: str, token: str, n: int, limit_s: float = 900.0, poll_s: float = 0.1) -> float:

@@ -25,7 +25,7 @@ from stdnum.cn import uscc as stdnum_uscc
 from bench import common
 
 NAME = "credit_screening"
-SCREEN_GOAL_MS = 50.0
+SCREEN_GOAL_RATIO = 1.5  # issue 18: p99 <= 1.5 x the raw indexed IN on the same store
 CHECK_GOAL_MS = 10.0
 
 
@@ -94,16 +94,15 @@ def load(db: Path, usccs: list[str]) -> None:
         con.close()
 
 
-def raw_screen_ms(db: Path, batches: list[list[str]]) -> float:
-    """p99 of the same lookup done by raw sqlite3 on the same file."""
-    con = sqlite3.connect(db)
-    times = []
-    for batch in batches:
-        t = time.perf_counter()
-        con.execute(f"SELECT * FROM blacklist_entries WHERE uscc IN ({', '.join('?' * len(batch))})", batch).fetchall()
-        times.append((time.perf_counter() - t) * 1000)
-    con.close()
-    return _p99(times)
+def raw_screen_once_ms(con: sqlite3.Connection, batch: list[str]) -> float:
+    """The same lookup done by raw sqlite3 on the same file (`WHERE uscc IN (…)` through the index)."""
+    t = time.perf_counter()
+    con.execute(f"SELECT * FROM blacklist_entries WHERE uscc IN ({', '.join('?' * len(batch))})", batch).fetchall()
+    return (time.perf_counter() - t) * 1000
+
+
+def _p50(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def _p99(values: list[float]) -> float:
@@ -111,13 +110,18 @@ def _p99(values: list[float]) -> float:
     return values[min(len(values) - 1, int(len(values) * 0.99))]
 
 
-async def _measure(url: str, token: str, batches: list[list[str]], singles: list[str]) -> dict[str, Any]:
+async def _measure(url: str, token: str, db: Path, batches: list[list[str]], singles: list[str]) -> dict[str, Any]:
+    """Each batch screened by the service and, right before, by raw sqlite3: the two figures of a
+    pair see the same load on a shared machine, so their ratio holds when the absolute ones do not."""
     h = {"authorization": f"Bearer {token}"}
+    con = sqlite3.connect(db)
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=h) as c:
-        for batch in batches[:3]:  # warm the caches
+        for batch in batches[:3]:  # warm the connections and the database's pages (these codes are not reused)
             (await c.post("/v1/screenings", json={"usccs": batch, "as_of": "2016-01-01"})).raise_for_status()
-        screen, listed = [], 0
-        for batch in batches:
+            raw_screen_once_ms(con, batch)
+        screen, raw, listed = [], [], 0
+        for batch in batches[3:]:
+            raw.append(raw_screen_once_ms(con, batch))
             t = time.perf_counter()
             r = await c.post("/v1/screenings", json={"usccs": batch, "as_of": "2016-01-01"})
             screen.append((time.perf_counter() - t) * 1000)
@@ -133,9 +137,12 @@ async def _measure(url: str, token: str, batches: list[list[str]], singles: list
         for _ in range(200):
             (await c.get("/healthz")).raise_for_status()
         bare = (time.perf_counter() - t) / 200 * 1000
+    con.close()
     return {
         "screen_p99": _p99(screen),
-        "screen_p50": sorted(screen)[len(screen) // 2],
+        "screen_p50": _p50(screen),
+        "raw_p99": _p99(raw),
+        "raw_p50": _p50(raw),
         "check_p99": _p99(check),
         "listed": listed,
         "bare_ms": bare,
@@ -158,9 +165,11 @@ def run(args: Any) -> list[dict[str, Any]]:
         load(db, usccs)
         print(f"[{NAME}] loaded in {time.perf_counter() - t:.1f}s", flush=True)
         rnd = random.Random(9)
-        batches = [rnd.sample(usccs, 1000) for _ in range(100)]
+        # Never-seen codes (issue 18): each enterprise in one batch at most, so no cache of a code's
+        # check or lookup helps; 3 batches warm up, up to 100 are measured.
+        order = rnd.sample(usccs, min(len(usccs), 103_000))
+        batches = [order[i : i + 1000] for i in range(0, len(order) - 999, 1000)]
         singles = rnd.sample(usccs, 500)
-        baseline = raw_screen_ms(db, batches)
         port = common.free_port()
         server = common.Server(
             "credit",
@@ -171,7 +180,9 @@ def run(args: Any) -> list[dict[str, Any]]:
         )
         with common.servers(server):
             server.wait_ready()
-            m = asyncio.run(_measure(server.url, common.bench_token(), batches, singles))
+            with common.py_spy(server.proc.pid if server.proc else None, common.spy_path(args, NAME)):
+                m = asyncio.run(_measure(server.url, common.bench_token(), db, batches, singles))
+        baseline_p50, baseline = m["raw_p50"], m["raw_p99"]
         print(
             f"[{NAME}] screening p50 {m['screen_p50']:.1f} ms p99 {m['screen_p99']:.1f} ms; check p99 "
             f"{m['check_p99']:.2f} ms; raw sqlite3 IN p99 {baseline:.1f} ms; bare /healthz {m['bare_ms']:.2f} ms",
@@ -184,13 +195,22 @@ def run(args: Any) -> list[dict[str, Any]]:
     return [
         common.figure(
             NAME,
-            "screening 1,000 USCCs, p99",
+            "screening 1,000 never-seen USCCs, p50",
+            m["screen_p50"],
+            "ms",
+            baseline=baseline_p50,
+            baseline_what="raw sqlite3 IN (1,000) on the same file, p50, interleaved",
+            **extra,
+        ),
+        common.figure(
+            NAME,
+            "screening 1,000 never-seen USCCs, p99",
             m["screen_p99"],
             "ms",
             baseline=baseline,
-            goal=f"<= {SCREEN_GOAL_MS:.0f} ms",
-            met=m["screen_p99"] <= SCREEN_GOAL_MS,
-            baseline_what="raw sqlite3 IN (1,000) on the same file",
+            goal=f"ratio <= {SCREEN_GOAL_RATIO}",
+            met=m["screen_p99"] <= SCREEN_GOAL_RATIO * baseline,
+            baseline_what="raw sqlite3 IN (1,000) on the same file, interleaved",
             **extra,
         ),
         common.figure(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -39,11 +40,21 @@ def _script(name: str, *argv: str, check: bool = True) -> subprocess.CompletedPr
     )
 
 
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @contextlib.contextmanager
 def infrastructure() -> Iterator[None]:
     started: list[str] = []
     try:
-        for script in ("postgres.sh", "kafka.sh"):
+        for script, port in (("postgres.sh", 15432), ("kafka.sh", 19092)):
+            # A server already answering on the port is someone else's (shared by the machine's users):
+            # use it, and never start or stop one of this checkout's own beside it.
+            if _port_open(port):
+                continue
             if _script(script, "status", check=False).returncode != 0:
                 print(f"[{NAME}] starting {script} ...", flush=True)
                 started.append(script)
@@ -186,17 +197,8 @@ def run(args: Any) -> list[dict[str, Any]]:
                     sampling.wait_ready()
                     gateway.wait_ready()
                     print(f"[{NAME}] sampling on {sampling.url}, gateway on {gateway.url}", flush=True)
-                    out = asyncio.run(
-                        common.post_batches(sampling.url, "/v1/results:batch", bodies, token, concurrency)
-                    )
-                    rate = n / out["elapsed_s"]
-                    print(
-                        f"[{NAME}] posted in {out['elapsed_s']:.2f}s: {rate:,.0f} results/s "
-                        f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
-                        flush=True,
-                    )
-                    assert out["created"] == n, f"created {out['created']} of {n} ({out})"
-                    t_done = asyncio.run(common.wait_pass_rates(gateway.url, token, n))
+                    out = common.ingest_and_wait(NAME, sampling.url, gateway.url, bodies, token, concurrency, n)
+                    rate, t_done = out["rate"], out["t_done"]
                     catch_up = t_done - out["t_last"]
                     events_rate = n / (t_done - out["t0"])
                     print(

@@ -102,7 +102,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             # Take the write lock when the transaction starts. A deferred transaction that reads and then
             # writes fails at once with "database is locked" if another writer committed meanwhile (the
             # busy timeout cannot help it); an immediate one waits its turn. SQLite has one writer anyway.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A unit that only reads (`Database.reader`) takes no lock: WAL gives it a snapshot beside
+            # the writer, so the relay's reads do not queue behind (or hold up) the service's writes.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -110,6 +112,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, json_serializer=_json_dumps, **kwargs)
 
+
+#: The execution option of `Database.reader`'s engine: its transactions only read.
+READ_ONLY = "qc_read_only"
 
 #: Set in a connection's `info` once its current transaction has written (see `track_writes`).
 _WROTE = "qc_wrote"
@@ -143,6 +148,9 @@ class Database:
         self.engine = create_engine(url, **engine_kwargs)
         track_writes(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._read_sessions = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False, autoflush=False
+        )
         self._on_unit_of_work: list[Callable[[UnitOfWork], None]] = []
 
     @property
@@ -162,6 +170,11 @@ class Database:
         for hook in self._on_unit_of_work:
             hook(uow)
         return uow
+
+    def reader(self) -> UnitOfWork:
+        """A unit of work that only reads: on SQLite its transaction takes no write lock (a write in it
+        would fail, not wait). On PostgreSQL it is an ordinary unit of work."""
+        return UnitOfWork(self._read_sessions())
 
     async def dispose(self) -> None:
         await self.engine.dispose()

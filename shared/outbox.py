@@ -155,7 +155,7 @@ class OutboxRelay(BackgroundLoop):
         subscriber's consumer). Rows are marked only after the broker acknowledged them; a crash
         in between republishes the batch and consumers drop the duplicates by event id.
         """
-        async with self.db.unit_of_work() as uow:
+        async with self.db.reader() as uow:
             rows = await self._read_batch(uow.session)
         if not rows:
             return 0
@@ -169,7 +169,7 @@ class OutboxRelay(BackgroundLoop):
     async def backlog(self) -> int:
         """How many events wait to be published."""
         t = self.table
-        async with self.db.unit_of_work() as uow:
+        async with self.db.reader() as uow:
             return int(await uow.session.scalar(select(func.count()).where(t.c.published_at.is_(None))) or 0)
 
     async def _read_batch(self, session: AsyncSession) -> list[Any]:
@@ -207,9 +207,13 @@ class OutboxRelay(BackgroundLoop):
             await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=now))
 
     async def run(self) -> None:
-        backoff = self.interval_s
+        # Between rounds the relay sleeps until a commit wakes it (`notify`) or `interval_s` passes:
+        # the poll is only for rows another process wrote, so an idle relay costs nothing. After a
+        # failure it retries sooner, from 0.5 s doubling to 10 s, whatever the poll interval.
+        retry_s = 0.25
         failing_since: float | None = None
         while True:
+            wait_s = self.interval_s
             try:
                 published = await self.publish_pending()
                 if failing_since is not None:
@@ -220,11 +224,12 @@ class OutboxRelay(BackgroundLoop):
                         published=published,
                     )
                     failing_since = None
-                backoff = self.interval_s
+                retry_s = 0.25
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker is down or the database busy: keep the rows, retry
-                backoff = min(max(backoff * 2, 0.5), 10.0)
+                retry_s = min(retry_s * 2, 10.0)
+                wait_s = min(wait_s, retry_s)
                 if failing_since is None:
                     # Said once per outage, not at every retry; recovery is logged too.
                     failing_since = time.monotonic()
@@ -235,7 +240,7 @@ class OutboxRelay(BackgroundLoop):
                         backlog=await self._backlog_or_none(),
                     )
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
                 # Let the commits of concurrent requests gather into one batch: each batch has a
                 # fixed cost (read, publish, mark, and every consumer's transaction).
                 await asyncio.sleep(self.coalesce_s)

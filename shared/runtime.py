@@ -106,9 +106,13 @@ class ServiceRuntime:
             self._bus,
             self.topic,
             batch_size=self.settings.relay_batch_size,
-            interval_s=self.settings.relay_interval_s,
+            interval_s=self.settings.relay_sqlite_interval_s if self.db.is_sqlite else self.settings.relay_interval_s,
             lock_key=zlib.crc32(self.topic.encode()),
         )
+        # Every commit through this database wakes the relay: a request's, a consumer's, a job's,
+        # a quarantine replay's (the consumers' commits are how events travel on in embedded mode).
+        relay = self.relay
+        self.db.on_unit_of_work(lambda uow: uow.after_commit(relay.notify))
         self.relay.start(self.supervisor)
         if self.spec.handlers:
             self.consumer = IdempotentConsumer(
@@ -152,10 +156,7 @@ class ServiceRuntime:
     def unit_of_work(self) -> UnitOfWork:
         if self.db is None:
             raise RuntimeError("database not started")
-        uow = self.db.unit_of_work()
-        if self.relay is not None:
-            uow.after_commit(self.relay.notify)
-        return uow
+        return self.db.unit_of_work()
 
     async def ping_db(self) -> None:
         if self.db is None:

@@ -130,7 +130,12 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/data/service.db"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Every commit of the service's own process wakes its outbox relay; the relay also polls, for
+    # rows another process wrote: on PostgreSQL a replica whose relay lost the publishing lock
+    # leaves them to the one holding it, so the poll stays short there. A SQLite file has one
+    # writing process (the embedded suite), so its relay polls rarely and an idle suite sleeps.
     relay_interval_s: float = 0.2
+    relay_sqlite_interval_s: float = 30.0
     relay_batch_size: int = 2000
     consumer_batch_size: int = 2000
     # An event whose apply fails this many times on its own (not transiently) is quarantined.
