@@ -23,6 +23,7 @@ BENCHMARKS = (
     "credit_screening",
     "credit_records",
     "gateway_read",
+    "warning_eval",
 )
 RESULTS = Path(__file__).resolve().parent / "results"
 

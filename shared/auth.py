@@ -34,6 +34,7 @@ SCOPES: dict[str, str] = {
     "indicators:write": "Report values of reported plan indicators",
     "admin": "Operate the suite (rebuild read models)",
     "archive:import": "Import a bureau's archives with their recorded dates (results, listings, honours)",
+    "subscriptions:write": "Subscribe callbacks to events (webhooks) and manage one's own subscriptions",
 }
 
 log = structlog.get_logger("auth")

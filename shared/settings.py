@@ -25,7 +25,7 @@ SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 CommaList = Annotated[list[str], NoDecode]
 
 
-def _comma_list(value: object) -> object:
+def comma_list(value: object) -> object:
     """`QC_JWT_ALGORITHMS=RS256,ES256` and `QC_TRUSTED_PROXIES=10.0.0.0/8, 127.0.0.1`: plain lists."""
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -69,7 +69,7 @@ class PlatformSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    _split_lists = field_validator("jwt_algorithms", "trusted_proxies", mode="before")(_comma_list)
+    _split_lists = field_validator("jwt_algorithms", "trusted_proxies", mode="before")(comma_list)
 
     @property
     def jwt_key_sources(self) -> list[str]:

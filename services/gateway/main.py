@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -15,11 +16,16 @@ from services.gateway.dashboard import dashboard_router
 from services.gateway.dashboard.assessment import assessment_pages
 from services.gateway.dashboard.csrf import DashboardHeadersMiddleware
 from services.gateway.dashboard.disclosure import disclosure_pages
+from services.gateway.early_warning.engine import with_warnings
+from services.gateway.early_warning.router import router as warnings_router
+from services.gateway.early_warning.rules import DEFAULT_RULES, load_rules
 from services.gateway.forwarding import AUDIT_PREFIX, FORWARDS, QUARANTINE_PREFIX, forwarding_router
 from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstreams
+from services.gateway.webhooks.dispatcher import WebhookDispatcher
+from services.gateway.webhooks.router import router as webhooks_router
 from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
@@ -42,7 +48,12 @@ def create_app(
     settings = settings or GatewaySettings()
     # Read now: a malformed plan file stops the gateway at start, naming the file and the line.
     plans = load_plans(Path(settings.plans_dir) if settings.plans_dir else PLANS_DIR)
-    runtime = ServiceRuntime(SPEC, settings, bus=bus, clock=clock)
+    # …and the warning rules: the consumer raises warnings from each batch it applies (docs/warnings.md).
+    rules = load_rules(Path(settings.warning_rules_file) if settings.warning_rules_file else DEFAULT_RULES)
+    runtime = ServiceRuntime(
+        replace(SPEC, batch_handler=with_warnings(apply_batch, rules)), settings, bus=bus, clock=clock
+    )
+    webhooks = WebhookDispatcher(runtime.unit_of_work, settings, runtime.supervisor.registry)
 
     async def open_upstreams(app: FastAPI) -> None:
         app.state.upstreams = Upstreams(
@@ -53,8 +64,10 @@ def create_app(
         # Embedded: the services are already up, their documents are cached now; distributed: at the
         # first /openapi.json request if a service is not reachable yet.
         await app.state.suite_docs.fetch(app.state.upstreams, timeout_s=2.0)
+        webhooks.start(runtime.supervisor)
 
     async def close_upstreams(app: FastAPI) -> None:
+        await webhooks.stop()
         await app.state.upstreams.aclose()
 
     app = service_app(
@@ -70,12 +83,16 @@ def create_app(
             disclosure_pages,
             assessment_pages,
             quarantine_router(QUARANTINE_PREFIX),
+            webhooks_router,
+            warnings_router,
         ],
         on_start=open_upstreams,
         on_stop=close_upstreams,
     )
     install_audit(app, runtime, AUDIT_PREFIX)
     app.state.plans = plans
+    app.state.warning_rules = rules
+    app.state.webhooks = webhooks
     app.add_middleware(DashboardHeadersMiddleware)
     openapi.install(app, FORWARDS)
     return app

@@ -30,6 +30,9 @@ rm_results = Table(
     Column("reinspection", String(12)),
     columns.updated_at(),
     Index("ix_rm_results_sector_date", "sector", "sampling_date"),
+    # The early-warning rate rules count a group's results over a range of sampling days.
+    Index("ix_rm_results_category_district_date", "product_category", "district_code", "sampling_date"),
+    Index("ix_rm_results_district_date", "district_code", "sampling_date"),
 )
 
 #: Running counts per (sector, level, district, year, key product, final), moved by each applied
@@ -176,6 +179,87 @@ indicator_reports = Table(
     columns.timestamp("reported_at"),
     columns.request_id(),
     Index("ix_indicator_reports_code", "plan_id", "indicator_code", "period_end"),
+)
+
+# ------------------------------------------------------------------------------------------ early warning
+# The gateway's own data (not read models: a rebuild keeps them; docs/warnings.md).
+
+#: Every warning raised, once per condition (`dedup_key`); its evidence as JSON.
+ew_warnings = Table(
+    "ew_warnings",
+    metadata,
+    Column("warning_id", String(36), primary_key=True),
+    Column("dedup_key", String(400), nullable=False, unique=True),
+    Column("rule_id", String(64), nullable=False),
+    Column("rule_set_version", String(40), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("product_category", String(64)),
+    Column("district_code", String(6)),
+    Column("uscc", String(18)),
+    Column("window_start", Date, nullable=False),
+    Column("window_end", Date, nullable=False),
+    Column("evidence", Text, nullable=False),
+    columns.timestamp("raised_at"),
+    Index("ix_ew_warnings_raised", "raised_at", "warning_id"),
+)
+
+#: The last checkpoint looked at per rate rule, group and quarter (the looks the alpha is split over), and
+#: the result events seen there (an upper bound of its results: no count is needed below a checkpoint).
+ew_looks = Table(
+    "ew_looks",
+    metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("group_key", String(200), primary_key=True),
+    Column("period", String(8), primary_key=True),
+    Column("looked_n", Integer, nullable=False),
+    Column("seen", Integer, nullable=False, server_default="0"),
+)
+
+# ------------------------------------------------------------------------------------------ webhooks
+
+#: Subscriptions of other systems: where to deliver which events, and how far the feed was fanned out.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("subscription_id", String(36), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("event_types", Text, nullable=False),
+    Column("subjects", Text),
+    Column("description", Text),
+    Column("officer", Boolean, nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("disabled_reason", Text),
+    columns.timestamp("disabled_at", nullable=True),
+    columns.timestamp("failing_since", nullable=True),
+    Column("cursor_seq", BigInteger, nullable=False),
+    Column("lease_owner", String(36)),
+    columns.timestamp("lease_until", nullable=True),
+    columns.timestamp("created_at"),
+    Index("ix_webhook_subscriptions_owner", "owner", "subscription_id"),
+)
+
+#: The delivery outbox: one row per (subscription, feed event), sent in `delivery_id` order.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    columns.serial("delivery_id"),
+    Column("subscription_id", String(36), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("event_type", String(120), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    columns.timestamp("next_attempt_at"),
+    columns.timestamp("last_attempt_at", nullable=True),
+    Column("last_status", Integer),
+    Column("last_error", String(300)),
+    columns.timestamp("delivered_at", nullable=True),
+    columns.timestamp("created_at"),
+    Index("ix_webhook_deliveries_sub_state", "subscription_id", "state", "delivery_id"),
 )
 
 #: The tables a rebuild empties and refills from the event log.

@@ -12,7 +12,7 @@ import json.scanner
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -192,14 +192,18 @@ class Plan(_Strict):
         return ind.due or self.period_end
 
 
-class PlanFileError(ValueError):
-    """A plan file that cannot be used: the message names the file and the line."""
+class DataFileError(ValueError):
+    """A data file (a plan, the warning rules) that cannot be used: the message names the file and the line."""
 
     def __init__(self, path: Path, line: int, reason: str) -> None:
         super().__init__(f"{path}:{line}: {reason}")
         self.path = path
         self.line = line
         self.reason = reason
+
+
+class PlanFileError(DataFileError):
+    """A plan file that cannot be used."""
 
 
 class _Located(dict[str, Any]):
@@ -246,23 +250,34 @@ def _line_of(text: str, raw: Any, loc: tuple[Any, ...]) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def parse_plan(path: Path) -> Plan:
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_located(
+    path: Path, model: type[M], root: str, error: type[DataFileError] = DataFileError
+) -> tuple[M, str, Any]:
+    """The file's JSON validated as `model`, with its text and located JSON; `error` names the file
+    and the line of the first problem (`root` names the whole document in the message)."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise PlanFileError(path, 1, f"not UTF-8: {exc}") from None
+        raise error(path, 1, f"not UTF-8: {exc}") from None
     try:
         raw = _loads_located(text)
     except json.JSONDecodeError as exc:
-        raise PlanFileError(path, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+        raise error(path, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     try:
-        plan = Plan.model_validate(raw)
+        return model.model_validate(raw), text, raw
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))  # drop union tags
-        where = ".".join(str(p) for p in loc) or "(plan)"
+        where = ".".join(str(p) for p in loc) or root
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise PlanFileError(path, _line_of(text, raw, loc), f"{where}: {msg}") from None
+        raise error(path, _line_of(text, raw, loc), f"{where}: {msg}") from None
+
+
+def parse_plan(path: Path) -> Plan:
+    plan, text, raw = load_located(path, Plan, "(plan)", PlanFileError)
     if plan.id != path.stem:
         raise PlanFileError(path, _line_of(text, raw, ("id",)), f"the plan id {plan.id!r} differs from the file name")
     return plan

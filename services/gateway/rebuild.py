@@ -29,7 +29,8 @@ log = structlog.get_logger("gateway.rebuild")
 
 
 async def rebuild_from_feed(db: Database, batch: int = 5000) -> int:
-    """Replay the change feed (seq order) into emptied read models; returns the events replayed."""
+    """Replay the change feed (seq order) into emptied read models; returns the events replayed (the
+    services' events; the gateway's warnings stay in the feed as they are)."""
     count = 0
     async with db.unit_of_work() as uow:
         await repository.clear_read_models(uow.session, feed=False)
@@ -49,9 +50,11 @@ async def rebuild_from_feed(db: Database, batch: int = 5000) -> int:
                 )
                 for r in rows
             ]
-            await apply_all(uow.session, decode(events, APPLIERS, "gateway.rebuild"))
+            # The feed also holds the gateway's own warnings (docs/warnings.md): kept, not replayed.
+            replayed = decode(events, APPLIERS, "gateway.rebuild")
+            await apply_all(uow.session, replayed)
             after = rows[-1]["seq"]
-            count += len(rows)
+            count += len(replayed)
         await uow.commit()
     log.info("read models rebuilt from the change feed", events=count)
     return count

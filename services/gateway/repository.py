@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -37,6 +38,7 @@ from services.gateway.models import (
     rm_ratings,
     rm_results,
 )
+from shared.clock import as_utc
 from shared.db import chunks, dialect_insert
 from shared.executemany import insert_rows, upsert_rows
 from shared.pagination import keyset
@@ -435,6 +437,20 @@ async def changes(
     if subject:
         stmt = stmt.where(c.subject == subject)
     return [dict(x) for x in (await session.execute(stmt.order_by(c.seq).limit(limit))).mappings()]
+
+
+def cloud_event(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A change-feed row as the CloudEvent in structured JSON (what /v1/changes and webhooks carry)."""
+    return {
+        "specversion": "1.0",
+        "id": row["event_id"],
+        "source": row["source"],
+        "type": row["type"],
+        "subject": row["subject"],
+        "time": as_utc(row["time"]).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": orjson.loads(row["data"]),
+    }
 
 
 async def feed_of_subject(session: AsyncSession, subject: str, types: Collection[str]) -> list[dict[str, Any]]:

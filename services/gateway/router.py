@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.gateway import attainment, profile, repository
@@ -427,16 +426,7 @@ async def get_changes(
     items = [
         {
             "cursor": encode_cursor([r["seq"]]),
-            "event": {
-                "specversion": "1.0",
-                "id": r["event_id"],
-                "source": r["source"],
-                "type": r["type"],
-                "subject": r["subject"],
-                "time": as_utc(r["time"]).isoformat().replace("+00:00", "Z"),
-                "datacontenttype": "application/json",
-                "data": orjson.loads(r["data"]),
-            },
+            "event": repository.cloud_event(r),
             "applied_at": as_utc(r["applied_at"]),
         }
         for r in rows

@@ -8,13 +8,13 @@ and a misspelt one fails at start-up (`shared.consumer`) instead of dropping eve
 
 from __future__ import annotations
 
-from shared.contracts import awards, credit, sampling
+from shared.contracts import awards, credit, gateway, sampling
 from shared.events import EventRegistry
 
 #: Every event type of the suite with its payload model and producer: what consumers may subscribe
 #: to, what producers may publish, and the event catalog (`qcity catalog`).
 registry = EventRegistry()
-for _contract in (*sampling.CONTRACTS, *credit.CONTRACTS, *awards.CONTRACTS):
+for _contract in (*sampling.CONTRACTS, *credit.CONTRACTS, *awards.CONTRACTS, *gateway.CONTRACTS):
     registry.add(_contract)
 
-__all__ = ["awards", "credit", "registry", "sampling"]
+__all__ = ["awards", "credit", "gateway", "registry", "sampling"]

@@ -1,7 +1,7 @@
 """indicator report district
 
 Revision ID: 8f1bce0fdaad
-Revises: 82eafe6963d9
+Revises: 8fc2a0e84cac
 Create Date: 2026-12-01 16:40:05.069365
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "8f1bce0fdaad"
-down_revision: str | None = "82eafe6963d9"
+down_revision: str | None = "8fc2a0e84cac"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

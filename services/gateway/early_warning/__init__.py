@@ -1,0 +1,1 @@
+"""Early warnings raised from the sampling stream by rules kept as data (docs/warnings.md)."""

@@ -1,0 +1,293 @@
+"""Raising warnings from a consumed batch, in the batch's transaction (docs/warnings.md).
+
+After the batch is applied to the read models, each rule looks at what the batch touched: the
+groups and quarters of its results (fail rates), the enterprises with final fails (repeated
+fails), the fails of listed enterprises. A warning is kept once per condition (its `dedup_key`,
+from which its id is derived), written to the outbox (Kafka subscribers) and appended to the
+change feed (the feed readers and the webhooks), all in the same transaction as the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.gateway import repository as read_models
+from services.gateway.early_warning import repository
+from services.gateway.early_warning.domain import (
+    look_due,
+    quarter_label,
+    quarter_of,
+    quarters_before,
+    rate_test,
+    warning_id,
+)
+from services.gateway.early_warning.rules import FailRateRule, ListedFailsRule, RepeatedFailsRule, Rule, RuleSet
+from services.gateway.models import outbox
+from shared.consumer import Handler, Received
+from shared.contracts import registry
+from shared.contracts.gateway import SOURCE, WARNING_RAISED, WarningRaised, WarningSnapshot
+from shared.contracts.sampling import ResultEvent, ResultSnapshot
+from shared.events import Envelope
+from shared.outbox import add_to_outbox, outbox_rows
+
+
+def with_warnings(apply: Handler, rules: RuleSet) -> Handler:
+    """The consumer's batch handler: apply the batch (`apply`), then raise what it shows, in its transaction."""
+
+    async def apply_and_warn(session: AsyncSession, events: Sequence[Received[Any]]) -> None:
+        await apply(session, events)
+        # Wall-clock time: when the suite saw it (the service clock is for business dates).
+        await evaluate(session, events, rules, datetime.now(UTC))
+
+    return apply_and_warn
+
+
+async def evaluate(
+    session: AsyncSession, events: Sequence[Received[Any]], rules: RuleSet, now: datetime
+) -> list[WarningSnapshot]:
+    """Every warning the batch raises (already applied to the read models); returns the new ones."""
+    results = [e.payload.result for e in events if isinstance(e.payload, ResultEvent)]
+    if not results:
+        return []
+    found: list[tuple[str, WarningSnapshot]] = []
+    for rule in rules.rules:
+        if isinstance(rule, FailRateRule):
+            found += await _fail_rate(session, rule, rules.version, results, now)
+        elif isinstance(rule, RepeatedFailsRule):
+            found += await _repeated(session, rule, rules.version, results, now)
+        elif isinstance(rule, ListedFailsRule):
+            found += await _listed(session, rule, rules.version, results, now)
+    return await _keep_new(session, found)
+
+
+def _snapshot(rule: Rule, version: str, dedup_key: str, now: datetime, **fields: Any) -> tuple[str, WarningSnapshot]:
+    return dedup_key, WarningSnapshot(
+        warning_id=warning_id(dedup_key),
+        rule_id=rule.id,
+        rule_set_version=version,
+        kind=rule.kind,
+        state="open",
+        raised_at=now,
+        **fields,
+    )
+
+
+async def _fail_rate(
+    session: AsyncSession, rule: FailRateRule, version: str, results: list[ResultSnapshot], now: datetime
+) -> list[tuple[str, WarningSnapshot]]:
+    keys: dict[tuple[str, str], tuple[tuple[str, ...], date]] = {}
+    events: dict[tuple[str, str], int] = {}
+    for r in results:
+        values = tuple(getattr(r, name) for name in rule.group_by)
+        start = quarter_of(r.sampling_date)[0]
+        key = ("|".join(values), quarter_label(start))
+        keys[key] = (values, start)
+        events[key] = events.get(key, 0) + 1
+    done = await repository.known_keys(session, [f"{rule.id}|{g}|{p}" for g, p in keys])
+    held = await repository.looked(session, rule.id, keys)
+    looks: list[dict[str, Any]] = []
+    out: list[tuple[str, WarningSnapshot]] = []
+    checkpoints = tuple(rule.checkpoints)
+    for (group, period), (values, start) in sorted(keys.items()):
+        dedup = f"{rule.id}|{group}|{period}"
+        if dedup in done:
+            continue
+        looked_n, seen = held.get((group, period), (0, 0))
+        # Events seen for the group and quarter bound its results from above (each result counted
+        # there had an event there): no look can be due before they reach the next checkpoint, so
+        # the counting query runs a few times per group and quarter, not once per batch.
+        seen += events[(group, period)]
+        row = {"rule_id": rule.id, "group_key": group, "period": period, "looked_n": looked_n, "seen": seen}
+        looks.append(row)
+        if look_due(seen, checkpoints, looked_n) is None:
+            continue
+        where: dict[str, str] = dict(zip(rule.group_by, values, strict=True))
+        end = quarter_of(start)[1]
+        baseline_start = quarters_before(start, rule.baseline_quarters)
+        counts = await repository.rate_counts(session, where, baseline_start, start, end)
+        checkpoint = look_due(counts.n_window, checkpoints, looked_n)
+        if checkpoint is None:
+            continue
+        row["looked_n"] = checkpoint
+        test = rate_test(
+            counts,
+            alpha=rule.alpha,
+            looks=len(rule.checkpoints),
+            min_baseline_n=rule.min_baseline_n,
+            min_window_fails=rule.min_window_fails,
+            min_ratio=rule.min_ratio,
+        )
+        if not test.fired:
+            continue
+        rate_w, rate_b = test.evidence["window"]["rate"], test.evidence["baseline"]["rate"]
+        out.append(
+            _snapshot(
+                rule,
+                version,
+                dedup,
+                now,
+                summary=f"{' / '.join(values)}: {counts.fails_window} fails of {counts.n_window} ({rate_w:.1%}) "
+                f"in {period} against {rate_b:.1%} over the {rule.baseline_quarters} quarters before "
+                f"(p = {test.p_value:.2g})",
+                product_category=where.get("product_category"),
+                district_code=where.get("district_code"),
+                window_start=start,
+                window_end=end,
+                evidence={
+                    **test.evidence,
+                    "period": period,
+                    "baseline_from": baseline_start.isoformat(),
+                    "look_at_n": checkpoint,
+                    "group": where,
+                    "rows": _facts_link(where, start, end),
+                },
+            )
+        )
+    await repository.record_looks(session, looks)
+    return out
+
+
+def _facts_link(where: dict[str, str], start: date, end: date) -> str:
+    """The drill-down to the results behind a figure (GET /v1/facts/results)."""
+    link = f"/v1/facts/results?sampled_from={start.isoformat()}&sampled_to={end.isoformat()}"
+    if "district_code" in where:
+        link += f"&district={where['district_code']}"
+    return link
+
+
+async def _repeated(
+    session: AsyncSession, rule: RepeatedFailsRule, version: str, results: list[ResultSnapshot], now: datetime
+) -> list[tuple[str, WarningSnapshot]]:
+    latest: dict[tuple[str, str], date] = {}
+    for r in results:
+        if r.state == "final" and r.conclusion == "fail":
+            key = (r.uscc, r.product_category)
+            latest[key] = max(latest.get(key, r.sampling_date), r.sampling_date)
+    out: list[tuple[str, WarningSnapshot]] = []
+    dedups = {k: f"{rule.id}|{k[0]}|{k[1]}|{d.year}" for k, d in latest.items()}
+    done = await repository.known_keys(session, dedups.values())
+    for (uscc, category), day in sorted(latest.items()):
+        if dedups[(uscc, category)] in done:
+            continue
+        start = day - timedelta(days=rule.window_days - 1)
+        fails = await repository.final_fails(session, uscc, category, start, day)
+        if len(fails) < rule.min_fails:
+            continue
+        out.append(
+            _snapshot(
+                rule,
+                version,
+                dedups[(uscc, category)],
+                now,
+                summary=f"{uscc}: {len(fails)} final fails of {category} between {start} and {day}",
+                product_category=category,
+                uscc=uscc,
+                window_start=start,
+                window_end=day,
+                evidence={
+                    "method": f"count of final fails >= {rule.min_fails} within {rule.window_days} days",
+                    "fails": len(fails),
+                    "results": [
+                        {
+                            "result_id": f["result_id"],
+                            "report_no": f["report_no"],
+                            "sampling_date": str(f["sampling_date"]),
+                        }
+                        for f in fails
+                    ],
+                    "rows": f"/v1/credit/{uscc}",
+                },
+            )
+        )
+    return out
+
+
+async def _listed(
+    session: AsyncSession, rule: ListedFailsRule, version: str, results: list[ResultSnapshot], now: datetime
+) -> list[tuple[str, WarningSnapshot]]:
+    fails = [r for r in results if r.conclusion == "fail" and r.state != "retracted"]
+    if not fails:
+        return []
+    standing = await repository.standing_of(session, {r.uscc for r in fails}, rule.include_suspended_honours)
+    dedups = {r.result_id: f"{rule.id}|{r.result_id}" for r in fails if r.uscc in standing}
+    done = await repository.known_keys(session, dedups.values())
+    out: list[tuple[str, WarningSnapshot]] = []
+    for r in fails:
+        dedup = dedups.get(r.result_id)
+        if dedup is None or dedup in done:
+            continue
+        done.add(dedup)
+        why = standing[r.uscc]
+        out.append(
+            _snapshot(
+                rule,
+                version,
+                dedup,
+                now,
+                summary=f"{r.enterprise_name} ({r.uscc}), "
+                f"{'blacklisted' if why['listed'] else 'with a suspended honour'}, failed on {r.product_name} "
+                f"(report {r.report_no})",
+                product_category=r.product_category,
+                district_code=r.district_code,
+                uscc=r.uscc,
+                window_start=r.sampling_date,
+                window_end=r.sampling_date,
+                evidence={
+                    "method": "a fail of an enterprise listed (or with a suspended honour) when the fail arrived",
+                    "result": {"result_id": r.result_id, "report_no": r.report_no, "state": r.state},
+                    **why,
+                    "rows": f"/v1/credit/{r.uscc}",
+                },
+            )
+        )
+    return out
+
+
+async def _keep_new(session: AsyncSession, found: list[tuple[str, WarningSnapshot]]) -> list[WarningSnapshot]:
+    """Store the warnings, put each on the outbox and the change feed (one event per warning)."""
+    if not found:
+        return []
+    rows = [
+        {
+            "warning_id": w.warning_id,
+            "dedup_key": dedup,
+            "rule_id": w.rule_id,
+            "rule_set_version": w.rule_set_version,
+            "kind": w.kind,
+            "state": w.state,
+            "summary": w.summary,
+            "product_category": w.product_category,
+            "district_code": w.district_code,
+            "uscc": w.uscc,
+            "window_start": w.window_start,
+            "window_end": w.window_end,
+            "evidence": orjson.dumps(w.evidence).decode(),
+            "raised_at": w.raised_at,
+        }
+        for dedup, w in found
+    ]
+    await repository.add_warnings(session, rows)
+    warnings = [w for _, w in found]
+    envelopes = [_envelope(w) for w in warnings]
+    await add_to_outbox(session, outbox, envelopes)
+    applied_at = warnings[0].raised_at
+    await read_models.append_changes(session, [{**row, "applied_at": applied_at} for row in outbox_rows(envelopes)])
+    await read_models.count_applied(session, len(envelopes))
+    return warnings
+
+
+def subject_of(w: WarningSnapshot) -> str:
+    """The partition key: the enterprise when there is one, else the district, else the rule."""
+    return w.uscc or w.district_code or w.rule_id
+
+
+def _envelope(w: WarningSnapshot) -> Envelope:
+    env = registry.make(WARNING_RAISED, WarningRaised(warning=w), subject=subject_of(w), source=SOURCE)
+    env.id = w.warning_id  # one event per warning: its id is the warning's, derived from the condition
+    env.time = w.raised_at
+    return env

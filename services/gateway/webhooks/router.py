@@ -1,0 +1,235 @@
+"""Thin routes of the subscriptions (scope `subscriptions:write`; each caller sees its own)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response, status
+
+from services.gateway.visibility import visibility
+from services.gateway.webhooks import repository
+from services.gateway.webhooks.domain import check_callback_url, new_secret
+from services.gateway.webhooks.schemas import (
+    DeliveryOut,
+    ReplayOut,
+    SubscriptionCreated,
+    SubscriptionIn,
+    SubscriptionOut,
+)
+from shared.auth import Principal, require
+from shared.contracts import registry
+from shared.errors import InvalidTransition, NotFound, ValidationFailed, field_error
+from shared.pagination import Page, decode_cursor, encode_cursor, page
+from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Section, problems
+from shared.runtime import Runtime, UoW
+
+router = APIRouter(prefix="/v1")
+_subs = Section(router, "subscriptions", ERRORS)
+Subscriber = Annotated[Principal, require("subscriptions:write")]
+
+
+class SubscriptionNotFound(NotFound, slug="subscription-not-found", title="No such subscription"):
+    """None with this id, or it belongs to another token's subject."""
+
+
+class DeliveryNotFound(NotFound, slug="delivery-not-found", title="No such delivery"):
+    """The subscription has no delivery with this id."""
+
+
+class UnknownEventTypes(ValidationFailed, slug="unknown-event-type", title="Unknown event type"):
+    """A subscription names an event type that is not in the catalog."""
+
+
+def _out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "subscription_id": row["subscription_id"],
+        "url": row["url"],
+        "event_types": orjson.loads(row["event_types"]),
+        "subjects": orjson.loads(row["subjects"]) if row["subjects"] else None,
+        "description": row.get("description"),
+        "state": row["state"],
+        "disabled_reason": row["disabled_reason"],
+        "disabled_at": row["disabled_at"],
+        "failing_since": row["failing_since"],
+        "cursor": encode_cursor([row["cursor_seq"]]),
+        "created_at": row["created_at"],
+    }
+
+
+async def _own(uow: UoW, principal: Principal, subscription_id: str) -> dict[str, Any]:
+    row = await repository.subscription(uow.session, subscription_id)
+    if row is None or row["owner"] != principal.subject:
+        raise SubscriptionNotFound(f"No subscription {subscription_id!r} of yours")
+    return row
+
+
+def _wake(request: Request) -> None:
+    dispatcher = getattr(request.app.state, "webhooks", None)
+    if dispatcher is not None:
+        dispatcher.notify()
+
+
+@_subs.post(
+    "/subscriptions",
+    response_model=SubscriptionCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Subscribe a callback to event types (signed Standard Webhooks); the secret is shown once",
+)
+async def create_subscription(
+    body: SubscriptionIn, principal: Subscriber, runtime: Runtime, uow: UoW, response: Response
+) -> Any:
+    settings = runtime.settings
+    url = check_callback_url(
+        body.url.strip(),
+        https_only=runtime.platform.env == "production",
+        allowed_hosts=settings.webhook_allowed_hosts,  # type: ignore[attr-defined]
+    )
+    unknown = [t for t in body.event_types if t not in registry]
+    if unknown:
+        raise UnknownEventTypes(
+            f"Not event types of the catalog: {', '.join(sorted(set(unknown)))}",
+            [field_error(f"event_types[{body.event_types.index(t)}]", "body", "not in the catalog") for t in unknown],
+        )
+    now = datetime.now(UTC)
+    row = {
+        "subscription_id": str(uuid.uuid4()),
+        "owner": principal.subject,
+        "url": url,
+        "event_types": orjson.dumps(sorted(set(body.event_types))).decode(),
+        "subjects": orjson.dumps(sorted({s.strip().upper() for s in body.subjects})).decode()
+        if body.subjects is not None
+        else None,
+        "description": body.description,
+        # What the change feed would show this token: officer-only credit events need an officer scope.
+        "officer": visibility(principal).officer,
+        "secret": new_secret(),
+        "state": "active",
+        "cursor_seq": await repository.feed_end(uow.session),  # from now on; history by replay
+        "created_at": now,
+    }
+    await repository.add_subscription(uow.session, row)
+    await uow.commit()
+    response.headers["Location"] = f"/v1/subscriptions/{row['subscription_id']}"
+    return {
+        **_out({**row, "disabled_reason": None, "disabled_at": None, "failing_since": None}),
+        "secret": row["secret"],
+    }
+
+
+@_subs.get("/subscriptions", response_model=Page[SubscriptionOut], summary="Your subscriptions")
+async def list_subscriptions(principal: Subscriber, uow: UoW, cursor: Cursor = None, limit: Limit = 100) -> Any:
+    rows = await repository.list_subscriptions(uow.session, principal.subject, decode_cursor(cursor, str), limit + 1)
+    return page(rows, limit, lambda r: (r["subscription_id"],), _out)
+
+
+@_subs.get(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    summary="One subscription: state, why it was disabled, how far the feed was delivered",
+)
+async def get_subscription(subscription_id: str, principal: Subscriber, uow: UoW) -> Any:
+    return _out(await _own(uow, principal, subscription_id))
+
+
+@_subs.route(
+    "DELETE",
+    "/subscriptions/{subscription_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Unsubscribe: nothing more is delivered",
+)
+async def delete_subscription(subscription_id: str, principal: Subscriber, uow: UoW) -> Response:
+    await _own(uow, principal, subscription_id)
+    await repository.delete_subscription(uow.session, subscription_id)
+    await uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@_subs.get(
+    "/subscriptions/{subscription_id}/deliveries",
+    response_model=Page[DeliveryOut],
+    summary="A subscription's deliveries, oldest first: state, attempts, last response code and time",
+)
+async def list_deliveries(
+    subscription_id: str,
+    principal: Subscriber,
+    uow: UoW,
+    state: Literal["pending", "delivered", "superseded"] | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Any:
+    await _own(uow, principal, subscription_id)
+    rows = await repository.list_deliveries(uow.session, subscription_id, state, decode_cursor(cursor, int), limit + 1)
+    return page(rows, limit, lambda r: (r["delivery_id"],), _delivery_out)
+
+
+def _delivery_out(r: dict[str, Any]) -> dict[str, Any]:
+    return {**r, "next_attempt_at": r["next_attempt_at"] if r["state"] == "pending" else None}
+
+
+@_subs.post(
+    "/subscriptions/{subscription_id}/deliveries/{delivery_id}:retry",
+    response_model=DeliveryOut,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Retry a pending delivery now instead of at its back-off time",
+)
+async def retry_delivery(
+    subscription_id: str, delivery_id: int, principal: Subscriber, request: Request, uow: UoW
+) -> Any:
+    await _own(uow, principal, subscription_id)
+    row = await repository.delivery(uow.session, subscription_id, delivery_id)
+    if row is None:
+        raise DeliveryNotFound(f"No delivery {delivery_id} in this subscription")
+    if row["state"] != "pending":
+        raise InvalidTransition(f"The delivery is {row['state']}; only a pending one is retried")
+    now = datetime.now(UTC)
+    await repository.record_attempt(uow.session, delivery_id, next_attempt_at=now)
+    await uow.commit()
+    _wake(request)
+    return _delivery_out({**row, "next_attempt_at": now})
+
+
+@_subs.post(
+    "/subscriptions/{subscription_id}:replay",
+    response_model=ReplayOut,
+    summary="Re-send every matching event after a change-feed cursor (from the start without one)",
+)
+async def replay_subscription(
+    subscription_id: str,
+    principal: Subscriber,
+    request: Request,
+    uow: UoW,
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description="A cursor of `/v1/changes` (or a subscription's `cursor`): events after it are re-sent",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
+    ] = None,
+) -> Any:
+    await _own(uow, principal, subscription_id)
+    key = decode_cursor(from_, int)
+    superseded = await repository.supersede_pending(uow.session, subscription_id)
+    await repository.set_state(uow.session, subscription_id, cursor_seq=key[0] if key else 0)
+    await uow.commit()
+    _wake(request)
+    return {"subscription_id": subscription_id, "from_cursor": from_, "superseded": superseded}
+
+
+@_subs.post(
+    "/subscriptions/{subscription_id}:enable",
+    response_model=SubscriptionOut,
+    summary="Deliver again to a disabled subscription (its pending deliveries resume, in order)",
+)
+async def enable_subscription(subscription_id: str, principal: Subscriber, request: Request, uow: UoW) -> Any:
+    await _own(uow, principal, subscription_id)
+    await repository.set_state(
+        uow.session, subscription_id, state="active", disabled_reason=None, disabled_at=None, failing_since=None
+    )
+    await repository.retry_pending_now(uow.session, subscription_id, datetime.now(UTC))
+    await uow.commit()
+    _wake(request)
+    return _out(await _own(uow, principal, subscription_id))

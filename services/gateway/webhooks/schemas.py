@@ -1,0 +1,83 @@
+"""Request and answer bodies of the subscriptions (webhooks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from shared.contracts import registry
+from shared.contracts.credit import ENTRY_LISTED
+from shared.contracts.gateway import WARNING_RAISED
+
+#: The event types a subscription may name: the catalog's (declared so clients and tests see them).
+CATALOG_TYPES: list[JsonValue] = [t.name for t in registry.types()]  # sorted by name
+#: The USCC filter's limit (a procurement system watching its suppliers).
+MAX_SUBJECTS = 10_000
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://procurement.example.gov.cn/hooks/qualitycity",
+                    "event_types": [ENTRY_LISTED, WARNING_RAISED],
+                    "subjects": ["91370200163562681G"],
+                }
+            ]
+        },
+    )
+
+    url: str = Field(min_length=1, max_length=2000, description="The callback; https in production mode")
+    event_types: list[str] = Field(
+        min_length=1,
+        max_length=100,
+        description="Event types of the catalog (docs/event-catalog.md) to deliver",
+        json_schema_extra={"items": {"type": "string", "enum": CATALOG_TYPES}},
+    )
+    subjects: list[str] | None = Field(
+        None,
+        max_length=MAX_SUBJECTS,
+        description="Only events about these USCCs (or holder ids, districts for warnings); all when absent",
+    )
+    description: str | None = Field(None, max_length=500)
+
+
+class SubscriptionOut(BaseModel):
+    subscription_id: str
+    url: str
+    event_types: list[str]
+    subjects: list[str] | None
+    description: str | None = None
+    state: Literal["active", "disabled"]
+    disabled_reason: str | None = Field(None, description="Why deliveries stopped (the owner sees it here)")
+    disabled_at: datetime | None = None
+    failing_since: datetime | None = Field(None, description="First failure of the current run of failures")
+    cursor: str = Field(description="The change-feed position fanned out so far (a `/v1/changes` cursor)")
+    created_at: datetime
+
+
+class SubscriptionCreated(SubscriptionOut):
+    secret: str = Field(description="The signing secret (whsec_…): shown this once, keep it")
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: int
+    event_id: str = Field(description="Also the `webhook-id` header: the receiver's de-duplication key")
+    event_type: str
+    state: Literal["pending", "delivered", "superseded"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status: int | None = Field(None, description="The receiver's HTTP status (its body is never kept)")
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class ReplayOut(BaseModel):
+    subscription_id: str
+    from_cursor: str | None
+    superseded: int = Field(description="Pending deliveries replaced by the replay")
