@@ -37,7 +37,9 @@ class GrantIn(Input):
         max_length=64,
         description="USCC (enterprise, organisation), division code (region), registry id (person)",
     )
-    holder_name: str = Field(min_length=1, max_length=300)
+    # 200 like every other enterprise name in the suite: credit and the gateway store the holder's name
+    # in 200 characters, so a longer one accepted here would fail in their consumers.
+    holder_name: str = Field(min_length=1, max_length=200)
     district_code: str | None = Field(default=None, description="The holder's district, if not implied by its id")
     subject: Subject | None = None
     granted_on: Day

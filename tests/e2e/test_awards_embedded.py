@@ -222,6 +222,8 @@ BAD = [
         "subject.kind",
     ),
     ("unknown-field", {"colour": "red"}, 422, "validation-error", "colour"),
+    # Credit and the gateway keep an enterprise's name in 200 characters: a longer one would stall them.
+    ("holder-name-too-long", {"holder_name": "青" * 201}, 422, "validation-error", "holder_name"),
 ]
 
 
