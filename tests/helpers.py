@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import uvicorn
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 T = TypeVar("T")
@@ -26,6 +27,13 @@ async def eventually(
         await asyncio.sleep(interval)
         value = await probe()
     return value
+
+
+def running(app: FastAPI) -> LifespanManager:
+    """Run `app`'s lifespan with room for a loaded machine. asgi-lifespan's 5 s default is too short: a
+    background task cancelled in the middle of a SQLite write can hold the lock until the next writer's
+    busy timeout (10 s) ends, and a CI machine running the whole suite is slow to start four services."""
+    return LifespanManager(app, startup_timeout=120, shutdown_timeout=120)
 
 
 def free_port() -> int:

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from qcity.embedded import create_embedded_app
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from tests.e2e.modes import gateway_client
+from tests.helpers import running
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ async def embedded(
     tmp_path: Path, platform: PlatformSettings, clock: FixedClock
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_embedded_app(tmp_path / "data", platform, clock=clock)
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with running(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://suite") as client:
             yield app, client
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from qcity.embedded import create_embedded_app
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from tests.e2e.distributed_helpers import four_apps
+from tests.helpers import running
 
 
 async def gateway_client(
@@ -28,7 +28,7 @@ async def gateway_client(
     """A client of the gateway of the suite started at `started` (its clock stands there)."""
     if mode == "embedded":
         app = create_embedded_app(tmp_path / "data", platform, clock=FixedClock(started))
-        async with LifespanManager(app, startup_timeout=60) as manager:
+        async with running(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://suite", timeout=120) as c:
                 yield c

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -24,7 +23,7 @@ from shared.contracts.awards import HonourSnapshot
 from shared.events import Envelope
 from shared.settings import PlatformSettings
 from tests.e2e.awards_helpers import grant_body, listed_event, make_uscc, removed_event, usccable_types
-from tests.helpers import eventually
+from tests.helpers import eventually, running
 
 A = "/services/awards/v1"
 P = "urn:qualitycity:problem:"
@@ -66,7 +65,7 @@ class Suite:
 async def suite(tmp_path: Path, platform: PlatformSettings) -> AsyncIterator[Suite]:
     clock = FixedClock(datetime(2015, 2, 1, 4, tzinfo=UTC))
     app = create_embedded_app(tmp_path / "data", platform, clock=clock)
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with running(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://suite") as client:
             yield Suite(app, client, clock, platform)
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -32,7 +31,7 @@ from tests.e2e.credit_helpers import (
     wire,
 )
 from tests.e2e.records_helpers import run_due_process, run_records
-from tests.helpers import eventually
+from tests.helpers import eventually, running
 
 BASE = "/services/credit"
 
@@ -63,7 +62,7 @@ class Suite:
 async def suite(tmp_path: Path, platform: PlatformSettings) -> AsyncIterator[Suite]:
     clock = FixedClock(START)
     app = create_embedded_app(tmp_path / "data", platform, clock=clock)
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with running(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://suite") as c:
             yield Suite(app, c, clock, platform)
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from qcity.embedded import create_embedded_app
 from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from tests.e2e.awards_helpers import make_uscc
+from tests.helpers import running
 
 Auth = Callable[..., dict[str, str]]
 STARTED = datetime(2016, 3, 1, 4, tzinfo=UTC)
@@ -216,7 +216,7 @@ async def test_the_public_list_is_rate_limited_per_client(tmp_path: Path, monkey
     monkeypatch.setenv("QC_SAMPLING_PUBLIC_BURST", "3")
     monkeypatch.setenv("QC_SAMPLING_PUBLIC_RATE_PER_S", "0.01")
     app = create_embedded_app(tmp_path / "data", PlatformSettings(log_json=False), clock=FixedClock(STARTED))
-    async with LifespanManager(app, startup_timeout=60):
+    async with running(app):
         # Time stands still for the limiter: no refill during the burst, however loaded the machine.
         limiter = app.state.embedded_services["sampling"].state.public_limiter
         now = time.time()

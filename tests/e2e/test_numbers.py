@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 import qcity
 from qcity.embedded import create_embedded_app
@@ -26,7 +25,7 @@ from tests.e2e.awards_helpers import grant_body, make_uscc
 from tests.e2e.credit_helpers import proposal
 from tests.e2e.distributed_helpers import four_apps
 from tests.factories import result_body
-from tests.helpers import eventually
+from tests.helpers import eventually, running
 
 Auth = Callable[..., dict[str, str]]
 
@@ -52,7 +51,7 @@ class Suite:
 
 async def _embedded(tmp_path: Path, platform: PlatformSettings) -> AsyncIterator[Suite]:
     app = create_embedded_app(tmp_path / "data", platform, clock=FixedClock(STARTED))
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with running(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://suite") as c:
             yield Suite(c, {s: f"/services/{s}" for s in ("sampling", "credit", "awards")})
 

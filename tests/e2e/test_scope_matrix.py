@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,6 +27,7 @@ from services.gateway.forwarding import FORWARDS
 from shared.auth import SCOPES
 from shared.settings import PlatformSettings
 from tests.conftest import VALID_USCC
+from tests.helpers import running
 
 Auth = Callable[..., dict[str, str]]
 SERVICES = ("sampling", "credit", "awards")
@@ -94,7 +94,7 @@ class Suite:
 @pytest.fixture
 async def suite(tmp_path: Path, platform: PlatformSettings) -> AsyncIterator[Suite]:
     app = create_embedded_app(tmp_path / "data", platform)
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with running(app) as manager:
         last = LastRoute(manager.app)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=last), base_url="http://suite") as client:
             specs = {"gateway": app.openapi()}

@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
@@ -39,7 +38,7 @@ from services.sampling.main import create_app as create_sampling
 from services.sampling.settings import SamplingSettings
 from shared.auth import TokenService
 from shared.settings import PlatformSettings
-from tests.helpers import Served, free_port
+from tests.helpers import Served, free_port, running
 
 ISSUER = "https://id.example.test/realms/qc"
 AUDIENCE = "qualitycity"
@@ -104,7 +103,7 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> IdentityProvider:
 
 @asynccontextmanager
 async def serving(app: FastAPI, client: tuple[str, int] = ("127.0.0.1", 123)) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with running(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c
@@ -279,7 +278,7 @@ async def embedded(
         clients.append(httpx.AsyncClient(transport=transport, base_url="http://suite"))
         return clients[-1]
 
-    async with LifespanManager(app, startup_timeout=60):
+    async with running(app):
         try:
             yield client
         finally:

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from qcity.embedded import create_embedded_app
@@ -30,7 +29,7 @@ from shared.clock import FixedClock
 from shared.settings import PlatformSettings
 from tests.e2e.credit_helpers import proposal
 from tests.factories import result_body
-from tests.helpers import eventually
+from tests.helpers import eventually, running
 
 Auth = Callable[..., dict[str, str]]
 Suite = tuple[FastAPI, httpx.AsyncClient]
@@ -53,7 +52,7 @@ def cursor(value: Any) -> str:
 
 @asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with running(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
@@ -249,7 +248,7 @@ async def test_body_caps_answer_413_before_reading_and_writes_check_the_token_fi
     )
     token = auth("sampling:write")["Authorization"].encode()
     chunk = b"x" * 1000
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
+    async with running(app) as manager:
         asgi = manager.app
         json_type = (b"content-type", b"application/json")
         # A declared length over the cap: 413 without reading a byte.

@@ -14,13 +14,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request, Response
 
 from qcity.embedded import create_embedded_app
 from shared.clock import Clock
 from shared.settings import PlatformSettings
-from tests.helpers import Served
+from tests.helpers import Served, running
 
 #: Fast retries for tests; loopback allowed (the receiver runs on 127.0.0.1).
 FAST = {
@@ -83,7 +82,7 @@ async def embedded_suite(
     for name, value in {**FAST, **env}.items():
         monkeypatch.setenv(name, value)
     app = create_embedded_app(data, platform, clock=clock)
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with running(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://suite") as client:
             yield client
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import func, insert, select
 from structlog.testing import capture_logs
@@ -29,6 +28,7 @@ from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, UoW
 from shared.service_app import service_app
 from shared.settings import PlatformSettings
+from tests.helpers import running
 
 SERVICE_DIR = Path(services.sampling.__file__).parent
 AT = datetime(2014, 3, 3, tzinfo=UTC)
@@ -181,7 +181,7 @@ async def _stored(runtime: ServiceRuntime) -> list[str]:
 @pytest.mark.parametrize("path", ["/forgets", "/forgets-bulk"])
 async def test_a_write_route_that_forgets_to_commit_answers_500(tmp_path: Path, path: str) -> None:
     app, runtime = await _serve(tmp_path, "development")
-    async with LifespanManager(app) as manager:
+    async with running(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
             r = await client.post(path)
             assert r.status_code == 500, r.text
@@ -191,7 +191,7 @@ async def test_a_write_route_that_forgets_to_commit_answers_500(tmp_path: Path, 
 
 async def test_committing_declining_and_reading_routes_pass_the_guard(tmp_path: Path) -> None:
     app, runtime = await _serve(tmp_path, "development")
-    async with LifespanManager(app) as manager:
+    async with running(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
             assert (await client.post("/commits")).status_code == 201
             assert (await client.post("/declines")).status_code == 409
@@ -203,7 +203,7 @@ async def test_committing_declining_and_reading_routes_pass_the_guard(tmp_path: 
 
 async def test_in_production_the_guard_only_logs(tmp_path: Path) -> None:
     app, runtime = await _serve(tmp_path, "production")
-    async with LifespanManager(app) as manager:
+    async with running(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
             with capture_logs() as logs:
                 r = await client.post("/forgets")
