@@ -35,6 +35,7 @@ SCOPES: dict[str, str] = {
     "admin": "Operate the suite (rebuild read models)",
     "archive:import": "Import a bureau's archives with their recorded dates (results, listings, honours)",
     "subscriptions:write": "Subscribe callbacks to events (webhooks) and manage one's own subscriptions",
+    "warnings:write": "Acknowledge and close early warnings (docs/warnings.md)",
 }
 
 log = structlog.get_logger("auth")

@@ -1,6 +1,6 @@
 """The gateway's read models, built only from events (its own database)."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, Text, text
 
 from shared import columns
 from shared.audit import audit_table
@@ -189,7 +189,11 @@ ew_warnings = Table(
     "ew_warnings",
     metadata,
     Column("warning_id", String(36), primary_key=True),
-    Column("dedup_key", String(400), nullable=False, unique=True),
+    # The condition (rule, group, period…): at most one warning per condition is not closed; after a
+    # close the same condition may raise again, as the next `occurrence` (docs/warnings.md).
+    Column("dedup_key", String(400), nullable=False),
+    Column("occurrence", Integer, nullable=False, server_default="1"),
+    columns.version(),
     Column("rule_id", String(64), nullable=False),
     Column("rule_set_version", String(40), nullable=False),
     Column("kind", String(40), nullable=False),
@@ -202,7 +206,23 @@ ew_warnings = Table(
     Column("window_end", Date, nullable=False),
     Column("evidence", Text, nullable=False),
     columns.timestamp("raised_at"),
+    # The workflow: raised (open) -> acknowledged -> closed, each step with who, when (the service
+    # clock) and a note.
+    columns.subject("acknowledged_by", nullable=True),
+    columns.timestamp("acknowledged_at", nullable=True),
+    Column("acknowledged_note", Text),
+    columns.subject("closed_by", nullable=True),
+    columns.timestamp("closed_at", nullable=True),
+    Column("closed_note", Text),
     Index("ix_ew_warnings_raised", "raised_at", "warning_id"),
+    Index("uq_ew_warnings_occurrence", "dedup_key", "occurrence", unique=True),
+    Index(
+        "uq_ew_warnings_not_closed",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("state != 'closed'"),
+        postgresql_where=text("state != 'closed'"),
+    ),
 )
 
 #: The last checkpoint looked at per rate rule, group and quarter (the looks the alpha is split over), and

@@ -17,8 +17,12 @@ PRODUCER = "gateway"
 SOURCE = "/qualitycity/gateway"
 
 WARNING_RAISED = "gateway.warning.raised.v1"
+WARNING_ACKNOWLEDGED = "gateway.warning.acknowledged.v1"
+WARNING_CLOSED = "gateway.warning.closed.v1"
+WARNING_EVENTS = (WARNING_RAISED, WARNING_ACKNOWLEDGED, WARNING_CLOSED)
 
 WarningKind = Literal["fail_rate_above_baseline", "repeated_final_fails", "listed_enterprise_fails"]
+WarningState = Literal["open", "acknowledged", "closed"]
 
 
 class WarningSnapshot(BaseModel):
@@ -28,7 +32,7 @@ class WarningSnapshot(BaseModel):
     rule_id: str
     rule_set_version: str
     kind: WarningKind
-    state: Literal["open"]
+    state: WarningState = Field(description="open (raised), acknowledged (someone handles it), closed")
     summary: str = Field(description="One line saying what was seen")
     product_category: str | None = None
     district_code: str | None = None
@@ -37,10 +41,32 @@ class WarningSnapshot(BaseModel):
     window_end: date = Field(description="Last sampling day the evidence covers")
     evidence: dict[str, Any] = Field(description="The counts, baseline, statistic and result ids behind it")
     raised_at: datetime
+    occurrence: int = Field(1, ge=1, description="1; 2 once the first of its condition was closed, …")
+    version: int = Field(1, ge=1, description="The warning's version (its ETag): 1 raised, +1 per transition")
+    acknowledged_by: str | None = Field(None, description="The token subject that acknowledged it")
+    acknowledged_at: datetime | None = None
+    acknowledged_note: str | None = None
+    closed_by: str | None = Field(None, description="The token subject that closed it")
+    closed_at: datetime | None = None
+    closed_note: str | None = None
 
 
 class WarningRaised(BaseModel):
     """An early-warning rule fired (docs/warnings.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    warning: WarningSnapshot
+
+
+class WarningAcknowledged(BaseModel):
+    """Someone took an open warning in hand (actor, time, note in the warning)."""
+
+    model_config = ConfigDict(extra="forbid")
+    warning: WarningSnapshot
+
+
+class WarningClosed(BaseModel):
+    """A warning was closed (actor, time, note in the warning): its condition may raise again."""
 
     model_config = ConfigDict(extra="forbid")
     warning: WarningSnapshot
@@ -53,5 +79,17 @@ CONTRACTS = (
         PRODUCER,
         "An early-warning rule fired on the sampling stream (a fail rate above its baseline, repeated final "
         "fails, a listed enterprise failing); the evidence is in the payload.",
+    ),
+    EventType(
+        WARNING_ACKNOWLEDGED,
+        WarningAcknowledged,
+        PRODUCER,
+        "A warning was acknowledged: someone handles it (who, when, the note); it stays deduplicated.",
+    ),
+    EventType(
+        WARNING_CLOSED,
+        WarningClosed,
+        PRODUCER,
+        "A warning was closed (who, when, the note); the same condition may now raise a new warning.",
     ),
 )

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from shared.errors import InvalidTransition, NotFound
+
 #: Warning ids are derived from the condition (rule, group, period): the same condition always
 #: has the same id, so a replayed batch or a second replica cannot raise it twice.
 WARNING_NAMESPACE = uuid.UUID("6f1c0b1e-5a0e-4c61-9a53-0c2b7d8e4f11")
@@ -124,3 +126,38 @@ def rate_test(
         "alpha_per_look": per_look,
     }
     return RateTest(fired, p, per_look, evidence)
+
+
+# ------------------------------------------------------------------------------------ the workflow
+
+#: raised (open) -> acknowledged -> closed; an open warning may be closed at once.
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "acknowledge": (frozenset({"open"}), "acknowledged"),
+    "close": (frozenset({"open", "acknowledged"}), "closed"),
+}
+
+
+class WarningNotFound(NotFound, slug="warning-not-found", title="No such warning"):
+    """No warning was raised with this id."""
+
+
+class WarningStateConflict(
+    InvalidTransition, slug="warning-state-conflict", title="Not allowed in the warning's state"
+):
+    """The transition is not allowed from the warning's state (e.g. acknowledging a closed warning)."""
+
+
+def next_state(state: str, action: str) -> str:
+    """The state `action` leads to from `state`; WarningStateConflict (409) when it is not allowed."""
+    allowed, to = TRANSITIONS[action]
+    if state not in allowed:
+        raise WarningStateConflict(
+            f"Cannot {action} a warning that is {state}", state_now=state, action=action, allowed_from=sorted(allowed)
+        )
+    return to
+
+
+def occurrence_key(dedup_key: str, occurrence: int) -> str:
+    """The key a warning's id is derived from: the condition's own for its first warning (the ids of
+    warnings raised before the workflow existed are unchanged), with `#n` for the n-th after closes."""
+    return dedup_key if occurrence == 1 else f"{dedup_key}#{occurrence}"

@@ -20,6 +20,7 @@ from services.gateway import repository as read_models
 from services.gateway.early_warning import repository
 from services.gateway.early_warning.domain import (
     look_due,
+    occurrence_key,
     quarter_label,
     quarter_of,
     quarters_before,
@@ -30,7 +31,16 @@ from services.gateway.early_warning.rules import FailRateRule, ListedFailsRule, 
 from services.gateway.models import outbox
 from shared.consumer import Handler, Received
 from shared.contracts import registry
-from shared.contracts.gateway import SOURCE, WARNING_RAISED, WarningRaised, WarningSnapshot
+from shared.contracts.gateway import (
+    SOURCE,
+    WARNING_ACKNOWLEDGED,
+    WARNING_CLOSED,
+    WARNING_RAISED,
+    WarningAcknowledged,
+    WarningClosed,
+    WarningRaised,
+    WarningSnapshot,
+)
 from shared.contracts.sampling import ResultEvent, ResultSnapshot
 from shared.events import Envelope
 from shared.outbox import add_to_outbox, outbox_rows
@@ -215,7 +225,8 @@ async def _listed(
         return []
     standing = await repository.standing_of(session, {r.uscc for r in fails}, rule.include_suspended_honours)
     dedups = {r.result_id: f"{rule.id}|{r.result_id}" for r in fails if r.uscc in standing}
-    done = await repository.known_keys(session, dedups.values())
+    # A result fails once: its warning, even closed, is not raised again when the result changes state.
+    done = await repository.known_keys(session, dedups.values(), closed_too=True)
     out: list[tuple[str, WarningSnapshot]] = []
     for r in fails:
         dedup = dedups.get(r.result_id)
@@ -249,36 +260,35 @@ async def _listed(
 
 
 async def _keep_new(session: AsyncSession, found: list[tuple[str, WarningSnapshot]]) -> list[WarningSnapshot]:
-    """Store the warnings, put each on the outbox and the change feed (one event per warning)."""
+    """Store the warnings, put each on the outbox and the change feed (one event per warning).
+
+    A condition whose warnings were all closed raises its next occurrence, with an id of its own."""
     if not found:
         return []
-    rows = [
-        {
-            "warning_id": w.warning_id,
-            "dedup_key": dedup,
-            "rule_id": w.rule_id,
-            "rule_set_version": w.rule_set_version,
-            "kind": w.kind,
-            "state": w.state,
-            "summary": w.summary,
-            "product_category": w.product_category,
-            "district_code": w.district_code,
-            "uscc": w.uscc,
-            "window_start": w.window_start,
-            "window_end": w.window_end,
-            "evidence": orjson.dumps(w.evidence).decode(),
-            "raised_at": w.raised_at,
-        }
+    last = await repository.last_occurrences(session, [dedup for dedup, _ in found])
+    found = [
+        (dedup, w.model_copy(update={"occurrence": n, "warning_id": warning_id(occurrence_key(dedup, n))}))
         for dedup, w in found
+        for n in (last.get(dedup, 0) + 1,)
     ]
+    rows = [{**snapshot_row(w), "dedup_key": dedup} for dedup, w in found]
     await repository.add_warnings(session, rows)
     warnings = [w for _, w in found]
-    envelopes = [_envelope(w) for w in warnings]
+    await publish(session, [warning_event(WARNING_RAISED, w) for w in warnings], warnings[0].raised_at)
+    return warnings
+
+
+def snapshot_row(w: WarningSnapshot) -> dict[str, Any]:
+    """The stored row of a warning (evidence as JSON text), without its condition key."""
+    return {**w.model_dump(), "evidence": orjson.dumps(w.evidence).decode()}
+
+
+async def publish(session: AsyncSession, envelopes: list[Envelope], applied_at: datetime) -> None:
+    """Warning events to the gateway's outbox (Kafka) and its change feed (readers, webhooks), in the
+    caller's transaction."""
     await add_to_outbox(session, outbox, envelopes)
-    applied_at = warnings[0].raised_at
     await read_models.append_changes(session, [{**row, "applied_at": applied_at} for row in outbox_rows(envelopes)])
     await read_models.count_applied(session, len(envelopes))
-    return warnings
 
 
 def subject_of(w: WarningSnapshot) -> str:
@@ -286,8 +296,18 @@ def subject_of(w: WarningSnapshot) -> str:
     return w.uscc or w.district_code or w.rule_id
 
 
-def _envelope(w: WarningSnapshot) -> Envelope:
-    env = registry.make(WARNING_RAISED, WarningRaised(warning=w), subject=subject_of(w), source=SOURCE)
-    env.id = w.warning_id  # one event per warning: its id is the warning's, derived from the condition
-    env.time = w.raised_at
+#: The payload model of each warning event.
+PAYLOADS: dict[str, type[WarningRaised | WarningAcknowledged | WarningClosed]] = {
+    WARNING_RAISED: WarningRaised,
+    WARNING_ACKNOWLEDGED: WarningAcknowledged,
+    WARNING_CLOSED: WarningClosed,
+}
+
+
+def warning_event(type_: str, w: WarningSnapshot) -> Envelope:
+    """A warning's event: raising it has the warning's own id (one per warning, derived from the
+    condition); a transition is identified by the warning and its new version."""
+    env = registry.make(type_, PAYLOADS[type_](warning=w), subject=subject_of(w), source=SOURCE)
+    env.id = w.warning_id if type_ == WARNING_RAISED else warning_id(f"{w.warning_id}@{w.version}")
+    env.time = w.raised_at if type_ == WARNING_RAISED else (w.closed_at or w.acknowledged_at or w.raised_at)
     return env

@@ -14,6 +14,7 @@ from services.gateway.models import ew_looks, ew_warnings, rm_blacklist, rm_hono
 from shared.db import chunks, dialect_insert
 from shared.executemany import insert_rows
 from shared.pagination import keyset
+from shared.preconditions import update_if_version
 
 
 async def rate_counts(
@@ -106,12 +107,28 @@ async def standing_of(session: AsyncSession, usccs: Collection[str], honours: bo
     return out
 
 
-async def known_keys(session: AsyncSession, dedup_keys: Collection[str]) -> set[str]:
+async def known_keys(session: AsyncSession, dedup_keys: Collection[str], *, closed_too: bool = False) -> set[str]:
+    """The conditions among `dedup_keys` with a warning not closed (with `closed_too`: with any warning)."""
     w = ew_warnings.c
     found: set[str] = set()
     for part in chunks(sorted(dedup_keys)):
-        found.update((await session.execute(select(w.dedup_key).where(w.dedup_key.in_(part)))).scalars())
+        stmt = select(w.dedup_key).where(w.dedup_key.in_(part))
+        if not closed_too:
+            stmt = stmt.where(w.state != "closed")
+        found.update((await session.execute(stmt)).scalars())
     return found
+
+
+async def last_occurrences(session: AsyncSession, dedup_keys: Collection[str]) -> dict[str, int]:
+    """Per condition among `dedup_keys` that raised before (all closed now): its last warning's occurrence."""
+    w = ew_warnings.c
+    out: dict[str, int] = {}
+    for part in chunks(sorted(dedup_keys)):
+        rows = await session.execute(
+            select(w.dedup_key, func.max(w.occurrence)).where(w.dedup_key.in_(part)).group_by(w.dedup_key)
+        )
+        out.update({key: int(n) for key, n in rows})
+    return out
 
 
 async def add_warnings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -138,3 +155,8 @@ async def warning(session: AsyncSession, warning_id: str) -> dict[str, Any] | No
     row = (await session.execute(select(ew_warnings).where(ew_warnings.c.warning_id == warning_id))).mappings()
     found = row.first()
     return dict(found) if found else None
+
+
+async def update_warning(session: AsyncSession, warning_id: str, version: int, values: dict[str, Any]) -> int:
+    """Compare-and-set on the warning's version (412 if someone changed it since it was read)."""
+    return await update_if_version(session, ew_warnings, ew_warnings.c.warning_id == warning_id, version, values)

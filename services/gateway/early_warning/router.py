@@ -1,32 +1,37 @@
-"""Thin routes of the early warnings: the rules (public) and the warnings raised (`read`)."""
+"""Thin routes of the early warnings: the rules (public), the warnings raised (`read`), and their
+workflow (`warnings:write`: acknowledge, close)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
-from services.gateway.early_warning import repository
+from services.gateway.early_warning import repository, service
+from services.gateway.early_warning.domain import WarningNotFound
 from services.gateway.early_warning.rules import RuleSet
-from services.gateway.early_warning.schemas import WarningOut, WarningRulesOut
-from shared.contracts.gateway import WarningKind
-from shared.errors import NotFound
+from services.gateway.early_warning.schemas import WarningClose, WarningNote, WarningOut, WarningRulesOut
+from services.gateway.early_warning.service import snapshot
+from shared.auth import Principal, require
+from shared.context import VersionedChange
+from shared.contracts.gateway import WarningKind, WarningState
 from shared.pagination import Page, decode_cursor, page
-from shared.routing import ERRORS, Cursor, Limit, Reader, Section
+from shared.preconditions import etag
+from shared.routing import ERRORS, WRITE_ERRORS, Cursor, Limit, Reader, Section
 from shared.runtime import UoW
 
 router = APIRouter(prefix="/v1")
 _warnings = Section(router, "early warning", ERRORS)
 
 
-class WarningNotFound(NotFound, slug="warning-not-found", title="No such warning"):
-    """No warning was raised with this id."""
+#: Who acknowledges and closes warnings (docs/security.md).
+Handler = Annotated[Principal, require("warnings:write")]
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
-    return {**{k: v for k, v in row.items() if k != "dedup_key"}, "evidence": orjson.loads(row["evidence"])}
+    return snapshot(row).model_dump()
 
 
 @_warnings.get(
@@ -49,7 +54,7 @@ async def list_warnings(
     _: Reader,
     uow: UoW,
     kind: WarningKind | None = None,
-    state: Annotated[str | None, Query(pattern=r"^(open)$")] = None,
+    state: WarningState | None = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="A district's division code")] = None,
     category: Annotated[str | None, Query(max_length=64, description="A product category")] = None,
     uscc: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z]{18}$")] = None,
@@ -67,9 +72,34 @@ async def list_warnings(
     return page(rows, limit, lambda r: (r["raised_at"], r["warning_id"]), _out)
 
 
-@_warnings.get("/warnings/{warning_id}", response_model=WarningOut, summary="One warning with its evidence")
-async def get_warning(warning_id: str, _: Reader, uow: UoW) -> Any:
+@_warnings.get(
+    "/warnings/{warning_id}",
+    response_model=WarningOut,
+    summary="One warning with its evidence and workflow, with its ETag for the next transition",
+)
+async def get_warning(warning_id: str, _: Reader, uow: UoW, response: Response) -> Any:
     row = await repository.warning(uow.session, warning_id)
     if row is None:
         raise WarningNotFound(f"No warning {warning_id!r}")
+    response.headers["ETag"] = etag(row["version"])
     return _out(row)
+
+
+#: The routes that move one warning along its workflow, If-Match and ETag.
+_transition = partial(_warnings.post, response_model=WarningOut, responses=WRITE_ERRORS)
+
+
+@_transition(
+    "/warnings/{warning_id}:acknowledge",
+    summary="Acknowledge an open warning: someone handles it (who, when, a note; If-Match)",
+)
+async def acknowledge_warning(warning_id: str, body: WarningNote, _: Handler, change: VersionedChange) -> Any:
+    return _out(await change.commit(service.acknowledge, change.ctx, warning_id, body.note))
+
+
+@_transition(
+    "/warnings/{warning_id}:close",
+    summary="Close an open or acknowledged warning with a note (If-Match): its condition may raise again",
+)
+async def close_warning(warning_id: str, body: WarningClose, _: Handler, change: VersionedChange) -> Any:
+    return _out(await change.commit(service.close, change.ctx, warning_id, body.note))

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
-
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.early_warning.rules import RuleSet
+from shared.contracts.gateway import WarningSnapshot
 
 
 class WarningRulesOut(RuleSet):
     """The rule set in force (the file loaded at start), with its version."""
 
 
-class WarningOut(BaseModel):
-    warning_id: str
-    rule_id: str
-    rule_set_version: str
-    kind: str
-    state: str = Field(description="open (acknowledging and closing: not yet)")
-    summary: str
-    product_category: str | None
-    district_code: str | None
-    uscc: str | None
-    window_start: date
-    window_end: date
-    evidence: dict[str, Any] = Field(description="Counts, baseline, test statistic, and a link to the rows behind")
-    raised_at: datetime
+class WarningOut(WarningSnapshot):
+    """A warning with its evidence and its workflow (who acknowledged and closed it, when, with what note)."""
+
+
+class WarningNote(BaseModel):
+    """The note of an acknowledgement or a close: what is being done, or why it is closed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(None, max_length=2000, description="Free text kept with the transition")
+
+
+class WarningClose(WarningNote):
+    note: str = Field(min_length=1, max_length=2000, description="Why it is closed (required)")
