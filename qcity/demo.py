@@ -211,6 +211,18 @@ class BlacklistCase:
     archive: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class Outbreak:
+    """A quarter in which one product category's fail rate rose in one district, found by a special
+    sampling campaign (专项抽检): what the early-warning rules should raise (docs/warnings.md)."""
+
+    category: str
+    district: str
+    quarter_start: date
+    report_nos: tuple[str, ...]
+    fails: int
+
+
 @dataclass
 class DemoData:
     seed: int
@@ -224,6 +236,7 @@ class DemoData:
     revocations: list[tuple[str, str, str]]  # (type_code, certificate_no, reason)
     blacklist: list[BlacklistCase]
     reports: list[dict[str, Any]]  # POST /v1/indicator-reports bodies
+    outbreak: Outbreak | None = None  # its results are among `results`
 
     @property
     def result_count(self) -> int:
@@ -310,6 +323,77 @@ def _results(
             }
             out[agency].append(body)
     return {k: v for k, v in out.items() if v}
+
+
+#: The outbreak's campaign: results sampled in its quarter, and how many of them fail.
+OUTBREAK_RESULTS, OUTBREAK_FAILS = 100, 45
+#: (category, product, item|standard) of the outbreak: procymidone residue on spring onions, a
+#: recurring finding of vegetable sampling.
+OUTBREAK_PRODUCT = ("蔬菜", "大葱", "腐霉利|GB 2763-2014")
+
+
+def _outbreak(
+    rng: random.Random, firms: list[Enterprise], results: dict[str, list[dict[str, Any]]], years: Sequence[int]
+) -> Outbreak | None:
+    """A third quarter (of the last year but one, after at least a year of baseline) in which the
+    district with most growers had 45 of 100 spring-onion samples of a campaign (专项抽检, after
+    complaints) fail, against a few per cent usually: appended to the municipal agricultural agency's
+    results, moved to the end of the load so that every baseline result is in before the campaign's."""
+    if len(years) < 3:
+        return None
+    growers: dict[str, list[Enterprise]] = {}
+    for f in firms:
+        if f.sector == "agricultural":
+            growers.setdefault(f.district, []).append(f)
+    if not growers:
+        return None
+    district = max(growers, key=lambda d: (len(growers[d]), d))
+    dname = next(name for code, name, _ in DISTRICTS if code == district)
+    year = years[-2]
+    start = date(year, 7, 1)
+    category, product, item = OUTBREAK_PRODUCT
+    item_name, standard = item.split("|")
+    agency = agency_for("municipal", "agricultural")
+    failing = set(rng.sample(range(OUTBREAK_RESULTS), OUTBREAK_FAILS))
+    rows: list[dict[str, Any]] = []
+    for i in range(OUTBREAK_RESULTS):
+        firm = growers[district][i % len(growers[district])]
+        sampled = start + timedelta(days=rng.randrange(0, 80))
+        failed = i in failing
+        rows.append(
+            {
+                "report_no": f"{agency}-{year}-ZX{i + 1:04d}",  # 专项 (campaign) numbers
+                "level": "municipal",
+                "sector": "agricultural",
+                "key_product": False,
+                "product_category": category,
+                "product_name": product,
+                "brand": firm.name[2:4],
+                "model_spec": "散装",
+                "batch_no": f"{sampled - timedelta(days=2):%Y%m%d}A",
+                "production_date": (sampled - timedelta(days=2)).isoformat(),
+                "uscc": firm.uscc,
+                "enterprise_name": firm.name,
+                "district_code": district,
+                "sampled_unit": f"{dname}蔬菜批发市场",
+                "sampling_date": sampled.isoformat(),
+                "report_date": (sampled + timedelta(days=rng.randrange(7, 20))).isoformat(),
+                "conclusion": "fail" if failed else "pass",
+                "nonconforming_items": [
+                    {
+                        "item": item_name,
+                        "requirement": "≤0.2 mg/kg",
+                        "measured": f"{rng.uniform(0.3, 1.8):.2f}",
+                        "unit": "mg/kg",
+                        "standard": standard,
+                    }
+                ]
+                if failed
+                else [],
+            }
+        )
+    results[agency] = results.pop(agency, []) + rows
+    return Outbreak(category, district, start, tuple(r["report_no"] for r in rows), OUTBREAK_FAILS)
 
 
 def _lifecycle(
@@ -669,6 +753,9 @@ def generate(
     results = _results(rng, firms, years, results_per_year)
     corrections, retractions, reinspections = _lifecycle(rng, results)
     honours, revocations = _honours(rng, firms, years, honour_scale)
+    blacklist = _blacklist(rng, results, blacklist_cases, years)
+    # Last, with its own generator: the rest of the city is the same with or without it.
+    outbreak = _outbreak(random.Random(f"{seed}-outbreak"), firms, results, years)
     return DemoData(
         seed=seed,
         years=tuple(years),
@@ -679,8 +766,9 @@ def generate(
         reinspections=reinspections,
         honours=honours,
         revocations=revocations,
-        blacklist=_blacklist(rng, results, blacklist_cases, years),
+        blacklist=blacklist,
         reports=_reports(years),
+        outbreak=outbreak,
     )
 
 

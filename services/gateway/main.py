@@ -16,6 +16,7 @@ from services.gateway.dashboard import dashboard_router
 from services.gateway.dashboard.assessment import assessment_pages
 from services.gateway.dashboard.csrf import DashboardHeadersMiddleware
 from services.gateway.dashboard.disclosure import disclosure_pages
+from services.gateway.dashboard.warnings import warnings_pages
 from services.gateway.early_warning.engine import with_warnings
 from services.gateway.early_warning.router import router as warnings_router
 from services.gateway.early_warning.rules import DEFAULT_RULES, load_rules
@@ -81,6 +82,7 @@ def create_app(
             forwarding_router(),
             dashboard_router,
             disclosure_pages,
+            warnings_pages,
             assessment_pages,
             quarantine_router(QUARANTINE_PREFIX),
             webhooks_router,

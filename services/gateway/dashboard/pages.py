@@ -19,6 +19,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "nav_honours": ("荣誉公示", "Published honours"),
     "nav_nonconforming": ("不合格产品公示", "Non-conforming products"),
     "nav_assessment": ("区(市)考核", "District assessment"),
+    "nav_warnings": ("质量安全预警", "Early warnings"),
     "scheme": ("考核方案", "Scheme"),
     "rank": ("排名", "Rank"),
     "score": ("得分", "Score"),
@@ -168,6 +169,7 @@ class Page:
             ("blacklist", "/dashboard/public/blacklist", self.t("nav_blacklist")),
             ("honours", "/dashboard/public/honours", self.t("nav_honours")),
             ("nonconforming", "/dashboard/public/nonconforming", self.t("nav_nonconforming")),
+            ("warnings", "/dashboard/warnings", self.t("nav_warnings")),
         ]
         links = "".join(
             f'<a class="{"active" if key == active else ""}" href="{e(self.url(href))}">{e(label)}</a>'
