@@ -100,7 +100,9 @@ async def test_a_warning_is_acknowledged_closed_and_its_condition_raises_again(
     r = await client.post(close, json={}, headers={**auth(*HANDLER), "If-Match": '"2"'})
     assert r.status_code == 422  # a close needs its reason
     r = await client.post(
-        close, json={"note": "企业已整改，复检合格"}, headers={**auth(*HANDLER, subject="chief-wang"), "If-Match": '"2"'}
+        close,
+        json={"note": "企业已整改，复检合格"},
+        headers={**auth(*HANDLER, subject="chief-wang"), "If-Match": '"2"'},
     )
     assert r.status_code == 200, r.text
     closed = r.json()
