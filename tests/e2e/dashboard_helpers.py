@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,6 +92,25 @@ class BackgroundSuite:
 def demo_data() -> DemoData:
     """A smaller city than `qcity demo`'s (the browser tests need the shapes, not the volume)."""
     return generate(2012, results_per_year=700, enterprises=200, honour_scale=0.4)
+
+
+def demo_suite() -> Iterator[BackgroundSuite]:
+    """The browser tests' suite (a module fixture): seeded with `demo_data()`, which must load without a problem."""
+    s = BackgroundSuite(demo_data()).start()
+    try:
+        assert s.report is not None and s.report.problem_total == 0, s.report and s.report.examples
+        yield s
+    finally:
+        s.stop()
+
+
+def headless_browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """A browser test's Chromium (a fixture), with a profile of its own."""
+    driver = chromium(tmp_path / "profile")
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def chromium(profile_dir: Path) -> webdriver.Chrome:

@@ -6,8 +6,6 @@ test-artifacts/dashboard/.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.dashboard_helpers import BackgroundSuite, chromium, demo_data, screenshot
+from tests.e2e.dashboard_helpers import BackgroundSuite, demo_suite, headless_browser, screenshot
 
 #: Indicators of three kinds (pass rates, an honour count, a reported value) checked value by value.
 CHECKED = (
@@ -50,23 +48,8 @@ def shown(fig: dict[str, Any]) -> str:
     return f"{v:,.0f}"
 
 
-@pytest.fixture(scope="module")
-def suite() -> Iterator[BackgroundSuite]:
-    s = BackgroundSuite(demo_data()).start()
-    try:
-        assert s.report is not None and s.report.problem_total == 0, s.report and s.report.examples
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    driver = chromium(tmp_path / "profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
+suite = pytest.fixture(demo_suite, scope="module", name="suite")
+browser = pytest.fixture(headless_browser, name="browser")
 
 
 def _rows(browser: WebDriver) -> dict[str, Any]:

@@ -7,8 +7,6 @@ each with its evidence and a chart of the quarter's rate against its baseline.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,26 +18,10 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 from qcity.demo import OUTBREAK_FAILS, OUTBREAK_RESULTS
-from tests.e2e.dashboard_helpers import BackgroundSuite, chromium, demo_data, screenshot
+from tests.e2e.dashboard_helpers import BackgroundSuite, demo_suite, headless_browser, screenshot
 
-
-@pytest.fixture(scope="module")
-def suite() -> Iterator[BackgroundSuite]:
-    s = BackgroundSuite(demo_data()).start()
-    try:
-        assert s.report is not None and s.report.problem_total == 0, s.report and s.report.examples
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    driver = chromium(tmp_path / "profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
+suite = pytest.fixture(demo_suite, scope="module", name="suite")
+browser = pytest.fixture(headless_browser, name="browser")
 
 
 def not_closed(suite: BackgroundSuite, token: str) -> list[dict[str, Any]]:
