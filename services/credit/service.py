@@ -278,7 +278,7 @@ async def approve(
     }
     rules = ctx.book.in_force(today)  # due process is procedure: the rules of the day it is given
     if rules.needs_notice(entry["reason_category"]):
-        deadline = statement_deadline(rules, today)
+        deadline = statement_deadline(rules, today, ctx.book.working_days)
         values = {**decided, "status": Status.noticed.value, "noticed_on": today, "statement_deadline": deadline}
         return await _transition(
             session,
