@@ -12,8 +12,11 @@ import pytest
 
 from services.gateway.early_warning.domain import (
     RateCounts,
+    WarningStateConflict,
     fisher_greater,
     look_due,
+    next_state,
+    occurrence_key,
     quarter_of,
     quarters_before,
     rate_test,
@@ -128,3 +131,24 @@ def test_a_tripled_rate_is_found_in_its_quarter() -> None:
     found = sum(_simulate(rng, rule, 0.05, 0.15, 200) for _ in range(trials))
     assert found / trials >= 0.85, found
     print(f"detection: {found} of {trials} tripled quarters found")
+
+
+# ------------------------------------------------------------------------------------ the workflow
+
+
+def test_the_workflow_acknowledges_then_closes_and_refuses_the_rest() -> None:
+    assert next_state("open", "acknowledge") == "acknowledged"
+    assert next_state("acknowledged", "close") == "closed"
+    assert next_state("open", "close") == "closed"  # an open warning may be closed at once
+    for state, action in (("acknowledged", "acknowledge"), ("closed", "acknowledge"), ("closed", "close")):
+        with pytest.raises(WarningStateConflict) as refused:
+            next_state(state, action)
+        assert refused.value.status == 409 and refused.value.extensions["state_now"] == state
+
+
+def test_a_conditions_first_warning_keeps_its_id_and_each_later_one_has_its_own() -> None:
+    """Warnings raised before the workflow keep their ids; a condition raised again after a close gets a new one."""
+    condition = "repeated-final-fails|91370200163562681G|饮料|2014"
+    ids = [warning_id(occurrence_key(condition, n)) for n in (1, 2, 3)]
+    assert ids[0] == warning_id(condition) and len(set(ids)) == 3
+    assert ids == [warning_id(occurrence_key(condition, n)) for n in (1, 2, 3)]  # the same on every replica
