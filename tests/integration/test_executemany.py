@@ -31,7 +31,7 @@ def _table(name: str) -> Table:
 
 by_driver, by_core = _table("by_driver"), _table("by_core")
 
-ROWS: list[dict[str, Any]] = [
+FIRST: list[dict[str, Any]] = [
     # A whole second (isoformat would drop the microseconds unless told), an offset that is not UTC,
     # a naive value, a year before 1000 (strftime's %Y would not pad it), and NULLs.
     {"k": "a", "n": 1, "flag": True, "day": date(2014, 5, 10), "at": datetime(2014, 5, 10, 8, 0, tzinfo=UTC)},
@@ -45,6 +45,8 @@ ROWS: list[dict[str, Any]] = [
     {"k": "c", "n": 3, "flag": None, "day": None, "at": None},
     {"k": "d", "n": 4, "flag": True, "day": date(2015, 12, 31), "at": datetime(999, 1, 2, 3, 4, 5, 6)},
 ]
+#: …and the same values again under other keys: a column whose values repeat is converted per distinct value.
+ROWS = FIRST + [{**FIRST[i % 4], "k": f"r{i:02d}", "n": i} for i in range(12)]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -80,23 +82,25 @@ async def test_insert_rows_stores_what_core_stores(db: Database) -> None:
         await uow.session.execute(insert(by_core), ROWS)
         await uow.commit()
     raw, typed = await _stored(db)
-    assert [r[0] for r in typed] == ["a", "b", "c", "d"]
+    assert len(typed) == 16 and [r[0] for r in typed[:4]] == ["a", "b", "c", "d"]
+    assert [r[2:5] for r in typed[4:8]] == [r[2:5] for r in typed[:4]]
     assert typed[1][4] == datetime(2014, 5, 10, 0, 0, 0, 123456, tzinfo=UTC)  # stored in UTC, read back aware
     if db.is_sqlite:
-        assert [r[4] for r in raw] == [
+        assert [r[4] for r in raw[:4]] == [
             "2014-05-10 08:00:00.000000",
             "2014-05-10 00:00:00.123456",
             None,
             "0999-01-02 03:04:05.000006",
         ]
-        assert [r[3] for r in raw] == ["2014-05-10", "0999-01-02", None, "2015-12-31"]
-        assert [r[2] for r in raw] == [1, 0, None, 1]
+        assert [r[3] for r in raw[:4]] == ["2014-05-10", "0999-01-02", None, "2015-12-31"]
+        assert [r[2] for r in raw[:4]] == [1, 0, None, 1]
+        assert [r[2:5] for r in raw[4:8]] == [r[2:5] for r in raw[:4]]
 
 
 async def test_upsert_rows_with_expressions_does_what_core_does(db: Database) -> None:
     """`set_` expressions over the held row and `excluded`: here the newer `at` wins the name, and a NULL
     proposed name keeps the held one."""
-    first = [{"k": r["k"], "n": r["n"], "at": datetime(2014, 1, 1, tzinfo=UTC), "name": "old"} for r in ROWS]
+    first = [{"k": r["k"], "n": r["n"], "at": datetime(2014, 1, 1, tzinfo=UTC), "name": "old"} for r in FIRST]
     second = [
         {"k": "a", "n": 10, "at": datetime(2015, 1, 1, tzinfo=UTC), "name": "newer"},
         {"k": "b", "n": 20, "at": datetime(2013, 1, 1, tzinfo=UTC), "name": "older"},
