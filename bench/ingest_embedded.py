@@ -28,9 +28,7 @@ GOAL_RATIO = 0.6  # issue 18: >= 0.6 x raw sqlite3 executemany, same run
 GOAL_CATCH_UP_S = 2.0  # and the read model complete <= 2 s after the last write
 
 
-def sqlite_baseline(
-    rows: list[dict[str, Any]], path: Path, batch: int = common.BATCH_ROWS
-) -> tuple[float, float]:
+def sqlite_baseline(rows: list[dict[str, Any]], path: Path, batch: int = common.BATCH_ROWS) -> tuple[float, float]:
     """Rows/s of plain sqlite3.executemany of the same rows into the sampling service's own table
     (its DDL, compiled from its metadata), in a fresh WAL file, one commit per `batch` rows; and the
     CPU seconds it took."""
