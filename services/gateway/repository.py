@@ -377,8 +377,8 @@ async def upsert_enterprises(session: AsyncSession, rows: Sequence[dict[str, Any
     newer event carries none."""
     e, x = rm_enterprises.c, excluded(rm_enterprises)
     newer = x.updated_at >= e.updated_at
-    # Driver-level executemany: SQLAlchemy's per-parameter processing of this statement cost as much
-    # as the rest of the enterprises' projection.
+    # Driver-level executemany: through Core, SQLAlchemy processed every parameter of every row in
+    # Python (≈ 15 µs a row in a cProfile of the projection).
     await upsert_rows(
         session,
         rm_enterprises,
