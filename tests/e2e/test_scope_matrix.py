@@ -51,6 +51,7 @@ PUBLIC: dict[str, str] = {
     "/v1/pass-rates": "pass rates per sector: aggregates (the legacy public figure)",
     "/v1/assessments": "district assessment (考核) is the government's published account: districts' aggregates",
     "/v1/assessments:export": "the same district assessment as XLSX or CSV",
+    "/v1/assessments:report": "the same district assessment as the annual printable report (PDF or HTML)",
     "/v1/assessments/{district}": "one district's published assessment over the years",
     "/v1/public/nonconforming-products": "the published non-conforming products (公示), per-client rate limited",
     "/v1/public/nonconforming-products:export": "the same public list as CSV, per-client rate limited",
