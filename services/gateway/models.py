@@ -8,6 +8,7 @@ from shared.consumer import inbox_table
 from shared.db import new_metadata
 from shared.outbox import envelope_columns, outbox_table
 from shared.quarantine import quarantine_table
+from shared.ratelimit import rate_limit_table
 
 metadata = new_metadata()
 
@@ -277,4 +278,6 @@ READ_MODELS = (
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 audit_log = audit_table(metadata)
+#: The per-client budget of the open-data bundle (services/gateway/open_data.py, shared/ratelimit.py).
+rate_limits = rate_limit_table(metadata)
 quarantined_events = quarantine_table(metadata)
