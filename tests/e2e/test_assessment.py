@@ -221,6 +221,30 @@ async def test_scores_and_ranks_equal_an_independent_computation(suite_2016: htt
     gone = await c.get("/v1/assessments:report", params={"plan": PLAN, "year": 2015, "district": "370299"})
     assert gone.status_code == 404
 
+    # The dashboard's small multiples: each district's panel per indicator holds the API's values, year by year.
+    page = await c.get("/dashboard/assessment", params={"plan": PLAN})
+    assert page.status_code == 200
+    panels = dict(
+        ((m["code"], m["district"]), m["svg"])
+        for m in re.finditer(
+            r'<div class="multiple" data-code="(?P<code>[^"]+)" data-district="(?P<district>\d+)">(?P<svg>.*?)</div>',
+            page.text,
+        )
+    )
+    shown = 0
+    for year in YEARS:
+        api = (await c.get("/v1/assessments", params={"plan": PLAN, "year": year})).json()
+        for d in api["districts"]:
+            for i in d["indicators"]:
+                svg = panels[(i["code"], d["district_code"])]
+                found = re.search(rf'data-year="{year}" data-value="([^"]+)"', svg)
+                if i["value"] is None:
+                    assert found is None, (year, d["district_code"], i["code"])
+                else:
+                    assert found and float(found.group(1)) == i["value"], (year, d["district_code"], i["code"])
+                    shown += 1
+    assert shown > len(FULL) * len(YEARS), "the panels hold the series"
+
     # CSV: the same rows, one per (year, district).
     csv_r = await c.get("/v1/assessments:export", params={"plan": PLAN, "format": "csv"})
     assert csv_r.status_code == 200 and csv_r.headers["content-type"].startswith("text/csv")
