@@ -166,23 +166,21 @@ async def export_nonconforming_products(q: Annotated[PublicFilter, Query()], run
 # ---------------------------------------------------------------- notices (公告)
 
 
-async def _notice_out(uow: UoW, notice: dict[str, Any], with_history: bool) -> dict[str, Any]:
-    ids = (await repository.notice_result_ids(uow.session, [notice["id"]]))[notice["id"]]
-    rows = await repository.results_by_ids(uow.session, ids)
-    out = {k: notice[k] for k in NoticeOut.model_fields if k in notice}
-    out["results"] = [
-        {
-            "result_id": rid,
-            **{k: rows[rid][k] for k in ("agency_code", "report_no", "enterprise_name", "product_name")},
-            **{k: rows[rid][k] for k in ("state", "conclusion")},
-        }
-        for rid in ids
-    ]
-    if with_history:
-        out["history"] = [
-            {**v, "notice": orjson.loads(v["snapshot"])}
-            for v in await repository.notice_history(uow.session, notice["id"])
-        ]
+_CITED = ("agency_code", "report_no", "enterprise_name", "product_name", "state", "conclusion")
+
+
+async def _notices_out(uow: UoW, found: list[dict[str, Any]], with_history: bool = False) -> list[dict[str, Any]]:
+    """Notices as answered: each with its cited results as they stand now (two queries for a page)."""
+    cited = await repository.notice_result_ids(uow.session, [n["id"] for n in found])
+    rows = await repository.results_by_ids(uow.session, [r for ids in cited.values() for r in ids])
+    out = []
+    for notice in found:
+        one = {k: notice[k] for k in NoticeOut.model_fields if k in notice}
+        one["results"] = [{"result_id": rid, **{k: rows[rid][k] for k in _CITED}} for rid in cited[notice["id"]]]
+        if with_history:
+            history = await repository.notice_history(uow.session, notice["id"])
+            one["history"] = [{**v, "notice": orjson.loads(v["snapshot"])} for v in history]
+        out.append(one)
     return out
 
 
@@ -209,7 +207,7 @@ async def publish_notice(body: NoticeIn, principal: Publisher, creation: Idempot
 
     async def create() -> tuple[int, Any]:
         notice_id = await notices.publish(uow.session, creation.ctx, body)
-        out = await _notice_out(uow, await _notice(uow, notice_id), with_history=False)
+        (out,) = await _notices_out(uow, [await _notice(uow, notice_id)])
         return 201, NoticeOut.model_validate(out).model_dump(mode="json")
 
     out = await creation.once(idempotency_keys, principal, "/v1/notices", body, create)
@@ -220,15 +218,14 @@ async def publish_notice(body: NoticeIn, principal: Publisher, creation: Idempot
 @_notices.get("/notices", response_model=Page[NoticeOut], summary="Published notices, newest first")
 async def list_notices(_: Reader, uow: UoW, cursor: Cursor = None, limit: Limit = 50) -> Any:
     rows = await repository.list_notices(uow.session, decode_cursor(cursor, str), limit + 1)
-    shown = [await _notice_out(uow, r, with_history=False) for r in rows[:limit]]
-    return page(shown + rows[limit:], limit, lambda r: (r["id"],))
+    return page(await _notices_out(uow, rows[:limit]) + rows[limit:], limit, lambda r: (r["id"],))
 
 
 @_notices.get("/notices/{notice_id}", response_model=NoticeOut, summary="One notice with every version (its ETag)")
 async def get_notice(notice_id: str, _: Reader, uow: UoW, response: Response) -> Any:
     row = await _notice(uow, notice_id)
     response.headers["ETag"] = etag(row["version"])
-    return await _notice_out(uow, row, with_history=True)
+    return (await _notices_out(uow, [row], with_history=True))[0]
 
 
 @_notices.patch(
@@ -239,4 +236,4 @@ async def get_notice(notice_id: str, _: Reader, uow: UoW, response: Response) ->
 )
 async def correct_notice(notice_id: str, body: NoticeCorrection, _: Publisher, change: VersionedChange) -> Any:
     row = await change.commit(notices.correct, change.ctx, notice_id, body)
-    return await _notice_out(change.uow, row, with_history=True)
+    return (await _notices_out(change.uow, [row], with_history=True))[0]
