@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.types import DecoratedCallable
 
 from services.gateway import assessment, assessment_export, assessment_report
 from services.gateway.assessment_schemas import AssessmentOut, DistrictAssessmentsOut
@@ -74,17 +76,20 @@ async def list_assessments(
     }
 
 
-@_assessment.get(
+def _document(
+    path: str, what: str, media_types: tuple[str, ...], summary: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A route answering a document (not JSON): its media types and what it holds, documented."""
+    content: dict[str, dict[str, Any]] = {m: {} for m in media_types}
+    responses = {**ERRORS, 200: {"description": what, "content": content}}
+    return _assessment.get(path, responses=responses, response_class=Response, summary=summary)
+
+
+@_document(
     "/assessments:export",
-    responses={
-        **ERRORS,
-        200: {
-            "description": "The district × indicator table: XLSX (a sheet per year and the method) or CSV",
-            "content": {assessment_export.XLSX: {}, "text/csv": {}},
-        },
-    },
-    response_class=Response,
-    summary="Every year's assessment as an XLSX workbook or CSV (no token)",
+    "The district × indicator table: XLSX (a sheet per year and the method) or CSV",
+    (assessment_export.XLSX, "text/csv"),
+    "Every year's assessment as an XLSX workbook or CSV (no token)",
 )
 async def export_assessments(
     request: Request,
@@ -103,17 +108,11 @@ async def export_assessments(
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})
 
 
-@_assessment.get(
+@_document(
     "/assessments:report",
-    responses={
-        **ERRORS,
-        200: {
-            "description": "The year's printable report: PDF, or the HTML it is printed from",
-            "content": {assessment_report.PDF: {}, "text/html": {}},
-        },
-    },
-    response_class=Response,
-    summary="The annual assessment report for the city, or one district, as PDF or printable HTML (no token)",
+    "The year's printable report: PDF, or the HTML it is printed from",
+    (assessment_report.PDF, "text/html"),
+    "The annual assessment report for the city, or one district, as PDF or printable HTML (no token)",
 )
 async def assessment_report_document(
     request: Request,
