@@ -254,9 +254,9 @@ class NoticeIn(Input):
         json_schema_extra={
             "examples": [
                 {
-                    "notice_no": "青质监公告〔2015〕12号",
-                    "notice_date": "2015-06-30",
-                    "title": "2015年第二季度产品质量监督抽查不合格产品公告",
+                    "notice_no": "青质监公告〔2014〕12号",
+                    "notice_date": "2014-06-30",
+                    "title": "2014年第二季度产品质量监督抽查不合格产品公告",
                     "result_ids": ["0190b1c2-7a3e-7cc1-9a2b-3c4d5e6f7a8b"],
                 }
             ]
