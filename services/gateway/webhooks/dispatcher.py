@@ -96,7 +96,8 @@ class WebhookDispatcher(BackgroundLoop):
         self._stopping = True
         self._wake.set()
         try:
-            await asyncio.wait_for(self._between_passes.wait(), grace_s)
+            async with asyncio.timeout(grace_s):  # not wait_for: see shared/outbox.py
+                await self._between_passes.wait()
         except TimeoutError:
             log.warning("webhook pass still running at stop; cancelled")
         await self.stop_loop()
@@ -122,7 +123,8 @@ class WebhookDispatcher(BackgroundLoop):
             if not worked:
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_s)
+                    async with asyncio.timeout(self.settings.webhook_poll_s):  # not wait_for: see shared/outbox.py
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
         await asyncio.Event().wait()  # stopping: wait to be cancelled (a return would be restarted)
