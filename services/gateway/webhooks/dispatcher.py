@@ -30,7 +30,14 @@ from services.gateway.repository import cloud_event
 from services.gateway.settings import GatewaySettings
 from services.gateway.visibility import OFFICER_ONLY_EVENTS
 from services.gateway.webhooks import repository
-from services.gateway.webhooks.domain import address_refused, next_attempt, sign
+from services.gateway.webhooks.domain import (
+    Filters,
+    address_refused,
+    next_attempt,
+    ping_event,
+    sign,
+    signing_secrets,
+)
 from shared.clock import as_utc
 from shared.db import UnitOfWork
 from shared.supervisor import Supervisor
@@ -160,7 +167,10 @@ class WebhookDispatcher(BackgroundLoop):
                 sub = await repository.subscription(uow.session, subscription_id)
                 if sub is None or sub["state"] != "active":
                     return
-                rows = await repository.feed_after(uow.session, sub["cursor_seq"], FAN_OUT_BATCH)
+                filters = Filters.of(orjson.loads(sub["filters"]) if sub["filters"] else None)
+                rows = await repository.feed_after(
+                    uow.session, sub["cursor_seq"], FAN_OUT_BATCH, with_data=not filters.empty
+                )
                 if not rows:
                     return
                 types = set(orjson.loads(sub["event_types"]))
@@ -184,6 +194,7 @@ class WebhookDispatcher(BackgroundLoop):
                         if r["type"] in types
                         and r["type"] not in hidden
                         and (subjects is None or r["subject"] in subjects)
+                        and (filters.empty or filters.passes(orjson.loads(r["data"])))
                     ],
                 )
                 if not await repository.advance_cursor(
@@ -216,25 +227,49 @@ class WebhookDispatcher(BackgroundLoop):
                 return attempted
         return attempted
 
-    async def _attempt(self, sub: dict[str, Any], d: dict[str, Any]) -> bool:
-        body = orjson.dumps(cloud_event(d)).decode()
-        at = _now()
-        status: int | None = None
-        error: str | None = None
+    async def post(self, sub: dict[str, Any], event: dict[str, Any], at: datetime) -> tuple[int | None, str | None]:
+        """One signed POST of a CloudEvent to the subscription's URL: (HTTP status, error)."""
+        body = orjson.dumps(event).decode()
+        secrets_ = signing_secrets(
+            sub["secret"],
+            sub["previous_secret"],
+            as_utc(sub["previous_secret_until"]) if sub["previous_secret_until"] else None,
+            at,
+        )
         try:
             await self._check_address(sub["url"])
             headers = {
                 "content-type": "application/cloudevents+json",
-                "webhook-id": d["event_id"],
+                "webhook-id": event["id"],
                 "webhook-timestamp": str(int(at.timestamp())),
-                "webhook-signature": sign(sub["secret"], d["event_id"], at, body),
+                "webhook-signature": sign(secrets_, event["id"], at, body),
                 "user-agent": "QualityCity-Webhooks/1",
             }
             # The body is never read whole: only the status counts (and a receiver's page is not ours to keep).
             async with self.client.stream("POST", sub["url"], content=body.encode(), headers=headers) as response:
-                status = response.status_code
+                return response.status_code, None
         except (httpx.HTTPError, OSError, _Refused) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+
+    async def ping(self, sub: dict[str, Any]) -> dict[str, Any]:
+        """Send a signed test event now (not from the outbox, not retried, not recorded) and say how it went."""
+        at = _now()
+        event = ping_event(sub["subscription_id"], at)
+        started = time.monotonic()
+        status, error = await self.post(sub, event, at)
+        ok = status is not None and 200 <= status < 300
+        self.sent.labels(outcome="ping_ok" if ok else "ping_failed").inc()
+        return {
+            "webhook_id": event["id"],
+            "ok": ok,
+            "status": status,
+            "error": error if error or ok else f"HTTP {status}",
+            "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+        }
+
+    async def _attempt(self, sub: dict[str, Any], d: dict[str, Any]) -> bool:
+        at = _now()
+        status, error = await self.post(sub, cloud_event(d), at)
         ok = status is not None and 200 <= status < 300
         self.sent.labels(outcome="delivered" if ok else "failed").inc()
         async with self.unit_of_work() as uow:

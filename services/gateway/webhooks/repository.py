@@ -103,9 +103,11 @@ async def release(session: AsyncSession, subscription_id: str, owner: str) -> No
     )
 
 
-async def feed_after(session: AsyncSession, after: int, limit: int) -> list[dict[str, Any]]:
+async def feed_after(session: AsyncSession, after: int, limit: int, *, with_data: bool) -> list[dict[str, Any]]:
+    """The feed's next events; their data only when a filter must look into it."""
     c = rm_changes.c
-    stmt = select(c.seq, c.event_id, c.type, c.subject).where(c.seq > after).order_by(c.seq).limit(limit)
+    cols = [c.seq, c.event_id, c.type, c.subject, *([c.data] if with_data else [])]
+    stmt = select(*cols).where(c.seq > after).order_by(c.seq).limit(limit)
     return [dict(x) for x in (await session.execute(stmt)).mappings()]
 
 
