@@ -164,12 +164,17 @@ def run(args: Any) -> list[dict[str, Any]]:
         server.wait_ready(path="/")
         hook = f"{server.url}/hook"
         print(f"[{NAME}] {n_events} feed events × {SUBSCRIPTIONS} subscriptions, data in {tmp}", flush=True)
-        suite_s, total = asyncio.run(_suite(url, hook))
-        raw_s = asyncio.run(_raw_posts(url, hook, total))
+        total = n_events * SUBSCRIPTIONS
+        # The baseline before and after the suite, averaged: the machine's load drifts within a run.
+        raw_before = asyncio.run(_raw_posts(url, hook, total))
+        suite_s, delivered = asyncio.run(_suite(url, hook))
+        raw_after = asyncio.run(_raw_posts(url, hook, total))
+    assert delivered == total, (delivered, total)
+    raw_s = (raw_before + raw_after) / 2
     suite_rate, raw_rate = total / suite_s, total / raw_s
     print(
         f"[{NAME}] {total:,} deliveries in {suite_s:.2f}s: {suite_rate:,.0f}/s through the outbox, "
-        f"{raw_rate:,.0f}/s as raw signed POSTs",
+        f"{raw_rate:,.0f}/s as raw signed POSTs ({total / raw_before:,.0f} before, {total / raw_after:,.0f} after)",
         flush=True,
     )
     return [
@@ -181,5 +186,7 @@ def run(args: Any) -> list[dict[str, Any]]:
             baseline=raw_rate,
             deliveries=total,
         ),
-        common.figure(NAME, "outbox cost per delivery", (suite_s - raw_s) / total * 1e3, "ms"),
+        common.figure(
+            NAME, "time per delivery, 16 in flight", suite_s / total * 1e3, "ms", baseline=raw_s / total * 1e3
+        ),
     ]

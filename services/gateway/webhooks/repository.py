@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.models import rm_changes, webhook_deliveries, webhook_subscriptions
@@ -141,6 +141,27 @@ async def pending_head(session: AsyncSession, subscription_id: str, limit: int) 
 
 async def record_attempt(session: AsyncSession, delivery_id: int, **values: Any) -> None:
     await session.execute(update(webhook_deliveries).where(D.delivery_id == delivery_id).values(**values))
+
+
+async def mark_delivered(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Successes (`delivery_id`, `attempts`, `at`, `status`), one executemany; a delivery superseded
+    by a replay meanwhile stays superseded."""
+    stmt = (
+        update(webhook_deliveries)
+        .where(D.delivery_id == bindparam("b_id"), D.state == "pending")
+        .values(
+            state="delivered",
+            attempts=bindparam("b_attempts"),
+            last_attempt_at=bindparam("b_at", type_=D.last_attempt_at.type),
+            delivered_at=bindparam("b_at", type_=D.delivered_at.type),
+            last_status=bindparam("b_status"),
+            last_error=None,
+        )
+    )
+    params = [
+        {"b_id": r["delivery_id"], "b_attempts": r["attempts"], "b_at": r["at"], "b_status": r["status"]} for r in rows
+    ]
+    await (await session.connection()).execute(stmt, params)
 
 
 async def supersede_pending(session: AsyncSession, subscription_id: str) -> int:
