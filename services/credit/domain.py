@@ -20,15 +20,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import chinese_calendar
-
+from services.credit.working_days import WorkingDays
 from shared.clock import as_date
 from shared.errors import (
     Conflict,
     Forbidden,
     InvalidTransition,
     NotFound,
-    ServiceUnavailable,
     ValidationFailed,
     field_error,
 )
@@ -176,7 +174,9 @@ class RuleSet:
 class RuleBook:
     """Every rule-set version, oldest first; answers which one was in force on a date."""
 
-    def __init__(self, sets: list[RuleSet]) -> None:
+    def __init__(self, sets: list[RuleSet], working_days: WorkingDays | None = None) -> None:
+        #: The working-day calendar of the due-process periods (the State Council's yearly arrangement).
+        self.working_days = working_days or WorkingDays()
         if not sets:
             raise ValueError("no credit rule sets")
         self.versions = {s.version: s for s in sets}
@@ -190,12 +190,12 @@ class RuleBook:
         return self.versions[name]
 
     @classmethod
-    def load(cls, folder: Path = RULES_DIR) -> RuleBook:
+    def load(cls, folder: Path = RULES_DIR, working_days: WorkingDays | None = None) -> RuleBook:
         sets = []
         for path in sorted(folder.glob("*.json")):
             raw = json.loads(path.read_text(encoding="utf-8"))
             sets.append(RuleSet(raw["version"], date.fromisoformat(raw["effective_from"]), raw))
-        return cls(sets)
+        return cls(sets, working_days)
 
     def in_force(self, on: date) -> RuleSet:
         current = self.sets[0]  # before the first set took effect, the first set still answers
@@ -555,36 +555,9 @@ def check_archived_listing(row: dict[str, Any], rules: RuleSet, today: date) -> 
 # ---------------------------------------------------------------- due process (告知 · 陈述申辩)
 
 
-class HolidayCalendarMissing(
-    ServiceUnavailable, slug="holiday-calendar-missing", title="No holiday calendar for the year"
-):
-    def __init__(self, day: date) -> None:
-        super().__init__(
-            f"Working days after {day.isoformat()} cannot be counted: the holiday calendar (chinese-calendar) "
-            "has no arrangement for that year yet; upgrade the package.",
-            year=day.year,
-        )
-
-
-def add_working_days(start: date, days: int) -> date:
-    """The `days`-th working day after `start` (the day of notice not counted), by the State Council's
-    yearly holiday arrangement, 调休 weekend working days included. The arrangement is published each
-    year, so it is data: the chinese-calendar package ships it (a weekday count would put a deadline
-    inside the Spring Festival). Counted here with its `is_workday`: its `find_workday` starts from the
-    next working day *including* the start, one day more when a notice is given on a holiday."""
-    day, left = start, days
-    try:
-        while left > 0:
-            day += timedelta(days=1)
-            left -= bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        raise HolidayCalendarMissing(day) from None
-    return day
-
-
-def statement_deadline(rules: RuleSet, noticed_on: date) -> date:
+def statement_deadline(rules: RuleSet, noticed_on: date, calendar: WorkingDays) -> date:
     dp = rules.due_process or {}
-    return add_working_days(noticed_on, int(dp.get("statement_working_days", 5)))
+    return calendar.add(noticed_on, int(dp.get("statement_working_days", 5)))
 
 
 class StatementTooLate(Conflict, slug="statement-too-late", title="The statement period has ended"): ...

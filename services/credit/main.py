@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 
 from services.credit import consumers, models, service
@@ -12,6 +13,7 @@ from services.credit.domain import RuleBook
 from services.credit.models import rate_limits
 from services.credit.router import router
 from services.credit.settings import CreditSettings
+from services.credit.working_days import WorkingDays
 from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock, SystemClock
@@ -25,6 +27,8 @@ SPEC = service_spec("credit", models, subscribes_to=("sampling", "awards"))
 
 EXPIRY_JOB = "expire-listings"
 NOTICE_JOB = "list-after-notice"
+
+log = structlog.get_logger("credit")
 
 
 def build_spec(clock: Clock, book: RuleBook, expiry_every_s: float) -> ServiceSpec:
@@ -62,7 +66,15 @@ def create_app(
 ) -> FastAPI:
     settings = settings or CreditSettings()
     clock = clock or SystemClock()
-    book = RuleBook.load()
+    book = RuleBook.load(working_days=WorkingDays.from_file(settings.holiday_file))
+    today = clock.today()
+    if today.month >= 11 and book.working_days.covered_through() <= today.year:
+        # Notices given from mid-December count into next year: said at every start until it is loaded.
+        log.warning(
+            "next year's holiday arrangement is not loaded: statement deadlines into it will be refused",
+            covered_through=book.working_days.covered_through(),
+            setting="QC_CREDIT_HOLIDAY_FILE",
+        )
     runtime = ServiceRuntime(build_spec(clock, book, settings.expiry_every_s), settings, bus=bus, clock=clock)
     app = service_app(
         runtime,

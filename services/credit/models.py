@@ -16,21 +16,11 @@ from sqlalchemy import (
 
 from services.credit.domain import OPEN_STATUSES
 from shared import columns
-from shared.audit import audit_table
-from shared.consumer import inbox_table
 from shared.db import new_metadata
-from shared.idempotency import idempotency_table
-from shared.outbox import outbox_table
-from shared.quarantine import quarantine_table
-from shared.ratelimit import rate_limit_table
+from shared.platform_tables import platform_tables
 
 metadata = new_metadata()
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
-audit_log = audit_table(metadata)
-quarantined_events = quarantine_table(metadata)
-idempotency_keys = idempotency_table(metadata)
-rate_limits = rate_limit_table(metadata)
+outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits = platform_tables(metadata)
 
 #: Credit records: each sampling result or enterprise honour, at its latest version, as it counts for credit.
 records = Table(

@@ -165,6 +165,10 @@ async def rating_rules(
         "as_of": on.isoformat(),
         "rule_set": rules.raw,
         "versions": [{"version": s.version, "effective_from": s.effective_from.isoformat()} for s in book.sets],
+        "working_days": {
+            "covered_through": book.working_days.covered_through(),
+            "loaded_years": [{"year": y, "notice": a.notice} for y, a in sorted(book.working_days.loaded.items())],
+        },
     }
 
 

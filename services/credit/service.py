@@ -4,7 +4,7 @@ transaction; the route (or the consumer runner, or the scheduler) commits."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from operator import itemgetter
 from typing import Any, Literal
@@ -34,6 +34,7 @@ from services.credit.domain import (
     RepairAlreadyPending,
     RepairTooEarly,
     RuleBook,
+    RuleSet,
     StatementTooLate,
     Status,
     changed_fields,
@@ -277,7 +278,7 @@ async def approve(
     }
     rules = ctx.book.in_force(today)  # due process is procedure: the rules of the day it is given
     if rules.needs_notice(entry["reason_category"]):
-        deadline = statement_deadline(rules, today)
+        deadline = statement_deadline(rules, today, ctx.book.working_days)
         values = {**decided, "status": Status.noticed.value, "noticed_on": today, "statement_deadline": deadline}
         return await _transition(
             session,
@@ -800,6 +801,159 @@ def _span(entry: dict[str, Any]) -> tuple[date, date] | None:
     return entry["listed_on"], end
 
 
+@dataclass(frozen=True)
+class _ArchivedPeriod:
+    """When an archived listing was on the list: its period, and its removal (an ended period is an expiry)."""
+
+    years: int
+    until: date
+    removed_on: date | None
+    cause: Literal["expired", "repaired", "wrongful"] | None
+
+    @classmethod
+    def of(cls, r: ArchivedListing, rules: RuleSet, today: date) -> _ArchivedPeriod:
+        years = r.publication_years or rules.publication_years["default"]
+        until = publish_until(r.listed_from, years)
+        if r.removed_on is None and until < today:
+            return cls(years, until, until + timedelta(days=1), "expired")
+        return cls(years, until, r.removed_on, r.removal_reason)
+
+    def overlaps(self, r: ArchivedListing, entry: dict[str, Any]) -> bool:
+        """Whether a stored entry of the same enterprise was listed on any of these days, or is open beside
+        a listing that is still open."""
+        if self.removed_on is None and entry["status"] in (Status.proposed, Status.listed):
+            return True
+        span = _span(entry)
+        return (
+            span is not None
+            and span[0] < (self.removed_on or self.until + timedelta(days=1))
+            and r.listed_from < span[1]
+        )
+
+
+def _unmatched(n: int, m: Match) -> ArchivedListingOutcome:
+    why = f"{m.outcome}: no enterprise matches the name unambiguously; give the USCC"
+    return ArchivedListingOutcome(
+        row=n,
+        outcome="unmatched",
+        problems=[{"field": "uscc", "reason": why}],
+        candidates=[CandidateOut(**candidate_json(c)) for c in m.candidates],
+    )
+
+
+def _refusal(
+    n: int, r: ArchivedListing, period: _ArchivedPeriod, mine: list[dict[str, Any]]
+) -> ArchivedListingOutcome | None:
+    """Why a valid archived row is not recorded (a duplicate, a conflict), or None when it is."""
+    same = next((e for e in mine if e["decision_no"] == r.decision_no), None)
+    if same is not None:
+        return ArchivedListingOutcome(row=n, outcome="duplicate", entry_id=same["entry_id"], status=same["status"])
+    clash = next((e for e in mine if period.overlaps(r, e)), None)
+    if clash is not None:
+        why = f"overlaps entry {clash['entry_id']} ({clash['decision_no']}) of the same enterprise"
+        return ArchivedListingOutcome(
+            row=n, outcome="conflict", entry_id=clash["entry_id"], problems=[{"field": "listed_from", "reason": why}]
+        )
+    return None
+
+
+@dataclass
+class _ArchiveReplay:
+    """Archived decisions replayed as they happened: each step's history row and event, on the archive's
+    dates and by the archive's officers, as live operation writes them."""
+
+    ctx: Context
+    source_file: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Envelope] = field(default_factory=list)
+
+    @property
+    def imported(self) -> str:
+        return f"imported from {self.source_file} by {self.ctx.actor}"
+
+    def step(
+        self, entry: dict[str, Any], action: str, at: date, actor: str, reason: str | None, doc: str | None
+    ) -> None:
+        self.history.append(
+            {
+                "entry_id": entry["entry_id"],
+                "uscc": entry["uscc"],
+                "version": entry["version"],
+                "action": action,
+                "status": entry["status"],
+                "actor": actor,
+                "at": _archived_at(at),
+                "reason": reason,
+                "document_no": doc,
+                "request_id": self.ctx.request_id or None,
+                "details": {"imported": True, "source_file": self.source_file, "imported_by": self.ctx.actor},
+            }
+        )
+
+    def emit(self, type_: str, payload: Any, entry: dict[str, Any], at: date) -> None:
+        self.events.append(replace(_event(type_, payload, entry["uscc"]), time=_archived_at(at)))
+
+    def listing(self, r: ArchivedListing, rules: RuleSet, period: _ArchivedPeriod) -> dict[str, Any]:
+        """The entry of one archived listing: proposed, listed and (if so) removed, each step recorded."""
+        assert r.uscc is not None  # resolved by _named_rows
+        proposed_on = r.proposed_on or r.decided_on
+        entry: dict[str, Any] = {
+            "entry_id": new_id(),
+            "version": 1,
+            "uscc": r.uscc,
+            "enterprise_name": r.enterprise_name,
+            "reason_category": r.reason_category,
+            "facts": r.facts,
+            "legal_basis": r.legal_basis,
+            "deciding_authority": r.deciding_authority,
+            "decision_no": r.decision_no,
+            "appeal_route": r.appeal_route,
+            "appeal_deadline": r.appeal_deadline,
+            "publication_years": period.years,
+            "rule_set_version": rules.version,
+            "status": Status.proposed.value,
+            "automatic": False,
+            "trigger_records": None,
+            "proposed_by": r.proposed_by,
+            "proposed_at": _archived_at(proposed_on),
+            "updated_at": _archived_at(proposed_on),
+        }
+        self.step(entry, "proposed", proposed_on, r.proposed_by, f"{r.facts} ({self.imported})", r.decision_no)
+        self.emit(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), entry, proposed_on)
+        entry |= {
+            "version": 2,
+            "status": Status.listed.value,
+            "decided_by": r.reviewed_by,
+            "decided_at": _archived_at(r.decided_on),
+            "decision_comment": self.imported,
+            "listed_on": r.listed_from,
+            "publish_until": period.until,
+            "earliest_repair_on": earliest_repair_on(rules, r.reason_category, r.listed_from),
+            "updated_at": _archived_at(r.decided_on),
+        }
+        self.step(entry, "listed", r.decided_on, r.reviewed_by, self.imported, r.decision_no)
+        self.emit(ENTRY_LISTED, EntryListed(entry=snapshot(entry)), entry, r.decided_on)
+        removed_on, cause = period.removed_on, period.cause
+        if removed_on is not None and cause is not None:
+            by = EXPIRY_ACTOR if cause == "expired" else r.reviewed_by
+            doc = r.removal_decision_no if cause != "expired" else None
+            entry |= {
+                "version": 3,
+                "status": Status.removed.value,
+                "removed_on": removed_on,
+                "removal_reason": cause,
+                "removed_by": by,
+                "removal_decision_no": doc,
+                "updated_at": _archived_at(removed_on),
+            }
+            if cause == "repaired":
+                entry["repair_status"] = "approved"
+            note = r.removal_note or ("publication period ended" if cause == "expired" else cause)
+            self.step(entry, "removed", removed_on, by, f"{note} ({self.imported})", doc)
+            self.emit(ENTRY_REMOVED, EntryRemoved(entry=snapshot(entry), reason=cause), entry, removed_on)
+        return entry
+
+
 async def import_listings(
     session: AsyncSession, ctx: Context, rows: Sequence[ArchivedListing], source_file: str
 ) -> list[ArchivedListingOutcome]:
@@ -820,140 +974,25 @@ async def import_listings(
         stored.setdefault(e["uscc"], []).append(e)
     outcomes: list[ArchivedListingOutcome] = []
     entries: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    events: list[Envelope] = []
-    imported = f"imported from {source_file} by {ctx.actor}"
-
-    def step(entry: dict[str, Any], action: str, at: date, actor: str, reason: str | None, doc: str | None) -> None:
-        history.append(
-            {
-                "entry_id": entry["entry_id"],
-                "uscc": entry["uscc"],
-                "version": entry["version"],
-                "action": action,
-                "status": entry["status"],
-                "actor": actor,
-                "at": _archived_at(at),
-                "reason": reason,
-                "document_no": doc,
-                "request_id": ctx.request_id or None,
-                "details": {"imported": True, "source_file": source_file, "imported_by": ctx.actor},
-            }
-        )
-
-    def emit(type_: str, payload: Any, entry: dict[str, Any], at: date) -> None:
-        events.append(replace(_event(type_, payload, entry["uscc"]), time=_archived_at(at)))
-
+    replay = _ArchiveReplay(ctx, source_file)
     for n, r in enumerate(resolved, start=1):
         if not isinstance(r, ArchivedListing):  # named without a USCC, and not one enterprise
-            why = f"{r.outcome}: no enterprise matches the name unambiguously; give the USCC"
-            outcomes.append(
-                ArchivedListingOutcome(
-                    row=n,
-                    outcome="unmatched",
-                    problems=[{"field": "uscc", "reason": why}],
-                    candidates=[CandidateOut(**candidate_json(c)) for c in r.candidates],
-                )
-            )
+            outcomes.append(_unmatched(n, r))
             continue
         assert r.uscc is not None  # resolved by _named_rows
         rules = ctx.book.in_force(r.decided_on)
         problems = check_archived_listing(r.model_dump(), rules, today)
         if problems:
-            outcomes.append(
-                ArchivedListingOutcome(
-                    row=n, outcome="rejected", problems=[{"field": f, "reason": why} for f, why in problems]
-                )
-            )
+            reasons = [{"field": f, "reason": why} for f, why in problems]
+            outcomes.append(ArchivedListingOutcome(row=n, outcome="rejected", problems=reasons))
             continue
-        years = r.publication_years or rules.publication_years["default"]
-        until = publish_until(r.listed_from, years)
-        removed_on: date | None = r.removed_on
-        cause: Literal["expired", "repaired", "wrongful"] | None = r.removal_reason
-        if removed_on is None and until < today:
-            removed_on, cause = until + timedelta(days=1), "expired"
+        period = _ArchivedPeriod.of(r, rules, today)
         mine = stored.setdefault(r.uscc, [])
-        same = next((e for e in mine if e["decision_no"] == r.decision_no), None)
-        if same is not None:
-            outcomes.append(
-                ArchivedListingOutcome(row=n, outcome="duplicate", entry_id=same["entry_id"], status=same["status"])
-            )
+        refused = _refusal(n, r, period, mine)
+        if refused is not None:
+            outcomes.append(refused)
             continue
-        first, end = r.listed_from, removed_on or until + timedelta(days=1)
-        clash = next(
-            (
-                e
-                for e in mine
-                if (removed_on is None and e["status"] in (Status.proposed, Status.listed))
-                or ((sp := _span(e)) is not None and sp[0] < end and first < sp[1])
-            ),
-            None,
-        )
-        if clash is not None:
-            why = f"overlaps entry {clash['entry_id']} ({clash['decision_no']}) of the same enterprise"
-            outcomes.append(
-                ArchivedListingOutcome(
-                    row=n,
-                    outcome="conflict",
-                    entry_id=clash["entry_id"],
-                    problems=[{"field": "listed_from", "reason": why}],
-                )
-            )
-            continue
-        proposed_on = r.proposed_on or r.decided_on
-        entry: dict[str, Any] = {
-            "entry_id": new_id(),
-            "version": 1,
-            "uscc": r.uscc,
-            "enterprise_name": r.enterprise_name,
-            "reason_category": r.reason_category,
-            "facts": r.facts,
-            "legal_basis": r.legal_basis,
-            "deciding_authority": r.deciding_authority,
-            "decision_no": r.decision_no,
-            "appeal_route": r.appeal_route,
-            "appeal_deadline": r.appeal_deadline,
-            "publication_years": years,
-            "rule_set_version": rules.version,
-            "status": Status.proposed.value,
-            "automatic": False,
-            "trigger_records": None,
-            "proposed_by": r.proposed_by,
-            "proposed_at": _archived_at(proposed_on),
-            "updated_at": _archived_at(proposed_on),
-        }
-        step(entry, "proposed", proposed_on, r.proposed_by, f"{r.facts} ({imported})", r.decision_no)
-        emit(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), entry, proposed_on)
-        entry |= {
-            "version": 2,
-            "status": Status.listed.value,
-            "decided_by": r.reviewed_by,
-            "decided_at": _archived_at(r.decided_on),
-            "decision_comment": imported,
-            "listed_on": r.listed_from,
-            "publish_until": until,
-            "earliest_repair_on": earliest_repair_on(rules, r.reason_category, r.listed_from),
-            "updated_at": _archived_at(r.decided_on),
-        }
-        step(entry, "listed", r.decided_on, r.reviewed_by, imported, r.decision_no)
-        emit(ENTRY_LISTED, EntryListed(entry=snapshot(entry)), entry, r.decided_on)
-        if removed_on is not None and cause is not None:
-            by = EXPIRY_ACTOR if cause == "expired" else r.reviewed_by
-            doc = r.removal_decision_no if cause != "expired" else None
-            entry |= {
-                "version": 3,
-                "status": Status.removed.value,
-                "removed_on": removed_on,
-                "removal_reason": cause,
-                "removed_by": by,
-                "removal_decision_no": doc,
-                "updated_at": _archived_at(removed_on),
-            }
-            if cause == "repaired":
-                entry["repair_status"] = "approved"
-            note = r.removal_note or ("publication period ended" if cause == "expired" else cause)
-            step(entry, "removed", removed_on, by, f"{note} ({imported})", doc)
-            emit(ENTRY_REMOVED, EntryRemoved(entry=snapshot(entry), reason=cause), entry, removed_on)
+        entry = replay.listing(r, rules, period)
         entries.append(entry)
         mine.append(entry)
         outcomes.append(
@@ -961,8 +1000,8 @@ async def import_listings(
         )
     # One executemany: every row with every column.
     await repo.insert_entries(session, [{c.name: e.get(c.name) for c in E.columns} for e in entries])
-    await repo.insert_history(session, history)
-    await add_to_outbox(session, outbox, events)
+    await repo.insert_history(session, replay.history)
+    await add_to_outbox(session, outbox, replay.events)
     await add_to_outbox(session, outbox, await refresh_ratings(session, [e["uscc"] for e in entries], today, ctx.book))
     return outcomes
 

@@ -3,13 +3,12 @@
 from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, Text
 
 from shared import columns
-from shared.audit import audit_table
-from shared.consumer import inbox_table
 from shared.db import new_metadata
-from shared.outbox import envelope_columns, outbox_table
-from shared.quarantine import quarantine_table
+from shared.outbox import envelope_columns
+from shared.platform_tables import platform_tables
 
 metadata = new_metadata()
+outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits = platform_tables(metadata)
 
 #: Each result's latest state (highest version seen), one row per result.
 rm_results = Table(
@@ -278,8 +277,3 @@ READ_MODELS = (
     rm_ratings,
     rm_enterprises,
 )
-
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
-audit_log = audit_table(metadata)
-quarantined_events = quarantine_table(metadata)

@@ -12,14 +12,11 @@ from sqlalchemy import (
 )
 
 from shared import columns
-from shared.audit import audit_table
-from shared.consumer import inbox_table
 from shared.db import new_metadata
-from shared.idempotency import idempotency_table
-from shared.outbox import outbox_table
-from shared.ratelimit import rate_limit_table
+from shared.platform_tables import platform_tables
 
 metadata = new_metadata()
+outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits = platform_tables(metadata)
 
 #: Each result as it stands now; earlier versions live in `result_versions`.
 results = Table(
@@ -86,10 +83,3 @@ ingest_log = Table(
     Column("conflicts", Integer, nullable=False, server_default="0"),
     Index("ix_ingest_log_agency", "agency_code"),
 )
-
-idempotency_keys = idempotency_table(metadata)
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
-audit_log = audit_table(metadata)
-#: The per-client budget of the public list of non-conforming products (shared/ratelimit.py).
-rate_limits = rate_limit_table(metadata)

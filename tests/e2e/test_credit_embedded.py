@@ -4,9 +4,10 @@ through the suite's in-process bus, bad input, and two reviewers acting at once.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -351,3 +352,42 @@ async def test_names_without_a_uscc_are_matched_only_when_unambiguous(
     assert {c["uscc"] for c in out["rows"][1]["candidates"]} == {ENTERPRISE, OTHER}
     check = await suite.client.get(f"{BASE}/v1/blacklist/check", params={"uscc": THIRD}, headers=reader)
     assert check.json()["listed"] is True
+
+
+async def test_next_years_holiday_arrangement_loaded_by_the_operator_counts_a_notice_into_it(
+    tmp_path: Path, platform: PlatformSettings, auth: Callable[..., dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notice given on Monday 2026-12-28 runs into a year chinese-calendar does not ship: refused (503,
+    nothing changed) until the operator loads the year's arrangement, then counted from it."""
+    arrangement = {"year": 2027, "notice": "test arrangement", "holidays": ["2027-01-01"], "workdays": []}
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps({"years": [arrangement]}), encoding="utf-8")
+    alice, bob = auth("credit:write", subject="alice"), auth("credit:review", subject="bob")
+
+    async def approve(data: str) -> tuple[httpx.Response, dict[str, Any]]:
+        clock = FixedClock(datetime(2026, 12, 28, 2, 0, tzinfo=UTC))
+        async with running(create_embedded_app(tmp_path / data, platform, clock=clock)) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://suite") as c:
+                p = await c.post(f"{BASE}/v1/blacklist-entries", json=proposal(), headers=alice)
+                assert p.status_code == 201, p.text
+                url = f"{BASE}/v1/blacklist-entries/{p.json()['entry_id']}"
+                a = await c.post(f"{url}:approve", json={}, headers=bob | {"If-Match": p.headers["etag"]})
+                rules = (await c.get(f"{BASE}/v1/rating-rules")).json()["working_days"]
+                return a, {"entry": (await c.get(url, headers=bob)).json(), "working_days": rules}
+
+    refused, seen = await approve("without")
+    assert refused.status_code == 503 and refused.json()["type"].endswith(":holiday-calendar-missing"), refused.text
+    assert refused.json()["year"] == 2027
+    assert seen["entry"]["status"] == "proposed" and seen["entry"]["version"] == 1  # nothing changed
+    assert seen["working_days"]["loaded_years"] == []
+
+    monkeypatch.setenv("QC_CREDIT_HOLIDAY_FILE", str(holidays))
+    noticed, seen = await approve("with")
+    assert noticed.status_code == 200, noticed.text
+    # 12-29, 12-30, 12-31, (01-01 off), 01-04, 01-05: the fifth working day.
+    assert noticed.json()["statement_deadline"] == "2027-01-05"
+    assert seen["working_days"] == {
+        "covered_through": 2027,
+        "loaded_years": [{"year": 2027, "notice": "test arrangement"}],
+    }

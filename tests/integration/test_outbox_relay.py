@@ -94,7 +94,7 @@ async def test_relay_killed_between_publish_and_mark_republishes_on_restart(migr
 
     relay._mark_published = hang  # type: ignore[method-assign]
     relay.start()
-    await asyncio.wait_for(published.wait(), 10)
+    await asyncio.wait_for(published.wait(), 60)
     await relay.stop()
     assert len(pub.published) == 3
     assert await _unpublished(db) == 3  # the kill rolled the mark back

@@ -85,7 +85,7 @@ async def test_a_commit_outside_a_request_wakes_the_relay(runtime: ServiceRuntim
         await add_to_outbox(uow.session, outbox, _events(3))
         await uow.commit()
     # Well within the 30 s SQLite poll: the commit woke the relay.
-    assert await eventually(runtime.relay.backlog, lambda n: n == 0, timeout=5) == 0
+    assert await eventually(runtime.relay.backlog, lambda n: n == 0, timeout=15) == 0
     assert runtime.relay.published_total == 3
 
 
@@ -102,7 +102,7 @@ async def test_rows_another_process_wrote_are_published_by_the_poll(database_url
         async with other.unit_of_work() as uow:
             await add_to_outbox(uow.session, outbox, _events(2))
             await uow.commit()
-        assert await eventually(rt.relay.backlog, lambda n: n == 0, timeout=10) == 0
+        assert await eventually(rt.relay.backlog, lambda n: n == 0, timeout=25) == 0
         assert rt.relay.published_total == 2
     finally:
         await other.dispose()

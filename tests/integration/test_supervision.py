@@ -69,7 +69,7 @@ async def _supervise_flaky(supervisor: Supervisor, runs: Any) -> None:
             await supervisor.check()
         assert 'qc_task_up{task="consumer:test"} 0.0' in generate_latest(supervisor.registry).decode()
         # Restarted twice, then up for good.
-        await eventually(lambda: _value(runs()), lambda n: n == 3, timeout=10)
+        await eventually(lambda: _value(runs()), lambda n: n == 3, timeout=30)
         await supervisor.check()
         assert supervisor.status()["consumer:test"]["restarts"] == 2
         metrics = generate_latest(supervisor.registry).decode()
@@ -259,7 +259,7 @@ async def test_the_relay_holds_no_transaction_while_the_broker_does_not_answer(m
     relay = OutboxRelay(db, outbox, pub, "t")
     publishing = asyncio.create_task(relay.publish_pending())
     try:
-        await asyncio.wait_for(pub.entered.wait(), 10)
+        await asyncio.wait_for(pub.entered.wait(), 60)
         if db.is_sqlite:
             # SQLite's one write lock is free: a writer gets it at once (BEGIN IMMEDIATE, no busy wait).
             async with db.engine.connect() as conn:
@@ -277,7 +277,7 @@ async def test_the_relay_holds_no_transaction_while_the_broker_does_not_answer(m
                 assert idle_in_tx == 0
         assert await relay.backlog() == 3
         pub.release.set()
-        assert await asyncio.wait_for(publishing, 10) == 3
+        assert await asyncio.wait_for(publishing, 60) == 3
     finally:
         pub.release.set()
         if not publishing.done():

@@ -10,15 +10,14 @@ import pytest
 
 from services.credit.domain import (
     AUTHORITY_SOURCE,
-    HolidayCalendarMissing,
     RuleBook,
-    add_working_days,
     compute_rating,
     credit_row,
     record_problems,
     statement_deadline,
     triggers_in_window,
 )
+from services.credit.working_days import HolidayCalendarMissing, WorkingDays
 
 BOOK = RuleBook.load()
 RULES_2025 = BOOK.in_force(date(2025, 6, 1))
@@ -89,12 +88,12 @@ def test_penalties_count_towards_the_automatic_proposal_and_complaints_do_not() 
     ],
 )
 def test_the_statement_period_is_counted_in_working_days(noticed: date, deadline: date) -> None:
-    assert statement_deadline(RULES_2025, noticed) == deadline
+    assert statement_deadline(RULES_2025, noticed, BOOK.working_days) == deadline
 
 
 def test_a_year_without_a_published_holiday_arrangement_is_refused_not_guessed() -> None:
     with pytest.raises(HolidayCalendarMissing) as exc:
-        add_working_days(date(2099, 1, 5), 5)
+        WorkingDays().add(date(2099, 1, 5), 5)
     assert exc.value.extensions["year"] == 2099
 
 
