@@ -18,7 +18,7 @@ from services.gateway.webhooks.domain import (
     signing_secrets,
 )
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 
 def test_production_mode_accepts_https_callbacks_only() -> None:
@@ -57,11 +57,13 @@ def test_two_secrets_sign_during_the_overlap_and_one_after() -> None:
     assert signing_secrets(new, old, until, NOW) == [new, old]
     assert signing_secrets(new, old, until, until) == [new]
     assert signing_secrets(new, None, None, NOW) == [new]
+    # Signed now: a Standard Webhooks receiver refuses a timestamp over five minutes off its clock.
+    at = datetime.now(UTC)
     body = '{"id": "e1"}'
-    headers = {"webhook-id": "e1", "webhook-timestamp": str(int(NOW.timestamp()))}
-    both = {**headers, "webhook-signature": sign([new, old], "e1", NOW, body)}
+    headers = {"webhook-id": "e1", "webhook-timestamp": str(int(at.timestamp()))}
+    both = {**headers, "webhook-signature": sign([new, old], "e1", at, body)}
     assert Webhook(old).verify(body, both) == {"id": "e1"} and Webhook(new).verify(body, both) == {"id": "e1"}
-    alone = {**headers, "webhook-signature": sign([new], "e1", NOW, body)}
+    alone = {**headers, "webhook-signature": sign([new], "e1", at, body)}
     assert Webhook(new).verify(body, alone) == {"id": "e1"}
     with pytest.raises(WebhookVerificationError):
         Webhook(old).verify(body, alone)
