@@ -190,27 +190,29 @@ async def list_results(
 async def results_summary(session: AsyncSession, uscc: str, as_of: date) -> dict[str, Any]:
     r = rm_results.c
     where = and_(r.uscc == uscc, r.state != "retracted", r.sampling_date <= as_of)
-    n, passed = (
-        await session.execute(select(func.count(), func.sum(case((r.conclusion == "pass", 1), else_=0))).where(where))
-    ).one()
     year = cast(func.extract("year", r.sampling_date), Integer).label("year")
-    # Counted in the database: the enterprise's whole history, however many results it has.
-    by_year = await session.execute(
-        select(year, func.sum(case((r.conclusion == "pass", 1), else_=0)), func.count())
-        .where(where)
-        .group_by(year)
-        .order_by(year)
-    )
+    # Counted in the database: the enterprise's whole history, however many results it has; the totals
+    # are the years' sums (one query fewer on the credit profile's path).
+    by_year = [
+        {"year": int(y), "passed": int(p or 0), "failed": int(k) - int(p or 0)}
+        for y, p, k in await session.execute(
+            select(year, func.sum(case((r.conclusion == "pass", 1), else_=0)), func.count())
+            .where(where)
+            .group_by(year)
+            .order_by(year)
+        )
+    ]
     fails = await session.execute(
         select(rm_results)
         .where(where, r.conclusion == "fail")
         .order_by(r.sampling_date.desc(), r.result_id.desc())
         .limit(5)
     )
+    passed = sum(y["passed"] for y in by_year)
     return {
-        "n": int(n or 0),
-        "passed": int(passed or 0),
-        "by_year": [{"year": int(y), "passed": int(p or 0), "failed": int(k) - int(p or 0)} for y, p, k in by_year],
+        "n": passed + sum(y["failed"] for y in by_year),
+        "passed": passed,
+        "by_year": by_year,
         "recent_fails": [dict(x) for x in fails.mappings()],
     }
 
