@@ -30,6 +30,16 @@ Auth = Callable[..., dict[str, str]]
 BUNDLE = "/v1/open-data/datapackage.zip"
 
 
+@pytest.fixture(autouse=True)
+def roomy_service_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle reads every public list of the services, and so does the test after it, as the same
+    client: two passes over some thirty honour lists outrun a service's per-client burst unless the
+    bucket refills in between, which a fast machine does not wait for. The bundle's own limit (the
+    gateway's) is what the rate-limit test checks, so only the services' budgets are widened."""
+    for service in ("SAMPLING", "CREDIT", "AWARDS"):
+        monkeypatch.setenv(f"QC_{service}_PUBLIC_BURST", "10000")
+
+
 async def _pages(c: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
