@@ -24,6 +24,7 @@ BENCHMARKS = (
     "credit_records",
     "gateway_read",
     "warning_eval",
+    "webhook_fanout",
 )
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -7,8 +7,9 @@ and each service's outbox still feeds the bus, so a crash loses nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,6 +42,24 @@ class FromGateway:
             if forwarded:
                 scope = {**scope, "client": (forwarded.decode("latin-1").strip(), 0)}
         await self.app(scope, receive, send)
+
+
+#: The cyclic collector's first threshold while the suite runs (CPython's default is 700). Every
+#: allocation-heavy batch (ingest requests, event projection) otherwise triggers a collection every
+#: few hundred events, and every tenth of those scans the four services' long-lived objects: a fifth
+#: of the projection's CPU, measured (issue 18). Cycles are still collected, in larger steps.
+GC_GEN0_THRESHOLD = 10_000
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Raise the collector's first threshold for the suite's run; the process's own afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_GEN0_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def sqlite_url(data_dir: Path, name: str) -> str:
@@ -82,6 +101,7 @@ def create_embedded_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.enter_context(fewer_collections())
             # Mounted apps' lifespans are not run by Starlette: run them here, services first.
             for service in services.values():
                 await stack.enter_async_context(service.router.lifespan_context(service))

@@ -27,6 +27,7 @@ from shared.settings import PlatformSettings
 SCOPES: dict[str, str] = {
     "read": "Read non-public data",
     "sampling:write": "Push, correct and retract sampling-inspection results (agencies)",
+    "sampling:publish": "Publish and correct notices (公告) of final fails (an agency its own, the bureau any)",
     "credit:write": "Propose blacklist entries and record credit facts",
     "credit:records": "Send, correct and withdraw an authority's credit records (one token per authority system)",
     "credit:review": "Approve or reject blacklist proposals and repairs (a different person)",

@@ -308,7 +308,8 @@ class KafkaBus:
             log.warning("kafka producer replaced after a failed publish", error=repr(reason))
             try:
                 # stop() flushes what is pending: with the broker away it would wait for ever.
-                await asyncio.wait_for(old.stop(), timeout=5)
+                async with asyncio.timeout(5):
+                    await old.stop()
             except Exception as exc:  # the old producer is dropped whatever it says
                 log.info("old kafka producer did not stop cleanly", error=repr(exc))
         producer = self._new_producer()
@@ -322,13 +323,17 @@ class KafkaBus:
 
     async def ping(self) -> None:
         producer = await self._current_producer()
-        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=3)
+        async with asyncio.timeout(3):
+            await producer.client.fetch_all_metadata()
 
     async def publish(self, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None:
         """Return only when the broker acknowledged every record (acks=all), within `publish_timeout_s`."""
         producer = await self._current_producer()
         try:
-            await asyncio.wait_for(self._send_all(producer, topic, batch), timeout=self.publish_timeout_s)
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for swallows a cancel that comes as the
+            # sends complete (gh-86296), and the relay then outlived its service's shutdown.
+            async with asyncio.timeout(self.publish_timeout_s):
+                await self._send_all(producer, topic, batch)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

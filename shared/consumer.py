@@ -106,7 +106,11 @@ def decode_or_set_aside(
     """The wanted events parsed with their contracts' models, and those that can never apply as they
     are: a record that is not a CloudEvent, a type no contract defines (a newer producer, a
     misspelling), a payload its contract rejects. A known type the consumer does not handle is
-    another service's business: left out quietly."""
+    another service's business: left out quietly.
+
+    Each envelope is parsed once: the model is kept on it (`Envelope.parsed`), so the other consumers
+    of an in-process delivery, and the halves of a batch being isolated, reuse it (handlers only read
+    payloads)."""
     out: list[Received[Any]] = []
     rejected: list[SetAside] = []
     for e in envelopes:
@@ -117,11 +121,14 @@ def decode_or_set_aside(
             if e.type not in registry:
                 rejected.append(SetAside(e, "unknown-type", "UnknownEventType", f"no contract defines {e.type!r}"))
             continue
-        try:
-            payload = registry.get(e.type).model.model_validate(e.data)
-        except ValidationError as exc:
-            rejected.append(SetAside.of(e, "invalid", exc))
-            continue
+        payload = e.parsed
+        if payload is None:
+            try:
+                payload = e.parsed = registry.get(e.type).model.model_validate(e.data)
+            except ValidationError as exc:
+                # Not kept: each consumer that gets the event sets it aside in its own quarantine.
+                rejected.append(SetAside.of(e, "invalid", exc))
+                continue
         out.append(Received(e, payload))
     return out, rejected
 

@@ -54,6 +54,9 @@ class Envelope:
     datacontenttype: str = JSON
     #: Set by the Kafka consumer: the record it was read from (None in process or from the outbox).
     origin: KafkaOrigin | None = None
+    #: `data` parsed with its type's contract model, kept by the first consumer that parsed it: every
+    #: in-process subscriber gets the same envelope, and the model is the type's, not the consumer's.
+    parsed: BaseModel | None = field(default=None, init=False, compare=False, repr=False)
 
     def to_cloudevent_dict(self) -> dict[str, Any]:
         """The structured-mode JSON form, as the change feed and event catalog show it."""

@@ -37,6 +37,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/assessments"): "listAssessments",
     ("GET", "/v1/assessments:export"): "exportAssessments",
     ("GET", "/v1/assessments/{district}"): "getDistrictAssessment",
+    ("GET", "/v1/assessments:report"): "getAssessmentReport",
+    ("GET", "/v1/open-data/datapackage.zip"): "downloadOpenData",
     # sampling
     ("POST", "/v1/results"): "createResult",
     ("POST", "/v1/results:batch"): "createResultsBatch",
@@ -54,6 +56,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/rules"): "getSamplingRules",
     ("GET", "/v1/public/nonconforming-products"): "listNonconformingProducts",
     ("GET", "/v1/public/nonconforming-products:export"): "exportNonconformingProducts",
+    ("POST", "/v1/notices"): "publishNotice",
+    ("GET", "/v1/notices"): "listNotices",
+    ("GET", "/v1/notices/{notice_id}"): "getNotice",
+    ("PATCH", "/v1/notices/{notice_id}"): "correctNotice",
     ("POST", "/v1/sampling/jobs/{name}:run"): "runSamplingJob",
     ("GET", "/v1/jobs/sampling"): "listSamplingJobs",
     # credit

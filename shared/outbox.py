@@ -240,7 +240,10 @@ class OutboxRelay(BackgroundLoop):
                         backlog=await self._backlog_or_none(),
                     )
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
+                # asyncio.timeout, not wait_for: in Python 3.11 wait_for swallows a cancel that comes as
+                # the event is set (gh-86296), and the relay then outlived its service's shutdown.
+                async with asyncio.timeout(wait_s):
+                    await self._wake.wait()
                 # Let the commits of concurrent requests gather into one batch: each batch has a
                 # fixed cost (read, publish, mark, and every consumer's transaction).
                 await asyncio.sleep(self.coalesce_s)

@@ -15,8 +15,7 @@ from typing import Any
 import structlog
 
 from shared.clock import Clock
-from shared.supervisor import Supervisor
-from shared.tasks import cancel
+from shared.supervisor import Supervisor, cancel_and_wait
 
 log = structlog.get_logger("scheduler")
 
@@ -73,5 +72,5 @@ class Scheduler:
             for name in self.jobs:
                 await self._supervisor.stop(f"job:{name}")
             self._supervisor = None
-        await cancel(*self._tasks)
+        await cancel_and_wait(*self._tasks)
         self._tasks = []

@@ -257,7 +257,8 @@ async def _run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, check in checks.items():
         try:
-            await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await check()
             out[name] = "ok"
         except Exception as exc:
             out[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
@@ -295,7 +296,8 @@ def install_platform_routes(
         }
         if readiness.details is not None:
             try:
-                body.update(await asyncio.wait_for(readiness.details(), CHECK_TIMEOUT_S))
+                async with asyncio.timeout(CHECK_TIMEOUT_S):
+                    body.update(await readiness.details())
             except Exception as exc:
                 body["details_error"] = f"{type(exc).__name__}: {exc}"[:300]
         return body

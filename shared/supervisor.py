@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -20,6 +21,31 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 log = structlog.get_logger("supervisor")
 
 TaskFactory = Callable[[], Awaitable[None]]
+
+
+#: How long a cancelled task may take to end before it is cancelled again: longer than SQLite's busy
+#: timeout (10 s), so a rollback under way when the cancel came is let finish.
+CANCEL_GRACE_S = 15.0
+
+
+async def cancel_and_wait(*tasks: asyncio.Task[Any] | None, grace_s: float = CANCEL_GRACE_S) -> None:
+    """Cancel these tasks and wait until each has ended, cancelling again any still running after
+    `grace_s`. A cancellation can be swallowed: in Python 3.11, `asyncio.wait_for` returns the result
+    of an awaitable that finished just as the cancel came (CPython gh-86296, fixed in 3.12), and
+    libraries call it in loops; a task that swallowed its one cancel never ended, and the service's
+    shutdown waited for it for ever."""
+    running = [t for t in tasks if t is not None]
+    for task in running:
+        task.cancel()
+    while pending := [t for t in running if not t.done()]:
+        await asyncio.wait(pending, timeout=grace_s)
+        for task in pending:
+            if not task.done():
+                log.warning("background task still running after a cancel; cancelling again", task=task.get_name())
+                task.cancel()
+    for task in running:  # retrieved, so asyncio does not log "exception was never retrieved"
+        if not task.cancelled() and task.exception() is not None:
+            log.info("background task ended with an error at stop", task=task.get_name(), error=repr(task.exception()))
 
 
 class TasksDown(RuntimeError):
@@ -124,12 +150,4 @@ class Supervisor:
         """Cancel one task (or all of them) and wait for it to end."""
         names = [name] if name is not None else list(self._tasks)
         entries = [self._tasks.pop(n) for n in names if n in self._tasks]
-        for e in entries:
-            if e.task is not None:
-                e.task.cancel()
-        for e in entries:
-            if e.task is not None:
-                try:
-                    await e.task
-                except asyncio.CancelledError:
-                    pass
+        await cancel_and_wait(*(e.task for e in entries))

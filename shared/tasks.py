@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
 
-from shared.supervisor import Supervisor
-
-
-async def cancel(*tasks: asyncio.Task[Any] | None) -> None:
-    """Cancel these tasks and wait until each has finished (its own cancellation is not an error)."""
-    running = [t for t in tasks if t is not None]
-    for task in running:
-        task.cancel()
-    for task in running:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+from shared.supervisor import Supervisor, cancel_and_wait
 
 
 class BackgroundLoop:
@@ -44,5 +32,5 @@ class BackgroundLoop:
         if self._supervisor is not None:
             await self._supervisor.stop(self.task_name)
             self._supervisor = None
-        await cancel(self._task)
+        await cancel_and_wait(self._task)
         self._task = None

@@ -15,7 +15,7 @@
 #
 # Environment: QC_KAFKA_VERSION (4.1.1), QC_KAFKA_PORT (19092),
 # QC_KAFKA_CONTROLLER_PORT (19093), QC_VAR ($ROOT/var), QC_CACHE ($ROOT/.cache),
-# QC_KAFKA_HEAP (512m), QC_KAFKA_START_TIMEOUT (90), PYTHON ($ROOT/.venv/bin/python),
+# QC_KAFKA_HEAP (1g), QC_KAFKA_START_TIMEOUT (90), PYTHON ($ROOT/.venv/bin/python),
 # JAVA (java), MVN (mvn).
 set -euo pipefail
 
@@ -30,7 +30,7 @@ CACHE=${QC_CACHE:-$ROOT/.cache}
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 JAVA=${JAVA:-java}
 MVN=${MVN:-mvn}
-HEAP=${QC_KAFKA_HEAP:-512m}
+HEAP=${QC_KAFKA_HEAP:-1g}
 START_TIMEOUT=${QC_KAFKA_START_TIMEOUT:-90}
 
 LIBS="$CACHE/kafka/$KAFKA_VERSION/libs"

@@ -7,12 +7,16 @@ cd "$ROOT"
 PY="$ROOT/.venv/bin/python"
 
 # The dashboard's browser tests drive Debian's Chromium (never a downloaded build); a CJK font makes
-# their screenshots readable. Installed once, when missing.
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then
-    echo "installing chromium, chromium-driver and a CJK font (apt)"
+# their screenshots readable and the assessment PDF's Chinese; WeasyPrint (the PDF) needs pango.
+# Installed once, when missing.
+APT_PACKAGES="chromium chromium-driver fonts-wqy-zenhei libpango-1.0-0 libpangoft2-1.0-0"
+# shellcheck disable=SC2086
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
+    echo "installing $APT_PACKAGES (apt)"
     apt-get update -qq >/dev/null || { echo "apt-get update failed: cannot install Chromium" >&2; exit 1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null \
-        || { echo "apt-get install chromium chromium-driver failed" >&2; exit 1; }
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES >/dev/null \
+        || { echo "apt-get install $APT_PACKAGES failed" >&2; exit 1; }
 fi
 
 started=()

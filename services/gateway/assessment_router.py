@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.types import DecoratedCallable
 
-from services.gateway import assessment, assessment_export
+from services.gateway import assessment, assessment_export, assessment_report
 from services.gateway.assessment_schemas import AssessmentOut, DistrictAssessmentsOut
 from services.gateway.plans import Plan
 
@@ -26,6 +28,11 @@ Year = Annotated[int | None, Query(ge=1900, le=2200, description="Default: the p
 def _as_of(runtime: Runtime, plan: Plan) -> date:
     """Today, but never past the plan's end (as the attainment reads a finished plan)."""
     return min(runtime.clock.today(), plan.period_end)
+
+
+def _year(runtime: Runtime, plan: Plan, year: int | None) -> int:
+    """The year asked for, or the plan's last year up to today."""
+    return year if year is not None else min(_as_of(runtime, plan).year, plan.period_end.year)
 
 
 async def _assess(
@@ -56,9 +63,7 @@ async def list_assessments(
     scheme: SchemeId = None,
     year: Year = None,
 ) -> Any:
-    p = _plan(request, plan)
-    as_of = _as_of(runtime, p)
-    y = year if year is not None else min(as_of.year, p.period_end.year)
+    y = _year(runtime, _plan(request, plan), year)
     p, s, as_of, years = await _assess(request, runtime, uow, plan, scheme, [y])
     return {
         "plan": p.id,
@@ -71,17 +76,20 @@ async def list_assessments(
     }
 
 
-@_assessment.get(
+def _document(
+    path: str, what: str, media_types: tuple[str, ...], summary: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A route answering a document (not JSON): its media types and what it holds, documented."""
+    content: dict[str, dict[str, Any]] = {m: {} for m in media_types}
+    responses = {**ERRORS, 200: {"description": what, "content": content}}
+    return _assessment.get(path, responses=responses, response_class=Response, summary=summary)
+
+
+@_document(
     "/assessments:export",
-    responses={
-        **ERRORS,
-        200: {
-            "description": "The district × indicator table: XLSX (a sheet per year and the method) or CSV",
-            "content": {assessment_export.XLSX: {}, "text/csv": {}},
-        },
-    },
-    response_class=Response,
-    summary="Every year's assessment as an XLSX workbook or CSV (no token)",
+    "The district × indicator table: XLSX (a sheet per year and the method) or CSV",
+    (assessment_export.XLSX, "text/csv"),
+    "Every year's assessment as an XLSX workbook or CSV (no token)",
 )
 async def export_assessments(
     request: Request,
@@ -98,6 +106,36 @@ async def export_assessments(
     else:
         body, media = assessment_export.xlsx(p.id, s, years), assessment_export.XLSX
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})
+
+
+@_document(
+    "/assessments:report",
+    "The year's printable report: PDF, or the HTML it is printed from",
+    (assessment_report.PDF, "text/html"),
+    "The annual assessment report for the city, or one district, as PDF or printable HTML (no token)",
+)
+async def assessment_report_document(
+    request: Request,
+    runtime: Runtime,
+    uow: UoW,
+    plan: str = DEFAULT_PLAN,
+    scheme: SchemeId = None,
+    year: Year = None,
+    district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="One district; default the city")] = None,
+    format: Literal["pdf", "html"] = "pdf",
+) -> Response:
+    y = _year(runtime, _plan(request, plan), year)
+    p, s, as_of, years = await _assess(request, runtime, uow, plan, scheme, [y])
+    if district is not None and all(a.district_code != district for a in years[y]):
+        raise assessment.DistrictNotFound(district)
+    html = assessment_report.report_html(p, s, y, min(as_of, date(y, 12, 31)), years[y], district)
+    name = f"assessment-{p.id}-{s.id}-{y}" + (f"-{district}" if district else "")
+    if format == "html":
+        return Response(html, media_type="text/html; charset=utf-8")
+    pdf = await assessment_report.report_pdf(html)
+    return Response(
+        pdf, media_type=assessment_report.PDF, headers={"Content-Disposition": f'inline; filename="{name}.pdf"'}
+    )
 
 
 @_assessment.get(

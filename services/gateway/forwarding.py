@@ -134,6 +134,10 @@ FORWARDS: tuple[Forward, ...] = (
     _sampling("GET", "/v1/public/nonconforming-products", None, "Published non-conforming products (公示)", "public"),
     _sampling("GET", "/v1/public/nonconforming-products:export", None, "The same as CSV", "public"),
     *_job("sampling", "Run a sampling job now"),
+    _sampling("POST", "/v1/notices", "sampling:publish", "Publish a notice (公告) of final fails", "notices"),
+    _sampling("GET", "/v1/notices", "read", "Published notices", "notices"),
+    _sampling("GET", "/v1/notices/{notice_id}", "read", "One notice with its versions", "notices"),
+    _sampling("PATCH", "/v1/notices/{notice_id}", "sampling:publish", "Correct a notice", "notices"),
     # credit
     _credit("GET", "/v1/rating-rules", None, "The credit rule set in force, and every version", "credit"),
     _credit("POST", "/v1/blacklist-entries", "credit:write", "Propose a blacklist entry", "blacklist"),

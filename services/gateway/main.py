@@ -21,6 +21,7 @@ from services.gateway.early_warning.engine import with_warnings
 from services.gateway.early_warning.router import router as warnings_router
 from services.gateway.early_warning.rules import DEFAULT_RULES, load_rules
 from services.gateway.forwarding import AUDIT_PREFIX, FORWARDS, QUARANTINE_PREFIX, forwarding_router
+from services.gateway.open_data import router as open_data_router
 from services.gateway.plans import PLANS_DIR, load_plans
 from services.gateway.router import router
 from services.gateway.settings import GatewaySettings
@@ -31,6 +32,7 @@ from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
 from shared.quarantine import quarantine_router
+from shared.ratelimit import public_limiter
 from shared.runtime import ServiceRuntime
 from shared.service_app import service_app, service_spec
 
@@ -79,6 +81,7 @@ def create_app(
         routers=[
             router,
             assessment_router,
+            open_data_router,
             forwarding_router(),
             dashboard_router,
             disclosure_pages,
@@ -95,6 +98,7 @@ def create_app(
     app.state.plans = plans
     app.state.warning_rules = rules
     app.state.webhooks = webhooks
+    app.state.public_limiter = public_limiter(runtime, models.rate_limits, settings)  # the open-data bundle
     app.add_middleware(DashboardHeadersMiddleware)
     openapi.install(app, FORWARDS)
     return app

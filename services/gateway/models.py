@@ -250,6 +250,11 @@ webhook_subscriptions = Table(
     Column("description", Text),
     Column("officer", Boolean, nullable=False),
     Column("secret", String(100), nullable=False),
+    # Secret rotation: the replaced secret still signs (beside the new one) until `previous_secret_until`.
+    Column("previous_secret", String(100)),
+    columns.timestamp("previous_secret_until", nullable=True),
+    # Filters beyond types and subjects, JSON: {"districts": [...], "honour_types": [...], "warning_kinds": [...]}.
+    Column("filters", Text),
     Column("state", String(12), nullable=False),
     Column("disabled_reason", Text),
     columns.timestamp("disabled_at", nullable=True),

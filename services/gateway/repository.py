@@ -40,7 +40,7 @@ from services.gateway.models import (
 )
 from shared.clock import as_utc
 from shared.db import chunks, dialect_insert
-from shared.executemany import insert_rows, upsert_rows
+from shared.executemany import excluded, insert_rows, upsert_rows
 from shared.pagination import keyset
 
 #: The change feed's row in `rm_feed_counts`.
@@ -375,13 +375,15 @@ async def priority_list(
 async def upsert_enterprises(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """The name of the latest event (by event time) wins; a district once learned is kept when the
     newer event carries none."""
-    if not rows:
-        return
-    ins = dialect_insert(session)(rm_enterprises)
-    e, x = rm_enterprises.c, ins.excluded
+    e, x = rm_enterprises.c, excluded(rm_enterprises)
     newer = x.updated_at >= e.updated_at
-    stmt = ins.on_conflict_do_update(
-        index_elements=[e.uscc],
+    # Driver-level executemany: through Core, SQLAlchemy processed every parameter of every row in
+    # Python (≈ 15 µs a row in a cProfile of the projection).
+    await upsert_rows(
+        session,
+        rm_enterprises,
+        rows,
+        ["uscc"],
         set_={
             "name": case((newer, x.name), else_=e.name),
             "district_code": case(
@@ -391,7 +393,6 @@ async def upsert_enterprises(session: AsyncSession, rows: Sequence[dict[str, Any
             "updated_at": case((newer, x.updated_at), else_=e.updated_at),
         },
     )
-    await session.execute(stmt, list(rows))
 
 
 async def enterprise(session: AsyncSession, uscc: str) -> dict[str, Any] | None:

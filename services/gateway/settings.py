@@ -1,10 +1,10 @@
 from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import CommaList, ServiceSettings, comma_list
+from shared.settings import CommaList, PublicRateLimitSettings, ServiceSettings, comma_list
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(PublicRateLimitSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="QC_GATEWAY_", extra="ignore")
 
     service_name: str = "gateway"

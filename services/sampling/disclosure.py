@@ -15,16 +15,22 @@ from datetime import date
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.sampling import repository
+from services.sampling import notices, repository
+from services.sampling.domain import NoticeNotFound
+from services.sampling.models import idempotency_keys
+from services.sampling.schemas import NoticeCorrection, NoticeIn, NoticeOut
+from shared.auth import Principal, require
+from shared.context import IdempotentCreation, VersionedChange
 from shared.pagination import Page, decode_cursor, page
+from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.regions import load_regions
-from shared.routing import Cursor, PublicLimit, Section
+from shared.routing import ERRORS, WRITE_ERRORS, Cursor, Limit, PublicLimit, Reader, Section
 from shared.runtime import Runtime, UoW
 from shared.strict import Day
 from shared.tabular import csv_download
@@ -32,6 +38,8 @@ from shared.tabular import csv_download
 router = APIRouter(prefix="/v1")
 #: No token: a public list answers only bad input and the rate limit.
 _public_list = Section(router, "public", {422: PROBLEM_SCHEMA, 429: PROBLEM_SCHEMA})
+_notices = Section(router, "notices", ERRORS)
+Publisher = Annotated[Principal, require("sampling:publish")]
 
 
 class PublicItem(BaseModel):
@@ -65,6 +73,9 @@ class PublicNonconforming(BaseModel):
     report_date: date
     reinspection: str | None = Field(description="'upheld' when a re-inspection (复检) confirmed the fail")
     nonconforming_items: list[PublicItem]
+    notice_no: str | None = Field(description="The notice (公告) that published it; null: not yet in a notice")
+    notice_date: date | None
+    notice_id: str | None
 
 
 class PublicFilter(BaseModel):
@@ -74,6 +85,7 @@ class PublicFilter(BaseModel):
     to: Day | None = Field(None, description="Reported on or before")
     enterprise: str | None = Field(None, min_length=1, max_length=100, description="A fragment of the producer's name")
     product: str | None = Field(None, min_length=1, max_length=100, description="A fragment of the product's name")
+    notice: str | None = Field(None, min_length=1, max_length=64, description="A notice's number, exactly")
 
 
 _COLUMNS = tuple(k for k in PublicNonconforming.model_fields if k not in ("nonconforming_items", "district_name_zh"))
@@ -90,6 +102,7 @@ def _filters(q: PublicFilter) -> dict[str, Any]:
         "reported_to": q.to,
         "name_like": q.enterprise,
         "product_like": q.product,
+        "notice_no": q.notice,
     }
 
 
@@ -148,3 +161,79 @@ async def export_nonconforming_products(q: Annotated[PublicFilter, Query()], run
                 after = (found[-1]["report_date"], found[-1]["id"])
 
     return csv_download(header, rows(), "nonconforming-products.csv")
+
+
+# ---------------------------------------------------------------- notices (公告)
+
+
+_CITED = ("agency_code", "report_no", "enterprise_name", "product_name", "state", "conclusion")
+
+
+async def _notices_out(uow: UoW, found: list[dict[str, Any]], with_history: bool = False) -> list[dict[str, Any]]:
+    """Notices as answered: each with its cited results as they stand now (two queries for a page)."""
+    cited = await repository.notice_result_ids(uow.session, [n["id"] for n in found])
+    rows = await repository.results_by_ids(uow.session, [r for ids in cited.values() for r in ids])
+    out = []
+    for notice in found:
+        one = {k: notice[k] for k in NoticeOut.model_fields if k in notice}
+        one["results"] = [{"result_id": rid, **{k: rows[rid][k] for k in _CITED}} for rid in cited[notice["id"]]]
+        if with_history:
+            history = await repository.notice_history(uow.session, notice["id"])
+            one["history"] = [{**v, "notice": orjson.loads(v["snapshot"])} for v in history]
+        out.append(one)
+    return out
+
+
+async def _notice(uow: UoW, notice_id: str) -> dict[str, Any]:
+    row = await repository.get_notice(uow.session, notice_id)
+    if row is None:
+        raise NoticeNotFound(notice_id)
+    return row
+
+
+@_notices.post(
+    "/notices",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NoticeOut,
+    responses=WRITE_ERRORS,
+    summary="Publish a notice (公告) of final fails: the token's agency, or the bureau (a token without one)",
+    description="Each cited result must be a final fail (never provisional, retracted or overturned), the "
+    "publishing agency's own (the bureau may cite any agency's), reported by the notice's date and cited by no "
+    "other notice; otherwise 422 `results-not-publishable` names each refused one, and nothing is stored. "
+    "A notice number is unique (409 `notice-number-taken`). The public list of non-conforming products cites it.",
+)
+async def publish_notice(body: NoticeIn, principal: Publisher, creation: IdempotentCreation) -> Any:
+    uow = creation.uow
+
+    async def create() -> tuple[int, Any]:
+        notice_id = await notices.publish(uow.session, creation.ctx, body)
+        (out,) = await _notices_out(uow, [await _notice(uow, notice_id)])
+        return 201, NoticeOut.model_validate(out).model_dump(mode="json")
+
+    out = await creation.once(idempotency_keys, principal, "/v1/notices", body, create)
+    creation.response.headers["Location"] = f"/v1/notices/{out['id']}"
+    return out
+
+
+@_notices.get("/notices", response_model=Page[NoticeOut], summary="Published notices, newest first")
+async def list_notices(_: Reader, uow: UoW, cursor: Cursor = None, limit: Limit = 50) -> Any:
+    rows = await repository.list_notices(uow.session, decode_cursor(cursor, str), limit + 1)
+    return page(await _notices_out(uow, rows[:limit]) + rows[limit:], limit, lambda r: (r["id"],))
+
+
+@_notices.get("/notices/{notice_id}", response_model=NoticeOut, summary="One notice with every version (its ETag)")
+async def get_notice(notice_id: str, _: Reader, uow: UoW, response: Response) -> Any:
+    row = await _notice(uow, notice_id)
+    response.headers["ETag"] = etag(row["version"])
+    return (await _notices_out(uow, [row], with_history=True))[0]
+
+
+@_notices.patch(
+    "/notices/{notice_id}",
+    response_model=NoticeOut,
+    responses=WRITE_ERRORS,
+    summary="Correct a published notice (its publisher; If-Match; a reason): a new version, the old ones kept",
+)
+async def correct_notice(notice_id: str, body: NoticeCorrection, _: Publisher, change: VersionedChange) -> Any:
+    row = await change.commit(notices.correct, change.ctx, notice_id, body)
+    return (await _notices_out(change.uow, [row], with_history=True))[0]

@@ -107,6 +107,25 @@ class BatchRejected(QualityCityError, status=422, slug="batch-rejected", title="
         )
 
 
+class NoticeNotFound(NotFound, slug="notice-not-found", title="Notice not found"):
+    def __init__(self, notice_id: str) -> None:
+        super().__init__(f"No notice has id {notice_id}")
+
+
+class NoticeNumberTaken(Conflict, slug="notice-number-taken", title="Notice number already used"):
+    def __init__(self, notice_no: str, existing_id: str) -> None:
+        super().__init__(f"Notice {notice_no} was already published; correct it instead", existing_id=existing_id)
+
+
+class NotNoticePublisher(Forbidden, slug="not-notice-publisher", title="Not your notice"):
+    def __init__(self, publisher: str | None) -> None:
+        super().__init__(f"Only {'agency ' + publisher if publisher else 'the bureau'} may correct this notice.")
+
+
+class NotPublishable(ValidationFailed, slug="results-not-publishable", title="Results that cannot be published"):
+    """A notice cites only final fails the publisher may publish: each other result is named with why."""
+
+
 # ---------------------------------------------------------------- rules
 
 
@@ -164,6 +183,32 @@ CONTENT_FIELDS = (
 
 def content_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(row.get(f) for f in CONTENT_FIELDS)
+
+
+def publish_problem(
+    row: dict[str, Any] | None, notice_date: date, publisher: str | None, cited_by: str | None
+) -> str | None:
+    """Why a result cannot be cited by a notice of `publisher` (an agency, or None for the bureau)
+    dated `notice_date`, or None when it can: only a final fail stands for certain, and an agency
+    publishes only its own results. `cited_by`: the number of another notice already citing it."""
+    if row is None:
+        return "no result has this id"
+    if publisher is not None and row["agency_code"] != publisher:
+        return f"a result of agency {row['agency_code']}: an agency publishes its own results"
+    if row["state"] == State.retracted:
+        return "retracted: it no longer stands"
+    if row["conclusion"] == Conclusion.passed:
+        if row["reinspection"] == "overturned":
+            return "overturned on re-inspection: it reads pass"
+        return "a pass: a notice publishes fails"
+    if row["state"] == State.provisional:
+        deadline = row["objection_deadline"]
+        return f"provisional: its objection window is open until {deadline.isoformat() if deadline else '?'}"
+    if row["report_date"] > notice_date:
+        return f"reported on {row['report_date'].isoformat()}, after the notice's date"
+    if cited_by is not None:
+        return f"already published in notice {cited_by}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,3 +83,44 @@ ingest_log = Table(
     Column("conflicts", Integer, nullable=False, server_default="0"),
     Index("ix_ingest_log_agency", "agency_code"),
 )
+
+#: A notice (公告) as it stands now: a publisher's numbered, dated publication of final fails.
+notices = Table(
+    "notices",
+    metadata,
+    columns.uuid7("id", primary_key=True),
+    columns.version(),
+    Column("notice_no", String(64), nullable=False, unique=True),
+    Column("notice_date", Date, nullable=False),
+    Column("title", String(200), nullable=False),
+    # The publishing agency (its token's), or NULL for the bureau (a token without an agency).
+    Column("publisher", String(32)),
+    columns.timestamp("published_at"),
+    columns.subject("published_by"),
+    columns.updated_at(),
+)
+
+#: The results a notice publishes (as it stands now): a result is cited by one notice at most.
+notice_results = Table(
+    "notice_results",
+    metadata,
+    columns.uuid7("notice_id"),
+    Column("result_id", String(36), nullable=False, unique=True),
+    Index("ix_notice_results_notice", "notice_id"),
+)
+
+#: Every version of a notice, the first included (history = these rows).
+notice_versions = Table(
+    "notice_versions",
+    metadata,
+    columns.serial(),
+    columns.uuid7("notice_id"),
+    columns.version(),
+    Column("change", String(12), nullable=False),  # published | corrected
+    Column("reason", String(200)),
+    columns.subject("actor"),
+    Column("agency", String(32)),
+    columns.timestamp("at"),
+    Column("snapshot", Text, nullable=False),  # JSON of the notice at that version, its result ids included
+    UniqueConstraint("notice_id", "version"),
+)

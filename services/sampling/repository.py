@@ -13,6 +13,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    delete,
     func,
     insert,
     select,
@@ -20,7 +21,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sampling.models import ingest_log, result_versions, results
+from services.sampling.models import (
+    ingest_log,
+    notice_results,
+    notice_versions,
+    notices,
+    result_versions,
+    results,
+)
 from shared.db import chunks
 from shared.executemany import insert_rows
 from shared.pagination import keyset
@@ -142,6 +150,8 @@ def filters_clause(f: dict[str, Any]) -> list[ColumnElement[bool]]:
         conds.append(r.report_date >= f["reported_from"])
     if f.get("reported_to") is not None:
         conds.append(r.report_date <= f["reported_to"])
+    if f.get("notice_no") is not None:
+        conds.append(notices.c.notice_no == f["notice_no"])
     for key, column in (("name_like", r.enterprise_name), ("product_like", r.product_name)):
         if f.get(key):
             conds.append(column.like(_like(f[key]), escape="\\"))
@@ -160,8 +170,87 @@ async def public_fails(
 ) -> list[dict[str, Any]]:
     """The published list (`f` holds state=final, conclusion=fail): newest report first."""
     r = results.c
-    stmt = keyset(select(results).where(and_(*filters_clause(f))), [r.report_date, r.id], after, limit, descending=True)
+    cited = results.outerjoin(notice_results, notice_results.c.result_id == r.id).outerjoin(
+        notices, notices.c.id == notice_results.c.notice_id
+    )
+    columns = (results, notices.c.id.label("notice_id"), notices.c.notice_no, notices.c.notice_date)
+    stmt = select(*columns).select_from(cited).where(and_(*filters_clause(f)))
+    stmt = keyset(stmt, [r.report_date, r.id], after, limit, descending=True)
     return [dict(x) for x in (await session.execute(stmt)).mappings()]
+
+
+# ---------------------------------------------------------------- notices
+
+
+async def get_notice(session: AsyncSession, notice_id: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(notices).where(notices.c.id == notice_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def notice_by_no(session: AsyncSession, notice_no: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(notices).where(notices.c.notice_no == notice_no))).mappings().first()
+    return dict(row) if row else None
+
+
+async def results_by_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in chunks(ids):
+        for row in (await session.execute(select(results).where(results.c.id.in_(chunk)))).mappings():
+            found[row["id"]] = dict(row)
+    return found
+
+
+async def citing_notices(session: AsyncSession, result_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """result id -> (notice id, notice number) of the notice citing it now."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in chunks(result_ids):
+        stmt = (
+            select(notice_results.c.result_id, notices.c.id, notices.c.notice_no)
+            .join(notices, notices.c.id == notice_results.c.notice_id)
+            .where(notice_results.c.result_id.in_(chunk))
+        )
+        for rid, nid, no in (await session.execute(stmt)).all():
+            found[rid] = (nid, no)
+    return found
+
+
+async def notice_result_ids(session: AsyncSession, notice_ids: Sequence[str]) -> dict[str, list[str]]:
+    """notice id -> the ids of the results it cites, in id order."""
+    out: dict[str, list[str]] = {n: [] for n in notice_ids}
+    for chunk in chunks(notice_ids):
+        stmt = (
+            select(notice_results.c.notice_id, notice_results.c.result_id)
+            .where(notice_results.c.notice_id.in_(chunk))
+            .order_by(notice_results.c.result_id)
+        )
+        for nid, rid in (await session.execute(stmt)).all():
+            out[nid].append(rid)
+    return out
+
+
+async def insert_notice(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(notices).values(row))
+
+
+async def set_notice_results(session: AsyncSession, notice_id: str, result_ids: Sequence[str]) -> None:
+    """The notice cites exactly these results from now on (its earlier list lives in its history)."""
+    await session.execute(delete(notice_results).where(notice_results.c.notice_id == notice_id))
+    await session.execute(insert(notice_results), [{"notice_id": notice_id, "result_id": r} for r in result_ids])
+
+
+async def insert_notice_version(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(notice_versions).values(row))
+
+
+async def notice_history(session: AsyncSession, notice_id: str) -> list[dict[str, Any]]:
+    stmt = select(notice_versions).where(notice_versions.c.notice_id == notice_id).order_by(notice_versions.c.version)
+    return [dict(r) for r in (await session.execute(stmt)).mappings()]
+
+
+async def list_notices(session: AsyncSession, after: tuple[str] | None, limit: int) -> list[dict[str, Any]]:
+    """Newest first (ids are UUIDv7: creation order)."""
+    stmt = keyset(select(notices), [notices.c.id], after, limit, descending=True)
+    return [dict(r) for r in (await session.execute(stmt)).mappings()]
 
 
 async def list_results(

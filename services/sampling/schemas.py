@@ -238,3 +238,80 @@ class ArchiveImportOut(BaseModel):
     rejected: int
     atomic: bool
     rows: list[RowOutcome]
+
+
+# ---------------------------------------------------------------- notices (公告)
+
+ResultId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=36)]
+NOTICE_MAX_RESULTS = 500
+
+
+class NoticeIn(Input):
+    """A notice (公告) publishing final fails: its publisher is the token's agency, or the bureau."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "notice_no": "青质监公告〔2014〕12号",
+                    "notice_date": "2014-06-30",
+                    "title": "2014年第二季度产品质量监督抽查不合格产品公告",
+                    "result_ids": ["0190b1c2-7a3e-7cc1-9a2b-3c4d5e6f7a8b"],
+                }
+            ]
+        },
+    )
+
+    notice_no: Text64 = Field(description="The notice's number (公告编号): unique")
+    notice_date: Day = Field(description="The day the notice is dated (not after today)")
+    title: Text200
+    result_ids: list[ResultId] = Field(
+        min_length=1, max_length=NOTICE_MAX_RESULTS, description="The final fails it publishes (each in one notice)"
+    )
+
+
+class NoticeCorrection(Input):
+    """A correction of a published notice by its publisher: what changes, and why (the number stays)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text200
+    notice_date: Day | None = None
+    title: Text200 | None = None
+    result_ids: list[ResultId] | None = Field(None, min_length=1, max_length=NOTICE_MAX_RESULTS)
+
+
+class NoticeResult(BaseModel):
+    """A result a notice cites, as it stands now (a result retracted since leaves the public list)."""
+
+    result_id: str
+    agency_code: str
+    report_no: str
+    enterprise_name: str
+    product_name: str
+    state: State
+    conclusion: Conclusion
+
+
+class NoticeVersionOut(BaseModel):
+    version: int
+    change: Literal["published", "corrected"]
+    reason: str | None
+    actor: str
+    agency: str | None
+    at: Instant
+    notice: dict[str, Any] = Field(description="The notice at that version: number, date, title, result ids")
+
+
+class NoticeOut(BaseModel):
+    id: str
+    version: int
+    notice_no: str
+    notice_date: date
+    title: str
+    publisher: str | None = Field(description="The publishing agency; null: the bureau")
+    published_at: Instant
+    updated_at: Instant
+    results: list[NoticeResult]
+    history: list[NoticeVersionOut] | None = Field(None, description="Every version, oldest first (one notice)")

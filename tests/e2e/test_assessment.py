@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import openpyxl
+import pypdf
 import pytest
 
 from tests.e2e.assessment_helpers import (
@@ -72,6 +74,11 @@ async def _load(c: httpx.AsyncClient, city: City, auth: Auth) -> None:
         )
 
     await eventually(applied, complete, timeout=180, interval=0.5)
+
+
+def _pdf_text(pdf: bytes) -> str:
+    assert pdf.startswith(b"%PDF-")
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
 
 
 def _check_year(api: dict[str, Any], want: dict[str, Score], scheme: dict[str, Any]) -> None:
@@ -191,6 +198,52 @@ async def test_scores_and_ranks_equal_an_independent_computation(suite_2016: htt
                 assert row[f"{i['code']}.value"] == i["value"]
     method = [r[0] for r in book["method"].iter_rows(values_only=True) if r[0]]
     assert any("capped_attainment" in str(m) for m in method)
+
+    # The annual printable report as PDF: the city's ranks every district with the API's score; a
+    # district's report holds its own lines.
+    api = (await c.get("/v1/assessments", params={"plan": PLAN, "year": 2015})).json()
+    city_pdf = await c.get("/v1/assessments:report", params={"plan": PLAN, "year": 2015})
+    assert city_pdf.status_code == 200 and city_pdf.headers["content-type"] == "application/pdf", city_pdf.text[:500]
+    text = _pdf_text(city_pdf.content)
+    for d in api["districts"]:
+        score = "—" if d["score"] is None else f"{d['score']:.2f}"
+        assert re.search(rf"{d['district_code']}\s+{re.escape(score)}\s", text), (d["district_code"], score)
+    one_pdf = await c.get("/v1/assessments:report", params={"plan": PLAN, "year": 2015, "district": FULL[0]})
+    assert one_pdf.status_code == 200, one_pdf.text[:500]
+    mine = next(d for d in api["districts"] if d["district_code"] == FULL[0])
+    one_text = _pdf_text(one_pdf.content)
+    assert f"得分 {mine['score']:.2f}" in one_text
+    joined = re.sub(r"\s+", "", one_text)  # a long name wraps in its cell
+    assert all(re.sub(r"\s+", "", i["name_zh"]) in joined for i in mine["indicators"])
+    assert not any(d["name_zh"] in one_text for d in api["districts"] if d["district_code"] != FULL[0])
+    html = await c.get("/v1/assessments:report", params={"plan": PLAN, "year": 2015, "format": "html"})
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    gone = await c.get("/v1/assessments:report", params={"plan": PLAN, "year": 2015, "district": "370299"})
+    assert gone.status_code == 404
+
+    # The dashboard's small multiples: each district's panel per indicator holds the API's values, year by year.
+    page = await c.get("/dashboard/assessment", params={"plan": PLAN})
+    assert page.status_code == 200
+    panels = dict(
+        ((m["code"], m["district"]), m["svg"])
+        for m in re.finditer(
+            r'<div class="multiple" data-code="(?P<code>[^"]+)" data-district="(?P<district>\d+)">(?P<svg>.*?)</div>',
+            page.text,
+        )
+    )
+    shown = 0
+    for year in YEARS:
+        api = (await c.get("/v1/assessments", params={"plan": PLAN, "year": year})).json()
+        for d in api["districts"]:
+            for i in d["indicators"]:
+                svg = panels[(i["code"], d["district_code"])]
+                found = re.search(rf'data-year="{year}" data-value="([^"]+)"', svg)
+                if i["value"] is None:
+                    assert found is None, (year, d["district_code"], i["code"])
+                else:
+                    assert found and float(found.group(1)) == i["value"], (year, d["district_code"], i["code"])
+                    shown += 1
+    assert shown > len(FULL) * len(YEARS), "the panels hold the series"
 
     # CSV: the same rows, one per (year, district).
     csv_r = await c.get("/v1/assessments:export", params={"plan": PLAN, "format": "csv"})

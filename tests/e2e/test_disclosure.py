@@ -227,3 +227,118 @@ async def test_the_public_list_is_rate_limited_per_client(tmp_path: Path, monkey
             async with httpx.AsyncClient(transport=transport, base_url="http://suite") as c:
                 codes[address] = [(await c.get(PATH)).status_code for _ in range(4)]
         assert codes == {"203.0.113.7": [200, 200, 200, 429], "203.0.113.8": [200, 200, 200, 429]}
+
+
+NOTICES = "/v1/notices"
+
+
+async def test_notices_publish_final_fails_and_keep_their_history(suite_2016: httpx.AsyncClient, auth: Auth) -> None:
+    """A notice (公告) groups final fails under a number and date; the public list cites it; bad input is
+    refused precisely and changes nothing; a correction makes a new version and keeps the old one."""
+    c, g = suite_2016, generate()
+    stored = await _load(c, g, auth)
+    ids = {no: r["id"] for no, r in stored.items()}
+    finals = sorted(no for no, fate in g.fate.items() if fate in ("final", "upheld", "corrected-final"))
+    first, rest = finals[:5], finals[5:]
+    agency = auth("sampling:publish", "read", agency=AGENCY)
+    body = {
+        "notice_no": "青质监公告〔2015〕12号",
+        "notice_date": "2015-12-31",
+        "title": "2015年产品质量监督抽查不合格产品公告",
+        "result_ids": [ids[no] for no in first],
+    }
+
+    # Bad input: each refused result named by its index and why; nothing stored.
+    pick = {fate: next(no for no, f in g.fate.items() if f == fate) for fate in ("provisional", "retracted-final")}
+    pick |= {fate: next(no for no, f in g.fate.items() if f == fate) for fate in ("overturned", "pass")}
+    bad_ids = [ids[first[0]], "0190b1c2-0000-7000-8000-000000000000", *(ids[no] for no in pick.values())]
+    bad = await c.post(NOTICES, json=body | {"result_ids": bad_ids}, headers=agency)
+    assert bad.status_code == 422, bad.text
+    problem = bad.json()
+    assert problem["type"].endswith(":results-not-publishable"), problem
+    reasons = {e["field"]: e["reason"] for e in problem["errors"]}
+    assert set(reasons) == {f"result_ids[{i}]" for i in range(1, 6)}, reasons
+    assert reasons["result_ids[1]"] == "no result has this id"
+    assert reasons["result_ids[2]"].startswith("provisional")
+    assert reasons["result_ids[3]"].startswith("retracted")
+    assert reasons["result_ids[4]"].startswith("overturned")
+    assert reasons["result_ids[5]"].startswith("a pass")
+    late = await c.post(NOTICES, json=body | {"notice_date": "2015-01-01"}, headers=agency)
+    assert late.status_code == 422 and "after the notice's date" in late.text, late.text
+    other = await c.post(NOTICES, json=body, headers=auth("sampling:publish", agency="QD-AGENCY-2"))
+    assert other.status_code == 422 and "publishes its own results" in other.text, other.text
+    assert (await _ok(c.get(NOTICES, headers=agency)))["items"] == [], "nothing was stored"
+
+    created = await c.post(NOTICES, json=body, headers=agency | {"Idempotency-Key": "n-1"})
+    assert created.status_code == 201, created.text
+    notice = created.json()
+    assert created.headers["Location"] == f"{NOTICES}/{notice['id']}" and created.headers["ETag"] == '"1"'
+    assert notice["publisher"] == AGENCY and notice["version"] == 1
+    assert sorted(r["report_no"] for r in notice["results"]) == first
+    again = await c.post(NOTICES, json=body, headers=agency | {"Idempotency-Key": "n-1"})
+    assert again.status_code == 201 and again.json()["id"] == notice["id"], "a retry answers the first notice"
+
+    taken = await c.post(NOTICES, json=body | {"result_ids": [ids[rest[0]]]}, headers=agency)
+    assert taken.status_code == 409 and taken.json()["type"].endswith(":notice-number-taken"), taken.text
+    twice = await c.post(NOTICES, json=body | {"notice_no": "青质监公告〔2015〕13号"}, headers=agency)
+    assert twice.status_code == 422 and "already published in notice 青质监公告〔2015〕12号" in twice.text
+
+    # The public list cites the notice for exactly its results.
+    items = {i["report_no"]: i for i in await _all(c, limit=50)}
+    for no, item in items.items():
+        cited = (item["notice_no"], item["notice_date"], item["notice_id"])
+        want = (body["notice_no"], body["notice_date"], notice["id"]) if no in first else (None, None, None)
+        assert cited == want, no
+    assert {i["report_no"] for i in await _all(c, {"notice": body["notice_no"]})} == set(first)
+
+    # A correction: the publisher only, If-Match, a reason; a result moves out, another in.
+    url = f"{NOTICES}/{notice['id']}"
+    fix = {
+        "reason": "漏列一批次",
+        "title": "更正：2015年不合格产品公告",
+        "result_ids": [ids[no] for no in first[1:] + rest[:1]],
+    }
+    assert (await c.patch(url, json=fix, headers=agency)).status_code == 428
+    stranger = await c.patch(
+        url, json=fix, headers=auth("sampling:publish", agency="QD-AGENCY-2") | {"If-Match": '"1"'}
+    )
+    assert stranger.status_code == 403 and stranger.json()["type"].endswith(":not-notice-publisher")
+    same = await c.patch(url, json={"reason": "无变化", "title": body["title"]}, headers=agency | {"If-Match": '"1"'})
+    assert same.status_code == 422 and same.json()["type"].endswith(":nothing-to-correct")
+    fixed = await c.patch(url, json=fix, headers=agency | {"If-Match": '"1"'})
+    assert fixed.status_code == 200 and fixed.headers["ETag"] == '"2"', fixed.text
+    assert sorted(r["report_no"] for r in fixed.json()["results"]) == sorted(first[1:] + rest[:1])
+    stale = await c.patch(url, json=fix | {"title": "再更正"}, headers=agency | {"If-Match": '"1"'})
+    assert stale.status_code == 412
+
+    one = await _ok(c.get(url, headers=agency))
+    assert one["version"] == 2 and one["title"] == fix["title"]
+    history = one["history"]
+    assert [(v["version"], v["change"], v["reason"]) for v in history] == [
+        (1, "published", None),
+        (2, "corrected", "漏列一批次"),
+    ]
+    assert history[0]["notice"]["result_ids"] == sorted(ids[no] for no in first)
+    assert history[0]["notice"]["title"] == body["title"] and history[1]["notice"]["title"] == fix["title"]
+    assert all(v["actor"] == "tester" and v["agency"] == AGENCY for v in history)
+    cited_now = {i["report_no"] for i in await _all(c, {"notice": body["notice_no"]})}
+    assert cited_now == set(first[1:] + rest[:1]), "the list cites the notice as corrected"
+
+    # The bureau (a token without an agency) publishes any agency's final fails.
+    bureau = auth("sampling:publish", "read", agency=None, subject="bureau-officer")
+    b = await c.post(
+        NOTICES,
+        json={
+            "notice_no": "青质监公告〔2016〕1号",
+            "notice_date": "2016-02-29",
+            "title": "公告",
+            "result_ids": [ids[first[0]]],
+        },
+        headers=bureau,
+    )
+    assert b.status_code == 201 and b.json()["publisher"] is None, b.text
+    listed = await _ok(c.get(NOTICES, headers=agency, params={"limit": 1}))
+    assert [n["notice_no"] for n in listed["items"]] == ["青质监公告〔2016〕1号"] and listed["next_cursor"]
+    rest_page = await _ok(c.get(NOTICES, headers=agency, params={"limit": 1, "cursor": listed["next_cursor"]}))
+    assert [n["notice_no"] for n in rest_page["items"]] == [body["notice_no"]]
+    assert (await c.get(f"{NOTICES}/nope", headers=agency)).status_code == 404

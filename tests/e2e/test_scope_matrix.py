@@ -51,9 +51,11 @@ PUBLIC: dict[str, str] = {
     "/v1/pass-rates": "pass rates per sector: aggregates (the legacy public figure)",
     "/v1/assessments": "district assessment (考核) is the government's published account: districts' aggregates",
     "/v1/assessments:export": "the same district assessment as XLSX or CSV",
+    "/v1/assessments:report": "the same district assessment as the annual printable report (PDF or HTML)",
     "/v1/assessments/{district}": "one district's published assessment over the years",
     "/v1/public/nonconforming-products": "the published non-conforming products (公示), per-client rate limited",
     "/v1/public/nonconforming-products:export": "the same public list as CSV, per-client rate limited",
+    "/v1/open-data/datapackage.zip": "the public lists and the attainment as open data, per-client rate limited",
     "/v1/warning-rules": "the early-warning rules and their method are published (docs/warnings.md)",
 }
 #: …of which these answer for GET only (the same path takes a token to write).

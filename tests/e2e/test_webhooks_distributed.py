@@ -1,5 +1,6 @@
 """Webhooks in the distributed topology (PostgreSQL, Kafka, four apps over HTTP): a real receiver
-gets exactly its filtered events, signed, in order after answering 500 for a while, and a replay."""
+gets exactly its filtered events, signed, in order after answering 500 for a while, a replay, and
+a ping signed by both secrets during a rotation's overlap."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ async def test_webhooks_deliver_filtered_signed_in_order_and_replay_distributed(
         monkeypatch.setenv(name, value)
     async with receiving() as (receiver, url), four_apps(platform, kafka_bootstrap, pg_database, clock) as apps:
         async with httpx.AsyncClient(base_url=apps.gateway.url, timeout=30) as client:
+            owner = auth(*SUBSCRIBER, subject="procurement")
             receiver.status = 500
             sub = await subscribe(client, auth, url, [RESULT_RECORDED], subjects=[USCC_A])
             sid = sub["subscription_id"]
@@ -57,8 +59,20 @@ async def test_webhooks_deliver_filtered_signed_in_order_and_replay_distributed(
             r = await client.post(
                 f"/v1/subscriptions/{sid}:replay",
                 params={"from": expected[0]["cursor"]},
-                headers=auth(*SUBSCRIBER, subject="procurement"),
+                headers=owner,
             )
             assert r.status_code == 200, r.text
             await settled(client, auth, sid, 5)
             assert [h.headers["webhook-id"] for h in receiver.delivered()[3:]] == ids[1:]
+
+            # A rotated secret: both sign the next delivery during the overlap (PostgreSQL's timestamps).
+            r = await client.post(f"/v1/subscriptions/{sid}:rotate-secret", headers=owner)
+            assert r.status_code == 200, r.text
+            new_secret = r.json()["secret"]
+            pong = await client.post(f"/v1/subscriptions/{sid}:ping", headers=owner)
+            assert pong.status_code == 200 and pong.json()["ok"] is True, pong.text
+            ping = receiver.hits[-1]
+            assert ping.headers["webhook-id"] == pong.json()["webhook_id"]
+            assert spec_verify(sub["secret"], ping.headers, ping.body) and spec_verify(
+                new_secret, ping.headers, ping.body
+            )

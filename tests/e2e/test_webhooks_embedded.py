@@ -16,6 +16,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from shared.clock import FixedClock
 from shared.contracts.gateway import WARNING_RAISED
 from shared.contracts.sampling import RESULT_CORRECTED, RESULT_RECORDED
+from shared.pagination import decode_cursor
 from shared.settings import PlatformSettings
 from tests.e2e.webhook_helpers import Auth, embedded_suite, receiving, spec_verify
 from tests.factories import USCC_A, USCC_B, result_body
@@ -244,11 +245,20 @@ async def test_callback_urls_that_could_reach_inside_are_refused(
 async def test_a_warning_is_raised_from_the_stream_and_delivered(
     data: Path, platform: PlatformSettings, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, auth: Auth
 ) -> None:
-    """Three final fails of one enterprise and category within a year: `repeated-final-fails`."""
+    """Three final fails of one enterprise and category within a year: `repeated-final-fails`, to the
+    subscription whose filters let that kind and district through."""
+    owner = auth(*SUBSCRIBER, subject="procurement")
     async with receiving() as (receiver, url), embedded_suite(data, platform, clock, monkeypatch) as client:
         rules = (await client.get("/v1/warning-rules")).json()
         assert "repeated-final-fails" in {r["id"] for r in rules["rules"]} and rules["version"]
-        sub = await subscribe(client, auth, url, [WARNING_RAISED])
+        sub = await subscribe(client, auth, url, [WARNING_RAISED], filters={"warning_kinds": ["repeated_final_fails"]})
+        # Another kind only, and another district only: this warning is not theirs.
+        others = [
+            await subscribe(
+                client, auth, url, [WARNING_RAISED], filters={"warning_kinds": ["fail_rate_above_baseline"]}
+            ),
+            await subscribe(client, auth, url, [WARNING_RAISED], filters={"districts": ["370203"]}),
+        ]
         for i, day in enumerate(("2014-03-10", "2014-06-10", "2014-09-10")):
             body = result_body(
                 f"W-{i}", conclusion="fail", sampling_date=day, production_date="2014-01-01", report_date=day
@@ -271,5 +281,12 @@ async def test_a_warning_is_raised_from_the_stream_and_delivered(
         (hit,) = receiver.delivered()
         assert hit.event["type"] == WARNING_RAISED and hit.event["data"]["warning"]["warning_id"] == w["warning_id"]
         assert spec_verify(sub["secret"], hit.headers, hit.body)
+        fanned = (await client.get(f"/v1/subscriptions/{sub['subscription_id']}", headers=owner)).json()["cursor"]
+        for other in others:  # fanned out at least as far as the one that got it, and nothing for them
+            await eventually(
+                lambda o=other: client.get(f"/v1/subscriptions/{o['subscription_id']}", headers=owner),
+                lambda r: decode_cursor(r.json()["cursor"], int) >= decode_cursor(fanned, int),
+            )
+            assert await deliveries(client, auth, other["subscription_id"]) == []
         none = await client.get("/v1/warnings", params={"kind": "repeated_final_fails"})
         assert none.status_code == 401

@@ -45,9 +45,10 @@ class Hit:
 
 @dataclass
 class Receiver:
-    """Records every request; answers `status` (tests change it while running)."""
+    """Records every request; answers `status` with `body` (tests change them while running)."""
 
     status: int = 200
+    body: bytes = b""
     hits: list[Hit] = field(default_factory=list)
 
     def app(self) -> FastAPI:
@@ -56,7 +57,7 @@ class Receiver:
         @app.post("/hook")
         async def hook(request: Request) -> Response:
             self.hits.append(Hit(dict(request.headers), await request.body(), self.status))
-            return Response(status_code=self.status)
+            return Response(content=self.body, status_code=self.status)
 
         return app
 

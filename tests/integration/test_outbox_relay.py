@@ -14,6 +14,7 @@ import services.gateway as gateway_pkg
 from services.gateway.models import outbox
 from shared.events import Envelope
 from shared.outbox import OutboxRelay, add_to_outbox
+from shared.supervisor import CANCEL_GRACE_S, cancel_and_wait
 
 GATEWAY_DIR = Path(gateway_pkg.__file__).parent
 
@@ -103,3 +104,39 @@ async def test_relay_killed_between_publish_and_mark_republishes_on_restart(migr
     assert await restarted.publish_pending() == 3
     assert [eid for _, eid, _ in pub.published] == [e.id for e in events] * 2  # at least once
     assert await _unpublished(db) == 0
+
+
+async def test_a_relay_stops_at_once_even_when_cancelled_as_a_commit_wakes_it(migrated: Any) -> None:
+    """In Python 3.11, `asyncio.wait_for` swallows a cancel that comes as the awaited event is set
+    (CPython gh-86296): a relay waiting for a wake that way ran on after its stop, and the service's
+    shutdown waited for it for ever. Each stop here follows a wake by 0 to 5 turns of the event loop, so
+    some land in that window; each must end on its first cancel, well before a second one would come
+    (shared/supervisor.CANCEL_GRACE_S)."""
+    db = await migrated(GATEWAY_DIR, "outbox-stop")
+    for turns in range(6):
+        for _ in range(4):
+            relay = OutboxRelay(db, outbox, RecordingPublisher(), "t", interval_s=30)
+            relay.start()
+            await asyncio.sleep(0.05)  # its first round is done: it waits for a wake
+            relay.notify()
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            async with asyncio.timeout(CANCEL_GRACE_S / 2):
+                await relay.stop()
+
+
+async def test_a_task_that_swallows_its_cancel_is_cancelled_again_until_it_ends() -> None:
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.set()  # what a library's wait_for did in Python 3.11
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(30):
+        await cancel_and_wait(task, grace_s=0.1)
+    assert swallowed.is_set() and task.cancelled()

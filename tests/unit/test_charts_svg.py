@@ -85,3 +85,21 @@ def test_values_are_written_by_kind() -> None:
     assert fmt_value(Shown("min_score", "score (0-100)"), 80.25) == "80.2"
     assert fmt_value(Shown("cumulative_count", "items"), 291500.0) == "291,500"
     assert fmt_value(Shown("cumulative_count", "items"), None) == "—"
+
+
+def test_a_small_multiple_places_values_and_targets_on_the_shared_scale() -> None:
+    points = [(2011, 0.8, 0.9), (2012, None, 0.9), (2013, 1.0, 0.9)]
+    svg = ET.fromstring(
+        charts.small_multiple(points, lo=0.8, hi=1.0, fmt=pct, title="市南区 <370202>", width=190, height=110)
+    )
+    dots = svg.findall("s:circle[@class='point']", NS)
+    assert [d.get("data-year") for d in dots] == ["2011", "2013"], "a year without a value has no dot"
+    # Plot area: y from 18 (hi) to 94 (lo); x centres of three columns over 6..184.
+    assert [float(d.get("cy", "")) for d in dots] == [94, 18]
+    assert [round(float(d.get("cx", "")), 2) for d in dots] == [35.67, 154.33]
+    assert dots[0].get("fill") == charts.TARGET_COLOUR and dots[1].get("fill") == charts.BAR_COLOUR, "below target: red"
+    target = svg.find("s:path[@class='target']", NS)
+    assert target is not None and target.get("d") == "M35.67,56 L95,56 L154.33,56"
+    assert "市南区 <370202>" in "".join(svg.itertext()), "the title, escaped in the markup"
+    lo, hi = charts.shared_range([0.85, 0.97, 0.9], 1.0)
+    assert lo <= 0.85 and hi >= 0.97 and hi <= 1.0

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+import orjson
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import MetaData, Table, func, select, text
@@ -28,6 +29,7 @@ from services.credit.domain import RuleBook
 from services.credit.main import build_spec
 from services.gateway import consumers as gateway_consumers
 from services.gateway.main import SPEC as GATEWAY_SPEC
+from shared.bus import InProcessBus
 from shared.clock import FixedClock
 from shared.consumer import (
     Handler,
@@ -234,6 +236,55 @@ async def test_an_arriving_unknown_type_or_invalid_payload_is_quarantined_and_lo
         (broken.id, RESULT_RECORDED, "invalid", "quarantined"),
     ]
     assert processed == 4  # events that can never apply are set aside: they are not redelivered forever
+
+
+async def test_an_in_process_delivery_is_parsed_once_and_each_consumer_still_quarantines_a_poison_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway and credit consumers get the same envelopes from the in-process bus: the payload is
+    validated once and both handlers read that one model; an invalid payload is set aside by each."""
+    monkeypatch.setattr(shared.quarantine, "log", CapturingLogger())
+    validated: list[Any] = []
+    validate = ResultRecorded.model_validate.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[ResultRecorded], obj: Any, *args: Any, **kwargs: Any) -> ResultRecorded:
+        validated.append(obj)
+        return validate(cls, obj, *args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ResultRecorded, "model_validate", classmethod(counting))
+    got: dict[str, list[Received[ResultEvent]]] = {"gateway": [], "credit": []}
+    bus = InProcessBus()
+    dbs = []
+    for name in got:
+        db, inbox = await _consumer_db(tmp_path / name)
+        dbs.append((db, inbox))
+
+        async def on_recorded(session: AsyncSession, events: Sequence[Received[ResultEvent]], name: str = name) -> None:
+            got[name].extend(events)
+
+        consumer = IdempotentConsumer(name, db, inbox, {RESULT_RECORDED: on_recorded})
+        await bus.subscription(name, ["sampling"], consumer.handle_batch).start()
+    await bus.start()
+    good = [result_event(result_id=f"r{k}") for k in range(3)]
+    poison = Envelope(type=RESULT_RECORDED, source="/t", subject="S", data={"result": {"result_id": "r9"}})
+    batch = [*good[:2], poison, good[2]]
+    try:
+        await bus.publish("sampling", [(e, orjson.dumps(e.data)) for e in batch])
+        quarantined = []
+        for db, _ in dbs:
+            async with db.unit_of_work() as uow:
+                rows = await uow.session.execute(text("SELECT event_id, reason FROM quarantined_events"))
+                quarantined.append([tuple(r) for r in rows])
+    finally:
+        for db, _ in dbs:
+            await db.dispose()
+
+    assert [r.id for r in got["gateway"]] == [r.id for r in got["credit"]] == [e.id for e in good]
+    assert all(g.payload is c.payload for g, c in zip(got["gateway"], got["credit"], strict=True))
+    assert [p.result.result_id for p in (r.payload for r in got["credit"])] == ["r0", "r1", "r2"]
+    # Three good events parsed once each; the poison event is tried by each consumer and set aside by each.
+    assert len(validated) == 3 + 2
+    assert quarantined == [[(poison.id, "invalid")], [(poison.id, "invalid")]]
 
 
 def test_decode_parses_with_the_contract_model() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from services.gateway.dashboard.pages import e, filters_form, notice, table
+from services.gateway.dashboard.charts import shared_range, small_multiple
+from services.gateway.dashboard.pages import Page, e, filters_form, notice, table
 from services.gateway.dashboard.router import DEFAULT_PLAN, Api, _html, _page, _problem
 
 assessment_pages = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -30,6 +31,13 @@ async def assessment_page(
     try:
         plan_status, plan_doc = await api.get(f"/v1/plans/{plan}")
         status, body = await api.get("/v1/assessments", {"plan": plan, "scheme": scheme, "year": year})
+        series: list[dict[str, Any]] = []
+        if status == 200 and plan_status == 200:
+            # Every assessed year of the plan for the small multiples (a year not begun answers 404).
+            for y in range(int(plan_doc["period_start"][:4]), int(plan_doc["period_end"][:4]) + 1):
+                got, other = await api.get("/v1/assessments", {"plan": plan, "scheme": body["scheme"], "year": y})
+                if got == 200:
+                    series.append(other)
     finally:
         await api.aclose()
     title = page.t("nav_assessment")
@@ -82,7 +90,65 @@ async def assessment_page(
     )
     content = form + head + (table(headers, rows, "assessment") if rows else notice(page.t("empty")))
     content += f'<p class="method">{e(page.t("scoring_method"))}: {e(body["method"])}</p>'
+    content += _multiples(page, series)
     return _html(page.layout(title, content, active="assessment"))
+
+
+_RATES = ("min_rate", "exact_rate")
+
+
+def _multiples(page: Page, years: list[dict[str, Any]]) -> str:
+    """Small multiples: for each indicator of the scheme, every district's yearly value against its
+    own target (dashed; a count's target grows year by year), all on one scale per indicator."""
+    if not years:
+        return ""
+    codes: dict[str, dict[str, Any]] = {}
+    names: dict[str, str] = {}
+    values: dict[tuple[str, str], dict[int, tuple[float | None, float | None]]] = {}
+    for year in years:
+        for d in year["districts"]:
+            names[d["district_code"]] = page.pick(d["name_zh"], d["name_en"])
+            for i in d["indicators"]:
+                codes.setdefault(i["code"], i)
+                values.setdefault((i["code"], d["district_code"]), {})[year["year"]] = (i["value"], i["target"])
+    all_years = [y["year"] for y in years]
+    sections = []
+    for code, ind in codes.items():
+        rate = ind["kind"] in _RATES
+        pool = [
+            v for (c, _), per in values.items() if c == code for pair in per.values() for v in pair if v is not None
+        ]
+        lo, hi = shared_range(pool, 1.0 if rate else None)
+
+        def fmt(v: float, rate: bool = rate) -> str:
+            return f"{v * 100:.1f}%" if rate else f"{v:g}"
+
+        panels = "".join(
+            f'<div class="multiple" data-code="{e(code)}" data-district="{e(district)}">'
+            + small_multiple(
+                [(y, *values[(code, district)].get(y, (None, None))) for y in all_years],
+                lo=lo,
+                hi=hi,
+                fmt=fmt,
+                title=f"{names[district]} {district}",
+            )
+            + "</div>"
+            for district in sorted(d for c, d in values if c == code)
+        )
+        scale = f"{fmt(lo)} – {fmt(hi)}"
+        sections.append(
+            f"<h3>{e(page.pick(ind['name_zh'], ind['name_en']))} <small>({e(scale)})</small></h3>"
+            f'<div class="multiples">{panels}</div>'
+        )
+    title = page.pick("各区(市)指标历年值与目标", "Every district's indicator series against its target")
+    legend = page.pick(
+        "蓝线：指标值；红色虚线：该区(市)目标；红点：低于目标。同一指标各图纵轴相同。",
+        "Blue: the value; dashed red: the district's target; red dots: below target. One scale per indicator.",
+    )
+    return (
+        f'<section class="small-multiples"><h2>{e(title)}</h2><p class="method">{e(legend)}</p>'
+        f"{''.join(sections)}</section>"
+    )
 
 
 @assessment_pages.get("/assessment/{district}", response_class=HTMLResponse)

@@ -244,3 +244,62 @@ def pass_fail_history(
         out.append(f'<text x="{_num(cx)}" y="{height - 10}" font-size="11" text-anchor="middle">{year}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def shared_range(values: Sequence[float], scale_max: float | None) -> tuple[float, float]:
+    """One vertical range for a set of small multiples, so their lines compare at a glance."""
+    return _nice_range(values, None, scale_max)
+
+
+def small_multiple(
+    points: Sequence[tuple[int, float | None, float | None]],
+    *,
+    lo: float,
+    hi: float,
+    fmt: Fmt,
+    title: str,
+    width: int = 190,
+    height: int = 110,
+) -> str:
+    """One panel of a small-multiples grid: a yearly series (year, value, target) against its target,
+    which may change year by year (a count's pro-rata share), on the range the grid shares."""
+    pad_l, pad_r, pad_t, pad_b = 6, 6, 18, 16
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    n = max(len(points), 1)
+
+    def x(i: int) -> float:
+        return pad_l + (i + 0.5) * w / n
+
+    def y(v: float) -> float:
+        return pad_t + h - (min(max(v, lo), hi) - lo) / (hi - lo) * h
+
+    out = [
+        f'<svg class="chart multiple" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="none" stroke="#d0d7de"/>',
+        f'<text x="{pad_l}" y="13" font-size="11" font-weight="600">{escape(title)}</text>',
+    ]
+    targets = [(i, t) for i, (_, _, t) in enumerate(points) if t is not None]
+    if targets:
+        path = " ".join(f"{'M' if k == 0 else 'L'}{_num(x(i))},{_num(y(t))}" for k, (i, t) in enumerate(targets))
+        out.append(
+            f'<path class="target" d="{path}" fill="none" stroke="{TARGET_COLOUR}" stroke-width="1.5" '
+            f'stroke-dasharray="4 3"/>'
+        )
+    known = [(i, v) for i, (_, v, _) in enumerate(points) if v is not None]
+    if known:
+        path = " ".join(f"{'M' if k == 0 else 'L'}{_num(x(i))},{_num(y(v))}" for k, (i, v) in enumerate(known))
+        out.append(f'<path class="line" d="{path}" fill="none" stroke="{BAR_COLOUR}" stroke-width="1.5"/>')
+    for i, (year, v, t) in enumerate(points):
+        if v is not None:
+            below = t is not None and v < t
+            out.append(
+                f'<circle class="point" data-year="{year}" data-value="{v}" cx="{_num(x(i))}" cy="{_num(y(v))}" '
+                f'r="2.5" fill="{TARGET_COLOUR if below else BAR_COLOUR}"><title>{year}: {escape(fmt(v))}'
+                f"{' / ' + escape(fmt(t)) if t is not None else ''}</title></circle>"
+            )
+    if points:
+        out.append(f'<text x="{pad_l}" y="{height - 4}" font-size="9">{points[0][0]}</text>')
+        out.append(f'<text x="{width - pad_r}" y="{height - 4}" font-size="9" text-anchor="end">{points[-1][0]}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -65,7 +65,8 @@ async def public_nonconforming(
         f'</td><td class="product">{e(r["product_name"])}</td><td>{e(r.get("brand"))}</td>'
         f"<td>{e(r.get('model_spec'))}</td><td>{e(r.get('batch_no') or r.get('production_date'))}</td>"
         f"<td>{e(r.get('sampled_unit'))}</td><td>{items(r)}</td><td>{e(r['agency_code'])}</td>"
-        f"<td>{e(r['report_no'])}</td><td>{e(r['report_date'])}</td></tr>"
+        f"<td>{e(r['report_no'])}</td><td>{e(r['report_date'])}</td>"
+        f'<td class="notice">{e(r.get("notice_no") or "—")} {e(r.get("notice_date") or "")}</td></tr>'
         for r in body["items"]
     ]
     headers = [
@@ -83,7 +84,7 @@ async def public_nonconforming(
             "report_no",
             "report_date",
         )
-    ]
+    ] + [page.pick("公告", "Notice")]
     nxt = body.get("next_cursor")
     more = (
         page.url(

@@ -3,10 +3,11 @@
 Per subscription, in one lease (so one replica at a time serves it and order is kept):
 1. fan-out: the feed events after the subscription's cursor that it may see and asked for become
    pending deliveries, and the cursor moves, in one transaction (nothing skipped, nothing twice);
-2. delivery: the oldest pending delivery is posted; a 2xx marks it delivered and the next one
-   follows; a failure schedules a retry with exponential back-off and holds the later ones back
-   (in order per subscription). A subscription failing for `webhook_disable_after_s` is disabled
-   with the reason; a 410 Gone disables it at once (the receiver says it is gone for good).
+2. delivery: the oldest pending delivery is posted; on a 2xx the next one follows (the successes
+   are marked delivered per batch, docs/webhooks.md); a failure schedules a retry with exponential
+   back-off and holds the later ones back (in order per subscription). A subscription failing for
+   `webhook_disable_after_s` is disabled with the reason; a 410 Gone disables it at once (the
+   receiver says it is gone for good).
 
 Supervised like the relay and the consumer (task `webhooks`, on /readyz and /metrics).
 """
@@ -30,7 +31,14 @@ from services.gateway.repository import cloud_event
 from services.gateway.settings import GatewaySettings
 from services.gateway.visibility import OFFICER_ONLY_EVENTS
 from services.gateway.webhooks import repository
-from services.gateway.webhooks.domain import address_refused, next_attempt, sign
+from services.gateway.webhooks.domain import (
+    Filters,
+    address_refused,
+    next_attempt,
+    ping_event,
+    sign,
+    signing_secrets,
+)
 from shared.clock import as_utc
 from shared.db import UnitOfWork
 from shared.supervisor import Supervisor
@@ -42,6 +50,8 @@ TASK = "webhooks"
 #: Feed events read per fan-out step, deliveries sent per step of one subscription.
 FAN_OUT_BATCH = 1000
 SEND_BATCH = 100
+#: Successes are recorded at least this often while a batch is being sent.
+MARK_EVERY_S = 1.0
 
 
 def _now() -> datetime:
@@ -96,7 +106,8 @@ class WebhookDispatcher(BackgroundLoop):
         self._stopping = True
         self._wake.set()
         try:
-            await asyncio.wait_for(self._between_passes.wait(), grace_s)
+            async with asyncio.timeout(grace_s):  # not wait_for: see shared/outbox.py
+                await self._between_passes.wait()
         except TimeoutError:
             log.warning("webhook pass still running at stop; cancelled")
         await self.stop_loop()
@@ -122,7 +133,8 @@ class WebhookDispatcher(BackgroundLoop):
             if not worked:
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_s)
+                    async with asyncio.timeout(self.settings.webhook_poll_s):  # not wait_for: see shared/outbox.py
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
         await asyncio.Event().wait()  # stopping: wait to be cancelled (a return would be restarted)
@@ -160,7 +172,10 @@ class WebhookDispatcher(BackgroundLoop):
                 sub = await repository.subscription(uow.session, subscription_id)
                 if sub is None or sub["state"] != "active":
                     return
-                rows = await repository.feed_after(uow.session, sub["cursor_seq"], FAN_OUT_BATCH)
+                filters = Filters.of(orjson.loads(sub["filters"]) if sub["filters"] else None)
+                rows = await repository.feed_after(
+                    uow.session, sub["cursor_seq"], FAN_OUT_BATCH, with_data=not filters.empty
+                )
                 if not rows:
                     return
                 types = set(orjson.loads(sub["event_types"]))
@@ -184,6 +199,7 @@ class WebhookDispatcher(BackgroundLoop):
                         if r["type"] in types
                         and r["type"] not in hidden
                         and (subjects is None or r["subject"] in subjects)
+                        and (filters.empty or filters.passes(orjson.loads(r["data"])))
                     ],
                 )
                 if not await repository.advance_cursor(
@@ -204,70 +220,119 @@ class WebhookDispatcher(BackgroundLoop):
                 head = await repository.pending_head(uow.session, subscription_id, SEND_BATCH)
             if sub is None or sub["state"] != "active" or not head:
                 return attempted
-            for d in head:
-                if time.monotonic() >= deadline:
+            # Successes are marked in one transaction per batch (or per second), not one each: that
+            # commit was most of a delivery's cost (bench webhook_fanout). A crash before it re-sends
+            # them, which at-least-once delivery allows (receivers de-duplicate on webhook-id).
+            delivered: list[dict[str, Any]] = []
+            marked_at = time.monotonic()
+            try:
+                for d in head:
+                    if time.monotonic() >= deadline:
+                        return attempted
+                    if as_utc(d["next_attempt_at"]) > _now():
+                        return attempted  # the head waits for its retry; the later ones wait behind it
+                    attempted += 1
+                    at = _now()
+                    status, error = await self.post(sub, cloud_event(d), at)
+                    if status is not None and 200 <= status < 300:
+                        self.sent.labels(outcome="delivered").inc()
+                        delivered.append(
+                            {"delivery_id": d["delivery_id"], "attempts": d["attempts"] + 1, "at": at, "status": status}
+                        )
+                        if time.monotonic() - marked_at >= MARK_EVERY_S:
+                            await self._mark_delivered(sub, delivered)
+                            marked_at = time.monotonic()
+                        continue
+                    self.sent.labels(outcome="failed").inc()
+                    await self._mark_delivered(sub, delivered)
+                    await self._failed(sub, d, at, status, error)
                     return attempted
-                if as_utc(d["next_attempt_at"]) > _now():
-                    return attempted  # the head waits for its retry; the later ones wait behind it
-                attempted += 1
-                if not await self._attempt(sub, d):
-                    return attempted
+            finally:
+                await self._mark_delivered(sub, delivered)
             if len(head) < SEND_BATCH:
                 return attempted
         return attempted
 
-    async def _attempt(self, sub: dict[str, Any], d: dict[str, Any]) -> bool:
-        body = orjson.dumps(cloud_event(d)).decode()
-        at = _now()
-        status: int | None = None
-        error: str | None = None
+    async def _mark_delivered(self, sub: dict[str, Any], delivered: list[dict[str, Any]]) -> None:
+        """Record the successes so far (and empty the list); a success ends a run of failures."""
+        if not delivered:
+            return
+        async with self.unit_of_work() as uow:
+            await repository.mark_delivered(uow.session, delivered)
+            if sub["failing_since"] is not None:
+                await repository.set_state(uow.session, sub["subscription_id"], failing_since=None)
+            await uow.commit()
+        sub["failing_since"] = None
+        delivered.clear()
+
+    async def post(self, sub: dict[str, Any], event: dict[str, Any], at: datetime) -> tuple[int | None, str | None]:
+        """One signed POST of a CloudEvent to the subscription's URL: (HTTP status, error)."""
+        body = orjson.dumps(event).decode()
+        secrets_ = signing_secrets(
+            sub["secret"],
+            sub["previous_secret"],
+            as_utc(sub["previous_secret_until"]) if sub["previous_secret_until"] else None,
+            at,
+        )
         try:
             await self._check_address(sub["url"])
             headers = {
                 "content-type": "application/cloudevents+json",
-                "webhook-id": d["event_id"],
+                "webhook-id": event["id"],
                 "webhook-timestamp": str(int(at.timestamp())),
-                "webhook-signature": sign(sub["secret"], d["event_id"], at, body),
+                "webhook-signature": sign(secrets_, event["id"], at, body),
                 "user-agent": "QualityCity-Webhooks/1",
             }
             # The body is never read whole: only the status counts (and a receiver's page is not ours to keep).
             async with self.client.stream("POST", sub["url"], content=body.encode(), headers=headers) as response:
-                status = response.status_code
+                return response.status_code, None
         except (httpx.HTTPError, OSError, _Refused) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+
+    async def ping(self, sub: dict[str, Any]) -> dict[str, Any]:
+        """Send a signed test event now (not from the outbox, not retried, not recorded) and say how it went."""
+        at = _now()
+        event = ping_event(sub["subscription_id"], at)
+        started = time.monotonic()
+        status, error = await self.post(sub, event, at)
         ok = status is not None and 200 <= status < 300
-        self.sent.labels(outcome="delivered" if ok else "failed").inc()
+        self.sent.labels(outcome="ping_ok" if ok else "ping_failed").inc()
+        return {
+            "webhook_id": event["id"],
+            "ok": ok,
+            "status": status,
+            "error": error if error or ok else f"HTTP {status}",
+            "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+        }
+
+    async def _failed(
+        self, sub: dict[str, Any], d: dict[str, Any], at: datetime, status: int | None, error: str | None
+    ) -> None:
+        """Record a failed attempt: the retry's time, and the subscription disabled if it failed too long."""
         async with self.unit_of_work() as uow:
             attempts = d["attempts"] + 1
             values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": at, "last_status": status}
-            values["last_error"] = None if ok else (error or f"HTTP {status}")
-            if ok:
-                values.update(state="delivered", delivered_at=at)
-                if sub["failing_since"] is not None:
-                    await repository.set_state(uow.session, sub["subscription_id"], failing_since=None)
-                    sub["failing_since"] = None
-            else:
-                s = self.settings
-                values["next_attempt_at"] = next_attempt(at, attempts, s.webhook_retry_base_s, s.webhook_retry_max_s)
-                since = as_utc(sub["failing_since"]) if sub["failing_since"] else at
-                reason = None
-                if status == 410:
-                    reason = "the receiver answered 410 Gone"
-                elif (at - since).total_seconds() >= s.webhook_disable_after_s:
-                    reason = (
-                        f"failing since {since.isoformat()} (over {s.webhook_disable_after_s:g} s); "
-                        f"last attempt: {values['last_error']}"
-                    )
-                changes: dict[str, Any] = {"failing_since": since}
-                if reason is not None:
-                    changes.update(state="disabled", disabled_reason=reason, disabled_at=at)
-                    self.disabled.inc()
-                    log.warning("webhook subscription disabled", subscription=sub["subscription_id"], reason=reason)
-                await repository.set_state(uow.session, sub["subscription_id"], **changes)
-                sub["failing_since"] = since
+            values["last_error"] = error or f"HTTP {status}"
+            s = self.settings
+            values["next_attempt_at"] = next_attempt(at, attempts, s.webhook_retry_base_s, s.webhook_retry_max_s)
+            since = as_utc(sub["failing_since"]) if sub["failing_since"] else at
+            reason = None
+            if status == 410:
+                reason = "the receiver answered 410 Gone"
+            elif (at - since).total_seconds() >= s.webhook_disable_after_s:
+                reason = (
+                    f"failing since {since.isoformat()} (over {s.webhook_disable_after_s:g} s); "
+                    f"last attempt: {values['last_error']}"
+                )
+            changes: dict[str, Any] = {"failing_since": since}
+            if reason is not None:
+                changes.update(state="disabled", disabled_reason=reason, disabled_at=at)
+                self.disabled.inc()
+                log.warning("webhook subscription disabled", subscription=sub["subscription_id"], reason=reason)
+            await repository.set_state(uow.session, sub["subscription_id"], **changes)
+            sub["failing_since"] = since
             await repository.record_attempt(uow.session, d["delivery_id"], **values)
             await uow.commit()
-        return ok
 
     async def _check_address(self, url: str) -> None:
         """Resolve the host now and refuse a private address unless it is allow-listed."""

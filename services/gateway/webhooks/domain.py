@@ -10,12 +10,16 @@ from __future__ import annotations
 import base64
 import ipaddress
 import secrets
-from collections.abc import Collection
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
+from shared.contracts.gateway import SOURCE
 from shared.errors import ValidationFailed, field_error
 
 SECRET_PREFIX = "whsec_"
@@ -33,8 +37,59 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def sign(secret: str, msg_id: str, at: datetime, body: str) -> str:
-    return Webhook(secret).sign(msg_id, at, body)
+def sign(secrets_: Sequence[str], msg_id: str, at: datetime, body: str) -> str:
+    """The `webhook-signature` header: one `v1,` signature per secret, space-separated (the spec's
+    form for rotation: a receiver accepts the request when any signature verifies)."""
+    return " ".join(Webhook(s).sign(msg_id, at, body) for s in secrets_)
+
+
+def signing_secrets(secret: str, previous: str | None, previous_until: datetime | None, now: datetime) -> list[str]:
+    """The secrets that sign a request now: the current one, and the replaced one while its overlap lasts."""
+    if previous is not None and previous_until is not None and now < previous_until:
+        return [secret, previous]
+    return [secret]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A subscription's filters beyond event types and subjects (None: not filtered on that).
+
+    `districts` keeps the events whose district is listed (an event carrying no district, such as a
+    credit decision, is not delivered); `honour_types` and `warning_kinds` narrow the honour and the
+    warning events only, leaving the other types a subscription asked for untouched."""
+
+    districts: frozenset[str] | None = None
+    honour_types: frozenset[str] | None = None
+    warning_kinds: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, stored: Mapping[str, Any] | None) -> Filters:
+        def one(key: str) -> frozenset[str] | None:
+            values = (stored or {}).get(key)
+            return frozenset(values) if values is not None else None
+
+        return cls(one("districts"), one("honour_types"), one("warning_kinds"))
+
+    @property
+    def empty(self) -> bool:
+        return self.districts is None and self.honour_types is None and self.warning_kinds is None
+
+    def passes(self, data: Mapping[str, Any]) -> bool:
+        """Whether an event's data (a CloudEvent's `data`: `{"result": …}`, `{"honour": …}`…) passes."""
+        snapshots = [v for v in data.values() if isinstance(v, Mapping)]
+        if self.districts is not None:
+            district = next((s["district_code"] for s in snapshots if s.get("district_code")), None)
+            if district not in self.districts:
+                return False
+        honour = data.get("honour")
+        if self.honour_types is not None and isinstance(honour, Mapping):
+            if honour.get("type_code") not in self.honour_types:
+                return False
+        warning = data.get("warning")
+        if self.warning_kinds is not None and isinstance(warning, Mapping):
+            if warning.get("kind") not in self.warning_kinds:
+                return False
+        return True
 
 
 def _private(host: str) -> bool:
@@ -83,3 +138,21 @@ def check_callback_url(url: str, *, https_only: bool, allowed_hosts: Collection[
 def next_attempt(now: datetime, attempts: int, base_s: float, max_s: float) -> datetime:
     """Exponential back-off after the `attempts`-th failed attempt: base, 2×base, 4×base… capped."""
     return now + timedelta(seconds=min(max_s, base_s * 2 ** max(0, attempts - 1)))
+
+
+#: The test ping's type: not a catalog event, so unversioned (receivers answer it 2xx and may ignore it).
+PING_TYPE = "qualitycity.webhook.ping"
+
+
+def ping_event(subscription_id: str, at: datetime) -> dict[str, Any]:
+    """The CloudEvent a test ping carries, shaped like every delivery."""
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": SOURCE,
+        "type": PING_TYPE,
+        "subject": subscription_id,
+        "time": at.isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": {"subscription_id": subscription_id, "message": "A test ping: no event happened"},
+    }

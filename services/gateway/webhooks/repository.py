@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.models import rm_changes, webhook_deliveries, webhook_subscriptions
@@ -103,9 +103,11 @@ async def release(session: AsyncSession, subscription_id: str, owner: str) -> No
     )
 
 
-async def feed_after(session: AsyncSession, after: int, limit: int) -> list[dict[str, Any]]:
+async def feed_after(session: AsyncSession, after: int, limit: int, *, with_data: bool) -> list[dict[str, Any]]:
+    """The feed's next events; their data only when a filter must look into it."""
     c = rm_changes.c
-    stmt = select(c.seq, c.event_id, c.type, c.subject).where(c.seq > after).order_by(c.seq).limit(limit)
+    cols = [c.seq, c.event_id, c.type, c.subject, *([c.data] if with_data else [])]
+    stmt = select(*cols).where(c.seq > after).order_by(c.seq).limit(limit)
     return [dict(x) for x in (await session.execute(stmt)).mappings()]
 
 
@@ -139,6 +141,27 @@ async def pending_head(session: AsyncSession, subscription_id: str, limit: int) 
 
 async def record_attempt(session: AsyncSession, delivery_id: int, **values: Any) -> None:
     await session.execute(update(webhook_deliveries).where(D.delivery_id == delivery_id).values(**values))
+
+
+async def mark_delivered(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Successes (`delivery_id`, `attempts`, `at`, `status`), one executemany; a delivery superseded
+    by a replay meanwhile stays superseded."""
+    stmt = (
+        update(webhook_deliveries)
+        .where(D.delivery_id == bindparam("b_id"), D.state == "pending")
+        .values(
+            state="delivered",
+            attempts=bindparam("b_attempts"),
+            last_attempt_at=bindparam("b_at", type_=D.last_attempt_at.type),
+            delivered_at=bindparam("b_at", type_=D.delivered_at.type),
+            last_status=bindparam("b_status"),
+            last_error=None,
+        )
+    )
+    params = [
+        {"b_id": r["delivery_id"], "b_attempts": r["attempts"], "b_at": r["at"], "b_status": r["status"]} for r in rows
+    ]
+    await (await session.connection()).execute(stmt, params)
 
 
 async def supersede_pending(session: AsyncSession, subscription_id: str) -> int:

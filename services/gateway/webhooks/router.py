@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -13,13 +13,18 @@ from services.gateway.visibility import visibility
 from services.gateway.webhooks import repository
 from services.gateway.webhooks.domain import check_callback_url, new_secret
 from services.gateway.webhooks.schemas import (
+    DEFAULT_OVERLAP_S,
+    MAX_OVERLAP_S,
     DeliveryOut,
+    PingOut,
     ReplayOut,
+    SecretRotated,
     SubscriptionCreated,
     SubscriptionIn,
     SubscriptionOut,
 )
 from shared.auth import Principal, require
+from shared.clock import as_utc
 from shared.contracts import registry
 from shared.errors import InvalidTransition, NotFound, ValidationFailed, field_error
 from shared.pagination import Page, decode_cursor, encode_cursor, page
@@ -43,18 +48,26 @@ class UnknownEventTypes(ValidationFailed, slug="unknown-event-type", title="Unkn
     """A subscription names an event type that is not in the catalog."""
 
 
+def _overlap_end(row: dict[str, Any]) -> datetime | None:
+    """When the replaced secret stops signing, while it still does (secrets themselves are never read back)."""
+    until = row.get("previous_secret_until")
+    return as_utc(until) if until is not None and as_utc(until) > datetime.now(UTC) else None
+
+
 def _out(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "subscription_id": row["subscription_id"],
         "url": row["url"],
         "event_types": orjson.loads(row["event_types"]),
         "subjects": orjson.loads(row["subjects"]) if row["subjects"] else None,
+        "filters": orjson.loads(row["filters"]) if row.get("filters") else None,
         "description": row.get("description"),
         "state": row["state"],
         "disabled_reason": row["disabled_reason"],
         "disabled_at": row["disabled_at"],
         "failing_since": row["failing_since"],
         "cursor": encode_cursor([row["cursor_seq"]]),
+        "previous_secret_expires_at": _overlap_end(row),
         "created_at": row["created_at"],
     }
 
@@ -101,6 +114,9 @@ async def create_subscription(
         "event_types": orjson.dumps(sorted(set(body.event_types))).decode(),
         "subjects": orjson.dumps(sorted({s.strip().upper() for s in body.subjects})).decode()
         if body.subjects is not None
+        else None,
+        "filters": orjson.dumps(body.filters.model_dump(exclude_none=True)).decode()
+        if body.filters is not None and body.filters.model_dump(exclude_none=True)
         else None,
         "description": body.description,
         # What the change feed would show this token: officer-only credit events need an officer scope.
@@ -233,3 +249,47 @@ async def enable_subscription(subscription_id: str, principal: Subscriber, reque
     await uow.commit()
     _wake(request)
     return _out(await _own(uow, principal, subscription_id))
+
+
+@_subs.post(
+    "/subscriptions/{subscription_id}:rotate-secret",
+    response_model=SecretRotated,
+    summary="A new signing secret; the replaced one also signs deliveries during the overlap",
+)
+async def rotate_secret(
+    subscription_id: str,
+    principal: Subscriber,
+    uow: UoW,
+    overlap_s: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_OVERLAP_S,
+            description="Seconds during which deliveries carry signatures by both secrets (0: none)",
+        ),
+    ] = DEFAULT_OVERLAP_S,
+) -> Any:
+    row = await _own(uow, principal, subscription_id)
+    secret = new_secret()
+    # Two secrets at most: a secret replaced during an earlier overlap signs nothing more.
+    until = datetime.now(UTC) + timedelta(seconds=overlap_s) if overlap_s else None
+    await repository.set_state(
+        uow.session,
+        subscription_id,
+        secret=secret,
+        previous_secret=row["secret"] if until else None,
+        previous_secret_until=until,
+    )
+    await uow.commit()
+    return {"subscription_id": subscription_id, "secret": secret, "previous_secret_expires_at": until}
+
+
+@_subs.post(
+    "/subscriptions/{subscription_id}:ping",
+    response_model=PingOut,
+    summary="Send a signed test event to the callback now and say how the receiver answered",
+)
+async def ping_subscription(subscription_id: str, principal: Subscriber, request: Request, uow: UoW) -> Any:
+    row = await _own(uow, principal, subscription_id)
+    await uow.commit()  # nothing written: the read's transaction ends before the network call
+    return await request.app.state.webhooks.ping(row)

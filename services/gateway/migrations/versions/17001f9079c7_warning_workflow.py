@@ -2,7 +2,7 @@
 that may raise again after its warning is closed (one not-closed warning per condition)
 
 Revision ID: 17001f9079c7
-Revises: 8f1bce0fdaad
+Revises: 1e258b1cb697
 Create Date: 2026-12-01 19:04:30.983960
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from shared.db import UtcDateTime
 
 revision: str = "17001f9079c7"
-down_revision: str | None = "8f1bce0fdaad"
+down_revision: str | None = "1e258b1cb697"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
