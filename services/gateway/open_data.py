@@ -1,6 +1,6 @@
 """Open data (政府信息公开): the public lists and the city's attainment as one zip, described by a
-Frictionless Data Package (`datapackage.json`: every file's field schema), made anew on each request
-from the same public routes a visitor would page through (docs/open-data.md).
+Frictionless Data Package (`datapackage.json`: every file's field schema), made from the same public
+routes a visitor would page through (docs/open-data.md).
 
 The lists are read from the public routes of the services that own them, as the gateway (about thirty
 pages: each honour type has its own list), and the attainment from the gateway's own route. A bundle

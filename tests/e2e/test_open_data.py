@@ -1,5 +1,5 @@
 """The open-data bundle, embedded and distributed: the public lists and the city's attainment as a zip
-whose Frictionless `datapackage.json` describes every file, made anew on each download; frictionless
+whose Frictionless `datapackage.json` describes every file, made at most once a minute; frictionless
 validates the package against its own schemas, and every file holds exactly what the public routes
 answer. No token; rate-limited per client."""
 
