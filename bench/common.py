@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
+import itertools
 import os
 import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -25,9 +28,36 @@ PYTHON = sys.executable
 AGENCY = "QD-BENCH"
 SECTORS = ("manufacturing", "agricultural", "food", "engineering")
 BATCH_ROWS = 1000
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------------------------ data
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_VALUE = {c: v for v, c in enumerate(USCC_ALPHABET)}
+
+
+def usccs(n: int, seed: int = 5) -> list[str]:
+    """n distinct valid USCCs ("9137" + 4 digits + "MA" + 7 digits + the check character), a million in
+    a few seconds: the check character is GB 32100's weighted sum (python-stdnum's calc_check_digit at
+    a tenth of its cost, which matters at a million codes); the first thousand are held to python-stdnum."""
+    rnd = random.Random(seed)
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        body = f"9137{rnd.randrange(10**4):04d}MA{rnd.randrange(10**7):07d}"
+        if body in seen:
+            continue
+        seen.add(body)
+        total = sum(_USCC_VALUE[c] * w for c, w in zip(body, _USCC_WEIGHTS, strict=True))
+        out.append(body + USCC_ALPHABET[(31 - total) % 31])
+    bad = [c for c in out[:1000] if not uscc.is_valid(c)]
+    if bad:
+        raise RuntimeError(f"generated USCCs python-stdnum refuses: {bad[:3]}")
+    return out
+
+
+@functools.cache
 def enterprises(n: int = 50_000, seed: int = 7) -> list[str]:
     """n distinct valid USCCs: "91370200MA3C" + 5 digits + the check character."""
     rnd = random.Random(seed)
@@ -53,34 +83,43 @@ ITEM = {
 }
 
 
-def make_rows(n: int, tag: str, seed: int = 11) -> list[dict[str, Any]]:
-    """n complete result rows (as agencies send them) with report numbers unique for this run; ~92 % pass."""
+def iter_rows(n: int, tag: str, seed: int = 11) -> Iterator[dict[str, Any]]:
+    """n complete result rows (as agencies send them) with report numbers unique for this run; ~92 % pass.
+    A generator, so that millions of rows need not be held as dicts at once (a national year is 7M)."""
     rnd = random.Random(seed)
     ents = enterprises()
-    rows = []
     for i in range(n):
         fail = rnd.random() >= 0.92
         month, day = 1 + i % 12, 1 + i % 20
-        rows.append(
-            {
-                "report_no": f"{tag}-{i:08d}",
-                "level": LEVELS[i % 4],
-                "sector": SECTORS[i % 4],
-                "key_product": i % 7 == 0,
-                "product_category": "饮料",
-                "product_name": "矿泉水",
-                "brand": "崂山",
-                "production_date": f"2014-{month:02d}-{day:02d}",
-                "uscc": ents[rnd.randrange(len(ents))],
-                "enterprise_name": "青岛某饮品有限公司",
-                "district_code": DISTRICTS[i % len(DISTRICTS)],
-                "sampling_date": f"2014-{month:02d}-{day + 1:02d}",
-                "report_date": f"2014-{month:02d}-{day + 5:02d}",
-                "conclusion": "fail" if fail else "pass",
-                "nonconforming_items": [ITEM] if fail else [],
-            }
-        )
-    return rows
+        yield {
+            "report_no": f"{tag}-{i:08d}",
+            "level": LEVELS[i % 4],
+            "sector": SECTORS[i % 4],
+            "key_product": i % 7 == 0,
+            "product_category": "饮料",
+            "product_name": "矿泉水",
+            "brand": "崂山",
+            "production_date": f"2014-{month:02d}-{day:02d}",
+            "uscc": ents[rnd.randrange(len(ents))],
+            "enterprise_name": "青岛某饮品有限公司",
+            "district_code": DISTRICTS[i % len(DISTRICTS)],
+            "sampling_date": f"2014-{month:02d}-{day + 1:02d}",
+            "report_date": f"2014-{month:02d}-{day + 5:02d}",
+            "conclusion": "fail" if fail else "pass",
+            "nonconforming_items": [ITEM] if fail else [],
+        }
+
+
+def make_rows(n: int, tag: str, seed: int = 11) -> list[dict[str, Any]]:
+    """iter_rows as a list."""
+    return list(iter_rows(n, tag, seed))
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last one shorter)."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def ndjson_bodies(rows: Sequence[dict[str, Any]], size: int = BATCH_ROWS) -> list[bytes]:
@@ -253,19 +292,91 @@ def uvicorn_argv(target: str, port: int, *, factory: bool = True) -> list[str]:
     return argv + (["--factory"] if factory else [])
 
 
+def _status_kb(pid: int, field: str) -> int:
+    """A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), 0 when the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _family(pid: int) -> list[int]:
+    """pid and its descendants (a worker process the suite may start counts into its memory)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+class PeakRss:
+    """The peak resident memory of a process and its children while the block runs, in MB: RSS sampled
+    every `every_s` (summed over the family), and the kernel's own high-water mark of the process
+    (VmHWM, which catches a peak between two samples), the larger of the two."""
+
+    def __init__(self, pid: int, every_s: float = 0.25):
+        self.pid, self.every_s = pid, every_s
+        self.sampled_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            total = sum(_status_kb(p, "VmRSS") for p in _family(self.pid))
+            self.sampled_kb = max(self.sampled_kb, total)
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mb(self) -> float:
+        return max(self.sampled_kb, _status_kb(self.pid, "VmHWM")) / 1024
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory and the load average now (the run's JSON keeps them at its start and end)."""
+    mem_kb = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        mem_kb = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024**2, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
 # ---------------------------------------------------------------------------------- the client
 async def post_batches(
-    base_url: str, path: str, bodies: Sequence[bytes], token: str, concurrency: int
+    base_url: str | Sequence[str], path: str, bodies: Sequence[bytes], token: str, concurrency: int
 ) -> dict[str, Any]:
-    """POST every body with `concurrency` requests in flight; returns totals and timings."""
+    """POST every body with `concurrency` requests in flight (to each of several replicas' URLs, taking
+    the bodies from one queue); returns totals and timings."""
+    urls = [base_url] if isinstance(base_url, str) else list(base_url)
     headers = {"authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
     totals = {"received": 0, "created": 0, "duplicates": 0, "rejected": 0}
     latencies: list[float] = []
     next_i = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(600.0, connect=10.0), limits=limits) as c:
+    timeout = httpx.Timeout(600.0, connect=10.0)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=timeout, limits=limits)) for u in urls
+        ]
 
-        async def worker() -> None:
+        async def worker(c: httpx.AsyncClient) -> None:
             nonlocal next_i
             while next_i < len(bodies):
                 body = bodies[next_i]
@@ -280,7 +391,7 @@ async def post_batches(
                     totals[k] += out[k]
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(c) for c in clients for _ in range(concurrency)))
         t1 = time.perf_counter()
     latencies.sort()
     return {
@@ -294,7 +405,13 @@ async def post_batches(
 
 
 def ingest_and_wait(
-    bench: str, post_url: str, read_url: str, bodies: Sequence[bytes], token: str, concurrency: int, n: int
+    bench: str,
+    post_url: str | Sequence[str],
+    read_url: str,
+    bodies: Sequence[bytes],
+    token: str,
+    concurrency: int,
+    n: int,
 ) -> dict[str, Any]:
     """POST the bodies to `post_url`, then poll `read_url`'s pass rates until they count all n rows;
     returns post_batches' totals and timings with `rate` (results/s) and `t_done` (read model complete)."""
@@ -306,7 +423,7 @@ def ingest_and_wait(
         flush=True,
     )
     assert out["created"] == n, f"created {out['created']} of {n} ({out})"
-    out["t_done"] = asyncio.run(wait_pass_rates(read_url, token, n))
+    out["t_done"] = asyncio.run(wait_pass_rates(read_url, token, n, limit_s=max(900.0, n / 500)))
     return out
 
 

@@ -30,7 +30,6 @@ import httpx
 import orjson
 
 from bench import common
-from bench.credit_screening import make_usccs
 
 NAME = "credit_records"
 
@@ -109,7 +108,7 @@ def measure_ingest(n: int) -> dict[str, float]:
         db, raw_db = tmp / "credit.db", tmp / "raw.db"
         for path in (db, raw_db):
             asyncio.run(upgrade(f"sqlite+aiosqlite:///{path}", Path(credit_main.__file__).parent))
-        rows = penalties(n, make_usccs(max(n // 5, 10)))
+        rows = penalties(n, common.usccs(max(n // 5, 10)))
         baseline_s = raw_insert_s(raw_db, rows)
         bodies = [orjson.dumps(rows[i : i + common.BATCH_ROWS]) for i in range(0, n, common.BATCH_ROWS)]
         token = TokenService.from_settings(PlatformSettings()).mint(

@@ -20,29 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from stdnum.cn import uscc as stdnum_uscc
 
 from bench import common
 
 NAME = "credit_screening"
 SCREEN_GOAL_RATIO = 1.5  # issue 18: p99 <= 1.5 x the raw indexed IN on the same store
-CHECK_GOAL_MS = 10.0
-
-
-def make_usccs(n: int, seed: int = 5) -> list[str]:
-    """n distinct valid USCCs (python-stdnum computes each check digit)."""
-    rnd = random.Random(seed)
-    out: list[str] = []
-    seen: set[str] = set()
-    while len(out) < n:
-        body = f"9137{rnd.randrange(10**4):04d}MA{rnd.randrange(10**7):07d}"
-        if body in seen:
-            continue
-        seen.add(body)
-        code = body + stdnum_uscc.calc_check_digit(body)
-        if stdnum_uscc.is_valid(code):
-            out.append(code)
-    return out
 
 
 def load(db: Path, usccs: list[str]) -> None:
@@ -161,7 +143,7 @@ def run(args: Any) -> list[dict[str, Any]]:
 
         asyncio.run(upgrade(url, Path(credit_main.__file__).parent))
         t = time.perf_counter()
-        usccs = make_usccs(n)
+        usccs = common.usccs(n)
         load(db, usccs)
         print(f"[{NAME}] loaded in {time.perf_counter() - t:.1f}s", flush=True)
         rnd = random.Random(9)
@@ -191,7 +173,7 @@ def run(args: Any) -> list[dict[str, Any]]:
         assert m["listed"] > 0, "no listed enterprise found: the load or the query is wrong"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    extra = {"enterprises": n, "as_of": date(2016, 1, 1).isoformat()}
+    extra: dict[str, Any] = {"enterprises": n, "as_of": date(2016, 1, 1).isoformat()}
     return [
         common.figure(
             NAME,
@@ -204,7 +186,7 @@ def run(args: Any) -> list[dict[str, Any]]:
         ),
         common.figure(
             NAME,
-            "screening 1,000 never-seen USCCs, p99",
+            f"screening 1,000 never-seen USCCs, p99 ({n:,} enterprises)",
             m["screen_p99"],
             "ms",
             baseline=baseline,
@@ -219,8 +201,6 @@ def run(args: Any) -> list[dict[str, Any]]:
             m["check_p99"],
             "ms",
             baseline=m["bare_ms"],
-            goal=f"<= {CHECK_GOAL_MS:.0f} ms",
-            met=m["check_p99"] <= CHECK_GOAL_MS,
             baseline_what="mean GET /healthz on the same server",
             **extra,
         ),

@@ -3,8 +3,8 @@ stores each with the SQLAlchemy ORM (one session, add, commit per request), on S
 
 `python -m bench.peer_orm --db FILE --port P` serves the peer; `run()` posts a sample of the same
 rows the embedded ingest posts (one JSON object per request, 3 in flight) and reports results/s.
-A sample, not every row: at a few hundred rows a second a million would take an hour; the rate
-per row is what the table compares (`ingest_embedded` figure / this one).
+A sample, not every row (5,000; 2,000 with --quick): at 100-400 rows a second a million would take
+hours; the rate per row is what the table compares (`ingest_embedded` figure / this one).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ async def _post_one_by_one(url: str, rows: list[dict[str, Any]], concurrency: in
 
 
 def run(args: Any) -> list[dict[str, Any]]:
-    n = min(args.rows or 1_000_000, 2_000 if args.quick else 20_000)
+    n = min(args.rows or 1_000_000, 2_000 if args.quick else 5_000)
     tmp = Path(tempfile.mkdtemp(prefix="qc-bench-peer-"))
     print(f"[{NAME}] {n:,} rows posted one by one, {args.concurrency} in flight, data dir {tmp}", flush=True)
     try:
@@ -150,7 +150,7 @@ def run(args: Any) -> list[dict[str, Any]]:
     return [
         common.figure(
             NAME,
-            "peer: one row per POST, FastAPI + SQLAlchemy ORM",
+            f"peer: one row per POST, FastAPI + SQLAlchemy ORM ({n:,} rows)",
             rate,
             "results/s",
             rows=n,
