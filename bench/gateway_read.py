@@ -176,6 +176,20 @@ async def catch_up(app: FastAPI, n: int, ents: list[str]) -> tuple[float, int]:
     return n / elapsed, events
 
 
+def catch_up_figure(service: str, rate: float, raw: float, rows: int, events: int) -> dict[str, Any]:
+    return figure(
+        NAME,
+        f"{service} projection catch-up ({rows:,} results)",
+        rate,
+        "results/s",
+        baseline=raw,
+        goal=f"ratio >= {GOAL_CATCH_UP_RATIO}",
+        met=rate >= GOAL_CATCH_UP_RATIO * raw,
+        baseline_what=f"raw sqlite3 executemany of the same {rows:,} result rows, same run",
+        events=events,
+    )
+
+
 async def _p99(client: httpx.AsyncClient, path: Any, params: Any, headers: dict[str, str], n: int) -> float:
     """p99 in ms of n GETs; `path` and `params` may be functions of the request's number."""
     samples = []
@@ -214,7 +228,6 @@ async def _run(rows: int, n_ents: int, requests: int) -> list[dict[str, Any]]:
     raw = raw_sqlite(rows, ents, folder)
     print(f"[{NAME}] raw sqlite3 executemany: {raw:,.0f} rows/s", flush=True)
     out: list[dict[str, Any]] = []
-    catch_up_what = f"raw sqlite3 executemany of the same {rows:,} result rows, same run"
 
     credit = create_credit(
         CreditSettings(database_url=f"sqlite+aiosqlite:///{folder}/credit.db", platform=platform, run_jobs=False)
@@ -222,37 +235,13 @@ async def _run(rows: int, n_ents: int, requests: int) -> list[dict[str, Any]]:
     async with LifespanManager(credit, startup_timeout=120):
         rate, events = await catch_up(credit, rows, ents)
     print(f"[{NAME}] credit projection: {rate:,.0f} results/s ({events:,} events)", flush=True)
-    out.append(
-        figure(
-            NAME,
-            f"credit projection catch-up ({rows:,} results)",
-            rate,
-            "results/s",
-            baseline=raw,
-            goal=f"ratio >= {GOAL_CATCH_UP_RATIO}",
-            met=rate >= GOAL_CATCH_UP_RATIO * raw,
-            baseline_what=catch_up_what,
-            events=events,
-        )
-    )
+    out.append(catch_up_figure("credit", rate, raw, rows, events))
 
     app = create_app(GatewaySettings(database_url=f"sqlite+aiosqlite:///{folder}/gateway.db", platform=platform))
     async with LifespanManager(app, startup_timeout=120) as manager:
         rate, events = await catch_up(app, rows, ents)
         print(f"[{NAME}] gateway projection: {rate:,.0f} results/s ({events:,} events)", flush=True)
-        out.append(
-            figure(
-                NAME,
-                f"gateway projection catch-up ({rows:,} results)",
-                rate,
-                "results/s",
-                baseline=raw,
-                goal=f"ratio >= {GOAL_CATCH_UP_RATIO}",
-                met=rate >= GOAL_CATCH_UP_RATIO * raw,
-                baseline_what=catch_up_what,
-                events=events,
-            )
-        )
+        out.append(catch_up_figure("gateway", rate, raw, rows, events))
 
         bare = FastAPI()
 
