@@ -28,6 +28,7 @@ PYTHON = sys.executable
 AGENCY = "QD-BENCH"
 SECTORS = ("manufacturing", "agricultural", "food", "engineering")
 BATCH_ROWS = 1000
+RETRIES_503 = 8
 T = TypeVar("T")
 
 
@@ -241,6 +242,10 @@ def servers(*items: Server) -> Iterator[tuple[Server, ...]]:
         for s in items:
             s.start()
         yield items
+    except BaseException:
+        for s in items:  # their data dirs are removed afterwards: the logs' ends say what went wrong
+            print(f"[{s.name}] log's end:\n{s.log_tail()}", file=sys.stderr, flush=True)
+        raise
     finally:
         for s in reversed(items):
             s.stop()
@@ -368,6 +373,7 @@ async def post_batches(
     headers = {"authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
     totals = {"received": 0, "created": 0, "duplicates": 0, "rejected": 0}
     latencies: list[float] = []
+    retried = {"n": 0}
     next_i = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     timeout = httpx.Timeout(600.0, connect=10.0)
@@ -383,6 +389,15 @@ async def post_batches(
                 next_i += 1
                 t = time.perf_counter()
                 r = await c.post(path, content=body, headers=headers)
+                for attempt in range(RETRIES_503):
+                    # 503: "nothing was stored, retry shortly" (e.g. SQLite's write lock not had in time): what
+                    # an agency's client does; the retries are counted and reported beside the figure.
+                    if r.status_code != 503:
+                        break
+                    retried["n"] += 1
+                    print(f"[bench] 503 on a batch, retry {attempt + 1}: {r.text[:200]}", flush=True)
+                    await asyncio.sleep(min(8.0, float(r.headers.get("retry-after") or 2**attempt)))
+                    r = await c.post(path, content=body, headers=headers)
                 latencies.append(time.perf_counter() - t)
                 if r.status_code != 200:
                     raise RuntimeError(f"POST {path} answered {r.status_code}: {r.text[:500]}")
@@ -396,6 +411,7 @@ async def post_batches(
     latencies.sort()
     return {
         **totals,
+        "retries_503": retried["n"],
         "t0": t0,
         "t_last": t1,
         "elapsed_s": t1 - t0,
@@ -419,7 +435,7 @@ def ingest_and_wait(
     out["rate"] = n / out["elapsed_s"]
     print(
         f"[{bench}] posted in {out['elapsed_s']:.2f}s: {out['rate']:,.0f} results/s "
-        f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request)",
+        f"(p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms per request; {out['retries_503']} retried after 503)",
         flush=True,
     )
     assert out["created"] == n, f"created {out['created']} of {n} ({out})"

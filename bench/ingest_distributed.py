@@ -255,6 +255,7 @@ def run(args: Any) -> list[dict[str, Any]]:
             elapsed_s=one["elapsed_s"],
             p50_ms=one["p50_ms"],
             p99_ms=one["p99_ms"],
+            retries_503=one["retries_503"],
             **extra,
         ),
         common.figure(
@@ -269,6 +270,7 @@ def run(args: Any) -> list[dict[str, Any]]:
             elapsed_s=two["elapsed_s"],
             p50_ms=two["p50_ms"],
             p99_ms=two["p99_ms"],
+            retries_503=two["retries_503"],
             **extra,
         ),
         common.figure(

@@ -169,6 +169,7 @@ def run(args: Any) -> list[dict[str, Any]]:
             elapsed_s=out["elapsed_s"],
             p50_ms=out["p50_ms"],
             p99_ms=out["p99_ms"],
+            retries_503=out["retries_503"],
             **common_extra,
         ),
         common.figure(
