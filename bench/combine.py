@@ -29,6 +29,19 @@ def combine(paths: list[Path]) -> dict[str, Any]:
     }
 
 
+def parts_markdown(parts: list[dict[str, Any]]) -> str:
+    """Each part's command, when it ran and the machine's load average (1, 5, 15 min) at its start and end."""
+    lines = ["| part | command | started | load at start | load at end | failed |", "|---|---|---|---|---|---|"]
+    for part in parts:
+        start, end = part.get("start", {}), part.get("end", {})
+        load = lambda m: " / ".join(str(x) for x in m.get("load_average", [])) or "-"  # noqa: E731
+        lines.append(
+            f"| {part['file']} | `python -m bench {' '.join(part.get('argv', []))}` | {start.get('at', '-')} "
+            f"| {load(start)} | {load(end)} | {', '.join(part.get('failed', [])) or '-'} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -36,7 +49,7 @@ def main(argv: list[str]) -> int:
     out, paths = Path(argv[0]), [Path(a) for a in argv[1:]]
     doc = combine(paths)
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-    out.with_suffix(".md").write_text(markdown(doc["figures"]) + "\n")
+    out.with_suffix(".md").write_text(markdown(doc["figures"]) + "\n\n" + parts_markdown(doc["parts"]) + "\n")
     print(markdown(doc["figures"]))
     return 0
 
