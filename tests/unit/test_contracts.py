@@ -165,7 +165,9 @@ def test_no_event_type_name_is_written_outside_the_contracts() -> None:
                     found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert found == []
     # ...and the contracts hold each name once, as the constant every producer and consumer imports.
-    assert len({e["type"] for e in entries()}) == len(entries()) == 24  # with the 3 gateway.warning.*.v1
+    assert (
+        len({e["type"] for e in entries()}) == len(entries()) == 25
+    )  # with the 3 gateway.warning.*.v1 and the batch type
 
 
 # ------------------------------------------------------------------------------ the consumer
