@@ -119,6 +119,7 @@ def expand_batch(envelope: Envelope, payload: BaseModel) -> list[tuple[Envelope,
     result's USCC as subject, the batch's time, and its snapshot as sent (the change feed keeps it)."""
     assert isinstance(payload, ResultBatchRecorded)
     raw: list[dict[str, Any]] = envelope.data["results"]
+    namespace = uuid.UUID(envelope.id)
     return [
         (
             Envelope(
@@ -126,7 +127,7 @@ def expand_batch(envelope: Envelope, payload: BaseModel) -> list[tuple[Envelope,
                 source=envelope.source,
                 subject=snap.uscc,
                 data={"result": sent},
-                id=item_id(envelope.id, snap.result_id),
+                id=str(uuid.uuid5(namespace, snap.result_id)),  # item_id, the batch's id parsed once
                 time=envelope.time,
             ),
             ResultRecorded.model_construct(result=snap),
