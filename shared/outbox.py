@@ -106,9 +106,10 @@ class OutboxRelay(BackgroundLoop):
     topic: str
     _: KW_ONLY
     batch_size: int = 2000
-    #: A batch also stops at this much payload: one outbox row may carry a batch event of hundreds of
-    #: results, and each publish is one transaction in every consumer (memory, lock time).
-    max_batch_bytes: int = 8_000_000
+    #: A batch also stops at this much payload (≈ 2,800 results in batch events, about what 2,000 single
+    #: events were): one outbox row may carry hundreds of results, and in embedded mode each publish runs
+    #: every consumer on the requests' event loop (a long run there keeps their transactions waiting).
+    max_batch_bytes: int = 2_000_000
     interval_s: float = 0.2
     lock_key: int = 0
     coalesce_s: float = 0.02
