@@ -16,6 +16,7 @@ refuses sets the whole batch aside (quarantine), and a replay applies the whole 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date, datetime
 from typing import Any, Literal
@@ -110,8 +111,19 @@ class ResultBatchRecorded(BaseModel):
 
 
 def item_id(batch_id: str, result_id: str) -> str:
-    """A batch item's event id: derived, so a redelivered batch expands to the same ids."""
-    return str(uuid.uuid5(uuid.UUID(batch_id), result_id))
+    """A batch item's event id, `uuid5(batch id, result_id)`: derived, so a redelivered batch expands to
+    the same ids."""
+    return _uuid5(uuid.UUID(batch_id).bytes, result_id)
+
+
+def _uuid5(namespace: bytes, name: str) -> str:
+    # uuid.uuid5's own steps without its UUID object (a third of its cost, on every result of a bulk
+    # ingest in every consumer); a unit test holds it to uuid.uuid5.
+    h = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def expand_batch(envelope: Envelope, payload: BaseModel) -> list[tuple[Envelope, BaseModel]]:
@@ -119,7 +131,7 @@ def expand_batch(envelope: Envelope, payload: BaseModel) -> list[tuple[Envelope,
     result's USCC as subject, the batch's time, and its snapshot as sent (the change feed keeps it)."""
     assert isinstance(payload, ResultBatchRecorded)
     raw: list[dict[str, Any]] = envelope.data["results"]
-    namespace = uuid.UUID(envelope.id)
+    namespace = uuid.UUID(envelope.id).bytes
     return [
         (
             Envelope(
@@ -127,10 +139,10 @@ def expand_batch(envelope: Envelope, payload: BaseModel) -> list[tuple[Envelope,
                 source=envelope.source,
                 subject=snap.uscc,
                 data={"result": sent},
-                id=str(uuid.uuid5(namespace, snap.result_id)),  # item_id, the batch's id parsed once
+                id=_uuid5(namespace, snap.result_id),  # item_id, the batch's id parsed once
                 time=envelope.time,
             ),
-            ResultRecorded.model_construct(result=snap),
+            ResultRecorded(result=snap),  # a model instance is not validated again: cheaper than model_construct
         )
         for snap, sent in zip(payload.results, raw, strict=True)
     ]
