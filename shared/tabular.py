@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import orjson
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from shared.errors import (
     BatchTooLarge,
@@ -32,6 +33,15 @@ from shared.errors import (
     ValidationFailed,
     field_error,
 )
+
+
+# What every bulk answer starts with, whatever else it counts (no docstring: a subclass's schema would
+# take it as its description).
+class BulkReceipt(BaseModel):
+    received: int
+    created: int
+    duplicates: int
+
 
 Format = Literal["csv", "ndjson", "json"]
 MEDIA_TYPES: dict[str, Format] = {

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.awards import HonourSnapshot, Subject
 from shared.strict import Day, Instant
+from shared.tabular import BulkReceipt
 from shared.text import Input
 
 
@@ -126,10 +127,7 @@ class RowOutcome(BaseModel):
     problems: list[RowProblem] = []
 
 
-class ImportOut(BaseModel):
-    received: int
-    created: int
-    duplicates: int
+class ImportOut(BulkReceipt):
     rejected: int
     rows: list[RowOutcome]
 

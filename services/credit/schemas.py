@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.credit import RecordKind
 from shared.strict import Day, Instant, Whole
+from shared.tabular import BulkReceipt
 from shared.text import Input
 from shared.uscc import USCC, USCC_PATTERN
 
@@ -266,10 +267,7 @@ class RowOutcome(BaseModel):
     )
 
 
-class BulkCounts(BaseModel):
-    received: int
-    created: int
-    duplicates: int
+class BulkCounts(BulkReceipt):
     conflicts: int
     rejected: int
     unmatched: int

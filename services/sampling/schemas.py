@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
 from shared.strict import Day, Flag, Instant
+from shared.tabular import BulkReceipt
 from shared.text import Input
 from shared.uscc import USCC
 
@@ -189,10 +190,7 @@ class RowOutcome(BaseModel):
     problems: list[RowProblem] = []
 
 
-class BatchOut(BaseModel):
-    received: int
-    created: int
-    duplicates: int
+class BatchOut(BulkReceipt):
     rejected: int = Field(description="Rows refused for their content (problems name the fields)")
     conflicts: int = Field(description="Rows re-sending a stored report number with different content")
     atomic: bool
