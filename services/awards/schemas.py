@@ -15,7 +15,6 @@ from shared.text import Input
 
 class GrantIn(Input):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -28,7 +27,7 @@ class GrantIn(Input):
                     "certificate_no": "SDMP-2012-0001",
                 }
             ]
-        },
+        }
     )
 
     type_code: str = Field(min_length=1, max_length=16, description="A code from GET /v1/honour-types")
@@ -52,8 +51,6 @@ class GrantIn(Input):
 
 
 class RevokeIn(Input):
-    model_config = ConfigDict(extra="forbid")
-
     reason: str = Field(min_length=1, max_length=2000)
     revoked_on: Day | None = Field(default=None, description="Effective date; default today")
 

@@ -16,7 +16,7 @@ from shared.uscc import USCC, USCC_PATTERN
 
 
 class _In(Input):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
 
 class Proposal(_In):
@@ -40,8 +40,6 @@ class Proposal(_In):
     )
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -56,7 +54,7 @@ class Proposal(_In):
                     "appeal_deadline": "2014-08-31",
                 }
             ]
-        },
+        }
     )
 
 
@@ -338,8 +336,6 @@ class CreditRecordIn(_In):
     summary: str | None = Field(None, min_length=1, max_length=4000)
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -356,7 +352,7 @@ class CreditRecordIn(_In):
                     "amount_yuan": "50000.00",
                 }
             ]
-        },
+        }
     )
 
 
