@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import hashlib
 import io
 import random
@@ -178,22 +179,10 @@ class Enterprise:
 
 
 @dataclass(frozen=True)
-class Correction:
-    agency: str
-    report_no: str
-    reason: str
-    changes: dict[str, Any]
+class ResultChange:
+    """A change to one generated result, addressed as its agency knows it: a correction (PATCH), a
+    retraction (`:retract`) or a re-inspection (`/reinspection`) — the request's body."""
 
-
-@dataclass(frozen=True)
-class Retraction:
-    agency: str
-    report_no: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Reinspection:
     agency: str
     report_no: str
     body: dict[str, Any]
@@ -229,9 +218,9 @@ class DemoData:
     years: tuple[int, ...]
     enterprises: list[Enterprise]
     results: dict[str, list[dict[str, Any]]]  # agency code -> result bodies (POST /v1/results:batch)
-    corrections: list[Correction]
-    retractions: list[Retraction]
-    reinspections: list[Reinspection]
+    corrections: list[ResultChange]  # PATCH /v1/results/{id} bodies
+    retractions: list[ResultChange]  # POST /v1/results/{id}:retract bodies
+    reinspections: list[ResultChange]  # POST /v1/results/{id}/reinspection bodies
     honours: list[dict[str, Any]]  # POST /v1/honours bodies
     revocations: list[tuple[str, str, str]]  # (type_code, certificate_no, reason)
     blacklist: list[BlacklistCase]
@@ -398,38 +387,42 @@ def _outbreak(
 
 def _lifecycle(
     rng: random.Random, results: dict[str, list[dict[str, Any]]]
-) -> tuple[list[Correction], list[Retraction], list[Reinspection]]:
-    corrections: list[Correction] = []
-    retractions: list[Retraction] = []
-    reinspections: list[Reinspection] = []
+) -> tuple[list[ResultChange], list[ResultChange], list[ResultChange]]:
+    corrections: list[ResultChange] = []
+    retractions: list[ResultChange] = []
+    reinspections: list[ResultChange] = []
     for agency, rows in results.items():
         for r in rows:
             roll = rng.random()
             if roll < 0.01:
-                retractions.append(Retraction(agency, r["report_no"], "样品信息重复录入，撤回本报告"))
+                retractions.append(ResultChange(agency, r["report_no"], {"reason": "样品信息重复录入，撤回本报告"}))
             elif roll < 0.03:
                 corrections.append(
-                    Correction(
+                    ResultChange(
                         agency,
                         r["report_no"],
-                        "产品名称录入有误，按原始记录更正",
-                        {"product_name": r["product_name"] + "(更正)"},
+                        {
+                            "reason": "产品名称录入有误，按原始记录更正",
+                            "changes": {"product_name": r["product_name"] + "(更正)"},
+                        },
                     )
                 )
             elif r["conclusion"] == "fail" and roll < 0.06:
                 corrections.append(
-                    Correction(
+                    ResultChange(
                         agency,
                         r["report_no"],
-                        "复核原始记录，检验结论判定有误",
-                        {"conclusion": "pass", "nonconforming_items": []},
+                        {
+                            "reason": "复核原始记录，检验结论判定有误",
+                            "changes": {"conclusion": "pass", "nonconforming_items": []},
+                        },
                     )
                 )
             elif r["conclusion"] == "fail" and roll < 0.30:
                 reported = date.fromisoformat(r["report_date"])
                 requested = reported + timedelta(days=rng.randrange(2, 14))
                 reinspections.append(
-                    Reinspection(
+                    ResultChange(
                         agency,
                         r["report_no"],
                         {
@@ -954,35 +947,17 @@ class Loader:
             self.report.counts[step] += 1
 
     async def load_lifecycle(self, data: DemoData) -> None:
-        jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-        for c in data.corrections:
-            jobs.append(
-                (
-                    "corrections",
-                    lambda c=c: self._change(  # type: ignore[misc]
-                        "corrections", c.agency, c.report_no, "", {"reason": c.reason, "changes": c.changes}, "PATCH"
-                    ),
-                )
-            )
-        for r in data.retractions:
-            jobs.append(
-                (
-                    "retractions",
-                    lambda r=r: self._change(  # type: ignore[misc]
-                        "retractions", r.agency, r.report_no, ":retract", {"reason": r.reason}
-                    ),
-                )
-            )
-        for i in data.reinspections:
-            jobs.append(
-                (
-                    "re-inspections",
-                    lambda i=i: self._change(  # type: ignore[misc]
-                        "re-inspections", i.agency, i.report_no, "/reinspection", i.body
-                    ),
-                )
-            )
-        await self._run_all("corrections, retractions, re-inspections", [j for _, j in jobs])
+        kinds = (  # step, the changes, the request's path under the result, its method
+            ("corrections", data.corrections, "", "PATCH"),
+            ("retractions", data.retractions, ":retract", "POST"),
+            ("re-inspections", data.reinspections, "/reinspection", "POST"),
+        )
+        jobs: list[Callable[[], Awaitable[None]]] = [
+            functools.partial(self._change, step, c.agency, c.report_no, path, c.body, method)
+            for step, changes, path, method in kinds
+            for c in changes
+        ]
+        await self._run_all("corrections, retractions, re-inspections", jobs)
 
     async def finalise_results(self) -> None:
         """Close the objection windows that have passed now, as the sampling service's scheduled job
