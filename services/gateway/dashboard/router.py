@@ -28,7 +28,7 @@ from services.gateway.dashboard.csrf import (
     new_csrf,
     set_csrf_cookie,
 )
-from services.gateway.dashboard.pages import Page, e, fmt_target, fmt_value, notice, scale_of, table
+from services.gateway.dashboard.pages import Page, e, fmt_target, fmt_value, notice, row, scale_of, table
 from services.gateway.schemas import (
     AttainmentDetailOut,
     AttainmentOut,
@@ -492,19 +492,16 @@ def _history_chart(page: Page, p: CreditProfile) -> str:
 
 def _recent_fails(page: Page, p: CreditProfile) -> str:
     fails = [
-        f"<tr><td>{e(r.sampling_date)}</td><td>{e(r.product_name)}</td><td>{e(r.report_no)}</td>"
-        f"<td>{e(r.state)}{' · ' + e(r.reinspection) if r.reinspection else ''}</td></tr>"
+        row(r.sampling_date, r.product_name, r.report_no, r.state + (f" · {r.reinspection}" if r.reinspection else ""))
         for r in p.sampling.recent_fails
     ]
-    return _titled_table(
-        page, "recent_fails", [page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails
-    )
+    headers = [page.t("sampling_date"), page.t("product"), "No.", page.t("state")]
+    return _titled_table(page, "recent_fails", headers, fails)
 
 
 def _honour_rows(honours: list[HonourRow], cls: str) -> list[str]:
     return [
-        f'<tr class="{cls}"><td>{e(h.type_code)} {e(h.type_name_zh)}</td><td>{e(h.certificate_no)}'
-        f"</td><td>{e(h.granted_on)}</td><td>{e(h.valid_until or '—')}</td></tr>"
+        row(f"{h.type_code} {h.type_name_zh}", h.certificate_no, h.granted_on, h.valid_until or "—", cls=cls)
         for h in honours
     ]
 
@@ -520,13 +517,11 @@ def _honours(page: Page, p: CreditProfile) -> str:
 
 def _listings(page: Page, p: CreditProfile) -> str:
     entries = [
-        f"<tr><td>{e(x.status)}</td><td>{e(x.decision_no)}</td><td>{e(x.listed_on)}</td>"
-        f"<td>{e(x.removed_on or '')} {e(x.removal_reason or '')}</td></tr>"
+        row(x.status, x.decision_no, x.listed_on, f"{x.removed_on or ''} {x.removal_reason or ''}")
         for x in p.blacklist.history
     ]
-    return _titled_table(
-        page, "blacklist_history", [page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries
-    )
+    headers = [page.t("state"), page.t("decision_no"), page.t("listed_on"), ""]
+    return _titled_table(page, "blacklist_history", headers, entries)
 
 
 def _titled_table(page: Page, title: str, headers: list[str], rows: list[str]) -> str:

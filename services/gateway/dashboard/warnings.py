@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from services.gateway.dashboard import charts
-from services.gateway.dashboard.pages import Page, e, filters_form, notice, table
+from services.gateway.dashboard.pages import Page, e, filters_form, notice, row, table
 from services.gateway.dashboard.router import Api, _district_names, _html, _page, _problem
 
 warnings_pages = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -203,9 +203,9 @@ def _evidence(page: Page, w: dict[str, Any]) -> str:
         r = ev["result"]
         parts.append(f'<p class="result">{e(page.t("report_no"))} {e(r["report_no"])} · {e(r["state"])}</p>')
     if ev.get("listed"):
-        rows = [f"<tr><td>{e(x['entry_id'])}</td><td>{e(x.get('decision_no'))}</td></tr>" for x in ev["listed"]]
+        rows = [row(x["entry_id"], x.get("decision_no")) for x in ev["listed"]]
         parts.append(f"<h3>{e(_w(page, 'listings'))}</h3>" + table(["ID", page.t("decision_no")], rows, "listed"))
     if ev.get("suspended_honours"):
-        rows = [f"<tr><td>{e(x['honour_id'])}</td><td>{e(x['type_code'])}</td></tr>" for x in ev["suspended_honours"]]
+        rows = [row(x["honour_id"], x["type_code"]) for x in ev["suspended_honours"]]
         parts.append(f"<h3>{e(_w(page, 'suspended'))}</h3>" + table(["ID", page.t("honour_type")], rows, "suspended"))
     return "".join(parts) + link
