@@ -44,13 +44,10 @@ async def public_nonconforming(
     enterprise = (enterprise or "").strip()[:100] or None
     product = (product or "").strip()[:100] or None
     page = _page(request, enterprise=enterprise, product=product, district=district)
-    api = Api(request)
     params = {"limit": PAGE_SIZE, "cursor": cursor, "enterprise": enterprise, "product": product, "district": district}
-    try:
+    async with Api(request) as api:
         names = await _district_names(api)
         status, body = await api.get("/v1/public/nonconforming-products", params)
-    finally:
-        await api.aclose()
     title = page.t("nav_nonconforming")
     form = _search_form(page, names, enterprise, product, district)
     if status != 200:

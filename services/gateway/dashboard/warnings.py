@@ -75,9 +75,8 @@ async def warnings_page(
     kind = kind if kind in ("fail_rate_above_baseline", "repeated_final_fails", "listed_enterprise_fails") else None
     district = district if district and district.isdigit() and len(district) == 6 else None
     page = _page(request, state=state, kind=kind, district=district)
-    api = Api(request)
     items: list[dict[str, Any]] = []
-    try:
+    async with Api(request) as api:
         names = await _district_names(api)
         _, rules = await api.get("/v1/warning-rules")
         status, body = 200, None
@@ -88,8 +87,6 @@ async def warnings_page(
             if status != 200:
                 break
             items += body["items"]
-    finally:
-        await api.aclose()
     title = page.t("nav_warnings")
     form = _form(page, names, state, kind, district)
     if status != 200:
