@@ -443,6 +443,11 @@ def ingest_and_wait(
     return out
 
 
+def request_extras(out: dict[str, Any]) -> dict[str, Any]:
+    """What a figure of post_batches keeps beside its rate: elapsed time, p50/p99 per request, retries."""
+    return {k: out[k] for k in ("elapsed_s", "p50_ms", "p99_ms", "retries_503")}
+
+
 def spy_path(args: Any, bench: str) -> Path | None:
     """Where `--profile py-spy` writes this benchmark's samples (None: not profiling)."""
     return Path(f"{args.profile_out}-{bench}.txt").resolve() if args.profile == "py-spy" else None

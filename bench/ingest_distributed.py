@@ -252,10 +252,7 @@ def run(args: Any) -> list[dict[str, Any]]:
             met=one["rate"] >= GOAL_RATIO * base_rate,
             baseline_what="raw aiokafka idempotent producer (acks=all) of records of the same size",
             message_bytes=msg_size,
-            elapsed_s=one["elapsed_s"],
-            p50_ms=one["p50_ms"],
-            p99_ms=one["p99_ms"],
-            retries_503=one["retries_503"],
+            **common.request_extras(one),
             **extra,
         ),
         common.figure(
@@ -267,10 +264,7 @@ def run(args: Any) -> list[dict[str, Any]]:
             goal=f">= {GOAL_REPLICAS}x one replica",
             met=two["rate"] >= GOAL_REPLICAS * one["rate"],
             baseline_what="one replica, same run",
-            elapsed_s=two["elapsed_s"],
-            p50_ms=two["p50_ms"],
-            p99_ms=two["p99_ms"],
-            retries_503=two["retries_503"],
+            **common.request_extras(two),
             **extra,
         ),
         common.figure(

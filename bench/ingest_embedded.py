@@ -166,10 +166,7 @@ def run(args: Any) -> list[dict[str, Any]]:
             goal=f"ratio >= {GOAL_RATIO}",
             met=rate / base_rate >= GOAL_RATIO,
             baseline_what="raw sqlite3.executemany, WAL, commit per 1,000",
-            elapsed_s=out["elapsed_s"],
-            p50_ms=out["p50_ms"],
-            p99_ms=out["p99_ms"],
-            retries_503=out["retries_503"],
+            **common.request_extras(out),
             **common_extra,
         ),
         common.figure(
