@@ -145,6 +145,7 @@ _LISTING = (
     E.c.publish_until,
     E.c.removed_on,
 )
+_LISTING_KEYS = tuple(c.name for c in _LISTING)
 
 
 async def listed_entries(session: AsyncSession, usccs: Sequence[str], on: date) -> dict[str, dict[str, Any]]:
@@ -166,8 +167,9 @@ async def listed_entries(session: AsyncSession, usccs: Sequence[str], on: date) 
             )
             .order_by(E.c.listed_on, E.c.entry_id)
         )
-        for r in rows.mappings():
-            row = dict(r)
+        # Plain tuples zipped with the names: RowMapping views cost more than the query on 1,000 rows.
+        for t in rows:
+            row = dict(zip(_LISTING_KEYS, t, strict=True))
             if listed_on_date(row, on):
                 out[row["uscc"]] = row
     return out
