@@ -311,7 +311,11 @@ def _report_ref(r: dict[str, Any]) -> ReportRef:
 
 
 async def freshness(session: AsyncSession, now: datetime) -> dict[str, Any]:
-    last = await repository.last_change(session)
+    return freshness_of(await repository.last_change(session), now)
+
+
+def freshness_of(last: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """The freshness figures from the feed's newest change (`repository.last_change`)."""
     if last is None:
         return {"last_event_time": None, "last_applied_at": None, "lag_s": None, "age_s": None, "events_applied": 0}
     t, applied = as_utc(last["time"]), as_utc(last["applied_at"])
