@@ -60,7 +60,7 @@ async def gather(session: AsyncSession, plan: Plan, as_of: date) -> Facts:
         if as_of != date(as_of.year, 12, 31):
             # The as_of year is read to date from the daily counters, every other year from the yearly ones.
             rows = [r for r in rows if r["year"] != as_of.year]
-            rows += await repository.daily_counts(session, date(as_of.year, 1, 1), as_of)
+            rows += await repository.year_to_date_counts(session, as_of)
         for r in rows:
             key = (r["sector"], r["level"], r["key_product"], r["district_code"], r["year"])
             n, p = facts.rates.get(key, (0, 0))
