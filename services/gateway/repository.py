@@ -100,24 +100,25 @@ async def add_pass_counts(session: AsyncSession, deltas: dict[CountKey, tuple[in
 
 async def add_pass_daily(session: AsyncSession, deltas: dict[DayKey, tuple[int, int]]) -> None:
     """Move the daily counters, and the monthly ones by the same deltas summed by month."""
-    rows = [
-        {"day": k[0], "sector": k[1], "level": k[2], "district_code": k[3], "key_product": k[4], "n": n, "passed": p}
-        for k, (n, p) in sorted(deltas.items())
-        if n or p
-    ]
-    await _add_counts(session, rm_pass_daily, rows)
+    await _add_period_counts(session, rm_pass_daily, "day", deltas)
     months: dict[DayKey, tuple[int, int]] = {}
     for (day, sector, level, district, key_product), (n, p) in deltas.items():
         first = (day if isinstance(day, date) else date.fromisoformat(str(day))).replace(day=1)
         key = (first, sector, level, district, key_product)
         n0, p0 = months.get(key, (0, 0))
         months[key] = (n0 + n, p0 + p)
-    monthly = [
-        {"month": k[0], "sector": k[1], "level": k[2], "district_code": k[3], "key_product": k[4], "n": n, "passed": p}
-        for k, (n, p) in sorted(months.items())
+    await _add_period_counts(session, rm_pass_monthly, "month", months)
+
+
+async def _add_period_counts(
+    session: AsyncSession, table: Any, period: str, deltas: dict[DayKey, tuple[int, int]]
+) -> None:
+    rows = [
+        {period: k[0], "sector": k[1], "level": k[2], "district_code": k[3], "key_product": k[4], "n": n, "passed": p}
+        for k, (n, p) in sorted(deltas.items())
         if n or p
     ]
-    await _add_counts(session, rm_pass_monthly, monthly)
+    await _add_counts(session, table, rows)
 
 
 async def _add_counts(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
