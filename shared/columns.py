@@ -34,6 +34,12 @@ def version() -> Column[Any]:
     return Column("version", Integer, nullable=False)
 
 
+def aggregate(name: str) -> list[Column[Any]]:
+    """An aggregate's key and version, the two columns every versioned row starts with: a UUIDv7 primary
+    key and the version behind its ETag."""
+    return [uuid7(name, primary_key=True), version()]
+
+
 def timestamp(name: str, *, nullable: bool = False) -> Column[Any]:
     """An instant, stored and read back as aware UTC."""
     return Column(name, UtcDateTime(), nullable=nullable)
@@ -71,6 +77,17 @@ def agency_code() -> Column[Any]:
 def district_code(*, nullable: bool = False, primary_key: bool = False) -> Column[Any]:
     """A county-level division code (GB/T 2260, six digits)."""
     return Column("district_code", String(6), primary_key=primary_key, nullable=nullable)
+
+
+def enterprise_register() -> list[Column[Any]]:
+    """An enterprise as the events name it, keyed by its USCC: the latest name, the district once learned
+    (null until then), when it last changed. Credit's register and the gateway's copy alike."""
+    return [
+        uscc(primary_key=True),
+        Column("name", String(200), nullable=False),
+        district_code(nullable=True),
+        updated_at(),
+    ]
 
 
 # A sampling result's dimensions, as sampling stores them and the gateway counts them.

@@ -6,13 +6,13 @@ session, adds and flushes, and never commits.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, Table, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -232,3 +232,10 @@ def dialect_insert(session: AsyncSession) -> Any:
     """`insert` of the session's dialect, for `on_conflict_do_*` (SQLite and PostgreSQL spell it alike)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def insert_all(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT the rows through Core as one executemany (never a statement per row through the ORM);
+    nothing when there are none. The hot paths go further: shared/executemany.py."""
+    if rows:
+        await session.execute(insert(table), list(rows))

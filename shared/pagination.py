@@ -91,6 +91,12 @@ def page(
     }
 
 
+def where_given(stmt: S, *filters: tuple[ColumnElement[Any], Any]) -> S:
+    """`stmt` narrowed to `column == value` for each `(column, value)` given (not None): a list's optional
+    filters."""
+    return stmt.where(*(column == value for column, value in filters if value is not None))
+
+
 def keyset(
     stmt: S, columns: Sequence[ColumnElement[Any]], after: Sequence[Any] | None, limit: int, *, descending: bool = False
 ) -> S:

@@ -13,6 +13,7 @@ from sqlalchemy import MetaData, Table
 
 from shared.audit import audit_table
 from shared.consumer import inbox_table
+from shared.db import new_metadata
 from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 from shared.quarantine import quarantine_table
@@ -37,3 +38,10 @@ def platform_tables(metadata: MetaData) -> PlatformTables:
         idempotency_table(metadata),
         rate_limit_table(metadata),
     )
+
+
+def service_metadata() -> tuple[MetaData, PlatformTables]:
+    """A service's metadata (the naming convention of shared/db.py) holding the platform's tables already:
+    the first line of every service's models.py."""
+    metadata = new_metadata()
+    return metadata, platform_tables(metadata)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, select, update
@@ -40,3 +42,13 @@ async def update_if_version(
         raise StaleVersion(current)
     note_versions(session, version, version + 1)
     return version + 1
+
+
+async def update_row(
+    session: AsyncSession, table: Table, key: str, row: Mapping[str, Any], values: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """`update_if_version` of a row as it was read (found by its `key` column), stamped `updated_at`:
+    answers the row as it now stands (`values` on it, its version + 1)."""
+    values = {**values, "updated_at": now}
+    version = await update_if_version(session, table, table.c[key] == row[key], row["version"], values)
+    return {**row, **values, "version": version}

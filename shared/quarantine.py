@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Database, UtcDateTime
 from shared.errors import Conflict, NotFound
 from shared.events import Envelope, KafkaOrigin
-from shared.pagination import Page, decode_cursor, keyset, page
+from shared.pagination import Page, decode_cursor, keyset, page, where_given
 from shared.routing import Admin, Cursor, Limit, problems
 from shared.strict import Instant
 from shared.transient import is_transient as is_transient  # re-exported: the consumer's classification
@@ -232,11 +232,7 @@ class Quarantine:
         self, state: State | None, type_: str | None, after: tuple[str] | None, limit: int
     ) -> list[dict[str, Any]]:
         t = self.table
-        stmt = select(*_summary_columns(t))
-        if state is not None:
-            stmt = stmt.where(t.c.state == state)
-        if type_ is not None:
-            stmt = stmt.where(t.c.type == type_)
+        stmt = where_given(select(*_summary_columns(t)), (t.c.state, state), (t.c.type, type_))
         async with self.db.unit_of_work() as uow:
             rows = await uow.session.execute(keyset(stmt, [t.c.id], after, limit + 1, descending=True))
             return [dict(r) for r in rows.mappings()]

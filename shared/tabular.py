@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
+from collections import Counter
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from shared.errors import (
     BatchTooLarge,
@@ -32,6 +34,32 @@ from shared.errors import (
     ValidationFailed,
     field_error,
 )
+
+
+# What every bulk answer starts with, whatever else it counts (no docstring: a subclass's schema would
+# take it as its description).
+class BulkReceipt(BaseModel):
+    received: int
+    created: int
+    duplicates: int
+
+
+#: The count field of a bulk answer that tallies each row outcome.
+_TALLIED_OUTCOME = {
+    "created": "created",
+    "duplicates": "duplicate",
+    "conflicts": "conflict",
+    "rejected": "rejected",
+    "unmatched": "unmatched",
+}
+
+
+def tally(answer: type[BaseModel], outcomes: Iterable[str] | Mapping[str, int]) -> dict[str, int]:
+    """The count fields `answer` has (created, duplicates, conflicts, rejected, unmatched), in its order,
+    from the rows' outcomes (or their counts already made)."""
+    counts = Counter(outcomes)
+    return {f: counts[_TALLIED_OUTCOME[f]] for f in answer.model_fields if f in _TALLIED_OUTCOME}
+
 
 Format = Literal["csv", "ndjson", "json"]
 MEDIA_TYPES: dict[str, Format] = {

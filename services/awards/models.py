@@ -3,18 +3,15 @@
 from sqlalchemy import Column, Date, Index, String, Table, Text, UniqueConstraint
 
 from shared import columns
-from shared.db import new_metadata
-from shared.platform_tables import platform_tables
+from shared.platform_tables import service_metadata
 
-metadata = new_metadata()
-outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits = platform_tables(metadata)
+metadata, (outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits) = service_metadata()
 
 #: One row per honour, in its current state; the outbox holds every change as an event.
 honours = Table(
     "honours",
     metadata,
-    columns.uuid7("honour_id", primary_key=True),
-    columns.version(),
+    *columns.aggregate("honour_id"),
     Column("type_code", String(16), nullable=False),
     Column("holder_kind", String(16), nullable=False),
     Column("holder_id", String(64), nullable=False),

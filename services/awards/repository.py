@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.awards.models import honours, listings, suspensions
-from shared.db import chunks, dialect_insert
+from shared.db import chunks, dialect_insert, insert_all
 from shared.pagination import keyset
 
 h = honours
@@ -21,8 +21,7 @@ s = suspensions
 
 async def insert_honours(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany for the whole batch (never an INSERT per row through the ORM)."""
-    if rows:
-        await session.execute(insert(h), list(rows))
+    await insert_all(session, h, rows)
 
 
 async def get(session: AsyncSession, honour_id: str, *, for_update: bool = False) -> dict[str, Any] | None:

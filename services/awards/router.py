@@ -47,6 +47,7 @@ from shared.routing import (
 )
 from shared.runtime import Runtime, UoW
 from shared.strict import Day
+from shared.tabular import tally
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("awards:write")]
@@ -159,13 +160,7 @@ async def _registry(
 
 
 def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[RowOutcome]) -> ImportOut:
-    return ImportOut(
-        received=len(rows),
-        created=sum(o.outcome == "created" for o in outcomes),
-        duplicates=sum(o.outcome == "duplicate" for o in outcomes),
-        rejected=sum(o.outcome == "rejected" for o in outcomes),
-        rows=list(outcomes),
-    )
+    return ImportOut(received=len(rows), **tally(ImportOut, (o.outcome for o in outcomes)), rows=list(outcomes))
 
 
 @_registry_import(

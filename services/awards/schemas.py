@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.awards import HonourSnapshot, Subject
 from shared.strict import Day, Instant
+from shared.tabular import BulkReceipt
 from shared.text import Input
 
 
 class GrantIn(Input):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -27,7 +27,7 @@ class GrantIn(Input):
                     "certificate_no": "SDMP-2012-0001",
                 }
             ]
-        },
+        }
     )
 
     type_code: str = Field(min_length=1, max_length=16, description="A code from GET /v1/honour-types")
@@ -51,8 +51,6 @@ class GrantIn(Input):
 
 
 class RevokeIn(Input):
-    model_config = ConfigDict(extra="forbid")
-
     reason: str = Field(min_length=1, max_length=2000)
     revoked_on: Day | None = Field(default=None, description="Effective date; default today")
 
@@ -126,10 +124,7 @@ class RowOutcome(BaseModel):
     problems: list[RowProblem] = []
 
 
-class ImportOut(BaseModel):
-    received: int
-    created: int
-    duplicates: int
+class ImportOut(BulkReceipt):
     rejected: int
     rows: list[RowOutcome]
 

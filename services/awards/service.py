@@ -47,7 +47,7 @@ from shared.contracts.awards import (
 from shared.errors import ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match, etag, update_if_version
+from shared.preconditions import check_if_match, etag, update_row
 from shared.problems import problem_type, validation_errors
 from shared.regions import RegionTable, load_regions
 from shared.uuid7 import new_ids
@@ -313,16 +313,8 @@ async def revoke(
             [field_error("revoked_on", "body", "outside granted_on … today")],
         )
     new_state = transition(row["state"], "revoke")  # TransitionError is the 409 invalid-transition
-    now = ctx.clock.now()
-    values = {"state": new_state.value, "revoked_on": revoked_on, "revoke_reason": body.reason, "updated_at": now}
-    await update_if_version(session, honours, honours.c.honour_id == honour_id, row["version"], values)
-    row.update(
-        state=new_state.value,
-        version=row["version"] + 1,
-        revoked_on=revoked_on,
-        revoke_reason=body.reason,
-        updated_at=now,
-    )
+    values = {"state": new_state.value, "revoked_on": revoked_on, "revoke_reason": body.reason}
+    row = await update_row(session, honours, "honour_id", row, values, ctx.clock.now())
     await add_to_outbox(
         session, outbox, [_event(HONOUR_REVOKED, row, ctx.catalog, reason=body.reason, revoked_on=revoked_on)]
     )

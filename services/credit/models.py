@@ -1,26 +1,12 @@
 """The credit service's tables (its own database)."""
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    Date,
-    Float,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import JSON, Boolean, Column, Date, Float, Index, Integer, String, Table, Text, UniqueConstraint
 
 from services.credit.domain import OPEN_STATUSES
 from shared import columns
-from shared.db import new_metadata
-from shared.platform_tables import platform_tables
+from shared.platform_tables import service_metadata
 
-metadata = new_metadata()
-outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits = platform_tables(metadata)
+metadata, (outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits) = service_metadata()
 
 #: Credit records: each sampling result or enterprise honour, at its latest version, as it counts for credit.
 records = Table(
@@ -87,10 +73,7 @@ authority_record_versions = Table(
 enterprises = Table(
     "enterprises",
     metadata,
-    columns.uscc(primary_key=True),
-    Column("name", String(200), nullable=False),
-    columns.district_code(nullable=True),
-    columns.updated_at(),
+    *columns.enterprise_register(),
 )
 
 #: The current rating per enterprise (as of the last change), to publish a change only when it changes.
@@ -108,8 +91,7 @@ ratings = Table(
 blacklist_entries = Table(
     "blacklist_entries",
     metadata,
-    columns.uuid7("entry_id", primary_key=True),
-    columns.version(),
+    *columns.aggregate("entry_id"),
     columns.uscc(),
     columns.enterprise_name(),
     Column("reason_category", String(60), nullable=False),

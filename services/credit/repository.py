@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.credit.domain import OPEN_STATUSES, UNDECIDED_STATUSES, Status, listed_on_date
@@ -19,8 +19,8 @@ from services.credit.models import (
     ratings,
     records,
 )
-from shared.db import chunks, dialect_insert
-from shared.pagination import keyset
+from shared.db import chunks, dialect_insert, insert_all
+from shared.pagination import keyset, where_given
 
 E = blacklist_entries
 
@@ -130,9 +130,8 @@ def _listed_on(on: date) -> Any:
     )
 
 
-#: What the answers about a listing need (its public fields, and what decides whether it is on the list):
-#: a thousand full rows cost screening twice the query itself in row processing (measured, bench/credit_screening).
-_LISTING = (
+#: An entry's publishable fields (the public list's).
+_PUBLIC = (
     E.c.entry_id,
     E.c.uscc,
     E.c.enterprise_name,
@@ -140,11 +139,12 @@ _LISTING = (
     E.c.legal_basis,
     E.c.deciding_authority,
     E.c.decision_no,
-    E.c.status,
     E.c.listed_on,
     E.c.publish_until,
-    E.c.removed_on,
 )
+#: What the answers about a listing need (its public fields, and what decides whether it is on the list):
+#: a thousand full rows cost screening twice the query itself in row processing (measured, bench/credit_screening).
+_LISTING = (*_PUBLIC, E.c.status, E.c.removed_on)
 _LISTING_KEYS = tuple(c.name for c in _LISTING)
 
 
@@ -186,13 +186,11 @@ async def open_entry_usccs(session: AsyncSession, usccs: Sequence[str]) -> set[s
 
 
 async def insert_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(E), list(rows))
+    await insert_all(session, E, rows)
 
 
 async def insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(entry_history), list(rows))
+    await insert_all(session, entry_history, rows)
 
 
 async def get_entry(session: AsyncSession, entry_id: str) -> dict[str, Any] | None:
@@ -203,11 +201,7 @@ async def get_entry(session: AsyncSession, entry_id: str) -> dict[str, Any] | No
 async def list_entries(
     session: AsyncSession, *, status: str | None, uscc: str | None, after: tuple[str] | None, limit: int
 ) -> list[dict[str, Any]]:
-    q = select(E)
-    if status:
-        q = q.where(E.c.status == status)
-    if uscc:
-        q = q.where(E.c.uscc == uscc)
+    q = where_given(select(E), (E.c.status, status), (E.c.uscc, uscc))
     return [dict(r) for r in (await session.execute(keyset(q, [E.c.entry_id], after, limit))).mappings()]
 
 
@@ -215,18 +209,7 @@ async def public_list(
     session: AsyncSession, on: date, after: tuple[date, str] | None, limit: int
 ) -> list[dict[str, Any]]:
     """The current list, newest listings first, keyed by (listed_on, entry_id) for the cursor."""
-    cols = (
-        E.c.entry_id,
-        E.c.uscc,
-        E.c.enterprise_name,
-        E.c.reason_category,
-        E.c.legal_basis,
-        E.c.deciding_authority,
-        E.c.decision_no,
-        E.c.listed_on,
-        E.c.publish_until,
-    )
-    q = keyset(select(*cols).where(_listed_on(on)), [E.c.listed_on, E.c.entry_id], after, limit, descending=True)
+    q = keyset(select(*_PUBLIC).where(_listed_on(on)), [E.c.listed_on, E.c.entry_id], after, limit, descending=True)
     return [dict(r) for r in (await session.execute(q)).mappings()]
 
 
@@ -236,11 +219,8 @@ async def entries_of(session: AsyncSession, uscc: str) -> list[dict[str, Any]]:
 
 
 async def history_of(session: AsyncSession, *, entry_id: str | None = None, uscc: str | None = None) -> list[Any]:
-    q = select(entry_history).order_by(entry_history.c.id)
-    if entry_id:
-        q = q.where(entry_history.c.entry_id == entry_id)
-    if uscc:
-        q = q.where(entry_history.c.uscc == uscc)
+    H = entry_history
+    q = where_given(select(H), (H.c.entry_id, entry_id), (H.c.uscc, uscc)).order_by(H.c.id)
     return [dict(r) for r in (await session.execute(q)).mappings()]
 
 
@@ -299,13 +279,11 @@ async def get_authority_record(session: AsyncSession, record_id: str) -> dict[st
 
 
 async def insert_authority_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(A), list(rows))
+    await insert_all(session, A, rows)
 
 
 async def insert_record_versions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(authority_record_versions), list(rows))
+    await insert_all(session, authority_record_versions, rows)
 
 
 async def record_history(session: AsyncSession, record_id: str) -> list[dict[str, Any]]:
@@ -317,11 +295,7 @@ async def record_history(session: AsyncSession, record_id: str) -> list[dict[str
 async def list_authority_records(
     session: AsyncSession, *, authority: str | None, uscc: str | None, after: tuple[str] | None, limit: int
 ) -> list[dict[str, Any]]:
-    q = select(A)
-    if authority:
-        q = q.where(A.c.authority == authority)
-    if uscc:
-        q = q.where(A.c.uscc == uscc)
+    q = where_given(select(A), (A.c.authority, authority), (A.c.uscc, uscc))
     return [dict(r) for r in (await session.execute(keyset(q, [A.c.record_id], after, limit))).mappings()]
 
 

@@ -71,7 +71,7 @@ from shared.routing import (
 )
 from shared.runtime import UoW
 from shared.strict import Day
-from shared.tabular import body_format, json_array, ndjson_lines
+from shared.tabular import body_format, json_array, ndjson_lines, tally
 from shared.uscc import OptionalUsccQuery, UsccPath, UsccQuery, parse_usccs
 
 router = APIRouter(prefix="/v1")
@@ -383,16 +383,7 @@ async def create_records_batch(request: Request, _: Authority, ctx: RequestConte
                 candidates=[CandidateOut(**service.candidate_json(c)) for c in r.candidates or []],
             )
         )
-    counts = Counter(o.outcome for o in rows)
-    return RecordBatchOut(
-        received=received,
-        created=counts["created"],
-        duplicates=counts["duplicate"],
-        conflicts=counts["conflict"],
-        rejected=counts["rejected"],
-        unmatched=counts["unmatched"],
-        rows=rows,
-    )
+    return RecordBatchOut(received=received, **tally(RecordBatchOut, (o.outcome for o in rows)), rows=rows)
 
 
 def _sees_all_records(principal: Principal) -> bool:
@@ -653,14 +644,5 @@ async def import_listings(
         else next(valid).model_copy(update={"row": n})
         for n in range(1, received + 1)
     ]
-    counts = Counter(o.outcome for o in outcomes)
-    return ListingImportOut(
-        source_file=source_file,
-        received=received,
-        created=counts["created"],
-        duplicates=counts["duplicate"],
-        conflicts=counts["conflict"],
-        rejected=counts["rejected"],
-        unmatched=counts["unmatched"],
-        rows=outcomes,
-    )
+    counts = tally(ListingImportOut, (o.outcome for o in outcomes))
+    return ListingImportOut(source_file=source_file, received=received, **counts, rows=outcomes)

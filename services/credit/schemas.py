@@ -10,12 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.credit import RecordKind
 from shared.strict import Day, Instant, Whole
+from shared.tabular import BulkReceipt
 from shared.text import Input
 from shared.uscc import USCC, USCC_PATTERN
 
 
 class _In(Input):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
 
 class Proposal(_In):
@@ -39,8 +40,6 @@ class Proposal(_In):
     )
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -55,7 +54,7 @@ class Proposal(_In):
                     "appeal_deadline": "2014-08-31",
                 }
             ]
-        },
+        }
     )
 
 
@@ -266,10 +265,7 @@ class RowOutcome(BaseModel):
     )
 
 
-class BulkCounts(BaseModel):
-    received: int
-    created: int
-    duplicates: int
+class BulkCounts(BulkReceipt):
     conflicts: int
     rejected: int
     unmatched: int
@@ -340,8 +336,6 @@ class CreditRecordIn(_In):
     summary: str | None = Field(None, min_length=1, max_length=4000)
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -358,7 +352,7 @@ class CreditRecordIn(_In):
                     "amount_yuan": "50000.00",
                 }
             ]
-        },
+        }
     )
 
 

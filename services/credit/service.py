@@ -106,7 +106,7 @@ from shared.contracts.credit import (
 from shared.errors import ConcurrentConflict, StaleVersion, ValidationFailed, field_error
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
-from shared.preconditions import check_if_match, update_if_version
+from shared.preconditions import check_if_match, update_row
 from shared.uuid7 import new_id, new_ids
 
 
@@ -233,9 +233,7 @@ async def _transition(
     payload: Any,
 ) -> dict[str, Any]:
     """Write the change only if nobody changed the entry since it was read, with its history and event."""
-    values = {**values, "updated_at": ctx.clock.now()}
-    await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
-    new = {**entry, **values, "version": entry["version"] + 1}
+    new = await update_row(session, E, "entry_id", entry, values, ctx.clock.now())
     history.update(version=new["version"], status=new["status"])
     await repo.insert_history(session, [history])
     await add_to_outbox(session, outbox, [_event(event_type, payload(snapshot(new)), new["uscc"])])
@@ -464,9 +462,7 @@ async def _reject_repair(
     session: AsyncSession, ctx: Context, entry: dict[str, Any], body: RepairReview
 ) -> dict[str, Any]:
     """A refused repair leaves the entry listed; no event, since nothing published changed."""
-    values = {"repair_status": "rejected", "updated_at": ctx.clock.now()}
-    await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
-    new = {**entry, **values, "version": entry["version"] + 1}
+    new = await update_row(session, E, "entry_id", entry, {"repair_status": "rejected"}, ctx.clock.now())
     h = _history(new, "repair_rejected", ctx, body.reason, body.decision_no)
     await repo.insert_history(session, [h])
     return new
@@ -481,9 +477,7 @@ async def remove_wrongful(
     history = await repo.history_of(session, entry_id=entry_id)
     last = history[-1] if history else None
     if last is None or last["action"] != REMOVAL_REQUESTED or last["version"] != entry["version"]:
-        values = {"updated_at": ctx.clock.now()}
-        await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
-        new = {**entry, **values, "version": entry["version"] + 1}
+        new = await update_row(session, E, "entry_id", entry, {}, ctx.clock.now())
         comment = body.comment or body.reason
         await repo.insert_history(session, [_history(new, REMOVAL_REQUESTED, ctx, comment, body.decision_no)])
         return new
@@ -680,9 +674,7 @@ async def _close_untriggered(
             "decided_at": clock.now(),
             "decision_comment": reason,
         }
-        values["updated_at"] = clock.now()
-        await update_if_version(session, E, E.c.entry_id == entry["entry_id"], entry["version"], values)
-        new = {**entry, **values, "version": entry["version"] + 1}
+        new = await update_row(session, E, "entry_id", entry, values, clock.now())
         await repo.insert_history(
             session, [_history(new, "rejected", ctx, reason, None, withdrawn_triggers=sorted(gone))]
         )
@@ -1166,10 +1158,7 @@ async def _change_record(
     event: Callable[[dict[str, Any]], Envelope],
 ) -> dict[str, Any]:
     """A new version of a record: the row, the version kept, its event, then what it does to credit."""
-    values = {**values, "updated_at": ctx.clock.now()}
-    A = authority_records
-    await update_if_version(session, A, A.c.record_id == rec["record_id"], rec["version"], values)
-    new = {**rec, **values, "version": rec["version"] + 1}
+    new = await update_row(session, authority_records, "record_id", rec, values, ctx.clock.now())
     await repo.insert_record_versions(session, [_version(new, action, ctx, reason)])
     await add_to_outbox(session, outbox, [event(new)])
     await apply_records(session, [credit_row(new)], ctx.clock, ctx.book)

@@ -5,19 +5,16 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, Text, text
 
 from shared import columns
-from shared.db import new_metadata
 from shared.outbox import envelope_columns
-from shared.platform_tables import platform_tables
+from shared.platform_tables import service_metadata
 
-metadata = new_metadata()
-outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits = platform_tables(metadata)
+metadata, (outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits) = service_metadata()
 
 #: Each result's latest state (highest version seen), one row per result.
 rm_results = Table(
     "rm_results",
     metadata,
-    columns.uuid7("result_id", primary_key=True),
-    columns.version(),
+    *columns.aggregate("result_id"),
     columns.uscc(index=True),
     columns.enterprise_name(),
     columns.agency_code(),
@@ -83,8 +80,7 @@ rm_pass_monthly = Table(
 rm_honours = Table(
     "rm_honours",
     metadata,
-    columns.uuid7("honour_id", primary_key=True),
-    columns.version(),
+    *columns.aggregate("honour_id"),
     Column("type_code", String(16), nullable=False),
     Column("type_name_zh", String(100), nullable=False),
     Column("holder_kind", String(16), nullable=False),
@@ -128,8 +124,7 @@ rm_honour_suspensions = Table(
 rm_blacklist = Table(
     "rm_blacklist",
     metadata,
-    columns.uuid7("entry_id", primary_key=True),
-    columns.version(),
+    *columns.aggregate("entry_id"),
     columns.uscc(),
     columns.enterprise_name(),
     Column("reason_category", String(64), nullable=False),
@@ -160,10 +155,7 @@ rm_ratings = Table(
 rm_enterprises = Table(
     "rm_enterprises",
     metadata,
-    columns.uscc(primary_key=True),
-    Column("name", String(200), nullable=False),
-    columns.district_code(nullable=True),
-    columns.updated_at(),
+    *columns.enterprise_register(),
     Index("ix_rm_enterprises_name", "name"),
 )
 

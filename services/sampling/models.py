@@ -1,29 +1,17 @@
 """The sampling service's tables (its own database)."""
 
-from sqlalchemy import (
-    Column,
-    Date,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Column, Date, Index, Integer, String, Table, Text, UniqueConstraint
 
 from shared import columns
-from shared.db import new_metadata
-from shared.platform_tables import platform_tables
+from shared.platform_tables import service_metadata
 
-metadata = new_metadata()
-outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits = platform_tables(metadata)
+metadata, (outbox, inbox, audit_log, quarantined_events, idempotency_keys, rate_limits) = service_metadata()
 
 #: Each result as it stands now; earlier versions live in `result_versions`.
 results = Table(
     "results",
     metadata,
-    columns.uuid7("id", primary_key=True),
-    columns.version(),
+    *columns.aggregate("id"),
     columns.agency_code(),
     Column("report_no", String(64), nullable=False),
     *columns.sampled_product(),
@@ -88,8 +76,7 @@ ingest_log = Table(
 notices = Table(
     "notices",
     metadata,
-    columns.uuid7("id", primary_key=True),
-    columns.version(),
+    *columns.aggregate("id"),
     Column("notice_no", String(64), nullable=False, unique=True),
     Column("notice_date", Date, nullable=False),
     Column("title", String(200), nullable=False),

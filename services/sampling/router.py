@@ -47,7 +47,7 @@ from shared.runtime import Runtime, UoW
 from shared.service_app import job_schedule
 from shared.stats import wilson_interval
 from shared.strict import Day
-from shared.tabular import csv_download
+from shared.tabular import csv_download, tally
 from shared.uscc import USCC
 
 router = APIRouter(prefix="/v1")
@@ -160,15 +160,7 @@ async def create_results_batch(
     rows = await _bulk_rows(request, parse_batch)
     outcomes = await service.record_batch(uow.session, _context(request, ctx), rows, atomic=atomic)
     counts = await _commit_outcomes(uow, outcomes, len(rows), atomic)
-    out = {
-        "received": len(rows),
-        "created": counts["created"],
-        "duplicates": counts["duplicate"],
-        "rejected": counts["rejected"],
-        "conflicts": counts["conflict"],
-        "atomic": atomic,
-        "rows": outcomes,
-    }
+    out = {"received": len(rows), **tally(BatchOut, counts), "atomic": atomic, "rows": outcomes}
     # Encoded once with orjson (the shape is BatchOut, as documented): validating ten thousand row
     # outcomes through the response model would cost more than storing them.
     return Response(orjson.dumps(out), media_type="application/json")
@@ -201,10 +193,7 @@ async def import_results(
     return ArchiveImportOut(
         source_file=source_file,
         received=len(rows),
-        created=counts["created"],
-        duplicates=counts["duplicate"],
-        conflicts=counts["conflict"],
-        rejected=counts["rejected"],
+        **tally(ArchiveImportOut, counts),
         atomic=atomic,
         rows=outcomes,  # type: ignore[arg-type]
     )

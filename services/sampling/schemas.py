@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
 from shared.strict import Day, Flag, Instant
+from shared.tabular import BulkReceipt
 from shared.text import Input
 from shared.uscc import USCC
 
@@ -47,8 +48,6 @@ EXAMPLE: dict[str, Any] = {
 
 
 class NonconformingItem(Input):
-    model_config = ConfigDict(extra="forbid")
-
     item: Text200 = Field(description="The inspected item (检验项目)")
     requirement: Text200 = Field(description="What the standard requires (标准要求)")
     measured: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -60,8 +59,6 @@ class NonconformingItem(Input):
 
 class ResultFields(Input):
     """What an agency states about one sampled batch (the agency itself comes from the token)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     level: Level
     sector: Sector
@@ -83,15 +80,13 @@ class ResultFields(Input):
 
 
 class ResultIn(ResultFields):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
 
     report_no: Text64 = Field(description="The agency's report number: unique per agency, the idempotency key")
 
 
 class ArchiveResultIn(ResultIn):
     """A result from a bureau's archive, with what became of it (docs/archive-import.md)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     agency_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = Field(
         None, description="The agency that reported it; default the token's agency"
@@ -142,8 +137,6 @@ class ResultOut(BaseModel):
 class Correction(Input):
     """A correction by the owning agency: the fields that change, and why."""
 
-    model_config = ConfigDict(extra="forbid")
-
     reason: Text200
     changes: dict[str, Any] = Field(
         description="Fields of the result to change (any of the result's fields except report_no)",
@@ -152,13 +145,10 @@ class Correction(Input):
 
 
 class Retraction(Input):
-    model_config = ConfigDict(extra="forbid")
     reason: Text200
 
 
 class ReinspectionIn(Input):
-    model_config = ConfigDict(extra="forbid")
-
     outcome: Literal["upheld", "overturned"]
     reinspection_report_no: Text64
     requested_on: Day = Field(description="When the enterprise asked for the re-inspection (within the window)")
@@ -189,10 +179,7 @@ class RowOutcome(BaseModel):
     problems: list[RowProblem] = []
 
 
-class BatchOut(BaseModel):
-    received: int
-    created: int
-    duplicates: int
+class BatchOut(BulkReceipt):
     rejected: int = Field(description="Rows refused for their content (problems name the fields)")
     conflicts: int = Field(description="Rows re-sending a stored report number with different content")
     atomic: bool
@@ -250,7 +237,6 @@ class NoticeIn(Input):
     """A notice (公告) publishing final fails: its publisher is the token's agency, or the bureau."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -260,7 +246,7 @@ class NoticeIn(Input):
                     "result_ids": ["0190b1c2-7a3e-7cc1-9a2b-3c4d5e6f7a8b"],
                 }
             ]
-        },
+        }
     )
 
     notice_no: Text64 = Field(description="The notice's number (公告编号): unique")
@@ -273,8 +259,6 @@ class NoticeIn(Input):
 
 class NoticeCorrection(Input):
     """A correction of a published notice by its publisher: what changes, and why (the number stays)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reason: Text200
     notice_date: Day | None = None

@@ -15,14 +15,15 @@ from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from shared import columns
 from shared.auth import Principal, TokenService, require, require_any
 from shared.clock import FixedClock, as_date, as_utc
 from shared.context import Context, RequestContext
-from shared.db import chunks
+from shared.db import chunks, insert_all
 from shared.errors import IdempotencyKeyReused, InsufficientScope, InvalidCursor, InvalidUscc, StaleVersion
 from shared.idempotency import idempotency_table, idempotent, key_scope, request_hash
-from shared.pagination import decode_cursor, encode_cursor, keyset, page
-from shared.preconditions import update_if_version
+from shared.pagination import decode_cursor, encode_cursor, keyset, page, where_given
+from shared.preconditions import update_if_version, update_row
 from shared.problems import install_problem_handlers
 from shared.regions import RegionOut, add_regions_route, load_regions
 from shared.settings import ExpiryJobSettings, PublicRateLimitSettings
@@ -103,6 +104,14 @@ THINGS = Table(
     Column("note", String(40)),
 )
 KEYS = idempotency_table(METADATA)
+STAMPED = Table(
+    "stamped",
+    METADATA,
+    Column("id", String(8), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("note", String(40)),
+    columns.updated_at(),
+)
 
 
 async def test_keyset_walks_a_two_column_key_both_ways(session: AsyncSession) -> None:
@@ -120,6 +129,19 @@ async def test_keyset_walks_a_two_column_key_both_ways(session: AsyncSession) ->
     assert seen == sorted(keys)
     down = (await session.execute(keyset(select(THINGS.c.id), cols, ("2014-01-02", "a"), 10, descending=True))).all()
     assert [r.id for r in down] == ["b", "a"]  # 2014-01-01 b, a
+
+
+async def test_where_given_applies_only_the_filters_given(session: AsyncSession) -> None:
+    rows = [("d1", "a", "x"), ("d1", "b", "y"), ("d2", "a", "x")]
+    await insert_all(session, THINGS, [{"day": d, "id": i, "version": 1, "note": n} for d, i, n in rows])
+    await insert_all(session, THINGS, [])  # no rows: nothing is written
+
+    async def found(*filters: tuple[Any, Any]) -> list[tuple[str, str]]:
+        return sorted((r.day, r.id) for r in await session.execute(where_given(select(THINGS), *filters)))
+
+    assert await found((THINGS.c.day, None), (THINGS.c.note, None)) == [("d1", "a"), ("d1", "b"), ("d2", "a")]
+    assert await found((THINGS.c.day, "d1"), (THINGS.c.note, None)) == [("d1", "a"), ("d1", "b")]
+    assert await found((THINGS.c.day, "d1"), (THINGS.c.note, "x")) == [("d1", "a")]
 
 
 # ---------------------------------------------------------------- small helpers
@@ -154,6 +176,17 @@ async def test_update_if_version_lets_exactly_one_writer_win(session: AsyncSessi
     assert caught.value.status == 412
     row = (await session.execute(select(THINGS))).one()
     assert (row.version, row.note) == (4, "first")
+
+
+async def test_update_row_answers_the_row_as_it_now_stands(session: AsyncSession) -> None:
+    now = datetime(2015, 1, 2, 9, tzinfo=UTC)
+    row = {"id": "x", "version": 3, "note": "old", "updated_at": now - timedelta(days=1)}
+    await insert_all(session, STAMPED, [row])
+    new = await update_row(session, STAMPED, "id", row, {"note": "new"}, now)
+    assert new == {"id": "x", "version": 4, "note": "new", "updated_at": now}
+    assert dict((await session.execute(select(STAMPED))).mappings().one()) == new
+    with pytest.raises(StaleVersion):  # the row as first read is no longer the stored one
+        await update_row(session, STAMPED, "id", row, {"note": "again"}, now)
 
 
 # ---------------------------------------------------------------- idempotent creates

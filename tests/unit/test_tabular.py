@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from shared.errors import BatchTooLarge, MalformedCsv, MalformedJson, UnsupportedMediaType, ValidationFailed
-from shared.tabular import ANY_FORMAT, CSV_ONLY, CsvColumns, body_format, json_array, ndjson_lines, read_csv
+from shared.tabular import (
+    ANY_FORMAT,
+    CSV_ONLY,
+    BulkReceipt,
+    CsvColumns,
+    body_format,
+    json_array,
+    ndjson_lines,
+    read_csv,
+    tally,
+)
 
 COLUMNS = ("id", "name", "note")
 BOM = "\ufeff".encode()
@@ -85,3 +97,17 @@ def test_json_defects() -> None:
         json_array(b"[1, 2, 3]", 2)
     with pytest.raises(BatchTooLarge):
         ndjson_lines(b"1\n2\n3\n", 2)
+
+
+class _Answer(BulkReceipt):
+    rejected: int
+    unmatched: int
+    rows: list[str]
+
+
+def test_tally_counts_the_fields_an_answer_has_in_its_order() -> None:
+    counts = tally(_Answer, ["created", "rejected", "created", "conflict", "duplicate"])
+    assert list(counts.items()) == [("created", 2), ("duplicates", 1), ("rejected", 1), ("unmatched", 0)]
+    assert tally(_Answer, Counter({"unmatched": 3})) == {"created": 0, "duplicates": 0, "rejected": 0, "unmatched": 3}
+    answer = _Answer(received=5, **counts, rows=[])
+    assert list(answer.model_dump()) == ["received", "created", "duplicates", "rejected", "unmatched", "rows"]
