@@ -61,7 +61,7 @@ def _period_counts() -> list[Column[Any]]:
     ]
 
 
-#: The same counts by sampling day: a year-to-date figure on any `as_of` reads one year's days.
+#: The same counts by sampling day: a year to date on any `as_of` reads at most 16 of them (rm_pass_monthly).
 rm_pass_daily = Table("rm_pass_daily", metadata, Column("day", Date, primary_key=True), *_period_counts())
 
 #: The same counts by month (`month`: its first day). A year to date on any `as_of` reads the
