@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
@@ -13,6 +13,11 @@ from pydantic import ValidationError
 from shared.auth import SCOPES, TokenService
 from shared.logging import configure_logging
 from shared.settings import PlatformSettings
+
+if TYPE_CHECKING:  # the demo's modules load when the command runs, not with the CLI
+    from rich.console import Console
+
+    from qcity.demo import DemoData, LoadReport
 
 app = typer.Typer(help="QualityCity command line", no_args_is_help=True)
 
@@ -199,11 +204,9 @@ def demo(
     """Generate a realistic 2011–2015 dataset and load it through the suite's HTTP APIs (make run first)."""
     import time
 
-    import httpx
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from qcity.demo import Loader, generate
+    from qcity.demo import generate
 
     console = Console()
     data = generate(seed, results_per_year=results_per_year, enterprises=enterprises, honour_scale=honour_scale)
@@ -212,42 +215,56 @@ def demo(
         f"blacklist cases, {len(data.reports)} indicator reports ({len(data.enterprises)} enterprises, "
         f"years {data.years[0]}–{data.years[-1]}, seed {seed}) → {url}"
     )
+    started = time.monotonic()
+    report, applied = asyncio.run(_demo_load(console, url, data, wait))
+    console.print(
+        f"loaded in {time.monotonic() - started:.1f} s"
+        + (f"; the gateway has applied {applied:,} events" if applied is not None else "")
+    )
+    _demo_report(console, report)
+    console.print(f"open {url}/dashboard")
+    last = max(data.years) if data.years else None
+    if last is not None:  # the archive's listings have their own dates: the list as published then
+        console.print(
+            f"the blacklist as published at the end of {last}: {url}/dashboard/public/blacklist?on={last}-12-31"
+        )
+
+
+async def _demo_load(console: Console, url: str, data: DemoData, wait: bool) -> tuple[LoadReport, int | None]:
+    """Load the generated data through the gateway with a progress bar per step; then, with `wait`,
+    how many events the gateway has applied once it caught up."""
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from qcity.demo import Loader
+
     tokens = TokenService.from_settings(PlatformSettings())
 
     def mint(subject: str, scopes: list[str], agency: str | None) -> str:
         return tokens.mint(subject, scopes, agency=agency, ttl_s=3600)
 
-    async def load() -> tuple[Any, int | None]:
-        with Progress(
-            TextColumn("{task.description:<42}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            tasks: dict[str, TaskID] = {}
+    columns = (TextColumn("{task.description:<42}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, TaskID] = {}
 
-            def progress(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = bar.add_task(step, total=total or 1)
-                bar.update(tasks[step], completed=done if total else 1, total=total or 1)
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total or 1)
+            bar.update(tasks[step], completed=done if total else 1, total=total or 1)
 
-            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                try:
-                    await client.get("/healthz")
-                except httpx.HTTPError as exc:
-                    raise typer.BadParameter(f"no suite answers at {url} ({exc}); start it with `make run`") from None
-                loader = Loader(client, mint, progress=progress)
-                report = await loader.run(data)
-                applied = await loader.settle() if wait else None
-        return report, applied
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            try:
+                await client.get("/healthz")
+            except httpx.HTTPError as exc:
+                raise typer.BadParameter(f"no suite answers at {url} ({exc}); start it with `make run`") from None
+            loader = Loader(client, mint, progress=progress)
+            report = await loader.run(data)
+            applied = await loader.settle() if wait else None
+    return report, applied
 
-    started = time.monotonic()
-    report, applied = asyncio.run(load())
-    console.print(
-        f"loaded in {time.monotonic() - started:.1f} s"
-        + (f"; the gateway has applied {applied:,} events" if applied is not None else "")
-    )
+
+def _demo_report(console: Console, report: LoadReport) -> None:
+    """The counts per step; the problems, if any, and exit 1."""
     for name, count in sorted(report.counts.items()):
         console.print(f"  {name:<36} {count:>7,}")
     if report.problem_total:
@@ -258,12 +275,6 @@ def demo(
         for line in report.examples:
             console.print(f"  - {line}", markup=False)
         raise typer.Exit(1)
-    console.print(f"open {url}/dashboard")
-    last = max(data.years) if data.years else None
-    if last is not None:  # the archive's listings have their own dates: the list as published then
-        console.print(
-            f"the blacklist as published at the end of {last}: {url}/dashboard/public/blacklist?on={last}-12-31"
-        )
 
 
 @app.command()

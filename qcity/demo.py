@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import hashlib
 import io
 import random
@@ -178,22 +179,10 @@ class Enterprise:
 
 
 @dataclass(frozen=True)
-class Correction:
-    agency: str
-    report_no: str
-    reason: str
-    changes: dict[str, Any]
+class ResultChange:
+    """A change to one generated result, addressed as its agency knows it: a correction (PATCH), a
+    retraction (`:retract`) or a re-inspection (`/reinspection`) — the request's body."""
 
-
-@dataclass(frozen=True)
-class Retraction:
-    agency: str
-    report_no: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Reinspection:
     agency: str
     report_no: str
     body: dict[str, Any]
@@ -229,9 +218,9 @@ class DemoData:
     years: tuple[int, ...]
     enterprises: list[Enterprise]
     results: dict[str, list[dict[str, Any]]]  # agency code -> result bodies (POST /v1/results:batch)
-    corrections: list[Correction]
-    retractions: list[Retraction]
-    reinspections: list[Reinspection]
+    corrections: list[ResultChange]  # PATCH /v1/results/{id} bodies
+    retractions: list[ResultChange]  # POST /v1/results/{id}:retract bodies
+    reinspections: list[ResultChange]  # POST /v1/results/{id}/reinspection bodies
     honours: list[dict[str, Any]]  # POST /v1/honours bodies
     revocations: list[tuple[str, str, str]]  # (type_code, certificate_no, reason)
     blacklist: list[BlacklistCase]
@@ -398,38 +387,42 @@ def _outbreak(
 
 def _lifecycle(
     rng: random.Random, results: dict[str, list[dict[str, Any]]]
-) -> tuple[list[Correction], list[Retraction], list[Reinspection]]:
-    corrections: list[Correction] = []
-    retractions: list[Retraction] = []
-    reinspections: list[Reinspection] = []
+) -> tuple[list[ResultChange], list[ResultChange], list[ResultChange]]:
+    corrections: list[ResultChange] = []
+    retractions: list[ResultChange] = []
+    reinspections: list[ResultChange] = []
     for agency, rows in results.items():
         for r in rows:
             roll = rng.random()
             if roll < 0.01:
-                retractions.append(Retraction(agency, r["report_no"], "样品信息重复录入，撤回本报告"))
+                retractions.append(ResultChange(agency, r["report_no"], {"reason": "样品信息重复录入，撤回本报告"}))
             elif roll < 0.03:
                 corrections.append(
-                    Correction(
+                    ResultChange(
                         agency,
                         r["report_no"],
-                        "产品名称录入有误，按原始记录更正",
-                        {"product_name": r["product_name"] + "(更正)"},
+                        {
+                            "reason": "产品名称录入有误，按原始记录更正",
+                            "changes": {"product_name": r["product_name"] + "(更正)"},
+                        },
                     )
                 )
             elif r["conclusion"] == "fail" and roll < 0.06:
                 corrections.append(
-                    Correction(
+                    ResultChange(
                         agency,
                         r["report_no"],
-                        "复核原始记录，检验结论判定有误",
-                        {"conclusion": "pass", "nonconforming_items": []},
+                        {
+                            "reason": "复核原始记录，检验结论判定有误",
+                            "changes": {"conclusion": "pass", "nonconforming_items": []},
+                        },
                     )
                 )
             elif r["conclusion"] == "fail" and roll < 0.30:
                 reported = date.fromisoformat(r["report_date"])
                 requested = reported + timedelta(days=rng.randrange(2, 14))
                 reinspections.append(
-                    Reinspection(
+                    ResultChange(
                         agency,
                         r["report_no"],
                         {
@@ -954,35 +947,17 @@ class Loader:
             self.report.counts[step] += 1
 
     async def load_lifecycle(self, data: DemoData) -> None:
-        jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-        for c in data.corrections:
-            jobs.append(
-                (
-                    "corrections",
-                    lambda c=c: self._change(  # type: ignore[misc]
-                        "corrections", c.agency, c.report_no, "", {"reason": c.reason, "changes": c.changes}, "PATCH"
-                    ),
-                )
-            )
-        for r in data.retractions:
-            jobs.append(
-                (
-                    "retractions",
-                    lambda r=r: self._change(  # type: ignore[misc]
-                        "retractions", r.agency, r.report_no, ":retract", {"reason": r.reason}
-                    ),
-                )
-            )
-        for i in data.reinspections:
-            jobs.append(
-                (
-                    "re-inspections",
-                    lambda i=i: self._change(  # type: ignore[misc]
-                        "re-inspections", i.agency, i.report_no, "/reinspection", i.body
-                    ),
-                )
-            )
-        await self._run_all("corrections, retractions, re-inspections", [j for _, j in jobs])
+        kinds = (  # step, the changes, the request's path under the result, its method
+            ("corrections", data.corrections, "", "PATCH"),
+            ("retractions", data.retractions, ":retract", "POST"),
+            ("re-inspections", data.reinspections, "/reinspection", "POST"),
+        )
+        jobs: list[Callable[[], Awaitable[None]]] = [
+            functools.partial(self._change, step, c.agency, c.report_no, path, c.body, method)
+            for step, changes, path, method in kinds
+            for c in changes
+        ]
+        await self._run_all("corrections, retractions, re-inspections", jobs)
 
     async def finalise_results(self) -> None:
         """Close the objection windows that have passed now, as the sampling service's scheduled job
@@ -1075,107 +1050,118 @@ class Loader:
     async def load_blacklist(self, data: DemoData) -> None:
         """The archive's listings, removals and repairs imported with their dates (proposer and reviewer
         different people); rejected proposals by four eyes as officers work: one proposes, another rejects."""
-        officer = self._auth("demo-credit-officer", ["credit:write", "read"])
-        reviewer = self._auth("demo-credit-reviewer", ["credit:review", "read"])
-        second_reviewer = self._auth("demo-credit-reviewer-2", ["credit:review", "read"])
-        base = self.prefix["credit"] + "/v1/blacklist-entries"
-
-        async def one(case: BlacklistCase) -> None:
-            existing = await self._send(
-                "blacklist", "GET", base, params={"uscc": case.proposal["uscc"]}, headers=officer
-            )
-            if existing is not None and any(
-                x["decision_no"] == case.proposal["decision_no"] for x in existing.json()["items"]
-            ):
-                self.report.counts["blacklist already there"] += 1  # a re-run: this case was loaded before
-                return
-            # Header values are ASCII: the decision number (Chinese) enters the key as a digest.
-            digest = hashlib.sha256(case.proposal["decision_no"].encode()).hexdigest()[:16]
-            key = f"demo-blacklist-{case.proposal['uscc']}-{digest}"
-            resp = await self._send(
-                "blacklist", "POST", base, json=case.proposal, headers={**officer, "Idempotency-Key": key}
-            )
-            if resp is None:
-                return
-            entry = resp.json()
-            eid, tag = entry["entry_id"], resp.headers["ETag"]
-            self.report.counts["blacklist proposed"] += 1
-            if case.fate == "rejected":
-                resp = await self._send(
-                    "blacklist",
-                    "POST",
-                    f"{base}/{eid}:reject",
-                    json={"reason": "事实认定证据不足，不予列入", "decision_no": case.decision_no},
-                    headers={**reviewer, "If-Match": tag},
-                )
-                self.report.counts["blacklist rejected"] += resp is not None
-                return
-            resp = await self._send(
-                "blacklist",
-                "POST",
-                f"{base}/{eid}:approve",
-                json={"comment": "经审核，同意列入质量信用黑名单"},
-                headers={**reviewer, "If-Match": tag},
-            )
-            if resp is None:
-                return
-            self.report.counts["blacklist listed"] += 1
-            tag = resp.headers["ETag"]
-            if case.fate == "wrongful":
-                # Two reviewers: the first requests the removal (202), the second confirms it.
-                body = {"decision_no": case.decision_no, "comment": "行政复议撤销原处罚决定"}
-                resp = await self._send(
-                    "blacklist", "POST", f"{base}/{eid}:remove", json=body, headers={**reviewer, "If-Match": tag}
-                )
-                if resp is None:
-                    return
-                resp = await self._send(
-                    "blacklist",
-                    "POST",
-                    f"{base}/{eid}:remove",
-                    json=body,
-                    headers={**second_reviewer, "If-Match": resp.headers["ETag"]},
-                )
-                self.report.counts["blacklist removed as wrongful"] += resp is not None
-            elif case.fate == "repaired":
-                await self._repair(base, eid, tag, case, officer, reviewer)
-
         # The archive's decisions with their own dates (the public list then shows when each was listed).
         archived = [c.archive for c in data.blacklist if c.archive is not None]
         if archived:
-            importer = self._auth("demo-archivist", ["archive:import", "read"])
-            resp = await self._send(
-                "blacklist",
-                "POST",
-                self.prefix["credit"] + "/v1/blacklist:import",
-                json=archived,
-                headers={**importer, "X-Source-File": ARCHIVE_FILE},
-            )
-            if resp is not None:
-                self._count_archive(resp.json(), archived)
-            # The generator has no clock: a removal the suite's today has not reached yet did not happen;
-            # those listings are imported as they stand today, still listed.
-            standing = [
-                {k: v for k, v in archived[row["row"] - 1].items() if k not in REMOVAL}
-                for row in (resp.json()["rows"] if resp is not None else [])
-                if row["outcome"] == "rejected" and all(_in_future(p) for p in row["problems"])
-            ]
-            if standing:
-                resp = await self._send(
-                    "blacklist",
-                    "POST",
-                    self.prefix["credit"] + "/v1/blacklist:import",
-                    json=standing,
-                    headers={**importer, "X-Source-File": ARCHIVE_FILE},
-                )
-                if resp is not None:
-                    self._count_archive(resp.json(), standing, final=True)
+            await self._import_blacklist_archive(archived)
         # Rejected proposals, one after another as officers work: each step depends on the previous answer.
         rejected = [c for c in data.blacklist if c.archive is None]
         for n, case in enumerate(rejected):
             self.progress("blacklist", n, len(rejected))
-            await one(case)
+            await self._blacklist_case(case)
         self.progress("blacklist", len(rejected), len(rejected))
+
+    async def _import_blacklist_archive(self, archived: list[dict[str, Any]]) -> None:
+        importer = self._auth("demo-archivist", ["archive:import", "read"])
+
+        async def send(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+            resp = await self._send(
+                "blacklist",
+                "POST",
+                self.prefix["credit"] + "/v1/blacklist:import",
+                json=rows,
+                headers={**importer, "X-Source-File": ARCHIVE_FILE},
+            )
+            return None if resp is None else dict(resp.json())
+
+        out = await send(archived)
+        if out is not None:
+            self._count_archive(out, archived)
+        # The generator has no clock: a removal the suite's today has not reached yet did not happen;
+        # those listings are imported as they stand today, still listed.
+        standing = [
+            {k: v for k, v in archived[row["row"] - 1].items() if k not in REMOVAL}
+            for row in (out["rows"] if out is not None else [])
+            if row["outcome"] == "rejected" and all(_in_future(p) for p in row["problems"])
+        ]
+        if standing:
+            out = await send(standing)
+            if out is not None:
+                self._count_archive(out, standing, final=True)
+
+    async def _blacklist_case(self, case: BlacklistCase) -> None:
+        """One proposal through four eyes to its fate: rejected, listed, removed as wrongful or repaired."""
+        officer = self._auth("demo-credit-officer", ["credit:write", "read"])
+        reviewer = self._auth("demo-credit-reviewer", ["credit:review", "read"])
+        base = self.prefix["credit"] + "/v1/blacklist-entries"
+        proposed = await self._propose_listing(base, case, officer)
+        if proposed is None:
+            return
+        eid, tag = proposed
+        if case.fate == "rejected":
+            resp = await self._send(
+                "blacklist",
+                "POST",
+                f"{base}/{eid}:reject",
+                json={"reason": "事实认定证据不足，不予列入", "decision_no": case.decision_no},
+                headers={**reviewer, "If-Match": tag},
+            )
+            self.report.counts["blacklist rejected"] += resp is not None
+            return
+        resp = await self._send(
+            "blacklist",
+            "POST",
+            f"{base}/{eid}:approve",
+            json={"comment": "经审核，同意列入质量信用黑名单"},
+            headers={**reviewer, "If-Match": tag},
+        )
+        if resp is None:
+            return
+        self.report.counts["blacklist listed"] += 1
+        tag = resp.headers["ETag"]
+        if case.fate == "wrongful":
+            await self._remove_wrongful(base, eid, tag, case, reviewer)
+        elif case.fate == "repaired":
+            await self._repair(base, eid, tag, case, officer, reviewer)
+
+    async def _propose_listing(self, base: str, case: BlacklistCase, officer: dict[str, str]) -> tuple[str, str] | None:
+        """The proposal (entry id, ETag), or None when it was loaded before (a re-run) or refused."""
+        existing = await self._send("blacklist", "GET", base, params={"uscc": case.proposal["uscc"]}, headers=officer)
+        if existing is not None and any(
+            x["decision_no"] == case.proposal["decision_no"] for x in existing.json()["items"]
+        ):
+            self.report.counts["blacklist already there"] += 1  # a re-run: this case was loaded before
+            return None
+        # Header values are ASCII: the decision number (Chinese) enters the key as a digest.
+        digest = hashlib.sha256(case.proposal["decision_no"].encode()).hexdigest()[:16]
+        key = f"demo-blacklist-{case.proposal['uscc']}-{digest}"
+        resp = await self._send(
+            "blacklist", "POST", base, json=case.proposal, headers={**officer, "Idempotency-Key": key}
+        )
+        if resp is None:
+            return None
+        self.report.counts["blacklist proposed"] += 1
+        return resp.json()["entry_id"], resp.headers["ETag"]
+
+    async def _remove_wrongful(
+        self, base: str, eid: str, tag: str, case: BlacklistCase, reviewer: dict[str, str]
+    ) -> None:
+        """Two reviewers: the first requests the removal (202), the second confirms it."""
+        second_reviewer = self._auth("demo-credit-reviewer-2", ["credit:review", "read"])
+        body = {"decision_no": case.decision_no, "comment": "行政复议撤销原处罚决定"}
+        resp = await self._send(
+            "blacklist", "POST", f"{base}/{eid}:remove", json=body, headers={**reviewer, "If-Match": tag}
+        )
+        if resp is None:
+            return
+        resp = await self._send(
+            "blacklist",
+            "POST",
+            f"{base}/{eid}:remove",
+            json=body,
+            headers={**second_reviewer, "If-Match": resp.headers["ETag"]},
+        )
+        self.report.counts["blacklist removed as wrongful"] += resp is not None
 
     def _count_archive(self, out: dict[str, Any], rows: list[dict[str, Any]], *, final: bool = False) -> None:
         self.report.counts["blacklist imported from the archive"] += out["created"]

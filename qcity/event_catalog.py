@@ -23,7 +23,9 @@ SUBSCRIPTIONS: dict[str, Collection[str]] = {
 def entries() -> list[dict[str, Any]]:
     out = registry.catalog()
     for e in out:
-        e["consumers"] = [name for name, types in SUBSCRIPTIONS.items() if e["type"] in types]
+        # A batch type reaches every consumer of the single type it expands to (shared/consumer.py).
+        single = registry.get(e["type"]).expands_to
+        e["consumers"] = [name for name, types in SUBSCRIPTIONS.items() if e["type"] in types or single in types]
     return out
 
 
@@ -51,6 +53,9 @@ def catalog_markdown() -> str:
         "Every event is a CloudEvents 1.0 envelope (`id`, `source`, `type`, `subject`, `time`, `data`), carried on",
         "Kafka in the binary binding (`ce_*` headers, JSON payload), on the topic `<prefix><service>`, keyed by",
         "`subject`: the enterprise's USCC or the holder id, so one enterprise's events stay in order.",
+        "A batch type (`sampling.result_batch.recorded.v1`: a bulk request's new results, keyed by the agency)",
+        "reaches its consumers as the single events it stands for, which their versions order",
+        "(shared/contracts/sampling.py).",
         "",
         "| type | topic | consumed by | payload fields | what happened |",
         "|---|---|---|---|---|",

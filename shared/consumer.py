@@ -106,18 +106,20 @@ def decode_or_set_aside(
     """The wanted events parsed with their contracts' models, and those that can never apply as they
     are: a record that is not a CloudEvent, a type no contract defines (a newer producer, a
     misspelling), a payload its contract rejects. A known type the consumer does not handle is
-    another service's business: left out quietly.
+    another service's business: left out quietly. A batch type (`EventType.expands_to`) whose single
+    type is wanted comes out as those single events, each with its own derived id.
 
     Each envelope is parsed once: the model is kept on it (`Envelope.parsed`), so the other consumers
     of an in-process delivery, and the halves of a batch being isolated, reuse it (handlers only read
     payloads)."""
     out: list[Received[Any]] = []
     rejected: list[SetAside] = []
+    batches = registry.batch_types(wanted)
     for e in envelopes:
         if e.origin is not None and e.origin.error is not None:
             rejected.append(SetAside.of(e, "undecodable", e.origin.error))
             continue
-        if e.type not in wanted:
+        if e.type not in wanted and e.type not in batches:
             if e.type not in registry:
                 rejected.append(SetAside(e, "unknown-type", "UnknownEventType", f"no contract defines {e.type!r}"))
             continue
@@ -126,10 +128,22 @@ def decode_or_set_aside(
             try:
                 payload = e.parsed = registry.get(e.type).model.model_validate(e.data)
             except ValidationError as exc:
-                # Not kept: each consumer that gets the event sets it aside in its own quarantine.
+                # Not kept: each consumer that gets the event sets it aside in its own quarantine. A batch
+                # event is one event: one refused snapshot sets the whole batch aside.
                 rejected.append(SetAside.of(e, "invalid", exc))
                 continue
-        out.append(Received(e, payload))
+        batch = batches.get(e.type)
+        if batch is None:
+            out.append(Received(e, payload))
+            continue
+        # A batch stands for single events: handlers, the change feed and webhooks get those (the inbox
+        # keeps the batch's id, the one delivered).
+        if e.expanded is None:
+            assert batch.expand is not None
+            e.expanded = batch.expand(e, payload)
+            for item, item_payload in e.expanded:
+                item.parsed = item_payload  # a batch being isolated applies its items as single events
+        out.extend(Received(item, item_payload) for item, item_payload in e.expanded)
     return out, rejected
 
 
@@ -228,9 +242,20 @@ class IdempotentConsumer:
             self.last_event_time = max(times)
 
     async def _isolate(self, envelopes: Sequence[Envelope], failure: Exception) -> None:
-        """Bisect a failed batch: halves in order, each in its own transaction, down to single events."""
+        """Bisect a failed batch: halves in order, each in its own transaction, down to single events.
+
+        A batch event that fails on its own is bisected through the single events it stands for: those
+        apply (or are quarantined) under their own ids, then the batch's id joins the inbox. A crash in
+        between redelivers the batch, whose items already applied are then skipped by their ids."""
         if len(envelopes) == 1:
-            await self._retry_or_quarantine(envelopes[0], failure)
+            items = envelopes[0].expanded
+            if items is None:
+                await self._retry_or_quarantine(envelopes[0], failure)
+                return
+            await self._isolate([item for item, _ in items], failure)
+            async with self.db.unit_of_work() as uow:
+                await self._mark_processed(uow.session, await self._fresh(uow.session, envelopes), datetime.now(UTC))
+                await uow.commit()
             return
         mid = len(envelopes) // 2
         for half in (envelopes[:mid], envelopes[mid:]):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +58,8 @@ class Envelope:
     #: `data` parsed with its type's contract model, kept by the first consumer that parsed it: every
     #: in-process subscriber gets the same envelope, and the model is the type's, not the consumer's.
     parsed: BaseModel | None = field(default=None, init=False, compare=False, repr=False)
+    #: For a batch type, the single events it stands for, kept like `parsed` for the other consumers.
+    expanded: list[tuple[Envelope, BaseModel]] | None = field(default=None, init=False, compare=False, repr=False)
 
     def to_cloudevent_dict(self) -> dict[str, Any]:
         """The structured-mode JSON form, as the change feed and event catalog show it."""
@@ -162,12 +165,19 @@ def from_kafka_record(
     return envelope
 
 
+#: Turns a batch event (its envelope and parsed payload) into the single events it stands for.
+Expand = Callable[["Envelope", BaseModel], "list[tuple[Envelope, BaseModel]]"]
+
+
 @dataclass(frozen=True, slots=True)
 class EventType:
     name: str
     model: type[BaseModel]
     topic_service: str
     description: str
+    #: A batch type: every consumer of `expands_to` gets it, expanded by `expand` (`shared.consumer`).
+    expands_to: str | None = None
+    expand: Expand | None = None
 
 
 class EventRegistry:
@@ -196,6 +206,11 @@ class EventRegistry:
 
     def __contains__(self, type_: str) -> bool:
         return type_ in self._types
+
+    def batch_types(self, wanted: Iterable[str]) -> dict[str, EventType]:
+        """The batch types whose single type is among `wanted`: a consumer of the one gets the other."""
+        wanted = set(wanted)
+        return {t.name: t for t in self._types.values() if t.expands_to is not None and t.expands_to in wanted}
 
     def types(self) -> list[EventType]:
         return sorted(self._types.values(), key=lambda t: t.name)

@@ -106,6 +106,10 @@ class OutboxRelay(BackgroundLoop):
     topic: str
     _: KW_ONLY
     batch_size: int = 2000
+    #: A batch also stops at this much payload (≈ 2,800 results in batch events, about what 2,000 single
+    #: events were): one outbox row may carry hundreds of results, and in embedded mode each publish runs
+    #: every consumer on the requests' event loop (a long run there keeps their transactions waiting).
+    max_batch_bytes: int = 2_000_000
     interval_s: float = 0.2
     lock_key: int = 0
     coalesce_s: float = 0.02
@@ -120,12 +124,13 @@ class OutboxRelay(BackgroundLoop):
         """Publish every unpublished row now; returns how many were published."""
         total = 0
         while True:
-            published = await self._publish_one_batch()
+            published, more = await self._publish_one_batch()
             total += published
-            if published < self.batch_size:
+            if not more:
                 return total
 
-    async def _publish_one_batch(self) -> int:
+    async def _publish_one_batch(self) -> tuple[int, bool]:
+        """Publish one batch: (events published, whether more may be waiting)."""
         if self.db.is_sqlite:
             # One process runs one relay per service file here: no lock to take.
             return await self._read_publish_mark()
@@ -136,7 +141,7 @@ class OutboxRelay(BackgroundLoop):
         async with self.db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             if not await conn.scalar(select(func.pg_try_advisory_lock(self.lock_key))):
-                return 0
+                return 0, False
             try:
                 return await self._read_publish_mark()
             finally:
@@ -147,7 +152,7 @@ class OutboxRelay(BackgroundLoop):
                     await conn.invalidate()
                     raise
 
-    async def _read_publish_mark(self) -> int:
+    async def _read_publish_mark(self) -> tuple[int, bool]:
         """Read a batch in one short transaction, publish it with none open, mark it in another.
 
         A write transaction held across the publish would also keep, on SQLite, the service's own
@@ -156,15 +161,15 @@ class OutboxRelay(BackgroundLoop):
         in between republishes the batch and consumers drop the duplicates by event id.
         """
         async with self.db.reader() as uow:
-            rows = await self._read_batch(uow.session)
+            rows, more = await self._read_batch(uow.session)
         if not rows:
-            return 0
+            return 0, False
         await self.publisher.publish(self.topic, self._batch(rows))
         async with self.db.unit_of_work() as uow:
             await self._mark_published(uow.session, [r.id for r in rows])
             await uow.commit()
         self.published_total += len(rows)
-        return len(rows)
+        return len(rows), more
 
     async def backlog(self) -> int:
         """How many events wait to be published."""
@@ -172,15 +177,29 @@ class OutboxRelay(BackgroundLoop):
         async with self.db.reader() as uow:
             return int(await uow.session.scalar(select(func.count()).where(t.c.published_at.is_(None))) or 0)
 
-    async def _read_batch(self, session: AsyncSession) -> list[Any]:
+    async def _read_batch(self, session: AsyncSession) -> tuple[list[Any], bool]:
+        """Up to `batch_size` rows and about `max_batch_bytes` of payload, oldest first, and whether more
+        may wait. Read in pages that double from 16 rows: a backlog of batch events (hundreds of kB
+        each) is not read 2,000 rows at a time only to be cut, and single events take a few pages."""
         t = self.table
-        result = await session.execute(
-            select(t.c.id, t.c.event_id, t.c.type, t.c.source, t.c.subject, t.c.time, t.c.data)
-            .where(t.c.published_at.is_(None))
-            .order_by(t.c.id)
-            .limit(self.batch_size)
+        query = select(t.c.id, t.c.event_id, t.c.type, t.c.source, t.c.subject, t.c.time, t.c.data).where(
+            t.c.published_at.is_(None)
         )
-        return list(result.all())
+        rows: list[Any] = []
+        size, page = 0, 16
+        while len(rows) < self.batch_size:
+            limit = min(page, self.batch_size - len(rows))
+            after = query.where(t.c.id > rows[-1].id) if rows else query
+            got = list((await session.execute(after.order_by(t.c.id).limit(limit))).all())
+            for r in got:
+                if size and size + len(r.data) > self.max_batch_bytes:
+                    return rows, True
+                size += len(r.data)
+                rows.append(r)
+            if len(got) < limit:
+                return rows, False
+            page *= 2
+        return rows, True
 
     @staticmethod
     def _batch(rows: list[Any]) -> list[tuple[Envelope, bytes]]:

@@ -270,11 +270,8 @@ async def _rows(request: Request, plan: str) -> dict[str, list[dict[str, Any]]]:
     honours: list[dict[str, Any]] = []
     for t in catalog["types"]:
         honours += await _all(awards, f"/v1/public/honour-types/{t['code']}/honours", f"public list of {t['code']}")
-    api = Api(request)  # the gateway's own attainment, in-process
-    try:
+    async with Api(request) as api:  # the gateway's own attainment, in-process
         status, attainment = await api.get("/v1/attainment", {"plan": plan})
-    finally:
-        await api.aclose()
     if status != 200:
         raise OpenDataSourceUnavailable(f"The attainment answered {status}; retry later", source="attainment")
     figures = [

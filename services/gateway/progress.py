@@ -123,49 +123,48 @@ def progress(
             current_value=current,
         )
     base = series[b_year] or ZERO_SUBSTITUTE
-    sign = -1 if base < 0 else 1
     if (base > 0 > current) or (base < 0 < current):
         return Progress("no_data", "base and current values differ in sign")
-    observed = growth(current, base, current_year, b_year)
     if target is None:
-        thresholds = dict(TREND_THRESHOLDS)
-        coeff = limit_coefficient(base, limit) if limit is not None else 1.0
-        thresholds = {k: v * coeff for k, v in thresholds.items()}
-        value = sign * direction * observed
-        if coeff == 0 and value >= 0:  # held at the limit itself: Open SDG scores this as substantial progress
-            status: Status = "on_track"
-        else:
-            status = _label(value, thresholds)
-        return Progress(
-            status,
-            "observed yearly growth against fixed thresholds"
-            + (f", eased near the limit {limit} (coefficient {coeff:.4f})" if limit is not None else ""),
-            b_year,
-            base,
-            current_year,
-            current,
-            observed,
-            None,
-            value,
-            thresholds,
-        )
+        return _against_trend(b_year, base, current_year, current, limit=limit, direction=direction)
+    return _against_target(b_year, base, current_year, current, target, target_year, direction=direction)
+
+
+def _against_trend(
+    b_year: int, base: float, current_year: int, current: float, *, limit: float | None, direction: int
+) -> Progress:
+    """Open SDG's method 1 (no numeric target): the observed yearly growth against fixed thresholds,
+    eased near a natural limit."""
+    observed = growth(current, base, current_year, b_year)
+    coeff = limit_coefficient(base, limit) if limit is not None else 1.0
+    thresholds = {k: v * coeff for k, v in TREND_THRESHOLDS.items()}
+    value = (-1 if base < 0 else 1) * direction * observed
+    if coeff == 0 and value >= 0:  # held at the limit itself: Open SDG scores this as substantial progress
+        status: Status = "on_track"
+    else:
+        status = _label(value, thresholds)
+    reason = "observed yearly growth against fixed thresholds" + (
+        f", eased near the limit {limit} (coefficient {coeff:.4f})" if limit is not None else ""
+    )
+    return Progress(status, reason, b_year, base, current_year, current, observed, None, value, thresholds)
+
+
+def _against_target(
+    b_year: int, base: float, current_year: int, current: float, target: float, target_year: int, *, direction: int
+) -> Progress:
+    """Open SDG's method 2 (a numeric target): the observed yearly growth against the growth still
+    needed to reach the target by its year."""
     if target_year <= b_year:
         return Progress("no_data", "the target year is not after the base year")
+    observed = growth(current, base, current_year, b_year)
     required = growth(target or ZERO_SUBSTITUTE, base, target_year, b_year)
     if required == 0:
         return Progress("no_data", "no growth is required from the base value")
-    value = sign * direction * observed / abs(required)
+    value = (-1 if base < 0 else 1) * direction * observed / abs(required)
+    reason = "observed yearly growth against the growth needed by the target year"
+    status = _label(value, TARGET_THRESHOLDS)
     return Progress(
-        _label(value, TARGET_THRESHOLDS),
-        "observed yearly growth against the growth needed by the target year",
-        b_year,
-        base,
-        current_year,
-        current,
-        observed,
-        required,
-        value,
-        dict(TARGET_THRESHOLDS),
+        status, reason, b_year, base, current_year, current, observed, required, value, dict(TARGET_THRESHOLDS)
     )
 
 

@@ -109,7 +109,8 @@ async def rebuild_from_kafka(db: Database, bootstrap: str, topics: Sequence[str]
                         remaining.discard(tp)
                 if events:
                     await apply_batch(uow.session, decode(events, APPLIERS, "gateway.rebuild"))
-                    count += len(events)
+                    # A batch event counts as the results it carries, as the change feed holds them.
+                    count += len(events) + sum(len(e.expanded) - 1 for e in events if e.expanded)
             await uow.commit()
     finally:
         await consumer.stop()

@@ -43,6 +43,8 @@ from shared.audit import note_resource
 from shared.clock import Clock
 from shared.context import Context as RequestContext
 from shared.contracts.sampling import (
+    BATCH_SIZE,
+    RESULT_BATCH_RECORDED,
     RESULT_CORRECTED,
     RESULT_FINALISED,
     RESULT_RECORDED,
@@ -113,6 +115,25 @@ def _event(
     if event_id is None or at is None:
         return Envelope(type=type_, source=SOURCE, subject=row["uscc"], data=data)
     return Envelope(type=type_, source=SOURCE, subject=row["uscc"], data=data, id=event_id, time=at)
+
+
+def _recorded_events(agency: str, rows: Sequence[dict[str, Any]], now: datetime) -> list[Envelope]:
+    """One `ResultRecorded` for a single result; several go out as batch events of up to `BATCH_SIZE`
+    snapshots (shared/contracts/sampling.py): one outbox row, Kafka record and inbox row per batch."""
+    if len(rows) == 1:
+        return [_event(RESULT_RECORDED, rows[0], new_ids(1)[0], now)]
+    chunks = [rows[i : i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE)]
+    return [
+        Envelope(
+            type=RESULT_BATCH_RECORDED,
+            source=SOURCE,
+            subject=agency,
+            data={"results": [snapshot(r) for r in chunk]},
+            id=eid,
+            time=now,
+        )
+        for chunk, eid in zip(chunks, new_ids(len(chunks)), strict=True)
+    ]
 
 
 def _new_row(agency: str, actor: str, data: ResultIn, rid: str, now: datetime, rules: Rules) -> dict[str, Any]:
@@ -223,10 +244,7 @@ async def record_batch(
     if atomic and (tally["rejected"] or tally["conflict"]):
         return outcomes
     await repository.insert_results(session, new_rows)
-    event_ids = new_ids(len(new_rows))
-    await add_to_outbox(
-        session, outbox, [_event(RESULT_RECORDED, r, eid, now) for r, eid in zip(new_rows, event_ids, strict=True)]
-    )
+    await add_to_outbox(session, outbox, _recorded_events(agency, new_rows, now))
     await repository.log_ingest(
         session, agency, now, len(rows), len(new_rows), tally["duplicate"], tally["rejected"], tally["conflict"]
     )

@@ -3,16 +3,27 @@
 Every event carries the result's whole current state (`result`, a `ResultSnapshot`), so a
 consumer keeps "each result's latest state" by upserting on `result.result_id` when
 `result.version` is newer than what it holds, whatever events it missed or got twice.
+
+A request that records several results at once publishes them as `sampling.result_batch.recorded.v1`
+events (up to `BATCH_SIZE` snapshots each, key = the recording agency): one outbox row, one Kafka record
+and one inbox row per batch instead of per result. Every consumer of the suite expands such an event
+into one `sampling.result.recorded.v1` per snapshot (`expand_batch`, run by `shared.consumer`), so
+handlers, the change feed and webhooks see single results. A batch's results are all new (version 1);
+their later events are keyed by USCC and may overtake the batch across partitions, which changes no
+answer because consumers keep the newest version. A batch is one event: a snapshot its contract
+refuses sets the whole batch aside (quarantine), and a replay applies the whole batch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import EventType
+from shared.events import Envelope, EventType
 
 PRODUCER = "sampling"
 SOURCE = "/qualitycity/sampling"
@@ -22,6 +33,9 @@ RESULT_CORRECTED = "sampling.result.corrected.v1"
 RESULT_RETRACTED = "sampling.result.retracted.v1"
 RESULT_REINSPECTED = "sampling.result.reinspected.v1"
 RESULT_FINALISED = "sampling.result.finalised.v1"
+RESULT_BATCH_RECORDED = "sampling.result_batch.recorded.v1"
+#: Snapshots per batch event: ≈ 350 kB of JSON, well under Kafka's 1 MB record limit.
+BATCH_SIZE = 500
 #: Every sampling event type; each payload is a `ResultEvent`.
 RESULT_EVENTS = (RESULT_RECORDED, RESULT_CORRECTED, RESULT_RETRACTED, RESULT_REINSPECTED, RESULT_FINALISED)
 
@@ -89,6 +103,51 @@ class ResultFinalised(ResultEvent):
     pass
 
 
+class ResultBatchRecorded(BaseModel):
+    """Several results recorded by one request: each snapshot as a `ResultRecorded` would carry it."""
+
+    model_config = ConfigDict(extra="forbid")
+    results: list[ResultSnapshot] = Field(min_length=1, max_length=BATCH_SIZE)
+
+
+def item_id(batch_id: str, result_id: str) -> str:
+    """A batch item's event id, `uuid5(batch id, result_id)`: derived, so a redelivered batch expands to
+    the same ids."""
+    return _uuid5(uuid.UUID(batch_id).bytes, result_id)
+
+
+def _uuid5(namespace: bytes, name: str) -> str:
+    # uuid.uuid5's own steps without its UUID object (a third of its cost, on every result of a bulk
+    # ingest in every consumer); a unit test holds it to uuid.uuid5.
+    h = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+def expand_batch(envelope: Envelope, payload: BaseModel) -> list[tuple[Envelope, BaseModel]]:
+    """A `ResultBatchRecorded` as the `ResultRecorded` events it stands for, in order: each with its
+    result's USCC as subject, the batch's time, and its snapshot as sent (the change feed keeps it)."""
+    assert isinstance(payload, ResultBatchRecorded)
+    raw: list[dict[str, Any]] = envelope.data["results"]
+    namespace = uuid.UUID(envelope.id).bytes
+    return [
+        (
+            Envelope(
+                type=RESULT_RECORDED,
+                source=envelope.source,
+                subject=snap.uscc,
+                data={"result": sent},
+                id=_uuid5(namespace, snap.result_id),  # item_id, the batch's id parsed once
+                time=envelope.time,
+            ),
+            ResultRecorded(result=snap),  # a model instance is not validated again: cheaper than model_construct
+        )
+        for snap, sent in zip(payload.results, raw, strict=True)
+    ]
+
+
 CONTRACTS = (
     EventType(
         RESULT_RECORDED,
@@ -120,5 +179,14 @@ CONTRACTS = (
         ResultFinalised,
         PRODUCER,
         "A provisional fail's objection window closed without a re-inspection: the fail is final.",
+    ),
+    EventType(
+        RESULT_BATCH_RECORDED,
+        ResultBatchRecorded,
+        PRODUCER,
+        f"One request recorded several results (up to {BATCH_SIZE} snapshots per event, key: the agency). "
+        f"Consumers expand it into one {RESULT_RECORDED} per snapshot, with the id uuid5(batch id, result_id).",
+        expands_to=RESULT_RECORDED,
+        expand=expand_batch,
     ),
 )

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from services.sampling.models import outbox, results
 from shared.clock import FixedClock
+from shared.contracts.sampling import RESULT_BATCH_RECORDED
 from tests.factories import ITEM, USCC_A, USCC_B, result_body
 from tests.helpers import eventually
 
@@ -28,11 +29,13 @@ def ndjson(rows: list[dict[str, Any]]) -> bytes:
 
 
 async def stored(app: FastAPI) -> tuple[int, int]:
+    """(results stored, results the outbox's events carry): a batch event carries several."""
     runtime = app.state.embedded_services["sampling"].state.runtime
     async with runtime.unit_of_work() as uow:
         n_results = await uow.session.scalar(select(func.count()).select_from(results))
-        n_events = await uow.session.scalar(select(func.count()).select_from(outbox))
-    return int(n_results or 0), int(n_events or 0)
+        events = (await uow.session.execute(select(outbox.c.type, outbox.c.data))).all()
+    carried = sum(len(orjson.loads(d)["results"]) if t == RESULT_BATCH_RECORDED else 1 for t, d in events)
+    return int(n_results or 0), carried
 
 
 async def event_types(app: FastAPI) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from services.gateway.settings import GatewaySettings
 from services.sampling.main import create_app as create_sampling
 from services.sampling.models import outbox
 from services.sampling.settings import SamplingSettings
+from shared.contracts.sampling import RESULT_BATCH_RECORDED
 from shared.settings import PlatformSettings
 from tests.factories import result_body as result
 from tests.helpers import Served, eventually
@@ -115,6 +117,34 @@ async def test_slice_through_gateway_and_service_over_kafka_and_postgres(
     assert headers["ce_type"] == b"sampling.result.recorded.v1" and headers["ce_specversion"] == b"1.0"
     ready = await s.client.get(f"{s.gateway.url}/readyz")
     assert ready.json()["checks"] == {"database": "ok", "bus": "ok", "tasks": "ok"}
+
+
+async def test_bulk_ingest_goes_over_kafka_as_one_batch_record_and_a_later_correction_wins(
+    distributed: Suite, auth: Callable[..., dict[str, str]], kafka_bootstrap: str
+) -> None:
+    """A bulk request's results travel as one batch event (key: the agency); the gateway expands it. A
+    correction after it is keyed by the USCC (another partition, perhaps): the newer version wins."""
+    s, h = distributed, auth("sampling:write", "read")
+    rows = [result(f"DB-{i}", conclusion="fail" if i == 0 else "pass") for i in range(3)]
+    body = b"\n".join(orjson.dumps(r) for r in rows)
+    r = await s.client.post(
+        f"{s.sampling.url}/v1/results:batch", content=body, headers=h | {"content-type": "application/x-ndjson"}
+    )
+    assert r.status_code == 200 and r.json()["created"] == 3, r.text
+    assert await eventually(s.rates, lambda v: v.get("food") == (3, 2)) == {"food": (3, 2)}
+    (record,) = await _topic_messages(kafka_bootstrap, s.platform.topic("sampling"), 1)
+    assert record.key == b"QD-AGENCY-1" and dict(record.headers)["ce_type"] == RESULT_BATCH_RECORDED.encode()
+    assert [x["result_id"] for x in orjson.loads(record.value)["results"]] == [x["id"] for x in r.json()["rows"]]
+
+    failed = r.json()["rows"][0]["id"]
+    got = await s.client.get(f"{s.sampling.url}/v1/results/{failed}", headers=h)
+    fixed = await s.client.patch(
+        f"{s.sampling.url}/v1/results/{failed}",
+        json={"reason": "wrong sector", "changes": {"sector": "agricultural"}},
+        headers=h | {"If-Match": got.headers["etag"]},
+    )
+    assert fixed.status_code == 200, fixed.text
+    await eventually(s.rates, lambda v: v == {"food": (2, 2), "agricultural": (1, 0)})
 
 
 def _port_open(bootstrap: str) -> bool:

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from shared.clock import FixedClock
 from shared.contracts.gateway import WARNING_RAISED
-from shared.contracts.sampling import RESULT_CORRECTED, RESULT_RECORDED
+from shared.contracts.sampling import RESULT_BATCH_RECORDED, RESULT_CORRECTED, RESULT_RECORDED
 from shared.pagination import decode_cursor
 from shared.settings import PlatformSettings
 from tests.e2e.webhook_helpers import Auth, embedded_suite, receiving, spec_verify
@@ -128,6 +129,35 @@ async def test_a_subscriber_gets_exactly_its_events_signed(
         with pytest.raises(WebhookVerificationError):
             Webhook(secret).verify(tampered, got[0].headers)
         assert not spec_verify("whsec_" + "A" * 44, got[0].headers, got[0].body)
+
+
+async def test_a_bulk_ingest_reaches_subscribers_as_single_recorded_events(
+    data: Path, platform: PlatformSettings, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, auth: Auth
+) -> None:
+    """One bulk request travels as a batch event; the subscriber of `sampling.result.recorded.v1` gets one
+    delivery per result of its enterprise, with the batch item's derived id. The batch type itself cannot be
+    subscribed to: it is never in the feed."""
+    async with receiving() as (receiver, url), embedded_suite(data, platform, clock, monkeypatch) as client:
+        batch_only = await client.post(
+            "/v1/subscriptions",
+            json={"url": url, "event_types": [RESULT_BATCH_RECORDED]},
+            headers=auth(*SUBSCRIBER, subject="procurement"),
+        )
+        assert batch_only.status_code == 422 and batch_only.json()["type"].endswith("unknown-event-type")
+        sub = await subscribe(client, auth, url, [RESULT_RECORDED], subjects=[USCC_A])
+        rows = [result_body(f"BULK-{i}", uscc=USCC_A if i < 3 else USCC_B) for i in range(5)]
+        r = await client.post(
+            "/v1/results:batch",
+            content=b"\n".join(orjson.dumps(row) for row in rows),
+            headers=auth("sampling:write") | {"content-type": "application/x-ndjson"},
+        )
+        assert r.status_code == 200 and r.json()["created"] == 5, r.text
+        expected = await eventually(lambda: feed(client, auth, RESULT_RECORDED, USCC_A), lambda f: len(f) == 3)
+        await settled(client, auth, sub["subscription_id"], 3)
+        got = receiver.delivered()
+        assert [h.event for h in got] == [i["event"] for i in expected]
+        assert [h.event["data"]["result"]["report_no"] for h in got] == ["BULK-0", "BULK-1", "BULK-2"]
+        assert len({h.headers["webhook-id"] for h in got}) == 3
 
 
 async def test_a_receiver_answering_500_for_a_while_gets_every_event_later_in_order_and_a_replay(

@@ -65,6 +65,30 @@ async def test_relay_publishes_in_commit_order_and_marks_rows(migrated: Any) -> 
     assert await relay.publish_pending() == 0  # nothing twice
 
 
+async def test_relay_batches_stop_at_their_byte_budget_and_lose_nothing(migrated: Any) -> None:
+    """Large rows (batch events) cut a publish short of `batch_size`; every row still leaves once, in order."""
+    db = await migrated(GATEWAY_DIR, "outbox-bytes")
+    events = [
+        Envelope(type="x.thing.made.v1", source="/t", subject="S", data={"pad": "x" * (300 + i)}) for i in range(40)
+    ]
+    async with db.unit_of_work() as uow:
+        await add_to_outbox(uow.session, outbox, events)
+        await uow.commit()
+    sizes: list[int] = []
+
+    class Sizing(RecordingPublisher):
+        async def publish(self, topic: str, batch: Sequence[tuple[Envelope, bytes]]) -> None:
+            sizes.append(sum(len(raw) for _, raw in batch))
+            await super().publish(topic, batch)
+
+    pub = Sizing()
+    relay = OutboxRelay(db, outbox, pub, "t", batch_size=30, max_batch_bytes=3_000)
+    assert await relay.publish_pending() == 40
+    assert [eid for _, eid, _ in pub.published] == [e.id for e in events]
+    assert len(sizes) > 4 and max(sizes) <= 3_000  # 40 rows of 300-odd bytes: about 9 per publish
+    assert await _unpublished(db) == 0
+
+
 async def test_broker_down_keeps_rows_until_it_returns(migrated: Any) -> None:
     db = await migrated(GATEWAY_DIR, "outbox3")
     async with db.unit_of_work() as uow:

@@ -8,6 +8,7 @@ import ast
 import inspect
 import re
 import types
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,10 +43,19 @@ from shared.consumer import (
 )
 from shared.contracts import registry
 from shared.contracts.awards import HonourSnapshot
-from shared.contracts.sampling import RESULT_RECORDED, RESULT_RETRACTED, ResultEvent, ResultRecorded, ResultSnapshot
+from shared.contracts.sampling import (
+    RESULT_BATCH_RECORDED,
+    RESULT_RECORDED,
+    RESULT_RETRACTED,
+    ResultEvent,
+    ResultRecorded,
+    ResultSnapshot,
+    item_id,
+)
 from shared.db import Database
 from shared.events import Envelope
 from shared.quarantine import quarantine_table
+from shared.uuid7 import new_ids
 from tests.factories import result_event
 
 ROOT = Path(__file__).parents[2]
@@ -165,7 +175,9 @@ def test_no_event_type_name_is_written_outside_the_contracts() -> None:
                     found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert found == []
     # ...and the contracts hold each name once, as the constant every producer and consumer imports.
-    assert len({e["type"] for e in entries()}) == len(entries()) == 24  # with the 3 gateway.warning.*.v1
+    assert (
+        len({e["type"] for e in entries()}) == len(entries()) == 25
+    )  # with the 3 gateway.warning.*.v1 and the batch type
 
 
 # ------------------------------------------------------------------------------ the consumer
@@ -299,3 +311,22 @@ def test_latest_versions_keeps_the_newest_of_each_aggregate_in_first_seen_order(
     latest = latest_versions(batch, key=lambda t: t[0], version=lambda t: t[1])
     assert list(latest) == ["a", "b"]
     assert [t[2] for t in latest.values()] == ["a3", "b2"]  # older and repeated versions lose
+
+
+def test_batch_item_ids_are_uuid5_of_the_batch_id_and_result_id() -> None:
+    """`item_id` computes uuid5 without the UUID object: held to the standard library's on many names."""
+    batch_ids = [str(uuid.uuid4()) for _ in range(20)] + new_ids(20)
+    for batch_id in batch_ids:
+        for name in ("r1", "01a233b6-b29b-7000-8014-3775e3959820", "结果-1", ""):
+            assert item_id(batch_id, name) == str(uuid.uuid5(uuid.UUID(batch_id), name))
+
+
+def test_a_batch_expands_to_the_single_events_it_stands_for() -> None:
+    snaps = [result_event(result_id=f"r{i}").data["result"] for i in range(3)]
+    batch = Envelope(type=RESULT_BATCH_RECORDED, source="/t", subject="QD-AGENCY-1", data={"results": snaps})
+    got = decode([batch], {RESULT_RECORDED}, "test")
+    assert [(r.type, r.id, r.envelope.subject, r.envelope.data) for r in got] == [
+        (RESULT_RECORDED, item_id(batch.id, s["result_id"]), s["uscc"], {"result": s}) for s in snaps
+    ]
+    assert all(isinstance(r.payload, ResultRecorded) and r.time == batch.time for r in got)
+    assert decode([batch], {RESULT_RETRACTED}, "test") == []  # a consumer of other types leaves it alone

@@ -61,9 +61,9 @@ def test_corrections_retractions_and_reinspections_are_each_present_and_well_for
     rows = {(a, r["report_no"]): r for a, rs in data.results.items() for r in rs}
     assert data.corrections and data.retractions and data.reinspections
     for c in data.corrections:
-        assert (c.agency, c.report_no) in rows and c.reason and c.changes
+        assert (c.agency, c.report_no) in rows and c.body["reason"] and c.body["changes"]
     for r in data.retractions:
-        assert (r.agency, r.report_no) in rows
+        assert (r.agency, r.report_no) in rows and r.body["reason"]
     outcomes = set()
     for i in data.reinspections:
         result = rows[(i.agency, i.report_no)]

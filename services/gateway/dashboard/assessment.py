@@ -27,8 +27,7 @@ async def assessment_page(
 ) -> HTMLResponse:
     year = year if year and year.isdigit() and len(year) == 4 else None
     page = _page(request, plan=plan, scheme=scheme, year=year)
-    api = Api(request)
-    try:
+    async with Api(request) as api:
         plan_status, plan_doc = await api.get(f"/v1/plans/{plan}")
         status, body = await api.get("/v1/assessments", {"plan": plan, "scheme": scheme, "year": year})
         series: list[dict[str, Any]] = []
@@ -38,8 +37,6 @@ async def assessment_page(
                 got, other = await api.get("/v1/assessments", {"plan": plan, "scheme": body["scheme"], "year": y})
                 if got == 200:
                     series.append(other)
-    finally:
-        await api.aclose()
     title = page.t("nav_assessment")
     if status != 200 or plan_status != 200:
         problem = _problem(page, status, body) if status != 200 else _problem(page, plan_status, plan_doc)
@@ -158,11 +155,8 @@ async def district_report(
     """A district's annual assessment report, every year of the plan: printable (the stylesheet's
     print rules drop the navigation and keep each year on its own page)."""
     page = _page(request, plan=plan, scheme=scheme)
-    api = Api(request)
-    try:
+    async with Api(request) as api:
         status, body = await api.get(f"/v1/assessments/{district}", {"plan": plan, "scheme": scheme})
-    finally:
-        await api.aclose()
     if status != 200:
         return _html(page.layout(page.t("nav_assessment"), _problem(page, status, body), active="assessment"))
     title = f"{body['name_zh']} {body['district_code']} · {page.t('report')}"

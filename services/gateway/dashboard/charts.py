@@ -28,6 +28,14 @@ def _num(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
 
 
+def _svg(cls: str, label: str, width: int, height: int) -> str:
+    """A chart's opening tag: an image of the given size, named by its label for screen readers."""
+    return (
+        f'<svg class="{cls}" role="img" aria-label="{escape(label)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+    )
+
+
 def fraction(value: float | None, target: float | None, scale_max: float | None) -> tuple[float, float | None]:
     """Where the bar ends and where the target mark sits, as fractions of the bar's width.
 
@@ -55,8 +63,7 @@ def progress_bar(
     filled, mark = fraction(value, target, scale_max)
     colour = STATUS_COLOURS.get(status, STATUS_COLOURS["no_data"])
     parts = [
-        f'<svg class="bar" role="img" aria-label="{escape(label)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        _svg("bar", label, width, height),
         f'<rect x="0" y="0" width="{width}" height="{height}" rx="3" fill="#eaeef2"/>',
         f'<rect class="fill" x="0" y="0" width="{_num(filled * width)}" height="{height}" rx="3" fill="{colour}"/>',
     ]
@@ -112,8 +119,7 @@ def series_chart(
         return pad_l + (i + 0.5) * w / n
 
     out = [
-        f'<svg class="chart series" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        _svg("chart series", title, width, height),
         f'<text x="{pad_l}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
     ]
     for k in range(5):  # grid and axis labels
@@ -179,8 +185,7 @@ def district_bars(
         return pad_l + (v - lo) / (top - lo) * w if top > lo else pad_l
 
     out = [
-        f'<svg class="chart districts" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        _svg("chart districts", title, width, height),
         f'<text x="0" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
     ]
     for i, (name, v) in enumerate(rows):
@@ -217,8 +222,7 @@ def pass_fail_history(
     n = max(len(years), 1)
     bw = w / n * 0.6
     out = [
-        f'<svg class="chart history" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        _svg("chart history", title, width, height),
         f'<text x="0" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
         f'<rect x="{width - 150}" y="6" width="10" height="10" fill="#2da44e"/>'
         f'<text x="{width - 136}" y="15" font-size="11">{escape(pass_label)}</text>'
@@ -274,8 +278,7 @@ def small_multiple(
         return pad_t + h - (min(max(v, lo), hi) - lo) / (hi - lo) * h
 
     out = [
-        f'<svg class="chart multiple" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        _svg("chart multiple", title, width, height),
         f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="none" stroke="#d0d7de"/>',
         f'<text x="{pad_l}" y="13" font-size="11" font-weight="600">{escape(title)}</text>',
     ]

@@ -253,6 +253,12 @@ def filters_form(page: Page, action: str, fields: str, button: str = "apply") ->
     )
 
 
+def row(*cells: Any, cls: str | None = None) -> str:
+    """A table row of plain-text cells, each escaped."""
+    tds = "".join(f"<td>{e(c)}</td>" for c in cells)
+    return f'<tr class="{e(cls)}">{tds}</tr>' if cls is not None else f"<tr>{tds}</tr>"
+
+
 def table(headers: list[str], rows: list[str], cls: str = "") -> str:
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -28,7 +28,7 @@ from services.gateway.dashboard.csrf import (
     new_csrf,
     set_csrf_cookie,
 )
-from services.gateway.dashboard.pages import Page, e, fmt_target, fmt_value, notice, scale_of, table
+from services.gateway.dashboard.pages import Page, e, fmt_target, fmt_value, notice, row, scale_of, table
 from services.gateway.schemas import (
     AttainmentDetailOut,
     AttainmentOut,
@@ -50,7 +50,8 @@ USCC_LIKE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$", re.IGNORECASE)
 
 
 class Api:
-    """The gateway's own API, called in-process with the visitor's token and address."""
+    """The gateway's own API, called in-process with the visitor's token and address (`async with`:
+    the client is closed on the way out)."""
 
     def __init__(self, request: Request) -> None:
         host = request.client.host if request.client else "127.0.0.1"
@@ -74,7 +75,10 @@ class Api:
             body = {"detail": resp.text[:300]}
         return resp.status_code, body
 
-    async def aclose(self) -> None:
+    async def __aenter__(self) -> Api:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()
 
 
@@ -160,14 +164,11 @@ async def overview(
     request: Request, plan: str = DEFAULT_PLAN, district: str | None = None, as_of: str | None = None
 ) -> HTMLResponse:
     district, day, page = _filters(request, plan, district, as_of)
-    api = Api(request)
-    try:
+    async with Api(request) as api:
         names = await _district_names(api)
         plans_status, plans = await api.get("/v1/plans")
         plan_status, plan_doc = await api.get(f"/v1/plans/{plan}")
         status, body = await api.get("/v1/attainment", {"plan": plan, "district": district, "as_of": day})
-    finally:
-        await api.aclose()
     title = page.t("title")
     if status != 200 or plan_status != 200:
         problem = _problem(page, status, body) if status != 200 else _problem(page, plan_status, plan_doc)
@@ -273,12 +274,9 @@ async def indicator(
     request: Request, code: str, plan: str = DEFAULT_PLAN, district: str | None = None, as_of: str | None = None
 ) -> HTMLResponse:
     district, day, page = _filters(request, plan, district, as_of)
-    api = Api(request)
-    try:
+    async with Api(request) as api:
         names = await _district_names(api)
         status, body = await api.get(f"/v1/attainment/{code}", {"plan": plan, "district": district, "as_of": day})
-    finally:
-        await api.aclose()
     if status != 200:
         return _html(page.layout(code, _problem(page, status, body), active="overview"), 200)
     detail = AttainmentDetailOut.model_validate(body)
@@ -407,8 +405,7 @@ async def credit(request: Request, q: str | None = None, uscc: str | None = None
     if not page.signed_in:
         before = search + notice(page.t("need_token"), "notice warn")
         return _login_answer(request, page, "/dashboard/credit", before, title=page.t("nav_credit"), active="credit")
-    api = Api(request)
-    try:
+    async with Api(request) as api:
         if q and not uscc and USCC_LIKE.match(q):
             uscc = q.upper()  # a USCC typed into the search box opens the profile directly
         if uscc:
@@ -417,8 +414,6 @@ async def credit(request: Request, q: str | None = None, uscc: str | None = None
             content = await _search(page, api, q)
         else:
             content = ""
-    finally:
-        await api.aclose()
     return _html(page.layout(page.t("nav_credit"), search + content, active="credit"))
 
 
@@ -492,19 +487,16 @@ def _history_chart(page: Page, p: CreditProfile) -> str:
 
 def _recent_fails(page: Page, p: CreditProfile) -> str:
     fails = [
-        f"<tr><td>{e(r.sampling_date)}</td><td>{e(r.product_name)}</td><td>{e(r.report_no)}</td>"
-        f"<td>{e(r.state)}{' · ' + e(r.reinspection) if r.reinspection else ''}</td></tr>"
+        row(r.sampling_date, r.product_name, r.report_no, r.state + (f" · {r.reinspection}" if r.reinspection else ""))
         for r in p.sampling.recent_fails
     ]
-    return _titled_table(
-        page, "recent_fails", [page.t("sampling_date"), page.t("product"), "No.", page.t("state")], fails
-    )
+    headers = [page.t("sampling_date"), page.t("product"), "No.", page.t("state")]
+    return _titled_table(page, "recent_fails", headers, fails)
 
 
 def _honour_rows(honours: list[HonourRow], cls: str) -> list[str]:
     return [
-        f'<tr class="{cls}"><td>{e(h.type_code)} {e(h.type_name_zh)}</td><td>{e(h.certificate_no)}'
-        f"</td><td>{e(h.granted_on)}</td><td>{e(h.valid_until or '—')}</td></tr>"
+        row(f"{h.type_code} {h.type_name_zh}", h.certificate_no, h.granted_on, h.valid_until or "—", cls=cls)
         for h in honours
     ]
 
@@ -520,13 +512,11 @@ def _honours(page: Page, p: CreditProfile) -> str:
 
 def _listings(page: Page, p: CreditProfile) -> str:
     entries = [
-        f"<tr><td>{e(x.status)}</td><td>{e(x.decision_no)}</td><td>{e(x.listed_on)}</td>"
-        f"<td>{e(x.removed_on or '')} {e(x.removal_reason or '')}</td></tr>"
+        row(x.status, x.decision_no, x.listed_on, f"{x.removed_on or ''} {x.removal_reason or ''}")
         for x in p.blacklist.history
     ]
-    return _titled_table(
-        page, "blacklist_history", [page.t("state"), page.t("decision_no"), page.t("listed_on"), ""], entries
-    )
+    headers = [page.t("state"), page.t("decision_no"), page.t("listed_on"), ""]
+    return _titled_table(page, "blacklist_history", headers, entries)
 
 
 def _titled_table(page: Page, title: str, headers: list[str], rows: list[str]) -> str:
@@ -624,11 +614,8 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = 
 @dashboard_router.get("/public/blacklist", response_class=HTMLResponse)
 async def public_blacklist(request: Request, cursor: str | None = None, on: date | None = None) -> HTMLResponse:
     page = _page(request)
-    api = Api(request)
-    try:
+    async with Api(request) as api:
         status, body = await api.get("/v1/blacklist", {"limit": 200, "cursor": cursor, "on": on})
-    finally:
-        await api.aclose()
     title = page.t("nav_blacklist")
     if status != 200:
         return _html(page.layout(title, _problem(page, status, body), active="blacklist"))
@@ -659,12 +646,9 @@ def _public_table(page: Page, headers: list[str], rows: list[str], label: str, m
 @dashboard_router.get("/public/honours", response_class=HTMLResponse)
 async def public_honours(request: Request, type: str = "B5", cursor: str | None = None) -> HTMLResponse:
     page = _page(request, type=type)
-    api = Api(request)
-    try:
+    async with Api(request) as api:
         types_status, types = await api.get("/v1/honour-types")
         status, body = await api.get(f"/v1/public/honour-types/{type}/honours", {"limit": 100, "cursor": cursor})
-    finally:
-        await api.aclose()
     title = page.t("nav_honours")
     options = "".join(
         f'<option value="{e(t["code"])}"{" selected" if t["code"] == type else ""}>{e(t["code"])} '

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from services.gateway.dashboard import charts
-from services.gateway.dashboard.pages import Page, e, filters_form, notice, table
+from services.gateway.dashboard.pages import Page, e, filters_form, notice, row, table
 from services.gateway.dashboard.router import Api, _district_names, _html, _page, _problem
 
 warnings_pages = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -75,9 +75,8 @@ async def warnings_page(
     kind = kind if kind in ("fail_rate_above_baseline", "repeated_final_fails", "listed_enterprise_fails") else None
     district = district if district and district.isdigit() and len(district) == 6 else None
     page = _page(request, state=state, kind=kind, district=district)
-    api = Api(request)
     items: list[dict[str, Any]] = []
-    try:
+    async with Api(request) as api:
         names = await _district_names(api)
         _, rules = await api.get("/v1/warning-rules")
         status, body = 200, None
@@ -88,8 +87,6 @@ async def warnings_page(
             if status != 200:
                 break
             items += body["items"]
-    finally:
-        await api.aclose()
     title = page.t("nav_warnings")
     form = _form(page, names, state, kind, district)
     if status != 200:
@@ -203,9 +200,9 @@ def _evidence(page: Page, w: dict[str, Any]) -> str:
         r = ev["result"]
         parts.append(f'<p class="result">{e(page.t("report_no"))} {e(r["report_no"])} · {e(r["state"])}</p>')
     if ev.get("listed"):
-        rows = [f"<tr><td>{e(x['entry_id'])}</td><td>{e(x.get('decision_no'))}</td></tr>" for x in ev["listed"]]
+        rows = [row(x["entry_id"], x.get("decision_no")) for x in ev["listed"]]
         parts.append(f"<h3>{e(_w(page, 'listings'))}</h3>" + table(["ID", page.t("decision_no")], rows, "listed"))
     if ev.get("suspended_honours"):
-        rows = [f"<tr><td>{e(x['honour_id'])}</td><td>{e(x['type_code'])}</td></tr>" for x in ev["suspended_honours"]]
+        rows = [row(x["honour_id"], x["type_code"]) for x in ev["suspended_honours"]]
         parts.append(f"<h3>{e(_w(page, 'suspended'))}</h3>" + table(["ID", page.t("honour_type")], rows, "suspended"))
     return "".join(parts) + link

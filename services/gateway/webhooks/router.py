@@ -13,6 +13,7 @@ from services.gateway.visibility import visibility
 from services.gateway.webhooks import repository
 from services.gateway.webhooks.domain import check_callback_url, new_secret
 from services.gateway.webhooks.schemas import (
+    CATALOG_TYPES,
     DEFAULT_OVERLAP_S,
     MAX_OVERLAP_S,
     DeliveryOut,
@@ -25,7 +26,6 @@ from services.gateway.webhooks.schemas import (
 )
 from shared.auth import Principal, require
 from shared.clock import as_utc
-from shared.contracts import registry
 from shared.errors import InvalidTransition, NotFound, ValidationFailed, field_error
 from shared.pagination import Page, decode_cursor, encode_cursor, page
 from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Section, problems
@@ -100,7 +100,7 @@ async def create_subscription(
         https_only=runtime.platform.env == "production",
         allowed_hosts=settings.webhook_allowed_hosts,  # type: ignore[attr-defined]
     )
-    unknown = [t for t in body.event_types if t not in registry]
+    unknown = [t for t in body.event_types if t not in CATALOG_TYPES]  # a batch type is never delivered
     if unknown:
         raise UnknownEventTypes(
             f"Not event types of the catalog: {', '.join(sorted(set(unknown)))}",

@@ -12,7 +12,9 @@ from shared.contracts.credit import ENTRY_LISTED
 from shared.contracts.gateway import WARNING_RAISED, WarningKind
 
 #: The event types a subscription may name: the catalog's (declared so clients and tests see them).
-CATALOG_TYPES: list[JsonValue] = [t.name for t in registry.types()]  # sorted by name
+#: What a subscription may name, sorted by name. A batch type is not among them: the feed holds the single
+#: events it stands for (shared/contracts/sampling.py), so a subscription to it would never be served.
+CATALOG_TYPES: list[JsonValue] = [t.name for t in registry.types() if t.expands_to is None]
 #: The USCC filter's limit (a procurement system watching its suppliers).
 MAX_SUBJECTS = 10_000
 #: A day's overlap by default when a secret is rotated; at most a week.
