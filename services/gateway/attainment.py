@@ -60,7 +60,7 @@ async def gather(session: AsyncSession, plan: Plan, as_of: date) -> Facts:
         if as_of != date(as_of.year, 12, 31):
             # The as_of year is read to date from the daily counters, every other year from the yearly ones.
             rows = [r for r in rows if r["year"] != as_of.year]
-            rows += await repository.daily_counts(session, date(as_of.year, 1, 1), as_of)
+            rows += await repository.year_to_date_counts(session, as_of)
         for r in rows:
             key = (r["sector"], r["level"], r["key_product"], r["district_code"], r["year"])
             n, p = facts.rates.get(key, (0, 0))
@@ -311,7 +311,11 @@ def _report_ref(r: dict[str, Any]) -> ReportRef:
 
 
 async def freshness(session: AsyncSession, now: datetime) -> dict[str, Any]:
-    last = await repository.last_change(session)
+    return freshness_of(await repository.last_change(session), now)
+
+
+def freshness_of(last: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """The freshness figures from the feed's newest change (`repository.last_change`)."""
     if last is None:
         return {"last_event_time": None, "last_applied_at": None, "lag_s": None, "age_s": None, "events_applied": 0}
     t, applied = as_utc(last["time"]), as_utc(last["applied_at"])

@@ -29,6 +29,7 @@ class Records:
 
     identity: dict[str, Any] | None
     sampling: dict[str, Any]
+    last_change: dict[str, Any] | None
     rating: dict[str, Any] | None
     entries: list[dict[str, Any]]
     honours: list[dict[str, Any]]
@@ -43,10 +44,12 @@ async def read(session: AsyncSession, uscc: str, day: date) -> Records:
     spans: dict[str, list[eligibility.Suspension]] = defaultdict(list)
     for (honour_id, _), v in (await repository.suspensions_of(session, [h["honour_id"] for h in honours])).items():
         spans[honour_id].append(eligibility.Suspension(v["suspended_on"], v["reinstated_on"]))
+    identity, rating, last_change = await repository.profile_head(session, uscc, day)
     return Records(
-        identity=await repository.enterprise(session, uscc),
+        identity=identity,
         sampling=await repository.results_summary(session, uscc, day),
-        rating=await repository.rating_on(session, uscc, day),
+        last_change=last_change,
+        rating=rating,
         entries=await repository.entries_of(session, uscc),
         honours=honours,
         suspensions=spans,
@@ -115,6 +118,6 @@ async def credit_profile(session: AsyncSession, uscc: str, day: date, now: datet
             "honours": honours,
             "procurement_priority": _priority(honours["active"], standing),
             "credit_records": await credit_records(session, uscc),
-            "freshness": await attainment.freshness(session, now),
+            "freshness": attainment.freshness_of(records.last_change, now),
         }
     )

@@ -16,6 +16,7 @@ from services.sampling import repository
 from services.sampling.domain import (
     CONTENT_FIELDS,
     AgencyTokenRequired,
+    ArchivedStep,
     NothingToCorrect,
     NotOwningAgency,
     ReportConflict,
@@ -460,15 +461,7 @@ async def import_archive(
     """
     today = ctx.clock.today()
     note_resource(session, imported="true", source_file=source_file)
-    by_agency: dict[str, list[str]] = {}
-    for r in rows:
-        if isinstance(r, ArchiveResultIn):
-            by_agency.setdefault(r.agency_code or agency_of(ctx), []).append(r.report_no)
-    existing = {
-        (agency, no): row
-        for agency, nos in by_agency.items()
-        for no, row in (await repository.find_by_reports(session, agency, nos)).items()
-    }
+    existing = await _archived_already(session, ctx, rows)
     outcomes: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
@@ -476,29 +469,18 @@ async def import_archive(
     imported = f"imported from {source_file}"
     for n, item in enumerate(rows, start=1):
         if not isinstance(item, ArchiveResultIn):
-            outcomes.append({"row": n, "outcome": "rejected", "id": None, "problems": [p.model_dump() for p in item]})
+            outcomes.append(_rejected(n, item))
             continue
         breaches = row_problems(item, ctx, today)
         more, steps = check_archived_outcome(item.model_dump(), today, ctx.rules)
         breaches += [RowProblem(field=b.field, reason=b.reason) for b in more]
         if breaches:
-            outcomes.append(
-                {"row": n, "outcome": "rejected", "id": None, "problems": [p.model_dump() for p in breaches]}
-            )
+            outcomes.append(_rejected(n, breaches))
             continue
         agency = item.agency_code or agency_of(ctx)
         seen = existing.get((agency, item.report_no))
         if seen is not None:
-            same = _stored_content(seen) == _incoming_content(item)
-            reason = f"report {item.report_no} of {agency} was already recorded with other content"
-            outcomes.append(
-                {
-                    "row": n,
-                    "outcome": "duplicate" if same else "conflict",
-                    "id": seen["id"],
-                    "problems": [] if same else [{"field": "report_no", "reason": reason}],
-                }
-            )
+            outcomes.append(_archived_again(n, item, seen, agency))
             continue
         (rid,) = new_ids(1)
         row = _new_row(agency, ctx.actor, item, rid, archived_at(item.report_date), ctx.rules)
@@ -506,32 +488,67 @@ async def import_archive(
         history.append(_version_row(row, "recorded", imported, ctx.actor, row["recorded_at"], ctx.agency))
         events.append(_event(RESULT_RECORDED, row, new_ids(1)[0], row["recorded_at"]))
         for step in steps:
-            at = archived_at(step.on)
-            row = {**row, "state": State.final.value, "version": row["version"] + 1, "updated_at": at}
-            if step.change == "reinspected":
-                outcome = item.reinspection_outcome
-                row |= {"reinspection": outcome, "conclusion": "pass" if outcome == "overturned" else row["conclusion"]}
-                why = f"re-inspection {item.reinspection_report_no}: {outcome} ({imported})"
-                extra = {
-                    "outcome": outcome,
-                    "decided_on": item.reinspection_decided_on,
-                    "reinspection_report_no": item.reinspection_report_no,
-                }
-                events.append(_event(RESULT_REINSPECTED, row, new_ids(1)[0], at, **extra))
-            else:
-                why = f"objection window closed ({imported})"
-                events.append(_event(RESULT_FINALISED, row, new_ids(1)[0], at))
-            history.append(
-                _version_row(
-                    row,
-                    step.change,
-                    why,
-                    *((ctx.actor, at, ctx.agency) if step.change == "reinspected" else ("system", at, None)),
-                )
-            )
+            row = _archived_step(row, item, step, ctx, imported, history, events)
         new_rows.append(row)
         outcomes.append({"row": n, "outcome": "created", "id": rid, "problems": []})
     await repository.insert_results(session, new_rows)
     await repository.insert_versions(session, history)
     await add_to_outbox(session, outbox, events)
     return outcomes
+
+
+async def _archived_already(
+    session: AsyncSession, ctx: Context, rows: Sequence[ArchiveResultIn | list[RowProblem]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored results an archive's rows name, by (agency, report no.): one query per agency."""
+    by_agency: dict[str, list[str]] = {}
+    for r in rows:
+        if isinstance(r, ArchiveResultIn):
+            by_agency.setdefault(r.agency_code or agency_of(ctx), []).append(r.report_no)
+    return {
+        (agency, no): row
+        for agency, nos in by_agency.items()
+        for no, row in (await repository.find_by_reports(session, agency, nos)).items()
+    }
+
+
+def _rejected(n: int, problems: list[RowProblem]) -> dict[str, Any]:
+    return {"row": n, "outcome": "rejected", "id": None, "problems": [p.model_dump() for p in problems]}
+
+
+def _archived_again(n: int, item: ArchiveResultIn, seen: dict[str, Any], agency: str) -> dict[str, Any]:
+    """A row whose report is already stored: a duplicate if the content is the same, else a conflict."""
+    if _stored_content(seen) == _incoming_content(item):
+        return {"row": n, "outcome": "duplicate", "id": seen["id"], "problems": []}
+    reason = f"report {item.report_no} of {agency} was already recorded with other content"
+    return {"row": n, "outcome": "conflict", "id": seen["id"], "problems": [{"field": "report_no", "reason": reason}]}
+
+
+def _archived_step(
+    row: dict[str, Any],
+    item: ArchiveResultIn,
+    step: ArchivedStep,
+    ctx: Context,
+    imported: str,
+    history: list[dict[str, Any]],
+    events: list[Envelope],
+) -> dict[str, Any]:
+    """One archived change after the recording (a re-inspection or the window closing), on its own
+    date: the row as it stands after it, with its history row and event appended."""
+    at = archived_at(step.on)
+    row = {**row, "state": State.final.value, "version": row["version"] + 1, "updated_at": at}
+    if step.change == "reinspected":
+        outcome = item.reinspection_outcome
+        row |= {"reinspection": outcome, "conclusion": "pass" if outcome == "overturned" else row["conclusion"]}
+        extra = {
+            "outcome": outcome,
+            "decided_on": item.reinspection_decided_on,
+            "reinspection_report_no": item.reinspection_report_no,
+        }
+        events.append(_event(RESULT_REINSPECTED, row, new_ids(1)[0], at, **extra))
+        why = f"re-inspection {item.reinspection_report_no}: {outcome} ({imported})"
+        history.append(_version_row(row, step.change, why, ctx.actor, at, ctx.agency))
+    else:
+        events.append(_event(RESULT_FINALISED, row, new_ids(1)[0], at))
+        history.append(_version_row(row, step.change, f"objection window closed ({imported})", "system", at, None))
+    return row

@@ -27,6 +27,9 @@ def run_schemathesis(served: Served, workdir: Path, *headers: str) -> str:
     seed = os.environ.get("QC_SCHEMATHESIS_SEED", "20261201")
     args = [str(SCHEMATHESIS), "--config-file", str(CONFIG), "run", served.url + "/openapi.json"]
     args += ["--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", seed, "--workers", "1"]
+    # The PDF report renders with WeasyPrint in a second or two; a loaded CI machine has taken more
+    # than schemathesis's default 10 s (a timeout is reported as a failure, not a slow answer).
+    args += ["--request-timeout", "60"]
     for header in headers:
         args += ["-H", header]
     env = {**os.environ, "NO_COLOR": "1"}
