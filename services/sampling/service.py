@@ -68,6 +68,8 @@ class Context(RequestContext):
 
     rules: Rules
     regions: RegionTable
+    #: Whether a bulk request's new results may travel as batch events (see `_recorded_events`).
+    batch_events: bool = False
 
 
 def agency_of(ctx: Context) -> str:
@@ -118,11 +120,17 @@ def _event(
     return Envelope(type=type_, source=SOURCE, subject=row["uscc"], data=data, id=event_id, time=at)
 
 
-def _recorded_events(agency: str, rows: Sequence[dict[str, Any]], now: datetime) -> list[Envelope]:
-    """One `ResultRecorded` for a single result; several go out as batch events of up to `BATCH_SIZE`
-    snapshots (shared/contracts/sampling.py): one outbox row, Kafka record and inbox row per batch."""
-    if len(rows) == 1:
-        return [_event(RESULT_RECORDED, rows[0], new_ids(1)[0], now)]
+def _recorded_events(agency: str, rows: Sequence[dict[str, Any]], now: datetime, *, batch: bool) -> list[Envelope]:
+    """One `ResultRecorded` per result; with `batch`, several go out as batch events of up to
+    `BATCH_SIZE` snapshots (shared/contracts/sampling.py): one outbox row and inbox row per batch.
+
+    Batches are only for a bus that hands each consumer the outbox's rows in order (the embedded
+    suite's in-process bus). Over Kafka a result's later events are keyed by its enterprise, and a
+    batch mixing enterprises would sit in another partition: two gateway replicas would then apply
+    one result's versions at once (counted twice) and its versions could arrive out of order.
+    """
+    if len(rows) == 1 or not batch:
+        return [_event(RESULT_RECORDED, r, eid, now) for r, eid in zip(rows, new_ids(len(rows)), strict=True)]
     chunks = [rows[i : i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE)]
     return [
         Envelope(
@@ -245,7 +253,7 @@ async def record_batch(
     if atomic and (tally["rejected"] or tally["conflict"]):
         return outcomes
     await repository.insert_results(session, new_rows)
-    await add_to_outbox(session, outbox, _recorded_events(agency, new_rows, now))
+    await add_to_outbox(session, outbox, _recorded_events(agency, new_rows, now, batch=ctx.batch_events))
     await repository.log_ingest(
         session, agency, now, len(rows), len(new_rows), tally["duplicate"], tally["rejected"], tally["conflict"]
     )

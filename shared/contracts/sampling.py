@@ -4,14 +4,14 @@ Every event carries the result's whole current state (`result`, a `ResultSnapsho
 consumer keeps "each result's latest state" by upserting on `result.result_id` when
 `result.version` is newer than what it holds, whatever events it missed or got twice.
 
-A request that records several results at once publishes them as `sampling.result_batch.recorded.v1`
-events (up to `BATCH_SIZE` snapshots each, key = the recording agency): one outbox row, one Kafka record
-and one inbox row per batch instead of per result. Every consumer of the suite expands such an event
-into one `sampling.result.recorded.v1` per snapshot (`expand_batch`, run by `shared.consumer`), so
-handlers, the change feed and webhooks see single results. A batch's results are all new (version 1);
-their later events are keyed by USCC and may overtake the batch across partitions, which changes no
-answer because consumers keep the newest version. A batch is one event: a snapshot its contract
-refuses sets the whole batch aside (quarantine), and a replay applies the whole batch.
+In the embedded suite a request that records several results at once publishes them as
+`sampling.result_batch.recorded.v1` events (up to `BATCH_SIZE` snapshots each): one outbox row and one
+inbox row per batch instead of per result. Every consumer of the suite expands such an event into one
+`sampling.result.recorded.v1` per snapshot (`expand_batch`, run by `shared.consumer`), so handlers, the
+change feed and webhooks see single results. The in-process bus delivers the outbox in order, so a
+result's later events come after its batch; over Kafka bulk results go as single events keyed by USCC
+(one enterprise's events in one partition), never as batches. A batch is one event: a snapshot its
+contract refuses sets the whole batch aside (quarantine), and a replay applies the whole batch.
 """
 
 from __future__ import annotations
@@ -184,7 +184,8 @@ CONTRACTS = (
         RESULT_BATCH_RECORDED,
         ResultBatchRecorded,
         PRODUCER,
-        f"One request recorded several results (up to {BATCH_SIZE} snapshots per event, key: the agency). "
+        f"One request recorded several results in the embedded suite (up to {BATCH_SIZE} snapshots per event; "
+        "over Kafka they go as single events). "
         f"Consumers expand it into one {RESULT_RECORDED} per snapshot, with the id uuid5(batch id, result_id).",
         expands_to=RESULT_RECORDED,
         expand=expand_batch,

@@ -25,7 +25,7 @@ from services.gateway.settings import GatewaySettings
 from services.sampling.main import create_app as create_sampling
 from services.sampling.models import outbox
 from services.sampling.settings import SamplingSettings
-from shared.contracts.sampling import RESULT_BATCH_RECORDED
+from shared.contracts.sampling import RESULT_RECORDED
 from shared.settings import PlatformSettings
 from tests.factories import result_body as result
 from tests.helpers import Served, eventually
@@ -119,11 +119,12 @@ async def test_slice_through_gateway_and_service_over_kafka_and_postgres(
     assert ready.json()["checks"] == {"database": "ok", "bus": "ok", "tasks": "ok"}
 
 
-async def test_bulk_ingest_goes_over_kafka_as_one_batch_record_and_a_later_correction_wins(
+async def test_bulk_ingest_goes_over_kafka_as_single_events_keyed_by_enterprise(
     distributed: Suite, auth: Callable[..., dict[str, str]], kafka_bootstrap: str
 ) -> None:
-    """A bulk request's results travel as one batch event (key: the agency); the gateway expands it. A
-    correction after it is keyed by the USCC (another partition, perhaps): the newer version wins."""
+    """Over Kafka a bulk request's results travel as single events keyed by the enterprise, never as a
+    batch event: a batch mixing enterprises would sit in another partition than each result's later
+    events (two gateway replicas would apply one result at once). A correction after it wins."""
     s, h = distributed, auth("sampling:write", "read")
     rows = [result(f"DB-{i}", conclusion="fail" if i == 0 else "pass") for i in range(3)]
     body = b"\n".join(orjson.dumps(r) for r in rows)
@@ -132,9 +133,14 @@ async def test_bulk_ingest_goes_over_kafka_as_one_batch_record_and_a_later_corre
     )
     assert r.status_code == 200 and r.json()["created"] == 3, r.text
     assert await eventually(s.rates, lambda v: v.get("food") == (3, 2)) == {"food": (3, 2)}
-    (record,) = await _topic_messages(kafka_bootstrap, s.platform.topic("sampling"), 1)
-    assert record.key == b"QD-AGENCY-1" and dict(record.headers)["ce_type"] == RESULT_BATCH_RECORDED.encode()
-    assert [x["result_id"] for x in orjson.loads(record.value)["results"]] == [x["id"] for x in r.json()["rows"]]
+    records = await _topic_messages(kafka_bootstrap, s.platform.topic("sampling"), 3)
+    assert len(records) == 3
+    assert {(m.key, dict(m.headers)["ce_type"]) for m in records} == {
+        (rows[0]["uscc"].encode(), RESULT_RECORDED.encode())
+    }
+    assert sorted(orjson.loads(m.value)["result"]["result_id"] for m in records) == sorted(
+        x["id"] for x in r.json()["rows"]
+    )
 
     failed = r.json()["rows"][0]["id"]
     got = await s.client.get(f"{s.sampling.url}/v1/results/{failed}", headers=h)
