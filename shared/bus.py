@@ -36,6 +36,11 @@ class Subscription(Protocol):
 
 
 class Bus(Protocol):
+    #: Whether every subscriber gets a service's whole outbox as one stream, in outbox order. Only
+    #: then may one event stand for many aggregates (a batch): over Kafka an aggregate's events must
+    #: share its key's partition, or two consumers could apply one aggregate at once.
+    in_outbox_order: bool
+
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def ping(self) -> None: ...
@@ -68,6 +73,8 @@ class _InProcessSubscription:
 
 class InProcessBus:
     """Delivery inside one process, still fed from each service's outbox (embedded mode)."""
+
+    in_outbox_order = True
 
     def __init__(self) -> None:
         self._subscriptions: list[_InProcessSubscription] = []
@@ -237,6 +244,8 @@ class KafkaSubscription(BackgroundLoop):
 
 class KafkaBus:
     """Publishing with an idempotent producer, and consumer groups, on a real Kafka cluster."""
+
+    in_outbox_order = False
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import columns
 from shared.contracts import registry
 from shared.db import Database, chunks
-from shared.events import Envelope
+from shared.events import Envelope, EventType
 from shared.executemany import insert_rows
 from shared.quarantine import (
     QUARANTINE_TABLE,
@@ -114,15 +114,19 @@ def decode_or_set_aside(
     payloads)."""
     out: list[Received[Any]] = []
     rejected: list[SetAside] = []
-    batches = registry.batch_types(wanted)
     for e in envelopes:
         if e.origin is not None and e.origin.error is not None:
             rejected.append(SetAside.of(e, "undecodable", e.origin.error))
             continue
-        if e.type not in wanted and e.type not in batches:
-            if e.type not in registry:
+        batch: EventType | None = None
+        if e.type not in wanted:
+            # A batch type's consumers are those of the single type it stands for.
+            batch = registry.find(e.type)
+            if batch is None:
                 rejected.append(SetAside(e, "unknown-type", "UnknownEventType", f"no contract defines {e.type!r}"))
-            continue
+                continue
+            if batch.expands_to not in wanted:
+                continue
         payload = e.parsed
         if payload is None:
             try:
@@ -132,15 +136,13 @@ def decode_or_set_aside(
                 # event is one event: one refused snapshot sets the whole batch aside.
                 rejected.append(SetAside.of(e, "invalid", exc))
                 continue
-        batch = batches.get(e.type)
         if batch is None:
             out.append(Received(e, payload))
             continue
         # A batch stands for single events: handlers, the change feed and webhooks get those (the inbox
         # keeps the batch's id, the one delivered).
         if e.expanded is None:
-            assert batch.expand is not None
-            e.expanded = batch.expand(e, payload)
+            e.expanded = batch.singles(e, payload)
             for item, item_payload in e.expanded:
                 item.parsed = item_payload  # a batch being isolated applies its items as single events
         out.extend(Received(item, item_payload) for item, item_payload in e.expanded)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -179,6 +179,12 @@ class EventType:
     expands_to: str | None = None
     expand: Expand | None = None
 
+    def singles(self, envelope: Envelope, payload: BaseModel) -> list[tuple[Envelope, BaseModel]]:
+        """The single events a batch event stands for."""
+        if self.expand is None:
+            raise TypeError(f"{self.name} is not a batch type")
+        return self.expand(envelope, payload)
+
 
 class EventRegistry:
     """Event types with their payload models: what a service may publish, and the event catalog."""
@@ -193,6 +199,8 @@ class EventRegistry:
         type_ = event_type.name
         if not _TYPE_RE.match(type_):
             raise ValueError(f"event type {type_!r} is not <service>.<aggregate>.<past verb>.v<N>")
+        if (event_type.expands_to is None) != (event_type.expand is None):
+            raise ValueError(f"batch type {type_!r} needs both the single type it expands to and its expand")
         if type_ in self._types and self._types[type_].model is not event_type.model:
             raise ValueError(f"event type {type_!r} registered twice")
         self._types[type_] = event_type
@@ -204,13 +212,11 @@ class EventRegistry:
         except KeyError:
             raise KeyError(f"unknown event type {type_!r}") from None
 
+    def find(self, type_: str) -> EventType | None:
+        return self._types.get(type_)
+
     def __contains__(self, type_: str) -> bool:
         return type_ in self._types
-
-    def batch_types(self, wanted: Iterable[str]) -> dict[str, EventType]:
-        """The batch types whose single type is among `wanted`: a consumer of the one gets the other."""
-        wanted = set(wanted)
-        return {t.name: t for t in self._types.values() if t.expands_to is not None and t.expands_to in wanted}
 
     def types(self) -> list[EventType]:
         return sorted(self._types.values(), key=lambda t: t.name)

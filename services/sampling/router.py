@@ -29,7 +29,6 @@ from services.sampling.schemas import (
     VersionOut,
 )
 from shared.auth import Principal, require
-from shared.bus import InProcessBus
 from shared.context import Change, Context, IdempotentCreation, RequestContext, VersionedChange
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
@@ -60,10 +59,11 @@ _statistics = Section(router, "statistics", ERRORS)
 
 
 def _context(request: Request, base: Context) -> service.Context:
-    # Batch events keep each result's order only where one stream carries the whole outbox in order.
-    batch_events = isinstance(request.app.state.runtime.bus, InProcessBus)
     return service.Context.extend(
-        base, rules=request.app.state.rules, regions=request.app.state.regions, batch_events=batch_events
+        base,
+        rules=request.app.state.rules,
+        regions=request.app.state.regions,
+        batch_events=request.app.state.runtime.bus.in_outbox_order,
     )
 
 

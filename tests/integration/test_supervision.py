@@ -326,6 +326,8 @@ async def test_the_relay_logs_an_outage_once_with_its_backlog_and_then_its_recov
 class _DownBus:
     """A bus whose broker cannot be reached: publishing and pinging fail."""
 
+    in_outbox_order = False
+
     async def start(self) -> None:
         return None
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel
 
-from shared.events import Envelope, EventRegistry, from_kafka, to_kafka
+from shared.events import Envelope, EventRegistry, EventType, from_kafka, to_kafka
 
 
 class Thing(BaseModel):
@@ -48,3 +48,21 @@ def test_registry_rejects_unversioned_types_and_wrong_payloads() -> None:
     with pytest.raises(TypeError):
         reg.make(t, Other(z=1), subject="S", source="/x")
     assert [c["type"] for c in reg.catalog()] == ["x.thing.made.v1"]
+
+
+def test_registry_refuses_a_batch_type_without_the_single_type_or_its_expand() -> None:
+    reg = EventRegistry()
+    single = reg.register("x.thing.made.v1", Thing, service="x", description="")
+
+    def expand(envelope: Envelope, payload: BaseModel) -> list[tuple[Envelope, BaseModel]]:
+        return [(envelope, payload)]
+
+    with pytest.raises(ValueError, match="batch type"):
+        reg.add(EventType("x.things.made.v1", Thing, "x", "", expands_to=single))
+    with pytest.raises(ValueError, match="batch type"):
+        reg.add(EventType("x.things.made.v1", Thing, "x", "", expand=expand))
+    batch = reg.get(reg.add(EventType("x.things.made.v1", Thing, "x", "", expands_to=single, expand=expand)))
+    env = Envelope(type=batch.name, source="/x", subject="S", data={"name": "a", "count": 1})
+    assert batch.singles(env, Thing(name="a", count=1)) == [(env, Thing(name="a", count=1))]
+    with pytest.raises(TypeError, match="not a batch type"):
+        reg.get(single).singles(env, Thing(name="a", count=1))
