@@ -17,6 +17,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from shared.auth import Principal, require, require_any
+from shared.pagination import Page
 from shared.problems import PROBLEM_SCHEMA
 
 #: A principal holding `read`: non-public data.
@@ -92,6 +93,10 @@ class Section:
 
     def get(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
         return self.route("GET", path, **options)
+
+    def listing(self, path: str, item: type[Any], **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        """A keyset-paginated list: GET answering a `Page` of `item` (`items` and `next_cursor`)."""
+        return self.get(path, response_model=Page[item], **options)  # type: ignore[valid-type]  # a runtime model
 
     def post(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
         return self.route("POST", path, **options)

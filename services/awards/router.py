@@ -206,7 +206,7 @@ async def revoke(
 # ------------------------------------------------------------------------------ reading
 
 
-@_honours.get("/honours", response_model=Page[HonourOut], summary="Honours, filtered; cursor-paginated")
+@_honours.listing("/honours", HonourOut, summary="Honours, filtered; cursor-paginated")
 async def list_honours(
     _: Reader,
     uow: UoW,
@@ -249,10 +249,8 @@ async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) ->
     return await _one(uow, row)
 
 
-@_honours.get(
-    "/holders/{holder_id}/honours",
-    response_model=Page[HonourOut],
-    summary="Every honour of one holder (USCC, division code or person id)",
+@_honours.listing(
+    "/holders/{holder_id}/honours", HonourOut, summary="Every honour of one holder (USCC, division code or person id)"
 )
 async def holder_honours(
     holder_id: str, _: Reader, uow: UoW, state: StateQ | None = None, cursor: Cursor = None, limit: Limit = 50

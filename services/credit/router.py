@@ -192,10 +192,8 @@ async def propose(body: Proposal, principal: Writer, creation: IdempotentCreatio
     return out
 
 
-@_blacklist.get(
-    "/blacklist-entries",
-    response_model=Page[EntryOut],
-    summary="Entries for officers, oldest first, filtered by status or enterprise",
+@_blacklist.listing(
+    "/blacklist-entries", EntryOut, summary="Entries for officers, oldest first, filtered by status or enterprise"
 )
 async def list_entries(
     _: Officer,
@@ -390,9 +388,9 @@ def _sees_all_records(principal: Principal) -> bool:
     return bool(principal.scopes & {"credit:write", "credit:review", "admin"})
 
 
-@_records.get(
+@_records.listing(
     "/credit-records",
-    response_model=Page[CreditRecordOut],
+    CreditRecordOut,
     responses=ERRORS,
     summary="Records from other authorities, oldest first (officers: all; an authority: its own)",
 )

@@ -37,7 +37,7 @@ from services.gateway.visibility import visibility
 from shared.auth import Principal, require
 from shared.clock import as_utc
 from shared.errors import ValidationFailed
-from shared.pagination import Page, decode_cursor, encode_cursor, page
+from shared.pagination import decode_cursor, encode_cursor, page
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import load_regions
 from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Reader, Section
@@ -263,9 +263,9 @@ async def post_report(
     return _report_out(row)
 
 
-@_reports.get(
+@_reports.listing(
     "/indicator-reports",
-    response_model=Page[IndicatorReportOut],
+    IndicatorReportOut,
     summary="Every report of a plan (or one indicator), oldest first (no token)",
 )
 async def list_reports(

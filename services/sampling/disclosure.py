@@ -25,7 +25,7 @@ from services.sampling.models import idempotency_keys
 from services.sampling.schemas import NoticeCorrection, NoticeIn, NoticeOut
 from shared.auth import Principal, require
 from shared.context import IdempotentCreation, VersionedChange
-from shared.pagination import Page, decode_cursor, page
+from shared.pagination import decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
@@ -114,9 +114,9 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@_public_list.get(
+@_public_list.listing(
     "/public/nonconforming-products",
-    response_model=Page[PublicNonconforming],
+    PublicNonconforming,
     dependencies=[Depends(public_rate_limit)],
     summary="Published non-conforming products (抽检不合格公示): final fails only, newest report first; "
     "no token, rate-limited",
@@ -215,7 +215,7 @@ async def publish_notice(body: NoticeIn, principal: Publisher, creation: Idempot
     return out
 
 
-@_notices.get("/notices", response_model=Page[NoticeOut], summary="Published notices, newest first")
+@_notices.listing("/notices", NoticeOut, summary="Published notices, newest first")
 async def list_notices(_: Reader, uow: UoW, cursor: Cursor = None, limit: Limit = 50) -> Any:
     rows = await repository.list_notices(uow.session, decode_cursor(cursor, str), limit + 1)
     return page(await _notices_out(uow, rows[:limit]) + rows[limit:], limit, lambda r: (r["id"],))

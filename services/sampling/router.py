@@ -30,7 +30,7 @@ from services.sampling.schemas import (
 )
 from shared.auth import Principal, require
 from shared.context import Change, Context, IdempotentCreation, RequestContext, VersionedChange
-from shared.pagination import Page, decode_cursor, page
+from shared.pagination import decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
@@ -282,9 +282,9 @@ def _filters(q: ResultFilter) -> dict[str, Any]:
     return f
 
 
-@_results.get(
+@_results.listing(
     "/results",
-    response_model=Page[ResultOut],
+    ResultOut,
     summary="Results by enterprise, agency, sector, level, district, category, conclusion, state, dates",
 )
 async def list_results(q: Annotated[ListQuery, Query()], _: Reader, uow: UoW) -> Any:

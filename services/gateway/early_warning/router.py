@@ -17,7 +17,7 @@ from services.gateway.early_warning.service import snapshot
 from shared.auth import Principal, require
 from shared.context import VersionedChange
 from shared.contracts.gateway import WarningKind, WarningState
-from shared.pagination import Page, decode_cursor, page
+from shared.pagination import decode_cursor, page
 from shared.preconditions import etag
 from shared.routing import ERRORS, WRITE_ERRORS, Cursor, Limit, Reader, Section
 from shared.runtime import UoW
@@ -45,10 +45,8 @@ async def list_warning_rules(request: Request) -> Any:
     return rules
 
 
-@_warnings.get(
-    "/warnings",
-    response_model=Page[WarningOut],
-    summary="Warnings raised, newest first, by kind, state, district, category or enterprise",
+@_warnings.listing(
+    "/warnings", WarningOut, summary="Warnings raised, newest first, by kind, state, district, category or enterprise"
 )
 async def list_warnings(
     _: Reader,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.gateway.visibility import visibility
 from services.gateway.webhooks import repository
@@ -27,7 +27,7 @@ from services.gateway.webhooks.schemas import (
 from shared.auth import Principal, require
 from shared.clock import as_utc
 from shared.errors import InvalidTransition, NotFound, ValidationFailed, field_error
-from shared.pagination import Page, decode_cursor, encode_cursor, page
+from shared.pagination import decode_cursor, encode_cursor, page
 from shared.routing import CURSOR_PATTERN, ERRORS, Cursor, Limit, Section, problems
 from shared.runtime import Runtime, UoW
 
@@ -77,6 +77,15 @@ async def _own(uow: UoW, principal: Principal, subscription_id: str) -> dict[str
     if row is None or row["owner"] != principal.subject:
         raise SubscriptionNotFound(f"No subscription {subscription_id!r} of yours")
     return row
+
+
+async def _own_subscription(subscription_id: str, principal: Subscriber, uow: UoW) -> dict[str, Any]:
+    return await _own(uow, principal, subscription_id)
+
+
+#: `sub: OwnSubscription`: the caller's subscription named by the path (404 when none or another's). Only
+#: for routes without query parameters: a dependency answers its 404 before a bad parameter's 422.
+OwnSubscription = Annotated[dict[str, Any], Depends(_own_subscription)]
 
 
 def _wake(request: Request) -> None:
@@ -135,7 +144,7 @@ async def create_subscription(
     }
 
 
-@_subs.get("/subscriptions", response_model=Page[SubscriptionOut], summary="Your subscriptions")
+@_subs.listing("/subscriptions", SubscriptionOut, summary="Your subscriptions")
 async def list_subscriptions(principal: Subscriber, uow: UoW, cursor: Cursor = None, limit: Limit = 100) -> Any:
     rows = await repository.list_subscriptions(uow.session, principal.subject, decode_cursor(cursor, str), limit + 1)
     return page(rows, limit, lambda r: (r["subscription_id"],), _out)
@@ -146,8 +155,8 @@ async def list_subscriptions(principal: Subscriber, uow: UoW, cursor: Cursor = N
     response_model=SubscriptionOut,
     summary="One subscription: state, why it was disabled, how far the feed was delivered",
 )
-async def get_subscription(subscription_id: str, principal: Subscriber, uow: UoW) -> Any:
-    return _out(await _own(uow, principal, subscription_id))
+async def get_subscription(sub: OwnSubscription) -> Any:
+    return _out(sub)
 
 
 @_subs.route(
@@ -156,16 +165,15 @@ async def get_subscription(subscription_id: str, principal: Subscriber, uow: UoW
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Unsubscribe: nothing more is delivered",
 )
-async def delete_subscription(subscription_id: str, principal: Subscriber, uow: UoW) -> Response:
-    await _own(uow, principal, subscription_id)
-    await repository.delete_subscription(uow.session, subscription_id)
+async def delete_subscription(sub: OwnSubscription, uow: UoW) -> Response:
+    await repository.delete_subscription(uow.session, sub["subscription_id"])
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@_subs.get(
+@_subs.listing(
     "/subscriptions/{subscription_id}/deliveries",
-    response_model=Page[DeliveryOut],
+    DeliveryOut,
     summary="A subscription's deliveries, oldest first: state, attempts, last response code and time",
 )
 async def list_deliveries(
@@ -240,8 +248,8 @@ async def replay_subscription(
     response_model=SubscriptionOut,
     summary="Deliver again to a disabled subscription (its pending deliveries resume, in order)",
 )
-async def enable_subscription(subscription_id: str, principal: Subscriber, request: Request, uow: UoW) -> Any:
-    await _own(uow, principal, subscription_id)
+async def enable_subscription(sub: OwnSubscription, principal: Subscriber, request: Request, uow: UoW) -> Any:
+    subscription_id = sub["subscription_id"]
     await repository.set_state(
         uow.session, subscription_id, state="active", disabled_reason=None, disabled_at=None, failing_since=None
     )
@@ -289,7 +297,6 @@ async def rotate_secret(
     response_model=PingOut,
     summary="Send a signed test event to the callback now and say how the receiver answered",
 )
-async def ping_subscription(subscription_id: str, principal: Subscriber, request: Request, uow: UoW) -> Any:
-    row = await _own(uow, principal, subscription_id)
+async def ping_subscription(sub: OwnSubscription, request: Request, uow: UoW) -> Any:
     await uow.commit()  # nothing written: the read's transaction ends before the network call
-    return await request.app.state.webhooks.ping(row)
+    return await request.app.state.webhooks.ping(sub)
