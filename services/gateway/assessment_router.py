@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.types import DecoratedCallable
 
 from services.gateway import assessment, assessment_export, assessment_report
@@ -16,8 +17,9 @@ from services.gateway.plans import Plan
 # The plan lookup is the attainment's: an assessment reads the same plans the same way.
 from services.gateway.router import DEFAULT_PLAN, _plan
 from services.gateway.schemes import AssessmentScheme
+from shared.db import UnitOfWork
 from shared.routing import ERRORS, Section
-from shared.runtime import Runtime, UoW
+from shared.runtime import Runtime, ServiceRuntime, UoW
 
 router = APIRouter(prefix="/v1")
 _assessment = Section(router, "assessment", ERRORS)
@@ -25,29 +27,47 @@ SchemeId = Annotated[str | None, Query(description="One of the plan's assessment
 Year = Annotated[int | None, Query(ge=1900, le=2200, description="Default: the plan's last year up to today")]
 
 
-def _as_of(runtime: Runtime, plan: Plan) -> date:
-    """Today, but never past the plan's end (as the attainment reads a finished plan)."""
-    return min(runtime.clock.today(), plan.period_end)
+@dataclass(frozen=True)
+class Assessing:
+    """What every assessment route reads with: the loaded plans, the clock and the request's session."""
+
+    request: Request
+    runtime: ServiceRuntime
+    uow: UnitOfWork
+
+    def plan(self, plan_id: str) -> Plan:
+        return _plan(self.request, plan_id)
+
+    def as_of(self, plan: Plan) -> date:
+        """Today, but never past the plan's end (as the attainment reads a finished plan)."""
+        return min(self.runtime.clock.today(), plan.period_end)
+
+    def year(self, plan_id: str, year: int | None) -> int:
+        """The year asked for, or the plan's last year up to today."""
+        plan = self.plan(plan_id)
+        return year if year is not None else min(self.as_of(plan).year, plan.period_end.year)
+
+    async def assess(
+        self, plan_id: str, scheme_id: str | None, years: list[int] | None
+    ) -> tuple[Plan, AssessmentScheme, date, dict[int, list[Any]]]:
+        plan = self.plan(plan_id)
+        scheme = assessment.scheme_of(plan, scheme_id)
+        as_of = self.as_of(plan)
+        every = assessment.assessed_years(plan, as_of)
+        for y in years or []:
+            if y not in every:
+                raise assessment.YearNotAssessed(y, every)
+        inputs = await assessment.gather(self.uow.session, plan, scheme, as_of)
+        wanted = every if years is None else [y for y in every if y in years or y + 1 in years]
+        return plan, scheme, as_of, assessment.assess(plan, scheme, inputs, wanted)
 
 
-def _year(runtime: Runtime, plan: Plan, year: int | None) -> int:
-    """The year asked for, or the plan's last year up to today."""
-    return year if year is not None else min(_as_of(runtime, plan).year, plan.period_end.year)
+def _assessing(request: Request, runtime: Runtime, uow: UoW) -> Assessing:
+    return Assessing(request, runtime, uow)
 
 
-async def _assess(
-    request: Request, runtime: Runtime, uow: UoW, plan_id: str, scheme_id: str | None, years: list[int] | None
-) -> tuple[Plan, AssessmentScheme, date, dict[int, list[Any]]]:
-    plan = _plan(request, plan_id)
-    scheme = assessment.scheme_of(plan, scheme_id)
-    as_of = _as_of(runtime, plan)
-    every = assessment.assessed_years(plan, as_of)
-    for y in years or []:
-        if y not in every:
-            raise assessment.YearNotAssessed(y, every)
-    inputs = await assessment.gather(uow.session, plan, scheme, as_of)
-    wanted = every if years is None else [y for y in every if y in years or y + 1 in years]
-    return plan, scheme, as_of, assessment.assess(plan, scheme, inputs, wanted)
+#: `a: Assessor` in an assessment route (it takes no parameters of its own: the document is unchanged).
+Assessor = Annotated[Assessing, Depends(_assessing)]
 
 
 @_assessment.get(
@@ -56,15 +76,13 @@ async def _assess(
     summary="Every district's score, rank, change and indicator contributions in one year (no token)",
 )
 async def list_assessments(
-    request: Request,
-    runtime: Runtime,
-    uow: UoW,
+    a: Assessor,
     plan: str = DEFAULT_PLAN,
     scheme: SchemeId = None,
     year: Year = None,
 ) -> Any:
-    y = _year(runtime, _plan(request, plan), year)
-    p, s, as_of, years = await _assess(request, runtime, uow, plan, scheme, [y])
+    y = a.year(plan, year)
+    p, s, as_of, years = await a.assess(plan, scheme, [y])
     return {
         "plan": p.id,
         "scheme": s.id,
@@ -92,14 +110,12 @@ def _document(
     "Every year's assessment as an XLSX workbook or CSV (no token)",
 )
 async def export_assessments(
-    request: Request,
-    runtime: Runtime,
-    uow: UoW,
+    a: Assessor,
     plan: str = DEFAULT_PLAN,
     scheme: SchemeId = None,
     format: Literal["xlsx", "csv"] = "xlsx",
 ) -> Response:
-    p, s, _, years = await _assess(request, runtime, uow, plan, scheme, None)
+    p, s, _, years = await a.assess(plan, scheme, None)
     name = f"assessment-{p.id}-{s.id}"
     if format == "csv":
         body, media = assessment_export.csv_bytes(s, years), "text/csv; charset=utf-8"
@@ -115,17 +131,15 @@ async def export_assessments(
     "The annual assessment report for the city, or one district, as PDF or printable HTML (no token)",
 )
 async def assessment_report_document(
-    request: Request,
-    runtime: Runtime,
-    uow: UoW,
+    a: Assessor,
     plan: str = DEFAULT_PLAN,
     scheme: SchemeId = None,
     year: Year = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="One district; default the city")] = None,
     format: Literal["pdf", "html"] = "pdf",
 ) -> Response:
-    y = _year(runtime, _plan(request, plan), year)
-    p, s, as_of, years = await _assess(request, runtime, uow, plan, scheme, [y])
+    y = a.year(plan, year)
+    p, s, as_of, years = await a.assess(plan, scheme, [y])
     if district is not None and all(a.district_code != district for a in years[y]):
         raise assessment.DistrictNotFound(district)
     html = assessment_report.report_html(p, s, y, min(as_of, date(y, 12, 31)), years[y], district)
@@ -144,14 +158,12 @@ async def assessment_report_document(
     summary="One district's assessment in every year of the plan up to today (no token)",
 )
 async def get_district_assessment(
-    request: Request,
-    runtime: Runtime,
-    uow: UoW,
+    a: Assessor,
     district: Annotated[str, Path(pattern=r"^\d{6}$", description="A district's division code, e.g. 370202")],
     plan: str = DEFAULT_PLAN,
     scheme: SchemeId = None,
 ) -> Any:
-    p, s, as_of, years = await _assess(request, runtime, uow, plan, scheme, None)
+    p, s, as_of, years = await a.assess(plan, scheme, None)
     mine = [a for per_year in years.values() for a in per_year if a.district_code == district]
     if not mine:
         raise assessment.DistrictNotFound(district)
