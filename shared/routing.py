@@ -101,6 +101,10 @@ class Section:
     def post(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
         return self.route("POST", path, **options)
 
+    def create(self, path: str, item: type[Any], **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        """A route creating one resource: POST answering 201 with `item`."""
+        return self.post(path, status_code=201, response_model=item, **options)
+
     def patch(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
         return self.route("PATCH", path, **options)
 

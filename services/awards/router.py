@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.awards import repository, service
 from services.awards.csvimport import CsvTooLarge, parse_csv
@@ -102,10 +102,9 @@ add_regions_route(router, "catalog")
 # ------------------------------------------------------------------------------ writes
 
 
-@_honours.post(
+@_honours.create(
     "/honours",
-    status_code=status.HTTP_201_CREATED,
-    response_model=HonourOut,
+    HonourOut,
     responses=_errors,
     summary="Grant an honour (Idempotency-Key honoured)",
 )

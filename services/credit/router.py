@@ -78,12 +78,11 @@ router = APIRouter(prefix="/v1")
 M = TypeVar("M", bound=BaseModel)
 Writer = Annotated[Principal, require("credit:write")]
 Reviewer = Annotated[Principal, require("credit:review")]
-_errors = WRITE_ERRORS
 #: The sections of the document, each with the errors its routes answer (writes name theirs).
 _blacklist = Section(router, "blacklist", ERRORS)
 _screening = Section(router, "screening", ERRORS)
 _credit = Section(router, "credit", ERRORS)
-_records = Section(router, "credit records", _errors)
+_records = Section(router, "credit records", WRITE_ERRORS)
 #: Credit officers and reviewers both see the full records and histories.
 Officer = Annotated[Principal, require_any("credit:write", "credit:review")]
 #: Another authority's system sending its records (one token per system; its agency names it).
@@ -175,11 +174,10 @@ async def rating_rules(
 # ---------------------------------------------------------------- the blacklist lifecycle
 
 
-@_blacklist.post(
+@_blacklist.create(
     "/blacklist-entries",
-    status_code=status.HTTP_201_CREATED,
-    response_model=EntryOut,
-    responses=_errors,
+    EntryOut,
+    responses=WRITE_ERRORS,
     summary="Propose a blacklist entry (credit officer)",
 )
 async def propose(body: Proposal, principal: Writer, creation: IdempotentCreation) -> Any:
@@ -219,7 +217,7 @@ async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> 
 
 
 #: The routes that change one entry and answer it, If-Match and ETag.
-_entry_change = partial(_blacklist.post, response_model=EntryOut, responses=_errors)
+_entry_change = partial(_blacklist.post, response_model=EntryOut, responses=WRITE_ERRORS)
 
 
 async def _commit(
@@ -283,7 +281,7 @@ async def review_repair(entry_id: str, body: RepairReview, _: Reviewer, change: 
 @_entry_change(
     "/blacklist-entries/{entry_id}:remove",
     summary="Remove a listing as wrongful: one reviewer requests (202), another confirms (200; If-Match)",
-    responses=_errors | {202: {"description": "Removal requested: a second reviewer confirms it"}},
+    responses=WRITE_ERRORS | {202: {"description": "Removal requested: a second reviewer confirms it"}},
 )
 async def remove(entry_id: str, body: WrongfulRemoval, _: Reviewer, change: VersionedChange) -> Any:
     out = await _transition(service.remove_wrongful, change, entry_id, body)
@@ -323,11 +321,10 @@ def _record_out(rec: dict[str, Any], versions: list[dict[str, Any]] | None = Non
     return out.model_dump(mode="json")
 
 
-@_records.post(
+@_records.create(
     "/credit-records",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CreditRecordOut,
-    responses=_errors | {200: {"description": "A resend of a record already held (same number and content)"}},
+    CreditRecordOut,
+    responses=WRITE_ERRORS | {200: {"description": "A resend of a record already held (same number and content)"}},
     summary="Send one record from another authority (penalty, upheld complaint, licence or certification "
     "action, positive record); idempotent by the authority's own record_no",
 )
@@ -343,7 +340,7 @@ async def create_record(body: CreditRecordIn, _: Authority, ctx: RequestContext,
 @_records.post(
     "/credit-records:batch",
     response_model=RecordBatchOut,
-    responses=_errors | problems(400, 413, 415),
+    responses=WRITE_ERRORS | problems(400, 413, 415),
     summary="Send up to 10,000 records (JSON array or NDJSON); every row's outcome is reported",
     description="Each row is a record as `POST /v1/credit-records` takes it. A row already held (same "
     "record_no and content) is a duplicate; the same record_no with other content a conflict (send a "
@@ -516,7 +513,7 @@ async def check(request: Request, _: Reader, uow: UoW, code: UsccQuery, as_of: D
 @_screening.post(
     "/screenings",
     response_model=ScreeningOut,
-    responses=_errors,
+    responses=WRITE_ERRORS,
     summary="Screen up to 1,000 enterprises at once (one query): each one's status on the date",
 )
 async def screen(body: ScreeningIn, request: Request, _: Reader, uow: UoW) -> Any:

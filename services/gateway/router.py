@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.gateway import attainment, profile, repository
 from services.gateway.plans import (
@@ -219,10 +219,9 @@ def _report_out(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@_reports.post(
+@_reports.create(
     "/indicator-reports",
-    response_model=IndicatorReportOut,
-    status_code=status.HTTP_201_CREATED,
+    IndicatorReportOut,
     responses={**ERRORS, 409: PROBLEM_SCHEMA},
     summary="Report a value of a reported indicator (another government system; history kept)",
 )

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -191,10 +191,9 @@ async def _notice(uow: UoW, notice_id: str) -> dict[str, Any]:
     return row
 
 
-@_notices.post(
+@_notices.create(
     "/notices",
-    status_code=status.HTTP_201_CREATED,
-    response_model=NoticeOut,
+    NoticeOut,
     responses=WRITE_ERRORS,
     summary="Publish a notice (公告) of final fails: the token's agency, or the bureau (a token without one)",
     description="Each cited result must be a final fail (never provisional, retracted or overturned), the "

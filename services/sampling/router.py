@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,7 +52,6 @@ from shared.uscc import USCC
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, require("sampling:write")]
-_errors = WRITE_ERRORS
 #: The sections of the document, each with the errors its routes answer (writes name theirs).
 _results = Section(router, "results", ERRORS)
 _statistics = Section(router, "statistics", ERRORS)
@@ -86,7 +85,7 @@ _Row = TypeVar("_Row")
 #: A bulk route's choice: store the valid rows and report the others, or nothing if any row fails.
 Atomic = Annotated[bool, Query(description="Store nothing if any row is rejected or conflicts")]
 #: A bulk body's own failures: malformed (400), too large (413), of another media type (415).
-_BULK_ERRORS = _errors | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
+_BULK_ERRORS = WRITE_ERRORS | {400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
 
 
 async def _bulk_rows(request: Request, parse: Callable[[bytes, str, int], list[_Row]]) -> list[_Row]:
@@ -123,11 +122,10 @@ def _bulk_body(row_schema: str | None) -> dict[str, Any]:
     }
 
 
-@_results.post(
+@_results.create(
     "/results",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ResultOut,
-    responses=_errors
+    ResultOut,
+    responses=WRITE_ERRORS
     | {200: {"model": ResultOut, "description": "The same report again, with the same content: the stored result"}},
     summary="Record one sampling-inspection result",
 )
@@ -211,7 +209,7 @@ async def _change_result(
 
 
 #: The routes that change one result and answer it, If-Match and ETag.
-_result_change: dict[str, Any] = {"response_model": ResultOut, "responses": _errors}
+_result_change: dict[str, Any] = {"response_model": ResultOut, "responses": WRITE_ERRORS}
 
 
 @_results.patch(

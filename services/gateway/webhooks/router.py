@@ -94,10 +94,9 @@ def _wake(request: Request) -> None:
         dispatcher.notify()
 
 
-@_subs.post(
+@_subs.create(
     "/subscriptions",
-    response_model=SubscriptionCreated,
-    status_code=status.HTTP_201_CREATED,
+    SubscriptionCreated,
     summary="Subscribe a callback to event types (signed Standard Webhooks); the secret is shown once",
 )
 async def create_subscription(
