@@ -93,7 +93,11 @@ class ServiceRuntime:
     async def start(self) -> None:
         if self.auto_migrate:
             await upgrade(self.settings.database_url, self.spec.package_dir)
-        self.db = Database(self.settings.database_url)
+        self.db = Database(
+            self.settings.database_url,
+            sqlite_cache_mb=self.settings.sqlite_cache_mb,
+            sqlite_mmap_mb=self.settings.sqlite_mmap_mb,
+        )
         if self.spec.audit is not None:
             self.db.on_unit_of_work(audit_hook(self.spec.audit, self.db))
         if self._bus is None:
@@ -153,10 +157,14 @@ class ServiceRuntime:
         if self.db is not None:
             await self.db.dispose()
 
-    def unit_of_work(self) -> UnitOfWork:
+    @property
+    def database(self) -> Database:
         if self.db is None:
             raise RuntimeError("database not started")
-        return self.db.unit_of_work()
+        return self.db
+
+    def unit_of_work(self) -> UnitOfWork:
+        return self.database.unit_of_work()
 
     async def ping_db(self) -> None:
         if self.db is None:
