@@ -72,15 +72,15 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _own(uow: UoW, principal: Principal, subscription_id: str) -> dict[str, Any]:
+async def _own(uow: UoW, owner: str, subscription_id: str) -> dict[str, Any]:
     row = await repository.subscription(uow.session, subscription_id)
-    if row is None or row["owner"] != principal.subject:
+    if row is None or row["owner"] != owner:
         raise SubscriptionNotFound(f"No subscription {subscription_id!r} of yours")
     return row
 
 
 async def _own_subscription(subscription_id: str, principal: Subscriber, uow: UoW) -> dict[str, Any]:
-    return await _own(uow, principal, subscription_id)
+    return await _own(uow, principal.subject, subscription_id)
 
 
 #: `sub: OwnSubscription`: the caller's subscription named by the path (404 when none or another's). Only
@@ -183,7 +183,7 @@ async def list_deliveries(
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> Any:
-    await _own(uow, principal, subscription_id)
+    await _own(uow, principal.subject, subscription_id)
     rows = await repository.list_deliveries(uow.session, subscription_id, state, decode_cursor(cursor, int), limit + 1)
     return page(rows, limit, lambda r: (r["delivery_id"],), _delivery_out)
 
@@ -201,7 +201,7 @@ def _delivery_out(r: dict[str, Any]) -> dict[str, Any]:
 async def retry_delivery(
     subscription_id: str, delivery_id: int, principal: Subscriber, request: Request, uow: UoW
 ) -> Any:
-    await _own(uow, principal, subscription_id)
+    await _own(uow, principal.subject, subscription_id)
     row = await repository.delivery(uow.session, subscription_id, delivery_id)
     if row is None:
         raise DeliveryNotFound(f"No delivery {delivery_id} in this subscription")
@@ -233,7 +233,7 @@ async def replay_subscription(
         ),
     ] = None,
 ) -> Any:
-    await _own(uow, principal, subscription_id)
+    await _own(uow, principal.subject, subscription_id)
     key = decode_cursor(from_, int)
     superseded = await repository.supersede_pending(uow.session, subscription_id)
     await repository.set_state(uow.session, subscription_id, cursor_seq=key[0] if key else 0)
@@ -247,7 +247,7 @@ async def replay_subscription(
     response_model=SubscriptionOut,
     summary="Deliver again to a disabled subscription (its pending deliveries resume, in order)",
 )
-async def enable_subscription(sub: OwnSubscription, principal: Subscriber, request: Request, uow: UoW) -> Any:
+async def enable_subscription(sub: OwnSubscription, request: Request, uow: UoW) -> Any:
     subscription_id = sub["subscription_id"]
     await repository.set_state(
         uow.session, subscription_id, state="active", disabled_reason=None, disabled_at=None, failing_since=None
@@ -255,7 +255,7 @@ async def enable_subscription(sub: OwnSubscription, principal: Subscriber, reque
     await repository.retry_pending_now(uow.session, subscription_id, datetime.now(UTC))
     await uow.commit()
     _wake(request)
-    return _out(await _own(uow, principal, subscription_id))
+    return _out(await _own(uow, sub["owner"], subscription_id))
 
 
 @_subs.post(
@@ -276,7 +276,7 @@ async def rotate_secret(
         ),
     ] = DEFAULT_OVERLAP_S,
 ) -> Any:
-    row = await _own(uow, principal, subscription_id)
+    row = await _own(uow, principal.subject, subscription_id)
     secret = new_secret()
     # Two secrets at most: a secret replaced during an earlier overlap signs nothing more.
     until = datetime.now(UTC) + timedelta(seconds=overlap_s) if overlap_s else None
