@@ -153,10 +153,14 @@ class ServiceRuntime:
         if self.db is not None:
             await self.db.dispose()
 
-    def unit_of_work(self) -> UnitOfWork:
+    @property
+    def database(self) -> Database:
         if self.db is None:
             raise RuntimeError("database not started")
-        return self.db.unit_of_work()
+        return self.db
+
+    def unit_of_work(self) -> UnitOfWork:
+        return self.database.unit_of_work()
 
     async def ping_db(self) -> None:
         if self.db is None:

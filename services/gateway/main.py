@@ -23,6 +23,7 @@ from services.gateway.early_warning.rules import DEFAULT_RULES, load_rules
 from services.gateway.forwarding import AUDIT_PREFIX, FORWARDS, QUARANTINE_PREFIX, forwarding_router
 from services.gateway.open_data import router as open_data_router
 from services.gateway.plans import PLANS_DIR, load_plans
+from services.gateway.repository import FEED_APPENDED
 from services.gateway.router import router
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstreams
@@ -31,6 +32,7 @@ from services.gateway.webhooks.router import router as webhooks_router
 from shared.audit import install_audit
 from shared.bus import Bus
 from shared.clock import Clock
+from shared.db import UnitOfWork
 from shared.quarantine import quarantine_router
 from shared.ratelimit import public_limiter
 from shared.runtime import ServiceRuntime
@@ -58,6 +60,9 @@ def create_app(
     )
     webhooks = WebhookDispatcher(runtime.unit_of_work, settings, runtime.supervisor.registry)
 
+    def wake_webhooks_on_new_events(uow: UnitOfWork) -> None:
+        uow.after_commit(lambda: webhooks.notify() if uow.session.info.get(FEED_APPENDED) else None)
+
     async def open_upstreams(app: FastAPI) -> None:
         app.state.upstreams = Upstreams(
             {"sampling": settings.sampling_url, "credit": settings.credit_url, "awards": settings.awards_url},
@@ -67,6 +72,7 @@ def create_app(
         # Embedded: the services are already up, their documents are cached now; distributed: at the
         # first /openapi.json request if a service is not reachable yet.
         await app.state.suite_docs.fetch(app.state.upstreams, timeout_s=2.0)
+        runtime.database.on_unit_of_work(wake_webhooks_on_new_events)
         webhooks.start(runtime.supervisor)
 
     async def close_upstreams(app: FastAPI) -> None:

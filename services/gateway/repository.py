@@ -452,8 +452,14 @@ async def search_enterprises(
 # ------------------------------------------------------------------------------------------ change feed
 
 
+#: Set on a session whose transaction appended to the change feed: its commit wakes the webhooks.
+FEED_APPENDED = "qc_feed_appended"
+
+
 async def append_changes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await insert_rows(session, rm_changes, list(rows))
+    if rows:
+        await insert_rows(session, rm_changes, list(rows))
+        session.info[FEED_APPENDED] = True
 
 
 async def count_applied(session: AsyncSession, n: int) -> None:

@@ -23,9 +23,10 @@ class GatewaySettings(PublicRateLimitSettings, ServiceSettings):
     # Webhooks (docs/webhooks.md): hosts delivered to whatever they resolve to (else private addresses are refused).
     webhook_allowed_hosts: CommaList = []
     webhook_timeout_s: float = 10.0
-    # How often the delivery loop looks for new feed events and due retries (each look is one short
-    # transaction: the idle suite's CPU, bench idle_embedded).
-    webhook_poll_s: float = 2.0
+    # The delivery loop wakes when this gateway's feed grows and when a retry falls due; the poll is
+    # only for what another replica appended (each look is one short transaction: the idle suite's
+    # CPU, bench idle_embedded).
+    webhook_poll_s: float = 10.0
     webhook_retry_base_s: float = 10.0
     webhook_retry_max_s: float = 3600.0
     # Failing this long without a success disables a subscription: retries go on well over 24 hours.

@@ -160,10 +160,21 @@ async def test_a_bulk_ingest_reaches_subscribers_as_single_recorded_events(
         assert len({h.headers["webhook-id"] for h in got}) == 3
 
 
+# With an hour's poll, only the wake-ups deliver: the feed growing (after the consumer's commit) and
+# each retry falling due.
+@pytest.mark.parametrize("poll_s", ["0.1", "3600"], ids=["polling", "woken-only"])
 async def test_a_receiver_answering_500_for_a_while_gets_every_event_later_in_order_and_a_replay(
-    data: Path, platform: PlatformSettings, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, auth: Auth
+    data: Path,
+    platform: PlatformSettings,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    auth: Auth,
+    poll_s: str,
 ) -> None:
-    async with receiving() as (receiver, url), embedded_suite(data, platform, clock, monkeypatch) as client:
+    async with (
+        receiving() as (receiver, url),
+        embedded_suite(data, platform, clock, monkeypatch, QC_GATEWAY_WEBHOOK_POLL_S=poll_s) as client,
+    ):
         receiver.status = 500
         sub = await subscribe(client, auth, url, [RESULT_RECORDED])
         sid = sub["subscription_id"]

@@ -122,33 +122,42 @@ class WebhookDispatcher(BackgroundLoop):
         return self._client
 
     async def run(self) -> None:
+        # Between passes the loop sleeps until the feed grows here (`notify`, after the consumer's
+        # commit), the next retry or foreign lease falls due, or `webhook_poll_s` passes (the poll is
+        # for what another replica wrote): an idle suite runs no query for seconds at a time.
         while not self._stopping:
+            # Cleared before the pass reads, so a commit during the pass wakes the next one.
+            self._wake.clear()
             self._between_passes.clear()
             try:
-                worked = await self.pass_once()
+                worked, due = await self.pass_once()
             finally:
                 self._between_passes.set()
             if self._stopping:
                 break
             if not worked:
-                self._wake.clear()
+                wait_s = self.settings.webhook_poll_s
+                if due is not None:
+                    wait_s = min(wait_s, max((due - _now()).total_seconds(), 0.0))
                 try:
-                    async with asyncio.timeout(self.settings.webhook_poll_s):  # not wait_for: see shared/outbox.py
+                    async with asyncio.timeout(wait_s):  # not wait_for: see shared/outbox.py
                         await self._wake.wait()
                 except TimeoutError:
                     pass
         await asyncio.Event().wait()  # stopping: wait to be cancelled (a return would be restarted)
 
-    async def pass_once(self) -> int:
-        """Serve every subscription with work now, a few at a time; returns the deliveries attempted."""
+    async def pass_once(self) -> tuple[int, datetime | None]:
+        """Serve every subscription with work now, a few at a time; returns the deliveries attempted
+        and when a retry or another dispatcher's lease next falls due (None: nothing waits)."""
         now = _now()
         async with self.unit_of_work() as uow:
             end = await repository.feed_end(uow.session)
             ids = await repository.with_work(uow.session, now, end)
+            due = await repository.next_due(uow.session, now)
         if not ids:
-            return 0
+            return 0, due
         done = await asyncio.gather(*(self._serve(sid) for sid in ids))
-        return sum(done)
+        return sum(done), due
 
     async def _serve(self, subscription_id: str) -> int:
         async with self._slots:

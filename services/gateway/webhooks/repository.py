@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.models import rm_changes, webhook_deliveries, webhook_subscriptions
+from shared.clock import as_utc
 from shared.executemany import insert_rows
 from shared.pagination import keyset
 
@@ -79,6 +80,21 @@ async def with_work(session: AsyncSession, now: datetime, feed_end: int) -> list
         .order_by(S.subscription_id)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def next_due(session: AsyncSession, now: datetime) -> datetime | None:
+    """The next moment work falls due without a new event: a pending delivery's retry, or the end of
+    a lease another dispatcher holds (if it died, its subscriptions are served again then)."""
+    retry = (
+        select(func.min(D.next_attempt_at))
+        .select_from(webhook_deliveries.join(webhook_subscriptions, S.subscription_id == D.subscription_id))
+        .where(D.state == "pending", D.next_attempt_at > now, S.state == "active")
+        .scalar_subquery()
+    )
+    lease = select(func.min(S.lease_until)).where(S.state == "active", S.lease_until > now).scalar_subquery()
+    row = (await session.execute(select(retry, lease))).one()
+    found = [as_utc(t) for t in row if t is not None]
+    return min(found) if found else None
 
 
 async def claim(session: AsyncSession, subscription_id: str, owner: str, now: datetime, until: datetime) -> bool:
