@@ -72,8 +72,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `sqlite+aiosqlite` or `postgresql+asyncpg` with the project's defaults."""
+def create_engine(url: str, *, sqlite_cache_mb: int = 16, sqlite_mmap_mb: int = 0, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `sqlite+aiosqlite` or `postgresql+asyncpg` with the project's defaults.
+
+    On SQLite, each pooled connection has a page cache of `sqlite_cache_mb` and reads the file through
+    a memory map of up to `sqlite_mmap_mb` (`ServiceSettings`): both count in the process's memory."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -91,9 +94,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=10000")
             cur.execute("PRAGMA foreign_keys=ON")
-            # A 64 MB page cache and memory-mapped reads: the indexes of a million results stay hot.
-            cur.execute("PRAGMA cache_size=-65536")
-            cur.execute("PRAGMA mmap_size=268435456")
+            # The page cache (a negative size is in KiB) and memory-mapped reads keep the indexes hot.
+            cur.execute(f"PRAGMA cache_size=-{int(sqlite_cache_mb) * 1024}")
+            cur.execute(f"PRAGMA mmap_size={int(sqlite_mmap_mb) * 1024 * 1024}")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 

@@ -93,7 +93,11 @@ class ServiceRuntime:
     async def start(self) -> None:
         if self.auto_migrate:
             await upgrade(self.settings.database_url, self.spec.package_dir)
-        self.db = Database(self.settings.database_url)
+        self.db = Database(
+            self.settings.database_url,
+            sqlite_cache_mb=self.settings.sqlite_cache_mb,
+            sqlite_mmap_mb=self.settings.sqlite_mmap_mb,
+        )
         if self.spec.audit is not None:
             self.db.on_unit_of_work(audit_hook(self.spec.audit, self.db))
         if self._bus is None:
