@@ -834,6 +834,10 @@ def _detail(resp: httpx.Response) -> str:
         return f"{resp.status_code} {resp.text[:200]}"
 
 
+#: (honour type, certificate number) -> (honour id, its ETag when this run made it)
+_HonourIds = dict[tuple[str, str], tuple[str, str]]
+
+
 class Loader:
     """Sends a DemoData to a running suite through its HTTP APIs, step by step, counting problems."""
 
@@ -973,7 +977,7 @@ class Loader:
                 return
         self.report.problem("finalise", "no route runs the sampling service's finalise-results job")
 
-    async def _run_all(self, label: str, jobs: list[Callable[[], Awaitable[None]]]) -> None:
+    async def _run_all(self, label: str, jobs: Sequence[Callable[[], Awaitable[None]]]) -> None:
         self.progress(label, 0, len(jobs))
         for start in range(0, len(jobs), 64):
             await asyncio.gather(*(job() for job in jobs[start : start + 64]))
@@ -983,9 +987,7 @@ class Loader:
         """The first honour of each type through a single grant, the rest as the registry's CSV import
         (a brand office moving its 2011–2015 registry in does exactly that; one grant per request would
         take a minute for what the import does in a second)."""
-        headers = self._auth("demo-brand-office", ["awards:write", "read"])
-        base = self.prefix["awards"]
-        ids: dict[tuple[str, str], tuple[str, str]] = {}
+        ids: _HonourIds = {}
         first: dict[str, dict[str, Any]] = {}
         rest: list[dict[str, Any]] = []
         for body in data.honours:
@@ -993,17 +995,30 @@ class Loader:
                 rest.append(body)
             else:
                 first[body["type_code"]] = body
+        grants = [functools.partial(self._grant_honour, body, ids) for body in first.values()]
+        await self._run_all("honours (single grants)", grants)
+        await self._import_honours(rest, ids)
+        revocations = [functools.partial(self._revoke_honour, *r, ids) for r in data.revocations]
+        await self._run_all("revocations", revocations)
 
-        async def grant(body: dict[str, Any]) -> None:
-            key = f"demo-honour-{body['type_code']}-{body['certificate_no']}"
-            resp = await self._send(
-                "honours", "POST", f"{base}/v1/honours", json=body, headers={**headers, "Idempotency-Key": key}
-            )
-            if resp is not None:
-                ids[(body["type_code"], body["certificate_no"])] = (resp.json()["honour_id"], resp.headers["ETag"])
-                self.report.counts["honours granted"] += 1
+    def _brand_office(self) -> dict[str, str]:
+        return self._auth("demo-brand-office", ["awards:write", "read"])
 
-        await self._run_all("honours (single grants)", [lambda b=b: grant(b) for b in first.values()])  # type: ignore[misc]
+    async def _grant_honour(self, body: dict[str, Any], ids: _HonourIds) -> None:
+        key = f"demo-honour-{body['type_code']}-{body['certificate_no']}"
+        resp = await self._send(
+            "honours",
+            "POST",
+            f"{self.prefix['awards']}/v1/honours",
+            json=body,
+            headers={**self._brand_office(), "Idempotency-Key": key},
+        )
+        if resp is not None:
+            ids[(body["type_code"], body["certificate_no"])] = (resp.json()["honour_id"], resp.headers["ETag"])
+            self.report.counts["honours granted"] += 1
+
+    async def _import_honours(self, rest: list[dict[str, Any]], ids: _HonourIds) -> None:
+        """The registry's CSV import, 5,000 rows a request."""
         total = len(rest)
         self.progress("honours (registry import)", 0, total)
         for start in range(0, total, 5000):
@@ -1011,9 +1026,9 @@ class Loader:
             resp = await self._send(
                 "honours",
                 "POST",
-                f"{base}/v1/honours:import",
+                f"{self.prefix['awards']}/v1/honours:import",
                 content=honours_csv(chunk),
-                headers={**headers, "Content-Type": "text/csv; charset=utf-8"},
+                headers={**self._brand_office(), "Content-Type": "text/csv; charset=utf-8"},
                 timeout=120,
             )
             if resp is not None:
@@ -1026,26 +1041,25 @@ class Loader:
                         self.report.problem("honours", f"{body['certificate_no']}: {outcome['problems']}")
             self.progress("honours (registry import)", min(start + 5000, total), total)
 
-        async def revoke(code: str, cert: str, reason: str) -> None:
-            if (code, cert) not in ids:
-                return
-            honour_id, _ = ids[(code, cert)]
-            # Read the current ETag: the awards service may have moved the honour on since (expiry).
-            current = await self._send("revocations", "GET", f"{base}/v1/honours/{honour_id}", headers=headers)
-            if current is None:
-                return
-            tag = current.headers["ETag"]
-            resp = await self._send(
-                "revocations",
-                "POST",
-                f"{base}/v1/honours/{honour_id}:revoke",
-                json={"reason": reason},
-                headers={**headers, "If-Match": tag},
-            )
-            if resp is not None:
-                self.report.counts["revocations"] += 1
-
-        await self._run_all("revocations", [lambda r=r: revoke(*r) for r in data.revocations])  # type: ignore[misc]
+    async def _revoke_honour(self, code: str, cert: str, reason: str, ids: _HonourIds) -> None:
+        if (code, cert) not in ids:
+            return
+        honour_id, _ = ids[(code, cert)]
+        base, headers = self.prefix["awards"], self._brand_office()
+        # Read the current ETag: the awards service may have moved the honour on since (expiry).
+        current = await self._send("revocations", "GET", f"{base}/v1/honours/{honour_id}", headers=headers)
+        if current is None:
+            return
+        tag = current.headers["ETag"]
+        resp = await self._send(
+            "revocations",
+            "POST",
+            f"{base}/v1/honours/{honour_id}:revoke",
+            json={"reason": reason},
+            headers={**headers, "If-Match": tag},
+        )
+        if resp is not None:
+            self.report.counts["revocations"] += 1
 
     async def load_blacklist(self, data: DemoData) -> None:
         """The archive's listings, removals and repairs imported with their dates (proposer and reviewer

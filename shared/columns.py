@@ -90,6 +90,18 @@ def enterprise_register() -> list[Column[Any]]:
     ]
 
 
+def honour_holder(*, name_length: int = 200) -> list[Column[Any]]:
+    """Who holds an honour, as the honour events carry it from awards to the gateway's copy: the holder's
+    kind, its id (USCC, division code or registry id), its name, and its district (null until known).
+    Awards' own column is 300 wide (wider than the 200 its API accepts); the gateway's holds 200."""
+    return [
+        Column("holder_kind", String(16), nullable=False),
+        Column("holder_id", String(64), nullable=False),
+        Column("holder_name", String(name_length), nullable=False),
+        district_code(nullable=True),
+    ]
+
+
 # A sampling result's dimensions, as sampling stores them and the gateway counts them.
 
 

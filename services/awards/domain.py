@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from shared.contracts.awards import Subject
 from shared.errors import (
@@ -147,8 +149,11 @@ class PeriodReversed(ValidationFailed, slug="period-reversed", title="Period end
 # The catalog
 
 
-@dataclass(frozen=True)
-class HonourType:
+class HonourType(BaseModel):
+    """An entry of the catalog (data/catalog.json), read as the API shows it (schemas.HonourTypeOut)."""
+
+    model_config = ConfigDict(frozen=True)
+
     code: str
     name_zh: str
     name_en: str
@@ -159,11 +164,11 @@ class HonourType:
     seed_section: str
     subject_kind: str | None
     subject_required: bool
+    subject_number_pattern: str | None
     default_authority: str
-    subject_number_pattern: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "holder_kinds": list(self.holder_kinds)}
+        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -197,20 +202,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
     types: list[HonourType] = []
     seen: set[str] = set()
     for entry in raw["types"]:
-        t = HonourType(
-            code=entry["code"],
-            name_zh=entry["name_zh"],
-            name_en=entry["name_en"],
-            holder_kinds=tuple(entry["holder_kinds"]),
-            granting_level=entry["granting_level"],
-            validity_years=entry["validity_years"],
-            indicator_code=entry["indicator_code"],
-            seed_section=entry["seed_section"],
-            subject_kind=entry["subject_kind"],
-            subject_required=bool(entry["subject_required"]),
-            default_authority=entry["default_authority"],
-            subject_number_pattern=entry.get("subject_number_pattern"),
-        )
+        t = HonourType.model_validate(entry)
         # A malformed catalog must stop the service at start, not surface at the first grant.
         if t.code in seen:
             raise ValueError(f"honour type {t.code} appears twice in the catalog")

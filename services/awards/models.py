@@ -13,10 +13,7 @@ honours = Table(
     metadata,
     *columns.aggregate("honour_id"),
     Column("type_code", String(16), nullable=False),
-    Column("holder_kind", String(16), nullable=False),
-    Column("holder_id", String(64), nullable=False),
-    Column("holder_name", String(300), nullable=False),
-    columns.district_code(nullable=True),
+    *columns.honour_holder(name_length=300),
     Column("subject", Text, nullable=True),  # JSON of domain.Subject
     Column("granted_on", Date, nullable=False),
     Column("valid_until", Date, nullable=True),

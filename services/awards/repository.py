@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from services.awards.models import honours, listings, suspensions
 from shared.db import chunks, dialect_insert, insert_all
+from shared.executemany import upsert_rows
 from shared.pagination import keyset
 
 h = honours
@@ -130,12 +131,7 @@ async def get_listing(session: AsyncSession, entry_id: str) -> dict[str, Any] | 
 
 
 async def save_listing(session: AsyncSession, row: dict[str, Any]) -> None:
-    ins = dialect_insert(session)(listings)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[listings.c.entry_id],
-        set_={c: ins.excluded[c] for c in row if c != "entry_id"},
-    )
-    await session.execute(stmt, [row])
+    await upsert_rows(session, listings, [row], ["entry_id"])
 
 
 async def current_listings(session: AsyncSession, usccs: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.awards.domain import HonourType
 from shared.contracts.awards import HonourSnapshot, Subject
 from shared.strict import Day, Instant
 from shared.tabular import BulkReceipt
@@ -91,19 +92,8 @@ class PublicHonourOut(BaseModel):
     granting_authority: str
 
 
-class HonourTypeOut(BaseModel):
-    code: str
-    name_zh: str
-    name_en: str
-    holder_kinds: list[str]
-    granting_level: str
-    validity_years: int | None
-    indicator_code: str
-    seed_section: str
-    subject_kind: str | None
-    subject_required: bool
-    subject_number_pattern: str | None
-    default_authority: str
+# A catalog entry is answered as the domain holds it; the subclass keeps the API's schema name.
+class HonourTypeOut(HonourType): ...
 
 
 class CatalogOut(BaseModel):

@@ -20,6 +20,7 @@ from services.credit.models import (
     records,
 )
 from shared.db import chunks, dialect_insert, insert_all
+from shared.executemany import excluded, upsert_rows
 from shared.pagination import keyset, where_given
 
 E = blacklist_entries
@@ -107,14 +108,8 @@ async def current_ratings(session: AsyncSession, usccs: Sequence[str]) -> dict[s
 
 
 async def upsert_ratings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    ins = dialect_insert(session)(ratings)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[ratings.c.uscc],
-        set_={c: ins.excluded[c] for c in ("rating", "score", "rule_set_version", "as_of", "updated_at")},
-    )
-    await session.execute(stmt, list(rows))
+    """Each enterprise's current rating replaced (one executemany)."""
+    await upsert_rows(session, ratings, rows, ["uscc"])
 
 
 # ---------------------------------------------------------------- blacklist entries
@@ -304,18 +299,14 @@ async def list_authority_records(
 
 async def remember_enterprises(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Upsert names (one executemany): the latest name wins; a district once known is kept."""
-    if not rows:
-        return
-    ins = dialect_insert(session)(enterprises)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[enterprises.c.uscc],
-        set_={
-            "name": ins.excluded.name,
-            "district_code": func.coalesce(ins.excluded.district_code, enterprises.c.district_code),
-            "updated_at": ins.excluded.updated_at,
-        },
+    x = excluded(enterprises)
+    await upsert_rows(
+        session,
+        enterprises,
+        rows,
+        ["uscc"],
+        set_={"district_code": func.coalesce(x.district_code, enterprises.c.district_code)},
     )
-    await session.execute(stmt, list(rows))
 
 
 async def known_enterprises(session: AsyncSession, usccs: Sequence[str]) -> dict[str, tuple[str, str | None]]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.credit import RecordKind
+from shared.contracts.credit import RecordFields, RecordKind
 from shared.strict import Day, Instant, Whole
 from shared.tabular import BulkReceipt
 from shared.text import Input
@@ -375,16 +375,7 @@ class RecordVersionOut(BaseModel):
     at: Instant
 
 
-class CreditRecordOut(BaseModel):
-    record_id: str
-    version: int
-    authority: str
-    record_no: str
-    kind: str
-    status: Literal["active", "withdrawn"]
-    uscc: str
-    enterprise_name: str
-    occurred_on: date
+class CreditRecordOut(RecordFields):
     body: dict[str, Any]
     created_at: Instant
     updated_at: Instant

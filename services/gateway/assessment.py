@@ -155,21 +155,40 @@ def _judged(scheme: AssessmentScheme, ind: Indicator, c: Cell) -> bool:
     return not (isinstance(ind.source, PassRateSource) and (c.n or 0) < scheme.min_results)
 
 
+def _year_target(plan: Plan, si: SchemeIndicator, ind: Indicator, district: str, year: int) -> tuple[float, str, str]:
+    """The target a district's year is judged against, whose it is (district, scheme, plan), and a note
+    saying how a count's target was shared out."""
+    target, source = si.target_for(district, ind.target)
+    assert target is not None  # the plan's validation: every scheme indicator has a target
+    if not isinstance(ind.source, HonourCountSource):
+        return target, source, ""
+    # A count target is the plan's end's; year y is judged against its pro-rata share.
+    start, end = plan.period_start.year, plan.period_end.year
+    share = (year - start + 1) / (end - start + 1)
+    return target * share, source, f" ({target:g} by {end} × {year - start + 1}/{end - start + 1})"
+
+
+def _not_judged(scheme: AssessmentScheme, ind: Indicator, c: Cell, year: int) -> tuple[LineStatus, str]:
+    """Why a district's year of an indicator cannot be judged: no data, or too few results for a rate."""
+    status: LineStatus
+    if c.value is None:
+        why = f"no report from the district for {year}" if ind.reported else f"no result in {year}"
+        status = "no_data"
+    else:
+        why = f"only {c.n} results in {year}, fewer than the {scheme.min_results} needed to judge a pass rate"
+        status = "too_few_results"
+    return status, why + ": not judged; its weight is left out of the district's score"
+
+
+_WHOSE = {"district": "the district's own target", "scheme": "the scheme's target", "plan": "the plan's target"}
+
+
 def _line(
     plan: Plan, scheme: AssessmentScheme, si: SchemeIndicator, inputs: Inputs, district: str, year: int
 ) -> AssessmentLine:
     ind = plan.indicator(si.code)
     assert ind is not None  # the plan's validation: every scheme code is an indicator
-    counted = isinstance(ind.source, HonourCountSource)
-    target, source = si.target_for(district, ind.target)
-    assert target is not None  # the plan's validation: every scheme indicator has a target
-    target_note = ""
-    if counted:
-        # A count target is the plan's end's; year y is judged against its pro-rata share.
-        start, end = plan.period_start.year, plan.period_end.year
-        share = (year - start + 1) / (end - start + 1)
-        target_note = f" ({target:g} by {end} × {year - start + 1}/{end - start + 1})"
-        target = target * share
+    target, source, target_note = _year_target(plan, si, ind, district, year)
     c = _cell(inputs, ind, district, year)
     before = _cell(inputs, ind, district, year - 1) if year - 1 >= plan.base_year else Cell(None)
     wilson = progress.wilson_interval(c.passed, c.n) if c.n is not None and c.passed is not None else None
@@ -190,16 +209,8 @@ def _line(
         "wilson_95": wilson,
         "report": ReportRef.model_validate({k: c.report[k] for k in ReportRef.model_fields}) if c.report else None,
     }
-    whose = {"district": "the district's own target", "scheme": "the scheme's target", "plan": "the plan's target"}
     if not _judged(scheme, ind, c):
-        status: LineStatus
-        if c.value is None:
-            why = f"no report from the district for {year}" if ind.reported else f"no result in {year}"
-            status = "no_data"
-        else:
-            why = f"only {c.n} results in {year}, fewer than the {scheme.min_results} needed to judge a pass rate"
-            status = "too_few_results"
-        why += ": not judged; its weight is left out of the district's score"
+        status, why = _not_judged(scheme, ind, c, year)
         return AssessmentLine(
             **base, status=status, attainment=None, points=None, contribution=None, penalty=0.0, why=why
         )
@@ -208,7 +219,7 @@ def _line(
     points = si.weight * a
     basis = f" (n={c.n}, 95% [{wilson[0]:.4f}, {wilson[1]:.4f}])" if wilson else ""
     why = (
-        f"{_fmt(ind, c.value)}{basis} against {whose[source]} {_fmt(ind, target)}{target_note}"
+        f"{_fmt(ind, c.value)}{basis} against {_WHOSE[source]} {_fmt(ind, target)}{target_note}"
         + (f", floor {_fmt(ind, si.floor)}" if si.floor else "")
         + f": attainment {a:.4f}"
         + (f" (capped at {scheme.cap:g})" if a >= scheme.cap else "")

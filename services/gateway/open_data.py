@@ -14,17 +14,19 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from frictionless import Package, Resource, Schema
+from frictionless import Package, Resource
 
 from services.gateway.dashboard.router import Api
 from services.gateway.router import DEFAULT_PLAN
@@ -49,148 +51,32 @@ class OpenDataSourceUnavailable(
 
 
 @dataclass(frozen=True)
-class Field:
-    name: str
-    type: str  # a Table Schema type: string, integer, number, boolean, date, array, object
-    description: str
-    required: bool = False
-
-
-@dataclass(frozen=True)
 class Table:
-    """One file of the bundle: where its rows come from, and its schema."""
+    """One file of the bundle: its Data Package resource, with the Table Schema of its rows."""
 
-    name: str
-    title: str
-    description: str
-    fields: tuple[Field, ...]
-    primary_key: tuple[str, ...]
+    resource: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.resource["name"])
 
     @property
     def path(self) -> str:
-        return f"data/{self.name}.csv"
+        return str(self.resource["path"])
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """Each column's name and Table Schema type (string, integer, number, boolean, date, array, object)."""
+        return [(f["name"], f["type"]) for f in self.resource["schema"]["fields"]]
 
 
-def _s(name: str, description: str, required: bool = False) -> Field:
-    return Field(name, "string", description, required)
+def _tables() -> tuple[Table, ...]:
+    raw = json.loads((Path(__file__).parent / "data" / "open_data.json").read_text(encoding="utf-8"))
+    return tuple(Table(r) for r in raw["resources"])
 
 
-BLACKLIST = Table(
-    "blacklist",
-    "质量失信黑名单 · Quality blacklist",
-    "The published blacklist (公示) on the bundle's day: current entries, publishable fields only.",
-    (
-        _s("entry_id", "The listing's id", True),
-        _s("uscc", "统一社会信用代码 of the enterprise", True),
-        _s("enterprise_name", "The enterprise's name", True),
-        _s("reason_category", "Why it is listed (code)", True),
-        _s("reason_category_zh", "Why it is listed (Chinese)"),
-        _s("legal_basis", "The rule it was listed under", True),
-        _s("deciding_authority", "The authority that decided", True),
-        _s("decision_no", "The decision's number"),
-        Field("listed_on", "date", "Listed on", True),
-        Field("publish_until", "date", "Published until", True),
-    ),
-    ("entry_id",),
-)
-HONOURS = Table(
-    "honours",
-    "质量荣誉 · Quality honours",
-    "Every honour type's public list (公示): the active honours on the bundle's day.",
-    (
-        _s("honour_id", "The honour's id", True),
-        _s("type_code", "The honour type (GET /v1/honour-types)", True),
-        _s("type_name_zh", "The honour type's name", True),
-        _s("holder_kind", "enterprise or person", True),
-        _s("holder_id", "The holder's id (an enterprise's USCC)", True),
-        _s("holder_name", "The holder's name", True),
-        _s("district_code", "The holder's district (GB/T 2260)"),
-        Field("subject", "object", "What the honour is for (a product or brand), when the type names one"),
-        Field("granted_on", "date", "Granted on", True),
-        Field("valid_until", "date", "Valid until (none: no expiry)"),
-        _s("state", "active", True),
-        _s("certificate_no", "The certificate's number", True),
-        _s("granting_authority", "Who granted it", True),
-    ),
-    ("honour_id",),
-)
-NONCONFORMING = Table(
-    "nonconforming-products",
-    "抽检不合格产品 · Non-conforming products",
-    "Every final fail of sampling inspection (抽检不合格公示), as GET /v1/public/nonconforming-products lists it.",
-    (
-        _s("result_id", "The result's id", True),
-        _s("agency_code", "The inspection agency (承检机构)", True),
-        _s("report_no", "The agency's report number", True),
-        _s("level", "national, provincial, municipal or district sampling", True),
-        _s("sector", "manufacturing, agricultural, food or engineering", True),
-        _s("product_category", "The product category", True),
-        _s("product_name", "The product", True),
-        _s("brand", "The brand"),
-        _s("model_spec", "The specification (规格型号)"),
-        _s("batch_no", "The batch (生产日期/批号)"),
-        Field("production_date", "date", "Production date"),
-        _s("enterprise_name", "标称生产企业", True),
-        _s("uscc", "The producer's USCC", True),
-        _s("district_code", "The producer's district", True),
-        _s("district_name_zh", "The district's name"),
-        _s("sampled_unit", "被抽样单位"),
-        Field("sampling_date", "date", "Sampled on", True),
-        Field("report_date", "date", "Reported on", True),
-        _s("reinspection", "upheld: a re-inspection (复检) confirmed the fail"),
-        Field("nonconforming_items", "array", "Each item: item, requirement, measured, unit, standard", True),
-        _s("notice_no", "The notice (公告) that published it"),
-        Field("notice_date", "date", "The notice's date"),
-    ),
-    ("result_id",),
-)
-ATTAINMENT = Table(
-    "attainment",
-    "质量强市指标完成情况 · The city's attainment",
-    "Every indicator of the plan, city-wide, as GET /v1/attainment answers on the bundle's day.",
-    (
-        _s("plan", "The plan (GET /v1/plans)", True),
-        Field("as_of", "date", "The figures' date", True),
-        _s("code", "The indicator", True),
-        _s("name_zh", "Its name", True),
-        _s("name_en", "Its name in English", True),
-        _s("kind", "min_rate, exact_rate, min_score, cumulative_count or qualitative", True),
-        _s("unit", "The unit (rates as ratios 0..1)", True),
-        Field("target", "number", "The plan's target"),
-        _s("target_text", "A qualitative target"),
-        Field("due", "date", "When the target is due", True),
-        _s("source", "computed or reported", True),
-        Field("value", "number", "The value"),
-        Field("value_year", "integer", "The year the value describes"),
-        Field("gap", "number", "target − value"),
-        Field("n", "integer", "Results behind a rate"),
-        Field("passed", "integer", "Passed results behind a rate"),
-        Field("wilson_low", "number", "95 % Wilson interval, low"),
-        Field("wilson_high", "number", "95 % Wilson interval, high"),
-        _s("status", "The Open SDG status (docs/attainment-method.md)", True),
-    ),
-    ("plan", "code"),
-)
-TABLES = (BLACKLIST, HONOURS, NONCONFORMING, ATTAINMENT)
-
-
-def _schema(table: Table) -> Schema:
-    """The file's Table Schema (frictionless checks the descriptor as it is built)."""
-    return Schema.from_descriptor(
-        {
-            "fields": [
-                {
-                    "name": f.name,
-                    "type": f.type,
-                    "description": f.description,
-                    **({"constraints": {"required": True}} if f.required else {}),
-                }
-                for f in table.fields
-            ],
-            "primaryKey": list(table.primary_key),
-            "missingValues": [""],
-        }
-    )
+#: The bundle's files (data/open_data.json): the blacklist, the honours, the non-conforming products, the attainment.
+TABLES = _tables()
 
 
 def descriptor(today: date, plan: str) -> dict[str, Any]:
@@ -202,19 +88,8 @@ def descriptor(today: date, plan: str) -> dict[str, Any]:
         "made anew on each download (docs/open-data.md).",
         created=f"{today.isoformat()}T00:00:00Z",
         licenses=[{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/", "title": "CC BY 4.0"}],
-        resources=[
-            Resource(
-                name=t.name,
-                path=t.path,
-                title=t.title,
-                description=t.description,
-                format="csv",
-                mediatype="text/csv",
-                encoding="utf-8",
-                schema=_schema(t),
-            )
-            for t in TABLES
-        ],
+        # frictionless checks each resource and its Table Schema as it is built
+        resources=[Resource.from_descriptor(t.resource) for t in TABLES],
     )
     out: dict[str, Any] = package.to_descriptor()
     return out
@@ -233,9 +108,9 @@ def _cell(value: Any, kind: str) -> str:
 def _csv(table: Table, rows: Sequence[dict[str, Any]]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([f.name for f in table.fields])
+    w.writerow([name for name, _ in table.fields])
     for row in rows:
-        w.writerow([_cell(row.get(f.name), f.type) for f in table.fields])
+        w.writerow([_cell(row.get(name), kind) for name, kind in table.fields])
     return buf.getvalue().encode("utf-8")
 
 
@@ -264,6 +139,7 @@ async def _all(client: httpx.AsyncClient, path: str, what: str) -> list[dict[str
 
 
 async def _rows(request: Request, plan: str) -> dict[str, list[dict[str, Any]]]:
+    """Each file's rows, by its name in data/open_data.json."""
     upstreams: Upstreams = request.app.state.upstreams
     awards = upstreams.clients["awards"]
     catalog = await _get(awards, "/v1/honour-types", {}, "honour catalogue")
@@ -285,12 +161,12 @@ async def _rows(request: Request, plan: str) -> dict[str, list[dict[str, Any]]]:
         for f in attainment["indicators"]
     ]
     return {
-        BLACKLIST.name: await _all(upstreams.clients["credit"], "/v1/blacklist", "blacklist"),
-        HONOURS.name: honours,
-        NONCONFORMING.name: await _all(
+        "blacklist": await _all(upstreams.clients["credit"], "/v1/blacklist", "blacklist"),
+        "honours": honours,
+        "nonconforming-products": await _all(
             upstreams.clients["sampling"], "/v1/public/nonconforming-products", "non-conforming products"
         ),
-        ATTAINMENT.name: figures,
+        "attainment": figures,
     }
 
 

@@ -43,7 +43,7 @@ from services.gateway.models import (
     rm_results,
 )
 from shared.clock import as_utc
-from shared.db import chunks, dialect_insert
+from shared.db import chunks
 from shared.executemany import excluded, insert_rows, upsert_rows
 from shared.pagination import keyset
 
@@ -467,12 +467,7 @@ async def count_applied(session: AsyncSession, n: int) -> None:
     statement: the one row it locks is then held only until the commit that follows, so concurrent
     batches (two replicas) wait on it briefly and never while holding it."""
     if n:
-        stmt = dialect_insert(session)(rm_feed_counts).values(feed=FEED, applied=n)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[rm_feed_counts.c.feed], set_={"applied": rm_feed_counts.c.applied + n}
-            )
-        )
+        await upsert_rows(session, rm_feed_counts, [{"feed": FEED, "applied": n}], ["feed"], add=("applied",))
 
 
 async def changes(

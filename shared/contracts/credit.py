@@ -111,10 +111,9 @@ class StatementReceived(EntryEvent):
     received_on: date
 
 
-class RecordSnapshot(BaseModel):
-    """A record another authority sent, at its current version (the whole record as sent in `details`)."""
-
-    model_config = ConfigDict(extra="forbid")
+class RecordFields(BaseModel):
+    """What names a record another authority sent and whom it is about: the event's snapshot and the
+    credit API's record both start with these."""
 
     record_id: str
     version: int
@@ -125,6 +124,13 @@ class RecordSnapshot(BaseModel):
     uscc: str
     enterprise_name: str
     occurred_on: date
+
+
+class RecordSnapshot(RecordFields):
+    """A record another authority sent, at its current version (the whole record as sent in `details`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     details: dict[str, Any]
 
 

@@ -127,7 +127,9 @@ async def test_postgresql_unreachable_answers_503_with_retry_after_on_a_usable_c
     configure_logging("INFO", json=True, stream=json_logs, cache_loggers=False)  # uvicorn's loggers too
     h = auth("sampling:write", "read")
     try:
-        async with httpx.AsyncClient(base_url=served.url, limits=httpx.Limits(max_connections=1)) as client:
+        # A generous client timeout: on a loaded machine the first write (migrated pool, cold caches)
+        # took over httpx's default 5 s; the outage is answered by the server's own timeouts.
+        async with httpx.AsyncClient(base_url=served.url, limits=httpx.Limits(max_connections=1), timeout=60) as client:
             first = await client.post("/v1/results", json=result_body("OUT-1"), headers=h)
             assert first.status_code == 201, first.text
             port = _client_port(first)

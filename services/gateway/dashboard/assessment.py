@@ -32,63 +32,76 @@ async def assessment_page(
         status, body = await api.get("/v1/assessments", {"plan": plan, "scheme": scheme, "year": year})
         series: list[dict[str, Any]] = []
         if status == 200 and plan_status == 200:
-            # Every assessed year of the plan for the small multiples (a year not begun answers 404).
-            for y in range(int(plan_doc["period_start"][:4]), int(plan_doc["period_end"][:4]) + 1):
-                got, other = await api.get("/v1/assessments", {"plan": plan, "scheme": body["scheme"], "year": y})
-                if got == 200:
-                    series.append(other)
+            series = await _every_year(api, plan, plan_doc, body["scheme"])
     title = page.t("nav_assessment")
     if status != 200 or plan_status != 200:
         problem = _problem(page, status, body) if status != 200 else _problem(page, plan_status, plan_doc)
         return _html(page.layout(title, problem, active="assessment"))
-    schemes = plan_doc.get("assessment_schemes", [])
-    first, last = int(plan_doc["period_start"][:4]), int(plan_doc["period_end"][:4])
-    scheme_options = "".join(
-        f'<option value="{e(s["id"])}"{" selected" if s["id"] == body["scheme"] else ""}>'
-        f"{e(page.pick(s['name_zh'], s['name_en']))}</option>"
-        for s in schemes
-    )
-    year_options = "".join(
-        f'<option value="{y}"{" selected" if y == body["year"] else ""}>{y}</option>' for y in range(first, last + 1)
-    )
-    form = filters_form(
-        page,
-        "/dashboard/assessment",
-        f'<input type="hidden" name="plan" value="{e(plan)}">'
-        f'<label>{e(page.t("scheme"))} <select id="scheme" name="scheme">{scheme_options}</select></label>'
-        f'<label>{e(page.t("year"))} <select id="year" name="year">{year_options}</select></label>',
-    )
     districts = body["districts"]
     codes = [i["code"] for i in districts[0]["indicators"]] if districts else []
     names = {
         i["code"]: page.pick(i["name_zh"], i["name_en"]) for i in (districts[0]["indicators"] if districts else [])
     }
-    rows = []
-    for d in districts:
-        cells = "".join(
-            f'<td class="points" data-code="{e(i["code"])}" data-points="{e(i["points"])}" title="{e(i["why"])}">'
-            f"{_num(i['points'])}</td>"
-            for i in d["indicators"]
-        )
-        rows.append(
-            f'<tr class="district" data-district="{e(d["district_code"])}" data-rank="{e(d["rank"])}" '
-            f'data-score="{e(d["score"])}" title="{e(d["why"])}"><td class="rank">{e(d["rank"] or "—")}</td>'
-            f'<td><a href="{e(page.url("/dashboard/assessment/" + d["district_code"], plan=plan, scheme=scheme))}">'
-            f"{e(page.pick(d['name_zh'], d['name_en']))} {e(d['district_code'])}</a></td>"
-            f'<td class="value score">{_num(d["score"])}</td><td class="change">{_num(d["change"], signed=True)}</td>'
-            f"<td>{_num(d['judged_weight'], 0)} / {_num(d['total_weight'], 0)}</td>"
-            f"<td>{_num(d['bonus'], 0)} / {_num(d['penalties'], 0)}</td>{cells}</tr>"
-        )
+    rows = [_district_row(page, d, plan, scheme) for d in districts]
     headers = [page.t(h) for h in ("rank", "district", "score", "change", "judged", "bonus_penalty")]
     headers += [names[c] for c in codes]
     head = (
         f'<p class="plan-name">{e(page.pick(plan_doc.get("name_zh"), plan_doc.get("name_en")))} · '
         f'<span id="year-shown">{e(body["year"])}</span> · {e(page.t("as_of"))} {e(body["as_of"])}</p>'
     )
-    content = form + head + (table(headers, rows, "assessment") if rows else notice(page.t("empty")))
+    content = _filters(page, plan, plan_doc, body) + head
+    content += table(headers, rows, "assessment") if rows else notice(page.t("empty"))
     content += f'<p class="method">{e(page.t("scoring_method"))}: {e(body["method"])}</p>'
     content += _multiples(page, series)
     return _html(page.layout(title, content, active="assessment"))
+
+
+async def _every_year(api: Api, plan: str, plan_doc: dict[str, Any], scheme: str) -> list[dict[str, Any]]:
+    """Every assessed year of the plan for the small multiples (a year not begun answers 404)."""
+    series: list[dict[str, Any]] = []
+    for y in range(int(plan_doc["period_start"][:4]), int(plan_doc["period_end"][:4]) + 1):
+        got, other = await api.get("/v1/assessments", {"plan": plan, "scheme": scheme, "year": y})
+        if got == 200:
+            series.append(other)
+    return series
+
+
+def _filters(page: Page, plan: str, plan_doc: dict[str, Any], body: dict[str, Any]) -> str:
+    """The scheme and year to show: the plan's schemes, and every year of its period."""
+    first, last = int(plan_doc["period_start"][:4]), int(plan_doc["period_end"][:4])
+    scheme_options = "".join(
+        f'<option value="{e(s["id"])}"{" selected" if s["id"] == body["scheme"] else ""}>'
+        f"{e(page.pick(s['name_zh'], s['name_en']))}</option>"
+        for s in plan_doc.get("assessment_schemes", [])
+    )
+    year_options = "".join(
+        f'<option value="{y}"{" selected" if y == body["year"] else ""}>{y}</option>' for y in range(first, last + 1)
+    )
+    return filters_form(
+        page,
+        "/dashboard/assessment",
+        f'<input type="hidden" name="plan" value="{e(plan)}">'
+        f'<label>{e(page.t("scheme"))} <select id="scheme" name="scheme">{scheme_options}</select></label>'
+        f'<label>{e(page.t("year"))} <select id="year" name="year">{year_options}</select></label>',
+    )
+
+
+def _district_row(page: Page, d: dict[str, Any], plan: str, scheme: str | None) -> str:
+    """A district's line of the ranking: rank, name (its report), score, change, weights, points per indicator."""
+    cells = "".join(
+        f'<td class="points" data-code="{e(i["code"])}" data-points="{e(i["points"])}" title="{e(i["why"])}">'
+        f"{_num(i['points'])}</td>"
+        for i in d["indicators"]
+    )
+    return (
+        f'<tr class="district" data-district="{e(d["district_code"])}" data-rank="{e(d["rank"])}" '
+        f'data-score="{e(d["score"])}" title="{e(d["why"])}"><td class="rank">{e(d["rank"] or "—")}</td>'
+        f'<td><a href="{e(page.url("/dashboard/assessment/" + d["district_code"], plan=plan, scheme=scheme))}">'
+        f"{e(page.pick(d['name_zh'], d['name_en']))} {e(d['district_code'])}</a></td>"
+        f'<td class="value score">{_num(d["score"])}</td><td class="change">{_num(d["change"], signed=True)}</td>'
+        f"<td>{_num(d['judged_weight'], 0)} / {_num(d['total_weight'], 0)}</td>"
+        f"<td>{_num(d['bonus'], 0)} / {_num(d['penalties'], 0)}</td>{cells}</tr>"
+    )
 
 
 _RATES = ("min_rate", "exact_rate")

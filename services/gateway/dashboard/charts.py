@@ -8,6 +8,7 @@ text. All text is escaped; numbers are formatted by the caller's `fmt`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 
 STATUS_COLOURS: dict[str, str] = {
@@ -93,6 +94,25 @@ def _nice_range(values: Sequence[float], target: float | None, scale_max: float 
     return lo, hi
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """A yearly chart's plotting area: `n` columns across, the range `lo`..`hi` up."""
+
+    pad_l: int
+    pad_t: int
+    w: int
+    h: int
+    lo: float
+    hi: float
+    n: int
+
+    def x(self, i: int) -> float:
+        return self.pad_l + (i + 0.5) * self.w / self.n
+
+    def y(self, v: float) -> float:
+        return self.pad_t + self.h - (v - self.lo) / (self.hi - self.lo) * self.h
+
+
 def series_chart(
     points: Sequence[tuple[int, float, tuple[float, float] | None]],
     target: float | None,
@@ -106,60 +126,69 @@ def series_chart(
 ) -> str:
     """A yearly series (line and dots, with the 95% interval as whiskers when given) against the target."""
     pad_l, pad_r, pad_t, pad_b = 64, 16, 28, 32
-    w, h = width - pad_l - pad_r, height - pad_t - pad_b
     values = [v for _, v, _ in points] + [b for *_, ci in points if ci for b in ci]
     lo, hi = _nice_range(values, target, scale_max)
-
-    def y(v: float) -> float:
-        return pad_t + h - (v - lo) / (hi - lo) * h
-
-    n = max(len(points), 1)
-
-    def x(i: int) -> float:
-        return pad_l + (i + 0.5) * w / n
-
+    f = _Frame(pad_l, pad_t, width - pad_l - pad_r, height - pad_t - pad_b, lo, hi, max(len(points), 1))
     out = [
         _svg("chart series", title, width, height),
         f'<text x="{pad_l}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
+        *_grid(f, fmt),
     ]
-    for k in range(5):  # grid and axis labels
-        v = lo + (hi - lo) * k / 4
+    if target is not None and lo <= target <= hi:
+        out += _target_line(f, target, f"{escape(target_label)} {escape(fmt(target))}")
+    if points:
+        path = " ".join(f"{'M' if i == 0 else 'L'}{_num(f.x(i))},{_num(f.y(v))}" for i, (_, v, _) in enumerate(points))
+        out.append(f'<path class="line" d="{path}" fill="none" stroke="{BAR_COLOUR}" stroke-width="2"/>')
+    for i, point in enumerate(points):
+        out += _year(f, i, point, fmt, height)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _grid(f: _Frame, fmt: Fmt) -> list[str]:
+    """Five horizontal grid lines with their values on the left axis."""
+    out: list[str] = []
+    for k in range(5):
+        v = f.lo + (f.hi - f.lo) * k / 4
         out.append(
-            f'<line x1="{pad_l}" x2="{pad_l + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" stroke="#d0d7de" '
+            f'<line x1="{f.pad_l}" x2="{f.pad_l + f.w}" y1="{_num(f.y(v))}" y2="{_num(f.y(v))}" stroke="#d0d7de" '
             f'stroke-width="1"/>'
         )
         out.append(
-            f'<text x="{pad_l - 6}" y="{_num(y(v) + 4)}" font-size="11" text-anchor="end">{escape(fmt(v))}</text>'
+            f'<text x="{f.pad_l - 6}" y="{_num(f.y(v) + 4)}" font-size="11" text-anchor="end">{escape(fmt(v))}</text>'
         )
-    if target is not None and lo <= target <= hi:
-        ty = _num(y(target))
+    return out
+
+
+def _target_line(f: _Frame, target: float, label: str) -> list[str]:
+    """The target as a dashed line across the chart, labelled (`label` already escaped) at its right end."""
+    ty = _num(f.y(target))
+    return [
+        f'<line class="target" x1="{f.pad_l}" x2="{f.pad_l + f.w}" y1="{ty}" y2="{ty}" stroke="{TARGET_COLOUR}" '
+        f'stroke-width="2" stroke-dasharray="6 4"/>',
+        f'<text x="{f.pad_l + f.w}" y="{_num(f.y(target) - 5)}" font-size="11" text-anchor="end" '
+        f'fill="{TARGET_COLOUR}">{label}</text>',
+    ]
+
+
+def _year(f: _Frame, i: int, point: tuple[int, float, tuple[float, float] | None], fmt: Fmt, height: int) -> list[str]:
+    """One year of the series: its interval's whisker, its dot, its value above and its year below."""
+    year, v, ci = point
+    out: list[str] = []
+    if ci:
         out.append(
-            f'<line class="target" x1="{pad_l}" x2="{pad_l + w}" y1="{ty}" y2="{ty}" stroke="{TARGET_COLOUR}" '
-            f'stroke-width="2" stroke-dasharray="6 4"/>'
+            f'<line class="ci" x1="{_num(f.x(i))}" x2="{_num(f.x(i))}" y1="{_num(f.y(ci[0]))}" '
+            f'y2="{_num(f.y(ci[1]))}" stroke="{BAR_COLOUR}" stroke-opacity="0.45" stroke-width="6"/>'
         )
-        out.append(
-            f'<text x="{pad_l + w}" y="{_num(y(target) - 5)}" font-size="11" text-anchor="end" '
-            f'fill="{TARGET_COLOUR}">{escape(target_label)} {escape(fmt(target))}</text>'
-        )
-    if points:
-        path = " ".join(f"{'M' if i == 0 else 'L'}{_num(x(i))},{_num(y(v))}" for i, (_, v, _) in enumerate(points))
-        out.append(f'<path class="line" d="{path}" fill="none" stroke="{BAR_COLOUR}" stroke-width="2"/>')
-    for i, (year, v, ci) in enumerate(points):
-        if ci:
-            out.append(
-                f'<line class="ci" x1="{_num(x(i))}" x2="{_num(x(i))}" y1="{_num(y(ci[0]))}" '
-                f'y2="{_num(y(ci[1]))}" stroke="{BAR_COLOUR}" stroke-opacity="0.45" stroke-width="6"/>'
-            )
-        out.append(
-            f'<circle class="point" data-year="{year}" cx="{_num(x(i))}" cy="{_num(y(v))}" r="4" '
-            f'fill="{BAR_COLOUR}"><title>{year}: {escape(fmt(v))}</title></circle>'
-        )
-        out.append(
-            f'<text x="{_num(x(i))}" y="{_num(y(v) - 8)}" font-size="11" text-anchor="middle">{escape(fmt(v))}</text>'
-        )
-        out.append(f'<text x="{_num(x(i))}" y="{height - 10}" font-size="11" text-anchor="middle">{year}</text>')
-    out.append("</svg>")
-    return "".join(out)
+    out.append(
+        f'<circle class="point" data-year="{year}" cx="{_num(f.x(i))}" cy="{_num(f.y(v))}" r="4" '
+        f'fill="{BAR_COLOUR}"><title>{year}: {escape(fmt(v))}</title></circle>'
+    )
+    out.append(
+        f'<text x="{_num(f.x(i))}" y="{_num(f.y(v) - 8)}" font-size="11" text-anchor="middle">{escape(fmt(v))}</text>'
+    )
+    out.append(f'<text x="{_num(f.x(i))}" y="{height - 10}" font-size="11" text-anchor="middle">{year}</text>')
+    return out
 
 
 def district_bars(

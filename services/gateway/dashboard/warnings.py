@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from services.gateway.dashboard import charts
-from services.gateway.dashboard.pages import Page, e, filters_form, notice, row, table
+from services.gateway.dashboard.pages import WARNING_WORDS, Page, e, filters_form, notice, row, table
 from services.gateway.dashboard.router import Api, _district_names, _html, _page, _problem
 
 warnings_pages = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -20,47 +20,9 @@ PAGE_SIZE = 100
 ACTIVE = ("open", "acknowledged")
 STATES = ("open", "acknowledged", "closed")
 
-#: The page's own words (zh, en); the shared ones are in pages.WORDS.
-WORDS: dict[str, tuple[str, str]] = {
-    "active": ("未关闭", "Not closed"),
-    "open": ("待处理", "Open"),
-    "acknowledged": ("处理中", "Acknowledged"),
-    "closed": ("已关闭", "Closed"),
-    "kind": ("预警类型", "Kind"),
-    "all_kinds": ("全部类型", "All kinds"),
-    "fail_rate_above_baseline": ("不合格率显著高于基线", "Fail rate above its baseline"),
-    "repeated_final_fails": ("同一企业多次不合格", "Repeated final fails"),
-    "listed_enterprise_fails": ("失信企业新的不合格", "Listed enterprise fails"),
-    "rule": ("规则", "Rule"),
-    "raised_at": ("预警时间", "Raised"),
-    "window": ("统计区间", "Window"),
-    "baseline": ("基线", "Baseline"),
-    "this_quarter": ("本季度", "This quarter"),
-    "samples": ("抽检批次", "Samples"),
-    "fails": ("不合格", "Fails"),
-    "rate": ("不合格率", "Fail rate"),
-    "ratio": ("倍数", "Ratio"),
-    "p_value": ("p 值 (Fisher 单侧)", "p-value (Fisher, one-sided)"),
-    "alpha": ("每次检验的显著性水平", "Alpha per look"),
-    "rate_chart": ("不合格率：本季度与基线", "Fail rate: the quarter against its baseline"),
-    "results": ("相关抽检结果", "Results behind it"),
-    "listings": ("黑名单记录", "Listings"),
-    "suspended": ("暂停的荣誉", "Suspended honours"),
-    "drill_down": ("明细数据 (API)", "Rows (API)"),
-    "handled_by": ("处理人", "Handled by"),
-    "note": ("备注", "Note"),
-    "none_open": ("当前没有未关闭的预警。", "No warning is open."),
-    "method_note": (
-        "预警方法与误报率见 docs/warnings.md；确认与关闭通过 API (POST /v1/warnings/{id}:acknowledge、:close)。",
-        "Method and false-alarm rate: docs/warnings.md; acknowledge and close through the API "
-        "(POST /v1/warnings/{id}:acknowledge, :close).",
-    ),
-}
-
 
 def _w(page: Page, key: str) -> str:
-    zh, en = WORDS[key]
-    return en if page.lang == "en" else zh
+    return page.t(key, WARNING_WORDS)
 
 
 def _pct(v: Any) -> str:
@@ -149,7 +111,7 @@ def _card(page: Page, w: dict[str, Any], rule_names: dict[str, str], names: dict
         f'<section class="warning" data-warning-id="{e(w["warning_id"])}" data-kind="{e(w["kind"])}" '
         f'data-state="{e(w["state"])}"><h2><span class="badge s-{BADGES.get(w["state"], "no_data")}">'
         f"{e(_w(page, w['state']) if w['state'] in STATES else w['state'])}</span> "
-        f"{e(_w(page, w['kind']) if w['kind'] in WORDS else w['kind'])} · {e(where)}</h2>"
+        f"{e(_w(page, w['kind']) if w['kind'] in WARNING_WORDS else w['kind'])} · {e(where)}</h2>"
         f'<p class="summary">{e(w["summary"])}</p><dl class="facts">{dl}</dl>{_evidence(page, w)}</section>'
     )
 

@@ -10,8 +10,10 @@ change feed (the feed readers and the webhooks), all in the same transaction as 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.gateway import repository as read_models
 from services.gateway.early_warning import repository
 from services.gateway.early_warning.domain import (
+    RateCounts,
+    RateTest,
     look_due,
     occurrence_key,
     quarter_label,
@@ -66,16 +70,18 @@ async def evaluate(
         return []
     found: list[tuple[str, WarningSnapshot]] = []
     for rule in rules.rules:
+        raise_ = partial(_snapshot, rule, rules.version, now)
         if isinstance(rule, FailRateRule):
-            found += await _fail_rate(session, rule, rules.version, results, now)
+            found += await _fail_rate(session, rule, results, raise_)
         elif isinstance(rule, RepeatedFailsRule):
-            found += await _repeated(session, rule, rules.version, results, now)
+            found += await _repeated(session, rule, results, raise_)
         elif isinstance(rule, ListedFailsRule):
-            found += await _listed(session, rule, rules.version, results, now)
+            found += await _listed(session, rule, results, raise_)
     return await _keep_new(session, found)
 
 
-def _snapshot(rule: Rule, version: str, dedup_key: str, now: datetime, **fields: Any) -> tuple[str, WarningSnapshot]:
+def _snapshot(rule: Rule, version: str, now: datetime, dedup_key: str, **fields: Any) -> tuple[str, WarningSnapshot]:
+    """A warning of `rule` for the condition `dedup_key`: what every warning has, and the rule's own `fields`."""
     return dedup_key, WarningSnapshot(
         warning_id=warning_id(dedup_key),
         rule_id=rule.id,
@@ -87,23 +93,34 @@ def _snapshot(rule: Rule, version: str, dedup_key: str, now: datetime, **fields:
     )
 
 
+class Raise(Protocol):
+    """`_snapshot` bound to one rule, its rule set's version and the time: a rule says only what it saw."""
+
+    def __call__(self, dedup_key: str, /, **fields: Any) -> tuple[str, WarningSnapshot]: ...
+
+
+@dataclass(frozen=True)
+class _Look:
+    """One look at a group's fail rate in a quarter, at a checkpoint of its results."""
+
+    where: dict[str, str]
+    start: date
+    end: date
+    baseline_start: date
+    counts: RateCounts
+    checkpoint: int
+    test: RateTest
+
+
 async def _fail_rate(
-    session: AsyncSession, rule: FailRateRule, version: str, results: list[ResultSnapshot], now: datetime
+    session: AsyncSession, rule: FailRateRule, results: list[ResultSnapshot], raise_: Raise
 ) -> list[tuple[str, WarningSnapshot]]:
-    keys: dict[tuple[str, str], tuple[tuple[str, ...], date]] = {}
-    events: dict[tuple[str, str], int] = {}
-    for r in results:
-        values = tuple(getattr(r, name) for name in rule.group_by)
-        start = quarter_of(r.sampling_date)[0]
-        key = ("|".join(values), quarter_label(start))
-        keys[key] = (values, start)
-        events[key] = events.get(key, 0) + 1
-    done = await repository.known_keys(session, [f"{rule.id}|{g}|{p}" for g, p in keys])
-    held = await repository.looked(session, rule.id, keys)
+    touched = _touched_quarters(rule, results)
+    done = await repository.known_keys(session, [f"{rule.id}|{g}|{p}" for g, p in touched])
+    held = await repository.looked(session, rule.id, touched)
     looks: list[dict[str, Any]] = []
     out: list[tuple[str, WarningSnapshot]] = []
-    checkpoints = tuple(rule.checkpoints)
-    for (group, period), (values, start) in sorted(keys.items()):
+    for (group, period), (values, start, events) in sorted(touched.items()):
         dedup = f"{rule.id}|{group}|{period}"
         if dedup in done:
             continue
@@ -111,55 +128,78 @@ async def _fail_rate(
         # Events seen for the group and quarter bound its results from above (each result counted
         # there had an event there): no look can be due before they reach the next checkpoint, so
         # the counting query runs a few times per group and quarter, not once per batch.
-        seen += events[(group, period)]
+        seen += events
         row = {"rule_id": rule.id, "group_key": group, "period": period, "looked_n": looked_n, "seen": seen}
         looks.append(row)
-        if look_due(seen, checkpoints, looked_n) is None:
+        if look_due(seen, tuple(rule.checkpoints), looked_n) is None:
             continue
-        where: dict[str, str] = dict(zip(rule.group_by, values, strict=True))
-        end = quarter_of(start)[1]
-        baseline_start = quarters_before(start, rule.baseline_quarters)
-        counts = await repository.rate_counts(session, where, baseline_start, start, end)
-        checkpoint = look_due(counts.n_window, checkpoints, looked_n)
-        if checkpoint is None:
+        look = await _look(session, rule, values, start, looked_n)
+        if look is None:
             continue
-        row["looked_n"] = checkpoint
-        test = rate_test(
-            counts,
-            alpha=rule.alpha,
-            looks=len(rule.checkpoints),
-            min_baseline_n=rule.min_baseline_n,
-            min_window_fails=rule.min_window_fails,
-            min_ratio=rule.min_ratio,
-        )
-        if not test.fired:
-            continue
-        rate_w, rate_b = test.evidence["window"]["rate"], test.evidence["baseline"]["rate"]
-        out.append(
-            _snapshot(
-                rule,
-                version,
-                dedup,
-                now,
-                summary=f"{' / '.join(values)}: {counts.fails_window} fails of {counts.n_window} ({rate_w:.1%}) "
-                f"in {period} against {rate_b:.1%} over the {rule.baseline_quarters} quarters before "
-                f"(p = {test.p_value:.2g})",
-                product_category=where.get("product_category"),
-                district_code=where.get("district_code"),
-                window_start=start,
-                window_end=end,
-                evidence={
-                    **test.evidence,
-                    "period": period,
-                    "baseline_from": baseline_start.isoformat(),
-                    "look_at_n": checkpoint,
-                    "group": where,
-                    "rows": _facts_link(where, start, end),
-                },
-            )
-        )
+        row["looked_n"] = look.checkpoint
+        if look.test.fired:
+            out.append(raise_(dedup, **_fail_rate_fields(rule, values, period, look)))
     await repository.record_looks(session, looks)
     return out
+
+
+def _touched_quarters(
+    rule: FailRateRule, results: list[ResultSnapshot]
+) -> dict[tuple[str, str], tuple[tuple[str, ...], date, int]]:
+    """Per (group key, quarter) the batch touched: the group's values, the quarter's start, the batch's events."""
+    touched: dict[tuple[str, str], tuple[tuple[str, ...], date, int]] = {}
+    for r in results:
+        values = tuple(getattr(r, name) for name in rule.group_by)
+        start = quarter_of(r.sampling_date)[0]
+        key = ("|".join(values), quarter_label(start))
+        events = touched[key][2] if key in touched else 0
+        touched[key] = (values, start, events + 1)
+    return touched
+
+
+async def _look(
+    session: AsyncSession, rule: FailRateRule, values: tuple[str, ...], start: date, looked_n: int
+) -> _Look | None:
+    """Count the group's results in the quarter and its baseline; test them if they reached a new checkpoint."""
+    where: dict[str, str] = dict(zip(rule.group_by, values, strict=True))
+    end = quarter_of(start)[1]
+    baseline_start = quarters_before(start, rule.baseline_quarters)
+    counts = await repository.rate_counts(session, where, baseline_start, start, end)
+    checkpoint = look_due(counts.n_window, tuple(rule.checkpoints), looked_n)
+    if checkpoint is None:
+        return None
+    test = rate_test(
+        counts,
+        alpha=rule.alpha,
+        looks=len(rule.checkpoints),
+        min_baseline_n=rule.min_baseline_n,
+        min_window_fails=rule.min_window_fails,
+        min_ratio=rule.min_ratio,
+    )
+    return _Look(where, start, end, baseline_start, counts, checkpoint, test)
+
+
+def _fail_rate_fields(rule: FailRateRule, values: tuple[str, ...], period: str, look: _Look) -> dict[str, Any]:
+    """The warning's own fields when a look fired: what was seen, where and when, and the evidence."""
+    counts, test, where = look.counts, look.test, look.where
+    rate_w, rate_b = test.evidence["window"]["rate"], test.evidence["baseline"]["rate"]
+    return {
+        "summary": f"{' / '.join(values)}: {counts.fails_window} fails of {counts.n_window} ({rate_w:.1%}) "
+        f"in {period} against {rate_b:.1%} over the {rule.baseline_quarters} quarters before "
+        f"(p = {test.p_value:.2g})",
+        "product_category": where.get("product_category"),
+        "district_code": where.get("district_code"),
+        "window_start": look.start,
+        "window_end": look.end,
+        "evidence": {
+            **test.evidence,
+            "period": period,
+            "baseline_from": look.baseline_start.isoformat(),
+            "look_at_n": look.checkpoint,
+            "group": where,
+            "rows": _facts_link(where, look.start, look.end),
+        },
+    }
 
 
 def _facts_link(where: dict[str, str], start: date, end: date) -> str:
@@ -171,7 +211,7 @@ def _facts_link(where: dict[str, str], start: date, end: date) -> str:
 
 
 async def _repeated(
-    session: AsyncSession, rule: RepeatedFailsRule, version: str, results: list[ResultSnapshot], now: datetime
+    session: AsyncSession, rule: RepeatedFailsRule, results: list[ResultSnapshot], raise_: Raise
 ) -> list[tuple[str, WarningSnapshot]]:
     latest: dict[tuple[str, str], date] = {}
     for r in results:
@@ -189,11 +229,8 @@ async def _repeated(
         if len(fails) < rule.min_fails:
             continue
         out.append(
-            _snapshot(
-                rule,
-                version,
+            raise_(
                 dedups[(uscc, category)],
-                now,
                 summary=f"{uscc}: {len(fails)} final fails of {category} between {start} and {day}",
                 product_category=category,
                 uscc=uscc,
@@ -218,7 +255,7 @@ async def _repeated(
 
 
 async def _listed(
-    session: AsyncSession, rule: ListedFailsRule, version: str, results: list[ResultSnapshot], now: datetime
+    session: AsyncSession, rule: ListedFailsRule, results: list[ResultSnapshot], raise_: Raise
 ) -> list[tuple[str, WarningSnapshot]]:
     fails = [r for r in results if r.conclusion == "fail" and r.state != "retracted"]
     if not fails:
@@ -235,11 +272,8 @@ async def _listed(
         done.add(dedup)
         why = standing[r.uscc]
         out.append(
-            _snapshot(
-                rule,
-                version,
+            raise_(
                 dedup,
-                now,
                 summary=f"{r.enterprise_name} ({r.uscc}), "
                 f"{'blacklisted' if why['listed'] else 'with a suspended honour'}, failed on {r.product_name} "
                 f"(report {r.report_no})",
