@@ -11,7 +11,7 @@ import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Request, Response
@@ -48,6 +48,16 @@ class ServiceSpec:
     audit: Table | None = None  # the audit_log table (shared/audit.py): each write request's record
 
 
+T = TypeVar("T")
+
+
+def _started(part: T | None, name: str) -> T:
+    """A part the runtime builds in `start()`: asking for it before then is a programming error."""
+    if part is None:
+        raise RuntimeError(f"{name} not started")
+    return part
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -80,9 +90,7 @@ class ServiceRuntime:
 
     @property
     def bus(self) -> Bus:
-        if self._bus is None:
-            raise RuntimeError("bus not started")
-        return self._bus
+        return _started(self._bus, "bus")
 
     def _build_bus(self) -> Bus:
         if self.platform.bus == "kafka":
@@ -159,17 +167,13 @@ class ServiceRuntime:
 
     @property
     def database(self) -> Database:
-        if self.db is None:
-            raise RuntimeError("database not started")
-        return self.db
+        return _started(self.db, "database")
 
     def unit_of_work(self) -> UnitOfWork:
         return self.database.unit_of_work()
 
     async def ping_db(self) -> None:
-        if self.db is None:
-            raise RuntimeError("database not started")
-        await self.db.ping()
+        await self.database.ping()
 
     async def ping_bus(self) -> None:
         await self.bus.ping()
