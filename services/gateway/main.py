@@ -58,7 +58,9 @@ def create_app(
     runtime = ServiceRuntime(
         replace(SPEC, batch_handler=with_warnings(apply_batch, rules)), settings, bus=bus, clock=clock
     )
-    webhooks = WebhookDispatcher(runtime.unit_of_work, settings, runtime.supervisor.registry)
+    webhooks = WebhookDispatcher(
+        runtime.unit_of_work, settings, runtime.supervisor.registry, reader=lambda: runtime.database.reader()
+    )
 
     def wake_webhooks_on_new_events(uow: UnitOfWork) -> None:
         uow.after_commit(lambda: webhooks.notify() if uow.session.info.get(FEED_APPENDED) else None)

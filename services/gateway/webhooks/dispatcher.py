@@ -52,6 +52,8 @@ FAN_OUT_BATCH = 1000
 SEND_BATCH = 100
 #: Successes are recorded at least this often while a batch is being sent.
 MARK_EVERY_S = 1.0
+#: After a wake-up, the loop waits this long before looking, so a burst of commits makes one look.
+WAKE_COALESCE_S = 0.2
 
 
 def _now() -> datetime:
@@ -66,8 +68,12 @@ class WebhookDispatcher(BackgroundLoop):
         settings: GatewaySettings,
         registry: CollectorRegistry,
         transport: httpx.AsyncBaseTransport | None = None,
+        reader: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         self.unit_of_work = unit_of_work
+        # The look for work only reads: on SQLite it must not take the write lock the consumer waits
+        # for (a look follows every batch that grew the feed).
+        self.reader = reader or unit_of_work
         self.settings = settings
         self.owner = str(uuid.uuid4())
         self._wake = asyncio.Event()
@@ -142,6 +148,8 @@ class WebhookDispatcher(BackgroundLoop):
                 try:
                     async with asyncio.timeout(wait_s):  # not wait_for: see shared/outbox.py
                         await self._wake.wait()
+                    # Let the commits of a busy feed gather: one look per burst, not one per batch.
+                    await asyncio.sleep(WAKE_COALESCE_S)
                 except TimeoutError:
                     pass
         await asyncio.Event().wait()  # stopping: wait to be cancelled (a return would be restarted)
@@ -150,7 +158,7 @@ class WebhookDispatcher(BackgroundLoop):
         """Serve every subscription with work now, a few at a time; returns the deliveries attempted
         and when a retry or another dispatcher's lease next falls due (None: nothing waits)."""
         now = _now()
-        async with self.unit_of_work() as uow:
+        async with self.reader() as uow:
             end = await repository.feed_end(uow.session)
             ids = await repository.with_work(uow.session, now, end)
             due = await repository.next_due(uow.session, now)
