@@ -186,7 +186,8 @@ class ServiceRuntime:
         }
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+# async: FastAPI runs a plain `def` dependency in its thread pool, a hand-off on every request.
+async def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 

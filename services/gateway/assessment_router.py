@@ -62,7 +62,7 @@ class Assessing:
         return plan, scheme, as_of, assessment.assess(plan, scheme, inputs, wanted)
 
 
-def _assessing(request: Request, runtime: Runtime, uow: UoW) -> Assessing:
+async def _assessing(request: Request, runtime: Runtime, uow: UoW) -> Assessing:
     return Assessing(request, runtime, uow)
 
 

@@ -82,7 +82,7 @@ class PlanReading:
     district: str | None
 
 
-def _plan_reading(
+async def _plan_reading(
     request: Request,
     runtime: Runtime,
     plan: str = DEFAULT_PLAN,
