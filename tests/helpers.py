@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+
+from services.sampling.main import SPEC as SAMPLING
+from services.sampling.settings import SamplingSettings
+from shared.runtime import ServiceRuntime
+from shared.settings import PlatformSettings
 
 T = TypeVar("T")
 
@@ -105,3 +111,18 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
     finally:
         await consumer.stop()
     return seen
+
+
+@asynccontextmanager
+async def sampling_runtime(database_url: str, **settings: Any) -> AsyncIterator[ServiceRuntime]:
+    """The sampling service's runtime (database, relay, supervisor) started on `database_url`, without
+    its jobs: the platform pieces on their own, below any app."""
+    config = SamplingSettings(
+        database_url=database_url, run_jobs=False, platform=PlatformSettings(log_json=False), **settings
+    )
+    runtime = ServiceRuntime(SAMPLING, config)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()

@@ -14,15 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from services.sampling.main import SPEC
 from services.sampling.models import outbox
-from services.sampling.settings import SamplingSettings
 from shared.db import Database
 from shared.events import Envelope
 from shared.outbox import add_to_outbox
 from shared.runtime import ServiceRuntime
-from shared.settings import PlatformSettings
-from tests.helpers import eventually
+from tests.helpers import eventually, sampling_runtime
 
 
 def _events(n: int) -> list[Envelope]:
@@ -41,13 +38,8 @@ async def database_url(
 @pytest.fixture
 async def runtime(database_url: str) -> AsyncIterator[ServiceRuntime]:
     # The default poll intervals: 30 s on SQLite, 0.2 s on PostgreSQL (shared/settings.py).
-    settings = SamplingSettings(database_url=database_url, run_jobs=False, platform=PlatformSettings(log_json=False))
-    rt = ServiceRuntime(SPEC, settings)
-    await rt.start()
-    try:
+    async with sampling_runtime(database_url) as rt:
         yield rt
-    finally:
-        await rt.stop()
 
 
 def _count_statements(db: Database) -> list[str]:
@@ -61,21 +53,12 @@ def _count_statements(db: Database) -> list[str]:
 
 
 async def test_an_idle_relay_on_sqlite_sends_no_statement(tmp_path: Path) -> None:
-    settings = SamplingSettings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/idle.db",
-        run_jobs=False,
-        platform=PlatformSettings(log_json=False),
-    )
-    rt = ServiceRuntime(SPEC, settings)
-    await rt.start()
-    try:
+    async with sampling_runtime(f"sqlite+aiosqlite:///{tmp_path}/idle.db") as rt:
         assert rt.db is not None and rt.relay is not None
         await asyncio.sleep(0.5)  # the relay's first round at start
         seen = _count_statements(rt.db)
         await asyncio.sleep(2.0)  # ten polls at the former 0.2 s interval
         assert seen == []
-    finally:
-        await rt.stop()
 
 
 async def test_a_commit_outside_a_request_wakes_the_relay(runtime: ServiceRuntime) -> None:
@@ -91,19 +74,14 @@ async def test_a_commit_outside_a_request_wakes_the_relay(runtime: ServiceRuntim
 
 async def test_rows_another_process_wrote_are_published_by_the_poll(database_url: str) -> None:
     poll = {"relay_interval_s": 0.2, "relay_sqlite_interval_s": 0.5}
-    settings = SamplingSettings(
-        database_url=database_url, run_jobs=False, platform=PlatformSettings(log_json=False), **poll
-    )
-    rt = ServiceRuntime(SPEC, settings)
-    await rt.start()
-    other = Database(database_url)  # another process's engine: its commits do not wake this relay
-    try:
-        assert rt.relay is not None
-        async with other.unit_of_work() as uow:
-            await add_to_outbox(uow.session, outbox, _events(2))
-            await uow.commit()
-        assert await eventually(rt.relay.backlog, lambda n: n == 0, timeout=25) == 0
-        assert rt.relay.published_total == 2
-    finally:
-        await other.dispose()
-        await rt.stop()
+    async with sampling_runtime(database_url, **poll) as rt:
+        other = Database(database_url)  # another process's engine: its commits do not wake this relay
+        try:
+            assert rt.relay is not None
+            async with other.unit_of_work() as uow:
+                await add_to_outbox(uow.session, outbox, _events(2))
+                await uow.commit()
+            assert await eventually(rt.relay.backlog, lambda n: n == 0, timeout=25) == 0
+            assert rt.relay.published_total == 2
+        finally:
+            await other.dispose()

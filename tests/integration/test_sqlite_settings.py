@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from services.sampling.main import SPEC
 from services.sampling.settings import SamplingSettings
-from shared.runtime import ServiceRuntime
 from shared.settings import PlatformSettings
+from tests.helpers import sampling_runtime
 
 
 async def test_a_services_sqlite_memory_settings_reach_its_connections(
@@ -19,22 +18,13 @@ async def test_a_services_sqlite_memory_settings_reach_its_connections(
     # The page cache and memory map are per connection and per file: the embedded suite's memory.
     monkeypatch.setenv("QC_SAMPLING_SQLITE_CACHE_MB", "3")
     monkeypatch.setenv("QC_SAMPLING_SQLITE_MMAP_MB", "5")
-    settings = SamplingSettings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/memory.db",
-        run_jobs=False,
-        platform=PlatformSettings(log_json=False),
-    )
-    rt = ServiceRuntime(SPEC, settings)
-    await rt.start()
-    try:
-        async with rt.database.unit_of_work() as uow:
-            cache = await uow.session.scalar(text("PRAGMA cache_size"))
-            mmap = await uow.session.scalar(text("PRAGMA mmap_size"))
-        assert (cache, mmap) == (-3 * 1024, 5 * 1024 * 1024)
-    finally:
-        await rt.stop()
+    url = f"sqlite+aiosqlite:///{tmp_path}/memory.db"
+    async with sampling_runtime(url) as rt, rt.database.unit_of_work() as uow:
+        cache = await uow.session.scalar(text("PRAGMA cache_size"))
+        mmap = await uow.session.scalar(text("PRAGMA mmap_size"))
+    assert (cache, mmap) == (-3 * 1024, 5 * 1024 * 1024)
     # The defaults: a 16 MB cache and no map (shared/settings.py says why).
     monkeypatch.delenv("QC_SAMPLING_SQLITE_CACHE_MB")
     monkeypatch.delenv("QC_SAMPLING_SQLITE_MMAP_MB")
-    defaults = SamplingSettings(database_url=settings.database_url, platform=PlatformSettings(log_json=False))
+    defaults = SamplingSettings(database_url=url, platform=PlatformSettings(log_json=False))
     assert (defaults.sqlite_cache_mb, defaults.sqlite_mmap_mb) == (16, 0)
