@@ -22,53 +22,110 @@ import io
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import TypeAdapter
 from stdnum.cn import uscc as _uscc
 
 # ----------------------------------------------------------------------------------------- the city
 
-#: (division code, name, pass-probability offset): a district's firms are a little better or worse.
-DISTRICTS: tuple[tuple[str, str, float], ...] = (
-    ("370202", "市南", 0.015),
-    ("370203", "市北", 0.0),
-    ("370211", "黄岛", 0.01),
-    ("370212", "崂山", 0.02),
-    ("370213", "李沧", -0.01),
-    ("370214", "城阳", -0.005),
-    ("370281", "胶州", -0.015),
-    ("370282", "即墨", -0.02),
-    ("370283", "平度", -0.03),
-    ("370285", "莱西", -0.025),
-)
-SECTORS = ("manufacturing", "food", "agricultural", "engineering")
-SECTOR_WEIGHTS = (45, 25, 20, 10)
-LEVELS = ("national", "provincial", "municipal", "district")
-LEVEL_WEIGHTS = (12, 20, 48, 20)
+
+@dataclass(frozen=True)
+class District:
+    code: str  # the division code (GB/T 2260)
+    name: str
+    #: Added to the pass probability: a district's firms are a little better or worse.
+    pass_offset: float
+
+
+@dataclass(frozen=True)
+class Product:
+    category: str
+    name: str
+    #: The test item a non-conforming sample fails, and the standard that sets its limit.
+    item: str
+    standard: str
+
+
+@dataclass(frozen=True)
+class PassRate:
+    """The pass probability in the base year, and its yearly change."""
+
+    base: float
+    yearly: float
+
+
+@dataclass(frozen=True)
+class Sector:
+    weight: int  # how often a sample is of this sector
+    pass_rate: PassRate
+    trade_words: tuple[str, ...]  # what an enterprise's name says it does
+    products: tuple[Product, ...]
+    #: Key products (重点产品, manufacturing only) pass at their own rate.
+    key_product_pass_rate: PassRate | None = None
+
+
+@dataclass(frozen=True)
+class Level:
+    weight: int  # how often a sample is taken at this level
+    pass_offset: float
 
 
 @dataclass(frozen=True)
 class Agency:
-    code: str
+    code: str  # the token's agency claim
     name: str
 
 
-#: Which agency inspects what: (level, sector) -> agency code; the token's agency claim is the code.
-AGENCIES: tuple[Agency, ...] = (
-    Agency("CN-NQS", "国家质量监督检验检疫总局监督抽查(国家质检中心)"),
-    Agency("SD-ZJY", "山东省产品质量监督检验研究院"),
-    Agency("QD-ZJY", "青岛市产品质量监督检验研究院"),
-    Agency("QD-SPJ", "青岛市食品药品检验研究院"),
-    Agency("QD-NCP", "青岛市农产品质量安全检验检测中心"),
-    Agency("QD-JGZ", "青岛市建设工程质量监督站"),
-    Agency("QD-QXJ", "青岛市各区(市)质量技术监督局检验所"),
-)
+@dataclass(frozen=True)
+class HonourType:
+    per_year: int  # granted per year (before `honour_scale`), tuned near the seed's targets
+    holder_kind: str  # the first the catalog allows that the generator can name
+    subject_kind: str | None
+
+
+@dataclass(frozen=True)
+class ReportedIndicator:
+    """One value a year from the system that measures it (ratios for rates)."""
+
+    system: str
+    evidence: str  # the evidence reference, `{y}` the year
+    values: tuple[int | float, ...]
+
+
+@dataclass(frozen=True)
+class City:
+    """The city's tables (data/demo.json). The generator draws from them in their order."""
+
+    districts: tuple[District, ...]
+    sectors: dict[str, Sector]
+    levels: dict[str, Level]
+    agencies: tuple[Agency, ...]
+    name_words: tuple[str, ...]  # enterprise names: 青岛 + a word + a trade word + a suffix
+    suffixes: tuple[str, ...]
+    model_specs: tuple[str, ...]
+    honour_types: dict[str, HonourType]
+    gi_products: tuple[str, ...]  # geographical-indication products (B2, B4)
+    industries: tuple[str, ...]
+    services: tuple[str, ...]
+    blacklist_reasons: tuple[str, ...]
+    blacklist_fates: tuple[str, ...]  # cycled through: most listings stay
+    reported: dict[str, ReportedIndicator]
+
+
+CITY = TypeAdapter(City).validate_json((Path(__file__).parent / "data" / "demo.json").read_bytes())
+DISTRICTS, AGENCIES, REPORTED = CITY.districts, CITY.agencies, CITY.reported
+DISTRICT_BY_CODE = {d.code: d for d in DISTRICTS}
+SECTORS, SECTOR_WEIGHTS = tuple(CITY.sectors), tuple(s.weight for s in CITY.sectors.values())
+LEVELS, LEVEL_WEIGHTS = tuple(CITY.levels), tuple(v.weight for v in CITY.levels.values())
 
 
 def agency_for(level: str, sector: str) -> str:
+    """Which agency inspects what: the code of the agency that samples `sector` at `level`."""
     if level == "national":
         return "CN-NQS"
     if level == "provincial":
@@ -76,84 +133,6 @@ def agency_for(level: str, sector: str) -> str:
     if level == "district":
         return "QD-QXJ"
     return {"food": "QD-SPJ", "agricultural": "QD-NCP", "engineering": "QD-JGZ"}.get(sector, "QD-ZJY")
-
-
-#: Pass probability in the base year, and its yearly change, per sector (key products apart).
-PASS_BASE: dict[str, tuple[float, float]] = {
-    "manufacturing": (0.86, 0.012),
-    "manufacturing-key": (0.875, 0.011),
-    "food": (0.955, 0.0),
-    "agricultural": (0.945, 0.006),
-    "engineering": (0.975, 0.005),
-}
-LEVEL_OFFSET = {"national": -0.01, "provincial": 0.0, "municipal": 0.01, "district": 0.015}
-
-PRODUCTS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    # (category, product name, a non-conforming item with its standard)
-    "manufacturing": (
-        ("家用电器", "滚筒洗衣机", "能效等级|GB 12021.4-2013"),
-        ("家用电器", "电冰箱", "耗电量|GB 12021.2-2008"),
-        ("轮胎", "轿车子午线轮胎", "耐久性能|GB 9743-2007"),
-        ("电线电缆", "聚氯乙烯绝缘电缆", "导体电阻|GB/T 5023.1-2008"),
-        ("纺织品", "针织服装", "纤维含量|GB/T 29862-2013"),
-        ("机械", "电动自行车", "制动性能|GB 17761-1999"),
-        ("化工", "水性涂料", "挥发性有机物|GB 18582-2008"),
-    ),
-    "food": (
-        ("饮料", "矿泉水", "菌落总数|GB 19298-2014"),
-        ("酒类", "啤酒", "甲醛|GB 2758-2012"),
-        ("调味品", "酱油", "氨基酸态氮|GB 2717-2003"),
-        ("糕点", "月饼", "防腐剂|GB 2760-2014"),
-        ("水产制品", "即食海参", "菌落总数|GB 10136-2015"),
-    ),
-    "agricultural": (
-        ("蔬菜", "大白菜", "毒死蜱|GB 2763-2014"),
-        ("蔬菜", "大葱", "腐霉利|GB 2763-2014"),
-        ("水果", "苹果", "多菌灵|GB 2763-2014"),
-        ("茶叶", "崂山绿茶", "氯氰菊酯|GB 2763-2014"),
-        ("畜禽产品", "猪肉", "克伦特罗|农业部235号公告"),
-        ("水产品", "海带", "无机砷|GB 2762-2012"),
-    ),
-    "engineering": (
-        ("房屋建筑", "住宅楼竣工验收", "混凝土强度|GB 50204-2015"),
-        ("市政工程", "道路工程竣工验收", "压实度|CJJ 1-2008"),
-        ("房屋建筑", "公共建筑竣工验收", "钢筋保护层厚度|GB 50204-2015"),
-    ),
-}
-
-NAME_WORDS = (
-    "海信",
-    "澳柯",
-    "华泰",
-    "瑞丰",
-    "金岭",
-    "东方",
-    "明珠",
-    "鑫源",
-    "恒达",
-    "海润",
-    "崂峰",
-    "琴岛",
-    "胶东",
-    "新华",
-    "利群",
-    "宏远",
-    "正大",
-    "青山",
-    "蓝海",
-    "润泽",
-    "嘉禾",
-    "永盛",
-    "汇丰",
-    "福瑞",
-)
-TRADE_WORDS = {
-    "manufacturing": ("电器", "橡胶", "电缆", "纺织", "机械", "化工", "电子"),
-    "food": ("食品", "饮品", "酿酒", "海洋食品", "调味品"),
-    "agricultural": ("农业", "果蔬", "茶业", "养殖", "农产品"),
-    "engineering": ("建设", "建工", "建筑工程", "市政工程"),
-}
-SUFFIXES = ("有限公司", "股份有限公司", "集团有限公司")
 
 
 def _org_code(body8: str) -> str:
@@ -213,16 +192,34 @@ class Outbreak:
 
 
 @dataclass
+class Lifecycle:
+    """What the agencies change in their results after sending them, each change at most once a result."""
+
+    corrections: list[ResultChange] = field(default_factory=list)  # PATCH /v1/results/{id} bodies
+    retractions: list[ResultChange] = field(default_factory=list)  # POST /v1/results/{id}:retract bodies
+    reinspections: list[ResultChange] = field(default_factory=list)  # POST /v1/results/{id}/reinspection bodies
+
+
+@dataclass
+class Honours:
+    """The honours granted, and the few revoked afterwards."""
+
+    grants: list[dict[str, Any]] = field(default_factory=list)  # POST /v1/honours bodies
+    revocations: list[tuple[str, str, str]] = field(default_factory=list)  # (type_code, certificate_no, reason)
+
+    def __len__(self) -> int:
+        """How many honours were granted."""
+        return len(self.grants)
+
+
+@dataclass
 class DemoData:
     seed: int
     years: tuple[int, ...]
     enterprises: list[Enterprise]
     results: dict[str, list[dict[str, Any]]]  # agency code -> result bodies (POST /v1/results:batch)
-    corrections: list[ResultChange]  # PATCH /v1/results/{id} bodies
-    retractions: list[ResultChange]  # POST /v1/results/{id}:retract bodies
-    reinspections: list[ResultChange]  # POST /v1/results/{id}/reinspection bodies
-    honours: list[dict[str, Any]]  # POST /v1/honours bodies
-    revocations: list[tuple[str, str, str]]  # (type_code, certificate_no, reason)
+    lifecycle: Lifecycle
+    honours: Honours
     blacklist: list[BlacklistCase]
     reports: list[dict[str, Any]]  # POST /v1/indicator-reports bodies
     outbreak: Outbreak | None = None  # its results are among `results`
@@ -240,22 +237,25 @@ def _enterprises(rng: random.Random, count: int) -> list[Enterprise]:
     names: set[str] = set()
     for i in range(count):
         sector = rng.choices(SECTORS, SECTOR_WEIGHTS)[0]
-        district, dname, _ = rng.choice(DISTRICTS)
+        district = rng.choice(DISTRICTS)
+        trades = CITY.sectors[sector].trade_words
         while True:
-            name = f"青岛{rng.choice(NAME_WORDS)}{rng.choice(TRADE_WORDS[sector])}{rng.choice(SUFFIXES)}"
+            name = f"青岛{rng.choice(CITY.name_words)}{rng.choice(trades)}{rng.choice(CITY.suffixes)}"
             if name in names:
-                name = f"青岛{dname}{rng.choice(NAME_WORDS)}{rng.choice(TRADE_WORDS[sector])}有限公司"
+                name = f"青岛{district.name}{rng.choice(CITY.name_words)}{rng.choice(trades)}有限公司"
             if name not in names:
                 break
         names.add(name)
-        out.append(Enterprise(make_uscc("91", district, 10_000_000 + 7919 * i), name, district, sector))
+        uscc = make_uscc("91", district.code, 10_000_000 + 7919 * i)
+        out.append(Enterprise(uscc, name, district.code, sector))
     return out
 
 
 def _pass_probability(sector: str, key: bool, level: str, district: str, year_index: int) -> float:
-    base, trend = PASS_BASE["manufacturing-key" if key else sector]
-    offset = dict((d, o) for d, _, o in DISTRICTS)[district]
-    return min(0.998, base + trend * year_index + LEVEL_OFFSET[level] + offset)
+    table = CITY.sectors[sector]
+    rate = table.key_product_pass_rate if key and table.key_product_pass_rate else table.pass_rate
+    level_offset, district_offset = CITY.levels[level].pass_offset, DISTRICT_BY_CODE[district].pass_offset
+    return min(0.998, rate.base + rate.yearly * year_index + level_offset + district_offset)
 
 
 def _results(
@@ -272,23 +272,22 @@ def _results(
             if sector == "engineering":
                 level = rng.choice(("municipal", "district"))  # works are supervised locally
             key = sector == "manufacturing" and rng.random() < 0.55
-            category, product, item = rng.choice(PRODUCTS[sector])
+            product = rng.choice(CITY.sectors[sector].products)
             sampled = date(year, 1, 1) + timedelta(days=rng.randrange(0, 334))
             produced = sampled - timedelta(days=rng.randrange(3, 90))
             reported = sampled + timedelta(days=rng.randrange(7, 30))
             passed = rng.random() < _pass_probability(sector, key, level, firm.district, yi)
             agency = agency_for(level, sector)
             serial[(agency, year)] += 1
-            item_name, standard = item.split("|")
             body: dict[str, Any] = {
                 "report_no": f"{agency}-{year}-{serial[(agency, year)]:06d}",
                 "level": level,
                 "sector": sector,
                 "key_product": key,
-                "product_category": category,
-                "product_name": product,
+                "product_category": product.category,
+                "product_name": product.name,
                 "brand": firm.name[2:4],
-                "model_spec": rng.choice(("标准型", "A型", "B型", "500g", "550mL", "I级")),
+                "model_spec": rng.choice(CITY.model_specs),
                 "batch_no": f"{produced:%Y%m%d}{rng.choice('ABC')}",
                 "production_date": produced.isoformat(),
                 "uscc": firm.uscc,
@@ -302,11 +301,11 @@ def _results(
                 if passed
                 else [
                     {
-                        "item": item_name,
+                        "item": product.item,
                         "requirement": "符合标准要求",
                         "measured": "不符合",
                         "unit": None,
-                        "standard": standard,
+                        "standard": product.standard,
                     }
                 ],
             }
@@ -316,9 +315,9 @@ def _results(
 
 #: The outbreak's campaign: results sampled in its quarter, and how many of them fail.
 OUTBREAK_RESULTS, OUTBREAK_FAILS = 100, 45
-#: (category, product, item|standard) of the outbreak: procymidone residue on spring onions, a
-#: recurring finding of vegetable sampling.
-OUTBREAK_PRODUCT = ("蔬菜", "大葱", "腐霉利|GB 2763-2014")
+#: The outbreak's product and item: procymidone (腐霉利) residue on spring onions, a recurring finding of
+#: vegetable sampling.
+OUTBREAK_PRODUCT = next(p for p in CITY.sectors["agricultural"].products if p.name == "大葱")
 
 
 def _outbreak(
@@ -337,11 +336,10 @@ def _outbreak(
     if not growers:
         return None
     district = max(growers, key=lambda d: (len(growers[d]), d))
-    dname = next(name for code, name, _ in DISTRICTS if code == district)
+    dname = DISTRICT_BY_CODE[district].name
     year = years[-2]
     start = date(year, 7, 1)
-    category, product, item = OUTBREAK_PRODUCT
-    item_name, standard = item.split("|")
+    product = OUTBREAK_PRODUCT
     agency = agency_for("municipal", "agricultural")
     failing = set(rng.sample(range(OUTBREAK_RESULTS), OUTBREAK_FAILS))
     rows: list[dict[str, Any]] = []
@@ -355,8 +353,8 @@ def _outbreak(
                 "level": "municipal",
                 "sector": "agricultural",
                 "key_product": False,
-                "product_category": category,
-                "product_name": product,
+                "product_category": product.category,
+                "product_name": product.name,
                 "brand": firm.name[2:4],
                 "model_spec": "散装",
                 "batch_no": f"{sampled - timedelta(days=2):%Y%m%d}A",
@@ -370,11 +368,11 @@ def _outbreak(
                 "conclusion": "fail" if failed else "pass",
                 "nonconforming_items": [
                     {
-                        "item": item_name,
+                        "item": product.item,
                         "requirement": "≤0.2 mg/kg",
                         "measured": f"{rng.uniform(0.3, 1.8):.2f}",
                         "unit": "mg/kg",
-                        "standard": standard,
+                        "standard": product.standard,
                     }
                 ]
                 if failed
@@ -382,160 +380,55 @@ def _outbreak(
             }
         )
     results[agency] = results.pop(agency, []) + rows
-    return Outbreak(category, district, start, tuple(r["report_no"] for r in rows), OUTBREAK_FAILS)
+    return Outbreak(product.category, district, start, tuple(r["report_no"] for r in rows), OUTBREAK_FAILS)
 
 
-def _lifecycle(
-    rng: random.Random, results: dict[str, list[dict[str, Any]]]
-) -> tuple[list[ResultChange], list[ResultChange], list[ResultChange]]:
-    corrections: list[ResultChange] = []
-    retractions: list[ResultChange] = []
-    reinspections: list[ResultChange] = []
+def _lifecycle(rng: random.Random, results: dict[str, list[dict[str, Any]]]) -> Lifecycle:
+    out = Lifecycle()
     for agency, rows in results.items():
         for r in rows:
+            change = functools.partial(ResultChange, agency, r["report_no"])
             roll = rng.random()
             if roll < 0.01:
-                retractions.append(ResultChange(agency, r["report_no"], {"reason": "样品信息重复录入，撤回本报告"}))
+                out.retractions.append(change({"reason": "样品信息重复录入，撤回本报告"}))
             elif roll < 0.03:
-                corrections.append(
-                    ResultChange(
-                        agency,
-                        r["report_no"],
-                        {
-                            "reason": "产品名称录入有误，按原始记录更正",
-                            "changes": {"product_name": r["product_name"] + "(更正)"},
-                        },
-                    )
-                )
+                fix = {"product_name": r["product_name"] + "(更正)"}
+                out.corrections.append(change({"reason": "产品名称录入有误，按原始记录更正", "changes": fix}))
             elif r["conclusion"] == "fail" and roll < 0.06:
-                corrections.append(
-                    ResultChange(
-                        agency,
-                        r["report_no"],
-                        {
-                            "reason": "复核原始记录，检验结论判定有误",
-                            "changes": {"conclusion": "pass", "nonconforming_items": []},
-                        },
-                    )
-                )
+                fix = {"conclusion": "pass", "nonconforming_items": []}
+                out.corrections.append(change({"reason": "复核原始记录，检验结论判定有误", "changes": fix}))
             elif r["conclusion"] == "fail" and roll < 0.30:
                 reported = date.fromisoformat(r["report_date"])
                 requested = reported + timedelta(days=rng.randrange(2, 14))
-                reinspections.append(
-                    ResultChange(
-                        agency,
-                        r["report_no"],
+                out.reinspections.append(
+                    change(
                         {
                             "outcome": "overturned" if rng.random() < 0.4 else "upheld",
                             "reinspection_report_no": "FJ-" + r["report_no"],
                             "requested_on": requested.isoformat(),
                             "decided_on": (requested + timedelta(days=rng.randrange(5, 20))).isoformat(),
-                        },
+                        }
                     )
                 )
-    return corrections, retractions, reinspections
-
-
-#: Honours granted per year for each catalog type (before `scale`), tuned near the seed's targets.
-HONOURS_PER_YEAR: dict[str, int] = {
-    "B1": 1,
-    "B2": 2,
-    "B3": 15,
-    "B4": 3,
-    "B5": 130,
-    "B6": 125,
-    "B7": 26,
-    "S1": 2,
-    "S2": 40,
-    "S3": 40,
-    "S4": 25,
-    "S5": 1,
-    "S6": 30,
-    "S7": 3,
-    "S8": 5,
-    "S9": 2,
-    "S10": 3,
-    "S11": 1,
-    "Q1": 10,
-    "Q2": 22,
-    "Q3": 95,
-    "Q4": 2,
-    "Q5": 3,
-    "Q6": 1,
-    "E1": 2,
-    "E2": 8,
-}
-#: Holder kind used for each type (the first the catalog allows that the generator can name).
-HOLDER_KIND: dict[str, str] = {
-    "B1": "region",
-    "B2": "region",
-    "B4": "region",
-    "S11": "region",
-    "S7": "region",
-    "Q2": "person",
-    "S9": "organisation",
-    "S10": "organisation",
-}
-SUBJECT_KIND: dict[str, str | None] = {
-    "B1": "industry",
-    "B2": "product",
-    "B3": "trademark",
-    "B4": "product",
-    "B5": "product",
-    "B6": "trademark",
-    "B7": "service",
-    "S1": "standard",
-    "S2": "standard",
-    "S3": "standard",
-    "S4": "standard",
-    "S5": "committee",
-    "S6": None,
-    "S7": "product",
-    "S8": "product",
-    "S9": "service",
-    "S10": "service",
-    "S11": "industry",
-    "Q1": None,
-    "Q2": None,
-    "Q3": None,
-    "Q4": None,
-    "Q5": None,
-    "Q6": None,
-    "E1": "project",
-    "E2": "project",
-}
-GI_PRODUCTS = (
-    "崂山绿茶",
-    "胶州大白菜",
-    "马家沟芹菜",
-    "大泽山葡萄",
-    "平度黄金",
-    "莱西花生",
-    "崂山矿泉水",
-    "即墨老酒",
-    "灵山岛海参",
-    "黄岛蓝莓",
-)
-INDUSTRIES = ("家电", "橡胶轮胎", "纺织服装", "海洋食品", "啤酒饮料", "港口物流", "旅游服务", "金融服务")
-SERVICES = ("港口物流服务", "城市公交服务", "星级酒店服务", "社区养老服务", "电子商务服务", "旅游咨询服务")
+    return out
 
 
 def _subject(rng: random.Random, code: str, i: int, year: int, firm: Enterprise | None) -> dict[str, Any] | None:
-    kind = SUBJECT_KIND[code]
+    kind = CITY.honour_types[code].subject_kind
     brand = firm.name[2:4] if firm else "琴岛"
     if kind is None:
         return None
     if kind == "product":
         if code in ("B2", "B4"):
-            return {"kind": "product", "name": GI_PRODUCTS[i % len(GI_PRODUCTS)]}
+            return {"kind": "product", "name": CITY.gi_products[i % len(CITY.gi_products)]}
         sector = firm.sector if firm else "agricultural"
-        return {"kind": "product", "name": f"{brand}牌{rng.choice(PRODUCTS[sector])[1]}"}
+        return {"kind": "product", "name": f"{brand}牌{rng.choice(CITY.sectors[sector].products).name}"}
     if kind == "trademark":
         return {"kind": "trademark", "name": brand, "number": f"{rng.randrange(1_000_000, 9_999_999)}"}
     if kind == "service":
-        return {"kind": "service", "name": rng.choice(SERVICES)}
+        return {"kind": "service", "name": rng.choice(CITY.services)}
     if kind == "industry":
-        return {"kind": "industry", "name": INDUSTRIES[i % len(INDUSTRIES)]}
+        return {"kind": "industry", "name": CITY.industries[i % len(CITY.industries)]}
     if kind == "project":
         site = rng.choice(("国际会展中心", "地铁", "海湾大桥", "新机场", "体育中心"))
         return {"kind": "project", "name": f"青岛{site}{rng.choice(('一期', '二期', '三期', 'A区', 'B区'))}工程"}
@@ -559,26 +452,23 @@ def _subject(rng: random.Random, code: str, i: int, year: int, firm: Enterprise 
     }
 
 
-def _honours(
-    rng: random.Random, firms: list[Enterprise], years: Sequence[int], scale: float
-) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
-    honours: list[dict[str, Any]] = []
-    revocations: list[tuple[str, str, str]] = []
+def _honours(rng: random.Random, firms: list[Enterprise], years: Sequence[int], scale: float) -> Honours:
+    out = Honours()
     orgs = [
-        Enterprise(make_uscc("51", d, 20_000_000 + 131 * i), f"青岛市{n}质量协会", d, "manufacturing")
-        for i, (d, n, _) in enumerate(DISTRICTS)
+        Enterprise(make_uscc("51", d.code, 20_000_000 + 131 * i), f"青岛市{d.name}质量协会", d.code, "manufacturing")
+        for i, d in enumerate(DISTRICTS)
     ]
-    for code, per_year in HONOURS_PER_YEAR.items():
+    for code, honour_type in CITY.honour_types.items():
         n = 0
         for year in years:
-            count = max(1 if code != "B1" or year % 2 else 0, round(per_year * scale))
+            count = max(1 if code != "B1" or year % 2 else 0, round(honour_type.per_year * scale))
             for _ in range(count):
                 n += 1
-                kind = HOLDER_KIND.get(code, "enterprise")
+                kind = honour_type.holder_kind
                 firm: Enterprise | None = None
                 if kind == "region":
-                    district, dname, _ = DISTRICTS[(n - 1) % len(DISTRICTS)]
-                    holder_id, holder_name = district, f"青岛市{dname}区(市)"
+                    district = DISTRICTS[(n - 1) % len(DISTRICTS)]
+                    holder_id, holder_name = district.code, f"青岛市{district.name}区(市)"
                 elif kind == "person":
                     holder_id, holder_name = f"QD-EXP-{year}-{n:04d}", f"评审专家{n:04d}号"
                 elif kind == "organisation":
@@ -600,20 +490,10 @@ def _honours(
                 subject = _subject(rng, code, n, year, firm)
                 if subject is not None:
                     body["subject"] = subject
-                honours.append(body)
+                out.grants.append(body)
                 if rng.random() < 0.01:
-                    revocations.append((code, body["certificate_no"], "复查发现申报材料不实，撤销称号"))
-    return honours, revocations
-
-
-REASONS = (
-    "fake_or_shoddy_products",
-    "food_safety_violation",
-    "refusing_supervision",
-    "certification_fraud",
-    "special_equipment_violation",
-)
-FATES = ("listed", "listed", "listed", "rejected", "wrongful", "repaired", "repaired")
+                    out.revocations.append((code, body["certificate_no"], "复查发现申报材料不实，撤销称号"))
+    return out
 
 
 def _blacklist(
@@ -634,8 +514,8 @@ def _blacklist(
     for i, (code, name, sector) in enumerate(failing[:count]):
         # Spread over the archive's later years, the last ones most (the listings still published then).
         year = years[-1 - (i % min(3, len(years)))]
-        reason = "food_safety_violation" if sector == "food" else rng.choice(REASONS)
-        fate = FATES[i % len(FATES)]
+        reason = "food_safety_violation" if sector == "food" else rng.choice(CITY.blacklist_reasons)
+        fate = CITY.blacklist_fates[i % len(CITY.blacklist_fates)]
         decided = date(year, 1 + rng.randrange(11), 1 + rng.randrange(28))
         cases.append(
             BlacklistCase(
@@ -678,45 +558,10 @@ def _blacklist(
     return cases
 
 
-#: Reported indicators: one value a year from the system that measures it (ratios for rates).
-REPORTED: dict[str, tuple[str, str, tuple[float, ...]]] = {
-    "management_system_certification_rate": (
-        "青岛市认证认可监管信息系统",
-        "青质监认〔{y}〕年报",
-        (0.48, 0.52, 0.555, 0.585, 0.612),
-    ),
-    "producer_services_satisfaction": (
-        "青岛市服务业顾客满意度测评系统",
-        "青质协测评〔{y}〕1号",
-        (76.5, 77.8, 78.9, 80.2, 81.0),
-    ),
-    "consumer_services_satisfaction": (
-        "青岛市服务业顾客满意度测评系统",
-        "青质协测评〔{y}〕2号",
-        (72.1, 73.0, 74.2, 75.3, 76.0),
-    ),
-    "expressway_good_road_rate": (
-        "山东省交通运输厅公路养护管理系统",
-        "鲁交公路〔{y}〕附表2",
-        (0.965, 0.971, 0.978, 0.984, 0.986),
-    ),
-    "trunk_road_good_road_rate": (
-        "山东省交通运输厅公路养护管理系统",
-        "鲁交公路〔{y}〕附表3",
-        (0.80, 0.82, 0.83, 0.845, 0.862),
-    ),
-    "standards_library_holdings": (
-        "青岛市标准化研究院标准馆藏系统",
-        "青标研〔{y}〕馆藏统计",
-        (180_000, 210_000, 238_000, 266_000, 291_500),
-    ),
-}
-
-
 def _reports(years: Sequence[int]) -> list[dict[str, Any]]:
     out = []
-    for code, (system, evidence, values) in REPORTED.items():
-        for year, value in zip(years, values, strict=False):
+    for code, indicator in REPORTED.items():
+        for year, value in zip(years, indicator.values, strict=False):
             out.append(
                 {
                     "plan": "qingdao-2012",
@@ -724,8 +569,8 @@ def _reports(years: Sequence[int]) -> list[dict[str, Any]]:
                     "period_start": f"{year}-01-01",
                     "period_end": f"{year}-12-31",
                     "value": value,
-                    "reporting_system": system,
-                    "evidence_ref": evidence.format(y=year),
+                    "reporting_system": indicator.system,
+                    "evidence_ref": indicator.evidence.format(y=year),
                 }
             )
     return out
@@ -744,25 +589,12 @@ def generate(
     rng = random.Random(seed)
     firms = _enterprises(rng, enterprises)
     results = _results(rng, firms, years, results_per_year)
-    corrections, retractions, reinspections = _lifecycle(rng, results)
-    honours, revocations = _honours(rng, firms, years, honour_scale)
+    lifecycle = _lifecycle(rng, results)
+    honours = _honours(rng, firms, years, honour_scale)
     blacklist = _blacklist(rng, results, blacklist_cases, years)
     # Last, with its own generator: the rest of the city is the same with or without it.
     outbreak = _outbreak(random.Random(f"{seed}-outbreak"), firms, results, years)
-    return DemoData(
-        seed=seed,
-        years=tuple(years),
-        enterprises=firms,
-        results=results,
-        corrections=corrections,
-        retractions=retractions,
-        reinspections=reinspections,
-        honours=honours,
-        revocations=revocations,
-        blacklist=blacklist,
-        reports=_reports(years),
-        outbreak=outbreak,
-    )
+    return DemoData(seed, tuple(years), firms, results, lifecycle, honours, blacklist, _reports(years), outbreak)
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -838,30 +670,30 @@ def _detail(resp: httpx.Response) -> str:
 _HonourIds = dict[tuple[str, str], tuple[str, str]]
 
 
+def _no_progress(step: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(eq=False)
 class Loader:
     """Sends a DemoData to a running suite through its HTTP APIs, step by step, counting problems."""
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        mint: Mint,
-        *,
-        progress: Progress | None = None,
-        batch_rows: int = 2000,
-        concurrency: int = 8,
-        retries: int = 3,
-    ) -> None:
-        self.client = client
-        self.retries = retries
-        self.mint = mint
-        self.progress = progress or (lambda step, done, total: None)
-        self.batch_rows = batch_rows
-        self.sem = asyncio.Semaphore(concurrency)
-        self.report = LoadReport()
-        self.prefix = {"credit": "", "awards": ""}
-        self._tokens: dict[tuple[str, str | None], str] = {}
-        # report_no -> (result id, version) for the rows this run created (re-runs skip the lifecycle)
-        self.created: dict[tuple[str, str], tuple[str, int]] = {}
+    client: httpx.AsyncClient
+    mint: Mint
+    _: KW_ONLY
+    progress: Progress = _no_progress
+    batch_rows: int = 2000
+    concurrency: int = 8
+    retries: int = 3
+    report: LoadReport = field(default_factory=LoadReport, init=False)
+    #: Where each service's routes are: "" through the gateway, else its embedded mount (`discover`).
+    prefix: dict[str, str] = field(default_factory=lambda: {"credit": "", "awards": ""}, init=False)
+    #: (agency, report_no) -> (result id, version) for the rows this run created (re-runs skip the lifecycle)
+    created: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict, init=False)
+    _tokens: dict[tuple[str, str | None], str] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sem = asyncio.Semaphore(self.concurrency)
 
     def _auth(self, subject: str, scopes: list[str], agency: str | None = None) -> dict[str, str]:
         key = (subject, agency)
@@ -952,9 +784,9 @@ class Loader:
 
     async def load_lifecycle(self, data: DemoData) -> None:
         kinds = (  # step, the changes, the request's path under the result, its method
-            ("corrections", data.corrections, "", "PATCH"),
-            ("retractions", data.retractions, ":retract", "POST"),
-            ("re-inspections", data.reinspections, "/reinspection", "POST"),
+            ("corrections", data.lifecycle.corrections, "", "PATCH"),
+            ("retractions", data.lifecycle.retractions, ":retract", "POST"),
+            ("re-inspections", data.lifecycle.reinspections, "/reinspection", "POST"),
         )
         jobs: list[Callable[[], Awaitable[None]]] = [
             functools.partial(self._change, step, c.agency, c.report_no, path, c.body, method)
@@ -990,7 +822,7 @@ class Loader:
         ids: _HonourIds = {}
         first: dict[str, dict[str, Any]] = {}
         rest: list[dict[str, Any]] = []
-        for body in data.honours:
+        for body in data.honours.grants:
             if body["type_code"] in first:
                 rest.append(body)
             else:
@@ -998,7 +830,7 @@ class Loader:
         grants = [functools.partial(self._grant_honour, body, ids) for body in first.values()]
         await self._run_all("honours (single grants)", grants)
         await self._import_honours(rest, ids)
-        revocations = [functools.partial(self._revoke_honour, *r, ids) for r in data.revocations]
+        revocations = [functools.partial(self._revoke_honour, *r, ids) for r in data.honours.revocations]
         await self._run_all("revocations", revocations)
 
     def _brand_office(self) -> dict[str, str]:
