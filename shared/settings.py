@@ -2,7 +2,7 @@
 
 `PlatformSettings` (prefix `QC_`) holds what all services of one deployment agree on: the bus,
 Kafka, how tokens are verified, the trusted proxies. Each service subclasses `ServiceSettings` with
-its own prefix (e.g. `QC_SAMPLING_`) for its database and port.
+its `service_name`, which gives its prefix (`sampling`: `QC_SAMPLING_`) and its default database.
 
 Production mode (`QC_ENV=production`, docs/security.md) refuses to build a service's settings while
 anything security-relevant is left at its development default; the error lists every such setting.
@@ -10,7 +10,7 @@ anything security-relevant is left at its development default; the error lists e
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -121,13 +121,20 @@ class PlatformSettings(BaseSettings):
         return f"{self.topic_prefix}{service}"
 
 
+def default_database_url(service_name: str) -> str:
+    """The development default: the service's own SQLite file under var/data (production refuses it)."""
+    return f"sqlite+aiosqlite:///var/data/{service_name}.db"
+
+
 class ServiceSettings(BaseSettings):
-    """Base for one service's settings; subclasses set `env_prefix`."""
+    """Base for one service's settings. A subclass sets its `service_name` (and `port`): its settings
+    are read from `QC_<SERVICE_NAME>_*` (e.g. `QC_AWARDS_PORT`) and its database defaults to
+    `default_database_url(service_name)`."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
     service_name: str = "service"
-    database_url: str = "sqlite+aiosqlite:///var/data/service.db"
+    database_url: str = Field(default_factory=lambda fields: default_database_url(fields["service_name"]))
     host: str = "127.0.0.1"
     port: int = 8000
     # Every commit of the service's own process wakes its outbox relay; the relay also polls, for
@@ -150,6 +157,13 @@ class ServiceSettings(BaseSettings):
     # Scheduled jobs (finalisation, expiry) run in the service; off where one replica runs them.
     run_jobs: bool = True
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # pydantic-settings reads the prefix when the settings are built: setting it on the finished class is enough.
+        if not cls.model_config.get("env_prefix"):
+            cls.model_config["env_prefix"] = f"QC_{cls.model_fields['service_name'].default.upper()}_"
 
     @model_validator(mode="after")
     def _production_ready(self) -> Self:

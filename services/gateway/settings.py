@@ -1,14 +1,10 @@
 from pydantic import field_validator
-from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommaList, PublicRateLimitSettings, ServiceSettings, comma_list
 
 
 class GatewaySettings(PublicRateLimitSettings, ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="QC_GATEWAY_", extra="ignore")
-
     service_name: str = "gateway"
-    database_url: str = "sqlite+aiosqlite:///var/data/gateway.db"
     port: int = 8000
     # Each a comma-separated list of one service's replicas: requests go round-robin, and one that
     # cannot connect goes to the next (services/gateway/upstream.py).
