@@ -93,62 +93,33 @@ class TokenService:
     identity provider's public keys (a JWKS URL through PyJWT's caching `PyJWKClient`, a JWKS file, or
     one PEM key). Mints HS256 tokens for development."""
 
-    def __init__(
-        self,
-        secret: str,
-        issuer: str,
-        audience: str,
-        *,
-        algorithms: list[str] | None = None,
-        jwks_url: str | None = None,
-        jwks_file: str | None = None,
-        public_key_file: str | None = None,
-        jwks_cache_s: int = 300,
-        agency_claim: str = "agency",
-        max_ttl_s: int | None = None,
-    ) -> None:
-        self.secret = secret
-        self.issuer = issuer
-        self.audience = audience
-        self.agency_claim = agency_claim
-        self.max_ttl_s = max_ttl_s
+    def __init__(self, settings: PlatformSettings) -> None:
+        self.settings = settings
+        # The settings refused `none`, unknown algorithms and HS* next to public keys (algorithm confusion).
+        self.algorithms = settings.accepted_algorithms
         self._client: PyJWKClient | None = None
         self._keyset: _KeySet | None = None
         self._public_key: Any = None
-        if jwks_url:
-            self._client = PyJWKClient(jwks_url, cache_keys=True, lifespan=jwks_cache_s, timeout=5)
-        elif jwks_file:
-            self._keyset = _KeySet(PyJWKSet.from_json(Path(jwks_file).read_text(encoding="utf-8")))
-        elif public_key_file:
-            self._public_key = load_pem_public_key(Path(public_key_file).read_bytes())
-        self.asymmetric = bool(jwks_url or jwks_file or public_key_file)
-        self.algorithms = algorithms or (["RS256", "ES256"] if self.asymmetric else ["HS256"])
-        if "none" in {a.lower() for a in self.algorithms}:
-            raise ValueError("the 'none' algorithm is never accepted")
-        if self.asymmetric and any(a.startswith("HS") for a in self.algorithms):
-            raise ValueError("HS* algorithms cannot be accepted next to public keys (algorithm confusion)")
+        if settings.jwt_jwks_url:
+            self._client = PyJWKClient(
+                settings.jwt_jwks_url, cache_keys=True, lifespan=settings.jwt_jwks_cache_s, timeout=5
+            )
+        elif settings.jwt_jwks_file:
+            self._keyset = _KeySet(PyJWKSet.from_json(Path(settings.jwt_jwks_file).read_text(encoding="utf-8")))
+        elif settings.jwt_public_key_file:
+            self._public_key = load_pem_public_key(Path(settings.jwt_public_key_file).read_bytes())
         #: Verification may fetch the JWKS over the network: run it off the event loop.
         self.remote = self._client is not None
 
     @classmethod
-    def from_settings(cls, s: PlatformSettings) -> TokenService:
-        return cls(
-            s.jwt_secret,
-            s.jwt_issuer,
-            s.jwt_audience,
-            algorithms=s.accepted_algorithms,
-            jwks_url=s.jwt_jwks_url,
-            jwks_file=s.jwt_jwks_file,
-            public_key_file=s.jwt_public_key_file,
-            jwks_cache_s=s.jwt_jwks_cache_s,
-            agency_claim=s.jwt_agency_claim,
-            max_ttl_s=s.jwt_max_ttl_s,
-        )
+    def from_settings(cls, settings: PlatformSettings) -> TokenService:
+        """The same as `TokenService(settings)`, the name the services and tests use."""
+        return cls(settings)
 
     def mint(self, subject: str, scopes: list[str], *, agency: str | None = None, ttl_s: int = 3600) -> str:
         """An HS256 token signed with the secret (development and tests; production takes its tokens
         from the identity provider)."""
-        if self.asymmetric:
+        if self.settings.jwt_key_sources:
             raise ValueError("tokens come from the identity provider: this deployment holds only public keys")
         unknown = set(scopes) - set(SCOPES)
         if unknown:
@@ -157,15 +128,15 @@ class TokenService:
         claims: dict[str, object] = {
             "sub": subject,
             "scope": " ".join(sorted(scopes)),
-            "iss": self.issuer,
-            "aud": self.audience,
+            "iss": self.settings.jwt_issuer,
+            "aud": self.settings.jwt_audience,
             "iat": now,
             "exp": now + ttl_s,
             "jti": str(uuid.uuid4()),
         }
         if agency:
-            claims[self.agency_claim] = agency
-        return jwt.encode(claims, self.secret, algorithm="HS256")
+            claims[self.settings.jwt_agency_claim] = agency
+        return jwt.encode(claims, self.settings.jwt_secret, algorithm="HS256")
 
     def _key(self, token: str, header: dict[str, Any]) -> Any:
         if self._client is not None:
@@ -175,7 +146,7 @@ class TokenService:
             return self._keyset.key(str(kid) if kid is not None else None)
         if self._public_key is not None:
             return self._public_key
-        return self.secret
+        return self.settings.jwt_secret
 
     def verify(self, token: str) -> Principal:
         try:
@@ -186,18 +157,18 @@ class TokenService:
                 token,
                 self._key(token, header),
                 algorithms=self.algorithms,
-                audience=self.audience,
-                issuer=self.issuer,
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
                 options={"require": ["sub", "exp", "iat", "iss", "aud"]},
             )
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             log.info("token refused", reason=type(exc).__name__, message=str(exc)[:200])
             raise Unauthenticated(_detail(exc)) from None
-        if self.max_ttl_s is not None and int(claims["exp"]) - int(claims["iat"]) > self.max_ttl_s:
+        if int(claims["exp"]) - int(claims["iat"]) > self.settings.jwt_max_ttl_s:
             raise Unauthenticated("The token's lifetime exceeds the accepted maximum")
         scope = claims.get("scope", "")
         scopes = frozenset(scope.split() if isinstance(scope, str) else map(str, scope))
-        agency = claims.get(self.agency_claim)
+        agency = claims.get(self.settings.jwt_agency_claim)
         return Principal(str(claims["sub"]), scopes, str(agency) if agency else None, token)
 
 

@@ -341,8 +341,8 @@ async def test_two_replicas_on_one_postgresql_database_share_the_limit(
 
 
 async def test_metrics_need_an_admin_token_in_production(tmp_path: Path) -> None:
-    tokens = TokenService(STRONG_SECRET, ISSUER, AUDIENCE)
     platform = PlatformSettings(**PRODUCTION, jwt_secret=STRONG_SECRET, log_json=False)
+    tokens = TokenService(platform)
     async with serving(sampling_app(tmp_path, platform)) as client:
         assert (await client.get("/metrics")).status_code == 401
         reader = bearer(tokens.mint("ops", ["read"]))

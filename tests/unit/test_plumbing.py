@@ -26,7 +26,7 @@ from shared.pagination import decode_cursor, encode_cursor, keyset, page, where_
 from shared.preconditions import update_if_version, update_row
 from shared.problems import install_problem_handlers
 from shared.regions import RegionOut, add_regions_route, load_regions
-from shared.settings import ExpiryJobSettings, PublicRateLimitSettings
+from shared.settings import ExpiryJobSettings, PlatformSettings, PublicRateLimitSettings
 from shared.uscc import OptionalUsccQuery, UsccPath, parse_uscc, parse_usccs
 
 USCC = "91370200163562681G"
@@ -245,7 +245,7 @@ async def test_idempotency_keys_are_scoped_by_agency_and_subject(session: AsyncS
 def _app() -> tuple[FastAPI, TokenService]:
     app = FastAPI()
     install_problem_handlers(app)
-    tokens = TokenService("x" * 40, "qc", "qc")
+    tokens = TokenService(PlatformSettings(jwt_secret="x" * 40, jwt_issuer="qc", jwt_audience="qc"))
     app.state.tokens = tokens
     app.state.runtime = type("R", (), {"clock": FixedClock(datetime(2015, 6, 1, tzinfo=UTC))})()
 
