@@ -11,10 +11,11 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.credit import matching, service
 from services.credit import repository as repo
-from services.credit.domain import EntryNotFound, NotYourRecord, RuleBook, compute_rating
+from services.credit.domain import NotYourRecord, RuleBook, compute_rating
 from services.credit.models import idempotency_keys
 from services.credit.schemas import (
     Approval,
@@ -51,6 +52,7 @@ from services.credit.schemas import (
 )
 from shared.auth import Principal, require, require_any
 from shared.context import Change, Context, IdempotentCreation, RequestContext, VersionedChange
+from shared.db import UnitOfWork
 from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
@@ -145,11 +147,6 @@ def _entry_out(entry: dict[str, Any]) -> dict[str, Any]:
     return EntryOut.model_validate(entry).model_dump(mode="json")
 
 
-def _answer(response: Response, entry: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = etag(entry["version"])
-    return _entry_out(entry)
-
-
 # ---------------------------------------------------------------- rules
 
 
@@ -211,25 +208,16 @@ async def list_entries(_: Officer, uow: UoW, query: Annotated[EntryQuery, Depend
     return page(rows, query.limit, lambda r: (r["entry_id"],))
 
 
-@_blacklist.get(
-    "/blacklist-entries/{entry_id}", response_model=EntryOut, summary="One entry, with its ETag for the next transition"
-)
-async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> Any:
-    entry = await repo.get_entry(uow.session, entry_id)
-    if entry is None:
-        raise EntryNotFound(entry_id)
-    return _answer(response, entry)
-
-
 #: A use case changing one versioned row: `(session, ctx, key, if_match, body)` → the row as it now stands.
 UseCase = Callable[..., Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
-class _Actions:
-    """The actions on one kind of versioned row (an entry, a record): `POST {path}:{action}` under If-Match,
-    each answering the new version as `render` shows it, with its ETag. One row each registers an action
-    (its body, who may, the use case and the summary), in the document's order."""
+class _Versioned:
+    """The routes of one kind of versioned row (an entry, a record): `GET {path}`, and its actions `POST
+    {path}:{action}` under If-Match, each answering the new version as `render` shows it, with its ETag.
+    A call each registers the read or an action (its body, who may, the use case and the summary), in the
+    document's order."""
 
     section: Section
     path: str
@@ -277,8 +265,27 @@ class _Actions:
         route = endpoint(name, run, params, {"idempotency_key": None})
         self.section.post(path, response_model=self.model, responses=responses, summary=summary)(route)
 
+    def read(
+        self, name: str, who: Any, show: Callable[[AsyncSession, Principal, str], Awaitable[Any]], summary: str
+    ) -> None:
+        """`GET {path}`: the row as `show(session, principal, key)` answers it, with its ETag for the next action."""
 
-_entry = _Actions(_blacklist, "/blacklist-entries/{entry_id}", "entry_id", EntryOut, _entry_out)
+        async def run(principal: Principal, uow: UnitOfWork, response: Response, **more: Any) -> Any:
+            out = await show(uow.session, principal, more[self.key])
+            response.headers["ETag"] = etag(out["version"])
+            return out
+
+        params = {self.key: str, "principal": who, "uow": UoW, "response": Response}
+        self.section.get(self.path, response_model=self.model, summary=summary)(endpoint(name, run, params))
+
+
+async def _entry_shown(session: AsyncSession, _: Principal, entry_id: str) -> dict[str, Any]:
+    return _entry_out(await service.load_entry(session, entry_id))
+
+
+#: One entry: its read, and the steps of its lifecycle.
+_entry = _Versioned(_blacklist, "/blacklist-entries/{entry_id}", "entry_id", EntryOut, _entry_out)
+_entry.read("get_entry", Officer, _entry_shown, "One entry, with its ETag for the next transition")
 _entry.add(
     "approve",
     Approval,
@@ -409,39 +416,45 @@ def _sees_all_records(principal: Principal) -> bool:
     return bool(principal.scopes & {"credit:write", "credit:review", "admin"})
 
 
+@dataclass(frozen=True)
+class RecordQuery:
+    """What a list of records is asked: an enterprise, and the page (query parameters)."""
+
+    uscc: OptionalUsccQuery = None
+    cursor: Cursor = None
+    limit: Limit = 100
+
+
 @_records.listing(
     "/credit-records",
     CreditRecordOut,
     summary="Records from other authorities, oldest first (officers: all; an authority: its own)",
 )
-async def list_records(
-    principal: RecordReader,
-    uow: UoW,
-    uscc: OptionalUsccQuery = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-) -> Any:
+async def list_records(principal: RecordReader, uow: UoW, query: Annotated[RecordQuery, Depends()]) -> Any:
     authority = None if _sees_all_records(principal) else (principal.agency or principal.subject)
-    after = decode_cursor(cursor, str)
-    rows = await repo.list_authority_records(uow.session, authority=authority, uscc=uscc, after=after, limit=limit + 1)
+    after, limit = decode_cursor(query.cursor, str), query.limit
+    rows = await repo.list_authority_records(
+        uow.session, authority=authority, uscc=query.uscc, after=after, limit=limit + 1
+    )
     return page(rows, limit, lambda r: (r["record_id"],), _record_out)
 
 
-@_records.get(
-    "/credit-records/{record_id}",
-    response_model=CreditRecordOut,
-    summary="One record with every version, and its ETag for a correction or withdrawal",
-)
-async def get_record(record_id: str, principal: RecordReader, uow: UoW, response: Response) -> Any:
-    rec = await service.load_record(uow.session, record_id)
-    if not _sees_all_records(principal) and rec["authority"] != (principal.agency or principal.subject):
+async def _record_shown(session: AsyncSession, reader: Principal, record_id: str) -> dict[str, Any]:
+    """One record with every version: an authority sees only its own."""
+    rec = await service.load_record(session, record_id)
+    if not _sees_all_records(reader) and rec["authority"] != (reader.agency or reader.subject):
         raise NotYourRecord(rec["authority"])
-    response.headers["ETag"] = etag(rec["version"])
-    return _record_out(rec, await repo.record_history(uow.session, record_id))
+    return _record_out(rec, await repo.record_history(session, record_id))
 
 
-#: The sending authority's changes of one record (If-Match, ETag).
-_record = _Actions(_records, "/credit-records/{record_id}", "record_id", CreditRecordOut, _record_out, "_record")
+#: One record: its read, and the sending authority's changes.
+_record = _Versioned(_records, "/credit-records/{record_id}", "record_id", CreditRecordOut, _record_out, "_record")
+_record.read(
+    "get_record",
+    RecordReader,
+    _record_shown,
+    "One record with every version, and its ETag for a correction or withdrawal",
+)
 _record.add(
     "correct",
     RecordCorrection,

@@ -215,10 +215,10 @@ async def propose(session: AsyncSession, ctx: Context, body: Proposal) -> dict[s
     await repo.insert_history(session, [_history(entry, "proposed", ctx, body.facts, body.decision_no)])
     await add_to_outbox(session, outbox, [_event(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), body.uscc)])
     await remember(session, [(body.uscc, body.enterprise_name, None)], now)
-    return await _load(session, str(entry["entry_id"]))  # every column, as later reads will show it
+    return await load_entry(session, str(entry["entry_id"]))  # every column, as later reads will show it
 
 
-async def _load(session: AsyncSession, entry_id: str) -> dict[str, Any]:
+async def load_entry(session: AsyncSession, entry_id: str) -> dict[str, Any]:
     entry = await repo.get_entry(session, entry_id)
     if entry is None:
         raise EntryNotFound(entry_id)
@@ -279,7 +279,7 @@ async def _transition(
 
 async def _load_for(session: AsyncSession, entry_id: str, if_match: str | None, action: str) -> dict[str, Any]:
     """The entry, if the caller read its current version and `action` is allowed from its status."""
-    entry = await _load(session, entry_id)
+    entry = await load_entry(session, entry_id)
     check_if_match(if_match, entry["version"])
     check_allowed(entry["status"], action)
     return entry
