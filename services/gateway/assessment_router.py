@@ -12,7 +12,7 @@ from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
 
 from services.gateway import assessment, assessment_export, assessment_report
-from services.gateway.assessment_schemas import AssessmentOut, DistrictAssessmentsOut
+from services.gateway.assessment_schemas import AssessmentOut, DistrictAssessmentsOut, Document
 from services.gateway.plans import Plan
 
 # The plan lookup is the attainment's: an assessment reads the same plans the same way.
@@ -112,37 +112,28 @@ async def list_assessments(a: Assessor, q: Annotated[YearQuery, Query()]) -> Any
     }
 
 
-def _document(
-    path: str, what: str, media_types: tuple[str, ...], summary: str
-) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    """A route answering a document (not JSON): its media types and what it holds, documented."""
-    content: dict[str, dict[str, Any]] = {m: {} for m in media_types}
-    responses = {**ERRORS, 200: {"description": what, "content": content}}
+def _document(path: str, document: Document, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A route answering a document (not JSON): what it holds and its media types, documented."""
+    content: dict[str, dict[str, Any]] = {m: {} for m in document.media_types.values()}
+    responses = {**ERRORS, 200: {"description": document.what, "content": content}}
     return _assessment.get(path, responses=responses, response_class=Response, summary=summary)
 
 
 @_document(
-    "/assessments:export",
-    "The district × indicator table: XLSX (a sheet per year and the method) or CSV",
-    (assessment_export.XLSX, "text/csv"),
-    "Every year's assessment as an XLSX workbook or CSV (no token)",
+    "/assessments:export", assessment_export.DOCUMENT, "Every year's assessment as an XLSX workbook or CSV (no token)"
 )
 async def export_assessments(a: Assessor, q: Annotated[ExportQuery, Query()]) -> Response:
     p, s, _, years = await a.assess(q, None)
-    name = f"assessment-{p.id}-{s.id}"
-    if q.format == "csv":
-        body, media = assessment_export.csv_bytes(s, years), "text/csv; charset=utf-8"
-    else:
-        body, media = assessment_export.xlsx(p.id, s, years), assessment_export.XLSX
-    return Response(
-        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{q.format}"'}
-    )
+    body = assessment_export.csv_bytes(s, years) if q.format == "csv" else assessment_export.xlsx(p.id, s, years)
+    # A text/* media type is answered with "; charset=utf-8" (Starlette adds it).
+    media = assessment_export.DOCUMENT.media_types[q.format]
+    name = f"assessment-{p.id}-{s.id}.{q.format}"
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @_document(
     "/assessments:report",
-    "The year's printable report: PDF, or the HTML it is printed from",
-    (assessment_report.PDF, "text/html"),
+    assessment_report.DOCUMENT,
     "The annual assessment report for the city, or one district, as PDF or printable HTML (no token)",
 )
 async def assessment_report_document(a: Assessor, q: Annotated[ReportQuery, Query()]) -> Response:
@@ -152,12 +143,11 @@ async def assessment_report_document(a: Assessor, q: Annotated[ReportQuery, Quer
         raise assessment.DistrictNotFound(district)
     html = assessment_report.report_html(p, s, y, min(as_of, date(y, 12, 31)), years[y], district)
     name = f"assessment-{p.id}-{s.id}-{y}" + (f"-{district}" if district else "")
+    media = assessment_report.DOCUMENT.media_types[q.format]
     if q.format == "html":
-        return Response(html, media_type="text/html; charset=utf-8")
+        return Response(html, media_type=media)
     pdf = await assessment_report.report_pdf(html)
-    return Response(
-        pdf, media_type=assessment_report.PDF, headers={"Content-Disposition": f'inline; filename="{name}.pdf"'}
-    )
+    return Response(pdf, media_type=media, headers={"Content-Disposition": f'inline; filename="{name}.pdf"'})
 
 
 @_assessment.get(
