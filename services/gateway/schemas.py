@@ -34,22 +34,24 @@ class ReportRef(BaseModel):
     reported_at: Instant
 
 
-class SeriesPoint(BaseModel):
-    year: int
+class CountedValue(BaseModel):
+    """An indicator's value with what it was counted from: a rate's results counted (n), those passed
+    and its 95% Wilson interval; a count or a reported value has the value alone."""
+
     value: float
     n: int | None = None
     passed: int | None = None
     wilson_95: tuple[float, float] | None = None
+
+
+class SeriesPoint(CountedValue):
+    year: int
     rows: str | None = Field(None, description="URL listing exactly the rows behind this value")
     report: ReportRef | None = None
 
 
-class DistrictPoint(BaseModel):
+class DistrictPoint(CountedValue):
     district_code: str
-    value: float
-    n: int | None = None
-    passed: int | None = None
-    wilson_95: tuple[float, float] | None = None
     rows: str
 
 
