@@ -89,7 +89,7 @@ def test_values_are_written_by_kind() -> None:
     assert fmt_value(Shown("cumulative_count", "items"), None) == "—"
 
 
-MULTIPLE = charts.Box(190, 110, left=6, right=6, top=18, bottom=16)
+MULTIPLE = charts.Box(190, 110, charts.Margins(left=6, right=6, top=18, bottom=16))
 
 
 def test_a_small_multiple_places_values_and_targets_on_the_shared_scale() -> None:

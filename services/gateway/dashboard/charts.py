@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import NamedTuple
 
 STATUS_COLOURS: dict[str, str] = {
     "achieved": "#1a7f37",
@@ -29,28 +30,34 @@ def _num(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
 
 
-@dataclass(frozen=True)
-class Box:
-    """A chart's size, and the margins that leave its plotting area (for the title, axis labels, years)."""
+class Margins(NamedTuple):
+    """The space around a chart's plotting area, for its title, axis labels and years."""
 
-    width: int
-    height: int
     left: int = 0
     right: int = 0
     top: int = 0
     bottom: int = 0
 
+
+@dataclass(frozen=True)
+class Box:
+    """A chart's size, and the margins that leave its plotting area."""
+
+    width: int
+    height: int
+    margins: Margins = Margins()
+
     @property
     def w(self) -> int:
-        return self.width - self.left - self.right
+        return self.width - self.margins.left - self.margins.right
 
     @property
     def h(self) -> int:
-        return self.height - self.top - self.bottom
+        return self.height - self.margins.top - self.margins.bottom
 
     def column(self, i: int, n: int) -> float:
         """The centre of the i-th of n columns across the plotting area."""
-        return self.left + (i + 0.5) * self.w / n
+        return self.margins.left + (i + 0.5) * self.w / n
 
     def svg(self, cls: str, label: str) -> str:
         """The chart's opening tag: an image of the box's size, named by its label for screen readers."""
@@ -62,9 +69,9 @@ class Box:
 
 #: Each chart's default box.
 BAR = Box(220, 14)
-SERIES = Box(640, 260, left=64, right=16, top=28, bottom=32)
-HISTORY = Box(520, 200, left=36, right=12, top=28, bottom=30)
-MULTIPLE = Box(190, 110, left=6, right=6, top=18, bottom=16)
+SERIES = Box(640, 260, Margins(left=64, right=16, top=28, bottom=32))
+HISTORY = Box(520, 200, Margins(left=36, right=12, top=28, bottom=30))
+MULTIPLE = Box(190, 110, Margins(left=6, right=6, top=18, bottom=16))
 
 
 def fraction(value: float | None, target: float | None, scale_max: float | None) -> tuple[float, float | None]:
@@ -139,7 +146,7 @@ class _Frame:
 
     def y(self, v: float) -> float:
         b = self.box
-        return b.top + b.h - (min(max(v, self.lo), self.hi) - self.lo) / (self.hi - self.lo) * b.h
+        return b.margins.top + b.h - (min(max(v, self.lo), self.hi) - self.lo) / (self.hi - self.lo) * b.h
 
 
 def series_chart(
@@ -158,7 +165,7 @@ def series_chart(
     f = _Frame(box, lo, hi, max(len(points), 1))
     out = [
         box.svg("chart series", title),
-        f'<text x="{box.left}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
+        f'<text x="{box.margins.left}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
         *_grid(f, fmt),
     ]
     if target is not None and lo <= target <= hi:
@@ -175,7 +182,7 @@ def series_chart(
 def _grid(f: _Frame, fmt: Fmt) -> list[str]:
     """Five horizontal grid lines with their values on the left axis."""
     out: list[str] = []
-    left, right = f.box.left, f.box.left + f.box.w
+    left, right = f.box.margins.left, f.box.margins.left + f.box.w
     for k in range(5):
         v = f.lo + (f.hi - f.lo) * k / 4
         out.append(
@@ -191,7 +198,7 @@ def _grid(f: _Frame, fmt: Fmt) -> list[str]:
 def _target_line(f: _Frame, target: float, label: str) -> list[str]:
     """The target as a dashed line across the chart, labelled (`label` already escaped) at its right end."""
     ty = _num(f.y(target))
-    left, right = f.box.left, f.box.left + f.box.w
+    left, right = f.box.margins.left, f.box.margins.left + f.box.w
     return [
         f'<line class="target" x1="{left}" x2="{right}" y1="{ty}" y2="{ty}" stroke="{TARGET_COLOUR}" '
         f'stroke-width="2" stroke-dasharray="6 4"/>',
@@ -232,8 +239,8 @@ def district_bars(
 ) -> str:
     """One horizontal bar per district, with the target as a vertical line."""
     pad_t = 26
-    box = Box(width, pad_t + row_height * max(len(rows), 1) + 8, left=110, right=70, top=pad_t, bottom=8)
-    pad_l, w, height = box.left, box.w, box.height
+    box = Box(width, pad_t + row_height * max(len(rows), 1) + 8, Margins(left=110, right=70, top=pad_t, bottom=8))
+    pad_l, w, height = box.margins.left, box.w, box.height
     top = scale_max or max([v for _, v in rows] + [target or 0.0, 1e-9])
     lo = 0.0
     if scale_max and scale_max <= 1.0 and rows:
@@ -288,7 +295,7 @@ def pass_fail_history(
     for i, (year, passed, failed) in enumerate(years):
         cx = box.column(i, n)
         hp, hf = passed / top * h, failed / top * h
-        base = box.top + h
+        base = box.margins.top + h
         out.append(
             f'<rect class="pass" data-year="{year}" x="{_num(cx - bw / 2)}" y="{_num(base - hp)}" '
             f'width="{_num(bw)}" height="{_num(hp)}" fill="#2da44e"/>'
@@ -328,7 +335,7 @@ def small_multiple(
     out = [
         box.svg("chart multiple", title),
         f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="none" stroke="#d0d7de"/>',
-        f'<text x="{box.left}" y="13" font-size="11" font-weight="600">{escape(title)}</text>',
+        f'<text x="{box.margins.left}" y="13" font-size="11" font-weight="600">{escape(title)}</text>',
     ]
     targets = [(i, t) for i, (_, _, t) in enumerate(points) if t is not None]
     if targets:
@@ -350,9 +357,8 @@ def small_multiple(
                 f"{' / ' + escape(fmt(t)) if t is not None else ''}</title></circle>"
             )
     if points:
-        out.append(f'<text x="{box.left}" y="{height - 4}" font-size="9">{points[0][0]}</text>')
-        out.append(
-            f'<text x="{width - box.right}" y="{height - 4}" font-size="9" text-anchor="end">{points[-1][0]}</text>'
-        )
+        first, last = box.margins.left, width - box.margins.right
+        out.append(f'<text x="{first}" y="{height - 4}" font-size="9">{points[0][0]}</text>')
+        out.append(f'<text x="{last}" y="{height - 4}" font-size="9" text-anchor="end">{points[-1][0]}</text>')
     out.append("</svg>")
     return "".join(out)
