@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.types import DecoratedCallable
 from starlette.convertors import Convertor, register_url_convertor
@@ -37,6 +37,14 @@ SourceFile = Annotated[
         description="The archive file the rows come from (recorded with every imported record)",
     ),
 ]
+
+
+async def _archive_source(_: ArchiveImporter, source_file: SourceFile) -> str:
+    return source_file
+
+
+#: An archive import's source file, once the caller is known to import archives: the two always go together.
+ArchiveSource = Annotated[str, Depends(_archive_source)]
 
 #: Page size of authenticated lists; each route sets its own default.
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]

@@ -311,28 +311,12 @@ def install_platform_routes(
     )
 
 
-def new_app(
-    title: str,
-    description: str,
-    version: str = "0.1.0",
-    *,
-    body_caps: BodyCaps | None = None,
-    tokens: TokenService | None = None,
-    **kwargs: Any,
-) -> FastAPI:
+def new_app(*, body_caps: BodyCaps | None = None, tokens: TokenService | None = None, **fastapi: Any) -> FastAPI:
     """The app with its edge checks, innermost first: body cap (and a write's token), control
     characters, URI length, request id (outermost, so every answer carries it)."""
     # FastAPI's own /docs and /redoc load their scripts from a CDN: /docs is served from the package
     # instead (install_docs), and ReDoc is left out.
-    app = FastAPI(
-        title=title,
-        description=description,
-        version=version,
-        docs_url=None,
-        redoc_url=None,
-        generate_unique_id_function=operation_id,
-        **kwargs,
-    )
+    app = FastAPI(docs_url=None, redoc_url=None, generate_unique_id_function=operation_id, **fastapi)
     install_openapi(app)
     install_problem_handlers(app)
     install_docs(app)
@@ -414,7 +398,9 @@ def service_app(
 
     platform = runtime.platform
     caps = BodyCaps(default=platform.max_body_bytes, bulk=platform.max_bulk_body_bytes)
-    app = new_app(title, description, body_caps=caps, tokens=runtime.tokens, lifespan=lifespan)
+    app = new_app(
+        title=title, description=description, version="0.1.0", body_caps=caps, tokens=runtime.tokens, lifespan=lifespan
+    )
     # The client address from X-Forwarded-For, believed only from QC_TRUSTED_PROXIES (rate limits).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(runtime.platform.trusted_proxies))
     app.state.runtime = runtime

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -195,11 +195,9 @@ def granted_during_clause(start: date, end: date) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class HonourFilter:
-    type_code: str | None = None
-    holder_id: str | None = None
-    holder_kind: str | None = None
-    district_code: str | None = None
-    state: str | None = None
+    """Which honours a list holds: columns equal to a value (an empty value: no condition), and dates."""
+
+    equal: Mapping[str, str | None] = field(default_factory=dict)
     active_on: date | None = None
     granted_from: date | None = None
     granted_to: date | None = None
@@ -208,17 +206,7 @@ class HonourFilter:
 async def list_honours(
     session: AsyncSession, f: HonourFilter, after: tuple[str] | None, limit: int
 ) -> list[dict[str, Any]]:
-    conds: list[ColumnElement[bool]] = []
-    if f.type_code:
-        conds.append(h.c.type_code == f.type_code)
-    if f.holder_id:
-        conds.append(h.c.holder_id == f.holder_id)
-    if f.holder_kind:
-        conds.append(h.c.holder_kind == f.holder_kind)
-    if f.district_code:
-        conds.append(h.c.district_code == f.district_code)
-    if f.state:
-        conds.append(h.c.state == f.state)
+    conds = [h.c[column] == value for column, value in f.equal.items() if value]
     if f.active_on:
         conds.append(active_on_clause(f.active_on))
     if f.granted_from:

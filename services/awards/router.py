@@ -9,21 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.awards import repository, service
+from services.awards import repository, schemas, service
 from services.awards.csvimport import CsvTooLarge, parse_csv
 from services.awards.domain import HonourNotFound, PeriodReversed, UnknownHonourTypeCode, load_catalog
 from services.awards.models import idempotency_keys
-from services.awards.schemas import (
-    CatalogOut,
-    CountsOut,
-    GrantIn,
-    HonourOut,
-    HonourTypeOut,
-    ImportOut,
-    PublicHonourOut,
-    RevokeIn,
-    RowOutcome,
-)
 from services.awards.settings import AwardsSettings
 from shared.auth import Principal, require
 from shared.context import IdempotentCreation, RequestContext
@@ -33,18 +22,7 @@ from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.ratelimit import public_rate_limit
 from shared.regions import add_regions_route
-from shared.routing import (
-    ERRORS,
-    ArchiveImporter,
-    Cursor,
-    IfMatch,
-    Limit,
-    PublicLimit,
-    Reader,
-    Section,
-    SourceFile,
-    problems,
-)
+from shared.routing import ERRORS, ArchiveSource, Cursor, IfMatch, Limit, PublicLimit, Reader, Section, problems
 from shared.runtime import Runtime, UoW
 from shared.strict import Day
 from shared.tabular import tally
@@ -77,7 +55,7 @@ async def _one(uow: UoW, row: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ catalog (public)
 
 
-@_catalog.get("/honour-types", response_model=CatalogOut, summary="Every honour type (no token)")
+@_catalog.get("/honour-types", response_model=schemas.CatalogOut, summary="Every honour type (no token)")
 async def honour_types() -> Any:
     catalog = load_catalog()
     return {"version": catalog.version, "types": [t.as_dict() for t in catalog.types]}
@@ -85,7 +63,7 @@ async def honour_types() -> Any:
 
 @_catalog.get(
     "/honour-types/{code}",
-    response_model=HonourTypeOut,
+    response_model=schemas.HonourTypeOut,
     responses={404: PROBLEM_SCHEMA},
     summary="One honour type (no token)",
 )
@@ -104,16 +82,16 @@ add_regions_route(router, "catalog")
 
 @_honours.create(
     "/honours",
-    HonourOut,
+    schemas.HonourOut,
     responses=_errors,
     summary="Grant an honour (Idempotency-Key honoured)",
 )
-async def grant(body: GrantIn, principal: Writer, creation: IdempotentCreation) -> Any:
+async def grant(body: schemas.GrantIn, principal: Writer, creation: IdempotentCreation) -> Any:
     uow = creation.uow
 
     async def create() -> tuple[int, Any]:
         row = await service.grant(uow.session, service.request_context(creation.ctx), body)
-        return 201, HonourOut.model_validate(await _one(uow, row)).model_dump(mode="json")
+        return 201, schemas.HonourOut.model_validate(await _one(uow, row)).model_dump(mode="json")
 
     out = await creation.once(idempotency_keys, principal, "/v1/honours", body, create)
     creation.response.headers["Location"] = f"/v1/honours/{out['honour_id']}"
@@ -122,7 +100,7 @@ async def grant(body: GrantIn, principal: Writer, creation: IdempotentCreation) 
 
 #: The registry imports (CSV): every row's outcome, or the file refused as too large (413) or not CSV (415).
 _registry_import = partial(
-    _honours.post, response_model=ImportOut, responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
+    _honours.post, response_model=schemas.ImportOut, responses=_errors | {413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA}
 )
 
 
@@ -158,8 +136,10 @@ async def _registry(
     return parse_csv(body, request.headers.get("content-type", ""), settings.import_max_rows, columns)
 
 
-def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[RowOutcome]) -> ImportOut:
-    return ImportOut(received=len(rows), **tally(ImportOut, (o.outcome for o in outcomes)), rows=list(outcomes))
+def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[schemas.RowOutcome]) -> schemas.ImportOut:
+    return schemas.ImportOut(
+        received=len(rows), **tally(schemas.ImportOut, (o.outcome for o in outcomes)), rows=list(outcomes)
+    )
 
 
 @_registry_import(
@@ -172,7 +152,7 @@ def _import_out(rows: Sequence[dict[str, str]], outcomes: Sequence[RowOutcome]) 
     openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def import_archive(
-    request: Request, _: ArchiveImporter, source_file: SourceFile, ctx: RequestContext, uow: UoW, runtime: Runtime
+    request: Request, source_file: ArchiveSource, ctx: RequestContext, uow: UoW, runtime: Runtime
 ) -> Any:
     rows = await _registry(request, runtime, service.ARCHIVE_COLUMNS)
     outcomes = await service.import_archive(uow.session, service.request_context(ctx), rows, source_file)
@@ -182,13 +162,13 @@ async def import_archive(
 
 @_honours.post(
     "/honours/{honour_id}:revoke",
-    response_model=HonourOut,
+    response_model=schemas.HonourOut,
     responses=_errors | {404: PROBLEM_SCHEMA, 412: PROBLEM_SCHEMA, 428: PROBLEM_SCHEMA},
     summary="Revoke an honour, with a reason (If-Match required)",
 )
 async def revoke(
     honour_id: str,
-    body: RevokeIn,
+    body: schemas.RevokeIn,
     _: Writer,
     ctx: RequestContext,
     uow: UoW,
@@ -205,7 +185,7 @@ async def revoke(
 # ------------------------------------------------------------------------------ reading
 
 
-@_honours.listing("/honours", HonourOut, summary="Honours, filtered; cursor-paginated")
+@_honours.listing("/honours", schemas.HonourOut, summary="Honours, filtered; cursor-paginated")
 async def list_honours(
     _: Reader,
     uow: UoW,
@@ -220,23 +200,16 @@ async def list_honours(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Any:
-    f = repository.HonourFilter(
-        type_code=type_code,
-        holder_id=holder_id.strip().upper() if holder_id else None,
-        holder_kind=holder_kind,
-        district_code=district_code,
-        state=state,
-        active_on=active_on,
-        granted_from=granted_from,
-        granted_to=granted_to,
-    )
+    holder = holder_id.strip().upper() if holder_id else None
+    equal = {"type_code": type_code, "holder_id": holder, "holder_kind": holder_kind, "district_code": district_code}
+    f = repository.HonourFilter({**equal, "state": state}, active_on, granted_from, granted_to)
     rows = await repository.list_honours(uow.session, f, decode_cursor(cursor, str), limit + 1)
     return await _page(uow, rows, limit)
 
 
 @_honours.get(
     "/honours/{honour_id}",
-    response_model=HonourOut,
+    response_model=schemas.HonourOut,
     responses=ERRORS | {404: PROBLEM_SCHEMA},
     summary="One honour, with its ETag",
 )
@@ -249,19 +222,21 @@ async def get_honour(honour_id: str, _: Reader, uow: UoW, response: Response) ->
 
 
 @_honours.listing(
-    "/holders/{holder_id}/honours", HonourOut, summary="Every honour of one holder (USCC, division code or person id)"
+    "/holders/{holder_id}/honours",
+    schemas.HonourOut,
+    summary="Every honour of one holder (USCC, division code or person id)",
 )
 async def holder_honours(
     holder_id: str, _: Reader, uow: UoW, state: StateQ | None = None, cursor: Cursor = None, limit: Limit = 50
 ) -> Any:
-    f = repository.HonourFilter(holder_id=holder_id.strip().upper(), state=state)
+    f = repository.HonourFilter({"holder_id": holder_id.strip().upper(), "state": state})
     rows = await repository.list_honours(uow.session, f, decode_cursor(cursor, str), limit + 1)
     return await _page(uow, rows, limit)
 
 
 @_counts.get(
     "/honour-counts",
-    response_model=CountsOut,
+    response_model=schemas.CountsOut,
     summary="Counts per type and per plan indicator for a period",
     description="`granted_during`: honours granted within [period_start, period_end] and not revoked by the "
     "period's end (expiry or suspension later does not undo a grant). `active_at_end`: honours active on "
@@ -316,7 +291,7 @@ async def counts(
 
 @router.get(
     "/public/honour-types/{code}/honours",
-    response_model=Page[PublicHonourOut],
+    response_model=Page[schemas.PublicHonourOut],
     tags=["public"],
     responses={404: PROBLEM_SCHEMA, 429: PROBLEM_SCHEMA},
     dependencies=[Depends(public_rate_limit)],
@@ -325,9 +300,9 @@ async def counts(
 async def public_list(code: str, uow: UoW, cursor: Cursor = None, limit: PublicLimit = 50) -> Any:
     if load_catalog().find(code) is None:
         raise UnknownHonourTypeCode(code)
-    f = repository.HonourFilter(type_code=code, state="active")
+    f = repository.HonourFilter({"type_code": code, "state": "active"})
     rows = await repository.list_honours(uow.session, f, decode_cursor(cursor, str), limit + 1)
     page = await _page(uow, rows, limit)
-    keep = PublicHonourOut.model_fields
+    keep = schemas.PublicHonourOut.model_fields
     page["items"] = [{k: v for k, v in item.items() if k in keep} for item in page["items"]]
     return page

@@ -8,26 +8,23 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.awards.domain import HonourType
-from shared.contracts.awards import HonourSnapshot, Subject
+from shared.contracts.awards import HonourSnapshot, PublicHonour, Subject
+from shared.examples import example
 from shared.strict import Day, Instant
 from shared.tabular import BulkReceipt
 from shared.text import Input
 
 
 class GrantIn(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "type_code": "B5",
-                    "holder_kind": "enterprise",
-                    "holder_id": "91370200163562681G",
-                    "holder_name": "青岛某电器股份有限公司",
-                    "subject": {"kind": "product", "name": "滚筒洗衣机"},
-                    "granted_on": "2012-12-20",
-                    "certificate_no": "SDMP-2012-0001",
-                }
-            ]
+    model_config = example(
+        {
+            "type_code": "B5",
+            "holder_kind": "enterprise",
+            "holder_id": "91370200163562681G",
+            "holder_name": "青岛某电器股份有限公司",
+            "subject": {"kind": "product", "name": "滚筒洗衣机"},
+            "granted_on": "2012-12-20",
+            "certificate_no": "SDMP-2012-0001",
         }
     )
 
@@ -74,22 +71,11 @@ class HonourOut(HonourSnapshot):
     updated_at: Instant
 
 
-class PublicHonourOut(BaseModel):
+class PublicHonourOut(PublicHonour):
     """What the public list (公示) shows: no internal fields."""
 
-    honour_id: str
-    type_code: str
-    type_name_zh: str
-    holder_kind: str
-    holder_id: str
-    holder_name: str
-    district_code: str | None
-    subject: Subject | None
-    granted_on: date
-    valid_until: date | None
-    state: str
-    certificate_no: str
-    granting_authority: str
+    # A response a client may read with a later version of the schema: fields added later are no error.
+    model_config = ConfigDict(extra="ignore")
 
 
 # A catalog entry is answered as the domain holds it; the subclass keeps the API's schema name.

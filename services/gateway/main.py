@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from services.gateway import models, openapi
 from services.gateway.assessment_router import router as assessment_router
@@ -41,6 +41,13 @@ from shared.service_app import service_app, service_spec
 SPEC = service_spec(
     "gateway", models, handlers=HANDLERS, batch_handler=apply_batch, subscribes_to=("sampling", "credit", "awards")
 )
+
+
+def _routers() -> list[APIRouter]:
+    """The gateway's own routes, its pages, and the forwarding table (in the order they match)."""
+    api = [router, assessment_router, open_data_router, forwarding_router()]
+    pages = [dashboard_router, disclosure_pages, warnings_pages, assessment_pages]
+    return [*api, *pages, quarantine_router(QUARANTINE_PREFIX), webhooks_router, warnings_router]
 
 
 def create_app(
@@ -86,19 +93,7 @@ def create_app(
         title="QualityCity gateway",
         description="One entry point: attainment and credit answers built from events; writes forwarded to the "
         "owning service.",
-        routers=[
-            router,
-            assessment_router,
-            open_data_router,
-            forwarding_router(),
-            dashboard_router,
-            disclosure_pages,
-            warnings_pages,
-            assessment_pages,
-            quarantine_router(QUARANTINE_PREFIX),
-            webhooks_router,
-            warnings_router,
-        ],
+        routers=_routers(),
         on_start=open_upstreams,
         on_stop=close_upstreams,
     )

@@ -55,15 +55,16 @@ class PublicNonconforming(BaseModel):
 
     result_id: str
     agency_code: str = Field(description="The inspection agency (承检机构)")
-    report_no: str
-    level: str
+    report_no: str = Field(description="检验报告编号")
+    level: str = Field(description="抽查层级 (national, provincial, municipal)")
     sector: str
-    product_category: str
-    product_name: str
-    brand: str | None
-    model_spec: str | None
-    batch_no: str | None
-    production_date: date | None
+    # The labels a notice (公告) prints over each column: the public schema reads as the notice does.
+    product_category: str = Field(description="产品类别")
+    product_name: str = Field(description="产品名称")
+    brand: str | None = Field(description="商标")
+    model_spec: str | None = Field(description="规格型号")
+    batch_no: str | None = Field(description="批号")
+    production_date: date | None = Field(description="生产日期")
     enterprise_name: str = Field(description="标称生产企业")
     uscc: str
     district_code: str

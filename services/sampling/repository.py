@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -97,27 +97,14 @@ async def due_for_finalisation(session: AsyncSession, today: date, limit: int) -
     return [dict(r) for r in rows.mappings()]
 
 
-async def log_ingest(
-    session: AsyncSession,
-    agency: str,
-    at: datetime,
-    received: int,
-    created: int,
-    duplicates: int,
-    rejected: int,
-    conflicts: int,
-) -> None:
-    await session.execute(
-        insert(ingest_log).values(
-            agency_code=agency,
-            at=at,
-            received=received,
-            created=created,
-            duplicates=duplicates,
-            rejected=rejected,
-            conflicts=conflicts,
-        )
-    )
+#: The ingest log's column for each outcome a batch row can have.
+_LOGGED_OUTCOMES = {"created": "created", "duplicates": "duplicate", "rejected": "rejected", "conflicts": "conflict"}
+
+
+async def log_ingest(session: AsyncSession, agency: str, at: datetime, received: int, tally: Mapping[str, int]) -> None:
+    """One batch's line in the ingest log: the rows received and how many had each outcome."""
+    counts = {column: tally.get(outcome, 0) for column, outcome in _LOGGED_OUTCOMES.items()}
+    await session.execute(insert(ingest_log).values(agency_code=agency, at=at, received=received, **counts))
 
 
 # ---------------------------------------------------------------- reading

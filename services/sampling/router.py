@@ -34,15 +34,7 @@ from shared.pagination import decode_cursor, page
 from shared.preconditions import etag
 from shared.problems import PROBLEM_SCHEMA
 from shared.regions import add_regions_route
-from shared.routing import (
-    CURSOR_PATTERN,
-    ERRORS,
-    WRITE_ERRORS,
-    ArchiveImporter,
-    Reader,
-    Section,
-    SourceFile,
-)
+from shared.routing import CURSOR_PATTERN, ERRORS, WRITE_ERRORS, ArchiveSource, Reader, Section
 from shared.runtime import Runtime, UoW
 from shared.service_app import job_schedule
 from shared.stats import wilson_interval
@@ -184,8 +176,7 @@ async def create_results_batch(
 )
 async def import_results(
     request: Request,
-    _: ArchiveImporter,
-    source_file: SourceFile,
+    source_file: ArchiveSource,
     ctx: RequestContext,
     uow: UoW,
     atomic: Atomic = False,

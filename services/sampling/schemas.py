@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from services.sampling.domain import Conclusion, Level, Sector, State
+from shared.examples import example
 from shared.strict import Day, Flag, Instant
 from shared.tabular import BulkReceipt
 from shared.text import Input
@@ -80,7 +81,7 @@ class ResultFields(Input):
 
 
 class ResultIn(ResultFields):
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
+    model_config = example(EXAMPLE)
 
     report_no: Text64 = Field(description="The agency's report number: unique per agency, the idempotency key")
 
@@ -236,16 +237,12 @@ NOTICE_MAX_RESULTS = 500
 class NoticeIn(Input):
     """A notice (公告) publishing final fails: its publisher is the token's agency, or the bureau."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "notice_no": "青质监公告〔2014〕12号",
-                    "notice_date": "2014-06-30",
-                    "title": "2014年第二季度产品质量监督抽查不合格产品公告",
-                    "result_ids": ["0190b1c2-7a3e-7cc1-9a2b-3c4d5e6f7a8b"],
-                }
-            ]
+    model_config = example(
+        {
+            "notice_no": "青质监公告〔2014〕12号",
+            "notice_date": "2014-06-30",
+            "title": "2014年第二季度产品质量监督抽查不合格产品公告",
+            "result_ids": ["0190b1c2-7a3e-7cc1-9a2b-3c4d5e6f7a8b"],
         }
     )
 

@@ -254,9 +254,7 @@ async def record_batch(
         return outcomes
     await repository.insert_results(session, new_rows)
     await add_to_outbox(session, outbox, _recorded_events(agency, new_rows, now, batch=ctx.batch_events))
-    await repository.log_ingest(
-        session, agency, now, len(rows), len(new_rows), tally["duplicate"], tally["rejected"], tally["conflict"]
-    )
+    await repository.log_ingest(session, agency, now, len(rows), tally)
     return outcomes
 
 

@@ -47,8 +47,8 @@ class Subject(BaseModel):
     )
 
 
-class HonourSnapshot(BaseModel):
-    """An honour as it stands after the change the event reports."""
+class PublicHonour(BaseModel):
+    """An honour as the public list (公示) shows it: every field but the internal ones."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +66,11 @@ class HonourSnapshot(BaseModel):
     state: Literal["active", "suspended", "revoked", "expired"]
     certificate_no: str
     granting_authority: str
+
+
+class HonourSnapshot(PublicHonour):
+    """An honour as it stands after the change the event reports."""
+
     indicator_codes: list[str] = Field(description="The plan indicators this honour counts toward")
 
 
