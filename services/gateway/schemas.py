@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.gateway.progress import Progress
 from shared.strict import Day, Instant, Number
 from shared.text import Input
 
@@ -23,6 +24,20 @@ class ProgressOut(BaseModel):
     required_growth: float | None = Field(None, description="Yearly growth needed to reach the target by its year")
     progress_value: float | None = Field(None, description="observed / |required| (with a target), else observed")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_progress(cls, data: Any) -> Any:
+        """A `progress.Progress` keeps its points and its growth whole; this shape names their parts."""
+        if not isinstance(data, Progress):
+            return data
+        flat: dict[str, Any] = {"status": data.status, "reason": data.reason}
+        for name, point in (("base", data.base), ("current", data.current)):
+            if point is not None:
+                flat |= {f"{name}_year": point.year, f"{name}_value": point.value}
+        if (g := data.growth) is not None:
+            flat |= {"observed_growth": g.observed, "required_growth": g.required, "progress_value": g.value}
+        return flat
+
 
 class ReportRef(BaseModel):
     report_id: str
@@ -34,22 +49,24 @@ class ReportRef(BaseModel):
     reported_at: Instant
 
 
-class SeriesPoint(BaseModel):
-    year: int
+class CountedValue(BaseModel):
+    """An indicator's value with what it was counted from: a rate's results counted (n), those passed
+    and its 95% Wilson interval; a count or a reported value has the value alone."""
+
     value: float
     n: int | None = None
     passed: int | None = None
     wilson_95: tuple[float, float] | None = None
+
+
+class SeriesPoint(CountedValue):
+    year: int
     rows: str | None = Field(None, description="URL listing exactly the rows behind this value")
     report: ReportRef | None = None
 
 
-class DistrictPoint(BaseModel):
+class DistrictPoint(CountedValue):
     district_code: str
-    value: float
-    n: int | None = None
-    passed: int | None = None
-    wilson_95: tuple[float, float] | None = None
     rows: str
 
 
