@@ -49,24 +49,22 @@ class ReportRef(BaseModel):
     reported_at: Instant
 
 
-class CountedValue(BaseModel):
-    """An indicator's value with what it was counted from: a rate's results counted (n), those passed
-    and its 95% Wilson interval; a count or a reported value has the value alone."""
-
+class SeriesPoint(BaseModel):
+    year: int
     value: float
     n: int | None = None
     passed: int | None = None
     wilson_95: tuple[float, float] | None = None
-
-
-class SeriesPoint(CountedValue):
-    year: int
     rows: str | None = Field(None, description="URL listing exactly the rows behind this value")
     report: ReportRef | None = None
 
 
-class DistrictPoint(CountedValue):
+class DistrictPoint(BaseModel):
     district_code: str
+    value: float
+    n: int | None = None
+    passed: int | None = None
+    wilson_95: tuple[float, float] | None = None
     rows: str
 
 
