@@ -69,6 +69,18 @@ def enterprise_name(length: int = 200) -> Column[Any]:
     return Column("enterprise_name", String(length), nullable=False)
 
 
+def enterprise() -> list[Column[Any]]:
+    """The enterprise a row is about: its USCC and its name as the row was written (a blacklist entry's,
+    in credit and in the gateway's copy, as in credit's other rows about an enterprise)."""
+    return [uscc(), enterprise_name()]
+
+
+def configured_id(name: str, *, primary_key: bool = False) -> Column[Any]:
+    """The id of something the configuration defines (a plan, one of its indicators, an early-warning
+    rule), as its file spells it."""
+    return Column(name, String(64), primary_key=primary_key, nullable=False)
+
+
 def agency_code() -> Column[Any]:
     """The inspection agency that owns a result."""
     return Column("agency_code", String(32), nullable=False)

@@ -6,8 +6,9 @@ every service.
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -84,19 +85,28 @@ WRITE_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
 
 
 class Section:
-    """The routes of one tag of a router: the tag and the errors they answer are said once, each route
-    states its path, model and summary (and other `responses` where it answers others).
+    """The routes of one tag of a router: the tag and the errors they answer are said once (those of its
+    writes too, where they differ), each route states its path, model and summary (and other `responses`
+    where it answers others).
 
     `results = Section(router, "results", ERRORS)` then `@results.get("/results/{id}", ...)`; the
     routes stay on `router`, in the order they are written (the document's order)."""
 
-    def __init__(self, router: APIRouter, tag: str, responses: dict[int | str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        router: APIRouter,
+        tag: str,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        writes: dict[int | str, dict[str, Any]] | None = None,
+    ) -> None:
         self.router = router
         self.tag = tag
         self.responses = responses
+        #: The errors its POST and PATCH routes answer, where they are not those of its reads.
+        self.writes = responses if writes is None else writes
 
     def route(self, method: str, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
-        options.setdefault("responses", self.responses)
+        options.setdefault("responses", self.responses if method == "GET" else self.writes)
         return self.router.api_route(path, methods=[method], tags=[self.tag], **options)
 
     def get(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
@@ -115,6 +125,34 @@ class Section:
 
     def patch(self, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
         return self.route("PATCH", path, **options)
+
+
+def endpoint(
+    name: str,
+    run: Callable[..., Awaitable[Any]],
+    params: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
+) -> Callable[..., Awaitable[Any]]:
+    """A route function made from data, for routes registered from a table: named `name`, taking `params`
+    (name → annotation, in the document's order; `defaults` for the optional ones) as keywords and answering
+    `run(**them)`. FastAPI reads the signature set here: the annotations are the objects themselves, where a
+    function written in a module with postponed annotations holds strings it resolves in that module."""
+
+    async def route(**values: Any) -> Any:
+        return await run(**values)
+
+    given = defaults or {}
+    route.__name__ = route.__qualname__ = name
+    route.__signature__ = inspect.Signature(  # type: ignore[attr-defined]  # read by inspect.signature
+        [
+            inspect.Parameter(
+                p, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=given.get(p, inspect.Parameter.empty)
+            )
+            for p, a in params.items()
+        ],
+        return_annotation=Any,
+    )
+    return route
 
 
 class SegmentConvertor(Convertor[str]):

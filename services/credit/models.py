@@ -13,8 +13,7 @@ records = Table(
     "credit_records",
     metadata,
     Column("record_id", String(80), primary_key=True),  # "sampling:<result_id>" / "honour:<honour_id>"
-    columns.uscc(),
-    columns.enterprise_name(),
+    *columns.enterprise(),
     Column("source", String(16), nullable=False),
     Column("source_id", String(64), nullable=False),
     Column("source_version", Integer, nullable=False),
@@ -43,8 +42,7 @@ authority_records = Table(
     columns.version(),  # the ETag; corrections are UPDATE … WHERE version = :v
     Column("status", String(10), nullable=False),  # active | withdrawn
     Column("kind", String(32), nullable=False),
-    columns.uscc(),
-    columns.enterprise_name(),
+    *columns.enterprise(),
     Column("occurred_on", Date, nullable=False),
     Column("body", JSON, nullable=False),  # the record as sent (its current version)
     columns.timestamp("created_at"),
@@ -92,8 +90,7 @@ blacklist_entries = Table(
     "blacklist_entries",
     metadata,
     *columns.aggregate("entry_id"),
-    columns.uscc(),
-    columns.enterprise_name(),
+    *columns.enterprise(),
     Column("reason_category", String(60), nullable=False),
     Column("facts", Text, nullable=False),
     Column("legal_basis", String(400), nullable=False),

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.credit import matching, service
 from services.credit import repository as repo
-from services.credit.domain import EntryNotFound, NotYourRecord, RuleBook, compute_rating
+from services.credit.domain import NotYourRecord, RuleBook, compute_rating
 from services.credit.models import idempotency_keys
 from services.credit.schemas import (
     Approval,
@@ -51,6 +52,7 @@ from services.credit.schemas import (
 )
 from shared.auth import Principal, require, require_any
 from shared.context import Change, Context, IdempotentCreation, RequestContext, VersionedChange
+from shared.db import UnitOfWork
 from shared.idempotency import post_once
 from shared.pagination import Page, decode_cursor, page
 from shared.preconditions import etag
@@ -67,6 +69,7 @@ from shared.routing import (
     Reader,
     Section,
     SourceFile,
+    endpoint,
     problems,
 )
 from shared.runtime import UoW
@@ -79,10 +82,10 @@ M = TypeVar("M", bound=BaseModel)
 Writer = Annotated[Principal, require("credit:write")]
 Reviewer = Annotated[Principal, require("credit:review")]
 #: The sections of the document, each with the errors its routes answer (writes name theirs).
-_blacklist = Section(router, "blacklist", ERRORS)
-_screening = Section(router, "screening", ERRORS)
+_blacklist = Section(router, "blacklist", ERRORS, WRITE_ERRORS)
+_screening = Section(router, "screening", ERRORS, WRITE_ERRORS)
 _credit = Section(router, "credit", ERRORS)
-_records = Section(router, "credit records", WRITE_ERRORS)
+_records = Section(router, "credit records", ERRORS, WRITE_ERRORS)
 #: Credit officers and reviewers both see the full records and histories.
 Officer = Annotated[Principal, require_any("credit:write", "credit:review")]
 #: Another authority's system sending its records (one token per system; its agency names it).
@@ -144,11 +147,6 @@ def _entry_out(entry: dict[str, Any]) -> dict[str, Any]:
     return EntryOut.model_validate(entry).model_dump(mode="json")
 
 
-def _answer(response: Response, entry: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = etag(entry["version"])
-    return _entry_out(entry)
-
-
 # ---------------------------------------------------------------- rules
 
 
@@ -177,7 +175,6 @@ async def rating_rules(
 @_blacklist.create(
     "/blacklist-entries",
     EntryOut,
-    responses=WRITE_ERRORS,
     summary="Propose a blacklist entry (credit officer)",
 )
 async def propose(body: Proposal, principal: Writer, creation: IdempotentCreation) -> Any:
@@ -190,122 +187,156 @@ async def propose(body: Proposal, principal: Writer, creation: IdempotentCreatio
     return out
 
 
+@dataclass(frozen=True)
+class EntryQuery:
+    """What the officers' list of entries is asked: a status, an enterprise, and the page (query parameters)."""
+
+    status: Annotated[str | None, Query(pattern="^(proposed|listed|rejected|removed)$")] = None
+    uscc: OptionalUsccQuery = None
+    cursor: Cursor = None
+    limit: Limit = 100
+
+
 @_blacklist.listing(
     "/blacklist-entries", EntryOut, summary="Entries for officers, oldest first, filtered by status or enterprise"
 )
-async def list_entries(
-    _: Officer,
-    uow: UoW,
-    status_: Annotated[str | None, Query(alias="status", pattern="^(proposed|listed|rejected|removed)$")] = None,
-    uscc: OptionalUsccQuery = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-) -> Any:
-    after = decode_cursor(cursor, str)
-    rows = await repo.list_entries(uow.session, status=status_, uscc=uscc, after=after, limit=limit + 1)
-    return page(rows, limit, lambda r: (r["entry_id"],))
+async def list_entries(_: Officer, uow: UoW, query: Annotated[EntryQuery, Depends()]) -> Any:
+    after = decode_cursor(query.cursor, str)
+    rows = await repo.list_entries(
+        uow.session, status=query.status, uscc=query.uscc, after=after, limit=query.limit + 1
+    )
+    return page(rows, query.limit, lambda r: (r["entry_id"],))
 
 
-@_blacklist.get(
-    "/blacklist-entries/{entry_id}", response_model=EntryOut, summary="One entry, with its ETag for the next transition"
-)
-async def get_entry(entry_id: str, _: Officer, uow: UoW, response: Response) -> Any:
-    entry = await repo.get_entry(uow.session, entry_id)
-    if entry is None:
-        raise EntryNotFound(entry_id)
-    return _answer(response, entry)
+#: A use case changing one versioned row: `(session, ctx, key, if_match, body)` → the row as it now stands.
+UseCase = Callable[..., Awaitable[dict[str, Any]]]
 
 
-#: The routes that change one entry and answer it, If-Match and ETag.
-_entry_change = partial(_blacklist.post, response_model=EntryOut, responses=WRITE_ERRORS)
+@dataclass(frozen=True)
+class _Versioned:
+    """The routes of one kind of versioned row (an entry, a record): `GET {path}`, and its actions `POST
+    {path}:{action}` under If-Match, each answering the new version as `render` shows it, with its ETag.
+    A call each registers the read or an action (its body, who may, the use case and the summary), in the
+    document's order."""
+
+    section: Section
+    path: str
+    key: str
+    model: type[BaseModel]
+    render: Callable[[dict[str, Any]], dict[str, Any]]
+    suffix: str = ""
+
+    def add(
+        self,
+        action: str,
+        body: type[BaseModel],
+        who: Any,
+        use_case: UseCase,
+        summary: str,
+        *,
+        accepted: tuple[str, Callable[[dict[str, Any]], bool]] | None = None,
+        idempotent: bool = False,
+    ) -> None:
+        """`accepted`: the 202's description, and when an answer is only a request (202, not 200);
+        `idempotent`: an Idempotency-Key makes a retry answer the first response again."""
+        path = f"{self.path}:{action}"
+
+        async def run(change: Change, body: BaseModel, principal: Principal, **more: Any) -> Any:
+            key, ctx = more[self.key], _ctx(change.request, change.ctx)
+            if idempotent:
+
+                async def once() -> tuple[int, Any]:
+                    return 200, self.render(await use_case(change.uow.session, ctx, key, change.if_match, body))
+
+                at, retry_key = self.section.router.prefix + path.format(**{self.key: key}), more["idempotency_key"]
+                return await post_once(
+                    change.uow, change.response, idempotency_keys, principal, retry_key, at, body, once
+                )
+            out = self.render(await change.commit(use_case, ctx, key, body))
+            if accepted is not None and accepted[1](out):
+                change.response.status_code = status.HTTP_202_ACCEPTED
+            return out
+
+        params = {self.key: str, "body": body, "principal": who, "change": VersionedChange}
+        if idempotent:
+            params["idempotency_key"] = IdempotencyKey
+        responses = WRITE_ERRORS | ({202: {"description": accepted[0]}} if accepted else {})
+        name = action.replace("-", "_") + self.suffix
+        route = endpoint(name, run, params, {"idempotency_key": None})
+        self.section.post(path, response_model=self.model, responses=responses, summary=summary)(route)
+
+    def read(
+        self, name: str, who: Any, show: Callable[[AsyncSession, Principal, str], Awaitable[Any]], summary: str
+    ) -> None:
+        """`GET {path}`: the row as `show(session, principal, key)` answers it, with its ETag for the next action."""
+
+        async def run(principal: Principal, uow: UnitOfWork, response: Response, **more: Any) -> Any:
+            out = await show(uow.session, principal, more[self.key])
+            response.headers["ETag"] = etag(out["version"])
+            return out
+
+        params = {self.key: str, "principal": who, "uow": UoW, "response": Response}
+        self.section.get(self.path, response_model=self.model, summary=summary)(endpoint(name, run, params))
 
 
-async def _commit(
-    render: Callable[[dict[str, Any]], dict[str, Any]],
-    use_case: Callable[..., Awaitable[dict[str, Any]]],
-    change: Change,
-    key: str,
-    body: Any,
-) -> Any:
-    """Run a change of one versioned row (an entry, a record), commit, and answer it as `render` shows it."""
-    return render(await change.commit(use_case, _ctx(change.request, change.ctx), key, body))
+async def _entry_shown(session: AsyncSession, _: Principal, entry_id: str) -> dict[str, Any]:
+    return _entry_out(await service.load_entry(session, entry_id))
 
 
-_transition = partial(_commit, _entry_out)
-
-
-@_entry_change(
-    "/blacklist-entries/{entry_id}:approve",
-    summary="Approve a proposal (a reviewer other than the proposer; If-Match): the enterprise is told and its "
+#: One entry: its read, and the steps of its lifecycle.
+_entry = _Versioned(_blacklist, "/blacklist-entries/{entry_id}", "entry_id", EntryOut, _entry_out)
+_entry.read("get_entry", Officer, _entry_shown, "One entry, with its ETag for the next transition")
+_entry.add(
+    "approve",
+    Approval,
+    Reviewer,
+    service.approve,
+    "Approve a proposal (a reviewer other than the proposer; If-Match): the enterprise is told and its "
     "statement period starts (noticed), or, where the rules give no notice, it is listed at once",
 )
-async def approve(entry_id: str, body: Approval, _: Reviewer, change: VersionedChange) -> Any:
-    return await _transition(service.approve, change, entry_id, body)
-
-
-@_entry_change(
-    "/blacklist-entries/{entry_id}:reject", summary="Reject a proposal (a reviewer other than the proposer; If-Match)"
+_entry.add(
+    "reject", Rejection, Reviewer, service.reject, "Reject a proposal (a reviewer other than the proposer; If-Match)"
 )
-async def reject(entry_id: str, body: Rejection, _: Reviewer, change: VersionedChange) -> Any:
-    return await _transition(service.reject, change, entry_id, body)
-
-
-@_entry_change(
-    "/blacklist-entries/{entry_id}:apply-repair",
-    summary="File a credit-repair application with evidence (from the earliest repair date; If-Match)",
+_entry.add(
+    "apply-repair",
+    RepairApplication,
+    Writer,
+    service.apply_repair,
+    "File a credit-repair application with evidence (from the earliest repair date; If-Match)",
+    idempotent=True,
 )
-async def apply_repair(
-    entry_id: str,
-    body: RepairApplication,
-    principal: Writer,
-    change: VersionedChange,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
-    session, ctx = change.uow.session, _ctx(change.request, change.ctx)
-
-    async def apply() -> tuple[int, Any]:
-        return 200, _entry_out(await service.apply_repair(session, ctx, entry_id, change.if_match, body))
-
-    path = f"/v1/blacklist-entries/{entry_id}:apply-repair"
-    return await post_once(change.uow, change.response, idempotency_keys, principal, idempotency_key, path, body, apply)
-
-
-@_entry_change(
-    "/blacklist-entries/{entry_id}:review-repair",
-    summary="Approve (removes the entry as repaired) or refuse a repair application (another reviewer; If-Match)",
+_entry.add(
+    "review-repair",
+    RepairReview,
+    Reviewer,
+    service.review_repair,
+    "Approve (removes the entry as repaired) or refuse a repair application (another reviewer; If-Match)",
 )
-async def review_repair(entry_id: str, body: RepairReview, _: Reviewer, change: VersionedChange) -> Any:
-    return await _transition(service.review_repair, change, entry_id, body)
-
-
-@_entry_change(
-    "/blacklist-entries/{entry_id}:remove",
-    summary="Remove a listing as wrongful: one reviewer requests (202), another confirms (200; If-Match)",
-    responses=WRITE_ERRORS | {202: {"description": "Removal requested: a second reviewer confirms it"}},
+_entry.add(
+    "remove",
+    WrongfulRemoval,
+    Reviewer,
+    service.remove_wrongful,
+    "Remove a listing as wrongful: one reviewer requests (202), another confirms (200; If-Match)",
+    # Still listed after the first of the two reviewers: requested, not removed yet.
+    accepted=("Removal requested: a second reviewer confirms it", lambda out: out["status"] == "listed"),
 )
-async def remove(entry_id: str, body: WrongfulRemoval, _: Reviewer, change: VersionedChange) -> Any:
-    out = await _transition(service.remove_wrongful, change, entry_id, body)
-    if out["status"] == "listed":  # the first of the two reviewers: requested, not removed yet
-        change.response.status_code = status.HTTP_202_ACCEPTED
-    return out
-
-
-@_entry_change(
-    "/blacklist-entries/{entry_id}:record-statement",
-    summary="Record the enterprise's statement or hearing request (陈述申辩) received by the deadline: the "
+_entry.add(
+    "record-statement",
+    Statement,
+    Writer,
+    service.record_statement,
+    "Record the enterprise's statement or hearing request (陈述申辩) received by the deadline: the "
     "entry goes to a reviewer (If-Match)",
 )
-async def record_statement(entry_id: str, body: Statement, _: Writer, change: VersionedChange) -> Any:
-    return await _transition(service.record_statement, change, entry_id, body)
-
-
-@_entry_change(
-    "/blacklist-entries/{entry_id}:decide-statement",
-    summary="Decide on the statement: upheld lists the enterprise, accepted closes the proposal (a reviewer "
+_entry.add(
+    "decide-statement",
+    StatementDecision,
+    Reviewer,
+    service.decide_statement,
+    "Decide on the statement: upheld lists the enterprise, accepted closes the proposal (a reviewer "
     "other than the proposer; If-Match)",
 )
-async def decide_statement(entry_id: str, body: StatementDecision, _: Reviewer, change: VersionedChange) -> Any:
-    return await _transition(service.decide_statement, change, entry_id, body)
 
 
 # ---------------------------------------------------------------- records from other authorities
@@ -385,58 +416,59 @@ def _sees_all_records(principal: Principal) -> bool:
     return bool(principal.scopes & {"credit:write", "credit:review", "admin"})
 
 
+@dataclass(frozen=True)
+class RecordQuery:
+    """What a list of records is asked: an enterprise, and the page (query parameters)."""
+
+    uscc: OptionalUsccQuery = None
+    cursor: Cursor = None
+    limit: Limit = 100
+
+
 @_records.listing(
     "/credit-records",
     CreditRecordOut,
-    responses=ERRORS,
     summary="Records from other authorities, oldest first (officers: all; an authority: its own)",
 )
-async def list_records(
-    principal: RecordReader,
-    uow: UoW,
-    uscc: OptionalUsccQuery = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-) -> Any:
+async def list_records(principal: RecordReader, uow: UoW, query: Annotated[RecordQuery, Depends()]) -> Any:
     authority = None if _sees_all_records(principal) else (principal.agency or principal.subject)
-    after = decode_cursor(cursor, str)
-    rows = await repo.list_authority_records(uow.session, authority=authority, uscc=uscc, after=after, limit=limit + 1)
+    after, limit = decode_cursor(query.cursor, str), query.limit
+    rows = await repo.list_authority_records(
+        uow.session, authority=authority, uscc=query.uscc, after=after, limit=limit + 1
+    )
     return page(rows, limit, lambda r: (r["record_id"],), _record_out)
 
 
-@_records.get(
-    "/credit-records/{record_id}",
-    response_model=CreditRecordOut,
-    responses=ERRORS,
-    summary="One record with every version, and its ETag for a correction or withdrawal",
-)
-async def get_record(record_id: str, principal: RecordReader, uow: UoW, response: Response) -> Any:
-    rec = await service.load_record(uow.session, record_id)
-    if not _sees_all_records(principal) and rec["authority"] != (principal.agency or principal.subject):
+async def _record_shown(session: AsyncSession, reader: Principal, record_id: str) -> dict[str, Any]:
+    """One record with every version: an authority sees only its own."""
+    rec = await service.load_record(session, record_id)
+    if not _sees_all_records(reader) and rec["authority"] != (reader.agency or reader.subject):
         raise NotYourRecord(rec["authority"])
-    response.headers["ETag"] = etag(rec["version"])
-    return _record_out(rec, await repo.record_history(uow.session, record_id))
+    return _record_out(rec, await repo.record_history(session, record_id))
 
 
-_record_change = partial(_commit, _record_out)
-#: The routes by which the sending authority changes one record (If-Match, ETag).
-_record_version = partial(_records.post, response_model=CreditRecordOut)
-
-
-@_record_version(
-    "/credit-records/{record_id}:correct",
-    summary="Correct a record: a new version of the whole record (the sending authority only; If-Match)",
+#: One record: its read, and the sending authority's changes.
+_record = _Versioned(_records, "/credit-records/{record_id}", "record_id", CreditRecordOut, _record_out, "_record")
+_record.read(
+    "get_record",
+    RecordReader,
+    _record_shown,
+    "One record with every version, and its ETag for a correction or withdrawal",
 )
-async def correct_record(record_id: str, body: RecordCorrection, _: Authority, change: VersionedChange) -> Any:
-    return await _record_change(service.correct_record, change, record_id, body)
-
-
-@_record_version(
-    "/credit-records/{record_id}:withdraw",
-    summary="Withdraw a record: it stops counting, every version kept (the sending authority only; If-Match)",
+_record.add(
+    "correct",
+    RecordCorrection,
+    Authority,
+    service.correct_record,
+    "Correct a record: a new version of the whole record (the sending authority only; If-Match)",
 )
-async def withdraw_record(record_id: str, body: RecordWithdrawal, _: Authority, change: VersionedChange) -> Any:
-    return await _record_change(service.withdraw_record, change, record_id, body)
+_record.add(
+    "withdraw",
+    RecordWithdrawal,
+    Authority,
+    service.withdraw_record,
+    "Withdraw a record: it stops counting, every version kept (the sending authority only; If-Match)",
+)
 
 
 @_credit.post(
@@ -513,7 +545,6 @@ async def check(request: Request, _: Reader, uow: UoW, code: UsccQuery, as_of: D
 @_screening.post(
     "/screenings",
     response_model=ScreeningOut,
-    responses=WRITE_ERRORS,
     summary="Screen up to 1,000 enterprises at once (one query): each one's status on the date",
 )
 async def screen(body: ScreeningIn, request: Request, _: Reader, uow: UoW) -> Any:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.credit import RecordFields, RecordKind
+from shared.examples import example
 from shared.strict import Day, Instant, Whole
 from shared.tabular import BulkReceipt
 from shared.text import Input
@@ -39,21 +40,17 @@ class Proposal(_In):
         "what can be stored; the rule set in force narrows the range (publication-period-out-of-range)",
     )
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "uscc": "91370200163562681G",
-                    "enterprise_name": "青岛某食品有限公司",
-                    "reason_category": "fake_or_shoddy_products",
-                    "facts": "2014年生产销售以次充好的产品",
-                    "legal_basis": "《产品质量法》第五十条",
-                    "deciding_authority": "青岛市质量技术监督局",
-                    "decision_no": "青质监罚〔2014〕12号",
-                    "appeal_route": "向青岛市人民政府申请行政复议",
-                    "appeal_deadline": "2014-08-31",
-                }
-            ]
+    model_config = example(
+        {
+            "uscc": "91370200163562681G",
+            "enterprise_name": "青岛某食品有限公司",
+            "reason_category": "fake_or_shoddy_products",
+            "facts": "2014年生产销售以次充好的产品",
+            "legal_basis": "《产品质量法》第五十条",
+            "deciding_authority": "青岛市质量技术监督局",
+            "decision_no": "青质监罚〔2014〕12号",
+            "appeal_route": "向青岛市人民政府申请行政复议",
+            "appeal_deadline": "2014-08-31",
         }
     )
 
@@ -335,23 +332,19 @@ class CreditRecordIn(_In):
     title: str | None = Field(None, min_length=1, max_length=200)
     summary: str | None = Field(None, min_length=1, max_length=4000)
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "record_no": "370200-2025-000123",
-                    "kind": "administrative_penalty",
-                    "uscc": "91370200163562681G",
-                    "enterprise_name": "青岛某食品有限公司",
-                    "occurred_on": "2025-03-12",
-                    "deciding_authority": "青岛市市场监督管理局",
-                    "category": "生产销售不符合食品安全标准的食品",
-                    "sector": "food",
-                    "decision_no": "青市监罚〔2025〕123号",
-                    "legal_basis": "《中华人民共和国食品安全法》第一百二十四条",
-                    "amount_yuan": "50000.00",
-                }
-            ]
+    model_config = example(
+        {
+            "record_no": "370200-2025-000123",
+            "kind": "administrative_penalty",
+            "uscc": "91370200163562681G",
+            "enterprise_name": "青岛某食品有限公司",
+            "occurred_on": "2025-03-12",
+            "deciding_authority": "青岛市市场监督管理局",
+            "category": "生产销售不符合食品安全标准的食品",
+            "sector": "food",
+            "decision_no": "青市监罚〔2025〕123号",
+            "legal_basis": "《中华人民共和国食品安全法》第一百二十四条",
+            "amount_yuan": "50000.00",
         }
     )
 

@@ -3,12 +3,14 @@ transaction; the route (or the consumer runner, or the scheduler) commits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from operator import itemgetter
 from typing import Any, Literal
 
+from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -213,14 +215,46 @@ async def propose(session: AsyncSession, ctx: Context, body: Proposal) -> dict[s
     await repo.insert_history(session, [_history(entry, "proposed", ctx, body.facts, body.decision_no)])
     await add_to_outbox(session, outbox, [_event(ENTRY_PROPOSED, EntryProposed(entry=snapshot(entry)), body.uscc)])
     await remember(session, [(body.uscc, body.enterprise_name, None)], now)
-    return await _load(session, str(entry["entry_id"]))  # every column, as later reads will show it
+    return await load_entry(session, str(entry["entry_id"]))  # every column, as later reads will show it
 
 
-async def _load(session: AsyncSession, entry_id: str) -> dict[str, Any]:
+async def load_entry(session: AsyncSession, entry_id: str) -> dict[str, Any]:
     entry = await repo.get_entry(session, entry_id)
     if entry is None:
         raise EntryNotFound(entry_id)
     return entry
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """Rows that change by versions (the blacklist entries, the authority records): a change is written only
+    if nobody changed the row since it was read, the new version kept in the row's history (`keep`), its
+    event in the outbox, all in the caller's transaction."""
+
+    table: Table
+    key: str
+    keep: Callable[[AsyncSession, Sequence[dict[str, Any]]], Awaitable[None]]
+
+    async def change(
+        self,
+        session: AsyncSession,
+        ctx: Context,
+        row: dict[str, Any],
+        values: dict[str, Any],
+        kept: Callable[[dict[str, Any]], dict[str, Any]],
+        event: Callable[[dict[str, Any]], Envelope] | None = None,
+    ) -> dict[str, Any]:
+        """The row as it now stands; `kept(new)` is its history row, `event(new)` its event (none: nothing
+        published changed)."""
+        new = await update_row(session, self.table, self.key, row, values, ctx.clock.now())
+        await self.keep(session, [kept(new)])
+        if event is not None:
+            await add_to_outbox(session, outbox, [event(new)])
+        return new
+
+
+_ENTRIES = Versioned(E, "entry_id", repo.insert_history)
+_RECORDS = Versioned(authority_records, "record_id", repo.insert_record_versions)
 
 
 async def _transition(
@@ -232,17 +266,20 @@ async def _transition(
     event_type: str,
     payload: Any,
 ) -> dict[str, Any]:
-    """Write the change only if nobody changed the entry since it was read, with its history and event."""
-    new = await update_row(session, E, "entry_id", entry, values, ctx.clock.now())
-    history.update(version=new["version"], status=new["status"])
-    await repo.insert_history(session, [history])
-    await add_to_outbox(session, outbox, [_event(event_type, payload(snapshot(new)), new["uscc"])])
-    return new
+    """An entry's change with its history row (`history`, at the new version and status) and its event."""
+    return await _ENTRIES.change(
+        session,
+        ctx,
+        entry,
+        values,
+        lambda new: {**history, "version": new["version"], "status": new["status"]},
+        lambda new: _event(event_type, payload(snapshot(new)), new["uscc"]),
+    )
 
 
 async def _load_for(session: AsyncSession, entry_id: str, if_match: str | None, action: str) -> dict[str, Any]:
     """The entry, if the caller read its current version and `action` is allowed from its status."""
-    entry = await _load(session, entry_id)
+    entry = await load_entry(session, entry_id)
     check_if_match(if_match, entry["version"])
     check_allowed(entry["status"], action)
     return entry
@@ -462,10 +499,9 @@ async def _reject_repair(
     session: AsyncSession, ctx: Context, entry: dict[str, Any], body: RepairReview
 ) -> dict[str, Any]:
     """A refused repair leaves the entry listed; no event, since nothing published changed."""
-    new = await update_row(session, E, "entry_id", entry, {"repair_status": "rejected"}, ctx.clock.now())
-    h = _history(new, "repair_rejected", ctx, body.reason, body.decision_no)
-    await repo.insert_history(session, [h])
-    return new
+    values = {"repair_status": "rejected"}
+    kept = partial(_history, action="repair_rejected", ctx=ctx, reason=body.reason, document_no=body.decision_no)
+    return await _ENTRIES.change(session, ctx, entry, values, kept)
 
 
 async def remove_wrongful(
@@ -477,10 +513,9 @@ async def remove_wrongful(
     history = await repo.history_of(session, entry_id=entry_id)
     last = history[-1] if history else None
     if last is None or last["action"] != REMOVAL_REQUESTED or last["version"] != entry["version"]:
-        new = await update_row(session, E, "entry_id", entry, {}, ctx.clock.now())
         comment = body.comment or body.reason
-        await repo.insert_history(session, [_history(new, REMOVAL_REQUESTED, ctx, comment, body.decision_no)])
-        return new
+        kept = partial(_history, action=REMOVAL_REQUESTED, ctx=ctx, reason=comment, document_no=body.decision_no)
+        return await _ENTRIES.change(session, ctx, entry, {}, kept)
     check_four_eyes(last["actor"], ctx.actor, OwnRemovalRequest())
     return await _remove(session, ctx, entry, "wrongful", body.reason, body.decision_no)
 
@@ -674,10 +709,10 @@ async def _close_untriggered(
             "decided_at": clock.now(),
             "decision_comment": reason,
         }
-        new = await update_row(session, E, "entry_id", entry, values, clock.now())
-        await repo.insert_history(
-            session, [_history(new, "rejected", ctx, reason, None, withdrawn_triggers=sorted(gone))]
+        kept = partial(
+            _history, action="rejected", ctx=ctx, reason=reason, document_no=None, withdrawn_triggers=sorted(gone)
         )
+        new = await _ENTRIES.change(session, ctx, entry, values, kept)  # its event goes with the others
         events.append(_event(ENTRY_REJECTED, EntryRejected(entry=snapshot(new), reason=reason), new["uscc"]))
     return events
 
@@ -1148,23 +1183,6 @@ async def _own_record(session: AsyncSession, ctx: Context, record_id: str, if_ma
     return rec
 
 
-async def _change_record(
-    session: AsyncSession,
-    ctx: Context,
-    rec: dict[str, Any],
-    values: dict[str, Any],
-    action: str,
-    reason: str,
-    event: Callable[[dict[str, Any]], Envelope],
-) -> dict[str, Any]:
-    """A new version of a record: the row, the version kept, its event, then what it does to credit."""
-    new = await update_row(session, authority_records, "record_id", rec, values, ctx.clock.now())
-    await repo.insert_record_versions(session, [_version(new, action, ctx, reason)])
-    await add_to_outbox(session, outbox, [event(new)])
-    await apply_records(session, [credit_row(new)], ctx.clock, ctx.book)
-    return new
-
-
 async def correct_record(
     session: AsyncSession, ctx: Context, record_id: str, if_match: str | None, body: RecordCorrection
 ) -> dict[str, Any]:
@@ -1190,19 +1208,20 @@ async def correct_record(
         "occurred_on": body.record.occurred_on,
         "body": new_body,
     }
-    return await _change_record(
+    new = await _RECORDS.change(
         session,
         ctx,
         rec,
         values,
-        "corrected",
-        body.reason,
+        partial(_version, action="corrected", ctx=ctx, reason=body.reason),
         lambda new: _event(
             RECORD_CORRECTED,
             RecordCorrected(record=record_snapshot(new), reason=body.reason, changed_fields=changed),
             new["uscc"],
         ),
     )
+    await apply_records(session, [credit_row(new)], ctx.clock, ctx.book)  # what the new version does to credit
+    return new
 
 
 async def withdraw_record(
@@ -1210,17 +1229,18 @@ async def withdraw_record(
 ) -> dict[str, Any]:
     """The sending authority's withdrawal: the record stops counting (kept, with every version)."""
     rec = await _own_record(session, ctx, record_id, if_match)
-    return await _change_record(
+    new = await _RECORDS.change(
         session,
         ctx,
         rec,
         {"status": "withdrawn"},
-        "withdrawn",
-        body.reason,
+        partial(_version, action="withdrawn", ctx=ctx, reason=body.reason),
         lambda new: _event(
             RECORD_WITHDRAWN, RecordWithdrawn(record=record_snapshot(new), reason=body.reason), new["uscc"]
         ),
     )
+    await apply_records(session, [credit_row(new)], ctx.clock, ctx.book)  # it stops counting
+    return new
 
 
 def candidate_json(c: Candidate) -> dict[str, Any]:

@@ -12,10 +12,14 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from services.gateway.assessment_schemas import DistrictAssessment
+from services.gateway.assessment_schemas import DistrictAssessment, Document
 from services.gateway.schemes import AssessmentScheme
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: What `GET /v1/assessments:export` answers, in each `format`.
+DOCUMENT = Document(
+    "The district × indicator table: XLSX (a sheet per year and the method) or CSV", {"xlsx": XLSX, "csv": "text/csv"}
+)
 FIXED = ("district_code", "district", "score", "rank", "change", "base_score", "penalties", "bonus", "judged_weight")
 _HEAD = Font(bold=True, color="FFFFFF")
 _FILL = PatternFill("solid", fgColor="1F4E79")

@@ -14,11 +14,15 @@ from html import escape
 from anyio import to_thread
 
 from services.gateway.assessment_export import METHOD_TEXT
-from services.gateway.assessment_schemas import DistrictAssessment
+from services.gateway.assessment_schemas import DistrictAssessment, Document
 from services.gateway.plans import Plan
 from services.gateway.schemes import AssessmentScheme
 
 PDF = "application/pdf"
+#: What `GET /v1/assessments:report` answers, in each `format`.
+DOCUMENT = Document(
+    "The year's printable report: PDF, or the HTML it is printed from", {"pdf": PDF, "html": "text/html"}
+)
 
 #: A CJK font first (fonts-wqy-zenhei, installed with the browser tests' packages): the report is Chinese.
 _STYLE = """

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.types import DecoratedCallable
+from pydantic import BaseModel, Field
 
 from services.gateway import assessment, assessment_export, assessment_report
-from services.gateway.assessment_schemas import AssessmentOut, DistrictAssessmentsOut
+from services.gateway.assessment_schemas import AssessmentOut, DistrictAssessmentsOut, Document
 from services.gateway.plans import Plan
 
 # The plan lookup is the attainment's: an assessment reads the same plans the same way.
@@ -23,8 +24,30 @@ from shared.runtime import Runtime, ServiceRuntime, UoW
 
 router = APIRouter(prefix="/v1")
 _assessment = Section(router, "assessment", ERRORS)
-SchemeId = Annotated[str | None, Query(description="One of the plan's assessment_schemes (default: its first)")]
-Year = Annotated[int | None, Query(ge=1900, le=2200, description="Default: the plan's last year up to today")]
+
+
+class AssessmentQuery(BaseModel):
+    """The query every assessment route reads: which plan, assessed by which of its schemes.
+
+    Each route takes its whole query as one such model (`Annotated[…, Query()]`, FastAPI's query
+    parameter model: the only query parameter of its route), whose fields the document lists in their
+    order, the plan and scheme first."""
+
+    plan: str = DEFAULT_PLAN
+    scheme: str | None = Field(None, description="One of the plan's assessment_schemes (default: its first)")
+
+
+class YearQuery(AssessmentQuery):
+    year: int | None = Field(None, ge=1900, le=2200, description="Default: the plan's last year up to today")
+
+
+class ExportQuery(AssessmentQuery):
+    format: Literal["xlsx", "csv"] = "xlsx"
+
+
+class ReportQuery(YearQuery):
+    district: str | None = Field(None, pattern=r"^\d{6}$", description="One district; default the city")
+    format: Literal["pdf", "html"] = "pdf"
 
 
 @dataclass(frozen=True)
@@ -35,23 +58,23 @@ class Assessing:
     runtime: ServiceRuntime
     uow: UnitOfWork
 
-    def plan(self, plan_id: str) -> Plan:
-        return _plan(self.request, plan_id)
+    def plan(self, q: AssessmentQuery) -> Plan:
+        return _plan(self.request, q.plan)
 
     def as_of(self, plan: Plan) -> date:
         """Today, but never past the plan's end (as the attainment reads a finished plan)."""
         return min(self.runtime.clock.today(), plan.period_end)
 
-    def year(self, plan_id: str, year: int | None) -> int:
+    def year(self, q: YearQuery) -> int:
         """The year asked for, or the plan's last year up to today."""
-        plan = self.plan(plan_id)
-        return year if year is not None else min(self.as_of(plan).year, plan.period_end.year)
+        plan = self.plan(q)
+        return q.year if q.year is not None else min(self.as_of(plan).year, plan.period_end.year)
 
     async def assess(
-        self, plan_id: str, scheme_id: str | None, years: list[int] | None
+        self, q: AssessmentQuery, years: list[int] | None
     ) -> tuple[Plan, AssessmentScheme, date, dict[int, list[Any]]]:
-        plan = self.plan(plan_id)
-        scheme = assessment.scheme_of(plan, scheme_id)
+        plan = self.plan(q)
+        scheme = assessment.scheme_of(plan, q.scheme)
         as_of = self.as_of(plan)
         every = assessment.assessed_years(plan, as_of)
         for y in years or []:
@@ -75,14 +98,9 @@ Assessor = Annotated[Assessing, Depends(_assessing)]
     response_model=AssessmentOut,
     summary="Every district's score, rank, change and indicator contributions in one year (no token)",
 )
-async def list_assessments(
-    a: Assessor,
-    plan: str = DEFAULT_PLAN,
-    scheme: SchemeId = None,
-    year: Year = None,
-) -> Any:
-    y = a.year(plan, year)
-    p, s, as_of, years = await a.assess(plan, scheme, [y])
+async def list_assessments(a: Assessor, q: Annotated[YearQuery, Query()]) -> Any:
+    y = a.year(q)
+    p, s, as_of, years = await a.assess(q, [y])
     return {
         "plan": p.id,
         "scheme": s.id,
@@ -94,62 +112,42 @@ async def list_assessments(
     }
 
 
-def _document(
-    path: str, what: str, media_types: tuple[str, ...], summary: str
-) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    """A route answering a document (not JSON): its media types and what it holds, documented."""
-    content: dict[str, dict[str, Any]] = {m: {} for m in media_types}
-    responses = {**ERRORS, 200: {"description": what, "content": content}}
+def _document(path: str, document: Document, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A route answering a document (not JSON): what it holds and its media types, documented."""
+    content: dict[str, dict[str, Any]] = {m: {} for m in document.media_types.values()}
+    responses = {**ERRORS, 200: {"description": document.what, "content": content}}
     return _assessment.get(path, responses=responses, response_class=Response, summary=summary)
 
 
 @_document(
-    "/assessments:export",
-    "The district × indicator table: XLSX (a sheet per year and the method) or CSV",
-    (assessment_export.XLSX, "text/csv"),
-    "Every year's assessment as an XLSX workbook or CSV (no token)",
+    "/assessments:export", assessment_export.DOCUMENT, "Every year's assessment as an XLSX workbook or CSV (no token)"
 )
-async def export_assessments(
-    a: Assessor,
-    plan: str = DEFAULT_PLAN,
-    scheme: SchemeId = None,
-    format: Literal["xlsx", "csv"] = "xlsx",
-) -> Response:
-    p, s, _, years = await a.assess(plan, scheme, None)
-    name = f"assessment-{p.id}-{s.id}"
-    if format == "csv":
-        body, media = assessment_export.csv_bytes(s, years), "text/csv; charset=utf-8"
-    else:
-        body, media = assessment_export.xlsx(p.id, s, years), assessment_export.XLSX
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})
+async def export_assessments(a: Assessor, q: Annotated[ExportQuery, Query()]) -> Response:
+    p, s, _, years = await a.assess(q, None)
+    body = assessment_export.csv_bytes(s, years) if q.format == "csv" else assessment_export.xlsx(p.id, s, years)
+    # A text/* media type is answered with "; charset=utf-8" (Starlette adds it).
+    media = assessment_export.DOCUMENT.media_types[q.format]
+    name = f"assessment-{p.id}-{s.id}.{q.format}"
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @_document(
     "/assessments:report",
-    "The year's printable report: PDF, or the HTML it is printed from",
-    (assessment_report.PDF, "text/html"),
+    assessment_report.DOCUMENT,
     "The annual assessment report for the city, or one district, as PDF or printable HTML (no token)",
 )
-async def assessment_report_document(
-    a: Assessor,
-    plan: str = DEFAULT_PLAN,
-    scheme: SchemeId = None,
-    year: Year = None,
-    district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="One district; default the city")] = None,
-    format: Literal["pdf", "html"] = "pdf",
-) -> Response:
-    y = a.year(plan, year)
-    p, s, as_of, years = await a.assess(plan, scheme, [y])
+async def assessment_report_document(a: Assessor, q: Annotated[ReportQuery, Query()]) -> Response:
+    y, district = a.year(q), q.district
+    p, s, as_of, years = await a.assess(q, [y])
     if district is not None and all(a.district_code != district for a in years[y]):
         raise assessment.DistrictNotFound(district)
     html = assessment_report.report_html(p, s, y, min(as_of, date(y, 12, 31)), years[y], district)
     name = f"assessment-{p.id}-{s.id}-{y}" + (f"-{district}" if district else "")
-    if format == "html":
-        return Response(html, media_type="text/html; charset=utf-8")
+    media = assessment_report.DOCUMENT.media_types[q.format]
+    if q.format == "html":
+        return Response(html, media_type=media)
     pdf = await assessment_report.report_pdf(html)
-    return Response(
-        pdf, media_type=assessment_report.PDF, headers={"Content-Disposition": f'inline; filename="{name}.pdf"'}
-    )
+    return Response(pdf, media_type=media, headers={"Content-Disposition": f'inline; filename="{name}.pdf"'})
 
 
 @_assessment.get(
@@ -160,10 +158,9 @@ async def assessment_report_document(
 async def get_district_assessment(
     a: Assessor,
     district: Annotated[str, Path(pattern=r"^\d{6}$", description="A district's division code, e.g. 370202")],
-    plan: str = DEFAULT_PLAN,
-    scheme: SchemeId = None,
+    q: Annotated[AssessmentQuery, Query()],
 ) -> Any:
-    p, s, as_of, years = await a.assess(plan, scheme, None)
+    p, s, as_of, years = await a.assess(q, None)
     mine = [a for per_year in years.values() for a in per_year if a.district_code == district]
     if not mine:
         raise assessment.DistrictNotFound(district)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
@@ -11,6 +12,15 @@ from services.gateway.schemas import ReportRef
 
 LineStatus = Literal["scored", "too_few_results", "no_data"]
 TargetSource = Literal["district", "scheme", "plan"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document an assessment route answers instead of JSON: what it holds, and each `format`'s media
+    type (the media types its 200 documents, and the Content-Type it answers with)."""
+
+    what: str
+    media_types: dict[str, str]
 
 
 class AssessmentLine(BaseModel):

@@ -1,5 +1,8 @@
 """The routes the gateway forwards to their owning service, with the scope each needs.
 
+The table is data (data/forwards.json), read once and validated here; the rows every service has
+alike (its jobs, its quarantine, its audit records) are made here from the service's name.
+
 Scopes are checked here and again by the service: the gateway refuses early, the service stays
 safe when reached directly.
 """
@@ -8,15 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.gateway.plans import load_located
 from services.gateway.upstream import Upstreams
 from shared.audit import delegated
-from shared.auth import require_any
+from shared.auth import SCOPES, require_any
 from shared.routing import problems
 
 
@@ -41,15 +47,16 @@ class Forward:
         return self.upstream_path or self.path
 
 
+#: Groups of scopes, named in capitals by the data file's rows: any one of the group admits.
 OFFICER = ("credit:write", "credit:review")
-ENTRY = "/v1/blacklist-entries/{entry_id}"
 #: Records from other authorities: sent by their systems, read by them (their own) and by officers.
-RECORDS = "/v1/credit-records"
 RECORD_READERS = ("credit:records", *OFFICER)
+#: Archive imports (docs/archive-import.md).
+ARCHIVE = ("admin", "archive:import")
+SCOPE_GROUPS: dict[str, tuple[str, ...]] = {"OFFICER": OFFICER, "RECORD_READERS": RECORD_READERS, "ARCHIVE": ARCHIVE}
 
-_sampling = partial(Forward, "sampling")
-_credit = partial(Forward, "credit")
-_awards = partial(Forward, "awards")
+#: The forwarded routes as data (one row a route, by service, in the order they are served).
+FORWARDS_FILE = Path(__file__).parent / "data" / "forwards.json"
 
 
 def _job(service: str, summary: str) -> tuple[Forward, Forward]:
@@ -75,10 +82,6 @@ def _job(service: str, summary: str) -> tuple[Forward, Forward]:
             upstream_path="/v1/jobs/{name}:run",
         ),
     )
-
-
-#: Archive imports (docs/archive-import.md).
-ARCHIVE = ("admin", "archive:import")
 
 
 #: Each consuming service's quarantine (shared/quarantine.py) is at `/v1/quarantine/{service}` here:
@@ -116,85 +119,77 @@ def audit_forward(service: str) -> Forward:
     )
 
 
-FORWARDS: tuple[Forward, ...] = (
-    _sampling("POST", "/v1/results", "sampling:write", "Record one result", "sampling"),
-    _sampling("POST", "/v1/results:batch", "sampling:write", "Record up to 10,000 results", "sampling"),
-    _sampling("POST", "/v1/results:import", ARCHIVE, "Import archived results with their outcome", "sampling"),
-    _sampling("GET", "/v1/results", "read", "List results", "sampling"),
-    _sampling("GET", "/v1/results:export", "read", "Export results as CSV", "sampling"),
-    _sampling("GET", "/v1/results/{result_id}", "read", "One result", "sampling"),
-    _sampling("GET", "/v1/results/{result_id}/history", "read", "A result's versions", "sampling"),
-    _sampling("PATCH", "/v1/results/{result_id}", "sampling:write", "Correct a result", "sampling"),
-    _sampling("POST", "/v1/results/{result_id}:retract", "sampling:write", "Retract a result", "sampling"),
-    _sampling("POST", "/v1/results/{result_id}/reinspection", "sampling:write", "Record a re-inspection", "sampling"),
-    _sampling("GET", "/v1/stats/pass-rates", "read", "Pass rates from the sampling service", "sampling"),
-    _sampling("GET", "/v1/agencies/{code}/scorecard", "read", "An agency's scorecard", "sampling"),
-    _sampling("GET", "/v1/regions", None, "Districts with validity dates", "reference"),
-    _sampling("GET", "/v1/rules", None, "Sampling rules in force", "reference"),
-    _sampling("GET", "/v1/public/nonconforming-products", None, "Published non-conforming products (公示)", "public"),
-    _sampling("GET", "/v1/public/nonconforming-products:export", None, "The same as CSV", "public"),
-    *_job("sampling", "Run a sampling job now"),
-    _sampling("POST", "/v1/notices", "sampling:publish", "Publish a notice (公告) of final fails", "notices"),
-    _sampling("GET", "/v1/notices", "read", "Published notices", "notices"),
-    _sampling("GET", "/v1/notices/{notice_id}", "read", "One notice with its versions", "notices"),
-    _sampling("PATCH", "/v1/notices/{notice_id}", "sampling:publish", "Correct a notice", "notices"),
-    # credit
-    _credit("GET", "/v1/rating-rules", None, "The credit rule set in force, and every version", "credit"),
-    _credit("POST", "/v1/blacklist-entries", "credit:write", "Propose a blacklist entry", "blacklist"),
-    _credit("GET", "/v1/blacklist-entries", OFFICER, "Blacklist entries (officers)", "blacklist"),
-    _credit("GET", "/v1/blacklist-entries/{entry_id}", OFFICER, "One blacklist entry", "blacklist"),
-    _credit("POST", ENTRY + ":approve", "credit:review", "Approve a proposal (another reviewer)", "blacklist"),
-    _credit("POST", ENTRY + ":reject", "credit:review", "Reject a proposal", "blacklist"),
-    _credit("POST", ENTRY + ":apply-repair", "credit:write", "File a credit-repair application", "blacklist"),
-    _credit("POST", ENTRY + ":review-repair", "credit:review", "Review a credit-repair application", "blacklist"),
-    _credit("POST", ENTRY + ":remove", "credit:review", "Remove a listing as wrongful", "blacklist"),
-    _credit("POST", ENTRY + ":record-statement", "credit:write", "Record the enterprise's statement", "blacklist"),
-    _credit("POST", ENTRY + ":decide-statement", "credit:review", "Decide on the statement", "blacklist"),
-    _credit("POST", "/v1/enterprises:match", "read", "Find enterprises by name", "credit"),
-    _credit("POST", RECORDS, "credit:records", "Send one authority record", "credit records"),
-    _credit("POST", RECORDS + ":batch", "credit:records", "Send up to 10,000 authority records", "credit records"),
-    _credit("GET", RECORDS, RECORD_READERS, "Records from other authorities", "credit records"),
-    _credit(
-        "GET", RECORDS + "/{record_id}", RECORD_READERS, "One authority record with its versions", "credit records"
-    ),
-    _credit(
-        "POST", RECORDS + "/{record_id}:correct", "credit:records", "Correct an authority record", "credit records"
-    ),
-    _credit(
-        "POST", RECORDS + "/{record_id}:withdraw", "credit:records", "Withdraw an authority record", "credit records"
-    ),
-    _credit("POST", "/v1/blacklist:import", ARCHIVE, "Import archived listings and removals", "blacklist"),
-    _credit("GET", "/v1/blacklist", None, "The published blacklist (公示)", "public"),
-    _credit("GET", "/v1/blacklist/check", "read", "Is this enterprise blacklisted on a date?", "credit"),
-    _credit("POST", "/v1/screenings", "read", "Screen up to 1,000 enterprises", "credit"),
-    _credit("GET", "/v1/enterprises/{uscc}/credit", "read", "An enterprise's rating with contributions", "credit"),
-    _credit("GET", "/v1/enterprises/{uscc}/history", OFFICER, "An enterprise's blacklist history", "credit"),
-    *_job("credit", "Run a credit job now"),
-    # awards
-    _awards("GET", "/v1/honour-types", None, "Every honour type", "awards"),
-    _awards("GET", "/v1/honour-types/{code}", None, "One honour type", "awards"),
-    _awards(
-        "GET",
-        "/v1/awards/regions",
-        None,
-        "Division codes with their dates (awards)",
-        "reference",
-        upstream_path="/v1/regions",
-    ),
-    _awards("POST", "/v1/honours", "awards:write", "Grant an honour", "awards"),
-    _awards("POST", "/v1/honours:import", "awards:write", "Import a historical registry (CSV)", "awards"),
-    _awards("POST", "/v1/honours:archive", ARCHIVE, "Import an archived registry with revocations", "awards"),
-    _awards("POST", "/v1/honours/{honour_id}:revoke", "awards:write", "Revoke an honour", "awards"),
-    _awards("GET", "/v1/honours", "read", "Honours, filtered", "awards"),
-    _awards("GET", "/v1/honours/{honour_id}", "read", "One honour", "awards"),
-    _awards("GET", "/v1/holders/{holder_id}/honours", "read", "Every honour of one holder", "awards"),
-    _awards("GET", "/v1/honour-counts", "read", "Counts per type and plan indicator", "awards"),
-    _awards("GET", "/v1/public/honour-types/{code}/honours", None, "The public list (公示) of a type", "public"),
-    *_job("awards", "Run an awards job now"),
-    *quarantine_forwards("credit"),
-    *quarantine_forwards("awards"),
-    *(audit_forward(s) for s in ("sampling", "credit", "awards")),
-)
+class Route(BaseModel):
+    """A row of data/forwards.json: one forwarded route."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str = Field(pattern=r"^/v1/")
+    scope: str | None = Field(description="A scope (shared/auth.py SCOPES), a group's name (SCOPE_GROUPS), or null")
+    summary: str = Field(min_length=1)
+    tag: str = Field(min_length=1)
+    upstream_path: str | None = Field(default=None, pattern=r"^/v1/")
+
+    @field_validator("scope")
+    @classmethod
+    def _known_scope(cls, scope: str | None) -> str | None:
+        if scope is not None and scope not in SCOPES and scope not in SCOPE_GROUPS:
+            raise ValueError(
+                f"unknown scope {scope!r}: a scope ({', '.join(SCOPES)}) or a group ({', '.join(SCOPE_GROUPS)})"
+            )
+        return scope
+
+    def forward(self, service: str) -> Forward:
+        scope = SCOPE_GROUPS.get(self.scope, self.scope) if self.scope is not None else None
+        return Forward(service, self.method, self.path, scope, self.summary, self.tag, self.upstream_path)
+
+
+class Jobs(BaseModel):
+    """A row of data/forwards.json standing for the service's two job routes (`_job`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jobs: str = Field(min_length=1, description="The summary of the route that runs a job now")
+
+
+class ForwardsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    comment: str = Field(alias="_comment")
+    forwards: dict[Literal["sampling", "credit", "awards"], list[Route | Jobs]]
+
+    @model_validator(mode="after")
+    def _each_route_once(self) -> ForwardsFile:
+        seen: set[tuple[str, str]] = set()
+        for rows in self.forwards.values():
+            for row in rows:
+                if isinstance(row, Route):
+                    if (row.method, row.path) in seen:
+                        raise ValueError(f"{row.method} {row.path} appears twice")
+                    seen.add((row.method, row.path))
+        return self
+
+
+def load_forwards(path: Path = FORWARDS_FILE) -> tuple[Forward, ...]:
+    """The file's routes, then each consuming service's quarantine and each service's audit records;
+    raises DataFileError (file and line) on a malformed row."""
+    table, _, _ = load_located(path, ForwardsFile, "(forwards)")
+    rows = [
+        fwd
+        for service, entries in table.forwards.items()
+        for entry in entries
+        for fwd in (_job(service, entry.jobs) if isinstance(entry, Jobs) else (entry.forward(service),))
+    ]
+    return (
+        *rows,
+        *quarantine_forwards("credit"),
+        *quarantine_forwards("awards"),
+        *(audit_forward(s) for s in ("sampling", "credit", "awards")),
+    )
+
+
+FORWARDS = load_forwards()
 
 
 def _endpoint(fwd: Forward) -> Callable[..., Awaitable[Response]]:

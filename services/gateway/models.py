@@ -2,7 +2,20 @@
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from shared import columns
 from shared.outbox import envelope_columns
@@ -122,8 +135,7 @@ rm_blacklist = Table(
     "rm_blacklist",
     metadata,
     *columns.aggregate("entry_id"),
-    columns.uscc(),
-    columns.enterprise_name(),
+    *columns.enterprise(),
     Column("reason_category", String(64), nullable=False),
     Column("status", String(12), nullable=False),
     Column("listed_on", Date),
@@ -181,8 +193,8 @@ indicator_reports = Table(
     "indicator_reports",
     metadata,
     columns.uuid7("report_id", primary_key=True),
-    Column("plan_id", String(64), nullable=False),
-    Column("indicator_code", String(64), nullable=False),
+    columns.configured_id("plan_id"),
+    columns.configured_id("indicator_code"),
     Column("period_start", Date, nullable=False),
     Column("period_end", Date, nullable=False),
     Column("value", Float, nullable=False),
@@ -210,7 +222,7 @@ ew_warnings = Table(
     Column("dedup_key", String(400), nullable=False),
     Column("occurrence", Integer, nullable=False, server_default="1"),
     columns.version(),
-    Column("rule_id", String(64), nullable=False),
+    columns.configured_id("rule_id"),
     Column("rule_set_version", String(40), nullable=False),
     Column("kind", String(40), nullable=False),
     Column("state", String(12), nullable=False),
@@ -246,11 +258,13 @@ ew_warnings = Table(
 ew_looks = Table(
     "ew_looks",
     metadata,
-    Column("rule_id", String(64), primary_key=True),
-    Column("group_key", String(200), primary_key=True),
-    Column("period", String(8), primary_key=True),
+    columns.configured_id("rule_id"),
+    Column("group_key", String(200), nullable=False),
+    Column("period", String(8), nullable=False),
     Column("looked_n", Integer, nullable=False),
     Column("seen", Integer, nullable=False, server_default="0"),
+    # The condition a warning is raised once for (its dedup key's parts), as in the repository's upsert.
+    PrimaryKeyConstraint("rule_id", "group_key", "period"),
 )
 
 # ------------------------------------------------------------------------------------------ webhooks

@@ -17,6 +17,8 @@ from typing import Literal
 from shared.stats import wilson_interval
 
 __all__ = [
+    "Growth",
+    "Observation",
     "Progress",
     "growth",
     "limit_coefficient",
@@ -64,17 +66,38 @@ def limit_coefficient(base: float, limit: float) -> float:
 
 
 @dataclass(frozen=True)
+class Observation:
+    """A series' value in one year: the base or the current point of a status, or the target."""
+
+    year: int
+    value: float
+
+    def growth_to(self, later: Observation) -> float:
+        """Compound annual growth from this observation to a later one."""
+        return growth(later.value, self.value, later.year, self.year)
+
+
+@dataclass(frozen=True)
+class Growth:
+    """What a status was judged by: the yearly growth observed from the base year and, with a numeric
+    target, the growth it requires; `value` (observed / |required|, or the signed observed growth) is
+    what was compared with the `thresholds`. Stability shows the observed growth alone."""
+
+    observed: float
+    required: float | None = None
+    value: float | None = None
+    thresholds: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
 class Progress:
+    """A status, why, and what it was judged from: the base and current points and their growth."""
+
     status: Status
     reason: str
-    base_year: int | None = None
-    base_value: float | None = None
-    current_year: int | None = None
-    current_value: float | None = None
-    observed_growth: float | None = None
-    required_growth: float | None = None
-    progress_value: float | None = None
-    thresholds: Mapping[str, float] | None = None
+    base: Observation | None = None
+    current: Observation | None = None
+    growth: Growth | None = None
 
 
 def _label(value: float, thresholds: Mapping[str, float]) -> Status:
@@ -110,35 +133,26 @@ def progress(
     if not series:
         return Progress("no_data", "no value in any year")
     b_year, current_year = _span(sorted(series), base_year)
-    current = series[current_year]
-    if target is not None and (current >= target if direction > 0 else current <= target):
-        return Progress(
-            "achieved", "the current value meets the target", current_year=current_year, current_value=current
-        )
-    if current_year - b_year < 1:
-        return Progress(
-            "no_data",
-            "progress needs values in two years from the base year",
-            current_year=current_year,
-            current_value=current,
-        )
-    base = series[b_year] or ZERO_SUBSTITUTE
-    if (base > 0 > current) or (base < 0 < current):
+    now = Observation(current_year, series[current_year])
+    if target is not None and (now.value >= target if direction > 0 else now.value <= target):
+        return Progress("achieved", "the current value meets the target", current=now)
+    if now.year - b_year < 1:
+        return Progress("no_data", "progress needs values in two years from the base year", current=now)
+    base = Observation(b_year, series[b_year] or ZERO_SUBSTITUTE)
+    if (base.value > 0 > now.value) or (base.value < 0 < now.value):
         return Progress("no_data", "base and current values differ in sign")
     if target is None:
-        return _against_trend(b_year, base, current_year, current, limit=limit, direction=direction)
-    return _against_target(b_year, base, current_year, current, target, target_year, direction=direction)
+        return _against_trend(base, now, limit=limit, direction=direction)
+    return _against_target(base, now, Observation(target_year, target or ZERO_SUBSTITUTE), direction=direction)
 
 
-def _against_trend(
-    b_year: int, base: float, current_year: int, current: float, *, limit: float | None, direction: int
-) -> Progress:
+def _against_trend(base: Observation, now: Observation, *, limit: float | None, direction: int) -> Progress:
     """Open SDG's method 1 (no numeric target): the observed yearly growth against fixed thresholds,
     eased near a natural limit."""
-    observed = growth(current, base, current_year, b_year)
-    coeff = limit_coefficient(base, limit) if limit is not None else 1.0
+    observed = base.growth_to(now)
+    coeff = limit_coefficient(base.value, limit) if limit is not None else 1.0
     thresholds = {k: v * coeff for k, v in TREND_THRESHOLDS.items()}
-    value = (-1 if base < 0 else 1) * direction * observed
+    value = (-1 if base.value < 0 else 1) * direction * observed
     if coeff == 0 and value >= 0:  # held at the limit itself: Open SDG scores this as substantial progress
         status: Status = "on_track"
     else:
@@ -146,26 +160,21 @@ def _against_trend(
     reason = "observed yearly growth against fixed thresholds" + (
         f", eased near the limit {limit} (coefficient {coeff:.4f})" if limit is not None else ""
     )
-    return Progress(status, reason, b_year, base, current_year, current, observed, None, value, thresholds)
+    return Progress(status, reason, base, now, Growth(observed, None, value, thresholds))
 
 
-def _against_target(
-    b_year: int, base: float, current_year: int, current: float, target: float, target_year: int, *, direction: int
-) -> Progress:
+def _against_target(base: Observation, now: Observation, target: Observation, *, direction: int) -> Progress:
     """Open SDG's method 2 (a numeric target): the observed yearly growth against the growth still
     needed to reach the target by its year."""
-    if target_year <= b_year:
+    if target.year <= base.year:
         return Progress("no_data", "the target year is not after the base year")
-    observed = growth(current, base, current_year, b_year)
-    required = growth(target or ZERO_SUBSTITUTE, base, target_year, b_year)
+    observed, required = base.growth_to(now), base.growth_to(target)
     if required == 0:
         return Progress("no_data", "no growth is required from the base value")
-    value = (-1 if base < 0 else 1) * direction * observed / abs(required)
+    value = (-1 if base.value < 0 else 1) * direction * observed / abs(required)
     reason = "observed yearly growth against the growth needed by the target year"
     status = _label(value, TARGET_THRESHOLDS)
-    return Progress(
-        status, reason, b_year, base, current_year, current, observed, required, value, dict(TARGET_THRESHOLDS)
-    )
+    return Progress(status, reason, base, now, Growth(observed, required, value, dict(TARGET_THRESHOLDS)))
 
 
 def _significant_fall(
@@ -194,18 +203,13 @@ def stability(counts: Mapping[int, tuple[int, int]], *, base_year: int) -> Progr
         return Progress("no_data", "no value in any year")
     years = sorted(counts)
     b_year, current_year = _span(years, base_year)
-    current = counts[current_year][1] / counts[current_year][0]
+    now = Observation(current_year, counts[current_year][1] / counts[current_year][0])
     if current_year - b_year < 1:
-        return Progress(
-            "no_data",
-            "stability needs values in two years from the base year",
-            current_year=current_year,
-            current_value=current,
-        )
-    base = counts[b_year][1] / counts[b_year][0]
+        return Progress("no_data", "stability needs values in two years from the base year", current=now)
+    base = Observation(b_year, counts[b_year][1] / counts[b_year][0])
     previous = max(y for y in years if y < current_year)
-    observed = growth(current, base or ZERO_SUBSTITUTE, current_year, b_year)
-    shown = (b_year, base, current_year, current, observed)
+    observed = Observation(b_year, base.value or ZERO_SUBSTITUTE).growth_to(now)
+    shown = (base, now, Growth(observed))
     for earlier in dict.fromkeys((previous, b_year)):  # the base year may be the previous year
         fall = _significant_fall(counts, earlier, current_year)
         if fall is not None:

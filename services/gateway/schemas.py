@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.gateway.progress import Progress
 from shared.strict import Day, Instant, Number
 from shared.text import Input
 
@@ -22,6 +23,20 @@ class ProgressOut(BaseModel):
     observed_growth: float | None = Field(None, description="Compound yearly growth from the base year")
     required_growth: float | None = Field(None, description="Yearly growth needed to reach the target by its year")
     progress_value: float | None = Field(None, description="observed / |required| (with a target), else observed")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_progress(cls, data: Any) -> Any:
+        """A `progress.Progress` keeps its points and its growth whole; this shape names their parts."""
+        if not isinstance(data, Progress):
+            return data
+        flat: dict[str, Any] = {"status": data.status, "reason": data.reason}
+        for name, point in (("base", data.base), ("current", data.current)):
+            if point is not None:
+                flat |= {f"{name}_year": point.year, f"{name}_value": point.value}
+        if (g := data.growth) is not None:
+            flat |= {"observed_growth": g.observed, "required_growth": g.required, "progress_value": g.value}
+        return flat
 
 
 class ReportRef(BaseModel):

@@ -180,8 +180,11 @@ async def run_lifecycle(
     assert early.status_code == 409 and early.json()["type"].endswith(":repair-too-early")
     assert early.json()["earliest_repair_on"] == e["earliest_repair_on"]
     clock.set(datetime.combine(date.fromisoformat(e["earliest_repair_on"]), START.time()))
-    applied = await client.post(f"{url}:apply-repair", json=evidence, headers=alice | {"If-Match": tag})
+    once = alice | {"If-Match": tag, "Idempotency-Key": "repair-1"}
+    applied = await client.post(f"{url}:apply-repair", json=evidence, headers=once)
     assert applied.status_code == 200, applied.text
+    again = await client.post(f"{url}:apply-repair", json=evidence, headers=once)  # a retry: the first answer
+    assert (again.status_code, again.json(), again.headers["etag"]) == (200, applied.json(), applied.headers["etag"])
     assert applied.json()["repair_status"] == "applied" and applied.json()["status"] == "listed"
     review = {"outcome": "approved", "reason": "整改到位", "decision_no": "青质监信修〔2014〕3号"}
     removed = await client.post(

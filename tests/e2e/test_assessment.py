@@ -217,7 +217,7 @@ async def test_scores_and_ranks_equal_an_independent_computation(suite_2016: htt
     assert all(re.sub(r"\s+", "", i["name_zh"]) in joined for i in mine["indicators"])
     assert not any(d["name_zh"] in one_text for d in api["districts"] if d["district_code"] != FULL[0])
     html = await c.get("/v1/assessments:report", params={"plan": PLAN, "year": 2015, "format": "html"})
-    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert html.status_code == 200 and html.headers["content-type"] == "text/html; charset=utf-8"
     gone = await c.get("/v1/assessments:report", params={"plan": PLAN, "year": 2015, "district": "370299"})
     assert gone.status_code == 404
 
@@ -247,7 +247,7 @@ async def test_scores_and_ranks_equal_an_independent_computation(suite_2016: htt
 
     # CSV: the same rows, one per (year, district).
     csv_r = await c.get("/v1/assessments:export", params={"plan": PLAN, "format": "csv"})
-    assert csv_r.status_code == 200 and csv_r.headers["content-type"].startswith("text/csv")
+    assert csv_r.status_code == 200 and csv_r.headers["content-type"] == "text/csv; charset=utf-8"
     rows_csv = list(csv.DictReader(io.StringIO(csv_r.content.decode("utf-8-sig"))))
     assert len(rows_csv) == sum(len(want[y]) for y in YEARS)
     first = next(r for r in rows_csv if r["year"] == "2015" and r["district_code"] == FULL[0])
@@ -283,3 +283,13 @@ async def test_district_reports_are_checked_and_unknown_schemes_refused(
     assert (await c.get("/v1/assessments", params={"plan": PLAN, "scheme": "nope"})).status_code == 404
     assert (await c.get("/v1/assessments", params={"plan": PLAN, "year": 1999})).status_code == 404
     assert (await c.get("/v1/assessments/370299", params={"plan": PLAN})).status_code == 404
+    # Each route reads its query as one model: a bad value is still a 422 naming the query parameter.
+    for path, bad_param in [
+        ("/v1/assessments", {"year": "1800"}),
+        ("/v1/assessments:export", {"format": "pdf"}),
+        ("/v1/assessments:report", {"district": "3702"}),
+    ]:
+        r = await c.get(path, params={"plan": PLAN} | bad_param)
+        errors = r.json().get("errors", [])
+        assert r.status_code == 422 and errors[0]["field"] == next(iter(bad_param)), r.text
+        assert errors[0]["in"] == "query", r.text

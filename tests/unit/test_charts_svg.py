@@ -24,7 +24,7 @@ def pct(v: float) -> str:
 
 
 def test_progress_bar_fills_in_proportion_and_marks_the_target() -> None:
-    svg = ET.fromstring(charts.progress_bar(0.95, 0.9, "achieved", scale_max=1.0, label="x", width=200))
+    svg = ET.fromstring(charts.progress_bar(0.95, 0.9, "achieved", scale_max=1.0, label="x", box=charts.Box(200, 14)))
     fill = svg.find("s:rect[@class='fill']", NS)
     target = svg.find("s:line[@class='target']", NS)
     assert fill is not None and target is not None
@@ -34,8 +34,10 @@ def test_progress_bar_fills_in_proportion_and_marks_the_target() -> None:
 
 
 def test_a_count_is_drawn_against_its_target_and_capped() -> None:
-    half = ET.fromstring(charts.progress_bar(200, 400, "limited_progress", scale_max=None, label="x", width=200))
-    over = ET.fromstring(charts.progress_bar(900, 400, "achieved", scale_max=None, label="x", width=200))
+    half = ET.fromstring(
+        charts.progress_bar(200, 400, "limited_progress", scale_max=None, label="x", box=charts.Box(200, 14))
+    )
+    over = ET.fromstring(charts.progress_bar(900, 400, "achieved", scale_max=None, label="x", box=charts.Box(200, 14)))
     assert float(half.find("s:rect[@class='fill']", NS).get("width", "")) == 100  # type: ignore[union-attr]
     assert float(over.find("s:rect[@class='fill']", NS).get("width", "")) == 200  # type: ignore[union-attr]
     no_target = ET.fromstring(charts.progress_bar(5, None, "on_track", scale_max=None, label="x"))
@@ -87,11 +89,12 @@ def test_values_are_written_by_kind() -> None:
     assert fmt_value(Shown("cumulative_count", "items"), None) == "—"
 
 
+MULTIPLE = charts.Box(190, 110, charts.Margins(left=6, right=6, top=18, bottom=16))
+
+
 def test_a_small_multiple_places_values_and_targets_on_the_shared_scale() -> None:
     points = [(2011, 0.8, 0.9), (2012, None, 0.9), (2013, 1.0, 0.9)]
-    svg = ET.fromstring(
-        charts.small_multiple(points, lo=0.8, hi=1.0, fmt=pct, title="市南区 <370202>", width=190, height=110)
-    )
+    svg = ET.fromstring(charts.small_multiple(points, lo=0.8, hi=1.0, fmt=pct, title="市南区 <370202>", box=MULTIPLE))
     dots = svg.findall("s:circle[@class='point']", NS)
     assert [d.get("data-year") for d in dots] == ["2011", "2013"], "a year without a value has no dot"
     # Plot area: y from 18 (hi) to 94 (lo); x centres of three columns over 6..184.

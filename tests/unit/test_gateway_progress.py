@@ -9,6 +9,7 @@ import pytest
 
 from services.gateway import attainment, eligibility, progress
 from services.gateway.plans import PLANS_DIR, PlanFileError, load_plans, parse_plan
+from services.gateway.schemas import ProgressOut
 
 
 def status(series: dict[int, float], target: float | None, limit: float | None = None) -> str:
@@ -28,9 +29,17 @@ def test_statuses_follow_the_ratio_of_observed_to_required_growth() -> None:
 
 def test_ratio_thresholds_are_open_sdgs() -> None:
     p = progress.progress({2011: 0.90, 2013: 0.93}, base_year=2011, target=0.96, target_year=2015)
-    assert p.observed_growth == pytest.approx((0.93 / 0.90) ** 0.5 - 1)
-    assert p.required_growth == pytest.approx((0.96 / 0.90) ** 0.25 - 1)
-    assert p.progress_value == pytest.approx(p.observed_growth / p.required_growth)
+    assert (p.base, p.current) == (progress.Observation(2011, 0.90), progress.Observation(2013, 0.93))
+    g = p.growth
+    assert g is not None and g.required is not None
+    assert g.observed == pytest.approx((0.93 / 0.90) ** 0.5 - 1)
+    assert g.required == pytest.approx((0.96 / 0.90) ** 0.25 - 1)
+    assert g.value == pytest.approx(g.observed / g.required)
+    assert g.thresholds == progress.TARGET_THRESHOLDS
+    # The published shape names the parts of the points and the growth.
+    out = ProgressOut.model_validate(p, from_attributes=True)
+    assert (out.base_year, out.base_value, out.current_year) == (2011, 0.90, 2013)
+    assert (out.observed_growth, out.required_growth, out.progress_value) == (g.observed, g.required, g.value)
     assert progress.TARGET_THRESHOLDS == {"high": 0.95, "med": 0.6, "low": 0.0}
 
 

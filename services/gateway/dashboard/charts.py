@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import NamedTuple
 
 STATUS_COLOURS: dict[str, str] = {
     "achieved": "#1a7f37",
@@ -29,12 +30,48 @@ def _num(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
 
 
-def _svg(cls: str, label: str, width: int, height: int) -> str:
-    """A chart's opening tag: an image of the given size, named by its label for screen readers."""
-    return (
-        f'<svg class="{cls}" role="img" aria-label="{escape(label)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
-    )
+class Margins(NamedTuple):
+    """The space around a chart's plotting area, for its title, axis labels and years."""
+
+    left: int = 0
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
+
+
+@dataclass(frozen=True)
+class Box:
+    """A chart's size, and the margins that leave its plotting area."""
+
+    width: int
+    height: int
+    margins: Margins = Margins()
+
+    @property
+    def w(self) -> int:
+        return self.width - self.margins.left - self.margins.right
+
+    @property
+    def h(self) -> int:
+        return self.height - self.margins.top - self.margins.bottom
+
+    def column(self, i: int, n: int) -> float:
+        """The centre of the i-th of n columns across the plotting area."""
+        return self.margins.left + (i + 0.5) * self.w / n
+
+    def svg(self, cls: str, label: str) -> str:
+        """The chart's opening tag: an image of the box's size, named by its label for screen readers."""
+        return (
+            f'<svg class="{cls}" role="img" aria-label="{escape(label)}" width="{self.width}" '
+            f'height="{self.height}" viewBox="0 0 {self.width} {self.height}" xmlns="http://www.w3.org/2000/svg">'
+        )
+
+
+#: Each chart's default box.
+BAR = Box(220, 14)
+SERIES = Box(640, 260, Margins(left=64, right=16, top=28, bottom=32))
+HISTORY = Box(520, 200, Margins(left=36, right=12, top=28, bottom=30))
+MULTIPLE = Box(190, 110, Margins(left=6, right=6, top=18, bottom=16))
 
 
 def fraction(value: float | None, target: float | None, scale_max: float | None) -> tuple[float, float | None]:
@@ -58,13 +95,13 @@ def progress_bar(
     *,
     scale_max: float | None,
     label: str,
-    width: int = 220,
-    height: int = 14,
+    box: Box = BAR,
 ) -> str:
     filled, mark = fraction(value, target, scale_max)
     colour = STATUS_COLOURS.get(status, STATUS_COLOURS["no_data"])
+    width, height = box.width, box.height
     parts = [
-        _svg("bar", label, width, height),
+        box.svg("bar", label),
         f'<rect x="0" y="0" width="{width}" height="{height}" rx="3" fill="#eaeef2"/>',
         f'<rect class="fill" x="0" y="0" width="{_num(filled * width)}" height="{height}" rx="3" fill="{colour}"/>',
     ]
@@ -96,21 +133,20 @@ def _nice_range(values: Sequence[float], target: float | None, scale_max: float 
 
 @dataclass(frozen=True)
 class _Frame:
-    """A yearly chart's plotting area: `n` columns across, the range `lo`..`hi` up."""
+    """A yearly chart's plotting area: `n` columns across the box, the range `lo`..`hi` up (a value
+    outside it is drawn at its edge)."""
 
-    pad_l: int
-    pad_t: int
-    w: int
-    h: int
+    box: Box
     lo: float
     hi: float
     n: int
 
     def x(self, i: int) -> float:
-        return self.pad_l + (i + 0.5) * self.w / self.n
+        return self.box.column(i, self.n)
 
     def y(self, v: float) -> float:
-        return self.pad_t + self.h - (v - self.lo) / (self.hi - self.lo) * self.h
+        b = self.box
+        return b.margins.top + b.h - (min(max(v, self.lo), self.hi) - self.lo) / (self.hi - self.lo) * b.h
 
 
 def series_chart(
@@ -121,17 +157,15 @@ def series_chart(
     scale_max: float | None,
     title: str,
     target_label: str,
-    width: int = 640,
-    height: int = 260,
+    box: Box = SERIES,
 ) -> str:
     """A yearly series (line and dots, with the 95% interval as whiskers when given) against the target."""
-    pad_l, pad_r, pad_t, pad_b = 64, 16, 28, 32
     values = [v for _, v, _ in points] + [b for *_, ci in points if ci for b in ci]
     lo, hi = _nice_range(values, target, scale_max)
-    f = _Frame(pad_l, pad_t, width - pad_l - pad_r, height - pad_t - pad_b, lo, hi, max(len(points), 1))
+    f = _Frame(box, lo, hi, max(len(points), 1))
     out = [
-        _svg("chart series", title, width, height),
-        f'<text x="{pad_l}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
+        box.svg("chart series", title),
+        f'<text x="{box.margins.left}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
         *_grid(f, fmt),
     ]
     if target is not None and lo <= target <= hi:
@@ -140,7 +174,7 @@ def series_chart(
         path = " ".join(f"{'M' if i == 0 else 'L'}{_num(f.x(i))},{_num(f.y(v))}" for i, (_, v, _) in enumerate(points))
         out.append(f'<path class="line" d="{path}" fill="none" stroke="{BAR_COLOUR}" stroke-width="2"/>')
     for i, point in enumerate(points):
-        out += _year(f, i, point, fmt, height)
+        out += _year(f, i, point, fmt)
     out.append("</svg>")
     return "".join(out)
 
@@ -148,14 +182,15 @@ def series_chart(
 def _grid(f: _Frame, fmt: Fmt) -> list[str]:
     """Five horizontal grid lines with their values on the left axis."""
     out: list[str] = []
+    left, right = f.box.margins.left, f.box.margins.left + f.box.w
     for k in range(5):
         v = f.lo + (f.hi - f.lo) * k / 4
         out.append(
-            f'<line x1="{f.pad_l}" x2="{f.pad_l + f.w}" y1="{_num(f.y(v))}" y2="{_num(f.y(v))}" stroke="#d0d7de" '
+            f'<line x1="{left}" x2="{right}" y1="{_num(f.y(v))}" y2="{_num(f.y(v))}" stroke="#d0d7de" '
             f'stroke-width="1"/>'
         )
         out.append(
-            f'<text x="{f.pad_l - 6}" y="{_num(f.y(v) + 4)}" font-size="11" text-anchor="end">{escape(fmt(v))}</text>'
+            f'<text x="{left - 6}" y="{_num(f.y(v) + 4)}" font-size="11" text-anchor="end">{escape(fmt(v))}</text>'
         )
     return out
 
@@ -163,15 +198,16 @@ def _grid(f: _Frame, fmt: Fmt) -> list[str]:
 def _target_line(f: _Frame, target: float, label: str) -> list[str]:
     """The target as a dashed line across the chart, labelled (`label` already escaped) at its right end."""
     ty = _num(f.y(target))
+    left, right = f.box.margins.left, f.box.margins.left + f.box.w
     return [
-        f'<line class="target" x1="{f.pad_l}" x2="{f.pad_l + f.w}" y1="{ty}" y2="{ty}" stroke="{TARGET_COLOUR}" '
+        f'<line class="target" x1="{left}" x2="{right}" y1="{ty}" y2="{ty}" stroke="{TARGET_COLOUR}" '
         f'stroke-width="2" stroke-dasharray="6 4"/>',
-        f'<text x="{f.pad_l + f.w}" y="{_num(f.y(target) - 5)}" font-size="11" text-anchor="end" '
+        f'<text x="{right}" y="{_num(f.y(target) - 5)}" font-size="11" text-anchor="end" '
         f'fill="{TARGET_COLOUR}">{label}</text>',
     ]
 
 
-def _year(f: _Frame, i: int, point: tuple[int, float, tuple[float, float] | None], fmt: Fmt, height: int) -> list[str]:
+def _year(f: _Frame, i: int, point: tuple[int, float, tuple[float, float] | None], fmt: Fmt) -> list[str]:
     """One year of the series: its interval's whisker, its dot, its value above and its year below."""
     year, v, ci = point
     out: list[str] = []
@@ -187,7 +223,7 @@ def _year(f: _Frame, i: int, point: tuple[int, float, tuple[float, float] | None
     out.append(
         f'<text x="{_num(f.x(i))}" y="{_num(f.y(v) - 8)}" font-size="11" text-anchor="middle">{escape(fmt(v))}</text>'
     )
-    out.append(f'<text x="{_num(f.x(i))}" y="{height - 10}" font-size="11" text-anchor="middle">{year}</text>')
+    out.append(f'<text x="{_num(f.x(i))}" y="{f.box.height - 10}" font-size="11" text-anchor="middle">{year}</text>')
     return out
 
 
@@ -202,9 +238,9 @@ def district_bars(
     row_height: int = 22,
 ) -> str:
     """One horizontal bar per district, with the target as a vertical line."""
-    pad_l, pad_r, pad_t = 110, 70, 26
-    w = width - pad_l - pad_r
-    height = pad_t + row_height * max(len(rows), 1) + 8
+    pad_t = 26
+    box = Box(width, pad_t + row_height * max(len(rows), 1) + 8, Margins(left=110, right=70, top=pad_t, bottom=8))
+    pad_l, w, height = box.margins.left, box.w, box.height
     top = scale_max or max([v for _, v in rows] + [target or 0.0, 1e-9])
     lo = 0.0
     if scale_max and scale_max <= 1.0 and rows:
@@ -214,7 +250,7 @@ def district_bars(
         return pad_l + (v - lo) / (top - lo) * w if top > lo else pad_l
 
     out = [
-        _svg("chart districts", title, width, height),
+        box.svg("chart districts", title),
         f'<text x="0" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
     ]
     for i, (name, v) in enumerate(rows):
@@ -241,17 +277,15 @@ def pass_fail_history(
     title: str,
     pass_label: str,
     fail_label: str,
-    width: int = 520,
-    height: int = 200,
+    box: Box = HISTORY,
 ) -> str:
     """Stacked columns per year: passes (green) under fails (red), with the counts."""
-    pad_l, pad_r, pad_t, pad_b = 36, 12, 28, 30
-    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    width, height, h = box.width, box.height, box.h
     top = max([p + f for _, p, f in years] + [1])
     n = max(len(years), 1)
-    bw = w / n * 0.6
+    bw = box.w / n * 0.6
     out = [
-        _svg("chart history", title, width, height),
+        box.svg("chart history", title),
         f'<text x="0" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
         f'<rect x="{width - 150}" y="6" width="10" height="10" fill="#2da44e"/>'
         f'<text x="{width - 136}" y="15" font-size="11">{escape(pass_label)}</text>'
@@ -259,9 +293,9 @@ def pass_fail_history(
         f'<text x="{width - 66}" y="15" font-size="11">{escape(fail_label)}</text>',
     ]
     for i, (year, passed, failed) in enumerate(years):
-        cx = pad_l + (i + 0.5) * w / n
+        cx = box.column(i, n)
         hp, hf = passed / top * h, failed / top * h
-        base = pad_t + h
+        base = box.margins.top + h
         out.append(
             f'<rect class="pass" data-year="{year}" x="{_num(cx - bw / 2)}" y="{_num(base - hp)}" '
             f'width="{_num(bw)}" height="{_num(hp)}" fill="#2da44e"/>'
@@ -291,25 +325,17 @@ def small_multiple(
     hi: float,
     fmt: Fmt,
     title: str,
-    width: int = 190,
-    height: int = 110,
+    box: Box = MULTIPLE,
 ) -> str:
     """One panel of a small-multiples grid: a yearly series (year, value, target) against its target,
     which may change year by year (a count's pro-rata share), on the range the grid shares."""
-    pad_l, pad_r, pad_t, pad_b = 6, 6, 18, 16
-    w, h = width - pad_l - pad_r, height - pad_t - pad_b
-    n = max(len(points), 1)
-
-    def x(i: int) -> float:
-        return pad_l + (i + 0.5) * w / n
-
-    def y(v: float) -> float:
-        return pad_t + h - (min(max(v, lo), hi) - lo) / (hi - lo) * h
-
+    f = _Frame(box, lo, hi, max(len(points), 1))
+    x, y = f.x, f.y
+    width, height = box.width, box.height
     out = [
-        _svg("chart multiple", title, width, height),
+        box.svg("chart multiple", title),
         f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="none" stroke="#d0d7de"/>',
-        f'<text x="{pad_l}" y="13" font-size="11" font-weight="600">{escape(title)}</text>',
+        f'<text x="{box.margins.left}" y="13" font-size="11" font-weight="600">{escape(title)}</text>',
     ]
     targets = [(i, t) for i, (_, _, t) in enumerate(points) if t is not None]
     if targets:
@@ -331,7 +357,8 @@ def small_multiple(
                 f"{' / ' + escape(fmt(t)) if t is not None else ''}</title></circle>"
             )
     if points:
-        out.append(f'<text x="{pad_l}" y="{height - 4}" font-size="9">{points[0][0]}</text>')
-        out.append(f'<text x="{width - pad_r}" y="{height - 4}" font-size="9" text-anchor="end">{points[-1][0]}</text>')
+        first, last = box.margins.left, width - box.margins.right
+        out.append(f'<text x="{first}" y="{height - 4}" font-size="9">{points[0][0]}</text>')
+        out.append(f'<text x="{last}" y="{height - 4}" font-size="9" text-anchor="end">{points[-1][0]}</text>')
     out.append("</svg>")
     return "".join(out)

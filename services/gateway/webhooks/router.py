@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel
 
 from services.gateway.visibility import visibility
 from services.gateway.webhooks import repository
@@ -86,6 +89,14 @@ async def _own_subscription(subscription_id: str, principal: Subscriber, uow: Uo
 #: `sub: OwnSubscription`: the caller's subscription named by the path (404 when none or another's). Only
 #: for routes without query parameters: a dependency answers its 404 before a bad parameter's 422.
 OwnSubscription = Annotated[dict[str, Any], Depends(_own_subscription)]
+
+
+def _action(
+    tail: str, model: type[BaseModel], summary: str, **options: Any
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """An action on one of the caller's subscriptions: `POST /subscriptions/{subscription_id}<tail>`
+    answering `model` (`tail`: `:verb`, or a path below the subscription ending in `:verb`)."""
+    return _subs.post(f"/subscriptions/{{subscription_id}}{tail}", response_model=model, summary=summary, **options)
 
 
 def _wake(request: Request) -> None:
@@ -192,11 +203,11 @@ def _delivery_out(r: dict[str, Any]) -> dict[str, Any]:
     return {**r, "next_attempt_at": r["next_attempt_at"] if r["state"] == "pending" else None}
 
 
-@_subs.post(
-    "/subscriptions/{subscription_id}/deliveries/{delivery_id}:retry",
-    response_model=DeliveryOut,
+@_action(
+    "/deliveries/{delivery_id}:retry",
+    DeliveryOut,
+    "Retry a pending delivery now instead of at its back-off time",
     responses=problems(401, 403, 404, 409, 422),
-    summary="Retry a pending delivery now instead of at its back-off time",
 )
 async def retry_delivery(
     subscription_id: str, delivery_id: int, principal: Subscriber, request: Request, uow: UoW
@@ -214,11 +225,7 @@ async def retry_delivery(
     return _delivery_out({**row, "next_attempt_at": now})
 
 
-@_subs.post(
-    "/subscriptions/{subscription_id}:replay",
-    response_model=ReplayOut,
-    summary="Re-send every matching event after a change-feed cursor (from the start without one)",
-)
+@_action(":replay", ReplayOut, "Re-send every matching event after a change-feed cursor (from the start without one)")
 async def replay_subscription(
     subscription_id: str,
     principal: Subscriber,
@@ -242,10 +249,8 @@ async def replay_subscription(
     return {"subscription_id": subscription_id, "from_cursor": from_, "superseded": superseded}
 
 
-@_subs.post(
-    "/subscriptions/{subscription_id}:enable",
-    response_model=SubscriptionOut,
-    summary="Deliver again to a disabled subscription (its pending deliveries resume, in order)",
+@_action(
+    ":enable", SubscriptionOut, "Deliver again to a disabled subscription (its pending deliveries resume, in order)"
 )
 async def enable_subscription(sub: OwnSubscription, request: Request, uow: UoW) -> Any:
     subscription_id = sub["subscription_id"]
@@ -258,10 +263,8 @@ async def enable_subscription(sub: OwnSubscription, request: Request, uow: UoW) 
     return _out(await _own(uow, sub["owner"], subscription_id))
 
 
-@_subs.post(
-    "/subscriptions/{subscription_id}:rotate-secret",
-    response_model=SecretRotated,
-    summary="A new signing secret; the replaced one also signs deliveries during the overlap",
+@_action(
+    ":rotate-secret", SecretRotated, "A new signing secret; the replaced one also signs deliveries during the overlap"
 )
 async def rotate_secret(
     subscription_id: str,
@@ -291,11 +294,7 @@ async def rotate_secret(
     return {"subscription_id": subscription_id, "secret": secret, "previous_secret_expires_at": until}
 
 
-@_subs.post(
-    "/subscriptions/{subscription_id}:ping",
-    response_model=PingOut,
-    summary="Send a signed test event to the callback now and say how the receiver answered",
-)
+@_action(":ping", PingOut, "Send a signed test event to the callback now and say how the receiver answered")
 async def ping_subscription(sub: OwnSubscription, request: Request, uow: UoW) -> Any:
     await uow.commit()  # nothing written: the read's transaction ends before the network call
     return await request.app.state.webhooks.ping(sub)

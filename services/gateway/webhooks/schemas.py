@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 from shared.contracts import registry
 from shared.contracts.credit import ENTRY_LISTED
 from shared.contracts.gateway import WARNING_RAISED, WarningKind
+from shared.examples import example
 
 #: The event types a subscription may name: the catalog's (declared so clients and tests see them).
 #: What a subscription may name, sorted by name. A batch type is not among them: the feed holds the single
@@ -41,17 +42,13 @@ class SubscriptionFilters(BaseModel):
 
 
 class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "url": "https://procurement.example.gov.cn/hooks/qualitycity",
-                    "event_types": [ENTRY_LISTED, WARNING_RAISED],
-                    "subjects": ["91370200163562681G"],
-                }
-            ]
+    model_config = example(
+        {
+            "url": "https://procurement.example.gov.cn/hooks/qualitycity",
+            "event_types": [ENTRY_LISTED, WARNING_RAISED],
+            "subjects": ["91370200163562681G"],
         },
+        extra="forbid",
     )
 
     url: str = Field(min_length=1, max_length=2000, description="The callback; https in production mode")
