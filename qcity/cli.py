@@ -211,7 +211,7 @@ def demo(
     console = Console()
     data = generate(seed, results_per_year=results_per_year, enterprises=enterprises, honour_scale=honour_scale)
     console.print(
-        f"demo: {data.result_count:,} results, {len(data.honours):,} honours, {len(data.blacklist)} "
+        f"demo: {data.result_count:,} results, {len(data.honours.grants):,} honours, {len(data.blacklist)} "
         f"blacklist cases, {len(data.reports)} indicator reports ({len(data.enterprises)} enterprises, "
         f"years {data.years[0]}–{data.years[-1]}, seed {seed}) → {url}"
     )

@@ -207,10 +207,6 @@ class Honours:
     grants: list[dict[str, Any]] = field(default_factory=list)  # POST /v1/honours bodies
     revocations: list[tuple[str, str, str]] = field(default_factory=list)  # (type_code, certificate_no, reason)
 
-    def __len__(self) -> int:
-        """How many honours were granted."""
-        return len(self.grants)
-
 
 @dataclass
 class DemoData:
