@@ -738,20 +738,7 @@ async def _auto_propose(
     entries, history, events = [], [], []
     for entry_id, (u, fails) in zip(new_ids(len(due)), due, strict=True):
         fails.sort(key=lambda f: (f["fact_date"], f["record_id"]))
-        from_records = any(f["source"] != "sampling" for f in fails)
-        food = any(f.get("sector") == "food" for f in fails)
-        if from_records:
-            category = auto["reason_category_with_records"]
-        else:
-            category = auto["reason_category_when_food"] if food else auto["reason_category"]
-        facts = (
-            f"{len(fails)} final sampling-inspection fails or authority records within {rules.auto_window_days} days "
-            f"(threshold {rules.auto_threshold}, rule set {rules.version}): " + "; ".join(map(_trigger_text, fails))
-            if from_records
-            else f"{len(fails)} final sampling-inspection fails within {rules.auto_window_days} days "
-            f"(threshold {rules.auto_threshold}, rule set {rules.version}): "
-            + "; ".join(f"{f['fact_date'].isoformat()} {f['level']} {f['sector']} {f['title']}" for f in fails)
-        )
+        category, facts = _auto_reason(rules, fails)
         entry = {
             "entry_id": entry_id,
             "version": 1,
@@ -780,6 +767,21 @@ async def _auto_propose(
     await repo.insert_entries(session, entries)
     await repo.insert_history(session, history)
     return events
+
+
+def _auto_reason(rules: RuleSet, fails: list[dict[str, Any]]) -> tuple[str, str]:
+    """An automatic proposal's reason category and facts: from its triggers, as the rules in force name them."""
+    auto = rules.blacklist["auto_proposal"]
+    if any(f["source"] != "sampling" for f in fails):
+        what, triggers = "final sampling-inspection fails or authority records", "; ".join(map(_trigger_text, fails))
+        category = auto["reason_category_with_records"]
+    else:
+        what = "final sampling-inspection fails"
+        triggers = "; ".join(f"{f['fact_date'].isoformat()} {f['level']} {f['sector']} {f['title']}" for f in fails)
+        food = any(f.get("sector") == "food" for f in fails)
+        category = auto["reason_category_when_food"] if food else auto["reason_category"]
+    window = f"within {rules.auto_window_days} days (threshold {rules.auto_threshold}, rule set {rules.version})"
+    return category, f"{len(fails)} {what} {window}: {triggers}"
 
 
 def _trigger_text(f: dict[str, Any]) -> str:
