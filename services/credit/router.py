@@ -83,7 +83,7 @@ Writer = Annotated[Principal, require("credit:write")]
 Reviewer = Annotated[Principal, require("credit:review")]
 #: The sections of the document, each with the errors its routes answer (writes name theirs).
 _blacklist = Section(router, "blacklist", ERRORS, WRITE_ERRORS)
-_screening = Section(router, "screening", ERRORS, WRITE_ERRORS)
+_screening = Section(router, "screening", ERRORS)  # a screening reads: nothing to conflict with
 _credit = Section(router, "credit", ERRORS)
 _records = Section(router, "credit records", ERRORS, WRITE_ERRORS)
 #: Credit officers and reviewers both see the full records and histories.
