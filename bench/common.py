@@ -132,9 +132,7 @@ def bench_token() -> str:
     from shared.auth import TokenService
     from shared.settings import PlatformSettings
 
-    return TokenService.from_settings(PlatformSettings()).mint(
-        "bench", ["sampling:write", "read"], agency=AGENCY, ttl_s=6 * 3600
-    )
+    return TokenService(PlatformSettings()).mint("bench", ["sampling:write", "read"], agency=AGENCY, ttl_s=6 * 3600)
 
 
 def run_tag() -> str:

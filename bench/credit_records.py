@@ -111,7 +111,7 @@ def measure_ingest(n: int) -> dict[str, float]:
         rows = penalties(n, common.usccs(max(n // 5, 10)))
         baseline_s = raw_insert_s(raw_db, rows)
         bodies = [orjson.dumps(rows[i : i + common.BATCH_ROWS]) for i in range(0, n, common.BATCH_ROWS)]
-        token = TokenService.from_settings(PlatformSettings()).mint(
+        token = TokenService(PlatformSettings()).mint(
             "bench-authority", ["credit:records"], agency="QD-BENCH-AMR", ttl_s=6 * 3600
         )
         port = common.free_port()

@@ -273,7 +273,7 @@ async def _run(rows: int, n_ents: int, requests: int) -> list[dict[str, Any]]:
         async def ping() -> dict[str, str]:
             return {"status": "ok"}
 
-        token = TokenService.from_settings(platform).mint("bench", ["read"])
+        token = TokenService(platform).mint("bench", ["read"])
         h = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://b") as b:
             baseline = await _p99(b, "/ping", {}, {}, requests)

@@ -91,7 +91,7 @@ def run(
         # Production never prints a token: they come from the identity provider (docs/security.md).
         typer.echo("  production mode: bearer tokens come from the identity provider")
     else:
-        token = TokenService.from_settings(platform).mint("developer", sorted(SCOPES), agency="QD-DEV", ttl_s=86400)
+        token = TokenService(platform).mint("developer", sorted(SCOPES), agency="QD-DEV", ttl_s=86400)
         typer.echo("  a dev token:  .venv/bin/qcity token --scope read --scope sampling:write --agency QD-DEV")
         typer.echo(f"  (all scopes, 24 h) Authorization: Bearer {token}")
     uvicorn.run(suite, host=host, port=port, **UVICORN_OPTIONS)
@@ -138,7 +138,7 @@ def token(
 ) -> None:
     """Mint a development token signed with QC_JWT_SECRET."""
     try:
-        typer.echo(TokenService.from_settings(PlatformSettings()).mint(subject, scope, agency=agency, ttl_s=ttl))
+        typer.echo(TokenService(PlatformSettings()).mint(subject, scope, agency=agency, ttl_s=ttl))
     except ValueError as exc:  # unknown scopes, or a deployment that holds only public keys
         raise typer.BadParameter(str(exc)) from None
 
@@ -238,7 +238,7 @@ async def _demo_load(console: Console, url: str, data: DemoData, wait: bool) -> 
 
     from qcity.demo import Loader
 
-    tokens = TokenService.from_settings(PlatformSettings())
+    tokens = TokenService(PlatformSettings())
 
     def mint(subject: str, scopes: list[str], agency: str | None) -> str:
         return tokens.mint(subject, scopes, agency=agency, ttl_s=3600)

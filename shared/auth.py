@@ -111,11 +111,6 @@ class TokenService:
         #: Verification may fetch the JWKS over the network: run it off the event loop.
         self.remote = self._client is not None
 
-    @classmethod
-    def from_settings(cls, settings: PlatformSettings) -> TokenService:
-        """The same as `TokenService(settings)`, the name the services and tests use."""
-        return cls(settings)
-
     def mint(self, subject: str, scopes: list[str], *, agency: str | None = None, ttl_s: int = 3600) -> str:
         """An HS256 token signed with the secret (development and tests; production takes its tokens
         from the identity provider)."""

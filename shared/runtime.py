@@ -74,7 +74,7 @@ class ServiceRuntime:
         self._bus = bus
         self._owns_bus = bus is None
         self.auto_migrate = auto_migrate
-        self.tokens = TokenService.from_settings(self.platform)
+        self.tokens = TokenService(self.platform)
         self.db: Database | None = None
         self.relay: OutboxRelay | None = None
         self.consumer: IdempotentConsumer | None = None

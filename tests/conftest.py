@@ -34,7 +34,7 @@ def platform() -> PlatformSettings:
 
 @pytest.fixture
 def tokens(platform: PlatformSettings) -> TokenService:
-    return TokenService.from_settings(platform)
+    return TokenService(platform)
 
 
 @pytest.fixture

@@ -61,14 +61,13 @@ from shared.ratelimit import public_rate_limit
 from shared.routing import (
     ERRORS,
     WRITE_ERRORS,
-    ArchiveImporter,
+    ArchiveSource,
     Cursor,
     IdempotencyKey,
     Limit,
     PublicLimit,
     Reader,
     Section,
-    SourceFile,
     endpoint,
     problems,
 )
@@ -657,9 +656,7 @@ async def history(_: Officer, code: UsccPath, request: Request, uow: UoW) -> Any
         }
     },
 )
-async def import_listings(
-    request: Request, _: ArchiveImporter, source_file: SourceFile, ctx: RequestContext, uow: UoW
-) -> Any:
+async def import_listings(request: Request, source_file: ArchiveSource, ctx: RequestContext, uow: UoW) -> Any:
     received, rows, refused = await _json_rows(request, ArchivedListing, IMPORT_MAX_ROWS)
     stored = await service.import_listings(uow.session, _ctx(request, ctx), rows, source_file)
     await uow.commit()

@@ -57,7 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     url = f"http://127.0.0.1:{port}"
     assert httpx.get(url + "/healthz").status_code == 200
     try:
-        yield Served(url, TokenService.from_settings(platform))
+        yield Served(url, TokenService(platform))
     finally:
         server.should_exit = True
         thread.join(30)

@@ -42,7 +42,7 @@ class BackgroundSuite:
     def __init__(self, data: DemoData) -> None:
         self.data = data
         self.platform = PlatformSettings(topic_prefix=f"t{uuid.uuid4().hex[:10]}.", log_json=False)
-        self.tokens = TokenService.from_settings(self.platform)
+        self.tokens = TokenService(self.platform)
         # Early 2016: the whole plan period (2011–2015) lies in the past, as it does for a reader today.
         self.clock = FixedClock(datetime(2016, 3, 1, 4, 0, tzinfo=UTC))
         self.dir = Path(tempfile.mkdtemp(prefix="qc-dashboard-"))

@@ -216,7 +216,7 @@ async def test_a_pem_public_key_and_a_configured_agency_claim(tmp_path: Path, id
     platform = PlatformSettings(
         **PRODUCTION, jwt_public_key_file=str(idp.pem_file), jwt_agency_claim="org_code", log_json=False
     )
-    tokens = TokenService.from_settings(platform)
+    tokens = TokenService(platform)
     principal = tokens.verify(idp.rs256(scopes="read sampling:write", org_code="QD-CIQ"))
     assert (principal.subject, principal.agency) == ("inspector-7", "QD-CIQ")
     assert principal.scopes == {"read", "sampling:write"}
